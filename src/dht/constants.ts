@@ -1,0 +1,36 @@
+const SECOND = 1000
+const MINUTE = 60 * SECOND
+const HOUR = 60 * MINUTE
+
+/** Umbra's private Kademlia protocol id (DESIGN.md section 4). */
+export const KAD_PROTOCOL = '/umbra/kad/1.0.0'
+/** k: replication factor and k-bucket size (Maymounkov & Mazières 2002; issue 2). */
+export const K = 20
+/** DHT key namespace of data records: keys are `/umbra-data/<user key>`. */
+export const DATA_NAMESPACE = 'umbra-data'
+/** Wire version of {@link UmbraRecord}. */
+export const RECORD_VERSION = 1
+/** Domain-separation prefix of the record signature. */
+export const RECORD_SIGNATURE_DOMAIN = 'umbra/dht-record/v1'
+/** Largest value a record may carry, bytes (issue 2). */
+export const MAX_VALUE_BYTES = 64 * 1024
+/** Largest user key, bytes of UTF-8. */
+export const MAX_KEY_BYTES = 256
+/** Largest encoded record accepted before parsing, bytes (value + fixed fields). */
+export const MAX_RECORD_BYTES = MAX_VALUE_BYTES + 512
+/** Default record lifetime, ms (issue 2). */
+export const DEFAULT_TTL_MS = 24 * HOUR
+/** Longest record lifetime, ms (issue 2). */
+export const MAX_TTL_MS = 48 * HOUR
+/** Shortest record lifetime, ms. */
+export const MIN_TTL_MS = 1 * SECOND
+/** Clock skew tolerated when checking that an expiry is not beyond the maximum TTL, ms. */
+export const MAX_CLOCK_SKEW_MS = 5 * MINUTE
+/**
+ * How often the owner re-publishes its unexpired records, ms. Storing nodes
+ * forget records 48 h after receipt (kad-dht) and nodes churn; an hourly
+ * re-publish keeps k copies alive (IPNS republishes every 4 h, BEP 44 hourly).
+ */
+export const REPUBLISH_INTERVAL_MS = 1 * HOUR
+/** Default time limit of a network `get` or `put`, ms. */
+export const DHT_QUERY_TIMEOUT_MS = 15 * SECOND

@@ -1,0 +1,211 @@
+import { Libp2pRecord } from '@libp2p/record'
+import { Key } from 'interface-datastore'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { AbortedError } from '../errors.ts'
+import { encodeKey } from '../identity/index.ts'
+import { DEFAULT_TTL_MS, DHT_QUERY_TIMEOUT_MS, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS, REPUBLISH_INTERVAL_MS } from './constants.ts'
+import { InvalidTtlError, KeyOwnedError, ValueTooLargeError } from './errors.ts'
+import { dhtKeyFor, signRecord, verifyRecord, type VerifiedRecord } from './record.ts'
+import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from './types.ts'
+import type { Logger } from '../logger.ts'
+import type { PrivateKey } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Datastore } from 'interface-datastore'
+
+/** What the DHT service needs from the node. */
+export interface DhtServiceComponents {
+  kad: KadDHT
+  /** The datastore given to libp2p; kad-dht keeps records under `/dht/record/`. */
+  datastore: Datastore
+  privateKey: PrivateKey
+  log: Logger
+}
+
+/** Options of {@link createDhtService}. */
+export interface DhtServiceInit {
+  /** How often owned records are re-published, ms. @default 3_600_000 (1 h) */
+  republishInterval?: number
+  /** Time limit of each network query, ms. @default 15_000 */
+  queryTimeout?: number
+}
+
+/** The DHT service with its lifecycle, as held by the node. */
+export interface DhtServiceHandle extends DhtService {
+  start(): void
+  stop(): void
+  /** Re-publishes every owned, unexpired record now; resolves to how many were sent. */
+  republish(signal?: AbortSignal): Promise<number>
+}
+
+interface Owned {
+  dhtKey: Uint8Array
+  bytes: Uint8Array
+  seq: number
+  expiresAt: number
+}
+
+/** kad-dht's datastore key of a record (its `bufferToRecordKey` with prefix `/dht/record`). */
+export function recordDatastoreKey (dhtKey: Uint8Array): Key {
+  return new Key(`/dht/record/${uint8ArrayToString(dhtKey, 'base32')}`, false)
+}
+
+/**
+ * Reads the record value this node stores for `dhtKey`, undefined if none.
+ * @param datastore - libp2p's datastore
+ */
+export async function readLocalRecord (datastore: Datastore, dhtKey: Uint8Array): Promise<Uint8Array | undefined> {
+  try {
+    const raw = await datastore.get(recordDatastoreKey(dhtKey))
+    return Libp2pRecord.deserialize(raw).value
+  } catch {
+    return undefined
+  }
+}
+
+function combine (signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
+  const t = AbortSignal.timeout(timeoutMs)
+  return signal == null ? t : AbortSignal.any([signal, t])
+}
+
+function isAbort (err: unknown, signal: AbortSignal): boolean {
+  return signal.aborted || (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError'
+}
+
+/**
+ * Creates the DHT storage service over a started kad-dht (seed 000's
+ * storeData / retrieveData; IPNS and BEP 44 are the record models).
+ * See {@link DhtService} for the calls and their errors.
+ */
+export function createDhtService (components: DhtServiceComponents, init: DhtServiceInit = {}): DhtServiceHandle {
+  const { kad, datastore, privateKey, log } = components
+  const republishInterval = init.republishInterval ?? REPUBLISH_INTERVAL_MS
+  const queryTimeout = init.queryTimeout ?? DHT_QUERY_TIMEOUT_MS
+  const owned = new Map<string, Owned>()
+  const me = privateKey.publicKey.raw
+  let timer: ReturnType<typeof setInterval> | undefined
+
+  function toResult (key: string, rec: VerifiedRecord, source: 'local' | 'network'): DhtGetResult {
+    return { key, value: rec.value, publisher: encodeKey(rec.publisher), seq: rec.seq, expiresAt: rec.expiresAt, source }
+  }
+
+  async function localVerified (dhtKey: Uint8Array): Promise<VerifiedRecord | undefined> {
+    const bytes = await readLocalRecord(datastore, dhtKey)
+    if (bytes == null) return undefined
+    try {
+      return await verifyRecord(dhtKey, bytes)
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Runs a kad-dht get and returns the best valid record and whether a remote node supplied it. */
+  async function queryNetwork (dhtKey: Uint8Array, signal: AbortSignal): Promise<{ rec: VerifiedRecord, remote: boolean } | undefined> {
+    let best: { rec: VerifiedRecord, remote: boolean } | undefined
+    const consider = async (bytes: Uint8Array, remote: boolean): Promise<void> => {
+      try {
+        const rec = await verifyRecord(dhtKey, bytes)
+        if (best == null || rec.seq > best.rec.seq || (rec.seq === best.rec.seq && rec.expiresAt > best.rec.expiresAt)) {
+          best = { rec, remote }
+        }
+      } catch {
+        // invalid copies are ignored; kad-dht already discards most of them
+      }
+    }
+    try {
+      for await (const event of kad.get(dhtKey, { signal })) {
+        if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value, true)
+        else if (event.name === 'VALUE') await consider(event.value, !uint8ArrayEquals(event.from.publicKey?.raw ?? new Uint8Array(), me))
+      }
+    } catch (err) {
+      if (isAbort(err, signal)) {
+        if (best != null) return best
+        throw new AbortedError('DHT query aborted or timed out', { cause: err })
+      }
+      if (best == null && (err as Error)?.name !== 'NotFoundError') throw err
+    }
+    return best
+  }
+
+  async function publish (dhtKey: Uint8Array, bytes: Uint8Array, signal: AbortSignal): Promise<number> {
+    let storedOn = 0
+    try {
+      for await (const event of kad.put(dhtKey, bytes, { signal })) {
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') storedOn++
+      }
+    } catch (err) {
+      if (isAbort(err, signal)) throw new AbortedError('DHT put aborted or timed out; the record is kept locally and re-published', { cause: err })
+      throw err
+    }
+    return storedOn
+  }
+
+  const service: DhtServiceHandle = {
+    async put (key: string, value: Uint8Array, options: DhtPutOptions = {}): Promise<DhtPutResult> {
+      const dhtKey = dhtKeyFor(key)
+      if (!(value instanceof Uint8Array)) throw new ValueTooLargeError('A DHT value must be bytes (Uint8Array)')
+      if (value.byteLength > MAX_VALUE_BYTES) {
+        throw new ValueTooLargeError(`A DHT value is at most ${MAX_VALUE_BYTES} bytes, got ${value.byteLength}`)
+      }
+      const ttl = options.ttl ?? DEFAULT_TTL_MS
+      if (!Number.isInteger(ttl) || ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) {
+        throw new InvalidTtlError(`ttl must be whole milliseconds from ${MIN_TTL_MS} to ${MAX_TTL_MS}, got ${String(ttl)}`)
+      }
+      const signal = combine(options.signal, queryTimeout)
+      // Learn the newest copy first: it decides ownership and the next sequence number.
+      const found = await queryNetwork(dhtKey, signal)
+      if (found != null && !uint8ArrayEquals(found.rec.publisher, me)) {
+        throw new KeyOwnedError(`Key "${key}" belongs to ${encodeKey(found.rec.publisher)} until ${new Date(found.rec.expiresAt).toISOString()}`)
+      }
+      const seq = Math.max(found?.rec.seq ?? 0, owned.get(key)?.seq ?? 0) + 1
+      const expiresAt = Date.now() + ttl
+      const bytes = await signRecord({ privateKey, dhtKey, seq, expiresAt, value })
+      owned.set(key, { dhtKey, bytes, seq, expiresAt })
+      const storedOn = await publish(dhtKey, bytes, signal)
+      log.debug({ seq, storedOn }, 'dht put')
+      return { key, seq, expiresAt, storedOn }
+    },
+
+    async get (key: string, options: DhtGetOptions = {}): Promise<DhtGetResult | undefined> {
+      const dhtKey = dhtKeyFor(key)
+      if (options.fresh !== true) {
+        const local = await localVerified(dhtKey)
+        if (local != null) return toResult(key, local, 'local')
+      }
+      const found = await queryNetwork(dhtKey, combine(options.signal, queryTimeout))
+      return found == null ? undefined : toResult(key, found.rec, found.remote ? 'network' : 'local')
+    },
+
+    async republish (signal?: AbortSignal): Promise<number> {
+      let sent = 0
+      for (const [key, rec] of owned) {
+        if (rec.expiresAt <= Date.now()) {
+          owned.delete(key)
+          continue
+        }
+        try {
+          await publish(rec.dhtKey, rec.bytes, combine(signal, queryTimeout))
+          sent++
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'dht re-publish failed; will retry')
+        }
+      }
+      return sent
+    },
+
+    start (): void {
+      if (timer != null) return
+      timer = setInterval(() => {
+        service.republish().catch((err: Error) => log.warn({ err: err.message }, 'dht re-publish failed'))
+      }, republishInterval)
+      timer.unref()
+    },
+
+    stop (): void {
+      if (timer != null) clearInterval(timer)
+      timer = undefined
+    }
+  }
+  return service
+}
+

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto'
+import { chmod, link, mkdir, open, readFile, unlink } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { API_TOKEN_BYTES, API_TOKEN_FILE, DATA_DIR_MODE, IDENTITY_FILE, IDENTITY_FILE_VERSION, SECRET_FILE_MODE, UMBRA_HOME_ENV } from './constants.ts'
+import { IdentityFileError } from './errors.ts'
+import type { PrivateKey } from '@libp2p/interface'
+
+/**
+ * The data directory to use: `dir` if given, else `$UMBRA_HOME`, else `~/.umbra`.
+ * @returns an absolute path (not created)
+ */
+export function resolveDataDir (dir?: string): string {
+  const chosen = dir ?? process.env[UMBRA_HOME_ENV] ?? join(homedir(), '.umbra')
+  return resolve(chosen)
+}
+
+/**
+ * Creates the data directory (mode 0700) if it does not exist.
+ * @throws UMBRA_ERR_IDENTITY_FILE when it cannot be created
+ */
+export async function ensureDataDir (dataDir: string): Promise<void> {
+  try {
+    await mkdir(dataDir, { recursive: true, mode: DATA_DIR_MODE })
+  } catch (err) {
+    throw new IdentityFileError(`Cannot create the data directory ${dataDir}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** Reads a file, `undefined` when it does not exist; other failures throw UMBRA_ERR_IDENTITY_FILE. */
+async function readIfExists (path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new IdentityFileError(`Cannot read ${path}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * Writes a secret file (mode 0600) without ever replacing an existing one:
+ * the content is written and synced to a temporary file, then hard-linked
+ * to the final name, which fails atomically if that name exists.
+ * @throws UMBRA_ERR_IDENTITY_FILE when the file appeared meanwhile
+ */
+async function writeSecretOnce (path: string, content: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const fh = await open(tmp, 'wx', SECRET_FILE_MODE)
+  try {
+    await fh.writeFile(content)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await chmod(tmp, SECRET_FILE_MODE)
+  try {
+    await link(tmp, path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new IdentityFileError(`${path} appeared while it was being created; it was left untouched`, { cause: err })
+    }
+    throw err
+  } finally {
+    await unlink(tmp)
+  }
+}
+
+/** Shape of `identity.key` (JSON, mode 0600). */
+interface IdentityFile {
+  version: number
+  type: 'Ed25519'
+  /** libp2p protobuf-encoded private key, base64. */
+  privateKey: string
+}
+
+/**
+ * Loads the transport key from `<dataDir>/identity.key`, or creates a new
+ * Ed25519 key there (file mode 0600, directory 0700) on first start.
+ * A malformed or truncated file is never overwritten: start-up stops with
+ * a message that names the file.
+ * @returns the key and whether it was created now
+ * @throws UMBRA_ERR_IDENTITY_FILE (unreadable, malformed or truncated file)
+ */
+export async function loadOrCreateTransportKey (dataDir: string): Promise<{ privateKey: PrivateKey, created: boolean }> {
+  const path = join(dataDir, IDENTITY_FILE)
+  const text = await readIfExists(path)
+  if (text != null) {
+    return { privateKey: parseIdentityFile(path, text), created: false }
+  }
+  await ensureDataDir(dataDir)
+  const privateKey = await generateKeyPair('Ed25519')
+  const file: IdentityFile = {
+    version: IDENTITY_FILE_VERSION,
+    type: 'Ed25519',
+    privateKey: Buffer.from(privateKeyToProtobuf(privateKey)).toString('base64')
+  }
+  await writeSecretOnce(path, JSON.stringify(file) + '\n')
+  return { privateKey, created: true }
+}
+
+function parseIdentityFile (path: string, text: string): PrivateKey {
+  const fix = `move it away to create a new identity, or restore it from a backup (it was not changed)`
+  let parsed: Partial<IdentityFile>
+  try {
+    parsed = JSON.parse(text) as Partial<IdentityFile>
+  } catch {
+    throw new IdentityFileError(`The identity file ${path} is not valid JSON (truncated?): ${fix}`)
+  }
+  if (parsed == null || typeof parsed !== 'object' || parsed.version !== IDENTITY_FILE_VERSION || parsed.type !== 'Ed25519' || typeof parsed.privateKey !== 'string') {
+    throw new IdentityFileError(`The identity file ${path} is not an Umbra v${IDENTITY_FILE_VERSION} Ed25519 identity: ${fix}`)
+  }
+  try {
+    const key = privateKeyFromProtobuf(Buffer.from(parsed.privateKey, 'base64'))
+    if (key.type !== 'Ed25519') throw new Error(`key type ${key.type}`)
+    return key
+  } catch (err) {
+    throw new IdentityFileError(`The identity file ${path} holds a damaged key: ${fix}`, { cause: err })
+  }
+}
+
+/**
+ * Loads the HTTP API bearer token from `<dataDir>/api-token`, or creates one
+ * (256 random bits, base64url, file mode 0600) on first start.
+ * @returns the token, 43 characters
+ * @throws UMBRA_ERR_IDENTITY_FILE (unreadable or empty file; never overwritten)
+ */
+export async function loadOrCreateApiToken (dataDir: string): Promise<string> {
+  const path = join(dataDir, API_TOKEN_FILE)
+  const text = await readIfExists(path)
+  if (text != null) {
+    const token = text.trim()
+    if (!/^[A-Za-z0-9_-]{16,}$/.test(token)) {
+      throw new IdentityFileError(`The API token file ${path} is empty or malformed: delete it to create a new token`)
+    }
+    return token
+  }
+  await ensureDataDir(dataDir)
+  const token = randomBytes(API_TOKEN_BYTES).toString('base64url')
+  await writeSecretOnce(path, token + '\n')
+  return token
+}

@@ -1,0 +1,17 @@
+/**
+ * Umbra: anonymous peer-to-peer networking for TypeScript.
+ *
+ * @example
+ * ```ts
+ * import { createNode } from 'umbra'
+ * const node = await createNode({ dataDir: './alice' })
+ * await node.start()
+ * console.log(node.peerId, node.key, node.getMultiaddrs())
+ * ```
+ */
+export { createNode } from './node/index.ts'
+export type * from './node/index.ts'
+export * from './errors.ts'
+export * as identity from './identity/index.ts'
+export type * from './dht/index.ts'
+export type * from './messaging/index.ts'

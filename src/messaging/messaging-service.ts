@@ -1,0 +1,135 @@
+import { lpStream } from '@libp2p/utils'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { AbortedError, UmbraError } from '../errors.ts'
+import { encodeKey, parsePeer } from '../identity/index.ts'
+import { ACK_DELIVERED, ACK_MALFORMED, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
+import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
+import { MessageAck } from './pb/message.ts'
+import { openMessage, sealMessage } from './seal.ts'
+import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
+import type { Logger } from '../logger.ts'
+import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+
+/** What the messaging service needs from the node. */
+export interface MessagingServiceComponents {
+  libp2p: Libp2p
+  privateKey: PrivateKey
+  log: Logger
+  /** Called once per message that decrypted and verified. */
+  onMessage(message: ReceivedMessage): void
+}
+
+/** The messaging service with its lifecycle, as held by the node. */
+export interface MessagingServiceHandle extends MessagingService {
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+const ACK_TEXT: Record<number, string> = {
+  [ACK_MALFORMED]: 'the recipient could not parse the message',
+  [ACK_TOO_LARGE]: 'the recipient refused the message as too large',
+  [ACK_UNREADABLE]: 'the recipient could not decrypt or verify the message'
+}
+
+function combine (signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
+  const t = AbortSignal.timeout(timeoutMs)
+  return signal == null ? t : AbortSignal.any([signal, t])
+}
+
+/**
+ * Creates the direct messaging service on `/umbra/msg/1.0.0` (seed 001,
+ * delivery path 1). One stream per message: the sender writes one
+ * length-prefixed MessageEnvelope, the recipient answers one MessageAck
+ * (status 0 = delivered) after the message decrypted and verified.
+ * docs/messaging.md has the sequence and byte layout.
+ */
+export function createMessagingService (components: MessagingServiceComponents): MessagingServiceHandle {
+  const { libp2p, privateKey, log, onMessage } = components
+  const inbox: ReceivedMessage[] = []
+
+  async function handle (stream: Stream, connection: Connection): Promise<void> {
+    const signal = AbortSignal.timeout(RECEIVE_TIMEOUT_MS)
+    const lp = lpStream(stream, { maxDataLength: MAX_ENVELOPE_BYTES })
+    let status = ACK_DELIVERED
+    let id: Uint8Array = new Uint8Array(0)
+    try {
+      const frame = (await lp.read({ signal })).subarray()
+      try {
+        const opened = await openMessage(privateKey, frame)
+        id = opened.id
+        // The sender's signed key must be the key the connection authenticated (Noise).
+        if (!uint8ArrayEquals(opened.senderKey, connection.remotePeer.publicKey?.raw ?? new Uint8Array())) {
+          throw new UnreadableMessageError('Signer is not the connected peer')
+        }
+        const msg: ReceivedMessage = {
+          id: uint8ArrayToString(opened.id, 'base16'),
+          from: connection.remotePeer.toString(),
+          fromKey: encodeKey(opened.senderKey),
+          body: opened.body,
+          sentAt: opened.sentAt,
+          receivedAt: Date.now()
+        }
+        inbox.push(msg)
+        if (inbox.length > INBOX_LIMIT) inbox.shift()
+        onMessage(msg)
+      } catch (err) {
+        status = err instanceof MessageTooLargeError ? ACK_TOO_LARGE : err instanceof UnreadableMessageError ? ACK_UNREADABLE : ACK_MALFORMED
+        log.debug({ code: (err as UmbraError).code }, 'refused a direct message')
+      }
+      await lp.write(MessageAck.encode({ version: MESSAGE_VERSION, id: id as Uint8Array<ArrayBuffer>, status }), { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      // Oversized frame, timeout or reset: nothing was accepted, so nothing is lost.
+      log.debug({ err: (err as Error).message }, 'direct message stream failed')
+      stream.abort(err as Error)
+    }
+  }
+
+  return {
+    async send (to: string, body: Uint8Array, options: SendOptions = {}): Promise<SendReceipt> {
+      const started = performance.now()
+      if (!(body instanceof Uint8Array)) throw new MessageTooLargeError('A message body must be bytes (Uint8Array)')
+      if (body.byteLength > MAX_BODY_BYTES) {
+        throw new MessageTooLargeError(`A message body is at most ${MAX_BODY_BYTES} bytes, got ${body.byteLength}`)
+      }
+      let peer: PeerId
+      try {
+        peer = parsePeer(to)
+      } catch (err) {
+        throw new InvalidRecipientError(`Not a PeerId or key_ key: ${(err as Error).message}`, { cause: err })
+      }
+      if (peer.type !== 'Ed25519' || peer.publicKey == null) throw new InvalidRecipientError('Only Ed25519 PeerIds can receive messages')
+      if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot send a direct message to itself')
+      const { id, envelope } = await sealMessage(privateKey, peer.publicKey.raw, body)
+      const signal = combine(options.signal, options.timeout ?? SEND_TIMEOUT_MS)
+      let ack: MessageAck
+      try {
+        const stream = await libp2p.dialProtocol(peer, MESSAGE_PROTOCOL, { signal })
+        const lp = lpStream(stream, { maxDataLength: MAX_ACK_BYTES })
+        await lp.write(envelope, { signal })
+        ack = MessageAck.decode((await lp.read({ signal })).subarray())
+        await stream.close({ signal }).catch(() => {})
+      } catch (err) {
+        if (options.signal?.aborted === true) throw new AbortedError('send aborted', { cause: err })
+        if (signal.aborted) throw new DeliveryFailedError(`No acknowledgement from ${peer.toString()} in time`, { cause: err })
+        throw new DeliveryFailedError(`Could not deliver to ${peer.toString()}: ${(err as Error).message}`, { cause: err })
+      }
+      if (ack.status !== ACK_DELIVERED) throw new DeliveryFailedError(ACK_TEXT[ack.status] ?? `the recipient answered status ${ack.status}`)
+      if (!uint8ArrayEquals(ack.id, id)) throw new DeliveryFailedError('The acknowledgement names another message')
+      return { id: uint8ArrayToString(id, 'base16'), to: peer.toString(), rttMs: performance.now() - started }
+    },
+
+    inbox (): ReceivedMessage[] {
+      return inbox.slice()
+    },
+
+    async start (): Promise<void> {
+      await libp2p.handle(MESSAGE_PROTOCOL, handle, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+    },
+
+    async stop (): Promise<void> {
+      await libp2p.unhandle(MESSAGE_PROTOCOL)
+    }
+  }
+}

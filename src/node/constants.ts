@@ -1,0 +1,8 @@
+/** Default listen addresses: loopback TCP and WebSockets on free ports (DESIGN.md section 7: bound to 127.0.0.1 unless told). */
+export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
+/** Default role (DESIGN.md section 2). */
+export const DEFAULT_ROLE = 'server'
+/** Time allowed for dialling one bootstrap node, ms. */
+export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
+/** libp2p agent version announced through identify. */
+export const AGENT_VERSION = 'umbra/0.1.0'

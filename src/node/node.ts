@@ -1,0 +1,200 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { multiaddr } from '@multiformats/multiaddr'
+import { MemoryDatastore } from 'datastore-core'
+import { createLibp2p } from 'libp2p'
+import { TypedEventEmitter } from 'main-event'
+import { createDhtService, type DhtServiceHandle } from '../dht/dht-service.ts'
+import { DATA_NAMESPACE, K, KAD_PROTOCOL } from '../dht/constants.ts'
+import { createDataValidator, selectDataRecord } from '../dht/record.ts'
+import { readLocalRecord } from '../dht/dht-service.ts'
+import { InvalidOptionError, NotStartedError } from '../errors.ts'
+import { keyFromPeerId, loadOrCreateTransportKey, resolveDataDir } from '../identity/index.ts'
+import { logger } from '../logger.ts'
+import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
+import { AGENT_VERSION, DEFAULT_LISTEN, DEFAULT_ROLE } from './constants.ts'
+import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
+import type { DhtService } from '../dht/types.ts'
+import type { MessagingService } from '../messaging/types.ts'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+
+function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[] } {
+  if (init == null || typeof init !== 'object') throw new InvalidOptionError('createNode(init): init must be an object')
+  const role = init.role ?? DEFAULT_ROLE
+  if (role !== 'server' && role !== 'client') {
+    throw new InvalidOptionError(`init.role must be "server" or "client", got ${JSON.stringify(role)}`)
+  }
+  const listen = init.listen ?? DEFAULT_LISTEN
+  const boot = init.bootstrap ?? []
+  for (const [field, list] of [['listen', listen], ['bootstrap', boot]] as const) {
+    if (!Array.isArray(list)) throw new InvalidOptionError(`init.${field} must be an array of multiaddr strings`)
+    for (const addr of list) {
+      try {
+        multiaddr(addr)
+      } catch (err) {
+        throw new InvalidOptionError(`init.${field}: ${JSON.stringify(addr)} is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001)`, { cause: err })
+      }
+    }
+  }
+  for (const addr of boot) {
+    if (!addr.includes('/p2p/')) throw new InvalidOptionError(`init.bootstrap: ${addr} lacks /p2p/<PeerId>; copy the full address a node prints`)
+  }
+  return { role, listen, bootstrap: boot }
+}
+
+class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
+  readonly role: Role
+  readonly dataDir: string
+  #init: UmbraNodeInit
+  #listen: string[]
+  #bootstrap: string[]
+  #libp2p?: Libp2p<{ dht: KadDHT }>
+  #dht?: DhtServiceHandle
+  #messaging?: MessagingServiceHandle
+  #starting?: Promise<void>
+  #log = logger('node')
+
+  constructor (init: UmbraNodeInit) {
+    super()
+    const v = validateInit(init)
+    this.#init = init
+    this.role = v.role
+    this.#listen = v.listen
+    this.#bootstrap = v.bootstrap
+    this.dataDir = resolveDataDir(init.dataDir)
+  }
+
+  get isStarted (): boolean {
+    return this.#libp2p != null && this.#starting == null
+  }
+
+  get libp2p (): Libp2p {
+    if (this.#libp2p == null) throw new NotStartedError()
+    return this.#libp2p
+  }
+
+  get peerId (): string {
+    return this.libp2p.peerId.toString()
+  }
+
+  get key (): string {
+    return keyFromPeerId(this.libp2p.peerId)
+  }
+
+  get dht (): DhtService {
+    if (this.#dht == null) throw new NotStartedError()
+    return this.#dht
+  }
+
+  get messaging (): MessagingService {
+    if (this.#messaging == null) throw new NotStartedError()
+    return this.#messaging
+  }
+
+  async start (): Promise<void> {
+    if (this.#libp2p != null && this.#starting == null) return
+    this.#starting ??= this.#start().finally(() => { this.#starting = undefined })
+    return this.#starting
+  }
+
+  async #start (): Promise<void> {
+    const privateKey: PrivateKey = this.#init.privateKey ?? (await loadOrCreateTransportKey(this.dataDir)).privateKey
+    const datastore = new MemoryDatastore()
+    const libp2p = await createLibp2p({
+      privateKey,
+      datastore,
+      nodeInfo: { userAgent: AGENT_VERSION },
+      addresses: { listen: this.#listen },
+      transports: [tcp(), webSockets()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery: this.#bootstrap.length > 0 ? [bootstrap({ list: this.#bootstrap })] : [],
+      services: {
+        identify: identify(),
+        ping: ping(),
+        dht: kadDHT({
+          protocol: KAD_PROTOCOL,
+          kBucketSize: K,
+          clientMode: this.role === 'client',
+          // Umbra runs on loopback and private networks too; kad-dht's default mapper drops those addresses.
+          peerInfoMapper: passthroughMapper,
+          allowQueryWithZeroPeers: true,
+          validators: { [DATA_NAMESPACE]: createDataValidator(async (k) => await readLocalRecord(datastore, k)) },
+          selectors: { [DATA_NAMESPACE]: selectDataRecord }
+        })
+      },
+      start: false
+    })
+    libp2p.addEventListener('peer:connect', (evt) => {
+      this.safeDispatchEvent('peer:connect', { detail: { peerId: evt.detail.toString() } })
+    })
+    libp2p.addEventListener('peer:disconnect', (evt) => {
+      this.safeDispatchEvent('peer:disconnect', { detail: { peerId: evt.detail.toString() } })
+    })
+    const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht') })
+    const messaging = createMessagingService({
+      libp2p,
+      privateKey,
+      log: logger('messaging'),
+      onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
+    })
+    await libp2p.start()
+    try {
+      if (this.role === 'server') await libp2p.services.dht.setMode('server')
+      await messaging.start()
+      dht.start()
+    } catch (err) {
+      await libp2p.stop()
+      throw err
+    }
+    this.#libp2p = libp2p
+    this.#dht = dht
+    this.#messaging = messaging
+    this.#log.info({ peerId: libp2p.peerId.toString(), role: this.role }, 'node started')
+  }
+
+  async stop (): Promise<void> {
+    if (this.#starting != null) await this.#starting.catch(() => {})
+    const libp2p = this.#libp2p
+    if (libp2p == null) return
+    this.#libp2p = undefined
+    this.#dht?.stop()
+    await this.#messaging?.stop().catch(() => {})
+    this.#dht = undefined
+    this.#messaging = undefined
+    await libp2p.stop()
+  }
+
+  getMultiaddrs (): string[] {
+    return this.libp2p.getMultiaddrs().map((ma) => ma.toString())
+  }
+
+  getPeers (): PeerSummary[] {
+    const byPeer = new Map<string, PeerSummary>()
+    for (const conn of this.libp2p.getConnections()) {
+      const id = conn.remotePeer.toString()
+      const addr = conn.remoteAddr.toString()
+      const relayed = addr.includes('/p2p-circuit')
+      const entry = byPeer.get(id) ?? { peerId: id, addrs: [], path: 'relayed' }
+      entry.addrs.push(addr)
+      if (!relayed) entry.path = 'direct'
+      byPeer.set(id, entry)
+    }
+    return [...byPeer.values()]
+  }
+}
+
+/**
+ * Creates an Umbra node (not started: call `start()`). Options are checked
+ * here; see {@link UmbraNodeInit} for each field and its default.
+ * @throws UMBRA_ERR_INVALID_OPTION naming the field and the fix
+ */
+export async function createNode (init: UmbraNodeInit = {}): Promise<UmbraNode> {
+  return new Node(init)
+}

@@ -1,0 +1,93 @@
+import type { DhtService } from '../dht/index.ts'
+import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { TypedEventTarget } from 'main-event'
+
+/** A node's role (DESIGN.md section 2). */
+export type Role = 'server' | 'client'
+
+/** Options of {@link createNode}. Every field is optional. */
+export interface UmbraNodeInit {
+  /**
+   * Data directory holding the identity key and API token (created mode 0700).
+   * @default `$UMBRA_HOME`, else `~/.umbra`
+   */
+  dataDir?: string
+  /**
+   * `server`: DHT server mode, answers queries and stores records.
+   * `client`: DHT client mode, never stores other people's records.
+   * @default 'server'
+   */
+  role?: Role
+  /**
+   * Multiaddrs to listen on.
+   * @default ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
+   */
+  listen?: string[]
+  /** Multiaddrs (with `/p2p/<PeerId>`) of nodes to join through. @default [] */
+  bootstrap?: string[]
+  /**
+   * Use this transport key instead of the one in the data directory (tests,
+   * embedded use). When set, nothing is read from or written to `dataDir`.
+   */
+  privateKey?: PrivateKey
+}
+
+/** Event detail of `peer:connect` and `peer:disconnect`. */
+export interface PeerEventDetail {
+  /** Remote PeerId, base58btc. */
+  peerId: string
+}
+
+/**
+ * Events a node emits (seed 000's `peerConnected` and friends).
+ * - `peer:connect`: a first connection to a peer opened
+ * - `peer:disconnect`: the last connection to a peer closed
+ * - `message`: a direct message arrived and was decrypted and verified
+ */
+export interface UmbraNodeEvents {
+  'peer:connect': CustomEvent<PeerEventDetail>
+  'peer:disconnect': CustomEvent<PeerEventDetail>
+  'message': CustomEvent<ReceivedMessage>
+}
+
+/** One connected peer, as listed by {@link UmbraNode.getPeers}. */
+export interface PeerSummary {
+  /** PeerId, base58btc. */
+  peerId: string
+  /** Remote addresses of the open connections. */
+  addrs: string[]
+  /** `direct` or `relayed` (through a circuit relay). */
+  path: 'direct' | 'relayed'
+}
+
+/** An Umbra node. Create with {@link createNode}; call `start()`. */
+export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
+  /** PeerId (base58btc), valid after `start()`. */
+  readonly peerId: string
+  /** Transport public key as `key_<base58btc>`, valid after `start()`. */
+  readonly key: string
+  readonly role: Role
+  /** Data directory in use (absolute path). */
+  readonly dataDir: string
+  /** Signed key/value storage. */
+  readonly dht: DhtService
+  /** Direct encrypted messages. */
+  readonly messaging: MessagingService
+  /** The underlying libp2p node (valid after `start()`), for advanced use. */
+  readonly libp2p: Libp2p
+  /** `true` between `start()` and `stop()`. */
+  readonly isStarted: boolean
+  /**
+   * Loads or creates the identity, starts libp2p and the services, dials the
+   * bootstrap list. Idempotent.
+   * @throws UMBRA_ERR_IDENTITY_FILE (bad key file), UMBRA_ERR_INVALID_OPTION
+   */
+  start(): Promise<void>
+  /** Stops every service and closes every socket and timer. Idempotent. */
+  stop(): Promise<void>
+  /** Listening addresses including `/p2p/<PeerId>`. */
+  getMultiaddrs(): string[]
+  /** Currently connected peers. */
+  getPeers(): PeerSummary[]
+}
