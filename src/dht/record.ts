@@ -91,7 +91,8 @@ export async function signRecord (init: { privateKey: PrivateKey, dhtKey: Uint8A
 /**
  * Decodes and checks a data record: size, version, field lengths, expiry
  * (not past, not more than 48 h + 5 min ahead) and the publisher's signature
- * over the DHT key and every field.
+ * over the DHT key and every field. Decoding is strict: the bytes must be
+ * the canonical protobuf encoding of the fields.
  * @param now - current time, ms since the Unix epoch
  * @throws UMBRA_ERR_INVALID_RECORD with the reason
  */
@@ -105,6 +106,7 @@ export async function verifyRecord (dhtKey: Uint8Array, bytes: Uint8Array, now =
   } catch (err) {
     throw new InvalidRecordError('Record is not a valid UmbraRecord', { cause: err })
   }
+  if (!uint8ArrayEquals(UmbraRecord.encode(rec), bytes)) throw new InvalidRecordError('Record is not canonically encoded')
   if (rec.version !== RECORD_VERSION) throw new InvalidRecordError(`Unsupported record version ${rec.version}`)
   if (rec.publisher.byteLength !== 32) throw new InvalidRecordError('Record publisher key is not 32 bytes')
   if (rec.signature.byteLength !== 64) throw new InvalidRecordError('Record signature is not 64 bytes')

@@ -1,5 +1,6 @@
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import sodium from 'sodium-native'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { AEAD_DOMAIN, KDF_DOMAIN, MAX_BODY_BYTES, MESSAGE_ID_BYTES, MESSAGE_VERSION, SIGNATURE_DOMAIN } from './constants.ts'
 import { MessageTooLargeError, UnreadableMessageError } from './errors.ts'
 import { MessageEnvelope, MessagePlaintext, MessageSignable } from './pb/message.ts'
@@ -92,13 +93,15 @@ export async function sealMessage (sender: PrivateKey, recipientKey: Uint8Array,
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(ciphertext, Buffer.from(plaintext), associatedData(ephPub), null, nonce, key)
   sodium.sodium_memzero(key)
   const envelope = MessageEnvelope.encode({ version: MESSAGE_VERSION, ephemeralKey: ephPub, nonce, ciphertext })
-  return { id, envelope }
+  return { id: new Uint8Array(id), envelope }
 }
 
 /**
  * Opens an envelope sealed by {@link sealMessage} to `recipient`.
  * @param envelope - encoded MessageEnvelope
- * @throws UMBRA_ERR_UNREADABLE_MESSAGE (malformed, wrong version, not for us,
+ * Decoding is strict: an envelope must be the canonical protobuf encoding of
+ * its fields, so no two byte strings open to the same message.
+ * @throws UMBRA_ERR_UNREADABLE_MESSAGE (malformed or non-canonical, wrong version, not for us,
  *   tampered, bad signature), UMBRA_ERR_MESSAGE_TOO_LARGE (body over 1 MiB)
  */
 export async function openMessage (recipient: PrivateKey, envelope: Uint8Array): Promise<OpenedMessage> {
@@ -108,6 +111,7 @@ export async function openMessage (recipient: PrivateKey, envelope: Uint8Array):
   } catch (err) {
     throw new UnreadableMessageError('Malformed message envelope', { cause: err })
   }
+  if (!uint8ArrayEquals(MessageEnvelope.encode(env), envelope)) throw new UnreadableMessageError('Message envelope is not canonically encoded')
   if (env.version !== MESSAGE_VERSION) throw new UnreadableMessageError(`Unsupported message version ${env.version}`)
   if (env.ephemeralKey.byteLength !== sodium.crypto_box_PUBLICKEYBYTES) throw new UnreadableMessageError('Ephemeral key is not 32 bytes')
   if (env.nonce.byteLength !== sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES) throw new UnreadableMessageError('Nonce is not 24 bytes')
@@ -134,10 +138,12 @@ export async function openMessage (recipient: PrivateKey, envelope: Uint8Array):
   }
   let pt: MessagePlaintext
   try {
-    pt = MessagePlaintext.decode(plaintext)
+    // decode from a plain Uint8Array view so the returned fields are not Buffers
+    pt = MessagePlaintext.decode(new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength))
   } catch (err) {
     throw new UnreadableMessageError('Malformed message plaintext', { cause: err })
   }
+  if (!uint8ArrayEquals(MessagePlaintext.encode(pt), plaintext)) throw new UnreadableMessageError('Message plaintext is not canonically encoded')
   if (pt.id.byteLength !== MESSAGE_ID_BYTES || pt.senderKey.byteLength !== 32 || pt.signature.byteLength !== 64) {
     throw new UnreadableMessageError('Message fields have wrong lengths')
   }

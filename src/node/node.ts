@@ -2,7 +2,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
@@ -18,7 +18,7 @@ import { InvalidOptionError, NotStartedError } from '../errors.ts'
 import { keyFromPeerId, loadOrCreateTransportKey, resolveDataDir } from '../identity/index.ts'
 import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
-import { AGENT_VERSION, DEFAULT_LISTEN, DEFAULT_ROLE } from './constants.ts'
+import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
 import type { MessagingService } from '../messaging/types.ts'
@@ -149,6 +149,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       if (this.role === 'server') await libp2p.services.dht.setMode('server')
       await messaging.start()
       dht.start()
+      await this.#join(libp2p)
     } catch (err) {
       await libp2p.stop()
       throw err
@@ -157,6 +158,26 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#dht = dht
     this.#messaging = messaging
     this.#log.info({ peerId: libp2p.peerId.toString(), role: this.role }, 'node started')
+  }
+
+  /**
+   * Dials the bootstrap list and waits until kad-dht's routing table holds at
+   * least one peer, so that a put or get right after `start()` reaches the
+   * network. Bounded by BOOTSTRAP_DIAL_TIMEOUT_MS; a node that cannot join
+   * still starts (it may be the first of a network) and logs a warning.
+   */
+  async #join (libp2p: Libp2p<{ dht: KadDHT }>): Promise<void> {
+    if (this.#bootstrap.length === 0) return
+    const signal = AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS)
+    const results = await Promise.allSettled(this.#bootstrap.map(async (addr) => await libp2p.dial(multiaddr(addr), { signal })))
+    if (results.every((r) => r.status === 'rejected')) {
+      this.#log.warn({ bootstrap: this.#bootstrap.length }, 'no bootstrap node answered; running alone until peers appear')
+      return
+    }
+    const table = (libp2p.services.dht as unknown as SingleKadDHT).routingTable
+    while (table.size === 0 && !signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
   }
 
   async stop (): Promise<void> {
