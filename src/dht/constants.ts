@@ -34,3 +34,9 @@ export const MAX_CLOCK_SKEW_MS = 5 * MINUTE
 export const REPUBLISH_INTERVAL_MS = 1 * HOUR
 /** Default time limit of a network `get` or `put`, ms. */
 export const DHT_QUERY_TIMEOUT_MS = 15 * SECOND
+/**
+ * Valid remote copies after which a network get stops: storing nodes refuse
+ * older sequence numbers, so agreeing copies from a few of the k closest nodes
+ * are almost always the newest (IPNS uses a quorum the same way).
+ */
+export const DEFAULT_QUORUM = 3

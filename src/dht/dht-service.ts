@@ -4,7 +4,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { AbortedError } from '../errors.ts'
 import { encodeKey } from '../identity/index.ts'
-import { DEFAULT_TTL_MS, DHT_QUERY_TIMEOUT_MS, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS, REPUBLISH_INTERVAL_MS } from './constants.ts'
+import { DEFAULT_QUORUM, DEFAULT_TTL_MS, DHT_QUERY_TIMEOUT_MS, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS, REPUBLISH_INTERVAL_MS } from './constants.ts'
 import { InvalidTtlError, KeyOwnedError, ValueTooLargeError } from './errors.ts'
 import { dhtKeyFor, signRecord, verifyRecord, type VerifiedRecord } from './record.ts'
 import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from './types.ts'
@@ -28,6 +28,8 @@ export interface DhtServiceInit {
   republishInterval?: number
   /** Time limit of each network query, ms. @default 15_000 */
   queryTimeout?: number
+  /** Valid remote copies after which a network get stops asking. @default 3 */
+  quorum?: number
 }
 
 /** The DHT service with its lifecycle, as held by the node. */
@@ -81,6 +83,7 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
   const { kad, datastore, privateKey, log } = components
   const republishInterval = init.republishInterval ?? REPUBLISH_INTERVAL_MS
   const queryTimeout = init.queryTimeout ?? DHT_QUERY_TIMEOUT_MS
+  const quorum = init.quorum ?? DEFAULT_QUORUM
   const owned = new Map<string, Owned>()
   const me = privateKey.publicKey.raw
   let timer: ReturnType<typeof setInterval> | undefined
@@ -99,12 +102,19 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
     }
   }
 
-  /** Runs a kad-dht get and returns the best valid record and whether a remote node supplied it. */
-  async function queryNetwork (dhtKey: Uint8Array, signal: AbortSignal): Promise<{ rec: VerifiedRecord, remote: boolean } | undefined> {
+  /**
+   * Runs a kad-dht get and returns the best valid record and whether a remote
+   * node supplied it. The query ends early once `quorum` remote nodes have
+   * returned a valid copy (IPNS resolves the same way); otherwise when
+   * kad-dht has asked the closest nodes.
+   */
+  async function queryNetwork (dhtKey: Uint8Array, outer: AbortSignal, quorum: number): Promise<{ rec: VerifiedRecord, remote: boolean } | undefined> {
     let best: { rec: VerifiedRecord, remote: boolean } | undefined
+    let remoteCopies = 0
     const consider = async (bytes: Uint8Array, remote: boolean): Promise<void> => {
       try {
         const rec = await verifyRecord(dhtKey, bytes)
+        if (remote) remoteCopies++
         if (best == null || rec.seq > best.rec.seq || (rec.seq === best.rec.seq && rec.expiresAt > best.rec.expiresAt)) {
           best = { rec, remote }
         }
@@ -112,13 +122,20 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
         // invalid copies are ignored; kad-dht already discards most of them
       }
     }
+    const enough = new AbortController()
+    const signal = AbortSignal.any([outer, enough.signal])
     try {
       for await (const event of kad.get(dhtKey, { signal })) {
         if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value, true)
         else if (event.name === 'VALUE') await consider(event.value, !uint8ArrayEquals(event.from.publicKey?.raw ?? new Uint8Array(), me))
+        if (remoteCopies >= quorum) {
+          enough.abort()
+          break
+        }
       }
     } catch (err) {
-      if (isAbort(err, signal)) {
+      if (enough.signal.aborted) return best
+      if (isAbort(err, outer)) {
         if (best != null) return best
         throw new AbortedError('DHT query aborted or timed out', { cause: err })
       }
@@ -153,7 +170,7 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
       }
       const signal = combine(options.signal, queryTimeout)
       // Learn the newest copy first: it decides ownership and the next sequence number.
-      const found = await queryNetwork(dhtKey, signal)
+      const found = await queryNetwork(dhtKey, signal, quorum)
       if (found != null && !uint8ArrayEquals(found.rec.publisher, me)) {
         throw new KeyOwnedError(`Key "${key}" belongs to ${encodeKey(found.rec.publisher)} until ${new Date(found.rec.expiresAt).toISOString()}`)
       }
@@ -172,7 +189,7 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
         const local = await localVerified(dhtKey)
         if (local != null) return toResult(key, local, 'local')
       }
-      const found = await queryNetwork(dhtKey, combine(options.signal, queryTimeout))
+      const found = await queryNetwork(dhtKey, combine(options.signal, queryTimeout), options.quorum ?? quorum)
       return found == null ? undefined : toResult(key, found.rec, found.remote ? 'network' : 'local')
     },
 

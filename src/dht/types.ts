@@ -27,6 +27,8 @@ export interface DhtPutResult {
 export interface DhtGetOptions {
   /** Skip the local copy and ask the network. @default false */
   fresh?: boolean
+  /** Stop the network query after this many valid remote copies (1 to 20). @default 3 */
+  quorum?: number
   /** Aborts the network query. */
   signal?: AbortSignal
 }

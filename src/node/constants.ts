@@ -6,3 +6,9 @@ export const DEFAULT_ROLE = 'server'
 export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
 /** libp2p agent version announced through identify. */
 export const AGENT_VERSION = 'umbra/0.1.0'
+/**
+ * Hosts exempt from libp2p's inbound connection limits (5 new connections per
+ * second per host, 10 pending): this machine itself, so that a local testnet
+ * of many nodes can join one bootstrap node at once. Remote hosts keep the limits.
+ */
+export const LOOPBACK_ALLOW = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']

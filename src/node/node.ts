@@ -18,7 +18,7 @@ import { InvalidOptionError, NotStartedError } from '../errors.ts'
 import { keyFromPeerId, loadOrCreateTransportKey, resolveDataDir } from '../identity/index.ts'
 import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
-import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE } from './constants.ts'
+import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
 import type { MessagingService } from '../messaging/types.ts'
@@ -111,6 +111,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       datastore,
       nodeInfo: { userAgent: AGENT_VERSION },
       addresses: { listen: this.#listen },
+      connectionManager: { allow: LOOPBACK_ALLOW },
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],

@@ -5,6 +5,7 @@ import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
 import { MAX_VALUE_BYTES } from '../../src/dht/constants.ts'
 import { dhtKeyFor, signRecord } from '../../src/dht/record.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
+import type { DhtServiceHandle } from '../../src/dht/dht-service.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -157,7 +158,7 @@ describe('DHT storage on real nodes', () => {
     try {
       while (late.getPeers().length === 0) await new Promise((resolve) => setTimeout(resolve, 50))
       await new Promise((resolve) => setTimeout(resolve, 500)) // let the routing tables learn the new node
-      assert.ok(await a.dht.republish() >= 1)
+      assert.ok(await (a.dht as DhtServiceHandle).republish() >= 1)
       const got = await late.dht.get('republished')
       assert.equal(got?.source, 'local', 'the late node stores its own copy after the re-publish')
     } finally {

@@ -1,0 +1,78 @@
+import { MAX_KEY_BYTES, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS } from '../dht/constants.ts'
+import { MAX_BODY_BYTES, SEND_TIMEOUT_MS } from '../messaging/constants.ts'
+
+/**
+ * Limits and defaults of the HTTP API (DESIGN.md section 7, issue 2).
+ *
+ * The DHT and messaging limits are the services' own, taken from their
+ * constants, so the API can answer 413 before a request reaches a service;
+ * the services check again.
+ */
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const SECOND_MS = 1000
+
+/** Address the API binds to unless told otherwise: loopback only. DESIGN.md section 7. */
+export const DEFAULT_API_HOST = '127.0.0.1'
+
+/** TCP port of the API unless told otherwise. Issue 2. */
+export const DEFAULT_API_PORT = 7450
+
+/** Version of the HTTP API document (`info.version` of the OpenAPI file), not of the package. */
+export const API_VERSION = '1.0.0'
+
+/**
+ * Largest request body accepted, in bytes of JSON text. A 1 MiB message sent
+ * as base64 is 1,398,104 characters plus the JSON around it. Issue 2.
+ */
+export const API_BODY_LIMIT_BYTES = 1.5 * MiB
+
+/** Largest DHT key, in bytes of UTF-8: 256 (the DHT service's limit, issue 2). */
+export const MAX_DHT_KEY_BYTES = MAX_KEY_BYTES
+
+/** Largest DHT value, in bytes after decoding: 64 KiB (the DHT service's limit, issue 2). */
+export const MAX_DHT_VALUE_BYTES = MAX_VALUE_BYTES
+
+/** Shortest DHT record lifetime the API accepts, in seconds: 1 (the DHT service's minimum). */
+export const MIN_DHT_TTL_S = Math.ceil(MIN_TTL_MS / SECOND_MS)
+
+/** Longest DHT record lifetime the API accepts, in seconds: 172,800 = 48 h (the DHT service's maximum, issue 2). */
+export const MAX_DHT_TTL_S = Math.floor(MAX_TTL_MS / SECOND_MS)
+
+/** Largest direct message body, in bytes after decoding: 1 MiB (the messaging service's limit, issue 2). */
+export const MAX_MESSAGE_BYTES = MAX_BODY_BYTES
+
+/** How long a send waits for the recipient's acknowledgement, in ms (the messaging service's default, 30 s). */
+export const MESSAGE_SEND_TIMEOUT_MS = SEND_TIMEOUT_MS
+
+/**
+ * Longest length of a message recipient string (PeerId or `key_…`), in
+ * characters. Real ones are about 52; this only bounds garbage.
+ */
+export const MAX_RECIPIENT_CHARS = 256
+
+/** Interval of the comment line sent on idle event streams, in ms, so proxies keep them open. Issue 2. */
+export const SSE_HEARTBEAT_MS = 15 * SECOND_MS
+
+/**
+ * An event-stream client that lets this many bytes pile up unread is
+ * disconnected instead of growing the server's memory without bound.
+ */
+export const SSE_MAX_BUFFERED_BYTES = 8 * MiB
+
+/**
+ * Upper bound on how long one request may wait for the DHT or the messaging
+ * service, in ms; past it the request is aborted and answered 504. The
+ * messaging service's own timeout ({@link MESSAGE_SEND_TIMEOUT_MS}) normally ends sends first.
+ */
+export const API_OPERATION_TIMEOUT_MS = 60 * SECOND_MS
+
+/**
+ * How long `close()` lets in-flight requests finish after aborting them, in
+ * ms, before it destroys their sockets.
+ */
+export const CLOSE_GRACE_MS = 2 * SECOND_MS
+
+/** Longest route parameter accepted by the router, in characters (a 256-byte key percent-encoded is 768). */
+export const MAX_PARAM_CHARS = 4 * KiB

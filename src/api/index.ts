@@ -1,0 +1,76 @@
+/**
+ * The node's HTTP API under `/v1` (DESIGN.md section 7, issue 2): JSON routes
+ * for the node's identity, peers, DHT records and direct messages, a
+ * server-sent event stream, and the OpenAPI 3.1 document at
+ * `/v1/openapi.json`. Bound to 127.0.0.1 by default; every route except
+ * `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>`.
+ *
+ * Routes (errors are `{"error":{"code":"UMBRA_ERR_…","message":"…"}}`):
+ * - `GET  /v1/health` → `{status:'ok'}` (no token)
+ * - `GET  /v1/openapi.json` → the OpenAPI document (no token)
+ * - `GET  /v1/node` → `{peerId, key, role, addrs, peers}`
+ * - `GET  /v1/peers` → `{peers: PeerSummary[]}`
+ * - `PUT  /v1/dht/:key` `{value, encoding?, ttl? (s)}` → `{key, seq, expiresAt, storedOn}`
+ * - `GET  /v1/dht/:key?fresh=true` → `{key, value, encoding, publisher, seq, expiresAt, source}`
+ * - `POST /v1/messages` `{to, body, encoding?}` → `{id, to, rttMs}`
+ * - `GET  /v1/messages?since=<ms>` → `{messages: MessageEntry[]}`
+ * - `GET  /v1/events` (`?token=` accepted) → `text/event-stream` of `peer:connect`, `peer:disconnect`, `message`
+ *
+ * @example
+ * ```ts
+ * import { createNode, createApiServer } from 'umbra'
+ *
+ * const node = await createNode({ dataDir: './alice' })
+ * await node.start()
+ * const api = await createApiServer(node, { token: 's3cret', port: 0 })
+ * const res = await fetch(`${api.url}/v1/node`, { headers: { authorization: 'Bearer s3cret' } })
+ * console.log(await res.json()) // { peerId: '12D3Koo…', key: 'key_…', role: 'server', addrs: [...], peers: 0 }
+ * await api.close()
+ * await node.stop()
+ * ```
+ */
+
+/** Options of {@link createApiServer}. Only `token` is required. */
+export interface ApiServerInit {
+  /**
+   * Interface to bind. Anything but loopback exposes the node's control API
+   * to the network (the token still guards it; traffic is plain HTTP).
+   * @default '127.0.0.1' (DESIGN.md section 7)
+   */
+  host?: string
+  /**
+   * TCP port; `0` picks any free port (read it back from {@link ApiServer.url}).
+   * @default 7450 (issue 2)
+   */
+  port?: number
+  /**
+   * The bearer token every route but `/v1/health` and `/v1/openapi.json`
+   * requires: 1 to 1,024 visible ASCII characters (`!` to `~`, no spaces).
+   * The daemon creates it at first start in the data directory (mode 0600).
+   */
+  token: string
+  /**
+   * Interval of the comment line sent on open event streams, in ms.
+   * @default 15_000 (issue 2)
+   */
+  heartbeatInterval?: number
+}
+
+/** A running API server. */
+export interface ApiServer {
+  /** Base URL, e.g. `http://127.0.0.1:7450` (the real port when `port: 0`), without a trailing slash. */
+  readonly url: string
+  /**
+   * Stops accepting connections, ends open event streams, aborts in-flight
+   * DHT and messaging calls (they answer 504) and releases the socket;
+   * connections still open after 2 s are destroyed. Idempotent. Does not
+   * stop the node.
+   */
+  close(): Promise<void>
+}
+
+export { createApiServer } from './server.ts'
+export { buildOpenApiDocument, ROUTES } from './openapi.ts'
+export type { RouteSpec, RouteName, RouteAuth, RouteSchema, JsonSchema } from './openapi.ts'
+export * from './constants.ts'
+export * from './errors.ts'

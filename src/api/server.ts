@@ -1,0 +1,464 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { fastify } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface, RouteHandlerMethod } from 'fastify'
+import { InvalidOptionError, UmbraError } from '../errors.ts'
+import { logger } from '../logger.ts'
+import {
+  API_BODY_LIMIT_BYTES,
+  API_OPERATION_TIMEOUT_MS,
+  CLOSE_GRACE_MS,
+  DEFAULT_API_HOST,
+  DEFAULT_API_PORT,
+  MAX_DHT_KEY_BYTES,
+  MAX_DHT_VALUE_BYTES,
+  MAX_MESSAGE_BYTES,
+  MAX_PARAM_CHARS,
+  SSE_HEARTBEAT_MS,
+  SSE_MAX_BUFFERED_BYTES
+} from './constants.ts'
+import {
+  ApiError,
+  BadRequestError,
+  MESSAGE_TOO_LARGE_CODE,
+  NotFoundError,
+  TIMEOUT_CODE,
+  UnauthorizedError,
+  VALUE_TOO_LARGE_CODE,
+  toErrorReply
+} from './errors.ts'
+import { buildOpenApiDocument, ROUTES } from './openapi.ts'
+import type { RouteAuth, RouteSpec } from './openapi.ts'
+import type { ApiServer, ApiServerInit } from './index.ts'
+import type { UmbraNode, PeerEventDetail } from '../node/types.ts'
+import type { ReceivedMessage } from '../messaging/types.ts'
+
+const log = logger('api')
+
+/** How a text field of a request or response is written. */
+type Encoding = 'utf8' | 'base64'
+
+/** A received message as the API shows it (`GET /v1/messages`, `message` events). */
+interface MessageEntry {
+  id: string
+  from: string
+  fromKey: string
+  body: string
+  encoding: Encoding
+  sentAt: number
+  receivedAt: number
+}
+
+/** Options after validation and defaults. */
+interface ResolvedInit {
+  host: string
+  port: number
+  token: string
+  heartbeatInterval: number
+}
+
+/** Visible ASCII, no spaces: what fits in `Authorization: Bearer <token>` and a query string unchanged. */
+const TOKEN_RE = /^[\x21-\x7e]{1,1024}$/
+const BEARER_RE = /^Bearer[ \t]+(\S+)[ \t]*$/i
+const LONE_SURROGATE_RE = /\p{Surrogate}/u
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const utf8Encoder = new TextEncoder()
+
+/**
+ * Checks {@link ApiServerInit} and fills in defaults.
+ * @throws InvalidOptionError (`UMBRA_ERR_INVALID_OPTION`) naming the field and the fix
+ */
+function resolveInit (init: ApiServerInit): ResolvedInit {
+  if (init == null || typeof init !== 'object') {
+    throw new InvalidOptionError('createApiServer: init must be an object with at least { token }')
+  }
+  if (typeof init.token !== 'string' || !TOKEN_RE.test(init.token)) {
+    throw new InvalidOptionError('createApiServer: init.token must be a string of 1 to 1024 visible ASCII characters (no spaces)')
+  }
+  const host = init.host ?? DEFAULT_API_HOST
+  if (typeof host !== 'string' || host.length === 0) {
+    throw new InvalidOptionError(`createApiServer: init.host must be a non-empty string such as '${DEFAULT_API_HOST}'`)
+  }
+  const port = init.port ?? DEFAULT_API_PORT
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidOptionError('createApiServer: init.port must be an integer from 0 to 65535 (0 picks a free port)')
+  }
+  const heartbeatInterval = init.heartbeatInterval ?? SSE_HEARTBEAT_MS
+  if (!Number.isInteger(heartbeatInterval) || heartbeatInterval < 1 || heartbeatInterval > 2 ** 31 - 1) {
+    throw new InvalidOptionError('createApiServer: init.heartbeatInterval must be a positive integer number of milliseconds')
+  }
+  return { host, port, token: init.token, heartbeatInterval }
+}
+
+/** Bytes as text: UTF-8 when they are valid UTF-8 (a BOM is kept), else base64. */
+function encodeBytes (bytes: Uint8Array): { text: string, encoding: Encoding } {
+  try {
+    return { text: utf8Decoder.decode(bytes), encoding: 'utf8' }
+  } catch {
+    return { text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), encoding: 'base64' }
+  }
+}
+
+/**
+ * Decodes a request's text field to bytes, refusing more than `maxBytes`
+ * before allocating them.
+ * @param field - name used in messages, e.g. `body.value`
+ * @throws BadRequestError when base64 is not canonical padded base64 or UTF-8 text holds a lone surrogate;
+ *   ApiError 413 `tooLargeCode` when the decoded bytes would exceed `maxBytes`
+ */
+function decodeText (field: string, text: string, encoding: Encoding, maxBytes: number, tooLargeCode: string): Uint8Array {
+  const tooLarge = (): ApiError => new ApiError(413, tooLargeCode, `${field} is larger than ${maxBytes} bytes once decoded`)
+  if (encoding === 'base64') {
+    if (Math.floor(text.length / 4) * 3 > maxBytes + 2) throw tooLarge()
+    const buf = Buffer.from(text, 'base64')
+    if (buf.toString('base64') !== text) {
+      throw new BadRequestError(`${field} is not valid base64 (standard alphabet, with = padding)`)
+    }
+    if (buf.byteLength > maxBytes) throw tooLarge()
+    return new Uint8Array(buf)
+  }
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) throw tooLarge()
+  if (LONE_SURROGATE_RE.test(text)) {
+    throw new BadRequestError(`${field} holds a lone UTF-16 surrogate, which is not valid UTF-8; send bytes as base64`)
+  }
+  return utf8Encoder.encode(text)
+}
+
+function toMessageEntry (msg: ReceivedMessage): MessageEntry {
+  const { text, encoding } = encodeBytes(msg.body)
+  return { id: msg.id, from: msg.from, fromKey: msg.fromKey, body: text, encoding, sentAt: msg.sentAt, receivedAt: msg.receivedAt }
+}
+
+/** One open `GET /v1/events` stream. */
+interface EventStream {
+  /** Ends the response and releases its listeners and timer. Idempotent. */
+  end(): void
+}
+
+/**
+ * The HTTP API over one node (DESIGN.md section 7, issue 2). Built and
+ * started by {@link createApiServer}.
+ */
+class HttpApiServer implements ApiServer {
+  readonly #node: UmbraNode
+  readonly #init: ResolvedInit
+  readonly #app: FastifyInstance
+  /** SHA-256 of the token, so comparison is constant-time over equal-length buffers whatever is presented. */
+  readonly #tokenDigest: Buffer
+  readonly #streams = new Set<EventStream>()
+  /** Aborted by `close()`: ends every in-flight service call. */
+  readonly #shutdown = new AbortController()
+  #closing: Promise<void> | undefined
+  #url = ''
+
+  constructor (node: UmbraNode, init: ResolvedInit) {
+    this.#node = node
+    this.#init = init
+    this.#tokenDigest = createHash('sha256').update(init.token, 'utf8').digest()
+    this.#app = fastify({
+      logger: false,
+      bodyLimit: API_BODY_LIMIT_BYTES,
+      routerOptions: { maxParamLength: MAX_PARAM_CHARS },
+      // Reject what does not match instead of coercing (`value: 123` is not
+      // the string "123") or silently dropping unknown fields.
+      ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+      forceCloseConnections: 'idle',
+      // Fastify's own 503 body is not our error shape; the onRequest hook answers instead.
+      return503OnClosing: false,
+      // Bad percent-encoding in the path and the like, before routing.
+      frameworkErrors: (err, _request, res) => {
+        const reply = res as FastifyReply
+        const { statusCode, code } = toErrorReply(err)
+        void reply.code(statusCode < 500 ? statusCode : 400).send({ error: { code, message: 'Malformed request URL' } })
+      }
+    })
+    this.#configure()
+  }
+
+  get url (): string {
+    return this.#url
+  }
+
+  /** Binds the socket; fills in {@link url}. */
+  async listen (): Promise<void> {
+    try {
+      await this.#app.listen({ host: this.#init.host, port: this.#init.port })
+    } catch (err) {
+      await this.#app.close().catch(() => {})
+      const reason = (err as { code?: unknown }).code ?? (err as Error).message
+      throw new UmbraError(`Cannot listen on ${this.#init.host}:${this.#init.port} (${String(reason)})`, 'UMBRA_ERR_API_LISTEN', { cause: err })
+    }
+    const address = this.#app.server.address() as AddressInfo
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    this.#url = `http://${host}:${address.port}`
+    log.info({ url: this.#url }, 'API listening')
+  }
+
+  close (): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close (): Promise<void> {
+    this.#shutdown.abort()
+    for (const stream of this.#streams) stream.end()
+    const force = setTimeout(() => { this.#app.server.closeAllConnections() }, CLOSE_GRACE_MS)
+    try {
+      await this.#app.close()
+    } finally {
+      clearTimeout(force)
+    }
+    log.info('API closed')
+  }
+
+  #configure (): void {
+    const app = this.#app
+    // Only JSON bodies: a text/plain body is 415, not a string that fails validation.
+    app.removeContentTypeParser('text/plain')
+
+    app.addHook('onRequest', async (_request, reply) => {
+      void reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
+      if (this.#shutdown.signal.aborted) {
+        void reply.header('connection', 'close')
+        throw new ApiError(503, 'UMBRA_ERR_SHUTTING_DOWN', 'The API server is closing')
+      }
+    })
+
+    app.setErrorHandler((err, request, reply) => {
+      const { statusCode, code, message } = toErrorReply(err)
+      if (statusCode === 500) {
+        log.error({ err, method: request.method, route: request.routeOptions.url }, 'request failed')
+      } else if (statusCode >= 500) {
+        log.info({ code, method: request.method, route: request.routeOptions.url }, 'request failed')
+      } else {
+        log.debug({ code, method: request.method, route: request.routeOptions.url }, 'request rejected')
+      }
+      if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="umbra"')
+      void reply.code(statusCode).send({ error: { code, message } })
+    })
+
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?', 1)[0] ?? ''
+      void reply.code(404).send({ error: { code: NotFoundError.code, message: `No route ${request.method} ${path}` } })
+    })
+
+    this.#route<RouteGenericInterface>(ROUTES.health, async () => ({ status: 'ok' }))
+
+    const openApi = buildOpenApiDocument()
+    this.#route<RouteGenericInterface>(ROUTES.openapi, async () => openApi)
+
+    this.#route<RouteGenericInterface>(ROUTES.node, async () => {
+      const node = this.#startedNode()
+      return { peerId: node.peerId, key: node.key, role: node.role, addrs: node.getMultiaddrs(), peers: node.getPeers().length }
+    })
+
+    this.#route<RouteGenericInterface>(ROUTES.peers, async () => ({ peers: this.#startedNode().getPeers() }))
+
+    this.#route<{ Params: { key: string }, Body: { value: string, encoding: Encoding, ttl?: number } }>(ROUTES.dhtPut, async (request, reply) => {
+      const node = this.#startedNode()
+      const key = checkDhtKey(request.params.key)
+      const { value, encoding, ttl } = request.body
+      const bytes = decodeText('body.value', value, encoding, MAX_DHT_VALUE_BYTES, VALUE_TOO_LARGE_CODE)
+      const result = await this.#withSignal(reply, (signal) => node.dht.put(key, bytes, {
+        ...(ttl !== undefined ? { ttl: ttl * 1000 } : {}),
+        signal
+      }))
+      return { key: result.key, seq: result.seq, expiresAt: result.expiresAt, storedOn: result.storedOn }
+    })
+
+    this.#route<{ Params: { key: string }, Querystring: { fresh?: 'true' | 'false' } }>(ROUTES.dhtGet, async (request, reply) => {
+      const node = this.#startedNode()
+      const key = checkDhtKey(request.params.key)
+      const fresh = request.query.fresh === 'true'
+      const record = await this.#withSignal(reply, (signal) => node.dht.get(key, { fresh, signal }))
+      if (record === undefined) throw new NotFoundError('No valid record for this key')
+      const { text, encoding } = encodeBytes(record.value)
+      return { key: record.key, value: text, encoding, publisher: record.publisher, seq: record.seq, expiresAt: record.expiresAt, source: record.source }
+    })
+
+    this.#route<{ Body: { to: string, body: string, encoding: Encoding } }>(ROUTES.messageSend, async (request, reply) => {
+      const node = this.#startedNode()
+      const { to, body, encoding } = request.body
+      const bytes = decodeText('body.body', body, encoding, MAX_MESSAGE_BYTES, MESSAGE_TOO_LARGE_CODE)
+      const receipt = await this.#withSignal(reply, (signal) => node.messaging.send(to, bytes, { signal }))
+      return { id: receipt.id, to: receipt.to, rttMs: receipt.rttMs }
+    })
+
+    this.#route<{ Querystring: { since?: string } }>(ROUTES.messageList, async (request) => {
+      const node = this.#startedNode()
+      const since = request.query.since === undefined ? undefined : Number(request.query.since)
+      const messages = node.messaging.inbox()
+        .filter((msg) => since === undefined || msg.receivedAt >= since)
+        .map(toMessageEntry)
+      return { messages }
+    })
+
+    this.#route<RouteGenericInterface>(ROUTES.events, async (request, reply) => {
+      this.#startedNode()
+      this.#openEventStream(request, reply)
+    })
+  }
+
+  /**
+   * Registers one route of {@link ROUTES}: its schema, its auth hook and the
+   * handler. The handler's return value is the 200 body.
+   */
+  #route<G extends RouteGenericInterface> (spec: RouteSpec, handler: (request: FastifyRequest<G>, reply: FastifyReply) => Promise<unknown>): void {
+    const auth = spec.auth
+    this.#app.route({
+      method: spec.method,
+      url: spec.url,
+      schema: spec.schema,
+      ...(auth !== 'none' ? { onRequest: async (request: FastifyRequest) => { this.#authorize(request, auth) } } : {}),
+      // The 200 body is checked and serialized by the route's response schema.
+      handler: handler as unknown as RouteHandlerMethod
+    })
+  }
+
+  /**
+   * Checks the bearer token in constant time (SHA-256 digests compared with
+   * `timingSafeEqual`).
+   * @throws UnauthorizedError (401 `UMBRA_ERR_UNAUTHORIZED`)
+   */
+  #authorize (request: FastifyRequest, auth: RouteAuth): void {
+    const header = request.headers.authorization
+    let presented: string | undefined
+    if (header !== undefined) {
+      presented = BEARER_RE.exec(header)?.[1]
+    } else if (auth === 'bearer-or-query') {
+      const token = (request.query as Record<string, unknown> | undefined)?.token
+      presented = typeof token === 'string' ? token : undefined
+    }
+    if (presented === undefined) throw new UnauthorizedError()
+    const digest = createHash('sha256').update(presented, 'utf8').digest()
+    if (!timingSafeEqual(digest, this.#tokenDigest)) throw new UnauthorizedError()
+  }
+
+  /** @throws ApiError 503 `UMBRA_ERR_NOT_STARTED` when the node is not running */
+  #startedNode (): UmbraNode {
+    if (!this.#node.isStarted) throw new ApiError(503, 'UMBRA_ERR_NOT_STARTED', 'The node is not started')
+    return this.#node
+  }
+
+  /**
+   * Runs a service call with a signal that aborts when the client goes away,
+   * when the server closes, or after {@link API_OPERATION_TIMEOUT_MS}.
+   * @throws ApiError 504 `UMBRA_ERR_TIMEOUT` when the timeout ended the call
+   */
+  async #withSignal<T> (reply: FastifyReply, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const clientGone = new AbortController()
+    const onClose = (): void => { if (!reply.raw.writableFinished) clientGone.abort() }
+    reply.raw.once('close', onClose)
+    const timeout = AbortSignal.timeout(API_OPERATION_TIMEOUT_MS)
+    try {
+      return await fn(AbortSignal.any([clientGone.signal, this.#shutdown.signal, timeout]))
+    } catch (err) {
+      if (timeout.aborted && !this.#shutdown.signal.aborted) {
+        throw new ApiError(504, TIMEOUT_CODE, `The operation did not finish within ${API_OPERATION_TIMEOUT_MS} ms`, { cause: err })
+      }
+      throw err
+    } finally {
+      reply.raw.off('close', onClose)
+    }
+  }
+
+  /**
+   * Turns the response into a server-sent event stream of the node's
+   * `peer:connect`, `peer:disconnect` and `message` events, with a comment
+   * heartbeat. Listeners and the timer go when the client leaves, the client
+   * stops reading (more than {@link SSE_MAX_BUFFERED_BYTES} queued) or the
+   * server closes.
+   */
+  #openEventStream (request: FastifyRequest, reply: FastifyReply): void {
+    const node = this.#node
+    const res = reply.raw
+    reply.hijack()
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'x-accel-buffering': 'no',
+      // The connection is closed when the stream ends, so close() is not held up by it.
+      connection: 'close'
+    })
+    res.write(': connected\n\n')
+
+    let ended = false
+    const write = (chunk: string): void => {
+      if (ended) return
+      if (res.writableLength > SSE_MAX_BUFFERED_BYTES) {
+        log.warn('event stream client is not reading; disconnecting it')
+        stream.end()
+        return
+      }
+      res.write(chunk)
+    }
+    const send = (event: string, data: unknown): void => { write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
+    const onConnect = (evt: CustomEvent<PeerEventDetail>): void => { send('peer:connect', { peerId: evt.detail.peerId }) }
+    const onDisconnect = (evt: CustomEvent<PeerEventDetail>): void => { send('peer:disconnect', { peerId: evt.detail.peerId }) }
+    const onMessage = (evt: CustomEvent<ReceivedMessage>): void => { send('message', toMessageEntry(evt.detail)) }
+    const heartbeat = setInterval(() => { write(': heartbeat\n\n') }, this.#init.heartbeatInterval)
+
+    const cleanup = (): void => {
+      if (ended) return
+      ended = true
+      clearInterval(heartbeat)
+      node.removeEventListener('peer:connect', onConnect)
+      node.removeEventListener('peer:disconnect', onDisconnect)
+      node.removeEventListener('message', onMessage)
+      this.#streams.delete(stream)
+      log.debug({ streams: this.#streams.size }, 'event stream closed')
+    }
+    const stream: EventStream = {
+      end: () => {
+        cleanup()
+        if (!res.writableEnded) res.end()
+      }
+    }
+    res.once('close', cleanup)
+    request.raw.once('error', cleanup)
+    node.addEventListener('peer:connect', onConnect)
+    node.addEventListener('peer:disconnect', onDisconnect)
+    node.addEventListener('message', onMessage)
+    this.#streams.add(stream)
+    log.debug({ streams: this.#streams.size }, 'event stream opened')
+  }
+}
+
+/**
+ * Checks a DHT key taken from the path (already percent-decoded).
+ * @throws ApiError 400 `UMBRA_ERR_INVALID_KEY_NAME` unless it is 1 to 256 bytes of valid UTF-8
+ */
+function checkDhtKey (key: string): string {
+  const bytes = Buffer.byteLength(key, 'utf8')
+  if (bytes < 1 || bytes > MAX_DHT_KEY_BYTES || LONE_SURROGATE_RE.test(key)) {
+    throw new ApiError(400, 'UMBRA_ERR_INVALID_KEY_NAME', `params.key must be 1 to ${MAX_DHT_KEY_BYTES} bytes of UTF-8 (got ${bytes})`)
+  }
+  return key
+}
+
+/**
+ * Starts the HTTP API of `node` (DESIGN.md section 7, issue 2) and resolves
+ * once it listens. The node should be started; routes that need it answer
+ * 503 `UMBRA_ERR_NOT_STARTED` otherwise.
+ *
+ * Errors every route may answer, as `{"error":{"code","message"}}`:
+ * 400 `UMBRA_ERR_BAD_REQUEST` / `UMBRA_ERR_BAD_JSON` / service `UMBRA_ERR_INVALID_*`,
+ * 401 `UMBRA_ERR_UNAUTHORIZED`, 404 `UMBRA_ERR_NOT_FOUND`, 409 `UMBRA_ERR_KEY_OWNED`,
+ * 413 `UMBRA_ERR_BODY_TOO_LARGE` / `UMBRA_ERR_VALUE_TOO_LARGE` / `UMBRA_ERR_MESSAGE_TOO_LARGE`,
+ * 415 `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`, 500 `UMBRA_ERR_INTERNAL`,
+ * 502 `UMBRA_ERR_DELIVERY_FAILED`, 503 `UMBRA_ERR_NOT_STARTED` / `UMBRA_ERR_SHUTTING_DOWN`,
+ * 504 `UMBRA_ERR_ABORTED` / `UMBRA_ERR_TIMEOUT`.
+ *
+ * @param node - the node whose services the routes call
+ * @param init - bind address, port and the bearer token, see {@link ApiServerInit}
+ * @returns the running server; `url` holds the bound address
+ * @throws InvalidOptionError (`UMBRA_ERR_INVALID_OPTION`) for a bad `init`;
+ *   UmbraError `UMBRA_ERR_API_LISTEN` when the address cannot be bound (port in use)
+ */
+export async function createApiServer (node: UmbraNode, init: ApiServerInit): Promise<ApiServer> {
+  const resolved = resolveInit(init)
+  const server = new HttpApiServer(node, resolved)
+  await server.listen()
+  return server
+}

@@ -1,0 +1,628 @@
+/**
+ * HTTP API tests (DESIGN.md section 7, issue 2): real HTTP on 127.0.0.1
+ * port 0 through `fetch`, first against an in-test node that implements the
+ * `UmbraNode` interface and records what the API asked of it, then over two
+ * real nodes on loopback.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createApiServer, buildOpenApiDocument, ROUTES, MAX_DHT_VALUE_BYTES, MAX_MESSAGE_BYTES } from '../../src/api/index.ts'
+import type { ApiServer } from '../../src/api/index.ts'
+import { AbortedError, UmbraError } from '../../src/errors.ts'
+import { createNode } from '../../src/node/index.ts'
+import type { UmbraNode, PeerSummary } from '../../src/node/index.ts'
+import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from '../../src/dht/types.ts'
+import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from '../../src/messaging/types.ts'
+
+type Listener = Parameters<EventTarget['addEventListener']>[1]
+
+const TOKEN = 'test-token-0123456789abcdef'
+const AUTH = { authorization: `Bearer ${TOKEN}` }
+
+/**
+ * A node that keeps DHT records in a map and messages in arrays, and fails
+ * on purpose for some inputs:
+ * - DHT key `explode` / recipient `explode`: a plain Error (→ 500)
+ * - DHT key `slow`: waits for the signal, then throws AbortedError (→ 504)
+ * - recipient `unreachable`: UMBRA_ERR_DELIVERY_FAILED (→ 502)
+ * - recipient `bad-recipient`: UMBRA_ERR_INVALID_RECIPIENT (→ 400)
+ */
+class FakeNode extends EventTarget {
+  readonly peerId = '12D3KooWFakeNodeAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+  readonly key = 'key_FakeKeyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+  readonly role = 'server' as const
+  readonly dataDir = '/nonexistent'
+  readonly libp2p = undefined as unknown as UmbraNode['libp2p']
+  isStarted = true
+  peers: PeerSummary[] = [{ peerId: '12D3KooWPeerB', addrs: ['/ip4/127.0.0.1/tcp/4001'], path: 'direct' }]
+  readonly records = new Map<string, DhtGetResult>()
+  readonly puts: Array<{ key: string, value: Uint8Array, options: DhtPutOptions | undefined }> = []
+  readonly gets: Array<{ key: string, options: DhtGetOptions | undefined }> = []
+  readonly sent: Array<{ to: string, body: Uint8Array }> = []
+  readonly inboxMessages: ReceivedMessage[] = []
+  readonly #listeners = new Map<string, Set<unknown>>()
+
+  readonly dht: DhtService = {
+    put: async (key: string, value: Uint8Array, options?: DhtPutOptions): Promise<DhtPutResult> => {
+      if (key === 'explode') throw new Error('secret internal detail')
+      if (key === 'slow') {
+        await new Promise((resolve) => options?.signal?.addEventListener('abort', resolve, { once: true }))
+        throw new AbortedError()
+      }
+      this.puts.push({ key, value, options })
+      const seq = (this.records.get(key)?.seq ?? 0) + 1
+      const expiresAt = Date.now() + (options?.ttl ?? 86_400_000)
+      this.records.set(key, { key, value, publisher: this.key, seq, expiresAt, source: 'local' })
+      return { key, seq, expiresAt, storedOn: 3 }
+    },
+    get: async (key: string, options?: DhtGetOptions): Promise<DhtGetResult | undefined> => {
+      this.gets.push({ key, options })
+      return this.records.get(key)
+    }
+  }
+
+  readonly messaging: MessagingService = {
+    send: async (to: string, body: Uint8Array, _options?: SendOptions): Promise<SendReceipt> => {
+      if (to === 'explode') throw new Error('secret internal detail')
+      if (to === 'unreachable') throw new UmbraError('No route to the recipient', 'UMBRA_ERR_DELIVERY_FAILED')
+      if (to === 'bad-recipient') throw new UmbraError('Not a PeerId or key', 'UMBRA_ERR_INVALID_RECIPIENT')
+      this.sent.push({ to, body })
+      return { id: 'ab'.repeat(16), to, rttMs: 12.5 }
+    },
+    inbox: (): ReceivedMessage[] => [...this.inboxMessages]
+  }
+
+  getMultiaddrs (): string[] { return [`/ip4/127.0.0.1/tcp/4000/p2p/${this.peerId}`] }
+  getPeers (): PeerSummary[] { return this.peers }
+  async start (): Promise<void> { this.isStarted = true }
+  async stop (): Promise<void> { this.isStarted = false }
+
+  override addEventListener (type: string, listener: Listener, options?: Parameters<EventTarget['addEventListener']>[2]): void {
+    if (listener !== null) {
+      const set = this.#listeners.get(type) ?? new Set()
+      set.add(listener)
+      this.#listeners.set(type, set)
+    }
+    super.addEventListener(type, listener, options)
+  }
+
+  override removeEventListener (type: string, listener: Listener, options?: Parameters<EventTarget['removeEventListener']>[2]): void {
+    if (listener !== null) this.#listeners.get(type)?.delete(listener)
+    super.removeEventListener(type, listener, options)
+  }
+
+  listenerCount (type: string): number { return this.#listeners.get(type)?.size ?? 0 }
+
+  safeDispatchEvent<Detail> (type: string, init?: { detail?: Detail }): boolean {
+    return this.dispatchEvent(new CustomEvent(type, init))
+  }
+
+  emit<Detail> (type: string, detail: Detail): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }))
+  }
+
+  asNode (): UmbraNode { return this as unknown as UmbraNode }
+}
+
+interface CallOptions {
+  headers?: Record<string, string>
+  /** JSON-encoded as the body with `content-type: application/json`. */
+  json?: unknown
+  /** Sent as-is. */
+  raw?: string
+}
+
+interface CallResult {
+  status: number
+  headers: Headers
+  body: any // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+async function call (api: ApiServer, method: string, path: string, opts: CallOptions = {}): Promise<CallResult> {
+  const headers: Record<string, string> = { ...opts.headers }
+  let body: string | undefined
+  if (opts.json !== undefined) {
+    headers['content-type'] ??= 'application/json'
+    body = JSON.stringify(opts.json)
+  } else if (opts.raw !== undefined) {
+    body = opts.raw
+  }
+  const res = await fetch(api.url + path, { method, headers, body })
+  const text = await res.text()
+  let parsed: unknown = text
+  try { parsed = JSON.parse(text) } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, body: parsed }
+}
+
+function assertError (res: CallResult, status: number, code: string, messageIncludes?: string): void {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`)
+  assert.equal(res.body?.error?.code, code)
+  assert.equal(typeof res.body.error.message, 'string')
+  assert.deepEqual(Object.keys(res.body), ['error'])
+  if (messageIncludes !== undefined) {
+    assert.ok(res.body.error.message.includes(messageIncludes), `message ${JSON.stringify(res.body.error.message)} should mention ${messageIncludes}`)
+  }
+}
+
+/** Reads an event stream until `done(text)` is true; returns all text read. */
+async function readUntil (reader: ReadableStreamDefaultReader<Uint8Array>, state: { text: string }, done: (text: string) => boolean, timeoutMs = 5000): Promise<string> {
+  const decoder = new TextDecoder()
+  const deadline = Date.now() + timeoutMs
+  while (!done(state.text)) {
+    const remaining = deadline - Date.now()
+    if (remaining <= 0) throw new Error(`timed out waiting for event stream; got ${JSON.stringify(state.text.slice(-500))}`)
+    let timer: NodeJS.Timeout | undefined
+    const chunk = await Promise.race([
+      reader.read(),
+      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`timed out waiting for event stream; got ${JSON.stringify(state.text.slice(-500))}`)), remaining) })
+    ]).finally(() => clearTimeout(timer))
+    if (chunk.done) throw new Error('event stream ended')
+    state.text += decoder.decode(chunk.value, { stream: true })
+  }
+  return state.text
+}
+
+/** Parses `event:`/`data:` blocks of an event stream. */
+function parseEvents (text: string): Array<{ event: string, data: unknown }> {
+  const events: Array<{ event: string, data: unknown }> = []
+  for (const block of text.split('\n\n')) {
+    const lines = block.split('\n')
+    const event = lines.find((l) => l.startsWith('event: '))?.slice('event: '.length)
+    const data = lines.find((l) => l.startsWith('data: '))?.slice('data: '.length)
+    if (event !== undefined && data !== undefined) events.push({ event, data: JSON.parse(data) })
+  }
+  return events
+}
+
+async function waitFor (condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+/** Every route that needs the token, with a request that would otherwise succeed. */
+const PROTECTED: Array<{ method: string, path: string, json?: unknown }> = [
+  { method: 'GET', path: '/v1/node' },
+  { method: 'GET', path: '/v1/peers' },
+  { method: 'PUT', path: '/v1/dht/some-key', json: { value: 'v' } },
+  { method: 'GET', path: '/v1/dht/some-key' },
+  { method: 'POST', path: '/v1/messages', json: { to: '12D3KooWPeerB', body: 'hi' } },
+  { method: 'GET', path: '/v1/messages' },
+  { method: 'GET', path: '/v1/events' }
+]
+
+describe('HTTP API over a fake node', () => {
+  let node: FakeNode
+  let api: ApiServer
+
+  before(async () => {
+    node = new FakeNode()
+    api = await createApiServer(node.asNode(), { token: TOKEN, port: 0, heartbeatInterval: 50 })
+  })
+
+  after(async () => {
+    await api.close()
+  })
+
+  it('listens on 127.0.0.1 with the real port in url', () => {
+    assert.match(api.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+    assert.notEqual(api.url, 'http://127.0.0.1:0')
+  })
+
+  it('serves /v1/health and /v1/openapi.json without a token', async () => {
+    const health = await call(api, 'GET', '/v1/health')
+    assert.equal(health.status, 200)
+    assert.deepEqual(health.body, { status: 'ok' })
+    const doc = await call(api, 'GET', '/v1/openapi.json')
+    assert.equal(doc.status, 200)
+    assert.equal(doc.body.openapi, '3.1.0')
+  })
+
+  it('answers 401 UMBRA_ERR_UNAUTHORIZED on every other route without the right token', async () => {
+    const wrong: Array<Record<string, string> | undefined> = [
+      undefined,
+      { authorization: 'Bearer wrong-token' },
+      { authorization: `Bearer ${TOKEN}x` },
+      { authorization: `Bearer ${TOKEN.slice(0, -1)}` },
+      { authorization: `Basic ${TOKEN}` },
+      { authorization: TOKEN },
+      { authorization: 'Bearer' }
+    ]
+    for (const route of PROTECTED) {
+      for (const headers of wrong) {
+        const res = await call(api, route.method, route.path, { ...(headers !== undefined ? { headers } : {}), ...(route.json !== undefined ? { json: route.json } : {}) })
+        assertError(res, 401, 'UMBRA_ERR_UNAUTHORIZED')
+        assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="umbra"')
+      }
+    }
+    assert.equal(node.puts.length, 0, 'no unauthorized request reached the DHT')
+    assert.equal(node.sent.length, 0, 'no unauthorized request reached messaging')
+    // the bearer scheme name is case-insensitive (RFC 7235)
+    assert.equal((await call(api, 'GET', '/v1/node', { headers: { authorization: `bearer ${TOKEN}` } })).status, 200)
+  })
+
+  it('accepts ?token= on /v1/events only', async () => {
+    assertError(await call(api, 'GET', `/v1/node?token=${TOKEN}`), 401, 'UMBRA_ERR_UNAUTHORIZED')
+    assertError(await call(api, 'GET', '/v1/events?token=nope'), 401, 'UMBRA_ERR_UNAUTHORIZED')
+    const controller = new AbortController()
+    const res = await fetch(`${api.url}/v1/events?token=${TOKEN}`, { signal: controller.signal })
+    assert.equal(res.status, 200)
+    controller.abort()
+  })
+
+  it('GET /v1/node and /v1/peers describe the node', async () => {
+    const info = await call(api, 'GET', '/v1/node', { headers: AUTH })
+    assert.equal(info.status, 200)
+    assert.deepEqual(info.body, { peerId: node.peerId, key: node.key, role: 'server', addrs: node.getMultiaddrs(), peers: 1 })
+    const peers = await call(api, 'GET', '/v1/peers', { headers: AUTH })
+    assert.equal(peers.status, 200)
+    assert.deepEqual(peers.body, { peers: node.peers })
+    assert.equal(peers.headers.get('cache-control'), 'no-store')
+  })
+
+  it('PUT then GET /v1/dht/:key round-trips text, with ttl in seconds', async () => {
+    const put = await call(api, 'PUT', '/v1/dht/greeting', { headers: AUTH, json: { value: 'hello wörld', ttl: 60 } })
+    assert.equal(put.status, 200, JSON.stringify(put.body))
+    assert.equal(put.body.key, 'greeting')
+    assert.equal(put.body.seq, 1)
+    assert.equal(put.body.storedOn, 3)
+    assert.ok(Math.abs(put.body.expiresAt - (Date.now() + 60_000)) < 5000)
+    const last = node.puts.at(-1)
+    assert.equal(last?.options?.ttl, 60_000, 'ttl is passed to the service in milliseconds')
+    assert.ok(last?.options?.signal instanceof AbortSignal)
+    assert.deepEqual(Buffer.from(last.value), Buffer.from('hello wörld', 'utf8'))
+
+    const get = await call(api, 'GET', '/v1/dht/greeting', { headers: AUTH })
+    assert.equal(get.status, 200)
+    assert.deepEqual(get.body, { key: 'greeting', value: 'hello wörld', encoding: 'utf8', publisher: node.key, seq: 1, expiresAt: put.body.expiresAt, source: 'local' })
+    assert.equal(node.gets.at(-1)?.options?.fresh, false)
+    await call(api, 'GET', '/v1/dht/greeting?fresh=true', { headers: AUTH })
+    assert.equal(node.gets.at(-1)?.options?.fresh, true)
+
+    // without ttl the service default applies
+    await call(api, 'PUT', '/v1/dht/greeting', { headers: AUTH, json: { value: 'again' } })
+    assert.equal(node.puts.at(-1)?.options?.ttl, undefined)
+  })
+
+  it('returns bytes that are not UTF-8 as base64, and keeps a BOM', async () => {
+    const bytes = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0xc3])
+    const put = await call(api, 'PUT', '/v1/dht/binary', { headers: AUTH, json: { value: bytes.toString('base64'), encoding: 'base64' } })
+    assert.equal(put.status, 200)
+    assert.deepEqual(Buffer.from(node.puts.at(-1)?.value ?? []), bytes)
+    const get = await call(api, 'GET', '/v1/dht/binary', { headers: AUTH })
+    assert.equal(get.body.encoding, 'base64')
+    assert.deepEqual(Buffer.from(get.body.value, 'base64'), bytes)
+
+    await call(api, 'PUT', '/v1/dht/bom', { headers: AUTH, json: { value: '\ufeffhi' } })
+    const bom = await call(api, 'GET', '/v1/dht/bom', { headers: AUTH })
+    assert.equal(bom.body.encoding, 'utf8')
+    assert.equal(bom.body.value, '\ufeffhi')
+  })
+
+  it('percent-decodes the key in the path, including / and non-ASCII', async () => {
+    const key = 'dir/sub key/ключ?#'
+    const put = await call(api, 'PUT', `/v1/dht/${encodeURIComponent(key)}`, { headers: AUTH, json: { value: 'x' } })
+    assert.equal(put.status, 200, JSON.stringify(put.body))
+    assert.equal(node.puts.at(-1)?.key, key)
+    const get = await call(api, 'GET', `/v1/dht/${encodeURIComponent(key)}`, { headers: AUTH })
+    assert.equal(get.body.key, key)
+    // 256 bytes is the limit, 257 is refused before the service
+    const longest = 'é'.repeat(128)
+    assert.equal((await call(api, 'PUT', `/v1/dht/${encodeURIComponent(longest)}`, { headers: AUTH, json: { value: 'x' } })).status, 200)
+    const tooLong = await call(api, 'PUT', `/v1/dht/${encodeURIComponent(longest + 'a')}`, { headers: AUTH, json: { value: 'x' } })
+    assertError(tooLong, 400, 'UMBRA_ERR_INVALID_KEY_NAME', 'params.key')
+    assertError(await call(api, 'GET', '/v1/dht/%E0%A4%A', { headers: AUTH }), 400, 'UMBRA_ERR_BAD_REQUEST')
+  })
+
+  it('GET /v1/dht/:key answers 404 UMBRA_ERR_NOT_FOUND for a missing record', async () => {
+    assertError(await call(api, 'GET', '/v1/dht/never-stored', { headers: AUTH }), 404, 'UMBRA_ERR_NOT_FOUND')
+  })
+
+  it('POST /v1/messages sends the decoded bytes and returns the receipt', async () => {
+    const res = await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: '12D3KooWPeerB', body: 'hi there' } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(res.body, { id: 'ab'.repeat(16), to: '12D3KooWPeerB', rttMs: 12.5 })
+    assert.equal(node.sent.at(-1)?.to, '12D3KooWPeerB')
+    assert.equal(Buffer.from(node.sent.at(-1)?.body ?? []).toString(), 'hi there')
+
+    // exactly 1 MiB as base64 fits under the body limit and reaches the service
+    const big = Buffer.alloc(MAX_MESSAGE_BYTES, 7)
+    const ok = await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: '12D3KooWPeerB', body: big.toString('base64'), encoding: 'base64' } })
+    assert.equal(ok.status, 200, JSON.stringify(ok.body))
+    assert.equal(node.sent.at(-1)?.body.byteLength, MAX_MESSAGE_BYTES)
+  })
+
+  it('maps service errors to status codes and hides unexpected errors', async () => {
+    assertError(await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'unreachable', body: 'x' } }), 502, 'UMBRA_ERR_DELIVERY_FAILED', 'No route')
+    assertError(await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'bad-recipient', body: 'x' } }), 400, 'UMBRA_ERR_INVALID_RECIPIENT')
+    for (const res of [
+      await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'explode', body: 'x' } }),
+      await call(api, 'PUT', '/v1/dht/explode', { headers: AUTH, json: { value: 'x' } })
+    ]) {
+      assertError(res, 500, 'UMBRA_ERR_INTERNAL')
+      assert.ok(!JSON.stringify(res.body).includes('secret'), 'the real error is not sent to the client')
+    }
+    node.isStarted = false
+    try {
+      assertError(await call(api, 'GET', '/v1/node', { headers: AUTH }), 503, 'UMBRA_ERR_NOT_STARTED')
+    } finally {
+      node.isStarted = true
+    }
+  })
+
+  it('GET /v1/messages lists the inbox, filtered by since', async () => {
+    node.inboxMessages.push(
+      { id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new TextEncoder().encode('first'), sentAt: 1000, receivedAt: 1100 },
+      { id: '02'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new Uint8Array([0xff, 0x00]), sentAt: 2000, receivedAt: 2100 }
+    )
+    const all = await call(api, 'GET', '/v1/messages', { headers: AUTH })
+    assert.equal(all.status, 200)
+    assert.deepEqual(all.body.messages, [
+      { id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'first', encoding: 'utf8', sentAt: 1000, receivedAt: 1100 },
+      { id: '02'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: '/wA=', encoding: 'base64', sentAt: 2000, receivedAt: 2100 }
+    ])
+    const since = await call(api, 'GET', '/v1/messages?since=2100', { headers: AUTH })
+    assert.deepEqual(since.body.messages.map((m: { id: string }) => m.id), ['02'.repeat(16)])
+    assert.deepEqual((await call(api, 'GET', '/v1/messages?since=2101', { headers: AUTH })).body.messages, [])
+    assertError(await call(api, 'GET', '/v1/messages?since=yesterday', { headers: AUTH }), 400, 'UMBRA_ERR_BAD_REQUEST', 'since')
+  })
+
+  it('rejects bad input with the right status and code, and stays up', async () => {
+    const put = (json: unknown): Promise<CallResult> => call(api, 'PUT', '/v1/dht/k', { headers: AUTH, json })
+    const putsBefore = node.puts.length
+
+    assertError(await call(api, 'PUT', '/v1/dht/k', { headers: { ...AUTH, 'content-type': 'application/json' }, raw: '{"value": "x",' }), 400, 'UMBRA_ERR_BAD_JSON')
+    assertError(await call(api, 'POST', '/v1/messages', { headers: { ...AUTH, 'content-type': 'application/json' }, raw: 'not json' }), 400, 'UMBRA_ERR_BAD_JSON')
+    assertError(await call(api, 'PUT', '/v1/dht/k', { headers: { ...AUTH, 'content-type': 'application/json' }, raw: '' }), 400, 'UMBRA_ERR_BAD_JSON')
+    assertError(await call(api, 'PUT', '/v1/dht/k', { headers: { ...AUTH, 'content-type': 'application/json' }, raw: '{"__proto__": {"x": 1}, "value": "v"}' }), 400, 'UMBRA_ERR_BAD_JSON')
+
+    assertError(await put({ value: 'x', ttl: 'x' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.ttl')
+    assertError(await put({ value: 'x', ttl: '60' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.ttl')
+    assertError(await put({ value: 'x', ttl: 1.5 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.ttl')
+    assertError(await put({ value: 'x', ttl: 0 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.ttl')
+    assertError(await put({ value: 'x', ttl: 172_801 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.ttl')
+    assertError(await put({ value: 123 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.value')
+    assertError(await put({ value: null }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.value')
+    assertError(await put({}), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.value')
+    assertError(await put([]), 400, 'UMBRA_ERR_BAD_REQUEST')
+    assertError(await put('just a string'), 400, 'UMBRA_ERR_BAD_REQUEST')
+    assertError(await put({ value: 'x', colour: 'red' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'colour')
+    assertError(await put({ value: 'x', encoding: 'hex' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.encoding')
+    assertError(await put({ value: 'not base64!', encoding: 'base64' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'base64')
+    assertError(await put({ value: 'QR==', encoding: 'base64' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'base64')
+    assertError(await put({ value: 'lone \ud800 surrogate' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'surrogate')
+    assertError(await call(api, 'PUT', '/v1/dht/k?extra=1', { headers: AUTH, json: { value: 'x' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'extra')
+    assertError(await call(api, 'GET', '/v1/dht/k?fresh=yes', { headers: AUTH }), 400, 'UMBRA_ERR_BAD_REQUEST', 'fresh')
+    assertError(await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'x', body: 'hi', extra: true } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'extra')
+    assertError(await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'x' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.body')
+    assertError(await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: '', body: 'x' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.to')
+
+    assertError(await call(api, 'PUT', '/v1/dht/k', { headers: { ...AUTH, 'content-type': 'text/plain' }, raw: '{"value":"x"}' }), 415, 'UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE')
+    assertError(await call(api, 'POST', '/v1/messages', { headers: { ...AUTH, 'content-type': 'application/x-www-form-urlencoded' }, raw: 'to=x&body=y' }), 415, 'UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE')
+
+    // a body over the 1.5 MiB limit, with and without Content-Length
+    const huge = JSON.stringify({ to: 'x', body: 'a'.repeat(2 * 1024 * 1024) })
+    assertError(await call(api, 'POST', '/v1/messages', { headers: { ...AUTH, 'content-type': 'application/json' }, raw: huge }), 413, 'UMBRA_ERR_BODY_TOO_LARGE')
+    const chunked = await fetch(`${api.url}/v1/messages`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: new Blob([huge]).stream(),
+      duplex: 'half'
+    } as RequestInit)
+    assert.equal(chunked.status, 413)
+    assert.equal(((await chunked.json()) as { error: { code: string } }).error.code, 'UMBRA_ERR_BODY_TOO_LARGE')
+
+    // values and messages over the services' limits, as text and as base64
+    assertError(await put({ value: 'a'.repeat(MAX_DHT_VALUE_BYTES + 1) }), 413, 'UMBRA_ERR_VALUE_TOO_LARGE', 'body.value')
+    assertError(await put({ value: 'é'.repeat(MAX_DHT_VALUE_BYTES / 2 + 1) }), 413, 'UMBRA_ERR_VALUE_TOO_LARGE')
+    assertError(await put({ value: Buffer.alloc(MAX_DHT_VALUE_BYTES + 1).toString('base64'), encoding: 'base64' }), 413, 'UMBRA_ERR_VALUE_TOO_LARGE')
+    assertError(await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'x', body: Buffer.alloc(MAX_MESSAGE_BYTES + 1).toString('base64'), encoding: 'base64' } }), 413, 'UMBRA_ERR_MESSAGE_TOO_LARGE', 'body.body')
+
+    assertError(await call(api, 'GET', '/v1/nothing-here', { headers: AUTH }), 404, 'UMBRA_ERR_NOT_FOUND')
+    assertError(await call(api, 'GET', '/v2/node'), 404, 'UMBRA_ERR_NOT_FOUND')
+    assertError(await call(api, 'DELETE', '/v1/dht/k', { headers: AUTH }), 404, 'UMBRA_ERR_NOT_FOUND')
+
+    assert.equal(node.puts.length, putsBefore, 'no bad request reached the DHT service')
+
+    // still up, and a valid request still works; exactly 64 KiB is accepted
+    assert.equal((await call(api, 'GET', '/v1/health')).status, 200)
+    const ok = await put({ value: Buffer.alloc(MAX_DHT_VALUE_BYTES, 1).toString('base64'), encoding: 'base64', ttl: 172_800 })
+    assert.equal(ok.status, 200, JSON.stringify(ok.body))
+    assert.equal(node.puts.at(-1)?.value.byteLength, MAX_DHT_VALUE_BYTES)
+    assert.equal(node.puts.at(-1)?.options?.ttl, 172_800_000)
+  })
+
+  it('streams message and peer events, heartbeats, and drops listeners when the client leaves', async () => {
+    assert.equal(node.listenerCount('message'), 0)
+    const controller = new AbortController()
+    const res = await fetch(`${api.url}/v1/events?token=${TOKEN}`, { signal: controller.signal })
+    assert.equal(res.status, 200)
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/)
+    assert.ok(res.body !== null)
+    const reader = res.body.getReader()
+    const state = { text: '' }
+    await readUntil(reader, state, (t) => t.includes(': connected'))
+    assert.equal(node.listenerCount('message'), 1)
+    assert.equal(node.listenerCount('peer:connect'), 1)
+
+    node.emit('peer:connect', { peerId: '12D3KooWPeerC' })
+    const msg: ReceivedMessage = { id: 'cd'.repeat(16), from: '12D3KooWPeerC', fromKey: 'key_C', body: new TextEncoder().encode('over sse\nline 2'), sentAt: 5, receivedAt: 6 }
+    node.emit('message', msg)
+    node.emit('peer:disconnect', { peerId: '12D3KooWPeerC' })
+    await readUntil(reader, state, (t) => parseEvents(t).length >= 3)
+    assert.deepEqual(parseEvents(state.text), [
+      { event: 'peer:connect', data: { peerId: '12D3KooWPeerC' } },
+      { event: 'message', data: { id: 'cd'.repeat(16), from: '12D3KooWPeerC', fromKey: 'key_C', body: 'over sse\nline 2', encoding: 'utf8', sentAt: 5, receivedAt: 6 } },
+      { event: 'peer:disconnect', data: { peerId: '12D3KooWPeerC' } }
+    ])
+    await readUntil(reader, state, (t) => t.includes(': heartbeat\n\n'))
+
+    controller.abort()
+    await waitFor(() => node.listenerCount('message') === 0 && node.listenerCount('peer:connect') === 0 && node.listenerCount('peer:disconnect') === 0)
+  })
+
+  it('serves an OpenAPI document built from the schemas the server validates with', async () => {
+    const doc = (await call(api, 'GET', '/v1/openapi.json')).body
+    const paths = doc.paths as Record<string, Record<string, { security?: unknown[], requestBody?: { content: Record<string, { schema: unknown }> } }>>
+    for (const route of Object.values(ROUTES)) {
+      const path = route.url.replace(/:(\w+)/g, '{$1}')
+      assert.ok(paths[path]?.[route.method.toLowerCase()], `${route.method} ${path} is documented`)
+    }
+    assert.deepEqual(paths['/v1/dht/{key}']?.put?.requestBody?.content['application/json']?.schema, ROUTES.dhtPut.schema.body)
+    assert.equal(ROUTES.dhtPut.schema.body.properties.ttl.maximum, 172_800)
+    assert.deepEqual(paths['/v1/health']?.get?.security, [])
+    assert.deepEqual(doc.security, [{ bearerAuth: [] }])
+    assert.deepEqual(doc, JSON.parse(JSON.stringify(buildOpenApiDocument())))
+  })
+})
+
+describe('createApiServer options and close()', () => {
+  it('refuses bad options with UMBRA_ERR_INVALID_OPTION naming the field', async () => {
+    const node = new FakeNode().asNode()
+    for (const [init, field] of [
+      [{ token: '' }, 'token'],
+      [{ token: 'has space' }, 'token'],
+      [{ token: 42 }, 'token'],
+      [{ token: 't', port: 70000 }, 'port'],
+      [{ token: 't', port: 1.5 }, 'port'],
+      [{ token: 't', host: '' }, 'host'],
+      [{ token: 't', heartbeatInterval: 0 }, 'heartbeatInterval']
+    ] as const) {
+      await assert.rejects(createApiServer(node, init as never), (err: UmbraError) => {
+        assert.equal(err.code, 'UMBRA_ERR_INVALID_OPTION')
+        assert.ok(err.message.includes(field), err.message)
+        return true
+      })
+    }
+  })
+
+  it('reports a port in use as UMBRA_ERR_API_LISTEN', async () => {
+    const node = new FakeNode().asNode()
+    const first = await createApiServer(node, { token: TOKEN, port: 0 })
+    try {
+      const port = Number(new URL(first.url).port)
+      await assert.rejects(createApiServer(node, { token: TOKEN, port }), { code: 'UMBRA_ERR_API_LISTEN' })
+    } finally {
+      await first.close()
+    }
+  })
+
+  it('close() ends event streams, aborts in-flight calls and releases the port', async () => {
+    const node = new FakeNode()
+    const api = await createApiServer(node.asNode(), { token: TOKEN, port: 0 })
+    const res = await fetch(`${api.url}/v1/events`, { headers: AUTH })
+    assert.ok(res.body !== null)
+    const reader = res.body.getReader()
+    await readUntil(reader, { text: '' }, (t) => t.includes(': connected'))
+    const slow = call(api, 'PUT', '/v1/dht/slow', { headers: AUTH, json: { value: 'x' } })
+    await waitFor(() => node.listenerCount('message') === 1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+
+    const started = Date.now()
+    await Promise.all([api.close(), api.close()])
+    assert.ok(Date.now() - started < 1500, `close took ${Date.now() - started} ms`)
+    assertError(await slow, 504, 'UMBRA_ERR_ABORTED')
+    let chunk = await reader.read()
+    while (!chunk.done) chunk = await reader.read()
+    assert.equal(node.listenerCount('message'), 0)
+    await assert.rejects(fetch(`${api.url}/v1/health`), TypeError)
+  })
+})
+
+describe('HTTP API over two real nodes', () => {
+  let a: UmbraNode
+  let b: UmbraNode
+  let apiA: ApiServer
+  let apiB: ApiServer
+
+  before(async () => {
+    a = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await a.start()
+    b = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: a.getMultiaddrs() })
+    await b.start()
+    apiA = await createApiServer(a, { token: TOKEN, port: 0 })
+    apiB = await createApiServer(b, { token: `${TOKEN}-b`, port: 0 })
+  })
+
+  after(async () => {
+    await apiA?.close()
+    await apiB?.close()
+    await b?.stop()
+    await a?.stop()
+  })
+
+  const authB = { authorization: `Bearer ${TOKEN}-b` }
+
+  it('describes each node and its peer', async () => {
+    await waitFor(() => a.getPeers().length >= 1 && b.getPeers().length >= 1, 10_000)
+    const info = await call(apiA, 'GET', '/v1/node', { headers: AUTH })
+    assert.equal(info.status, 200)
+    assert.equal(info.body.peerId, a.peerId)
+    assert.equal(info.body.key, a.key)
+    assert.ok(info.body.peers >= 1)
+    const peers = await call(apiB, 'GET', '/v1/peers', { headers: authB })
+    assert.ok(peers.body.peers.some((p: PeerSummary) => p.peerId === a.peerId && p.path === 'direct'))
+    // each server has its own token
+    assertError(await call(apiB, 'GET', '/v1/node', { headers: AUTH }), 401, 'UMBRA_ERR_UNAUTHORIZED')
+  })
+
+  it('a record put through one node is got through the other', async () => {
+    const put = await call(apiA, 'PUT', `/v1/dht/${encodeURIComponent('api/real')}`, { headers: AUTH, json: { value: 'from A over HTTP', ttl: 3600 } })
+    assert.equal(put.status, 200, JSON.stringify(put.body))
+    assert.equal(put.body.seq, 1)
+    assert.ok(put.body.storedOn >= 1, `stored on ${put.body.storedOn} nodes`)
+    const get = await call(apiB, 'GET', `/v1/dht/${encodeURIComponent('api/real')}?fresh=true`, { headers: authB })
+    assert.equal(get.status, 200, JSON.stringify(get.body))
+    assert.equal(get.body.value, 'from A over HTTP')
+    assert.equal(get.body.encoding, 'utf8')
+    assert.equal(get.body.publisher, a.key)
+    assert.equal(get.body.source, 'network')
+    // the key belongs to A until its record expires
+    assertError(await call(apiB, 'PUT', `/v1/dht/${encodeURIComponent('api/real')}`, { headers: authB, json: { value: 'from B' } }), 409, 'UMBRA_ERR_KEY_OWNED')
+    assertError(await call(apiB, 'GET', '/v1/dht/api%2Fnever', { headers: authB }), 404, 'UMBRA_ERR_NOT_FOUND')
+  })
+
+  it('a message sent through one node arrives in the other, in its inbox and its event stream', async () => {
+    const controller = new AbortController()
+    const events = await fetch(`${apiB.url}/v1/events?token=${encodeURIComponent(`${TOKEN}-b`)}`, { signal: controller.signal })
+    assert.equal(events.status, 200)
+    assert.ok(events.body !== null)
+    const reader = events.body.getReader()
+    const state = { text: '' }
+    try {
+      await readUntil(reader, state, (t) => t.includes(': connected'))
+      const sent = await call(apiA, 'POST', '/v1/messages', { headers: AUTH, json: { to: b.peerId, body: 'hello B, from A' } })
+      assert.equal(sent.status, 200, JSON.stringify(sent.body))
+      assert.match(sent.body.id, /^[0-9a-f]{32}$/)
+      assert.equal(sent.body.to, b.peerId)
+      assert.ok(sent.body.rttMs >= 0)
+
+      await readUntil(reader, state, (t) => parseEvents(t).some((e) => e.event === 'message'))
+      const event = parseEvents(state.text).find((e) => e.event === 'message')?.data as Record<string, unknown>
+      assert.equal(event.id, sent.body.id)
+      assert.equal(event.from, a.peerId)
+      assert.equal(event.fromKey, a.key)
+      assert.equal(event.body, 'hello B, from A')
+      assert.equal(event.encoding, 'utf8')
+
+      const inbox = await call(apiB, 'GET', '/v1/messages', { headers: authB })
+      assert.deepEqual(inbox.body.messages.find((m: { id: string }) => m.id === sent.body.id), event)
+
+      // binary body, addressed by key_ instead of PeerId
+      const bytes = Buffer.from([0, 1, 2, 0xfe, 0xff])
+      const binary = await call(apiA, 'POST', '/v1/messages', { headers: AUTH, json: { to: b.key, body: bytes.toString('base64'), encoding: 'base64' } })
+      assert.equal(binary.status, 200, JSON.stringify(binary.body))
+      const since = await call(apiB, 'GET', `/v1/messages?since=${event.receivedAt as number}`, { headers: authB })
+      const got = since.body.messages.find((m: { id: string }) => m.id === binary.body.id)
+      assert.equal(got?.encoding, 'base64')
+      assert.deepEqual(Buffer.from(got.body, 'base64'), bytes)
+
+      assertError(await call(apiA, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'not-a-peer', body: 'x' } }), 400, 'UMBRA_ERR_INVALID_RECIPIENT')
+    } finally {
+      controller.abort()
+    }
+  })
+})
