@@ -2,9 +2,9 @@ import { Libp2pRecord } from '@libp2p/record'
 import { Key } from 'interface-datastore'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { AbortedError } from '../errors.ts'
+import { AbortedError, InvalidOptionError } from '../errors.ts'
 import { encodeKey } from '../identity/index.ts'
-import { DEFAULT_QUORUM, DEFAULT_TTL_MS, DHT_QUERY_TIMEOUT_MS, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS, REPUBLISH_INTERVAL_MS } from './constants.ts'
+import { DEFAULT_QUORUM, DEFAULT_TTL_MS, K, DHT_QUERY_TIMEOUT_MS, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS, REPUBLISH_INTERVAL_MS } from './constants.ts'
 import { InvalidTtlError, KeyOwnedError, ValueTooLargeError } from './errors.ts'
 import { dhtKeyFor, signRecord, verifyRecord, type VerifiedRecord } from './record.ts'
 import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from './types.ts'
@@ -185,11 +185,13 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
 
     async get (key: string, options: DhtGetOptions = {}): Promise<DhtGetResult | undefined> {
       const dhtKey = dhtKeyFor(key)
+      const q = options.quorum ?? quorum
+      if (!Number.isInteger(q) || q < 1 || q > K) throw new InvalidOptionError(`quorum must be a whole number from 1 to ${K}, got ${String(q)}`)
       if (options.fresh !== true) {
         const local = await localVerified(dhtKey)
         if (local != null) return toResult(key, local, 'local')
       }
-      const found = await queryNetwork(dhtKey, combine(options.signal, queryTimeout), options.quorum ?? quorum)
+      const found = await queryNetwork(dhtKey, combine(options.signal, queryTimeout), q)
       return found == null ? undefined : toResult(key, found.rec, found.remote ? 'network' : 'local')
     },
 

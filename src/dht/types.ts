@@ -60,7 +60,7 @@ export interface DhtService {
   /**
    * Finds the newest valid record for `key`: local store first, then the network.
    * @returns the record, or `undefined` when no node has a valid one
-   * @throws UMBRA_ERR_INVALID_KEY_NAME, UMBRA_ERR_ABORTED
+   * @throws UMBRA_ERR_INVALID_KEY_NAME, UMBRA_ERR_INVALID_OPTION (quorum), UMBRA_ERR_ABORTED
    */
   get(key: string, options?: DhtGetOptions): Promise<DhtGetResult | undefined>
 }

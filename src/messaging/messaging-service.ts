@@ -108,7 +108,11 @@ export function createMessagingService (components: MessagingServiceComponents):
         const stream = await libp2p.dialProtocol(peer, MESSAGE_PROTOCOL, { signal })
         const lp = lpStream(stream, { maxDataLength: MAX_ACK_BYTES })
         await lp.write(envelope, { signal })
-        ack = MessageAck.decode((await lp.read({ signal })).subarray())
+        const ackBytes = (await lp.read({ signal })).subarray()
+        ack = MessageAck.decode(ackBytes)
+        if (ack.version !== MESSAGE_VERSION || !uint8ArrayEquals(MessageAck.encode(ack), ackBytes)) {
+          throw new DeliveryFailedError(`Malformed acknowledgement (version ${ack.version})`)
+        }
         await stream.close({ signal }).catch(() => {})
       } catch (err) {
         if (options.signal?.aborted === true) throw new AbortedError('send aborted', { cause: err })
