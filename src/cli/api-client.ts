@@ -1,0 +1,285 @@
+import { AbortedError, InvalidOptionError } from '../errors.ts'
+import { API_REQUEST_TIMEOUT_MS } from './constants.ts'
+import { ApiResponseError, ApiUnreachableError } from './errors.ts'
+
+/** How a value or body travels in JSON: text as is, or bytes as base64. */
+export type BodyEncoding = 'utf8' | 'base64'
+
+/** `GET /v1/node`. */
+export interface NodeInfo {
+  peerId: string
+  key: string
+  role: 'server' | 'client'
+  /** Listening addresses including `/p2p/<PeerId>`. */
+  addrs: string[]
+  /** Number of connected peers. */
+  peers: number
+}
+
+/** One entry of `GET /v1/peers`. */
+export interface PeerInfo {
+  peerId: string
+  addrs: string[]
+  path: 'direct' | 'relayed'
+}
+
+/** `GET /v1/peers`. */
+export interface PeersResponse {
+  peers: PeerInfo[]
+}
+
+/** `PUT /v1/dht/:key`. */
+export interface DhtPutResponse {
+  key: string
+  seq: number
+  /** Milliseconds since the Unix epoch. */
+  expiresAt: number
+  /** Remote nodes that acknowledged storing the record. */
+  storedOn: number
+}
+
+/** `GET /v1/dht/:key`. */
+export interface DhtGetResponse {
+  key: string
+  value: string
+  encoding: BodyEncoding
+  /** Publisher's key, `key_<base58btc>`. */
+  publisher: string
+  seq: number
+  expiresAt: number
+  source: 'local' | 'network'
+}
+
+/** `POST /v1/messages`. */
+export interface SendResponse {
+  id: string
+  to: string
+  rttMs: number
+}
+
+/** One entry of `GET /v1/messages`. */
+export interface InboxMessage {
+  id: string
+  from: string
+  fromKey: string
+  body: string
+  encoding: BodyEncoding
+  sentAt: number
+  receivedAt: number
+}
+
+/** `GET /v1/messages`. */
+export interface InboxResponse {
+  messages: InboxMessage[]
+}
+
+/** Options of {@link ApiClient}. */
+export interface ApiClientInit {
+  /** Base URL of the node's API, e.g. `http://127.0.0.1:7450` (a trailing `/v1` is accepted). */
+  url: string
+  /** Bearer token (`<dataDir>/api-token`). Every route but `/v1/health` needs it. @default none */
+  token?: string
+  /** Give up on one request after this many milliseconds. @default 75_000 (the API's 60 s operation timeout + 15 s) */
+  timeout?: number
+}
+
+/** Options every request takes. */
+export interface RequestOptions {
+  signal?: AbortSignal
+}
+
+/** Options of {@link ApiClient.put}. */
+export interface PutOptions extends RequestOptions {
+  /** `utf8` (the value is text) or `base64`. @default 'utf8' */
+  encoding?: BodyEncoding
+  /** Lifetime of the record in seconds. @default the node's (24 h) */
+  ttl?: number
+}
+
+/** Options of {@link ApiClient.get}. */
+export interface GetOptions extends RequestOptions {
+  /** Skip the node's local copy and ask the network. @default false */
+  fresh?: boolean
+}
+
+/** Options of {@link ApiClient.send}. */
+export interface SendOptions extends RequestOptions {
+  /** `utf8` (the body is text) or `base64`. @default 'utf8' */
+  encoding?: BodyEncoding
+}
+
+/**
+ * A small client of a node's HTTP API (`/v1`): global `fetch`, bearer token,
+ * and `{ error: { code, message } }` answers turned into thrown
+ * {@link ApiResponseError}s carrying the server's code. Used by the CLI's
+ * client commands, `umbra demo` and the tests.
+ *
+ * @example
+ * ```ts
+ * const api = new ApiClient({ url: 'http://127.0.0.1:7450', token })
+ * await api.put('greeting', 'hello')
+ * console.log((await api.get('greeting'))?.value)
+ * ```
+ */
+export class ApiClient {
+  /** Base URL, without a trailing slash or `/v1`. */
+  readonly url: string
+  #token: string | undefined
+  #timeout: number
+
+  constructor (init: ApiClientInit) {
+    let parsed: URL
+    try {
+      parsed = new URL(init.url)
+    } catch {
+      throw new InvalidOptionError(`ApiClientInit.url must be an http(s) URL such as http://127.0.0.1:7450, got "${init.url}"`)
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new InvalidOptionError(`ApiClientInit.url must be an http(s) URL such as http://127.0.0.1:7450, got "${init.url}"`)
+    }
+    const timeout = init.timeout ?? API_REQUEST_TIMEOUT_MS
+    if (!Number.isFinite(timeout) || timeout <= 0) {
+      throw new InvalidOptionError(`ApiClientInit.timeout must be a positive number of milliseconds, got ${timeout}`)
+    }
+    this.url = parsed.href.replace(/\/+$/, '').replace(/\/v1$/, '')
+    this.#token = init.token
+    this.#timeout = timeout
+  }
+
+  /** `true` when a token was given. */
+  get hasToken (): boolean {
+    return this.#token != null && this.#token !== ''
+  }
+
+  /** `GET /v1/health`: resolves when the node answers. */
+  async health (options: RequestOptions = {}): Promise<unknown> {
+    return await this.request('GET', '/v1/health', undefined, options)
+  }
+
+  /** `GET /v1/node`: the node's identity, addresses and peer count. */
+  async node (options: RequestOptions = {}): Promise<NodeInfo> {
+    return await this.request<NodeInfo>('GET', '/v1/node', undefined, options)
+  }
+
+  /** `GET /v1/peers`: connected peers. */
+  async peers (options: RequestOptions = {}): Promise<PeersResponse> {
+    return await this.request<PeersResponse>('GET', '/v1/peers', undefined, options)
+  }
+
+  /** `PUT /v1/dht/:key`: stores `value` under `key`, signed by the node. */
+  async put (key: string, value: string, options: PutOptions = {}): Promise<DhtPutResponse> {
+    const body: Record<string, unknown> = { value }
+    if (options.encoding != null) body.encoding = options.encoding
+    if (options.ttl != null) body.ttl = options.ttl
+    return await this.request<DhtPutResponse>('PUT', `/v1/dht/${encodeURIComponent(key)}`, body, options)
+  }
+
+  /**
+   * `GET /v1/dht/:key`: the newest record under `key`.
+   * @returns the record, or `undefined` when no node has one (HTTP 404)
+   */
+  async get (key: string, options: GetOptions = {}): Promise<DhtGetResponse | undefined> {
+    const query = options.fresh === true ? '?fresh=true' : ''
+    try {
+      return await this.request<DhtGetResponse>('GET', `/v1/dht/${encodeURIComponent(key)}${query}`, undefined, options)
+    } catch (err) {
+      if (err instanceof ApiResponseError && err.status === 404) return undefined
+      throw err
+    }
+  }
+
+  /** `POST /v1/messages`: sends an end-to-end encrypted message and waits for the acknowledgement. */
+  async send (to: string, body: string, options: SendOptions = {}): Promise<SendResponse> {
+    const payload: Record<string, unknown> = { to, body }
+    if (options.encoding != null) payload.encoding = options.encoding
+    return await this.request<SendResponse>('POST', '/v1/messages', payload, options)
+  }
+
+  /** `GET /v1/messages`: messages received since the node started, oldest first. */
+  async inbox (options: RequestOptions = {}): Promise<InboxResponse> {
+    return await this.request<InboxResponse>('GET', '/v1/messages', undefined, options)
+  }
+
+  /**
+   * Sends one request and parses the JSON answer.
+   * @throws ApiUnreachableError (no answer), ApiResponseError (4xx/5xx or not JSON), AbortedError
+   */
+  async request<T = unknown> (method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+    const url = this.url + path
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (this.hasToken) headers.authorization = `Bearer ${this.#token}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const timeout = AbortSignal.timeout(this.#timeout)
+    const signal = options.signal == null ? timeout : AbortSignal.any([options.signal, timeout])
+
+    let res: Response
+    let text: string
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal
+      })
+      text = await res.text()
+    } catch (err) {
+      if (options.signal?.aborted === true) throw new AbortedError(undefined, { cause: err })
+      if (timeout.aborted) {
+        throw new ApiUnreachableError(`the node API at ${this.url} did not answer ${method} ${path} within ${this.#timeout} ms`, { cause: err })
+      }
+      throw new ApiUnreachableError(`cannot reach the node API at ${this.url}: ${describeNetworkError(err)}`, { cause: err })
+    }
+
+    let parsed: unknown
+    let isJson = true
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      isJson = false
+    }
+
+    if (!res.ok) {
+      const error = isJson ? readErrorBody(parsed) : undefined
+      if (error != null) {
+        let message = error.message
+        if (res.status === 401 && !this.hasToken) message += ' (no API token given: pass --token, or --data-dir of the node)'
+        throw new ApiResponseError(message, error.code, res.status)
+      }
+      throw new ApiResponseError(`the node API at ${this.url} answered ${method} ${path} with HTTP ${res.status} ${res.statusText}`.trimEnd(), ApiResponseError.code, res.status)
+    }
+    if (!isJson) {
+      throw new ApiResponseError(`the node API at ${this.url} answered ${method} ${path} with something that is not JSON; is ${this.url} an umbra node?`, ApiResponseError.code, res.status)
+    }
+    return parsed as T
+  }
+}
+
+/** `{ error: { code, message } }` or `undefined` when the body has another shape. */
+function readErrorBody (body: unknown): { code: string, message: string } | undefined {
+  if (body == null || typeof body !== 'object') return undefined
+  const error = (body as { error?: unknown }).error
+  if (error == null || typeof error !== 'object') return undefined
+  const { code, message } = error as { code?: unknown, message?: unknown }
+  if (typeof code !== 'string' || typeof message !== 'string') return undefined
+  return { code, message }
+}
+
+/** `connection refused`, `host not found`, … from undici's `fetch failed` and its cause. */
+function describeNetworkError (err: unknown): string {
+  const cause = (err as { cause?: unknown } | undefined)?.cause
+  const code = (cause as { code?: unknown } | undefined)?.code ?? (err as { code?: unknown } | undefined)?.code
+  switch (code) {
+    case 'ECONNREFUSED': return 'connection refused'
+    case 'ECONNRESET': return 'connection reset'
+    case 'ENOTFOUND': return 'host not found'
+    case 'EAI_AGAIN': return 'host name lookup failed'
+    case 'EHOSTUNREACH': return 'host unreachable'
+    case 'ENETUNREACH': return 'network unreachable'
+    case 'ETIMEDOUT': return 'connection timed out'
+    case 'UND_ERR_SOCKET': return 'connection closed by the server'
+    default: {
+      const message = cause instanceof Error ? cause.message : err instanceof Error ? err.message : String(err)
+      return typeof code === 'string' ? `${message} (${code})` : message
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import { once } from 'node:events'
+import { loadOrCreateApiToken, resolveDataDir } from '../../identity/index.ts'
+import { UmbraError } from '../../errors.ts'
+import type { Role, UmbraNode, UmbraNodeInit } from '../../node/index.ts'
+import { isProcessAlive, readApiInfo, removeApiInfo, writeApiInfo } from '../config.ts'
+import { EXIT_INTERRUPTED, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
+import { AlreadyRunningError } from '../errors.ts'
+import type { HostPort } from '../options.ts'
+
+/** Flags of `umbra start`, as commander parsed them. */
+export interface StartFlags {
+  dataDir?: string
+  listen?: string[]
+  bootstrap?: string[]
+  api: HostPort
+  role?: Role
+  json?: boolean
+  /** Hidden: stop when stdin closes (set by the process testnet, so nodes never outlive it). */
+  stopOnStdinClose?: boolean
+}
+
+/** The line `umbra start --json` prints once the node and its API are up. */
+export interface ReadyEvent {
+  event: 'ready'
+  peerId: string
+  key: string
+  role: Role
+  /** Base URL of the HTTP API. */
+  api: string
+  addrs: string[]
+}
+
+/**
+ * `umbra start`: runs a node and its HTTP API until SIGINT or SIGTERM, then
+ * stops both, removes `<dataDir>/api.json` and resolves with exit code 0.
+ */
+export async function runStart (flags: StartFlags): Promise<number> {
+  const stopping = new AbortController()
+  let firstSignal: NodeJS.Signals | undefined
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // A second Ctrl-C forces the exit. Other repeats are ignored: a terminal's
+    // Ctrl-C reaches a testnet's children at the same time as the testnet's own
+    // SIGTERM, and that must not cut their clean stop short.
+    if (firstSignal === 'SIGINT' && signal === 'SIGINT') {
+      process.stderr.write('umbra: interrupted twice, exiting without a clean stop (UMBRA_ERR_ABORTED)\n')
+      process.exit(EXIT_INTERRUPTED)
+    }
+    firstSignal ??= signal
+    stopping.abort()
+  }
+  const onStdinEnd = (): void => { stopping.abort() }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  if (flags.stopOnStdinClose === true) {
+    process.stdin.on('end', onStdinEnd)
+    process.stdin.on('error', onStdinEnd)
+    process.stdin.resume()
+  }
+
+  try {
+    const dataDir = resolveDataDir(flags.dataDir)
+    const running = await readApiInfo(dataDir)
+    if (running != null && running.pid !== process.pid && isProcessAlive(running.pid)) {
+      throw new AlreadyRunningError(`a node is already running with data dir ${dataDir} (pid ${running.pid}, API ${running.url}); stop it or choose another --data-dir`)
+    }
+
+    const init: UmbraNodeInit = { dataDir }
+    if (flags.role != null) init.role = flags.role
+    if (flags.listen != null) init.listen = flags.listen
+    if (flags.bootstrap != null) init.bootstrap = flags.bootstrap
+
+    const { createNode } = await import('../../node/index.ts')
+    const node = await createNode(init)
+    let api: { url: string, close(): Promise<void> } | undefined
+    try {
+      await node.start()
+      if (!stopping.signal.aborted) {
+        const token = await loadOrCreateApiToken(dataDir)
+        const { createApiServer } = await import('../../api/index.ts')
+        api = await createApiServer(node, { host: flags.api.host, port: flags.api.port, token })
+        await writeApiInfo(dataDir, { url: api.url, pid: process.pid })
+      }
+    } catch (err) {
+      await shutdown(node, api, dataDir).catch(() => {})
+      throw err
+    }
+
+    if (api != null && !stopping.signal.aborted) {
+      printReady(node, api.url, flags.json === true)
+      await once(stopping.signal, 'abort')
+    }
+    await shutdown(node, api, dataDir)
+    if (flags.json !== true) process.stdout.write('umbra node stopped\n')
+    return 0
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    process.stdin.off('end', onStdinEnd)
+    process.stdin.off('error', onStdinEnd)
+    if (flags.stopOnStdinClose === true) process.stdin.pause()
+  }
+}
+
+function printReady (node: UmbraNode, api: string, json: boolean): void {
+  const addrs = node.getMultiaddrs()
+  if (json) {
+    const ready: ReadyEvent = { event: 'ready', peerId: node.peerId, key: node.key, role: node.role, api, addrs }
+    process.stdout.write(JSON.stringify(ready) + '\n')
+  } else {
+    process.stdout.write(`umbra node ready: peerId=${node.peerId} key=${node.key} api=${api} addrs=${addrs.join(',')}\n`)
+  }
+}
+
+/** Removes api.json, closes the API, stops the node; gives up after {@link SHUTDOWN_TIMEOUT_MS}. */
+async function shutdown (node: UmbraNode, api: { close(): Promise<void> } | undefined, dataDir: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new UmbraError(`the node did not stop within ${SHUTDOWN_TIMEOUT_MS} ms`, 'UMBRA_ERR_SHUTDOWN_TIMEOUT'))
+    }, SHUTDOWN_TIMEOUT_MS)
+    timer.unref()
+  })
+  try {
+    await Promise.race([timeout, (async () => {
+      await removeApiInfo(dataDir, process.pid)
+      await api?.close()
+      await node.stop()
+    })()])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,78 @@
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { AbortedError } from '../../errors.ts'
+import { TESTNET_FILE } from '../../testnet/constants.ts'
+import { startProcessTestnet, type ProcessTestnet, type ProcessTestnetNode } from '../../testnet/process-testnet.ts'
+
+/** Flags of `umbra testnet`. */
+export interface TestnetFlags {
+  nodes: number
+  dir?: string
+  json?: boolean
+}
+
+/**
+ * `umbra testnet`: runs `nodes` `umbra start` processes on 127.0.0.1 until
+ * SIGINT or SIGTERM, then stops them all and resolves with exit code 0.
+ */
+export async function runTestnet (flags: TestnetFlags): Promise<number> {
+  const json = flags.json === true
+  const stopping = new AbortController()
+  const onSignal = (): void => { stopping.abort() }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    if (!json) process.stdout.write(`starting ${flags.nodes} ${flags.nodes === 1 ? 'node' : 'nodes'} on 127.0.0.1${flags.dir == null ? '' : ` in ${flags.dir}`} …\n`)
+    let testnet: ProcessTestnet
+    try {
+      testnet = await startProcessTestnet({
+        nodes: flags.nodes,
+        dir: flags.dir,
+        signal: stopping.signal,
+        onNodeReady: (node) => {
+          if (!json) process.stdout.write(`  ${node.name} ready  ${node.peerId}  api ${node.api}\n`)
+        },
+        onNodeExit: (node, code, signal) => {
+          process.stderr.write(`umbra: ${node.name} (pid ${node.pid}) exited unexpectedly (${signal ?? `code ${code}`}); its log is ${join(node.dataDir, 'node.log')}\n`)
+        }
+      })
+    } catch (err) {
+      // Interrupted while starting: the children are already stopped.
+      if (err instanceof AbortedError && stopping.signal.aborted) return 0
+      throw err
+    }
+
+    if (json) {
+      const nodes = testnet.nodes.map(({ token: _token, ...node }) => node)
+      process.stdout.write(JSON.stringify({ event: 'ready', dir: testnet.dir, file: join(testnet.dir, TESTNET_FILE), nodes }) + '\n')
+    } else {
+      process.stdout.write(summary(testnet))
+    }
+
+    if (!stopping.signal.aborted) await once(stopping.signal, 'abort')
+    if (!json) process.stdout.write('stopping the testnet …\n')
+    await testnet.stop()
+    if (!json) process.stdout.write('testnet stopped\n')
+    return 0
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+function summary (testnet: ProcessTestnet): string {
+  const rows: string[][] = [['name', 'pid', 'api', 'peerId'], ...testnet.nodes.map((n: ProcessTestnetNode) => [n.name, String(n.pid), n.api, n.peerId])]
+  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length))) ?? []
+  const lines = rows.map((r) => '  ' + r.map((cell, col) => cell.padEnd(widths[col] ?? 0)).join('  ').trimEnd())
+  return [
+    '',
+    `testnet of ${testnet.nodes.length} ${testnet.nodes.length === 1 ? 'node' : 'nodes'} is up`,
+    ...lines,
+    '',
+    `details and API tokens: ${join(testnet.dir, TESTNET_FILE)}`,
+    `bootstrap: ${testnet.nodes[0]?.addrs[0] ?? ''}`,
+    `try: umbra peers --data-dir ${testnet.nodes[0]?.dataDir ?? ''}`,
+    'press Ctrl-C to stop',
+    ''
+  ].join('\n')
+}

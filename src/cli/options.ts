@@ -1,0 +1,62 @@
+import { InvalidArgumentError } from 'commander'
+import { multiaddr } from '@multiformats/multiaddr'
+
+/** A `HOST:PORT` pair as given to `umbra start --api`. */
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/**
+ * Parses `HOST:PORT` (`127.0.0.1:7450`, `localhost:0`, `[::1]:7450`).
+ * @throws InvalidArgumentError, which commander prints as one line (exit 2)
+ */
+export function parseHostPort (value: string): HostPort {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(value)
+  const port = match == null ? NaN : Number(match[3])
+  if (match == null || port > 65_535) {
+    throw new InvalidArgumentError('Expected HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:7450 (port 0 picks a free port).')
+  }
+  return { host: match[1] ?? match[2] ?? '', port }
+}
+
+/** Parses an http(s) URL given to a client command's `--api`. */
+export function parseApiUrl (value: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new InvalidArgumentError('Expected the URL of a node API, e.g. http://127.0.0.1:7450.')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError('Expected an http:// or https:// URL, e.g. http://127.0.0.1:7450.')
+  }
+  return value
+}
+
+/** Parses a multiaddr; collects repeated values into an array (for variadic options). */
+export function multiaddrCollector (requirePeerId: boolean): (value: string, previous: string[] | undefined) => string[] {
+  return (value, previous) => {
+    let components
+    try {
+      components = multiaddr(value).getComponents()
+    } catch (err) {
+      throw new InvalidArgumentError(`Not a multiaddr: ${(err as Error).message}; expected e.g. /ip4/127.0.0.1/tcp/4001${requirePeerId ? '/p2p/12D3KooW…' : ''}.`)
+    }
+    if (requirePeerId && !components.some((c) => c.name === 'p2p')) {
+      throw new InvalidArgumentError('A bootstrap multiaddr must end with /p2p/<PeerId>, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW….')
+    }
+    return [...(previous ?? []), value]
+  }
+}
+
+/** Returns a parser of an integer between `min` and `max`. */
+export function integerIn (min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^\d+$/.test(value) ? Number(value) : NaN
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`Expected a whole number from ${min} to ${max}.`)
+    }
+    return n
+  }
+}

@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError, Option } from 'commander'
+import { UmbraError } from '../errors.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../api/constants.ts'
+import { DEMO_DEFAULT_NODES, DEMO_MIN_NODES, ENV_API_TOKEN, ENV_API_URL, EXIT_FAILURE, EXIT_USAGE, MAX_LOCAL_NODES, TESTNET_DEFAULT_NODES } from './constants.ts'
+import { integerIn, multiaddrCollector, parseApiUrl, parseHostPort } from './options.ts'
+
+/** The package's version from its package.json (`../../` from `src/cli`, `../../../` from `dist/src/cli`). */
+function packageVersion (): string {
+  for (const path of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: unknown, version?: unknown }
+      if (pkg.name === 'umbra' && typeof pkg.version === 'string') return pkg.version
+    } catch {
+      // not there: try the next place
+    }
+  }
+  return 'unknown'
+}
+
+/**
+ * Builds the `umbra` program. Actions set `exitCode` on the returned holder;
+ * heavy modules (libp2p, the API server) are imported only by the commands
+ * that need them, so client commands start fast.
+ */
+export function createProgram (result: { exitCode: number }): Command {
+  const program = new Command('umbra')
+    .description('Anonymous peer-to-peer networking: run a node, or talk to a running one through its HTTP API.')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureHelp({ sortSubcommands: false })
+
+  program.command('start')
+    .description('run a node and its HTTP API until SIGINT or SIGTERM')
+    .option('--data-dir <dir>', 'data directory (identity, API token, api.json)', undefined)
+    .option('--listen <multiaddr...>', 'addresses to listen on (default: 127.0.0.1, TCP and WebSockets, free ports)', multiaddrCollector(false))
+    .option('--bootstrap <multiaddr...>', 'nodes to join through, each ending in /p2p/<PeerId>', multiaddrCollector(true))
+    .option('--api <host:port>', 'where the HTTP API listens; port 0 picks a free port', parseHostPort, { host: DEFAULT_API_HOST, port: DEFAULT_API_PORT })
+    .addOption(new Option('--role <role>', 'server: stores DHT records for others; client: does not').choices(['server', 'client']))
+    .option('--json', 'print the ready line as one JSON object')
+    .addOption(new Option('--stop-on-stdin-close').hideHelp())
+    .addHelpText('after', '\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.')
+    .action(async (flags) => {
+      const { runStart } = await import('./commands/start.ts')
+      result.exitCode = await runStart(flags)
+    })
+
+  addClientCommand(program, 'id', 'show the node\'s PeerId, key, role and addresses')
+    .action(async (flags) => {
+      const { runId } = await import('./commands/client.ts')
+      result.exitCode = await runId(flags)
+    })
+
+  addClientCommand(program, 'peers', 'list connected peers')
+    .action(async (flags) => {
+      const { runPeers } = await import('./commands/client.ts')
+      result.exitCode = await runPeers(flags)
+    })
+
+  addClientCommand(program, 'put', 'sign and store a text value in the DHT')
+    .argument('<key>', 'record key, 1 to 256 bytes')
+    .argument('<value>', 'text value, up to 64 KiB')
+    .option('--ttl <seconds>', 'lifetime of the record (default: 24 h)', integerIn(1, 48 * 3600))
+    .action(async (key: string, value: string, flags) => {
+      const { runPut } = await import('./commands/client.ts')
+      result.exitCode = await runPut(key, value, flags)
+    })
+
+  addClientCommand(program, 'get', 'print the value stored under a DHT key (exit 1 when there is none)')
+    .argument('<key>', 'record key')
+    .option('--fresh', 'skip the node\'s own copy and ask the network')
+    .action(async (key: string, flags) => {
+      const { runGet } = await import('./commands/client.ts')
+      result.exitCode = await runGet(key, flags)
+    })
+
+  addClientCommand(program, 'send', 'send an end-to-end encrypted message to a peer')
+    .argument('<to>', 'recipient PeerId (12D3Koo…) or key (key_…)')
+    .argument('<message>', 'text, up to 1 MiB')
+    .action(async (to: string, message: string, flags) => {
+      const { runSend } = await import('./commands/client.ts')
+      result.exitCode = await runSend(to, message, flags)
+    })
+
+  addClientCommand(program, 'inbox', 'list the messages the node received since it started')
+    .action(async (flags) => {
+      const { runInbox } = await import('./commands/client.ts')
+      result.exitCode = await runInbox(flags)
+    })
+
+  program.command('testnet')
+    .description('run several nodes on 127.0.0.1 until SIGINT or SIGTERM')
+    .option('--nodes <n>', `number of nodes (1 to ${MAX_LOCAL_NODES})`, integerIn(1, MAX_LOCAL_NODES), TESTNET_DEFAULT_NODES)
+    .option('--dir <dir>', 'directory for the nodes\' data and testnet.json (default: a temporary one, removed at the end)')
+    .option('--json', 'print one JSON line when the testnet is up')
+    .action(async (flags) => {
+      const { runTestnet } = await import('./commands/testnet.ts')
+      result.exitCode = await runTestnet(flags)
+    })
+
+  program.command('demo')
+    .description('run the main job end to end on a local network of node processes')
+    .option('--nodes <n>', `number of nodes (${DEMO_MIN_NODES} to ${MAX_LOCAL_NODES})`, integerIn(DEMO_MIN_NODES, MAX_LOCAL_NODES), DEMO_DEFAULT_NODES)
+    .option('--json', 'print one JSON object with every step\'s result instead of progress')
+    .action(async (flags) => {
+      const { runDemo } = await import('./commands/demo.ts')
+      result.exitCode = await runDemo(flags)
+    })
+
+  return program
+}
+
+function addClientCommand (program: Command, name: string, description: string): Command {
+  return program.command(name)
+    .description(description)
+    .option('--api <url>', `node API URL (default: $${ENV_API_URL}, else <data-dir>/api.json, else http://${DEFAULT_API_HOST}:${DEFAULT_API_PORT})`, parseApiUrl)
+    .option('--token <token>', `API bearer token (default: $${ENV_API_TOKEN}, else <data-dir>/api-token)`)
+    .option('--data-dir <dir>', 'data directory of the node (default: $UMBRA_HOME, else ~/.umbra)')
+    .option('--json', 'print the API\'s JSON answer')
+}
+
+/**
+ * Runs the CLI. Expected errors become one line on stderr,
+ * `umbra: <message> (<code>)`, and exit code 1; bad flags exit 2 with
+ * commander's one line.
+ * @returns the process exit code
+ */
+export async function run (argv: string[]): Promise<number> {
+  const result = { exitCode: 0 }
+  const program = createProgram(result)
+  try {
+    await program.parseAsync(argv)
+    return result.exitCode
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit 0; parse errors were printed by commander
+      if (err.exitCode === 0) return 0
+      return err.code === 'commander.help' ? EXIT_FAILURE : EXIT_USAGE
+    }
+    process.stderr.write(errorLine(err) + '\n')
+    if (!(err instanceof UmbraError) && !isSystemError(err) && process.env.UMBRA_DEBUG != null) {
+      process.stderr.write(`${(err as Error)?.stack ?? ''}\n`)
+    }
+    return EXIT_FAILURE
+  }
+}
+
+/** `umbra: <message> (<code>)` for one error. */
+export function errorLine (err: unknown): string {
+  if (err instanceof UmbraError) return `umbra: ${oneLine(err.message)} (${err.code})`
+  if (isSystemError(err)) return `umbra: ${oneLine(err.message)} (${err.code})`
+  const message = err instanceof Error ? err.message : String(err)
+  return `umbra: unexpected error: ${oneLine(message)}; set UMBRA_DEBUG=1 for details (UMBRA_ERR_INTERNAL)`
+}
+
+function isSystemError (err: unknown): err is NodeJS.ErrnoException & { code: string } {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((err as NodeJS.ErrnoException).code ?? '')
+}
+
+function oneLine (text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim()
+}

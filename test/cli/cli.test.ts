@@ -1,0 +1,271 @@
+/**
+ * The `umbra` CLI end to end: real `umbra start` processes on 127.0.0.1
+ * started through `umbra testnet`, driven by the client commands and by the
+ * HTTP API directly. Every process is stopped in `after`, even on failure.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import type { ProcessTestnetNode } from '../../src/testnet/index.ts'
+import { deadPort, HOME, isAlive, killAll, lines, processesMentioning, spawnUmbra, umbra, type LongRunning } from './helpers.ts'
+
+const ONE_ERROR_LINE = /^umbra: .+ \(UMBRA_ERR_[A-Z_]+\)$/
+
+/** Asserts `stderr` is exactly one `umbra: … (CODE)` line with this code. */
+function assertOneErrorLine (stderr: string, code: string): void {
+  const errLines = lines(stderr)
+  assert.equal(errLines.length, 1, `expected one stderr line, got:\n${stderr}`)
+  assert.match(errLines[0] ?? '', ONE_ERROR_LINE)
+  assert.ok(errLines[0]?.endsWith(`(${code})`), `expected code ${code} in: ${errLines[0]}`)
+}
+
+after(async () => {
+  await rm(HOME, { recursive: true, force: true })
+})
+
+describe('umbra testnet --nodes 6 and the client commands', { timeout: 90_000 }, () => {
+  let dir: string
+  let testnet: LongRunning
+  let nodes: ProcessTestnetNode[] = []
+  const node = (i: number): ProcessTestnetNode => {
+    const n = nodes[i - 1]
+    assert.ok(n, `node-${i} exists`)
+    return n
+  }
+  const apiFlags = (i: number): string[] => ['--api', node(i).api, '--token', node(i).token]
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'umbra-cli-test-'))
+    testnet = spawnUmbra(['testnet', '--nodes', '6', '--dir', dir, '--json'])
+    const ready = JSON.parse(await testnet.waitForLine((l) => l.startsWith('{'), 45_000)) as { event: string, file: string, nodes: Array<{ name: string, token?: string }> }
+    assert.equal(ready.event, 'ready')
+    assert.equal(ready.nodes.length, 6)
+    assert.ok(ready.nodes.every((n) => n.token === undefined), 'tokens stay out of stdout')
+    nodes = (JSON.parse(readFileSync(ready.file, 'utf8')) as { nodes: ProcessTestnetNode[] }).nodes
+  })
+
+  after(async () => {
+    await testnet?.stop('SIGTERM', 10_000)
+    killAll(nodes.map((n) => n.pid))
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  test('testnet.json names 6 distinct running nodes and is private', () => {
+    assert.equal(nodes.length, 6)
+    assert.deepEqual(nodes.map((n) => n.name), ['node-1', 'node-2', 'node-3', 'node-4', 'node-5', 'node-6'])
+    assert.equal(new Set(nodes.map((n) => n.peerId)).size, 6)
+    assert.ok(nodes.every((n) => isAlive(n.pid) && n.token.length >= 16 && n.api.startsWith('http://127.0.0.1:')))
+    assert.equal(statSync(join(dir, 'testnet.json')).mode & 0o777, 0o600)
+  })
+
+  test('id finds the node through --data-dir (api.json and api-token)', async () => {
+    const human = await umbra(['id', '--data-dir', node(3).dataDir])
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, new RegExp(`^peerId\\s+${node(3).peerId}$`, 'm'))
+    const json = await umbra(['id', '--data-dir', node(3).dataDir, '--json'])
+    const info = JSON.parse(json.stdout) as { peerId: string, key: string, role: string, addrs: string[], peers: number }
+    assert.equal(info.peerId, node(3).peerId)
+    assert.equal(info.key, node(3).key)
+    assert.equal(info.role, 'server')
+    assert.ok(info.peers >= 1, 'node-3 has a peer')
+  })
+
+  test('peers on node 1 lists the other nodes', async () => {
+    const res = await umbra(['peers', ...apiFlags(1), '--json'])
+    assert.equal(res.code, 0, res.stderr)
+    const ids = new Set((JSON.parse(res.stdout) as { peers: Array<{ peerId: string }> }).peers.map((p) => p.peerId))
+    for (const n of nodes.slice(1)) assert.ok(ids.has(n.peerId), `node-1 is connected to ${n.name}`)
+  })
+
+  test('put on node 1, get on node 6 returns the value', async () => {
+    const key = `cli-test/${randomBytes(4).toString('hex')}`
+    const value = 'hello from node 1 ✓'
+    const put = await umbra(['put', key, value, '--ttl', '600', ...apiFlags(1)])
+    assert.equal(put.code, 0, put.stderr)
+    assert.match(put.stdout, /^stored ".+" \(seq 1\)/)
+
+    const get = await umbra(['get', key, ...apiFlags(6)])
+    assert.equal(get.code, 0, get.stderr)
+    assert.equal(get.stdout, value + '\n')
+
+    const fresh = await umbra(['get', key, '--fresh', '--json', '--data-dir', node(6).dataDir])
+    assert.equal(fresh.code, 0, fresh.stderr)
+    const rec = JSON.parse(fresh.stdout) as { value: string, source: string, publisher: string, seq: number }
+    assert.equal(rec.value, value)
+    assert.equal(rec.source, 'network')
+    assert.equal(rec.publisher, node(1).key)
+    assert.equal(rec.seq, 1)
+  })
+
+  test('send from node 2 to node 6, inbox on node 6 shows it', async () => {
+    const text = `cli message ${randomBytes(4).toString('hex')}`
+    const send = await umbra(['send', node(6).peerId, text, ...apiFlags(2), '--json'])
+    assert.equal(send.code, 0, send.stderr)
+    const receipt = JSON.parse(send.stdout) as { id: string, to: string }
+    assert.match(receipt.id, /^[0-9a-f]{32}$/)
+    assert.equal(receipt.to, node(6).peerId)
+
+    const inbox = await umbra(['inbox', '--data-dir', node(6).dataDir])
+    assert.equal(inbox.code, 0, inbox.stderr)
+    const line = lines(inbox.stdout).find((l) => l.endsWith(text))
+    assert.ok(line, `inbox shows the message:\n${inbox.stdout}`)
+    assert.ok(line.includes(`from ${node(2).peerId}`))
+  })
+
+  test('the same through the HTTP API with fetch', async () => {
+    const auth = (i: number): Record<string, string> => ({ authorization: `Bearer ${node(i).token}`, 'content-type': 'application/json' })
+    const key = `http-test/${randomBytes(4).toString('hex')}`
+    const put = await fetch(`${node(1).api}/v1/dht/${encodeURIComponent(key)}`, { method: 'PUT', headers: auth(1), body: JSON.stringify({ value: 'via http', ttl: 600 }) })
+    assert.equal(put.status, 200)
+    const putBody = await put.json() as { key: string, seq: number, storedOn: number }
+    assert.equal(putBody.key, key)
+    assert.ok(putBody.storedOn >= 1, 'stored on another node')
+
+    const get = await fetch(`${node(6).api}/v1/dht/${encodeURIComponent(key)}`, { headers: auth(6) })
+    assert.equal(get.status, 200)
+    assert.equal((await get.json() as { value: string }).value, 'via http')
+
+    const missing = await fetch(`${node(6).api}/v1/dht/no-such-key-${randomBytes(4).toString('hex')}`, { headers: auth(6) })
+    assert.equal(missing.status, 404)
+    assert.match((await missing.json() as { error: { code: string } }).error.code, /^UMBRA_ERR_/)
+
+    const noToken = await fetch(`${node(6).api}/v1/messages`)
+    assert.equal(noToken.status, 401)
+    assert.match((await noToken.json() as { error: { code: string } }).error.code, /^UMBRA_ERR_/)
+
+    const send = await fetch(`${node(2).api}/v1/messages`, { method: 'POST', headers: auth(2), body: JSON.stringify({ to: node(6).peerId, body: 'via http' }) })
+    assert.equal(send.status, 200)
+    const { id } = await send.json() as { id: string }
+    const inbox = await fetch(`${node(6).api}/v1/messages`, { headers: auth(6) })
+    const { messages } = await inbox.json() as { messages: Array<{ id: string, from: string, body: string }> }
+    const msg = messages.find((m) => m.id === id)
+    assert.ok(msg, 'the message is in node-6\'s inbox')
+    assert.equal(msg.body, 'via http')
+    assert.equal(msg.from, node(2).peerId)
+  })
+
+  test('get of a missing key exits 1 with one line', async () => {
+    const res = await umbra(['get', `missing/${randomBytes(4).toString('hex')}`, ...apiFlags(6)])
+    assert.equal(res.code, 1)
+    assert.equal(res.stdout, '')
+    assertOneErrorLine(res.stderr, 'UMBRA_ERR_NOT_FOUND')
+  })
+
+  test('a wrong token exits 1 with the API\'s error on one line', async () => {
+    const res = await umbra(['peers', '--api', node(1).api, '--token', 'wrong-token-wrong-token'])
+    assert.equal(res.code, 1)
+    assertOneErrorLine(res.stderr, 'UMBRA_ERR_UNAUTHORIZED')
+  })
+
+  test('SIGTERM stops the testnet and every node, exit 0', async () => {
+    const { code } = await testnet.stop('SIGTERM', 10_000)
+    assert.equal(code, 0, testnet.stderr())
+    assert.equal(testnet.stderr(), '')
+    for (const n of nodes) {
+      assert.equal(isAlive(n.pid), false, `${n.name} (pid ${n.pid}) exited`)
+      assert.equal(existsSync(join(n.dataDir, 'api.json')), false, `${n.name} removed its api.json`)
+    }
+  })
+})
+
+describe('umbra start', { timeout: 30_000 }, () => {
+  test('prints the ready line, writes api.json 0600, refuses a second node on the same data dir, stops on SIGINT', async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'umbra-cli-start-'))
+    const node = spawnUmbra(['start', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--role', 'client'])
+    t.after(async () => {
+      await node.stop('SIGKILL', 1000)
+      await rm(dataDir, { recursive: true, force: true })
+    })
+    const ready = await node.waitForLine((l) => l.startsWith('umbra node ready:'), 20_000)
+    assert.match(ready, /^umbra node ready: peerId=12D3Koo\S+ key=key_\S+ api=http:\/\/127\.0\.0\.1:\d+ addrs=\/ip4\/127\.0\.0\.1\/tcp\/\d+\S*$/)
+    const info = JSON.parse(readFileSync(join(dataDir, 'api.json'), 'utf8')) as { url: string, pid: number }
+    assert.equal(info.pid, node.child.pid)
+    assert.ok(ready.includes(`api=${info.url} `))
+    assert.equal(statSync(join(dataDir, 'api.json')).mode & 0o777, 0o600)
+
+    const id = await umbra(['id', '--data-dir', dataDir, '--json'])
+    assert.equal(id.code, 0, id.stderr)
+    assert.equal((JSON.parse(id.stdout) as { role: string }).role, 'client')
+
+    const second = await umbra(['start', '--data-dir', dataDir, '--api', '127.0.0.1:0'])
+    assert.equal(second.code, 1)
+    assertOneErrorLine(second.stderr, 'UMBRA_ERR_ALREADY_RUNNING')
+
+    const { code } = await node.stop('SIGINT', 10_000)
+    assert.equal(code, 0, node.stderr())
+    assert.equal(existsSync(join(dataDir, 'api.json')), false)
+    assert.match(node.stdout(), /umbra node stopped\n$/)
+  })
+})
+
+describe('usage errors', { timeout: 30_000 }, () => {
+  for (const [what, args] of [
+    ['--role bogus', ['start', '--role', 'bogus']],
+    ['--api without a port', ['start', '--api', '127.0.0.1']],
+    ['a listen address that is not a multiaddr', ['start', '--listen', 'tcp://127.0.0.1:4001']],
+    ['a bootstrap address without /p2p/', ['start', '--bootstrap', '/ip4/127.0.0.1/tcp/4001']],
+    ['an unknown flag', ['peers', '--bogus']],
+    ['a missing argument', ['put', 'only-a-key']],
+    ['--nodes 0', ['testnet', '--nodes', '0']]
+  ] as const) {
+    test(`${what} exits 2 with one line`, async () => {
+      const res = await umbra([...args])
+      assert.equal(res.code, 2, res.stderr)
+      assert.equal(lines(res.stderr).length, 1, res.stderr)
+      assert.match(res.stderr, /^error: /)
+      assert.equal(res.stdout, '')
+    })
+  }
+
+  test('a client command against a dead port exits 1 with one line', async () => {
+    const port = await deadPort()
+    const res = await umbra(['peers', '--api', `http://127.0.0.1:${port}`, '--token', 'x'])
+    assert.equal(res.code, 1)
+    assertOneErrorLine(res.stderr, 'UMBRA_ERR_API_UNREACHABLE')
+    assert.ok(res.stderr.includes(`http://127.0.0.1:${port}: connection refused`), res.stderr)
+  })
+
+  test('a client command with no node running and no flags names the default API', async () => {
+    const res = await umbra(['inbox'])
+    assert.equal(res.code, 1)
+    assertOneErrorLine(res.stderr, 'UMBRA_ERR_API_UNREACHABLE')
+  })
+})
+
+describe('umbra testnet when a node fails to start', { timeout: 30_000 }, () => {
+  test('stops the others and exits 1 with one line', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'umbra-cli-broken-'))
+    t.after(async () => {
+      killAll(processesMentioning(dir))
+      await rm(dir, { recursive: true, force: true })
+    })
+    await mkdir(join(dir, 'node-3'), { recursive: true, mode: 0o700 })
+    await writeFile(join(dir, 'node-3', 'identity.key'), 'not a key\n', { mode: 0o600 })
+    const res = await umbra(['testnet', '--nodes', '3', '--dir', dir], 25_000)
+    assert.equal(res.code, 1, res.stderr)
+    assertOneErrorLine(res.stderr, 'UMBRA_ERR_TESTNET_START')
+    assert.match(res.stderr, /^umbra: node-3 exited/)
+    assert.deepEqual(processesMentioning(dir), [], 'no node process is left')
+  })
+})
+
+describe('umbra demo', { timeout: 60_000 }, () => {
+  test('--nodes 6 runs every step, prints the summary, exits 0', async () => {
+    const res = await umbra(['demo', '--nodes', '6'], 55_000)
+    assert.equal(res.code, 0, `stdout:\n${res.stdout}\nstderr:\n${res.stderr}`)
+    assert.equal(res.stderr, '')
+    for (let i = 1; i <= 5; i++) assert.match(res.stdout, new RegExp(`^\\[${i}/5\\] .+ … done in \\d`, 'm'))
+    assert.match(res.stdout, /get on node-6: "hello from node-1 at [^"]+" \(source: network/)
+    assert.match(res.stdout, /node-6's inbox: "hello node-6, this is node-2/)
+    const summary = res.stdout.slice(res.stdout.indexOf('\nsummary\n'))
+    for (const step of ['start', 'discovery', 'dht', 'message', 'stop', 'total']) {
+      assert.match(summary, new RegExp(`^  ${step} `, 'm'))
+    }
+    const dirLine = /data directories under (\S+)/.exec(res.stdout)
+    assert.ok(dirLine?.[1] != null && !existsSync(dirLine[1]), 'the temporary directory is removed')
+  })
+})
