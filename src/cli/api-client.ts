@@ -1,3 +1,4 @@
+import { withTimeout } from '../signals.ts'
 import { AbortedError, InvalidOptionError } from '../errors.ts'
 import { API_REQUEST_TIMEOUT_MS } from './constants.ts'
 import { ApiResponseError, ApiUnreachableError } from './errors.ts'
@@ -209,8 +210,7 @@ export class ApiClient {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (this.hasToken) headers.authorization = `Bearer ${this.#token}`
     if (body !== undefined) headers['content-type'] = 'application/json'
-    const timeout = AbortSignal.timeout(this.#timeout)
-    const signal = options.signal == null ? timeout : AbortSignal.any([options.signal, timeout])
+    const signal = withTimeout(options.signal, this.#timeout)
 
     let res: Response
     let text: string
@@ -224,7 +224,7 @@ export class ApiClient {
       text = await res.text()
     } catch (err) {
       if (options.signal?.aborted === true) throw new AbortedError(undefined, { cause: err })
-      if (timeout.aborted) {
+      if (signal.aborted) { // the caller did not abort (checked above), so the timeout did
         throw new ApiUnreachableError(`the node API at ${this.url} did not answer ${method} ${path} within ${this.#timeout} ms`, { cause: err })
       }
       throw new ApiUnreachableError(`cannot reach the node API at ${this.url}: ${describeNetworkError(err)}`, { cause: err })

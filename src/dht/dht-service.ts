@@ -2,6 +2,7 @@ import { Libp2pRecord } from '@libp2p/record'
 import { Key } from 'interface-datastore'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { withTimeout } from '../signals.ts'
 import { AbortedError, InvalidOptionError } from '../errors.ts'
 import { encodeKey } from '../identity/index.ts'
 import { DEFAULT_QUORUM, DEFAULT_TTL_MS, K, DHT_QUERY_TIMEOUT_MS, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS, REPUBLISH_INTERVAL_MS } from './constants.ts'
@@ -65,10 +66,6 @@ export async function readLocalRecord (datastore: Datastore, dhtKey: Uint8Array)
   }
 }
 
-function combine (signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
-  const t = AbortSignal.timeout(timeoutMs)
-  return signal == null ? t : AbortSignal.any([signal, t])
-}
 
 function isAbort (err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError'
@@ -168,7 +165,7 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
       if (!Number.isInteger(ttl) || ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) {
         throw new InvalidTtlError(`ttl must be whole milliseconds from ${MIN_TTL_MS} to ${MAX_TTL_MS}, got ${String(ttl)}`)
       }
-      const signal = combine(options.signal, queryTimeout)
+      const signal = withTimeout(options.signal, queryTimeout)
       // Learn the newest copy first: it decides ownership and the next sequence number.
       const found = await queryNetwork(dhtKey, signal, quorum)
       if (found != null && !uint8ArrayEquals(found.rec.publisher, me)) {
@@ -191,7 +188,7 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
         const local = await localVerified(dhtKey)
         if (local != null) return toResult(key, local, 'local')
       }
-      const found = await queryNetwork(dhtKey, combine(options.signal, queryTimeout), q)
+      const found = await queryNetwork(dhtKey, withTimeout(options.signal, queryTimeout), q)
       return found == null ? undefined : toResult(key, found.rec, found.remote ? 'network' : 'local')
     },
 
@@ -203,7 +200,7 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
           continue
         }
         try {
-          await publish(rec.dhtKey, rec.bytes, combine(signal, queryTimeout))
+          await publish(rec.dhtKey, rec.bytes, withTimeout(signal, queryTimeout))
           sent++
         } catch (err) {
           log.warn({ err: (err as Error).message }, 'dht re-publish failed; will retry')

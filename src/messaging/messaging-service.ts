@@ -1,6 +1,7 @@
 import { lpStream } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { encodeKey, parsePeer } from '../identity/index.ts'
 import { ACK_DELIVERED, ACK_MALFORMED, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
@@ -32,10 +33,6 @@ const ACK_TEXT: Record<number, string> = {
   [ACK_UNREADABLE]: 'the recipient could not decrypt or verify the message'
 }
 
-function combine (signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
-  const t = AbortSignal.timeout(timeoutMs)
-  return signal == null ? t : AbortSignal.any([signal, t])
-}
 
 /**
  * Creates the direct messaging service on `/umbra/msg/1.0.0` (seed 001,
@@ -102,7 +99,7 @@ export function createMessagingService (components: MessagingServiceComponents):
       if (peer.type !== 'Ed25519' || peer.publicKey == null) throw new InvalidRecipientError('Only Ed25519 PeerIds can receive messages')
       if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot send a direct message to itself')
       const { id, envelope } = await sealMessage(privateKey, peer.publicKey.raw, body)
-      const signal = combine(options.signal, options.timeout ?? SEND_TIMEOUT_MS)
+      const signal = withTimeout(options.signal, options.timeout ?? SEND_TIMEOUT_MS)
       let ack: MessageAck
       try {
         const stream = await libp2p.dialProtocol(peer, MESSAGE_PROTOCOL, { signal })
