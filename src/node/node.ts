@@ -17,10 +17,13 @@ import { InvalidOptionError, NotStartedError } from '../errors.ts'
 import { keyFromPeerId, loadOrCreateTransportKey, resolveDataDir } from '../identity/index.ts'
 import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
+import { CONTACT_NAMESPACE, createContactValidator, selectContactRecord } from '../mixnet/contact.ts'
+import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
 import type { MessagingService } from '../messaging/types.ts'
+import type { MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[] } {
@@ -44,6 +47,7 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
   for (const addr of boot) {
     if (!addr.includes('/p2p/')) throw new InvalidOptionError(`init.bootstrap: ${addr} lacks /p2p/<PeerId>; copy the full address a node prints`)
   }
+  validateMixnetInit(init.mixnet)
   return { role, listen, bootstrap: boot }
 }
 
@@ -56,6 +60,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
+  #mixnet?: MixnetHandle
   #starting?: Promise<void>
   #log = logger('node')
 
@@ -96,6 +101,16 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     return this.#messaging
   }
 
+  get mixnet (): MixnetService {
+    if (this.#mixnet == null) throw new NotStartedError()
+    return this.#mixnet
+  }
+
+  get pseudonyms (): PseudonymService {
+    if (this.#mixnet == null) throw new NotStartedError()
+    return this.#mixnet.pseudonyms
+  }
+
   async start (): Promise<void> {
     if (this.#libp2p != null && this.#starting == null) return
     this.#starting ??= this.#start().finally(() => { this.#starting = undefined })
@@ -125,8 +140,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
           // Umbra runs on loopback and private networks too; kad-dht's default mapper drops those addresses.
           peerInfoMapper: passthroughMapper,
           allowQueryWithZeroPeers: true,
-          validators: { [DATA_NAMESPACE]: createDataValidator(async (k) => await readLocalRecord(datastore, k)) },
-          selectors: { [DATA_NAMESPACE]: selectDataRecord }
+          validators: {
+            [DATA_NAMESPACE]: createDataValidator(async (k) => await readLocalRecord(datastore, k)),
+            [CONTACT_NAMESPACE]: createContactValidator(async (k) => await readLocalRecord(datastore, k))
+          },
+          selectors: { [DATA_NAMESPACE]: selectDataRecord, [CONTACT_NAMESPACE]: selectContactRecord }
         })
       },
       start: false
@@ -144,16 +162,30 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       log: logger('messaging'),
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
+    const mixnet = createMixnet({
+      libp2p,
+      kad: libp2p.services.dht,
+      privateKey,
+      server: this.role === 'server',
+      dataDir: this.#init.privateKey != null ? undefined : this.dataDir,
+      log: logger('mixnet')
+    }, this.#init.mixnet)
+    mixnet.events.addEventListener('anonymous:message', (evt) => { this.safeDispatchEvent('anonymous:message', { detail: evt.detail }) })
+    mixnet.events.addEventListener('anonymous:reply', (evt) => { this.safeDispatchEvent('anonymous:reply', { detail: evt.detail }) })
+    mixnet.events.addEventListener('anonymous:delivered', (evt) => { this.safeDispatchEvent('anonymous:delivered', { detail: evt.detail }) })
     await libp2p.start()
     try {
       if (this.role === 'server') await libp2p.services.dht.setMode('server')
       await messaging.start()
       dht.start()
       await this.#join(libp2p)
+      await mixnet.start()
     } catch (err) {
+      await mixnet.stop().catch(() => {})
       await libp2p.stop()
       throw err
     }
+    this.#mixnet = mixnet
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -185,6 +217,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const libp2p = this.#libp2p
     if (libp2p == null) return
     this.#libp2p = undefined
+    await this.#mixnet?.stop().catch((err) => { this.#log.warn({ err: err.message }, 'mixnet stop failed') })
+    this.#mixnet = undefined
     this.#dht?.stop()
     await this.#messaging?.stop().catch(() => {})
     this.#dht = undefined

@@ -1,5 +1,6 @@
 import type { DhtService } from '../dht/index.ts'
 import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
+import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { TypedEventTarget } from 'main-event'
 
@@ -31,6 +32,8 @@ export interface UmbraNodeInit {
    * embedded use). When set, nothing is read from or written to `dataDir`.
    */
   privateKey?: PrivateKey
+  /** Anonymity layer options (preset, default hops, key epoch, worker threads). */
+  mixnet?: MixnetInit
 }
 
 /** Event detail of `peer:connect` and `peer:disconnect`. */
@@ -49,6 +52,12 @@ export interface UmbraNodeEvents {
   'peer:connect': CustomEvent<PeerEventDetail>
   'peer:disconnect': CustomEvent<PeerEventDetail>
   'message': CustomEvent<ReceivedMessage>
+  /** An anonymous message for one of this node's pseudonyms was reassembled and decrypted. */
+  'anonymous:message': CustomEvent<AnonymousMessage>
+  /** A reply came back through a SURB of a message this node sent. */
+  'anonymous:reply': CustomEvent<AnonymousReply>
+  /** The recipient acknowledged an anonymous message end to end. */
+  'anonymous:delivered': CustomEvent<{ id: string }>
 }
 
 /** One connected peer, as listed by {@link UmbraNode.getPeers}. */
@@ -74,6 +83,10 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly dht: DhtService
   /** Direct encrypted messages. */
   readonly messaging: MessagingService
+  /** Anonymous messages through the Sphinx mix network. */
+  readonly mixnet: MixnetService
+  /** This node's pseudonyms. */
+  readonly pseudonyms: PseudonymService
   /** The underlying libp2p node (valid after `start()`), for advanced use. */
   readonly libp2p: Libp2p
   /** `true` between `start()` and `stop()`. */

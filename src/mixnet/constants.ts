@@ -1,0 +1,75 @@
+/**
+ * Constants of the anonymity layer (DESIGN.md section 5). Units are in the
+ * names; the source of each default is in its comment.
+ */
+const SECOND = 1000
+const MINUTE = 60 * SECOND
+const HOUR = 60 * MINUTE
+
+/** Relay protocol: a stream of fixed-size Sphinx packets to the next hop. */
+export const MIX_PROTOCOL = '/umbra/mix/1.0.0'
+/** Directory gossip: mix descriptors pushed and pulled between nodes. */
+export const DIRECTORY_PROTOCOL = '/umbra/mixdir/1.0.0'
+/** Client ↔ gateway: mailbox claim, deliveries and their acknowledgements. */
+export const GATEWAY_PROTOCOL = '/umbra/gateway/1.0.0'
+
+/** Version byte of the mixnet payload layers (docs/mixnet.md). */
+export const WIRE_VERSION = 1
+
+/** Mix hops before the gateway when a send names none (seed 001). */
+export const DEFAULT_HOPS = 3
+/** Fewest and most mix hops a path may have (issue 3). */
+export const MIN_HOPS = 1
+export const MAX_HOPS = 8
+
+/** Largest anonymous message body, bytes (same as direct messages). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024
+/** Reply SURBs a message carries when the sender names none. */
+export const DEFAULT_REPLY_SURBS = 2
+/** Most reply SURBs one message may carry. */
+export const MAX_REPLY_SURBS = 8
+
+/** Onion key epoch length, ms (seed 001: hourly rotation). */
+export const DEFAULT_EPOCH_MS = 1 * HOUR
+/** How long after an epoch ends its key is still accepted, ms. */
+export const DEFAULT_EPOCH_GRACE_MS = 5 * MINUTE
+
+/** A descriptor is re-signed this often, ms. */
+export const DESCRIPTOR_REFRESH_MS = 10 * SECOND
+/** A descriptor is valid this long after it is signed, ms (a crashed node leaves every directory within this). */
+export const DESCRIPTOR_LIFETIME_MS = 30 * SECOND
+/** Each node pulls the directory from a few connected peers this often, ms. */
+export const DIRECTORY_PULL_INTERVAL_MS = 3 * SECOND
+/** Peers asked per pull round. */
+export const DIRECTORY_PULL_FANOUT = 3
+/** Largest directory answer, bytes (about 1,000 descriptors). */
+export const MAX_DIRECTORY_BYTES = 4 * 1024 * 1024
+
+/** A sender waits this long for a gateway's fragment acknowledgement before resending, ms. */
+export const FRAGMENT_ACK_TIMEOUT_MS = 4 * SECOND
+/** Sends of one fragment before giving up (first try plus retransmissions). */
+export const FRAGMENT_ATTEMPTS = 4
+/** Whole-message timeout when the caller names none, ms. */
+export const SEND_TIMEOUT_MS = 60 * SECOND
+/** Fragments of one message kept for reassembly at most this long, ms. */
+export const REASSEMBLY_TTL_MS = 10 * MINUTE
+/** Anonymous messages kept in the node's inbox. */
+export const ANON_INBOX_LIMIT = 1000
+
+/** Contact records are valid this long, ms, and re-published by the gateway hourly. */
+export const CONTACT_TTL_MS = 24 * HOUR
+export const CONTACT_REPUBLISH_MS = 1 * HOUR
+/** A client re-dials its gateway after a lost connection after at most this, ms. */
+export const GATEWAY_RECONNECT_MAX_MS = 2 * SECOND
+/** Largest gateway protocol frame, bytes (one delivery plus framing). */
+export const MAX_GATEWAY_FRAME_BYTES = 8 * 1024
+/** A claim's timestamp may differ from the gateway's clock by at most this, ms. */
+export const CLAIM_MAX_SKEW_MS = 5 * MINUTE
+
+/** Mailbox limits (seed 001). */
+export const MAILBOX_TTL_MS = 72 * HOUR
+export const MAILBOX_MAX_MESSAGES = 100
+export const MAILBOX_MAX_BYTES = 1_000_000
+
+/** Signature domains. */
+export const CLAIM_DOMAIN = 'umbra/gateway-claim/v1'

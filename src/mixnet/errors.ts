@@ -1,0 +1,73 @@
+import { UmbraError } from '../errors.ts'
+
+/** The mix directory does not hold enough nodes for the requested path. Code `UMBRA_ERR_NOT_ENOUGH_MIXES`. */
+export class NotEnoughMixesError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_NOT_ENOUGH_MIXES'
+  constructor (message = 'The mix directory holds too few nodes for this path', options?: ErrorOptions) {
+    super(message, NotEnoughMixesError.code, options)
+    this.name = 'NotEnoughMixesError'
+  }
+}
+
+/** No contact record could be found for a pseudonym. Code `UMBRA_ERR_UNKNOWN_PSEUDONYM`. */
+export class UnknownPseudonymError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_UNKNOWN_PSEUDONYM'
+  constructor (message = 'No contact record was found for this pseudonym', options?: ErrorOptions) {
+    super(message, UnknownPseudonymError.code, options)
+    this.name = 'UnknownPseudonymError'
+  }
+}
+
+/** The recipient's gateway refused a fragment because the mailbox is full. Code `UMBRA_ERR_MAILBOX_FULL`. */
+export class MailboxFullError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_MAILBOX_FULL'
+  constructor (message = 'The recipient\'s mailbox is full', options?: ErrorOptions) {
+    super(message, MailboxFullError.code, options)
+    this.name = 'MailboxFullError'
+  }
+}
+
+/** Fragments were not acknowledged after every retransmission, or the gateway refused them. Code `UMBRA_ERR_ANON_DELIVERY_FAILED`. */
+export class AnonymousDeliveryError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_ANON_DELIVERY_FAILED'
+  constructor (message = 'The anonymous message was not acknowledged', options?: ErrorOptions) {
+    super(message, AnonymousDeliveryError.code, options)
+    this.name = 'AnonymousDeliveryError'
+  }
+}
+
+/** A reply names a message that has no unused SURB left (or never had one). Code `UMBRA_ERR_NO_SURB`. */
+export class NoSurbError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_NO_SURB'
+  constructor (message = 'No reply block is left for this message', options?: ErrorOptions) {
+    super(message, NoSurbError.code, options)
+    this.name = 'NoSurbError'
+  }
+}
+
+/** A reply is larger than one packet can carry. Code `UMBRA_ERR_REPLY_TOO_LARGE`. */
+export class ReplyTooLargeError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_REPLY_TOO_LARGE'
+  constructor (message = 'A reply fits in one packet', options?: ErrorOptions) {
+    super(message, ReplyTooLargeError.code, options)
+    this.name = 'ReplyTooLargeError'
+  }
+}
+
+/** A gateway protocol or payload-layer frame is malformed. Code `UMBRA_ERR_MIXNET_MALFORMED`. */
+export class MixnetMalformedError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_MIXNET_MALFORMED'
+  constructor (message = 'Malformed mixnet frame', options?: ErrorOptions) {
+    super(message, MixnetMalformedError.code, options)
+    this.name = 'MixnetMalformedError'
+  }
+}
+
+/** A pseudonym named by the caller is not held by this node. Code `UMBRA_ERR_NOT_MY_PSEUDONYM`. */
+export class NotMyPseudonymError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_NOT_MY_PSEUDONYM'
+  constructor (message = 'This node does not hold that pseudonym', options?: ErrorOptions) {
+    super(message, NotMyPseudonymError.code, options)
+    this.name = 'NotMyPseudonymError'
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The gateway role of a server node (DESIGN.md section 5, "Addressing" and
+ * "Mailbox"; delivery paths 2 and 4 of seed 001).
+ *
+ * A gateway is the last Sphinx hop of a path. For a DELIVER hop it
+ * 1. stores the fragment durably in its mailbox store (SQLite, survives
+ *    SIGKILL), or refuses it over quota (100 messages, 1 MB, 72 h: seed 001);
+ * 2. sends the fragment acknowledgement (stored or refused, with the reason)
+ *    back through the SURB the sender put in the gateway layer;
+ * 3. pushes the fragment to the mailbox owner if it is connected, and deletes
+ *    it when the owner acknowledges the delivery.
+ * A DELIVER_SURB hop (replies and acknowledgements) is pushed at once when the
+ * owner is connected, else stored the same way.
+ *
+ * Only mailboxes claimed by their key (an Ed25519 signature over the
+ * gateway's key, the client's key and a timestamp) receive anything; the
+ * gateway publishes and re-publishes the claimant's signed contact record in
+ * the DHT, so the record never travels from the owner's PeerId to a storing
+ * node. The claimed mailboxes persist in `<dataDir>/gateway.db`.
+ */
+import { DatabaseSync } from 'node:sqlite'
+import { join } from 'node:path'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { lpStream } from '@libp2p/utils'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { CLAIM_DOMAIN, CLAIM_MAX_SKEW_MS, CONTACT_REPUBLISH_MS, GATEWAY_PROTOCOL, MAX_GATEWAY_FRAME_BYTES, WIRE_VERSION } from './constants.ts'
+import { ClaimSignable, GatewayFrame } from './pb/mixnet.ts'
+import { PAYLOAD_SIZE, createSurbReply, decodeSurb } from './sphinx/index.ts'
+import {
+  ACK_REFUSED_BYTES, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, REPLY_FRAGMENT_ACK,
+  decodeFragment, decodeGatewayLayer, encodeReplyLayer
+} from './wire.ts'
+import type { MailboxStore } from './mailbox-store.ts'
+import type { MixnetCounters } from './types.ts'
+import type { Logger } from '../logger.ts'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+
+/** Gateway frame types (pb/mixnet.proto). */
+export const FRAME_CLAIM = 1
+export const FRAME_CLAIM_OK = 2
+export const FRAME_DELIVERY = 3
+export const FRAME_DELIVERY_ACK = 4
+export const FRAME_ERROR = 5
+/** Delivery kinds. */
+export const DELIVERY_FRAGMENT = 1
+export const DELIVERY_SURB = 2
+
+/** How long a client may take to send its claim, ms. */
+const CLAIM_TIMEOUT_MS = 10_000
+
+/** The bytes a mailbox key signs to claim its mailbox at one gateway over one connection. */
+export function claimSignable (gateway: Uint8Array, client: Uint8Array, mailbox: Uint8Array, timestamp: number): Uint8Array {
+  return ClaimSignable.encode({ domain: CLAIM_DOMAIN, gateway: gateway as Uint8Array<ArrayBuffer>, client: client as Uint8Array<ArrayBuffer>, mailbox: mailbox as Uint8Array<ArrayBuffer>, timestamp: BigInt(timestamp) })
+}
+
+/** What {@link createGateway} needs. */
+export interface GatewayInit {
+  libp2p: Libp2p
+  store: MailboxStore
+  /** Data directory for gateway.db, or undefined to keep claims in memory. */
+  dataDir?: string
+  log: Logger
+  counters: MixnetCounters
+  /** Sends a packet to the first hop of a SURB. */
+  sendPacket(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
+  /** Checks a claimant's signed contact record against its mailbox key and stores it in the DHT. */
+  publishContact(mailbox: Uint8Array, contact: Uint8Array): Promise<void>
+}
+
+/** The gateway role as the mixnet service drives it. */
+export interface Gateway {
+  /** A DELIVER hop's body for `mailbox` (32 bytes). */
+  deliver(mailbox: Uint8Array, body: Uint8Array): Promise<void>
+  /** A DELIVER_SURB hop: `surbId` (16 bytes) and the still-wrapped payload. */
+  deliverSurb(mailbox: Uint8Array, surbId: Uint8Array, payload: Uint8Array): void
+  /** Number of claimed mailboxes. */
+  mailboxCount(): number
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+interface Session {
+  stream: Stream
+  send(frame: GatewayFrame): Promise<void>
+}
+
+function hex (b: Uint8Array): string {
+  return uint8ArrayToString(b, 'base16')
+}
+
+/** Creates the gateway role; see the module comment. */
+export function createGateway (init: GatewayInit): Gateway {
+  const { libp2p, store, log, counters } = init
+  const db = new DatabaseSync(init.dataDir != null ? join(init.dataDir, 'gateway.db') : ':memory:')
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;')
+  db.exec('CREATE TABLE IF NOT EXISTS claims (mailbox BLOB PRIMARY KEY, contact BLOB, claimed_at INTEGER NOT NULL)')
+  const claims = new Map<string, Uint8Array | undefined>()
+  for (const row of db.prepare('SELECT mailbox, contact FROM claims').all()) {
+    claims.set(hex(row.mailbox as Uint8Array), row.contact == null ? undefined : new Uint8Array(row.contact as Uint8Array))
+  }
+  const sessions = new Map<string, Session>()
+  let republishTimer: ReturnType<typeof setInterval> | undefined
+  let expireTimer: ReturnType<typeof setInterval> | undefined
+  const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
+
+  async function ack (ackSurb: Uint8Array | undefined, messageId: Uint8Array, status: number): Promise<void> {
+    if (ackSurb == null) return
+    try {
+      const surb = decodeSurb(ackSurb)
+      const { firstNode, packet } = createSurbReply(surb, encodeReplyLayer({ kind: REPLY_FRAGMENT_ACK, messageId, status, data: new Uint8Array(0) }))
+      await init.sendPacket(firstNode, packet)
+      counters.acksSent++
+    } catch (err) {
+      counters.acksFailed++
+      log.debug({ err: (err as Error).message }, 'could not send a fragment acknowledgement')
+    }
+  }
+
+  function push (mailboxHex: string, id: number, kind: number, data: Uint8Array): void {
+    const session = sessions.get(mailboxHex)
+    if (session == null) return
+    session.send({ version: WIRE_VERSION, type: FRAME_DELIVERY, id: BigInt(id), kind, data: data as Uint8Array<ArrayBuffer>, mailbox: new Uint8Array(0), timestamp: 0n, signature: new Uint8Array(0), contact: new Uint8Array(0), ids: [], status: 0, reason: '' })
+      .catch((err) => { log.debug({ err: err.message }, 'push to a mailbox owner failed; kept in the mailbox') })
+  }
+
+  async function handle (stream: Stream, connection: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: MAX_GATEWAY_FRAME_BYTES })
+    let mailboxHex: string | undefined
+    let writing = Promise.resolve()
+    const send = async (frame: GatewayFrame): Promise<void> => {
+      const p = writing.then(async () => { await lp.write(GatewayFrame.encode(frame)) })
+      writing = p.catch(() => {})
+      await p
+    }
+    try {
+      const claim = GatewayFrame.decode((await lp.read({ signal: AbortSignal.timeout(CLAIM_TIMEOUT_MS) })).subarray())
+      if (claim.version !== WIRE_VERSION || claim.type !== FRAME_CLAIM || claim.mailbox.byteLength !== 32) throw new Error('expected a claim')
+      const skew = Math.abs(Number(claim.timestamp) - Date.now())
+      const clientKey = connection.remotePeer.publicKey?.raw
+      if (clientKey == null || skew > CLAIM_MAX_SKEW_MS) throw new Error('claim timestamp or client key')
+      const ok = await publicKeyFromRaw(claim.mailbox).verify(claimSignable(ownKey, clientKey, claim.mailbox, Number(claim.timestamp)), claim.signature)
+      if (!ok) throw new Error('claim signature')
+      mailboxHex = hex(claim.mailbox)
+      const contact = claim.contact.byteLength > 0 ? claim.contact : undefined
+      const known = claims.get(mailboxHex)
+      const contactChanged = contact != null && (known == null || !uint8ArrayEquals(known, contact))
+      if (!claims.has(mailboxHex) || contactChanged) {
+        db.prepare('INSERT INTO claims (mailbox, contact, claimed_at) VALUES (?, ?, ?) ON CONFLICT(mailbox) DO UPDATE SET contact = excluded.contact, claimed_at = excluded.claimed_at')
+          .run(claim.mailbox, contact ?? known ?? null, Date.now())
+        claims.set(mailboxHex, contact ?? known)
+      }
+      if (contactChanged && contact != null) {
+        // Published before CLAIM_OK, so a sender can find the pseudonym once create() resolves.
+        await init.publishContact(claim.mailbox, contact).catch((err) => { log.warn({ err: err.message }, 'could not publish a contact record') })
+      }
+      sessions.get(mailboxHex)?.stream.abort(new Error('mailbox claimed by a newer connection'))
+      const session: Session = { stream, send }
+      sessions.set(mailboxHex, session)
+      await send({ ...claim, type: FRAME_CLAIM_OK, mailbox: new Uint8Array(0), signature: new Uint8Array(0), contact: new Uint8Array(0), status: 0 })
+      // A stored SURB delivery is surbId || Sphinx payload; a fragment is always shorter.
+      for (const e of store.list(claim.mailbox)) {
+        push(mailboxHex, e.id, e.data.byteLength === 16 + PAYLOAD_SIZE ? DELIVERY_SURB : DELIVERY_FRAGMENT, e.data)
+      }
+      while (true) {
+        const frame = GatewayFrame.decode((await lp.read()).subarray())
+        if (frame.type !== FRAME_DELIVERY_ACK) throw new Error(`unexpected frame ${frame.type}`)
+        store.delete(claim.mailbox, frame.ids.map((id) => Number(id)))
+      }
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'gateway session ended')
+      stream.abort(err as Error)
+    } finally {
+      if (mailboxHex != null && sessions.get(mailboxHex)?.stream === stream) sessions.delete(mailboxHex)
+    }
+  }
+
+  return {
+    async deliver (mailbox, body) {
+      let layer
+      try {
+        layer = decodeGatewayLayer(body)
+      } catch {
+        counters.dropped.malformed = (counters.dropped.malformed ?? 0) + 1
+        return
+      }
+      if ((layer.flags & FLAG_DROP_COVER) !== 0) {
+        counters.coverDropped++
+        return
+      }
+      let fragment
+      try {
+        fragment = decodeFragment(layer.fragment)
+      } catch {
+        counters.dropped.malformed = (counters.dropped.malformed ?? 0) + 1
+        return
+      }
+      const mailboxHex = hex(mailbox)
+      if (!claims.has(mailboxHex)) {
+        counters.refused++
+        await ack(layer.ackSurb, fragment.messageId, ACK_UNKNOWN_MAILBOX)
+        return
+      }
+      const result = store.put(mailbox, fragment.messageId, layer.fragment)
+      if (!result.ok) {
+        counters.refused++
+        await ack(layer.ackSurb, fragment.messageId, result.reason === 'messages' ? ACK_REFUSED_MESSAGES : ACK_REFUSED_BYTES)
+        return
+      }
+      counters.stored++
+      await ack(layer.ackSurb, fragment.messageId, ACK_STORED)
+      push(mailboxHex, result.id, DELIVERY_FRAGMENT, layer.fragment)
+    },
+
+    deliverSurb (mailbox, surbId, payload) {
+      const mailboxHex = hex(mailbox)
+      if (!claims.has(mailboxHex)) {
+        counters.refused++
+        return
+      }
+      const data = new Uint8Array(16 + payload.byteLength)
+      data.set(surbId, 0)
+      data.set(payload, 16)
+      if (sessions.has(mailboxHex)) {
+        push(mailboxHex, 0, DELIVERY_SURB, data)
+        return
+      }
+      const result = store.put(mailbox, surbId, data)
+      if (result.ok) counters.stored++
+      else counters.refused++
+    },
+
+    mailboxCount () {
+      return claims.size
+    },
+
+    async start () {
+      await libp2p.handle(GATEWAY_PROTOCOL, handle, { maxInboundStreams: 1024, maxOutboundStreams: 16 })
+      republishTimer = setInterval(() => {
+        for (const [mailboxHex, contact] of claims) {
+          if (contact != null) void init.publishContact(uint8ArrayFromString(mailboxHex, 'base16'), contact).catch(() => {})
+        }
+      }, CONTACT_REPUBLISH_MS)
+      republishTimer.unref()
+      expireTimer = setInterval(() => { try { store.expire() } catch {} }, 60_000)
+      expireTimer.unref()
+    },
+
+    async stop () {
+      clearInterval(republishTimer)
+      clearInterval(expireTimer)
+      await libp2p.unhandle(GATEWAY_PROTOCOL).catch(() => {})
+      for (const s of sessions.values()) s.stream.abort(new Error('gateway stopping'))
+      sessions.clear()
+      db.close()
+    }
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The owner's side of a mailbox (DESIGN.md section 5): keeps one
+ * `/umbra/gateway/1.0.0` stream open to the gateway, claims the mailbox
+ * with a signature of the mailbox key, receives deliveries and
+ * acknowledges them once they are safe (a fragment only when its whole
+ * message was reassembled, so a restart mid-message loses nothing: the
+ * gateway re-delivers what was not acknowledged). Re-dials after a lost
+ * connection with a backoff of 250 ms doubling to GATEWAY_RECONNECT_MAX_MS.
+ */
+import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { withTimeout } from '../signals.ts'
+import { GATEWAY_PROTOCOL, GATEWAY_RECONNECT_MAX_MS, MAX_GATEWAY_FRAME_BYTES, WIRE_VERSION } from './constants.ts'
+import { FRAME_CLAIM, FRAME_CLAIM_OK, FRAME_DELIVERY, FRAME_DELIVERY_ACK, claimSignable } from './gateway.ts'
+import { peerIdOfNodeKey } from './links.ts'
+import { GatewayFrame } from './pb/mixnet.ts'
+import type { Logger } from '../logger.ts'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+
+/** How long dialing and claiming may take, ms. */
+const CLAIM_TIMEOUT_MS = 15_000
+
+/** One delivery from the gateway. */
+export interface Delivery {
+  /** Id to acknowledge (0: nothing to acknowledge). */
+  id: number
+  /** 1 fragment, 2 SURB reply. */
+  kind: number
+  data: Uint8Array
+}
+
+/** What {@link createMailboxClient} needs. */
+export interface MailboxClientInit {
+  libp2p: Libp2p
+  log: Logger
+  /** Gateway's Ed25519 node key, 32 bytes. */
+  gateway: Uint8Array
+  /** Addresses of the gateway (from the directory). */
+  gatewayAddrs(): string[]
+  /** The mailbox key (its public key is the mailbox id). */
+  mailboxKey: PrivateKey
+  /** Signed contact record for the gateway to publish, if any. */
+  contact?: Uint8Array
+  onDelivery(delivery: Delivery): void
+}
+
+/** A live mailbox connection. */
+export interface MailboxClient {
+  /** Resolves once the gateway accepted the claim (first time), rejects after 15 s. */
+  ready(): Promise<void>
+  /** True while the claim stands on an open stream. */
+  readonly connected: boolean
+  /** Acknowledges delivery ids; the gateway deletes them. */
+  ack(ids: number[]): void
+  stop(): void
+}
+
+/** Connects to a gateway and keeps the mailbox claimed; see the module comment. */
+export function createMailboxClient (init: MailboxClientInit): MailboxClient {
+  const { libp2p, log } = init
+  let running = true
+  let connected = false
+  let send: ((frame: GatewayFrame) => Promise<void>) | undefined
+  let abortCurrent: (() => void) | undefined
+  let resolveReady!: () => void
+  const readyPromise = new Promise<void>((resolve) => { resolveReady = resolve })
+
+  function frame (fields: Partial<GatewayFrame>): GatewayFrame {
+    return { version: WIRE_VERSION, type: 0, mailbox: new Uint8Array(0), timestamp: 0n, signature: new Uint8Array(0), contact: new Uint8Array(0), ids: [], id: 0n, kind: 0, data: new Uint8Array(0), status: 0, reason: '', ...fields }
+  }
+
+  async function session (): Promise<void> {
+    const peer = peerIdOfNodeKey(init.gateway)
+    const addrs = init.gatewayAddrs()
+    if (addrs.length > 0) await libp2p.peerStore.merge(peer, { multiaddrs: addrs.map((a) => multiaddr(a)) }).catch(() => {})
+    const signal = withTimeout(undefined, CLAIM_TIMEOUT_MS)
+    const stream = await libp2p.dialProtocol(peer, GATEWAY_PROTOCOL, { signal })
+    abortCurrent = () => { stream.abort(new Error('mailbox client stopping')) }
+    try {
+      const lp = lpStream(stream, { maxDataLength: MAX_GATEWAY_FRAME_BYTES })
+      let writing = Promise.resolve()
+      send = async (f) => {
+        const p = writing.then(async () => { await lp.write(GatewayFrame.encode(f)) })
+        writing = p.catch(() => {})
+        await p
+      }
+      const mailbox = init.mailboxKey.publicKey.raw
+      const timestamp = Date.now()
+      const client = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
+      const signature = await init.mailboxKey.sign(claimSignable(init.gateway, client, mailbox, timestamp))
+      await send(frame({ type: FRAME_CLAIM, mailbox: mailbox as Uint8Array<ArrayBuffer>, timestamp: BigInt(timestamp), signature: signature as Uint8Array<ArrayBuffer>, contact: (init.contact ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer> }))
+      const ok = GatewayFrame.decode((await lp.read({ signal })).subarray())
+      if (ok.type !== FRAME_CLAIM_OK) throw new Error(`gateway refused the claim: ${ok.reason}`)
+      connected = true
+      resolveReady()
+      while (running) {
+        const f = GatewayFrame.decode((await lp.read()).subarray())
+        if (f.type !== FRAME_DELIVERY) throw new Error(`unexpected gateway frame ${f.type}`)
+        init.onDelivery({ id: Number(f.id), kind: f.kind, data: f.data })
+      }
+    } finally {
+      connected = false
+      send = undefined
+      stream.abort(new Error('mailbox session ended'))
+    }
+  }
+
+  void (async () => {
+    let backoff = 250
+    while (running) {
+      try {
+        await session()
+        backoff = 250
+      } catch (err) {
+        if (!running) break
+        log.debug({ err: (err as Error).message }, 'gateway connection lost; re-dialing')
+      }
+      if (!running) break
+      await new Promise((resolve) => setTimeout(resolve, backoff).unref())
+      backoff = Math.min(backoff * 2, GATEWAY_RECONNECT_MAX_MS)
+    }
+  })()
+
+  return {
+    async ready () {
+      await Promise.race([
+        readyPromise,
+        new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error('the gateway did not accept the mailbox claim in time')) }, CLAIM_TIMEOUT_MS).unref())
+      ])
+    },
+    get connected () { return connected },
+    ack (ids) {
+      const real = ids.filter((id) => id > 0)
+      if (real.length === 0 || send == null) return
+      send(frame({ type: FRAME_DELIVERY_ACK, ids: real.map((id) => BigInt(id)) })).catch(() => {})
+    },
+    stop () {
+      running = false
+      abortCurrent?.()
+    }
+  }
+}

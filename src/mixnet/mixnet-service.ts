@@ -1,0 +1,683 @@
+/**
+ * The anonymity layer of a node (DESIGN.md section 5, issue 3): relaying
+ * (server nodes), the gateway role (server nodes), the directory, pseudonyms
+ * and their mailboxes, anonymous sending with fragment acknowledgements and
+ * retransmission, SURB replies and cover traffic. docs/mixnet.md has the
+ * protocols and sequence diagrams; docs/sphinx.md the packet format.
+ */
+import { randomBytes, randomInt } from 'node:crypto'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { TypedEventEmitter } from 'main-event'
+import sodium from 'sodium-native'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { AbortedError, InvalidOptionError } from '../errors.ts'
+import { decodeKey, encodeKey } from '../identity/index.ts'
+import { MessageTooLargeError, InvalidRecipientError } from '../messaging/errors.ts'
+import { withTimeout } from '../signals.ts'
+import {
+  ANON_INBOX_LIMIT, CONTACT_TTL_MS, DEFAULT_EPOCH_GRACE_MS, DEFAULT_EPOCH_MS, DEFAULT_HOPS, DEFAULT_REPLY_SURBS,
+  FRAGMENT_ACK_TIMEOUT_MS, FRAGMENT_ATTEMPTS, MAX_HOPS, MAX_MESSAGE_BYTES, MAX_REPLY_SURBS, MIN_HOPS,
+  REASSEMBLY_TTL_MS, SEND_TIMEOUT_MS, WIRE_VERSION
+} from './constants.ts'
+import { contactDhtKey, signContactRecord, verifyContactRecord } from './contact.ts'
+import { ROLE_GATEWAY, ROLE_MIX } from './descriptor.ts'
+import { createDirectory, type Directory, type MixNodeInfo } from './directory.ts'
+import { AnonymousDeliveryError, MailboxFullError, NoSurbError, NotEnoughMixesError, ReplyTooLargeError, UnknownPseudonymError } from './errors.ts'
+import { DELIVERY_FRAGMENT, DELIVERY_SURB, createGateway, type Gateway } from './gateway.ts'
+import { createLinks, type Links } from './links.ts'
+import { openMailboxStore, type MailboxStore } from './mailbox-store.ts'
+import { createMailboxClient, type Delivery, type MailboxClient } from './mailbox-client.ts'
+import { createOnionKeys, type OnionKeys } from './onion-keys.ts'
+import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
+import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
+import { createReplayFilter, type ReplayFilter } from './replay-filter.ts'
+import { PAYLOAD_SIZE, SURB_SIZE, createPacket, createSurb, createSurbReply, decodeSurb, encodeSurb, openSurbReply, packetEpoch, type SphinxHop, type SurbSecrets } from './sphinx/index.ts'
+import { createSphinxPool, type SphinxPool } from './worker-pool.ts'
+import {
+  ACK_REFUSED_BYTES, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, FRAGMENT_DATA_SIZE, MAX_FRAGMENTS,
+  REPLY_DATA, REPLY_DATA_SIZE, REPLY_DELIVERED, REPLY_FRAGMENT_ACK, REPLY_LOOP,
+  decodeFragment, decodeReplyLayer, encodeFragment, encodeGatewayLayer, encodeReplyLayer
+} from './wire.ts'
+import type {
+  AnonymousMessage, AnonymousReply, AnonymousSendOptions, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
+  MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymInfo, PseudonymService
+} from './types.ts'
+import type { Logger } from '../logger.ts'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+
+/** Preset parameters (docs/mixnet.md "Presets"; Loopix, Piotrowska et al. 2017, for the model). */
+export const PRESETS: Record<MixnetPreset, PresetParameters> = {
+  none: { meanDelayMs: 0, loopRate: 0, dropRate: 0 },
+  balanced: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5 },
+  strong: { meanDelayMs: 100, loopRate: 2, dropRate: 2 }
+}
+
+/** How long a looked-up contact record is reused, ms. */
+const CONTACT_CACHE_MS = 30_000
+/** SURB secrets are kept this many epochs (a SURB cannot outlive its epoch's keys). */
+const SURB_KEEP_EPOCHS = 2
+/** Most message ids remembered to drop duplicates. */
+const SEEN_LIMIT = 10_000
+/** How long a delivered acknowledgement is awaited with `wait: 'delivered'` beyond the stored one, ms. */
+const CONTACT_LOOKUP_TIMEOUT_MS = 15_000
+
+/** What the mixnet needs from the node. */
+export interface MixnetComponents {
+  libp2p: Libp2p
+  kad: KadDHT
+  privateKey: PrivateKey
+  /** Server nodes relay and act as gateways. */
+  server: boolean
+  /** Data directory, or undefined to keep everything in memory. */
+  dataDir?: string
+  log: Logger
+}
+
+/** The mixnet with its lifecycle, as held by the node. */
+export interface MixnetHandle extends MixnetService {
+  readonly pseudonyms: PseudonymService
+  readonly events: TypedEventEmitter<MixnetEvents>
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+interface Contact {
+  boxKey: Uint8Array
+  gateways: Uint8Array[]
+  mailbox: Uint8Array
+  fetchedAt: number
+}
+
+interface SurbEntry {
+  secrets: SurbSecrets
+  epoch: number
+  onReply(kind: number, messageId: Uint8Array, status: number, data: Uint8Array): void
+}
+
+interface Reassembly {
+  total: number
+  chunks: Array<Uint8Array | undefined>
+  have: number
+  deliveryIds: number[]
+  startedAt: number
+}
+
+interface Owned {
+  pseudonym: Pseudonym
+  client?: MailboxClient
+  reassembly: Map<string, Reassembly>
+}
+
+function hex (b: Uint8Array): string {
+  return uint8ArrayToString(b, 'base16')
+}
+
+/** Exponential delay with mean `mean` ms, from a CSPRNG (Loopix per-hop delays). */
+function expDelay (mean: number): number {
+  if (mean <= 0) return 0
+  const u = (randomInt(1, 2 ** 47) / 2 ** 47)
+  return Math.min(Math.round(-mean * Math.log(u)), 60_000)
+}
+
+function newCounters (): MixnetCounters {
+  return { packetsIn: 0, forwarded: 0, forwardFailed: 0, dropped: {}, stored: 0, refused: 0, acksSent: 0, acksFailed: 0, fragmentsSent: 0, retransmitted: 0, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0 }
+}
+
+/** Validates `init.mixnet`. @throws UMBRA_ERR_INVALID_OPTION naming the field */
+export function validateMixnetInit (init: MixnetInit | undefined): Required<Omit<MixnetInit, 'threads'>> & { threads?: number } {
+  const preset = init?.preset ?? 'balanced'
+  if (!(preset in PRESETS)) throw new InvalidOptionError(`init.mixnet.preset must be "none", "balanced" or "strong", got ${JSON.stringify(preset)}`)
+  const hops = init?.hops ?? DEFAULT_HOPS
+  if (!Number.isInteger(hops) || hops < MIN_HOPS || hops > MAX_HOPS) throw new InvalidOptionError(`init.mixnet.hops must be an integer from ${MIN_HOPS} to ${MAX_HOPS}, got ${String(hops)}`)
+  const epochMs = init?.epochMs ?? DEFAULT_EPOCH_MS
+  if (!Number.isSafeInteger(epochMs) || epochMs < 10_000) throw new InvalidOptionError(`init.mixnet.epochMs must be an integer of at least 10000 (ms), got ${String(epochMs)}`)
+  const threads = init?.threads
+  if (threads != null && (!Number.isInteger(threads) || threads < 1 || threads > 64)) throw new InvalidOptionError(`init.mixnet.threads must be an integer from 1 to 64, got ${String(threads)}`)
+  return { preset, hops, epochMs, threads }
+}
+
+/** Creates the anonymity layer of a node; see the module comment. */
+export function createMixnet (components: MixnetComponents, init: MixnetInit | undefined): MixnetHandle {
+  const { libp2p, kad, privateKey, log } = components
+  const options = validateMixnetInit(init)
+  const parameters = PRESETS[options.preset]
+  const events = new TypedEventEmitter<MixnetEvents>()
+  const counters = newCounters()
+  const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
+  const graceMs = Math.min(DEFAULT_EPOCH_GRACE_MS, Math.floor(options.epochMs / 4))
+  const onion: OnionKeys | undefined = components.server ? createOnionKeys({ epochMs: options.epochMs, graceMs }) : undefined
+  const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [] })
+  const links: Links = createLinks({ libp2p, log, inbound: components.server, onPacket, addrsFor: (k) => directory.get(k)?.addrs ?? [] })
+  let pool: SphinxPool | undefined
+  let replay: ReplayFilter | undefined
+  let store: MailboxStore | undefined
+  let gateway: Gateway | undefined
+  let pseudonymStore: PseudonymStore | undefined
+  const owned = new Map<string, Owned>()
+  const surbs = new Map<string, SurbEntry>()
+  const contacts = new Map<string, Contact>()
+  const inbox: AnonymousMessage[] = []
+  const replies: AnonymousReply[] = []
+  const replySurbs = new Map<string, { surbs: Uint8Array[] }>()
+  const deliveredWaiters = new Map<string, () => void>()
+  const seen = new Set<string>()
+  let replyMailbox: Promise<{ key: PrivateKey, gateway: MixNodeInfo, client: MailboxClient }> | undefined
+  const timers = new Set<ReturnType<typeof setTimeout>>()
+  let running = false
+
+  function drop (reason: string): void {
+    counters.dropped[reason] = (counters.dropped[reason] ?? 0) + 1
+  }
+
+  function epochNow (): number {
+    return Math.floor(Date.now() / options.epochMs)
+  }
+
+  function later (ms: number, fn: () => void): void {
+    const t = setTimeout(() => { timers.delete(t); fn() }, ms)
+    t.unref()
+    timers.add(t)
+  }
+
+  // ---- relay and final hop (server nodes) --------------------------------
+
+  function onPacket (packet: Uint8Array, _from: PeerId): void {
+    counters.packetsIn++
+    if (pool == null || replay == null) { drop('closed'); return }
+    const epoch = packetEpoch(packet)
+    void pool.process(packet).then(async (r) => {
+      if (!r.ok) { drop(r.reason); return }
+      if (epoch == null || replay?.seen(epoch, r.tag) !== false) { drop('replay'); return }
+      if (r.kind === 'forward') {
+        const next = r.nextNode
+        const fwd = async (): Promise<void> => {
+          try {
+            await links.send(next, r.packet)
+            counters.forwarded++
+          } catch (err) {
+            counters.forwardFailed++
+            log.debug({ err: (err as Error).message }, 'next hop unreachable; packet dropped')
+          }
+        }
+        if (r.delayMs > 0) later(r.delayMs, () => { void fwd() })
+        else await fwd()
+      } else if (r.kind === 'deliver') {
+        await gateway?.deliver(r.mailbox, r.body)
+      } else {
+        gateway?.deliverSurb(r.mailbox, r.surbId, r.payload)
+      }
+    }).catch((err) => { drop('error'); log.warn({ err: err.message }, 'packet handling failed') })
+  }
+
+  // ---- paths ---------------------------------------------------------------
+
+  /** `count` distinct mixes, uniformly at random from the directory, none in `exclude`, all with a key for `epoch`. */
+  function pickMixes (count: number, epoch: number, exclude: Uint8Array[]): MixNodeInfo[] {
+    const candidates = directory.list().filter((n) => (n.roles & ROLE_MIX) !== 0 && n.onionKeys.has(epoch) && !exclude.some((k) => uint8ArrayEquals(k, n.nodeKey)))
+    if (candidates.length < count) {
+      throw new NotEnoughMixesError(`A ${count}-hop path needs ${count} mix nodes besides this node and the gateway; the directory has ${candidates.length}`)
+    }
+    for (let i = candidates.length - 1; i > 0; i--) {
+      const j = randomInt(i + 1)
+      const t = candidates[i] as MixNodeInfo
+      candidates[i] = candidates[j] as MixNodeInfo
+      candidates[j] = t
+    }
+    return candidates.slice(0, count)
+  }
+
+  function hopsTo (mixes: MixNodeInfo[], last: MixNodeInfo, epoch: number, final: SphinxHop['routing']): SphinxHop[] {
+    const out: SphinxHop[] = mixes.map((m, i) => ({
+      onionKey: m.onionKeys.get(epoch) as Uint8Array,
+      routing: { type: 'forward', nextNode: (mixes[i + 1] ?? last).nodeKey, delayMs: expDelay(parameters.meanDelayMs) }
+    }))
+    const lastKey = last.onionKeys.get(epoch)
+    if (lastKey == null) throw new NotEnoughMixesError(`Node ${last.peerId} has no onion key for epoch ${epoch}`)
+    out.push({ onionKey: lastKey, routing: final })
+    return out
+  }
+
+  /** A SURB back to this node's reply mailbox through `hops` mixes; registers its secrets. */
+  async function makeSurb (hops: number, onReply: SurbEntry['onReply']): Promise<Uint8Array> {
+    const rm = await ensureReplyMailbox()
+    const epoch = epochNow()
+    const surbId = randomBytes(16)
+    const mixes = pickMixes(hops, epoch, [ownKey, rm.gateway.nodeKey])
+    const path = hopsTo(mixes, rm.gateway, epoch, { type: 'deliverSurb', mailbox: rm.key.publicKey.raw, surbId })
+    const { surb, secrets } = createSurb({ epoch, firstNode: (mixes[0] as MixNodeInfo).nodeKey, hops: path })
+    surbs.set(hex(surbId), { secrets, epoch, onReply })
+    return encodeSurb(surb)
+  }
+
+  // ---- reply mailbox: where acknowledgements, replies and loops come back -----
+
+  async function ensureReplyMailbox (): Promise<{ key: PrivateKey, gateway: MixNodeInfo, client: MailboxClient }> {
+    replyMailbox ??= (async () => {
+      const key = await generateKeyPair('Ed25519')
+      const gw = pickGateway([ownKey])
+      const client = createMailboxClient({
+        libp2p,
+        log,
+        gateway: gw.nodeKey,
+        gatewayAddrs: () => directory.get(gw.nodeKey)?.addrs ?? gw.addrs,
+        mailboxKey: key,
+        onDelivery: onReplyDelivery
+      })
+      try {
+        await client.ready()
+      } catch (err) {
+        client.stop()
+        throw err
+      }
+      return { key, gateway: gw, client }
+    })()
+    replyMailbox.catch(() => { replyMailbox = undefined })
+    return await replyMailbox
+  }
+
+  function pickGateway (exclude: Uint8Array[]): MixNodeInfo {
+    const all = directory.list().filter((n) => (n.roles & ROLE_GATEWAY) !== 0 && n.onionKeys.has(epochNow()))
+    const others = all.filter((n) => !exclude.some((k) => uint8ArrayEquals(k, n.nodeKey)))
+    const pick = others.length > 0 ? others : all
+    if (pick.length === 0) throw new NotEnoughMixesError('The mix directory lists no gateway yet')
+    return pick[randomInt(pick.length)] as MixNodeInfo
+  }
+
+  function onReplyDelivery (d: Delivery): void {
+    if (d.kind !== DELIVERY_SURB || d.data.byteLength !== 16 + PAYLOAD_SIZE) { drop('malformed'); replyMailboxAck(d.id); return }
+    const id = hex(d.data.subarray(0, 16))
+    const entry = surbs.get(id)
+    replyMailboxAck(d.id)
+    if (entry == null) { drop('unknown-surb'); return }
+    surbs.delete(id)
+    try {
+      const body = openSurbReply(entry.secrets, d.data.subarray(16))
+      const layer = decodeReplyLayer(body)
+      entry.onReply(layer.kind, layer.messageId, layer.status, layer.data)
+    } catch (err) {
+      drop('tampered')
+      log.debug({ err: (err as Error).message }, 'a SURB reply did not open')
+    }
+  }
+
+  function replyMailboxAck (id: number): void {
+    if (id > 0) void replyMailbox?.then((rm) => { rm.client.ack([id]) }, () => {})
+  }
+
+  // ---- contacts ------------------------------------------------------------
+
+  async function lookupContact (to: string, signal: AbortSignal): Promise<Contact> {
+    const cached = contacts.get(to)
+    if (cached != null && Date.now() - cached.fetchedAt < CONTACT_CACHE_MS) return cached
+    const dhtKey = contactDhtKey(to)
+    let best: Awaited<ReturnType<typeof verifyContactRecord>> | undefined
+    const consider = async (bytes: Uint8Array): Promise<void> => {
+      try {
+        const c = await verifyContactRecord(dhtKey, bytes)
+        if (best == null || c.seq > best.seq) best = c
+      } catch {}
+    }
+    const lookup = withTimeout(signal, CONTACT_LOOKUP_TIMEOUT_MS)
+    try {
+      for await (const event of kad.get(dhtKey, { signal: lookup })) {
+        if (event.name === 'VALUE') await consider(event.value)
+        if (best != null) break
+      }
+    } catch (err) {
+      if (signal.aborted) throw new AbortedError('send aborted', { cause: err })
+    }
+    if (best == null) throw new UnknownPseudonymError(`No contact record for ${to} was found in the DHT`)
+    const contact: Contact = { boxKey: best.boxKey, gateways: best.gateways, mailbox: best.mailbox, fetchedAt: Date.now() }
+    contacts.set(to, contact)
+    return contact
+  }
+
+  /** Stores a claimant's contact record in the DHT (the gateway's job); refuses one that is not the mailbox key's. */
+  async function publishContact (mailbox: Uint8Array, bytes: Uint8Array): Promise<void> {
+    const dhtKey = contactDhtKey(encodeKey(mailbox))
+    await verifyContactRecord(dhtKey, bytes)
+    for await (const event of kad.put(dhtKey, bytes, { signal: AbortSignal.timeout(CONTACT_LOOKUP_TIMEOUT_MS) })) {
+      void event
+    }
+  }
+
+  // ---- sending ---------------------------------------------------------------
+
+  async function sendFragment (contact: Contact, gw: MixNodeInfo, fragment: Uint8Array, hops: number, signal: AbortSignal, retry: () => void): Promise<void> {
+    const ackTimeout = FRAGMENT_ACK_TIMEOUT_MS + 2 * (hops + 1) * parameters.meanDelayMs * 4
+    let lastError: Error | undefined
+    for (let attempt = 0; attempt < FRAGMENT_ATTEMPTS; attempt++) {
+      if (signal.aborted) throw new AbortedError('send aborted')
+      if (attempt > 0) { counters.retransmitted++; retry() } else counters.fragmentsSent++
+      let settle!: (status: number) => void
+      const acked = new Promise<number>((resolve) => { settle = resolve })
+      try {
+        const epoch = epochNow()
+        const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) settle(status) })
+        const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
+        const path = hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: contact.mailbox })
+        const packet = createPacket({ epoch, hops: path, body: encodeGatewayLayer(0, ackSurb, fragment) })
+        await links.send((mixes[0] as MixNodeInfo).nodeKey, packet)
+      } catch (err) {
+        if (err instanceof NotEnoughMixesError) throw err
+        lastError = err as Error
+        log.debug({ err: lastError.message }, 'first hop unreachable; retrying on another path')
+        continue
+      }
+      const status = await Promise.race([
+        acked,
+        new Promise<number>((resolve) => { const t = setTimeout(() => { resolve(-1) }, ackTimeout); t.unref(); signal.addEventListener('abort', () => { clearTimeout(t); resolve(-2) }, { once: true }) })
+      ])
+      if (status === ACK_STORED) return
+      if (status === -2) throw new AbortedError('send aborted')
+      if (status === ACK_REFUSED_MESSAGES) throw new MailboxFullError('The recipient\'s mailbox holds its limit of 100 messages')
+      if (status === ACK_REFUSED_BYTES) throw new MailboxFullError('The recipient\'s mailbox would exceed its limit of 1 MB')
+      if (status === ACK_UNKNOWN_MAILBOX) throw new AnonymousDeliveryError('The gateway does not hold a mailbox for this pseudonym')
+      lastError = new Error('no acknowledgement in time')
+    }
+    throw new AnonymousDeliveryError(`A fragment was not acknowledged after ${FRAGMENT_ATTEMPTS} tries (${lastError?.message ?? 'unknown'})`)
+  }
+
+  const service: MixnetHandle = {
+    get preset () { return options.preset },
+    parameters,
+    events,
+
+    async send (to, body, opts = {}) {
+      const started = performance.now()
+      if (!(body instanceof Uint8Array)) throw new MessageTooLargeError('A message body must be bytes (Uint8Array)')
+      if (body.byteLength > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(`An anonymous message body is at most ${MAX_MESSAGE_BYTES} bytes, got ${body.byteLength}`)
+      try { decodeKey(to) } catch (err) { throw new InvalidRecipientError(`The recipient must be a pseudonym key_…: ${(err as Error).message}`, { cause: err }) }
+      const hops = opts.hops ?? options.hops
+      if (!Number.isInteger(hops) || hops < MIN_HOPS || hops > MAX_HOPS) throw new InvalidOptionError(`hops must be an integer from ${MIN_HOPS} to ${MAX_HOPS}, got ${String(hops)}`)
+      const surbCount = opts.replySurbs ?? DEFAULT_REPLY_SURBS
+      if (!Number.isInteger(surbCount) || surbCount < 0 || surbCount > MAX_REPLY_SURBS) throw new InvalidOptionError(`replySurbs must be an integer from 0 to ${MAX_REPLY_SURBS}, got ${String(surbCount)}`)
+      const signal = withTimeout(opts.signal, opts.timeout ?? SEND_TIMEOUT_MS)
+      const contact = await lookupContact(to, signal)
+      const gw = contact.gateways.map((k) => directory.get(k)).find((n) => n != null)
+      if (gw == null) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
+      const messageId = randomBytes(16)
+      const idHex = hex(messageId)
+      let delivered: Promise<void> | undefined
+      let ackSurb: Uint8Array = new Uint8Array(0)
+      if (opts.wait === 'delivered' || surbCount > 0) {
+        delivered = new Promise<void>((resolve) => { deliveredWaiters.set(idHex, resolve) })
+        ackSurb = await makeSurb(hops, (kind, mid) => {
+          if (kind === REPLY_DELIVERED && uint8ArrayEquals(mid, messageId)) {
+            deliveredWaiters.get(idHex)?.()
+            deliveredWaiters.delete(idHex)
+            events.safeDispatchEvent('anonymous:delivered', { detail: { id: idHex } })
+          }
+        })
+      }
+      const replyBlocks: Uint8Array[] = []
+      for (let i = 0; i < surbCount; i++) {
+        replyBlocks.push(await makeSurb(hops, (kind, mid, _status, data) => {
+          if (kind !== REPLY_DATA || !uint8ArrayEquals(mid, messageId)) return
+          const reply: AnonymousReply = { inReplyTo: idHex, body: data, receivedAt: Date.now() }
+          replies.push(reply)
+          if (replies.length > ANON_INBOX_LIMIT) replies.shift()
+          events.safeDispatchEvent('anonymous:reply', { detail: reply })
+        }))
+      }
+      const plain = AnonymousMessagePb.encode({ version: WIRE_VERSION, id: messageId, body: body as Uint8Array<ArrayBuffer>, ackSurb: ackSurb as Uint8Array<ArrayBuffer>, surbs: replyBlocks as Array<Uint8Array<ArrayBuffer>>, sentAt: BigInt(Date.now()) })
+      const sealed = Buffer.alloc(plain.byteLength + sodium.crypto_box_SEALBYTES)
+      sodium.crypto_box_seal(sealed, Buffer.from(plain), Buffer.from(contact.boxKey))
+      const total = Math.max(1, Math.ceil(sealed.byteLength / FRAGMENT_DATA_SIZE))
+      if (total > MAX_FRAGMENTS) throw new MessageTooLargeError(`The message needs ${total} fragments; at most ${MAX_FRAGMENTS}`)
+      let retransmissions = 0
+      try {
+        await Promise.all(Array.from({ length: total }, async (_, index) => {
+          const fragment = encodeFragment({ messageId, index, total, data: sealed.subarray(index * FRAGMENT_DATA_SIZE, (index + 1) * FRAGMENT_DATA_SIZE) })
+          await sendFragment(contact, gw, fragment, hops, signal, () => { retransmissions++ })
+        }))
+        let status: 'stored' | 'delivered' = 'stored'
+        if (opts.wait === 'delivered' && delivered != null) {
+          await Promise.race([
+            delivered,
+            new Promise<never>((_resolve, reject) => {
+              if (signal.aborted) reject(new AnonymousDeliveryError('No end-to-end acknowledgement in time'))
+              signal.addEventListener('abort', () => { reject(opts.signal?.aborted === true ? new AbortedError('send aborted') : new AnonymousDeliveryError('Stored at the gateway, but no end-to-end acknowledgement in time')) }, { once: true })
+            })
+          ])
+          status = 'delivered'
+        }
+        return { id: idHex, to, fragments: total, retransmissions, status, rttMs: performance.now() - started } satisfies AnonymousSendReceipt
+      } catch (err) {
+        contacts.delete(to)
+        throw err
+      }
+    },
+
+    async reply (messageId, body) {
+      if (!(body instanceof Uint8Array) || body.byteLength > REPLY_DATA_SIZE) throw new ReplyTooLargeError(`A reply is at most ${REPLY_DATA_SIZE} bytes`)
+      const entry = replySurbs.get(messageId)
+      const encoded = entry?.surbs.shift()
+      if (encoded == null) throw new NoSurbError(`No reply block is left for message ${messageId}`)
+      const msg = inbox.find((m) => m.id === messageId)
+      if (msg != null) msg.repliesLeft = entry?.surbs.length ?? 0
+      const surb = decodeSurb(encoded)
+      const { firstNode, packet } = createSurbReply(surb, encodeReplyLayer({ kind: REPLY_DATA, messageId: Buffer.from(messageId, 'hex'), status: 0, data: body }))
+      await links.send(firstNode, packet)
+    },
+
+    inbox () {
+      return inbox.slice()
+    },
+
+    replies () {
+      return replies.slice()
+    },
+
+    directory (): MixNodeSummary[] {
+      return directory.list().map((n) => ({ peerId: n.peerId, addrs: n.addrs, epochs: [...n.onionKeys.keys()], expiresAt: n.expiresAt }))
+    },
+
+    counters () {
+      return { ...counters, dropped: { ...counters.dropped } }
+    },
+
+    pseudonyms: {
+      async create (opts = {}) {
+        if (pseudonymStore == null) throw new AbortedError('The node is stopping')
+        const gw = pickGateway([ownKey])
+        const p = await pseudonymStore.create({ label: opts.label })
+        await pseudonymStore.setGateways(p.key, [gw.peerId])
+        const stored = pseudonymStore.get(p.key) ?? p
+        await attach(stored)
+        return info(stored)
+      },
+      list () {
+        return (pseudonymStore?.list() ?? []).map(info)
+      }
+    },
+
+    async start () {
+      if (running) return
+      running = true
+      pseudonymStore = await createPseudonymStore(components.dataDir)
+      if (components.server) {
+        pool = createSphinxPool({ threads: options.threads })
+        replay = createReplayFilter()
+        const updateKeys = (): void => {
+          if (onion == null || pool == null) return
+          pool.setKeys(onion.secrets().map((s) => ({ epoch: s.epoch, secret: s.secret })))
+          const current = onion.current()
+          replay?.dropBefore(current - 1)
+        }
+        updateKeys()
+        const keyTimer = setInterval(() => {
+          if (onion?.tick() === true) { updateKeys(); void directory.republish() } else updateKeys()
+          pruneSurbs()
+        }, Math.min(5_000, Math.floor(options.epochMs / 20)))
+        keyTimer.unref()
+        timers.add(keyTimer)
+        store = openMailboxStore({ path: components.dataDir != null ? join(components.dataDir, 'mailbox.db') : ':memory:' })
+        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact })
+        await gateway.start()
+      } else {
+        const t = setInterval(pruneSurbs, 30_000)
+        t.unref()
+        timers.add(t)
+      }
+      await links.start()
+      await directory.start()
+      for (const p of pseudonymStore.list()) void attach(p).catch((err) => { log.warn({ err: err.message }, 'could not reach a pseudonym\'s gateway; retrying in the background') })
+      scheduleCover('loop')
+      scheduleCover('drop')
+    },
+
+    async stop () {
+      if (!running) return
+      running = false
+      for (const t of timers) { clearTimeout(t); clearInterval(t) }
+      timers.clear()
+      for (const o of owned.values()) o.client?.stop()
+      owned.clear()
+      await replyMailbox?.then((rm) => { rm.client.stop() }, () => {})
+      replyMailbox = undefined
+      await directory.stop()
+      await links.stop()
+      await gateway?.stop()
+      gateway = undefined
+      store?.close()
+      store = undefined
+      await pool?.close()
+      pool = undefined
+      onion?.destroy()
+    }
+  }
+
+  function info (p: Pseudonym): PseudonymInfo {
+    return { key: p.key, gateways: p.gateways, label: p.label, createdAt: p.createdAt, online: owned.get(p.key)?.client?.connected === true }
+  }
+
+  /** Claims a pseudonym's mailbox at its gateway and hands it the contact record to publish. */
+  async function attach (p: Pseudonym): Promise<void> {
+    const gwPeer = p.gateways[0]
+    if (gwPeer == null) throw new NotEnoughMixesError(`Pseudonym ${p.key} has no gateway`)
+    const gwKey = peerIdFromString(gwPeer).publicKey?.raw
+    if (gwKey == null) throw new InvalidOptionError(`Gateway ${gwPeer} is not an Ed25519 PeerId`)
+    const contact = await signContactRecord({
+      pseudonymKey: p.signKey,
+      boxKey: p.boxPublicKey,
+      gateways: [gwKey],
+      mailbox: p.signKey.publicKey.raw,
+      seq: Date.now(),
+      expiresAt: Date.now() + CONTACT_TTL_MS
+    })
+    const entry: Owned = { pseudonym: p, reassembly: new Map() }
+    owned.get(p.key)?.client?.stop()
+    owned.set(p.key, entry)
+    entry.client = createMailboxClient({
+      libp2p,
+      log,
+      gateway: gwKey,
+      gatewayAddrs: () => directory.get(gwKey)?.addrs ?? [],
+      mailboxKey: p.signKey,
+      contact,
+      onDelivery: (d) => { onFragmentDelivery(entry, d) }
+    })
+    await entry.client.ready()
+  }
+
+  // ---- receiving -------------------------------------------------------------
+
+  function onFragmentDelivery (o: Owned, d: Delivery): void {
+    if (d.kind !== DELIVERY_FRAGMENT) { drop('malformed'); o.client?.ack([d.id]); return }
+    let f
+    try {
+      f = decodeFragment(d.data)
+    } catch {
+      drop('malformed')
+      o.client?.ack([d.id])
+      return
+    }
+    const id = hex(f.messageId)
+    if (seen.has(id)) { o.client?.ack([d.id]); return }
+    const now = Date.now()
+    for (const [k, r] of o.reassembly) if (now - r.startedAt > REASSEMBLY_TTL_MS) o.reassembly.delete(k)
+    let r = o.reassembly.get(id)
+    if (r == null) {
+      r = { total: f.total, chunks: new Array(f.total), have: 0, deliveryIds: [], startedAt: now }
+      o.reassembly.set(id, r)
+    }
+    if (r.total !== f.total) { drop('malformed'); o.client?.ack([d.id]); return }
+    r.deliveryIds.push(d.id)
+    if (r.chunks[f.index] == null) { r.chunks[f.index] = f.data; r.have++ }
+    if (r.have < r.total) return
+    o.reassembly.delete(id)
+    seen.add(id)
+    if (seen.size > SEEN_LIMIT) seen.delete(seen.values().next().value as string)
+    o.client?.ack(r.deliveryIds)
+    const sealed = Buffer.concat(r.chunks as Uint8Array[])
+    if (sealed.byteLength < sodium.crypto_box_SEALBYTES) { drop('unreadable'); return }
+    const plain = Buffer.alloc(sealed.byteLength - sodium.crypto_box_SEALBYTES)
+    if (!sodium.crypto_box_seal_open(plain, sealed, Buffer.from(o.pseudonym.boxPublicKey), Buffer.from(o.pseudonym.boxSecretKey))) { drop('unreadable'); return }
+    let msg: AnonymousMessagePb
+    try {
+      msg = AnonymousMessagePb.decode(plain, { limits: { surbs: MAX_REPLY_SURBS } })
+      if (msg.version !== WIRE_VERSION || !uint8ArrayEquals(msg.id, f.messageId) || msg.body.byteLength > MAX_MESSAGE_BYTES) throw new Error('fields')
+      if (msg.surbs.some((s) => s.byteLength !== SURB_SIZE) || (msg.ackSurb.byteLength !== 0 && msg.ackSurb.byteLength !== SURB_SIZE)) throw new Error('SURB length')
+    } catch {
+      drop('unreadable')
+      return
+    }
+    const received: AnonymousMessage = { id, from: null, to: o.pseudonym.key, body: msg.body, sentAt: Number(msg.sentAt), receivedAt: Date.now(), repliesLeft: msg.surbs.length }
+    replySurbs.set(id, { surbs: [...msg.surbs] })
+    if (replySurbs.size > ANON_INBOX_LIMIT) replySurbs.delete(replySurbs.keys().next().value as string)
+    inbox.push(received)
+    if (inbox.length > ANON_INBOX_LIMIT) inbox.shift()
+    events.safeDispatchEvent('anonymous:message', { detail: received })
+    if (msg.ackSurb.byteLength === SURB_SIZE) {
+      try {
+        const { firstNode, packet } = createSurbReply(decodeSurb(msg.ackSurb), encodeReplyLayer({ kind: REPLY_DELIVERED, messageId: f.messageId, status: 0, data: new Uint8Array(0) }))
+        void links.send(firstNode, packet).catch(() => { counters.acksFailed++ })
+      } catch {
+        drop('malformed')
+      }
+    }
+  }
+
+  function pruneSurbs (): void {
+    const oldest = epochNow() - SURB_KEEP_EPOCHS
+    for (const [k, e] of surbs) if (e.epoch < oldest) surbs.delete(k)
+  }
+
+  // ---- cover traffic (Loopix) --------------------------------------------------
+
+  function scheduleCover (kind: 'loop' | 'drop'): void {
+    const rate = kind === 'loop' ? parameters.loopRate : parameters.dropRate
+    if (rate <= 0 || !running) return
+    const wait = expDelay(1000 / rate)
+    later(wait, () => {
+      if (!running) return
+      void sendCover(kind).catch((err) => { log.trace({ err: err.message }, 'cover packet not sent') })
+      scheduleCover(kind)
+    })
+  }
+
+  async function sendCover (kind: 'loop' | 'drop'): Promise<void> {
+    const hops = options.hops
+    const epoch = epochNow()
+    if (kind === 'loop') {
+      const encoded = await makeSurb(hops, (k) => { if (k === REPLY_LOOP) counters.loopsReturned++ })
+      const { firstNode, packet } = createSurbReply(decodeSurb(encoded), encodeReplyLayer({ kind: REPLY_LOOP, messageId: randomBytes(16), status: 0, data: new Uint8Array(0) }))
+      await links.send(firstNode, packet)
+      counters.loopsSent++
+      return
+    }
+    const gw = pickGateway([ownKey])
+    const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
+    const fragment = encodeFragment({ messageId: randomBytes(16), index: 0, total: 1, data: randomBytes(FRAGMENT_DATA_SIZE) })
+    const packet = createPacket({ epoch, hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }), body: encodeGatewayLayer(FLAG_DROP_COVER, undefined, fragment) })
+    await links.send((mixes[0] as MixNodeInfo).nodeKey, packet)
+    counters.dropCoverSent++
+  }
+
+  return service
+}

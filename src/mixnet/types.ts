@@ -1,0 +1,196 @@
+/** Traffic-analysis presets (issue 3, item 7; docs/mixnet.md "Presets"). */
+export type MixnetPreset = 'none' | 'balanced' | 'strong'
+
+/** What a preset sets. */
+export interface PresetParameters {
+  /** Mean of the exponential per-hop delay the sender draws for each mix, ms (Loopix). */
+  meanDelayMs: number
+  /** Loop cover packets per second (Poisson rate); 0 = off. */
+  loopRate: number
+  /** Drop cover packets per second (Poisson rate); 0 = off. */
+  dropRate: number
+}
+
+/** Options of the mixnet, `createNode({ mixnet })`. Every field is optional. */
+export interface MixnetInit {
+  /**
+   * `none`: no delays, no cover traffic (tests, benchmarks).
+   * `balanced`: 20 ms mean delay per mix, 0.5 loop + 0.5 drop cover packets/s.
+   * `strong`: 100 ms mean delay per mix, 2 loop + 2 drop cover packets/s.
+   * @default 'balanced'
+   */
+  preset?: MixnetPreset
+  /** Mix hops per path when a send names none, 1 to 8. @default 3 */
+  hops?: number
+  /** Onion key epoch, ms; every node of one network must use the same. @default 3_600_000 (seed 001) */
+  epochMs?: number
+  /** Worker threads that process Sphinx packets (server nodes). @default os.availableParallelism() */
+  threads?: number
+}
+
+/** Options of {@link MixnetService.send}. */
+export interface AnonymousSendOptions {
+  /** Mix hops before the recipient's gateway, 1 to 8. @default the node's `mixnet.hops` (3) */
+  hops?: number
+  /** Reply SURBs the message carries, 0 to 8. @default 2 */
+  replySurbs?: number
+  /**
+   * `stored`: resolve when the recipient's gateway acknowledged every fragment as stored.
+   * `delivered`: also wait for the recipient's end-to-end acknowledgement (through a SURB).
+   * @default 'stored'
+   */
+  wait?: 'stored' | 'delivered'
+  signal?: AbortSignal
+  /** Gives up after this many ms. @default 60_000 */
+  timeout?: number
+}
+
+/** What {@link MixnetService.send} resolves with. */
+export interface AnonymousSendReceipt {
+  /** Message id, 32 hex characters. */
+  id: string
+  /** The recipient pseudonym, `key_…`. */
+  to: string
+  /** Sphinx packets the message took (fragments, without retransmissions). */
+  fragments: number
+  /** Retransmitted fragments. */
+  retransmissions: number
+  /** `stored` at the gateway, or `delivered` to the recipient. */
+  status: 'stored' | 'delivered'
+  /** From the call until the last acknowledgement, ms. */
+  rttMs: number
+}
+
+/** An anonymous message this node received for one of its pseudonyms. */
+export interface AnonymousMessage {
+  /** Message id, 32 hex characters. */
+  id: string
+  /** Always null: the sender is unknown (also to this node). */
+  from: null
+  /** The pseudonym it was sent to, `key_…`. */
+  to: string
+  /** Plaintext body, at most 1 MiB. */
+  body: Uint8Array
+  /** Sender's clock at sending, ms since the Unix epoch (not trusted). */
+  sentAt: number
+  /** This node's clock at receipt, ms. */
+  receivedAt: number
+  /** Unused reply SURBs left. */
+  repliesLeft: number
+}
+
+/** A reply that came back through one of this node's SURBs. */
+export interface AnonymousReply {
+  /** Id of the message this answers, 32 hex characters. */
+  inReplyTo: string
+  /** Reply body, at most 3,358 bytes. */
+  body: Uint8Array
+  /** This node's clock at receipt, ms. */
+  receivedAt: number
+}
+
+/** A pseudonym as listed by the node (no secrets). */
+export interface PseudonymInfo {
+  /** `key_…` of its Ed25519 key. */
+  key: string
+  /** Gateway PeerIds it receives through. */
+  gateways: string[]
+  label?: string
+  /** ms since the Unix epoch. */
+  createdAt: number
+  /** True while a gateway holds the mailbox claim on an open connection. */
+  online: boolean
+}
+
+/** One directory entry as shown to users. */
+export interface MixNodeSummary {
+  peerId: string
+  addrs: string[]
+  /** Epochs with a published onion key. */
+  epochs: number[]
+  /** Descriptor expiry, ms since the Unix epoch. */
+  expiresAt: number
+}
+
+/** Counters of the mixnet (GET /v1/mixnet, Prometheus). */
+export interface MixnetCounters {
+  /** Packets received on `/umbra/mix/1.0.0`. */
+  packetsIn: number
+  /** Packets relayed to a next hop. */
+  forwarded: number
+  /** Relayed packets the next hop could not be reached for. */
+  forwardFailed: number
+  /** Packets dropped by reason: size, version, point, mac, routing, payload, epoch, replay, worker, malformed. */
+  dropped: Record<string, number>
+  /** Fragments and replies stored in a mailbox of this gateway. */
+  stored: number
+  /** Packets refused by this gateway (quota, unknown mailbox). */
+  refused: number
+  /** Fragment acknowledgements sent / failed by this gateway. */
+  acksSent: number
+  acksFailed: number
+  /** Fragments this node sent (first tries) and retransmitted. */
+  fragmentsSent: number
+  retransmitted: number
+  /** Cover traffic sent and seen. */
+  loopsSent: number
+  loopsReturned: number
+  dropCoverSent: number
+  coverDropped: number
+}
+
+/** Events of the mixnet (also re-emitted by the node). */
+export interface MixnetEvents {
+  'anonymous:message': CustomEvent<AnonymousMessage>
+  'anonymous:reply': CustomEvent<AnonymousReply>
+  /** The recipient acknowledged a message end to end; detail: message id (hex). */
+  'anonymous:delivered': CustomEvent<{ id: string }>
+}
+
+/** Anonymous messaging through the Sphinx mix network (DESIGN.md section 5). */
+export interface MixnetService {
+  /** The active preset and its parameters. */
+  readonly preset: MixnetPreset
+  readonly parameters: PresetParameters
+  /**
+   * Sends `body` to pseudonym `to` through `hops` mixes and its gateway.
+   * Looks up the contact record, seals the body to the pseudonym's X25519
+   * key, splits it into fragments of 2,589 bytes, sends each on its own
+   * random path with a SURB for the gateway's acknowledgement, and resends
+   * unacknowledged fragments on new paths (4 tries).
+   * @param to - pseudonym, `key_…`
+   * @param body - 0 to 1,048,576 bytes
+   * @throws UMBRA_ERR_MESSAGE_TOO_LARGE, UMBRA_ERR_INVALID_RECIPIENT, UMBRA_ERR_INVALID_OPTION (hops),
+   *   UMBRA_ERR_UNKNOWN_PSEUDONYM, UMBRA_ERR_NOT_ENOUGH_MIXES, UMBRA_ERR_MAILBOX_FULL,
+   *   UMBRA_ERR_ANON_DELIVERY_FAILED, UMBRA_ERR_ABORTED
+   */
+  send(to: string, body: Uint8Array, options?: AnonymousSendOptions): Promise<AnonymousSendReceipt>
+  /**
+   * Answers a received anonymous message through one of its SURBs (single use).
+   * @param messageId - id of a message in {@link inbox}, 32 hex characters
+   * @param body - at most 3,358 bytes
+   * @throws UMBRA_ERR_NO_SURB, UMBRA_ERR_REPLY_TOO_LARGE, UMBRA_ERR_NOT_ENOUGH_MIXES
+   */
+  reply(messageId: string, body: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  /** Anonymous messages received since start, oldest first (at most the newest 1,000). */
+  inbox(): AnonymousMessage[]
+  /** Replies received since start, oldest first. */
+  replies(): AnonymousReply[]
+  /** The mix directory as this node sees it, sorted by PeerId. */
+  directory(): MixNodeSummary[]
+  /** Counters since start. */
+  counters(): MixnetCounters
+}
+
+/** Pseudonyms held by this node (DESIGN.md section 3). */
+export interface PseudonymService {
+  /**
+   * Creates a pseudonym, picks a gateway at random from the directory (never
+   * this node), claims the mailbox there and has the gateway publish the
+   * signed contact record in the DHT. Resolves when senders can find it.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES (no gateway known), UMBRA_ERR_INVALID_OPTION (label)
+   */
+  create(options?: { label?: string, signal?: AbortSignal }): Promise<PseudonymInfo>
+  /** Every pseudonym of this node, oldest first. */
+  list(): PseudonymInfo[]
+}
