@@ -71,3 +71,41 @@ export class NotMyPseudonymError extends UmbraError {
     this.name = 'NotMyPseudonymError'
   }
 }
+
+/**
+ * The gateway's mailbox database cannot be opened or used: the file is
+ * damaged or of another schema (it is left untouched), the disk failed, or
+ * the store was closed. Code `UMBRA_ERR_MAILBOX_STORE`.
+ */
+export class MailboxStoreError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_MAILBOX_STORE'
+  constructor (message = 'The mailbox store is unusable', options?: ErrorOptions) {
+    super(message, MailboxStoreError.code, options)
+    this.name = 'MailboxStoreError'
+  }
+}
+
+/**
+ * `pseudonyms.json` exists but cannot be read, parsed or written. A damaged
+ * file is never overwritten; the message names it. Code `UMBRA_ERR_PSEUDONYM_FILE`.
+ */
+export class PseudonymFileError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_PSEUDONYM_FILE'
+  constructor (message = 'The pseudonym file is unreadable', options?: ErrorOptions) {
+    super(message, PseudonymFileError.code, options)
+    this.name = 'PseudonymFileError'
+  }
+}
+
+/**
+ * A mix descriptor failed validation: too large, malformed, not canonical,
+ * wrong field lengths, expired, issued in the future, or a bad signature.
+ * Code `UMBRA_ERR_INVALID_DESCRIPTOR`.
+ */
+export class InvalidDescriptorError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_INVALID_DESCRIPTOR'
+  constructor (message = 'Invalid mix descriptor', options?: ErrorOptions) {
+    super(message, InvalidDescriptorError.code, options)
+    this.name = 'InvalidDescriptorError'
+  }
+}
