@@ -27,7 +27,7 @@ import { ROLE_GATEWAY, ROLE_MIX } from './descriptor.ts'
 import { createDirectory, type Directory, type MixNodeInfo } from './directory.ts'
 import { AnonymousDeliveryError, MailboxFullError, NoSurbError, NotEnoughMixesError, ReplyTooLargeError, UnknownPseudonymError } from './errors.ts'
 import { DELIVERY_FRAGMENT, DELIVERY_SURB, createGateway, type Gateway } from './gateway.ts'
-import { createLinks, type Links } from './links.ts'
+import { createLinks, peerIdOfNodeKey, type Links } from './links.ts'
 import { openMailboxStore, type MailboxStore } from './mailbox-store.ts'
 import { createMailboxClient, type Delivery, type MailboxClient } from './mailbox-client.ts'
 import { createOnionKeys, type OnionKeys } from './onion-keys.ts'
@@ -43,7 +43,7 @@ import {
 } from './wire.ts'
 import type {
   AnonymousMessage, AnonymousReply, AnonymousSendOptions, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
-  MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymInfo, PseudonymService
+  MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymInfo, PseudonymService, RelayObservation
 } from './types.ts'
 import type { Logger } from '../logger.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -81,6 +81,10 @@ export interface MixnetComponents {
 export interface MixnetHandle extends MixnetService {
   readonly pseudonyms: PseudonymService
   readonly events: TypedEventEmitter<MixnetEvents>
+  /** The directory entry of a node key (32 bytes), if listed. */
+  directoryEntry(nodeKey: Uint8Array): MixNodeInfo | undefined
+  /** Sends one raw packet to a node (tests: replays and tampering on real relays). */
+  sendRawPacket(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -185,13 +189,21 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   // ---- relay and final hop (server nodes) --------------------------------
 
-  function onPacket (packet: Uint8Array, _from: PeerId): void {
+  function observe (from: PeerId, r: { kind: 'forward', nextNode: Uint8Array, delayMs: number } | { kind: 'deliver' | 'deliverSurb', mailbox: Uint8Array }): void {
+    const detail: RelayObservation = r.kind === 'forward'
+      ? { from: from.toString(), kind: r.kind, next: peerIdOfNodeKey(r.nextNode).toString(), delayMs: r.delayMs }
+      : { from: from.toString(), kind: r.kind, mailbox: hex(r.mailbox) }
+    events.safeDispatchEvent('relay:packet', { detail })
+  }
+
+  function onPacket (packet: Uint8Array, from: PeerId): void {
     counters.packetsIn++
     if (pool == null || replay == null) { drop('closed'); return }
     const epoch = packetEpoch(packet)
     void pool.process(packet).then(async (r) => {
       if (!r.ok) { drop(r.reason); return }
       if (epoch == null || replay?.seen(epoch, r.tag) !== false) { drop('replay'); return }
+      if (events.listenerCount('relay:packet') > 0) observe(from, r)
       if (r.kind === 'forward') {
         const next = r.nextNode
         const fwd = async (): Promise<void> => {
@@ -451,6 +463,14 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         contacts.delete(to)
         throw err
       }
+    },
+
+    directoryEntry (nodeKey) {
+      return directory.get(nodeKey)
+    },
+
+    async sendRawPacket (nodeKey, packet) {
+      await links.send(nodeKey, packet)
     },
 
     async reply (messageId, body) {

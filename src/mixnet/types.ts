@@ -1,3 +1,5 @@
+import type { TypedEventTarget } from 'main-event'
+
 /** Traffic-analysis presets (issue 3, item 7; docs/mixnet.md "Presets"). */
 export type MixnetPreset = 'none' | 'balanced' | 'strong'
 
@@ -145,10 +147,32 @@ export interface MixnetEvents {
   'anonymous:reply': CustomEvent<AnonymousReply>
   /** The recipient acknowledged a message end to end; detail: message id (hex). */
   'anonymous:delivered': CustomEvent<{ id: string }>
+  /**
+   * Diagnostic: what this relay learned from one packet it processed, i.e.
+   * everything its code sees about the path. Only dispatched while a
+   * listener is attached (tests, debugging).
+   */
+  'relay:packet': CustomEvent<RelayObservation>
+}
+
+/** What a relay sees of one packet (the `relay:packet` event). */
+export interface RelayObservation {
+  /** PeerId of the node the packet came from (the predecessor). */
+  from: string
+  /** `forward`, `deliver` (final hop of a message) or `deliverSurb` (final hop of a reply). */
+  kind: 'forward' | 'deliver' | 'deliverSurb'
+  /** PeerId of the successor, for `forward`. */
+  next?: string
+  /** Mailbox id (hex), for the final hop only. */
+  mailbox?: string
+  /** The hold time the sender chose for this hop, ms. */
+  delayMs?: number
 }
 
 /** Anonymous messaging through the Sphinx mix network (DESIGN.md section 5). */
 export interface MixnetService {
+  /** The mixnet's own events (the node re-emits the `anonymous:*` ones). */
+  readonly events: TypedEventTarget<MixnetEvents>
   /** The active preset and its parameters. */
   readonly preset: MixnetPreset
   readonly parameters: PresetParameters
