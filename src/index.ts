@@ -19,3 +19,4 @@ export type { Testnet, TestnetInit, ProcessTestnet, ProcessTestnetInit, ProcessT
 export * as identity from './identity/index.ts'
 export type * from './dht/index.ts'
 export type * from './messaging/index.ts'
+export type * from './mixnet/types.ts'

@@ -243,7 +243,9 @@ export function createGateway (init: GatewayInit): Gateway {
         }
       }, CONTACT_REPUBLISH_MS)
       republishTimer.unref()
-      expireTimer = setInterval(() => { try { store.expire() } catch {} }, 60_000)
+      expireTimer = setInterval(() => {
+        try { store.expire() } catch (err) { log.warn({ err: (err as Error).message }, 'mailbox expiry failed') }
+      }, 60_000)
       expireTimer.unref()
     },
 

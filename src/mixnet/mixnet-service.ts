@@ -42,7 +42,7 @@ import {
   decodeFragment, decodeReplyLayer, encodeFragment, encodeGatewayLayer, encodeReplyLayer
 } from './wire.ts'
 import type {
-  AnonymousMessage, AnonymousReply, AnonymousSendOptions, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
+  AnonymousMessage, AnonymousReply, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
   MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymInfo, PseudonymService, RelayObservation
 } from './types.ts'
 import type { Logger } from '../logger.ts'
@@ -331,7 +331,9 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       try {
         const c = await verifyContactRecord(dhtKey, bytes)
         if (best == null || c.seq > best.seq) best = c
-      } catch {}
+      } catch (err) {
+        log.debug({ err: (err as Error).message }, 'ignored an invalid contact record')
+      }
     }
     const lookup = withTimeout(signal, CONTACT_LOOKUP_TIMEOUT_MS)
     try {
