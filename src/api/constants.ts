@@ -1,5 +1,6 @@
 import { MAX_KEY_BYTES, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS } from '../dht/constants.ts'
 import { MAX_BODY_BYTES, SEND_TIMEOUT_MS } from '../messaging/constants.ts'
+import { MAX_HOPS, MAX_MESSAGE_BYTES as MAX_ANON_BODY_BYTES, MAX_REPLY_SURBS as MIXNET_MAX_REPLY_SURBS, MIN_HOPS } from '../mixnet/constants.ts'
 
 /**
  * Limits and defaults of the HTTP API (DESIGN.md section 7, issue 2).
@@ -46,6 +47,35 @@ export const MAX_MESSAGE_BYTES = MAX_BODY_BYTES
 /** How long a send waits for the recipient's acknowledgement, in ms (the messaging service's default, 30 s). */
 export const MESSAGE_SEND_TIMEOUT_MS = SEND_TIMEOUT_MS
 
+/** Largest anonymous message body, in bytes after decoding: 1 MiB (the mixnet's limit, DESIGN.md section 5). */
+export const MAX_ANONYMOUS_MESSAGE_BYTES = MAX_ANON_BODY_BYTES
+
+/**
+ * How long the API lets an anonymous send take, in ms: 55 s, under
+ * {@link API_OPERATION_TIMEOUT_MS}, so the mixnet's own error
+ * (`UMBRA_ERR_ANON_DELIVERY_FAILED`, naming what was missing) arrives rather
+ * than a bare timeout.
+ */
+export const ANONYMOUS_SEND_TIMEOUT_MS = 55 * SECOND_MS
+
+/** Fewest and most mix hops an anonymous send may ask for: 1 and 8 (the mixnet's limits). */
+export const MIN_ANONYMOUS_HOPS = MIN_HOPS
+export const MAX_ANONYMOUS_HOPS = MAX_HOPS
+
+/** Most reply blocks (SURBs) one anonymous message may carry: 8 (the mixnet's limit). */
+export const MAX_REPLY_SURBS = MIXNET_MAX_REPLY_SURBS
+
+/**
+ * Largest reply body, in bytes after decoding: what one Sphinx packet
+ * carries back through a SURB (`REPLY_DATA_SIZE` of src/mixnet/wire.ts, not
+ * imported here so client commands do not load the Sphinx code; a test
+ * checks the two agree).
+ */
+export const MAX_REPLY_BYTES = 3358
+
+/** Longest pseudonym label, in UTF-16 code units (the pseudonym store's limit). */
+export const MAX_PSEUDONYM_LABEL_CHARS = 128
+
 /**
  * Longest length of a message recipient string (PeerId or `key_…`), in
  * characters. Real ones are about 52; this only bounds garbage.
@@ -76,3 +106,10 @@ export const CLOSE_GRACE_MS = 2 * SECOND_MS
 
 /** Longest route parameter accepted by the router, in characters (a 256-byte key percent-encoded is 768). */
 export const MAX_PARAM_CHARS = 4 * KiB
+
+/**
+ * Fields of `POST /v1/messages` that only an anonymous send takes. The body
+ * schema (src/api/openapi.ts) forbids them with a `false` schema unless
+ * `anonymous` is `true`; src/api/errors.ts names them in its message.
+ */
+export const ANONYMOUS_ONLY_FIELDS: readonly string[] = ['hops', 'wait', 'replySurbs']

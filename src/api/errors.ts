@@ -1,4 +1,5 @@
 import { UmbraError } from '../errors.ts'
+import { ANONYMOUS_ONLY_FIELDS } from './constants.ts'
 
 /**
  * Errors of the HTTP API and the mapping from any thrown value to an HTTP
@@ -104,8 +105,14 @@ export interface ErrorReply {
 
 /**
  * HTTP status of the error codes the services throw (src/dht, src/messaging,
- * src/identity, src/errors.ts). Codes not listed fall back to
+ * src/mixnet, src/identity, src/errors.ts). Codes not listed fall back to
  * {@link statusOfUmbraCode}'s pattern rules.
+ *
+ * Mixnet choices: a full recipient mailbox is 507 Insufficient Storage, not
+ * 409: nothing in the request conflicts with anything the caller controls,
+ * the storage on the far side is out of room for now and the same request may
+ * succeed later (RFC 4918 section 11.5). An unacknowledged anonymous message
+ * is 502 like an undelivered direct one: the network past this node failed.
  */
 const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
   [VALUE_TOO_LARGE_CODE, 413],
@@ -116,7 +123,19 @@ const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
   ['UMBRA_ERR_DELIVERY_FAILED', 502],
   ['UMBRA_ERR_ABORTED', 504],
   [TIMEOUT_CODE, 504],
-  ['UMBRA_ERR_NOT_STARTED', 503]
+  ['UMBRA_ERR_NOT_STARTED', 503],
+  // src/mixnet/errors.ts, src/mixnet/store-errors.ts, src/mixnet/sphinx/errors.ts
+  ['UMBRA_ERR_INVALID_RECIPIENT', 400],
+  ['UMBRA_ERR_UNKNOWN_PSEUDONYM', 404],
+  ['UMBRA_ERR_NOT_MY_PSEUDONYM', 404],
+  ['UMBRA_ERR_NO_SURB', 409],
+  ['UMBRA_ERR_REPLY_TOO_LARGE', 413],
+  ['UMBRA_ERR_ANON_DELIVERY_FAILED', 502],
+  ['UMBRA_ERR_MIXNET_MALFORMED', 502],
+  ['UMBRA_ERR_SPHINX_MALFORMED', 502],
+  ['UMBRA_ERR_SPHINX_TAMPERED', 502],
+  ['UMBRA_ERR_NOT_ENOUGH_MIXES', 503],
+  ['UMBRA_ERR_MAILBOX_FULL', 507]
 ])
 
 /**
@@ -175,6 +194,11 @@ function validationMessage (context: string, issue: ValidationIssue | undefined)
   if (issue?.keyword === 'required' && typeof params.missingProperty === 'string') {
     return `${where}.${params.missingProperty} is required`
   }
+  if (issue?.keyword === 'false schema') {
+    const field = (issue.instancePath ?? '').split('/').at(-1) ?? ''
+    if (ANONYMOUS_ONLY_FIELDS.includes(field)) return `${where} is only allowed with "anonymous": true`
+    return `${where} is not allowed here`
+  }
   if (issue?.keyword === 'enum' && Array.isArray(params.allowedValues)) {
     return `${where} must be one of ${params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
   }
@@ -188,7 +212,8 @@ function validationMessage (context: string, issue: ValidationIssue | undefined)
  * - body over the limit → 413 `UMBRA_ERR_BODY_TOO_LARGE`
  * - body not JSON → 415 `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`
  * - `UmbraError` (or any error whose `code` starts `UMBRA_ERR_`) → status by code, see {@link statusOfUmbraCode}
- *   (e.g. `UMBRA_ERR_KEY_OWNED` → 409, `UMBRA_ERR_DELIVERY_FAILED` → 502)
+ *   (e.g. `UMBRA_ERR_KEY_OWNED` → 409, `UMBRA_ERR_DELIVERY_FAILED` → 502, `UMBRA_ERR_NOT_ENOUGH_MIXES` → 503,
+ *   `UMBRA_ERR_MAILBOX_FULL` → 507)
  * - `AbortError` / `TimeoutError` → 504 `UMBRA_ERR_ABORTED` / `UMBRA_ERR_TIMEOUT`
  * - anything else → 500 `UMBRA_ERR_INTERNAL` with a generic message
  * @returns the reply; `statusCode >= 500` with code `UMBRA_ERR_INTERNAL` means the caller should log `err`

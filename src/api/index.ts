@@ -1,7 +1,7 @@
 /**
  * The node's HTTP API under `/v1` (DESIGN.md section 7, issue 2): JSON routes
- * for the node's identity, peers, DHT records and direct messages, a
- * server-sent event stream, and the OpenAPI 3.1 document at
+ * for the node's identity, peers, DHT records, direct and anonymous messages,
+ * pseudonyms and the mix network, a server-sent event stream, and the OpenAPI 3.1 document at
  * `/v1/openapi.json`. Bound to 127.0.0.1 by default; every route except
  * `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>`.
  *
@@ -12,9 +12,16 @@
  * - `GET  /v1/peers` → `{peers: PeerSummary[]}`
  * - `PUT  /v1/dht/:key` `{value, encoding?, ttl? (s)}` → `{key, seq, expiresAt, storedOn}`
  * - `GET  /v1/dht/:key?fresh=true` → `{key, value, encoding, publisher, seq, expiresAt, source}`
- * - `POST /v1/messages` `{to, body, encoding?}` → `{id, to, rttMs}`
- * - `GET  /v1/messages?since=<ms>` → `{messages: MessageEntry[]}`
- * - `GET  /v1/events` (`?token=` accepted) → `text/event-stream` of `peer:connect`, `peer:disconnect`, `message`
+ * - `POST /v1/messages` `{to, body, encoding?}` → `{id, to, anonymous: false, rttMs}`
+ * - `POST /v1/messages` `{to: 'key_…', body, encoding?, anonymous: true, hops?, wait?, replySurbs?}`
+ *   → `{id, to, anonymous: true, fragments, retransmissions, status, rttMs}`
+ * - `POST /v1/messages/:id/reply` `{body, encoding?}` → `{id, repliesLeft}` (through a SURB of message `id`)
+ * - `GET  /v1/messages?since=<ms>` → `{messages: MessageEntry[]}`: direct (`kind: 'direct'`), anonymous
+ *   (`kind: 'anonymous'`, `from: null`, `to`, `repliesLeft`) and replies (`kind: 'reply'`, `from: null`, `inReplyTo`)
+ * - `POST /v1/pseudonyms` `{label?}` → 201 `PseudonymInfo`; `GET /v1/pseudonyms` → `{pseudonyms: PseudonymInfo[]}`
+ * - `GET  /v1/mixnet` → `{preset, parameters, directory, counters}`
+ * - `GET  /v1/events` (`?token=` accepted) → `text/event-stream` of `peer:connect`, `peer:disconnect`, `message`,
+ *   `anonymous:message`, `anonymous:reply`, `anonymous:delivered`
  *
  * @example
  * ```ts

@@ -1,11 +1,17 @@
 import {
+  ANONYMOUS_SEND_TIMEOUT_MS,
   API_VERSION,
+  MAX_ANONYMOUS_HOPS,
   MAX_DHT_KEY_BYTES,
   MAX_DHT_TTL_S,
   MAX_DHT_VALUE_BYTES,
   MAX_MESSAGE_BYTES,
+  MAX_PSEUDONYM_LABEL_CHARS,
   MAX_RECIPIENT_CHARS,
+  MAX_REPLY_BYTES,
+  MAX_REPLY_SURBS,
   MESSAGE_SEND_TIMEOUT_MS,
+  MIN_ANONYMOUS_HOPS,
   MIN_DHT_TTL_S,
   SSE_HEARTBEAT_MS
 } from './constants.ts'
@@ -65,19 +71,96 @@ const peerSummarySchema = {
   }
 } as const
 
-/** One received message as `GET /v1/messages` lists it and the `message` event carries it. */
+/**
+ * One entry of `GET /v1/messages`, and the `data` of the `message`,
+ * `anonymous:message` and `anonymous:reply` events. Three kinds share the
+ * shape; `kind` says which fields are present:
+ * - `direct`: `id, from, fromKey, body, encoding, sentAt, receivedAt`, `anonymous: false`
+ * - `anonymous` (a message to one of this node's pseudonyms): `id, to, body,
+ *   encoding, sentAt, receivedAt, repliesLeft`, `from: null`, `anonymous: true`
+ * - `reply` (an answer through a SURB of a message this node sent):
+ *   `inReplyTo, body, encoding, receivedAt`, `from: null`, `anonymous: true`;
+ *   no `id` of its own (answer it by sending a new message)
+ */
 const messageEntrySchema = {
   type: 'object',
-  required: ['id', 'from', 'fromKey', 'body', 'encoding', 'sentAt', 'receivedAt'],
+  required: ['kind', 'anonymous', 'from', 'body', 'encoding', 'receivedAt'],
   additionalProperties: false,
   properties: {
-    id: { type: 'string', description: 'Message id chosen by the sender, 32 lowercase hex characters.' },
-    from: { type: 'string', description: "Sender's PeerId (base58btc), proven by its signature." },
-    fromKey: { type: 'string', description: "Sender's transport key, `key_<base58btc>`." },
+    kind: { type: 'string', enum: ['direct', 'anonymous', 'reply'], description: '`direct`: a direct message; `anonymous`: an anonymous message to one of this node\'s pseudonyms; `reply`: an anonymous reply to a message this node sent.' },
+    anonymous: { type: 'boolean', description: '`false` for direct messages; `true` for anonymous messages and replies (the sender is unknown, also to this node).' },
+    id: { type: 'string', description: 'Message id chosen by the sender, 32 lowercase hex characters (`direct` and `anonymous`; reply with `POST /v1/messages/{id}/reply`).' },
+    from: { type: ['string', 'null'], description: "Sender's PeerId (base58btc), proven by its signature; `null` when anonymous." },
+    fromKey: { type: 'string', description: "Sender's transport key, `key_<base58btc>` (`direct` only)." },
+    to: { type: 'string', description: 'The pseudonym the message was sent to, `key_…` (`anonymous` only).' },
+    inReplyTo: { type: 'string', description: 'Id of the message this node sent that this answers, 32 hex characters (`reply` only).' },
     body: { type: 'string', description: 'The body: UTF-8 text when the bytes are valid UTF-8, else base64.' },
     encoding: { type: 'string', enum: ['utf8', 'base64'], description: 'How `body` is written.' },
-    sentAt: { type: 'integer', description: "Sender's clock at sending, ms since the Unix epoch (not trusted)." },
-    receivedAt: { type: 'integer', description: "This node's clock at receipt, ms since the Unix epoch." }
+    sentAt: { type: 'integer', description: "Sender's clock at sending, ms since the Unix epoch (not trusted; `direct` and `anonymous`)." },
+    receivedAt: { type: 'integer', description: "This node's clock at receipt, ms since the Unix epoch." },
+    repliesLeft: { type: 'integer', minimum: 0, description: 'Unused reply blocks (SURBs) of the message (`anonymous` only).' }
+  }
+} as const
+
+/** A pseudonym of this node as `POST`/`GET /v1/pseudonyms` show it (no secrets). */
+const pseudonymSchema = {
+  type: 'object',
+  required: ['key', 'gateways', 'createdAt', 'online'],
+  additionalProperties: false,
+  properties: {
+    key: { type: 'string', description: 'The pseudonym, `key_<base58btc>` of its Ed25519 key: give it to people who should write to you anonymously.' },
+    gateways: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the gateways holding its mailbox.' },
+    label: { type: 'string', description: 'The note given at creation, if any (never sent to the network).' },
+    createdAt: { type: 'integer', description: 'Creation time, ms since the Unix epoch.' },
+    online: { type: 'boolean', description: 'True while a gateway holds the mailbox claim on an open connection.' }
+  }
+} as const
+
+/** One mix directory entry (`GET /v1/mixnet`). */
+const mixNodeSchema = {
+  type: 'object',
+  required: ['peerId', 'addrs', 'epochs', 'expiresAt'],
+  additionalProperties: false,
+  properties: {
+    peerId: { type: 'string', description: 'PeerId of the mix node, base58btc.' },
+    addrs: { type: 'array', items: { type: 'string' }, description: 'Its multiaddrs.' },
+    epochs: { type: 'array', items: { type: 'integer' }, description: 'Key epochs it published an onion key for.' },
+    expiresAt: { type: 'integer', description: 'Expiry of its descriptor, ms since the Unix epoch.' }
+  }
+} as const
+
+const counterSchema = { type: 'integer', minimum: 0 } as const
+
+/** Counters of the mixnet since start (`GET /v1/mixnet`). */
+const mixnetCountersSchema = {
+  type: 'object',
+  required: ['packetsIn', 'forwarded', 'forwardFailed', 'dropped', 'stored', 'refused', 'acksSent', 'acksFailed', 'fragmentsSent', 'retransmitted', 'loopsSent', 'loopsReturned', 'dropCoverSent', 'coverDropped'],
+  additionalProperties: false,
+  properties: {
+    packetsIn: { ...counterSchema, description: 'Sphinx packets received.' },
+    forwarded: { ...counterSchema, description: 'Packets relayed to a next hop.' },
+    forwardFailed: { ...counterSchema, description: 'Relayed packets whose next hop could not be reached.' },
+    dropped: { type: 'object', additionalProperties: counterSchema, description: 'Packets dropped, by reason (size, version, point, mac, routing, payload, epoch, replay, worker, malformed).' },
+    stored: { ...counterSchema, description: 'Fragments and replies stored in a mailbox of this gateway.' },
+    refused: { ...counterSchema, description: 'Packets refused by this gateway (quota, unknown mailbox).' },
+    acksSent: { ...counterSchema, description: 'Fragment acknowledgements sent by this gateway.' },
+    acksFailed: { ...counterSchema, description: 'Fragment acknowledgements this gateway failed to send.' },
+    fragmentsSent: { ...counterSchema, description: 'Fragments this node sent (first tries).' },
+    retransmitted: { ...counterSchema, description: 'Fragments this node sent again.' },
+    loopsSent: { ...counterSchema, description: 'Loop cover packets sent.' },
+    loopsReturned: { ...counterSchema, description: 'Loop cover packets that came back.' },
+    dropCoverSent: { ...counterSchema, description: 'Drop cover packets sent.' },
+    coverDropped: { ...counterSchema, description: 'Cover packets received and dropped.' }
+  }
+} as const
+
+/** Path parameter `{id}` of an anonymous message. */
+const messageIdParamsSchema = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', pattern: '^[0-9a-f]{32}$', description: 'Id of an anonymous message in this node\'s inbox, 32 lowercase hex characters.' }
   }
 } as const
 
@@ -99,8 +182,8 @@ export interface RouteSchema {
   params?: JsonSchema
   querystring?: JsonSchema
   body?: JsonSchema
-  /** Response schemas by status; only 200 is given to Fastify (errors are sent by the error handler). */
-  response?: { 200: JsonSchema }
+  /** Response schemas by success status, 200 or 201 (errors are sent by the error handler). */
+  response?: { 200: JsonSchema } | { 201: JsonSchema }
 }
 
 /**
@@ -122,6 +205,8 @@ export interface RouteSpec {
   schema: RouteSchema
   /** Error statuses this route may answer, documented in the OpenAPI file (401 is added for authenticated routes, 500 for all). */
   errors: number[]
+  /** The request body may be left out altogether (it then counts as `{}`). @default false */
+  bodyOptional?: boolean
   /** For a route that is not JSON: its media type and description (the event stream). */
   stream?: { mediaType: string, description: string }
 }
@@ -286,8 +371,13 @@ export const ROUTES = {
     method: 'POST',
     url: '/v1/messages',
     operationId: 'sendMessage',
-    summary: 'Send a direct, end-to-end encrypted message',
-    description: `Encrypts \`body\` to the recipient, sends it and waits for the recipient's acknowledgement (up to ${MESSAGE_SEND_TIMEOUT_MS / 1000} s). \`body\` is at most ${MAX_MESSAGE_BYTES} bytes once decoded (413 \`UMBRA_ERR_MESSAGE_TOO_LARGE\`); send large or binary bodies as base64. Errors: 400 \`UMBRA_ERR_INVALID_RECIPIENT\`, \`UMBRA_ERR_INVALID_KEY\`, \`UMBRA_ERR_KEY_CHECKSUM\`; 502 \`UMBRA_ERR_DELIVERY_FAILED\`; 504 \`UMBRA_ERR_ABORTED\`/\`UMBRA_ERR_TIMEOUT\`.`,
+    summary: 'Send a direct or an anonymous end-to-end encrypted message',
+    description: [
+      `Direct (default): encrypts \`body\` to the recipient (a PeerId or \`key_…\`), sends it and waits for the recipient's acknowledgement (up to ${MESSAGE_SEND_TIMEOUT_MS / 1000} s); the recipient learns this node's PeerId.`,
+      `Anonymous (\`"anonymous": true\`): \`to\` is a pseudonym \`key_…\`; the body is sealed to it and sent as Sphinx packets through \`hops\` mixes (default: the node's, 3) to the pseudonym's gateway. The recipient learns nothing about the sender. \`wait: "stored"\` (default) answers once the gateway acknowledged every fragment; \`wait: "delivered"\` also waits for the recipient's end-to-end acknowledgement. The message carries \`replySurbs\` reply blocks (default 2) the recipient can answer through (\`POST /v1/messages/{id}/reply\`; replies appear in \`GET /v1/messages\` as \`kind: "reply"\`). Gives up after ${ANONYMOUS_SEND_TIMEOUT_MS / 1000} s.`,
+      `\`hops\`, \`wait\` and \`replySurbs\` are refused (400) without \`"anonymous": true\`. \`body\` is at most ${MAX_MESSAGE_BYTES} bytes once decoded (413 \`UMBRA_ERR_MESSAGE_TOO_LARGE\`); send large or binary bodies as base64.`,
+      'Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_RECIPIENT`, `UMBRA_ERR_INVALID_KEY`, `UMBRA_ERR_KEY_CHECKSUM`, `UMBRA_ERR_INVALID_OPTION`; 404 `UMBRA_ERR_UNKNOWN_PSEUDONYM` (no contact record for the pseudonym); 502 `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (fragments not acknowledged after every retransmission, or no end-to-end acknowledgement with `wait: "delivered"`); 503 `UMBRA_ERR_NOT_ENOUGH_MIXES` (the mix directory is too small for the path); 507 `UMBRA_ERR_MAILBOX_FULL` (the recipient\'s mailbox is full; retry later); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`.'
+    ].join('\n\n'),
     auth: 'bearer',
     schema: {
       querystring: noQuerySchema,
@@ -296,32 +386,77 @@ export const ROUTES = {
         required: ['to', 'body'],
         additionalProperties: false,
         properties: {
-          to: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS, description: 'Recipient: PeerId (`12D3Koo…`) or transport key (`key_…`).' },
+          to: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS, description: 'Recipient: PeerId (`12D3Koo…`) or transport key (`key_…`); with `anonymous`, a pseudonym (`key_…`).' },
           body: { type: 'string', description: `The body, written as \`encoding\` says; at most ${MAX_MESSAGE_BYTES} bytes once decoded.` },
+          encoding: { ...encodingSchema, default: 'utf8' },
+          anonymous: { type: 'boolean', default: false, description: '`true`: send through the mix network to a pseudonym, without revealing this node.' },
+          hops: { type: 'integer', minimum: MIN_ANONYMOUS_HOPS, maximum: MAX_ANONYMOUS_HOPS, description: `Mix hops before the recipient's gateway, ${MIN_ANONYMOUS_HOPS} to ${MAX_ANONYMOUS_HOPS} (only with \`anonymous\`). Default: the node's \`mixnet.hops\` (3).` },
+          wait: { type: 'string', enum: ['stored', 'delivered'], description: '`stored`: answer once the gateway stored every fragment; `delivered`: also wait for the recipient\'s acknowledgement (only with `anonymous`). Default `stored`.' },
+          replySurbs: { type: 'integer', minimum: 0, maximum: MAX_REPLY_SURBS, description: `Reply blocks the message carries, 0 to ${MAX_REPLY_SURBS}: how many times the recipient can answer (only with \`anonymous\`). Default 2.` }
+        },
+        // hops, wait and replySurbs only with "anonymous": true (ANONYMOUS_ONLY_FIELDS in constants.ts)
+        if: { required: ['anonymous'], properties: { anonymous: { const: true } } },
+        then: {},
+        else: { properties: { hops: false, wait: false, replySurbs: false } }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['id', 'to', 'anonymous', 'rttMs'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', description: 'Message id, 32 hex characters.' },
+            to: { type: 'string', description: "Recipient's PeerId (direct) or the pseudonym (anonymous)." },
+            anonymous: { type: 'boolean', description: 'Whether the message went through the mix network.' },
+            fragments: { type: 'integer', minimum: 1, description: 'Sphinx packets the message took, without retransmissions (anonymous only).' },
+            retransmissions: { type: 'integer', minimum: 0, description: 'Fragments sent again on a new path (anonymous only).' },
+            status: { type: 'string', enum: ['stored', 'delivered'], description: '`stored` at the recipient\'s gateway, or `delivered` to the recipient (anonymous only).' },
+            rttMs: { type: 'number', minimum: 0, description: 'Time from sending until the (last) acknowledgement, ms.' }
+          }
+        }
+      }
+    },
+    errors: [400, 404, 413, 415, 502, 503, 504, 507]
+  },
+  messageReply: {
+    method: 'POST',
+    url: '/v1/messages/:id/reply',
+    operationId: 'replyToMessage',
+    summary: 'Answer an anonymous message through one of its reply blocks',
+    description: `Sends \`body\` back to the unknown sender of anonymous message \`id\` through one of the SURBs it carried (each is single use; \`repliesLeft\` of the message counts them). The reply fits in one packet: at most ${MAX_REPLY_BYTES} bytes once decoded (413 \`UMBRA_ERR_REPLY_TOO_LARGE\`). Answers once the packet left this node; the sender sees it as a \`kind: "reply"\` entry of its \`GET /v1/messages\` and an \`anonymous:reply\` event. Errors: 400 \`UMBRA_ERR_BAD_REQUEST\`; 409 \`UMBRA_ERR_NO_SURB\` (no reply block left, or no such message); 413 \`UMBRA_ERR_REPLY_TOO_LARGE\`; 503 \`UMBRA_ERR_NOT_ENOUGH_MIXES\`; 504 \`UMBRA_ERR_ABORTED\`/\`UMBRA_ERR_TIMEOUT\`.`,
+    auth: 'bearer',
+    schema: {
+      params: messageIdParamsSchema,
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        required: ['body'],
+        additionalProperties: false,
+        properties: {
+          body: { type: 'string', description: `The reply, written as \`encoding\` says; at most ${MAX_REPLY_BYTES} bytes once decoded.` },
           encoding: { ...encodingSchema, default: 'utf8' }
         }
       },
       response: {
         200: {
           type: 'object',
-          required: ['id', 'to', 'rttMs'],
+          required: ['id', 'repliesLeft'],
           additionalProperties: false,
           properties: {
-            id: { type: 'string', description: 'Message id, 32 hex characters.' },
-            to: { type: 'string', description: "Recipient's PeerId." },
-            rttMs: { type: 'number', minimum: 0, description: 'Time from sending until the acknowledgement, ms.' }
+            id: { type: 'string', description: 'Id of the message answered.' },
+            repliesLeft: { type: 'integer', minimum: 0, description: 'Reply blocks of that message still unused.' }
           }
         }
       }
     },
-    errors: [400, 413, 415, 502, 503, 504]
+    errors: [400, 409, 413, 415, 503, 504]
   },
   messageList: {
     method: 'GET',
     url: '/v1/messages',
     operationId: 'listMessages',
-    summary: 'Messages received since the node started',
-    description: 'Oldest first, at most the newest 1,000. With `since`, only messages with `receivedAt >= since` (so polling with the last `receivedAt` seen can repeat a message; de-duplicate by `id`).',
+    summary: 'Messages and anonymous replies received since the node started',
+    description: 'Direct messages, anonymous messages to this node\'s pseudonyms and anonymous replies to messages it sent, merged, oldest first by `receivedAt` (at most the newest 1,000 of each kind). `kind` tells them apart, see the `MessageEntry` schema. With `since`, only entries with `receivedAt >= since` (so polling with the last `receivedAt` seen can repeat an entry; de-duplicate by `id`, or `inReplyTo` and `receivedAt` for replies).',
     auth: 'bearer',
     schema: {
       querystring: {
@@ -337,6 +472,81 @@ export const ROUTES = {
           required: ['messages'],
           additionalProperties: false,
           properties: { messages: { type: 'array', items: messageEntrySchema } }
+        }
+      }
+    },
+    errors: [400, 503]
+  },
+  pseudonymCreate: {
+    method: 'POST',
+    url: '/v1/pseudonyms',
+    operationId: 'createPseudonym',
+    summary: 'Create a pseudonym others can write to anonymously',
+    description: 'Makes a fresh Ed25519 key, picks a gateway from the mix directory (never this node), claims a mailbox there and has the gateway publish the signed contact record in the DHT. Answers 201 once senders can find it. The body may be left out. Keep `key`: it is the address to hand out. Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_OPTION`; 503 `UMBRA_ERR_NOT_ENOUGH_MIXES` (no gateway known yet: wait for the mix directory to fill); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`.',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          label: { type: 'string', minLength: 1, maxLength: MAX_PSEUDONYM_LABEL_CHARS, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: `A note for yourself, 1 to ${MAX_PSEUDONYM_LABEL_CHARS} characters without control characters; stays on this node.` }
+        }
+      },
+      response: { 201: pseudonymSchema }
+    },
+    bodyOptional: true,
+    errors: [400, 415, 503, 504]
+  },
+  pseudonymList: {
+    method: 'GET',
+    url: '/v1/pseudonyms',
+    operationId: 'listPseudonyms',
+    summary: "This node's pseudonyms",
+    description: 'Every pseudonym of this node, oldest first.',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      response: {
+        200: {
+          type: 'object',
+          required: ['pseudonyms'],
+          additionalProperties: false,
+          properties: { pseudonyms: { type: 'array', items: pseudonymSchema } }
+        }
+      }
+    },
+    errors: [400, 503]
+  },
+  mixnet: {
+    method: 'GET',
+    url: '/v1/mixnet',
+    operationId: 'getMixnet',
+    summary: 'The mix network as this node sees it',
+    description: 'The traffic-analysis preset and its parameters, the mix directory (sorted by PeerId) and the counters since start.',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      response: {
+        200: {
+          type: 'object',
+          required: ['preset', 'parameters', 'directory', 'counters'],
+          additionalProperties: false,
+          properties: {
+            preset: { type: 'string', enum: ['none', 'balanced', 'strong'], description: '`none`: no delays, no cover traffic; `balanced`; `strong` (docs/mixnet.md, Presets).' },
+            parameters: {
+              type: 'object',
+              required: ['meanDelayMs', 'loopRate', 'dropRate'],
+              additionalProperties: false,
+              properties: {
+                meanDelayMs: { type: 'number', minimum: 0, description: 'Mean of the exponential per-hop delay, ms.' },
+                loopRate: { type: 'number', minimum: 0, description: 'Loop cover packets per second.' },
+                dropRate: { type: 'number', minimum: 0, description: 'Drop cover packets per second.' }
+              }
+            },
+            directory: { type: 'array', items: mixNodeSchema },
+            counters: mixnetCountersSchema
+          }
         }
       }
     },
@@ -364,7 +574,10 @@ export const ROUTES = {
       description: [
         'Events, each `event: <name>` then one `data: <JSON>` line:',
         '- `peer:connect`, `peer:disconnect`: `{"peerId": "<PeerId>"}`',
-        '- `message`: a received message, the same object as an entry of `GET /v1/messages`',
+        '- `message`: a received direct message, the same object as an entry of `GET /v1/messages` (`kind: "direct"`)',
+        '- `anonymous:message`: an anonymous message to one of this node\'s pseudonyms, as an entry of `GET /v1/messages` (`kind: "anonymous"`)',
+        '- `anonymous:reply`: a reply through a SURB of a message this node sent, as an entry of `GET /v1/messages` (`kind: "reply"`)',
+        '- `anonymous:delivered`: the recipient acknowledged an anonymous message this node sent: `{"id": "<message id>"}`',
         `A comment line (\`: heartbeat\`) is sent every ${SSE_HEARTBEAT_MS / 1000} s. The stream ends when the server closes.`
       ].join('\n')
     }
@@ -381,16 +594,17 @@ export const MESSAGE_EVENT_SCHEMA: JsonSchema = messageEntrySchema
 export const ERROR_SCHEMA: JsonSchema = errorSchema
 
 const STATUS_DESCRIPTIONS: Record<number, string> = {
-  400: 'Bad request: `UMBRA_ERR_BAD_REQUEST` (a field is missing, unknown, of the wrong type or out of range; the message names it), `UMBRA_ERR_BAD_JSON`, or a service code such as `UMBRA_ERR_INVALID_KEY_NAME`.',
+  400: 'Bad request: `UMBRA_ERR_BAD_REQUEST` (a field is missing, unknown, of the wrong type or out of range; the message names it), `UMBRA_ERR_BAD_JSON`, or a service code such as `UMBRA_ERR_INVALID_KEY_NAME`, `UMBRA_ERR_INVALID_RECIPIENT`, `UMBRA_ERR_INVALID_OPTION`.',
   401: 'Missing or wrong bearer token: `UMBRA_ERR_UNAUTHORIZED`.',
-  404: 'Not found: `UMBRA_ERR_NOT_FOUND`.',
-  409: 'The DHT key belongs to another publisher until its record expires: `UMBRA_ERR_KEY_OWNED`.',
-  413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE` or `UMBRA_ERR_MESSAGE_TOO_LARGE`.',
+  404: 'Not found: `UMBRA_ERR_NOT_FOUND`, `UMBRA_ERR_UNKNOWN_PSEUDONYM` (no contact record for the pseudonym), `UMBRA_ERR_NOT_MY_PSEUDONYM` (this node does not hold it).',
+  409: 'Conflict with the current state: `UMBRA_ERR_KEY_OWNED` (the DHT key belongs to another publisher until its record expires), `UMBRA_ERR_NO_SURB` (the message has no reply block left).',
+  413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',
   415: 'The body is not JSON: `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`.',
   500: 'Unexpected failure: `UMBRA_ERR_INTERNAL` (details are in the node log).',
-  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED`.',
-  503: 'The node is not started (`UMBRA_ERR_NOT_STARTED`) or the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`).',
-  504: 'The operation was aborted or timed out: `UMBRA_ERR_ABORTED`, `UMBRA_ERR_TIMEOUT`.'
+  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission).',
+  503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
+  504: 'The operation was aborted or timed out: `UMBRA_ERR_ABORTED`, `UMBRA_ERR_TIMEOUT`.',
+  507: "The recipient's mailbox at its gateway is full: `UMBRA_ERR_MAILBOX_FULL` (retry later, once the recipient fetched its messages)."
 }
 
 /** `/v1/dht/:key` → `/v1/dht/{key}`. */
@@ -414,7 +628,9 @@ function operationOf (route: RouteSpec): Record<string, unknown> {
   if (route.stream !== undefined) {
     responses['200'] = { description: route.stream.description, content: { [route.stream.mediaType]: { schema: { type: 'string' } } } }
   } else if (route.schema.response !== undefined) {
-    responses['200'] = { description: 'OK', content: { 'application/json': { schema: route.schema.response[200] } } }
+    for (const [status, schema] of Object.entries(route.schema.response) as Array<[string, JsonSchema]>) {
+      responses[status] = { description: status === '201' ? 'Created' : 'OK', content: { 'application/json': { schema } } }
+    }
   } else {
     responses['200'] = { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } }
   }
@@ -432,7 +648,7 @@ function operationOf (route: RouteSpec): Record<string, unknown> {
     responses
   }
   if (route.schema.body !== undefined) {
-    operation.requestBody = { required: true, content: { 'application/json': { schema: route.schema.body } } }
+    operation.requestBody = { required: route.bodyOptional !== true, content: { 'application/json': { schema: route.schema.body } } }
   }
   if (route.auth === 'none') operation.security = []
   if (route.auth === 'bearer-or-query') operation.security = [{ bearerAuth: [] }, { queryToken: [] }]
@@ -460,7 +676,7 @@ export function buildOpenApiDocument (serverUrl?: string): Record<string, unknow
     info: {
       title: 'Umbra node HTTP API',
       version: API_VERSION,
-      description: 'Control a running Umbra node: identity, peers, DHT records, direct messages and an event stream (DESIGN.md section 7). Bound to 127.0.0.1 by default. Every route except `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>`; the token is in the data directory. Errors are `{"error":{"code":"UMBRA_ERR_…","message":"…"}}`. Bodies are JSON; unknown fields are rejected.'
+      description: 'Control a running Umbra node: identity, peers, DHT records, direct and anonymous messages, pseudonyms, the mix network and an event stream (DESIGN.md section 7). Bound to 127.0.0.1 by default. Every route except `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>`; the token is in the data directory. Errors are `{"error":{"code":"UMBRA_ERR_…","message":"…"}}`. Bodies are JSON; unknown fields are rejected.'
     },
     ...(serverUrl !== undefined ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ bearerAuth: [] }],
@@ -473,7 +689,10 @@ export function buildOpenApiDocument (serverUrl?: string): Record<string, unknow
       schemas: {
         Error: errorSchema,
         PeerSummary: peerSummarySchema,
-        MessageEntry: messageEntrySchema
+        MessageEntry: messageEntrySchema,
+        Pseudonym: pseudonymSchema,
+        MixNode: mixNodeSchema,
+        MixnetCounters: mixnetCountersSchema
       },
       responses
     }

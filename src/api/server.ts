@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterfa
 import { InvalidOptionError, UmbraError } from '../errors.ts'
 import { logger } from '../logger.ts'
 import {
+  ANONYMOUS_SEND_TIMEOUT_MS,
   API_BODY_LIMIT_BYTES,
   API_OPERATION_TIMEOUT_MS,
   CLOSE_GRACE_MS,
@@ -14,6 +15,7 @@ import {
   MAX_DHT_VALUE_BYTES,
   MAX_MESSAGE_BYTES,
   MAX_PARAM_CHARS,
+  MAX_REPLY_BYTES,
   SSE_HEARTBEAT_MS,
   SSE_MAX_BUFFERED_BYTES
 } from './constants.ts'
@@ -32,14 +34,17 @@ import type { RouteAuth, RouteSpec } from './openapi.ts'
 import type { ApiServer, ApiServerInit } from './index.ts'
 import type { UmbraNode, PeerEventDetail } from '../node/types.ts'
 import type { ReceivedMessage } from '../messaging/types.ts'
+import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, PseudonymInfo } from '../mixnet/types.ts'
 
 const log = logger('api')
 
 /** How a text field of a request or response is written. */
 type Encoding = 'utf8' | 'base64'
 
-/** A received message as the API shows it (`GET /v1/messages`, `message` events). */
-interface MessageEntry {
+/** A received direct message as the API shows it (`GET /v1/messages`, `message` events). */
+interface DirectEntry {
+  kind: 'direct'
+  anonymous: false
   id: string
   from: string
   fromKey: string
@@ -47,6 +52,45 @@ interface MessageEntry {
   encoding: Encoding
   sentAt: number
   receivedAt: number
+}
+
+/** An anonymous message to one of the node's pseudonyms (`GET /v1/messages`, `anonymous:message` events). */
+interface AnonymousEntry {
+  kind: 'anonymous'
+  anonymous: true
+  id: string
+  from: null
+  to: string
+  body: string
+  encoding: Encoding
+  sentAt: number
+  receivedAt: number
+  repliesLeft: number
+}
+
+/** A reply through a SURB of a message the node sent (`GET /v1/messages`, `anonymous:reply` events). */
+interface ReplyEntry {
+  kind: 'reply'
+  anonymous: true
+  from: null
+  inReplyTo: string
+  body: string
+  encoding: Encoding
+  receivedAt: number
+}
+
+/** One entry of `GET /v1/messages`; the `MessageEntry` schema of src/api/openapi.ts. */
+type MessageEntry = DirectEntry | AnonymousEntry | ReplyEntry
+
+/** The body of `POST /v1/messages` after validation (defaults filled in). */
+interface SendBody {
+  to: string
+  body: string
+  encoding: Encoding
+  anonymous: boolean
+  hops?: number
+  wait?: 'stored' | 'delivered'
+  replySurbs?: number
 }
 
 /** Options after validation and defaults. */
@@ -124,9 +168,24 @@ function decodeText (field: string, text: string, encoding: Encoding, maxBytes: 
   return utf8Encoder.encode(text)
 }
 
-function toMessageEntry (msg: ReceivedMessage): MessageEntry {
+function toMessageEntry (msg: ReceivedMessage): DirectEntry {
   const { text, encoding } = encodeBytes(msg.body)
-  return { id: msg.id, from: msg.from, fromKey: msg.fromKey, body: text, encoding, sentAt: msg.sentAt, receivedAt: msg.receivedAt }
+  return { kind: 'direct', anonymous: false, id: msg.id, from: msg.from, fromKey: msg.fromKey, body: text, encoding, sentAt: msg.sentAt, receivedAt: msg.receivedAt }
+}
+
+function toAnonymousEntry (msg: AnonymousMessage): AnonymousEntry {
+  const { text, encoding } = encodeBytes(msg.body)
+  return { kind: 'anonymous', anonymous: true, id: msg.id, from: null, to: msg.to, body: text, encoding, sentAt: msg.sentAt, receivedAt: msg.receivedAt, repliesLeft: msg.repliesLeft }
+}
+
+function toReplyEntry (reply: AnonymousReply): ReplyEntry {
+  const { text, encoding } = encodeBytes(reply.body)
+  return { kind: 'reply', anonymous: true, from: null, inReplyTo: reply.inReplyTo, body: text, encoding, receivedAt: reply.receivedAt }
+}
+
+/** A pseudonym without `label: undefined` (the response schema omits absent fields anyway). */
+function toPseudonymEntry (p: PseudonymInfo): PseudonymInfo {
+  return { key: p.key, gateways: [...p.gateways], ...(p.label !== undefined ? { label: p.label } : {}), createdAt: p.createdAt, online: p.online }
 }
 
 /** One open `GET /v1/events` stream. */
@@ -276,21 +335,73 @@ class HttpApiServer implements ApiServer {
       return { key: record.key, value: text, encoding, publisher: record.publisher, seq: record.seq, expiresAt: record.expiresAt, source: record.source }
     })
 
-    this.#route<{ Body: { to: string, body: string, encoding: Encoding } }>(ROUTES.messageSend, async (request, reply) => {
+    this.#route<{ Body: SendBody }>(ROUTES.messageSend, async (request, reply) => {
       const node = this.#startedNode()
-      const { to, body, encoding } = request.body
+      const { to, body, encoding, anonymous, hops, wait, replySurbs } = request.body
       const bytes = decodeText('body.body', body, encoding, MAX_MESSAGE_BYTES, MESSAGE_TOO_LARGE_CODE)
-      const receipt = await this.#withSignal(reply, (signal) => node.messaging.send(to, bytes, { signal }))
-      return { id: receipt.id, to: receipt.to, rttMs: receipt.rttMs }
+      if (!anonymous) {
+        const receipt = await this.#withSignal(reply, (signal) => node.messaging.send(to, bytes, { signal }))
+        return { id: receipt.id, to: receipt.to, anonymous: false, rttMs: receipt.rttMs }
+      }
+      if (!to.startsWith('key_')) {
+        throw new ApiError(400, 'UMBRA_ERR_INVALID_RECIPIENT', 'body.to must be a pseudonym (key_…) when "anonymous" is true; a PeerId would name the recipient\'s node')
+      }
+      const options: AnonymousSendOptions = { timeout: ANONYMOUS_SEND_TIMEOUT_MS }
+      if (hops !== undefined) options.hops = hops
+      if (wait !== undefined) options.wait = wait
+      if (replySurbs !== undefined) options.replySurbs = replySurbs
+      const receipt = await this.#withSignal(reply, (signal) => node.mixnet.send(to, bytes, { ...options, signal }))
+      return {
+        id: receipt.id,
+        to: receipt.to,
+        anonymous: true,
+        fragments: receipt.fragments,
+        retransmissions: receipt.retransmissions,
+        status: receipt.status,
+        rttMs: receipt.rttMs
+      }
+    })
+
+    this.#route<{ Params: { id: string }, Body: { body: string, encoding: Encoding } }>(ROUTES.messageReply, async (request, reply) => {
+      const node = this.#startedNode()
+      const { id } = request.params
+      const bytes = decodeText('body.body', request.body.body, request.body.encoding, MAX_REPLY_BYTES, 'UMBRA_ERR_REPLY_TOO_LARGE')
+      await this.#withSignal(reply, (signal) => node.mixnet.reply(id, bytes, { signal }))
+      const repliesLeft = node.mixnet.inbox().find((m) => m.id === id)?.repliesLeft ?? 0
+      return { id, repliesLeft }
     })
 
     this.#route<{ Querystring: { since?: string } }>(ROUTES.messageList, async (request) => {
       const node = this.#startedNode()
       const since = request.query.since === undefined ? undefined : Number(request.query.since)
-      const messages = node.messaging.inbox()
-        .filter((msg) => since === undefined || msg.receivedAt >= since)
-        .map(toMessageEntry)
+      const entries: MessageEntry[] = [
+        ...node.messaging.inbox().map(toMessageEntry),
+        ...node.mixnet.inbox().map(toAnonymousEntry),
+        ...node.mixnet.replies().map(toReplyEntry)
+      ]
+      // Array.prototype.sort is stable: equal times keep direct, anonymous, reply order.
+      const messages = entries
+        .filter((entry) => since === undefined || entry.receivedAt >= since)
+        .sort((x, y) => x.receivedAt - y.receivedAt)
       return { messages }
+    })
+
+    this.#route<{ Body: { label?: string } | undefined }>(ROUTES.pseudonymCreate, async (request, reply) => {
+      const node = this.#startedNode()
+      const label = request.body?.label
+      const info = await this.#withSignal(reply, (signal) => node.pseudonyms.create({ ...(label !== undefined ? { label } : {}), signal }))
+      void reply.code(201)
+      return toPseudonymEntry(info)
+    })
+
+    this.#route<RouteGenericInterface>(ROUTES.pseudonymList, async () => {
+      return { pseudonyms: this.#startedNode().pseudonyms.list().map(toPseudonymEntry) }
+    })
+
+    this.#route<RouteGenericInterface>(ROUTES.mixnet, async () => {
+      const mixnet = this.#startedNode().mixnet
+      const { meanDelayMs, loopRate, dropRate } = mixnet.parameters
+      return { preset: mixnet.preset, parameters: { meanDelayMs, loopRate, dropRate }, directory: mixnet.directory(), counters: mixnet.counters() }
     })
 
     this.#route<RouteGenericInterface>(ROUTES.events, async (request, reply) => {
@@ -310,6 +421,8 @@ class HttpApiServer implements ApiServer {
       url: spec.url,
       schema: spec.schema,
       ...(auth !== 'none' ? { onRequest: async (request: FastifyRequest) => { this.#authorize(request, auth) } } : {}),
+      // No body at all (no Content-Type either) counts as `{}` where the route allows it.
+      ...(spec.bodyOptional === true ? { preValidation: async (request: FastifyRequest) => { request.body ??= {} } } : {}),
       // The 200 body is checked and serialized by the route's response schema.
       handler: handler as unknown as RouteHandlerMethod
     })
@@ -364,7 +477,8 @@ class HttpApiServer implements ApiServer {
 
   /**
    * Turns the response into a server-sent event stream of the node's
-   * `peer:connect`, `peer:disconnect` and `message` events, with a comment
+   * `peer:connect`, `peer:disconnect`, `message`, `anonymous:message`,
+   * `anonymous:reply` and `anonymous:delivered` events, with a comment
    * heartbeat. Listeners and the timer go when the client leaves, the client
    * stops reading (more than {@link SSE_MAX_BUFFERED_BYTES} queued) or the
    * server closes.
@@ -397,6 +511,9 @@ class HttpApiServer implements ApiServer {
     const onConnect = (evt: CustomEvent<PeerEventDetail>): void => { send('peer:connect', { peerId: evt.detail.peerId }) }
     const onDisconnect = (evt: CustomEvent<PeerEventDetail>): void => { send('peer:disconnect', { peerId: evt.detail.peerId }) }
     const onMessage = (evt: CustomEvent<ReceivedMessage>): void => { send('message', toMessageEntry(evt.detail)) }
+    const onAnonymousMessage = (evt: CustomEvent<AnonymousMessage>): void => { send('anonymous:message', toAnonymousEntry(evt.detail)) }
+    const onAnonymousReply = (evt: CustomEvent<AnonymousReply>): void => { send('anonymous:reply', toReplyEntry(evt.detail)) }
+    const onAnonymousDelivered = (evt: CustomEvent<{ id: string }>): void => { send('anonymous:delivered', { id: evt.detail.id }) }
     const heartbeat = setInterval(() => { write(': heartbeat\n\n') }, this.#init.heartbeatInterval)
 
     const cleanup = (): void => {
@@ -406,6 +523,9 @@ class HttpApiServer implements ApiServer {
       node.removeEventListener('peer:connect', onConnect)
       node.removeEventListener('peer:disconnect', onDisconnect)
       node.removeEventListener('message', onMessage)
+      node.removeEventListener('anonymous:message', onAnonymousMessage)
+      node.removeEventListener('anonymous:reply', onAnonymousReply)
+      node.removeEventListener('anonymous:delivered', onAnonymousDelivered)
       this.#streams.delete(stream)
       log.debug({ streams: this.#streams.size }, 'event stream closed')
     }
@@ -420,6 +540,9 @@ class HttpApiServer implements ApiServer {
     node.addEventListener('peer:connect', onConnect)
     node.addEventListener('peer:disconnect', onDisconnect)
     node.addEventListener('message', onMessage)
+    node.addEventListener('anonymous:message', onAnonymousMessage)
+    node.addEventListener('anonymous:reply', onAnonymousReply)
+    node.addEventListener('anonymous:delivered', onAnonymousDelivered)
     this.#streams.add(stream)
     log.debug({ streams: this.#streams.size }, 'event stream opened')
   }
@@ -444,11 +567,13 @@ function checkDhtKey (key: string): string {
  *
  * Errors every route may answer, as `{"error":{"code","message"}}`:
  * 400 `UMBRA_ERR_BAD_REQUEST` / `UMBRA_ERR_BAD_JSON` / service `UMBRA_ERR_INVALID_*`,
- * 401 `UMBRA_ERR_UNAUTHORIZED`, 404 `UMBRA_ERR_NOT_FOUND`, 409 `UMBRA_ERR_KEY_OWNED`,
- * 413 `UMBRA_ERR_BODY_TOO_LARGE` / `UMBRA_ERR_VALUE_TOO_LARGE` / `UMBRA_ERR_MESSAGE_TOO_LARGE`,
- * 415 `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`, 500 `UMBRA_ERR_INTERNAL`,
- * 502 `UMBRA_ERR_DELIVERY_FAILED`, 503 `UMBRA_ERR_NOT_STARTED` / `UMBRA_ERR_SHUTTING_DOWN`,
- * 504 `UMBRA_ERR_ABORTED` / `UMBRA_ERR_TIMEOUT`.
+ * 401 `UMBRA_ERR_UNAUTHORIZED`, 404 `UMBRA_ERR_NOT_FOUND` / `UMBRA_ERR_UNKNOWN_PSEUDONYM` /
+ * `UMBRA_ERR_NOT_MY_PSEUDONYM`, 409 `UMBRA_ERR_KEY_OWNED` / `UMBRA_ERR_NO_SURB`,
+ * 413 `UMBRA_ERR_BODY_TOO_LARGE` / `UMBRA_ERR_VALUE_TOO_LARGE` / `UMBRA_ERR_MESSAGE_TOO_LARGE` /
+ * `UMBRA_ERR_REPLY_TOO_LARGE`, 415 `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`, 500 `UMBRA_ERR_INTERNAL`,
+ * 502 `UMBRA_ERR_DELIVERY_FAILED` / `UMBRA_ERR_ANON_DELIVERY_FAILED`, 503 `UMBRA_ERR_NOT_STARTED` /
+ * `UMBRA_ERR_SHUTTING_DOWN` / `UMBRA_ERR_NOT_ENOUGH_MIXES`, 504 `UMBRA_ERR_ABORTED` / `UMBRA_ERR_TIMEOUT`,
+ * 507 `UMBRA_ERR_MAILBOX_FULL`.
  *
  * @param node - the node whose services the routes call
  * @param init - bind address, port and the bearer token, see {@link ApiServerInit}

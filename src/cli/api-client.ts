@@ -54,12 +54,22 @@ export interface DhtGetResponse {
 /** `POST /v1/messages`. */
 export interface SendResponse {
   id: string
+  /** Recipient PeerId (direct) or pseudonym (anonymous). */
   to: string
+  anonymous: boolean
+  /** Sphinx packets the message took (anonymous only). */
+  fragments?: number
+  /** Fragments sent again on a new path (anonymous only). */
+  retransmissions?: number
+  /** `stored` at the gateway or `delivered` to the recipient (anonymous only). */
+  status?: 'stored' | 'delivered'
   rttMs: number
 }
 
-/** One entry of `GET /v1/messages`. */
-export interface InboxMessage {
+/** A direct message in `GET /v1/messages`. */
+export interface DirectInboxMessage {
+  kind: 'direct'
+  anonymous: false
   id: string
   from: string
   fromKey: string
@@ -67,6 +77,69 @@ export interface InboxMessage {
   encoding: BodyEncoding
   sentAt: number
   receivedAt: number
+}
+
+/** An anonymous message to one of the node's pseudonyms in `GET /v1/messages`. */
+export interface AnonymousInboxMessage {
+  kind: 'anonymous'
+  anonymous: true
+  id: string
+  from: null
+  /** The pseudonym it was sent to. */
+  to: string
+  body: string
+  encoding: BodyEncoding
+  sentAt: number
+  receivedAt: number
+  /** Unused reply blocks: how many times `reply` can still answer it. */
+  repliesLeft: number
+}
+
+/** An anonymous reply to a message the node sent, in `GET /v1/messages`. */
+export interface ReplyInboxMessage {
+  kind: 'reply'
+  anonymous: true
+  from: null
+  /** Id of the message it answers. */
+  inReplyTo: string
+  body: string
+  encoding: BodyEncoding
+  receivedAt: number
+}
+
+/** One entry of `GET /v1/messages`; `kind` tells which. */
+export type InboxMessage = DirectInboxMessage | AnonymousInboxMessage | ReplyInboxMessage
+
+/** `POST /v1/messages/:id/reply`. */
+export interface ReplyResponse {
+  /** The message answered. */
+  id: string
+  repliesLeft: number
+}
+
+/** A pseudonym, `POST /v1/pseudonyms` and `GET /v1/pseudonyms`. */
+export interface PseudonymInfo {
+  /** The address to hand out, `key_…`. */
+  key: string
+  /** PeerIds of the gateways holding its mailbox. */
+  gateways: string[]
+  label?: string
+  /** ms since the Unix epoch. */
+  createdAt: number
+  online: boolean
+}
+
+/** `GET /v1/pseudonyms`. */
+export interface PseudonymsResponse {
+  pseudonyms: PseudonymInfo[]
+}
+
+/** `GET /v1/mixnet`. */
+export interface MixnetResponse {
+  preset: 'none' | 'balanced' | 'strong'
+  parameters: { meanDelayMs: number, loopRate: number, dropRate: number }
+  directory: Array<{ peerId: string, addrs: string[], epochs: number[], expiresAt: number }>
+  counters: Record<string, number | Record<string, number>>
 }
 
 /** `GET /v1/messages`. */
@@ -105,6 +178,20 @@ export interface GetOptions extends RequestOptions {
 
 /** Options of {@link ApiClient.send}. */
 export interface SendOptions extends RequestOptions {
+  /** `utf8` (the body is text) or `base64`. @default 'utf8' */
+  encoding?: BodyEncoding
+  /** Send through the mix network to a pseudonym (`key_…`). @default false */
+  anonymous?: boolean
+  /** Mix hops, 1 to 8 (anonymous only). @default the node's (3) */
+  hops?: number
+  /** `stored` at the gateway, or `delivered` to the recipient (anonymous only). @default 'stored' */
+  wait?: 'stored' | 'delivered'
+  /** Reply blocks the message carries, 0 to 8 (anonymous only). @default 2 */
+  replySurbs?: number
+}
+
+/** Options of {@link ApiClient.reply}. */
+export interface ReplyOptions extends RequestOptions {
   /** `utf8` (the body is text) or `base64`. @default 'utf8' */
   encoding?: BodyEncoding
 }
@@ -189,16 +276,45 @@ export class ApiClient {
     }
   }
 
-  /** `POST /v1/messages`: sends an end-to-end encrypted message and waits for the acknowledgement. */
+  /**
+   * `POST /v1/messages`: sends an end-to-end encrypted message and waits for
+   * the acknowledgement; with `anonymous`, through the mix network to a pseudonym.
+   */
   async send (to: string, body: string, options: SendOptions = {}): Promise<SendResponse> {
     const payload: Record<string, unknown> = { to, body }
     if (options.encoding != null) payload.encoding = options.encoding
+    if (options.anonymous === true) payload.anonymous = true
+    if (options.hops != null) payload.hops = options.hops
+    if (options.wait != null) payload.wait = options.wait
+    if (options.replySurbs != null) payload.replySurbs = options.replySurbs
     return await this.request<SendResponse>('POST', '/v1/messages', payload, options)
   }
 
-  /** `GET /v1/messages`: messages received since the node started, oldest first. */
+  /** `POST /v1/messages/:id/reply`: answers anonymous message `id` through one of its reply blocks. */
+  async reply (id: string, body: string, options: ReplyOptions = {}): Promise<ReplyResponse> {
+    const payload: Record<string, unknown> = { body }
+    if (options.encoding != null) payload.encoding = options.encoding
+    return await this.request<ReplyResponse>('POST', `/v1/messages/${encodeURIComponent(id)}/reply`, payload, options)
+  }
+
+  /** `GET /v1/messages`: direct and anonymous messages and replies received since the node started, oldest first. */
   async inbox (options: RequestOptions = {}): Promise<InboxResponse> {
     return await this.request<InboxResponse>('GET', '/v1/messages', undefined, options)
+  }
+
+  /** `POST /v1/pseudonyms`: creates a pseudonym; resolves once senders can find it. */
+  async createPseudonym (options: RequestOptions & { label?: string } = {}): Promise<PseudonymInfo> {
+    return await this.request<PseudonymInfo>('POST', '/v1/pseudonyms', options.label == null ? {} : { label: options.label }, options)
+  }
+
+  /** `GET /v1/pseudonyms`: the node's pseudonyms, oldest first. */
+  async pseudonyms (options: RequestOptions = {}): Promise<PseudonymsResponse> {
+    return await this.request<PseudonymsResponse>('GET', '/v1/pseudonyms', undefined, options)
+  }
+
+  /** `GET /v1/mixnet`: preset, mix directory and counters. */
+  async mixnet (options: RequestOptions = {}): Promise<MixnetResponse> {
+    return await this.request<MixnetResponse>('GET', '/v1/mixnet', undefined, options)
   }
 
   /**

@@ -37,6 +37,12 @@ export const ENV_API_URL = 'UMBRA_API_URL'
 /** Environment variable holding the API token for client commands (after `--token`). */
 export const ENV_API_TOKEN = 'UMBRA_API_TOKEN'
 
+/** Environment variable naming the mixnet preset of `umbra start` and `umbra testnet` (after `--mixnet-preset`). */
+export const ENV_MIXNET_PRESET = 'UMBRA_MIXNET_PRESET'
+
+/** The mixnet presets `--mixnet-preset` accepts (src/mixnet/types.ts `MixnetPreset`). */
+export const MIXNET_PRESETS = ['none', 'balanced', 'strong'] as const
+
 /** Nodes `umbra demo` starts unless `--nodes` says otherwise. */
 export const DEMO_DEFAULT_NODES = 6
 
@@ -48,6 +54,15 @@ export const DEMO_MIN_NODES = 3
 
 /** Most nodes `umbra testnet` and `umbra demo` start on one machine. */
 export const MAX_LOCAL_NODES = 64
+
+/**
+ * Mixnet preset of the demo's nodes: `none` (no per-hop delays, no cover
+ * traffic), so the anonymous step takes well under a second. The demo says so.
+ */
+export const DEMO_MIXNET_PRESET = 'none'
+
+/** Mix hops of the demo's anonymous message (the node default); fewer with `--nodes` under 5. */
+export const DEMO_ANONYMOUS_HOPS = 3
 
 /** How long the demo waits for discovery, DHT propagation and inbox delivery, each. */
 export const DEMO_STEP_TIMEOUT_MS = 30_000

@@ -1,8 +1,8 @@
 /**
  * The `umbra` command line (DESIGN.md section 7): `start` runs a node,
  * `testnet` runs several on loopback, `demo` runs the main job end to end,
- * and `id`, `peers`, `put`, `get`, `send`, `inbox` talk to a running node's
- * HTTP API through {@link ApiClient}.
+ * and `id`, `peers`, `put`, `get`, `send` (`--anonymous`), `reply`, `inbox`,
+ * `pseudonym new|list` talk to a running node's HTTP API through {@link ApiClient}.
  *
  * @example
  * ```ts

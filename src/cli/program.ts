@@ -2,7 +2,18 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
 import { UmbraError } from '../errors.ts'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../api/constants.ts'
-import { DEMO_DEFAULT_NODES, DEMO_MIN_NODES, ENV_API_TOKEN, ENV_API_URL, EXIT_FAILURE, EXIT_USAGE, MAX_LOCAL_NODES, TESTNET_DEFAULT_NODES } from './constants.ts'
+import {
+  DEMO_DEFAULT_NODES,
+  DEMO_MIN_NODES,
+  ENV_API_TOKEN,
+  ENV_API_URL,
+  ENV_MIXNET_PRESET,
+  EXIT_FAILURE,
+  EXIT_USAGE,
+  MAX_LOCAL_NODES,
+  MIXNET_PRESETS,
+  TESTNET_DEFAULT_NODES
+} from './constants.ts'
 import { integerIn, multiaddrCollector, parseApiUrl, parseHostPort } from './options.ts'
 
 /** The package's version from its package.json (`../../` from `src/cli`, `../../../` from `dist/src/cli`). */
@@ -37,10 +48,13 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--listen <multiaddr...>', 'addresses to listen on (default: 127.0.0.1, TCP and WebSockets, free ports)', multiaddrCollector(false))
     .option('--bootstrap <multiaddr...>', 'nodes to join through, each ending in /p2p/<PeerId>', multiaddrCollector(true))
     .option('--api <host:port>', 'where the HTTP API listens; port 0 picks a free port', parseHostPort, { host: DEFAULT_API_HOST, port: DEFAULT_API_PORT })
-    .addOption(new Option('--role <role>', 'server: stores DHT records for others; client: does not').choices(['server', 'client']))
+    .addOption(new Option('--role <role>', 'server: stores DHT records for others and relays as a mix node and gateway; client: does neither').choices(['server', 'client']))
+    .addOption(new Option('--client', 'the same as --role client').conflicts('role'))
+    .addOption(new Option('--mixnet-preset <preset>', 'traffic-analysis protection: none (no delays, no cover traffic), balanced, strong (default: balanced)').choices(MIXNET_PRESETS).env(ENV_MIXNET_PRESET))
+    .option('--mixnet-threads <n>', 'worker threads that process mix packets (default: one per core)', integerIn(1, 64))
     .option('--json', 'print the ready line as one JSON object')
     .addOption(new Option('--stop-on-stdin-close').hideHelp())
-    .addHelpText('after', '\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.')
+    .addHelpText('after', `\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.\n$${ENV_MIXNET_PRESET} sets the mixnet preset when --mixnet-preset is not given; every node of one network should use the same.`)
     .action(async (flags) => {
       const { runStart } = await import('./commands/start.ts')
       result.exitCode = await runStart(flags)
@@ -75,23 +89,52 @@ export function createProgram (result: { exitCode: number }): Command {
       result.exitCode = await runGet(key, flags)
     })
 
-  addClientCommand(program, 'send', 'send an end-to-end encrypted message to a peer')
-    .argument('<to>', 'recipient PeerId (12D3Koo…) or key (key_…)')
+  addClientCommand(program, 'send', 'send an end-to-end encrypted message to a peer, or anonymously to a pseudonym')
+    .argument('<to>', 'recipient PeerId (12D3Koo…) or key (key_…); with --anonymous, a pseudonym (key_…)')
     .argument('<message>', 'text, up to 1 MiB')
+    .option('--anonymous', 'send through the mix network: the recipient learns nothing about this node')
+    .option('--hops <n>', 'mix hops before the recipient\'s gateway, 1 to 8 (default: the node\'s, 3; needs --anonymous)', integerIn(1, 8))
+    .addOption(new Option('--wait <what>', 'stored: until the gateway stored it; delivered: until the recipient acknowledged it (default: stored; needs --anonymous)').choices(['stored', 'delivered']))
+    .option('--reply-surbs <n>', 'how many times the recipient can reply, 0 to 8 (default: 2; needs --anonymous)', integerIn(0, 8))
     .action(async (to: string, message: string, flags) => {
       const { runSend } = await import('./commands/client.ts')
       result.exitCode = await runSend(to, message, flags)
     })
 
-  addClientCommand(program, 'inbox', 'list the messages the node received since it started')
+  addClientCommand(program, 'reply', 'answer an anonymous message through one of its reply blocks')
+    .argument('<id>', 'id of an anonymous message in the inbox (32 hex characters)')
+    .argument('<message>', 'text, up to 3,358 bytes')
+    .action(async (id: string, message: string, flags) => {
+      const { runReply } = await import('./commands/client.ts')
+      result.exitCode = await runReply(id, message, flags)
+    })
+
+  addClientCommand(program, 'inbox', 'list the messages and anonymous replies the node received since it started')
     .action(async (flags) => {
       const { runInbox } = await import('./commands/client.ts')
       result.exitCode = await runInbox(flags)
     })
 
+  const pseudonym = program.command('pseudonym')
+    .description('create and list pseudonyms: addresses others can write to anonymously')
+  addClientCommand(pseudonym, 'new', 'create a pseudonym and print its key')
+    .option('--label <label>', 'a note for yourself, up to 128 characters (stays on the node)')
+    .action(async (flags) => {
+      const { runPseudonymNew } = await import('./commands/client.ts')
+      result.exitCode = await runPseudonymNew(flags)
+    })
+  addClientCommand(pseudonym, 'list', 'list the node\'s pseudonyms')
+    .action(async (flags) => {
+      const { runPseudonymList } = await import('./commands/client.ts')
+      result.exitCode = await runPseudonymList(flags)
+    })
+
   program.command('testnet')
     .description('run several nodes on 127.0.0.1 until SIGINT or SIGTERM')
     .option('--nodes <n>', `number of nodes (1 to ${MAX_LOCAL_NODES})`, integerIn(1, MAX_LOCAL_NODES), TESTNET_DEFAULT_NODES)
+    .option('--clients <n>', 'how many of the nodes (the last ones) run as clients; the others are servers: mix nodes and gateways', integerIn(0, MAX_LOCAL_NODES - 1), 0)
+    .addOption(new Option('--mixnet-preset <preset>', 'mixnet preset of every node (default: balanced)').choices(MIXNET_PRESETS).env(ENV_MIXNET_PRESET))
+    .option('--mixnet-threads <n>', 'mix worker threads per node (default: one per core)', integerIn(1, 64))
     .option('--dir <dir>', 'directory for the nodes\' data and testnet.json (default: a temporary one, removed at the end)')
     .option('--json', 'print one JSON line when the testnet is up')
     .action(async (flags) => {

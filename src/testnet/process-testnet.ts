@@ -10,6 +10,7 @@ import { AbortedError, InvalidOptionError } from '../errors.ts'
 import { API_TOKEN_FILE } from '../identity/constants.ts'
 import type { ReadyEvent } from '../cli/commands/start.ts'
 import type { Role } from '../node/types.ts'
+import type { MixnetPreset } from '../mixnet/types.ts'
 import { NODE_READY_TIMEOUT_MS, NODE_STOP_GRACE_MS, PROCESS_TESTNET_LISTEN, STDERR_TAIL_BYTES, TESTNET_FILE } from './constants.ts'
 import { TestnetStartError } from './errors.ts'
 
@@ -37,6 +38,15 @@ export interface ProcessTestnetNode {
 export interface ProcessTestnetInit {
   /** Number of nodes, 1 to 64. @default 3 */
   nodes?: number
+  /**
+   * How many of the nodes, counted from the last, run as clients (`--role
+   * client`: no DHT storage for others, no mix or gateway duty); the others
+   * are servers. `node-1`, the bootstrap node, is always a server.
+   * @default 0
+   */
+  clients?: number
+  /** Mixnet options of every node: `preset` (`--mixnet-preset`) and `threads` (`--mixnet-threads`). @default the node's (balanced, one thread per core) */
+  mixnet?: { preset?: MixnetPreset, threads?: number }
   /**
    * Directory holding one data directory per node (`node-1` …). Given: kept
    * after `stop()`, so nodes keep their identities across runs. Not given: a
@@ -69,7 +79,8 @@ export interface ProcessTestnet {
 
 /**
  * Starts `nodes` `umbra start --json` processes on 127.0.0.1 with their HTTP
- * APIs on free ports: `node-1` first as a bootstrap server, then the others
+ * APIs on free ports, servers (mix nodes and gateways) except the last
+ * `clients`: `node-1` first as a bootstrap server, then the others
  * in parallel with `--bootstrap <node-1's addrs>`. Resolves once every child
  * printed its ready line; writes `<dir>/testnet.json` (mode 0600, it holds the
  * API tokens). If any child fails to start, stops the others and rejects.
@@ -89,6 +100,18 @@ export async function startProcessTestnet (init: ProcessTestnetInit = {}): Promi
   if (!Number.isSafeInteger(count) || count < 1 || count > 64) {
     throw new InvalidOptionError(`ProcessTestnetInit.nodes must be a whole number from 1 to 64, got ${count}`)
   }
+  const clients = init.clients ?? 0
+  if (!Number.isSafeInteger(clients) || clients < 0 || clients >= count) {
+    throw new InvalidOptionError(`ProcessTestnetInit.clients must be a whole number from 0 to ${count - 1} (nodes - 1: node-1 is a server), got ${clients}`)
+  }
+  const preset = init.mixnet?.preset
+  if (preset != null && !['none', 'balanced', 'strong'].includes(preset)) {
+    throw new InvalidOptionError(`ProcessTestnetInit.mixnet.preset must be "none", "balanced" or "strong", got ${JSON.stringify(preset)}`)
+  }
+  const threads = init.mixnet?.threads
+  if (threads != null && (!Number.isSafeInteger(threads) || threads < 1 || threads > 64)) {
+    throw new InvalidOptionError(`ProcessTestnetInit.mixnet.threads must be a whole number from 1 to 64, got ${threads}`)
+  }
   const readyTimeout = init.readyTimeout ?? NODE_READY_TIMEOUT_MS
   if (!Number.isFinite(readyTimeout) || readyTimeout <= 0) {
     throw new InvalidOptionError(`ProcessTestnetInit.readyTimeout must be a positive number of milliseconds, got ${readyTimeout}`)
@@ -101,7 +124,8 @@ export async function startProcessTestnet (init: ProcessTestnetInit = {}): Promi
 
   const children: NodeProcess[] = []
   const launch = (index: number, bootstrap: string[]): NodeProcess => {
-    const child = new NodeProcess({ name: `node-${index + 1}`, dataDir: join(dir, `node-${index + 1}`), entry, bootstrap, env: init.env })
+    const role: Role = index >= count - clients ? 'client' : 'server'
+    const child = new NodeProcess({ name: `node-${index + 1}`, dataDir: join(dir, `node-${index + 1}`), entry, bootstrap, role, preset, threads, env: init.env })
     children.push(child)
     return child
   }
@@ -164,6 +188,9 @@ interface NodeProcessInit {
   dataDir: string
   entry: string
   bootstrap: string[]
+  role: Role
+  preset: MixnetPreset | undefined
+  threads: number | undefined
   env: Record<string, string | undefined> | undefined
 }
 
@@ -182,7 +209,9 @@ class NodeProcess {
   constructor (init: NodeProcessInit) {
     this.name = init.name
     this.dataDir = init.dataDir
-    const args = [init.entry, 'start', '--json', '--data-dir', init.dataDir, '--api', '127.0.0.1:0', '--role', 'server', '--stop-on-stdin-close']
+    const args = [init.entry, 'start', '--json', '--data-dir', init.dataDir, '--api', '127.0.0.1:0', '--role', init.role, '--stop-on-stdin-close']
+    if (init.preset != null) args.push('--mixnet-preset', init.preset)
+    if (init.threads != null) args.push('--mixnet-threads', String(init.threads))
     for (const addr of PROCESS_TESTNET_LISTEN) args.push('--listen', addr)
     for (const addr of init.bootstrap) args.push('--bootstrap', addr)
     const execArgv = init.entry.endsWith('.ts') && process.features.typescript == null ? ['--experimental-strip-types'] : []

@@ -7,13 +7,17 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createApiServer, buildOpenApiDocument, ROUTES, MAX_DHT_VALUE_BYTES, MAX_MESSAGE_BYTES } from '../../src/api/index.ts'
+import { createApiServer, buildOpenApiDocument, ROUTES, MAX_DHT_VALUE_BYTES, MAX_MESSAGE_BYTES, MAX_REPLY_BYTES, statusOfUmbraCode } from '../../src/api/index.ts'
 import type { ApiServer } from '../../src/api/index.ts'
 import { AbortedError, UmbraError } from '../../src/errors.ts'
 import { createNode } from '../../src/node/index.ts'
 import type { UmbraNode, PeerSummary } from '../../src/node/index.ts'
 import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from '../../src/dht/types.ts'
 import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from '../../src/messaging/types.ts'
+import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, AnonymousSendReceipt, MixnetCounters, MixnetService, PseudonymInfo, PseudonymService } from '../../src/mixnet/types.ts'
+import { REPLY_DATA_SIZE } from '../../src/mixnet/wire.ts'
+import { createTestnet } from '../../src/testnet/index.ts'
+import type { Testnet } from '../../src/testnet/index.ts'
 
 type Listener = Parameters<EventTarget['addEventListener']>[1]
 
@@ -27,6 +31,9 @@ const AUTH = { authorization: `Bearer ${TOKEN}` }
  * - DHT key `slow`: waits for the signal, then throws AbortedError (→ 504)
  * - recipient `unreachable`: UMBRA_ERR_DELIVERY_FAILED (→ 502)
  * - recipient `bad-recipient`: UMBRA_ERR_INVALID_RECIPIENT (→ 400)
+ * - anonymous recipient `key_unknown` / `key_nomixes` / `key_full` / `key_lost`:
+ *   UMBRA_ERR_UNKNOWN_PSEUDONYM / _NOT_ENOUGH_MIXES / _MAILBOX_FULL / _ANON_DELIVERY_FAILED
+ * - reply to message `ff…ff`: UMBRA_ERR_NO_SURB; pseudonym label `nomixes`: UMBRA_ERR_NOT_ENOUGH_MIXES
  */
 class FakeNode extends EventTarget {
   readonly peerId = '12D3KooWFakeNodeAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
@@ -41,6 +48,11 @@ class FakeNode extends EventTarget {
   readonly gets: Array<{ key: string, options: DhtGetOptions | undefined }> = []
   readonly sent: Array<{ to: string, body: Uint8Array }> = []
   readonly inboxMessages: ReceivedMessage[] = []
+  readonly anonSent: Array<{ to: string, body: Uint8Array, options: AnonymousSendOptions | undefined }> = []
+  readonly anonInbox: AnonymousMessage[] = []
+  readonly anonReplies: AnonymousReply[] = []
+  readonly repliesSent: Array<{ id: string, body: Uint8Array }> = []
+  readonly pseudonymList: PseudonymInfo[] = []
   readonly #listeners = new Map<string, Set<unknown>>()
 
   readonly dht: DhtService = {
@@ -71,6 +83,48 @@ class FakeNode extends EventTarget {
       return { id: 'ab'.repeat(16), to, rttMs: 12.5 }
     },
     inbox: (): ReceivedMessage[] => [...this.inboxMessages]
+  }
+
+  readonly mixnet: MixnetService = {
+    preset: 'balanced',
+    parameters: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5 },
+    events: new EventTarget() as unknown as MixnetService['events'],
+    send: async (to: string, body: Uint8Array, options?: AnonymousSendOptions): Promise<AnonymousSendReceipt> => {
+      const failures: Record<string, [string, string]> = {
+        key_unknown: ['UMBRA_ERR_UNKNOWN_PSEUDONYM', 'No contact record was found for this pseudonym'],
+        key_nomixes: ['UMBRA_ERR_NOT_ENOUGH_MIXES', 'A 3-hop path needs 3 mix nodes'],
+        key_full: ['UMBRA_ERR_MAILBOX_FULL', "The recipient's mailbox is full"],
+        key_lost: ['UMBRA_ERR_ANON_DELIVERY_FAILED', 'A fragment was not acknowledged after 4 tries']
+      }
+      const failure = failures[to]
+      if (failure !== undefined) throw new UmbraError(failure[1], failure[0])
+      this.anonSent.push({ to, body, options })
+      return { id: 'cd'.repeat(16), to, fragments: 1, retransmissions: 0, status: options?.wait ?? 'stored', rttMs: 42.5 }
+    },
+    reply: async (messageId: string, body: Uint8Array): Promise<void> => {
+      if (body.byteLength > REPLY_DATA_SIZE) throw new UmbraError('A reply is at most 3358 bytes', 'UMBRA_ERR_REPLY_TOO_LARGE')
+      const msg = this.anonInbox.find((m) => m.id === messageId)
+      if (msg === undefined || msg.repliesLeft === 0) throw new UmbraError(`No reply block is left for message ${messageId}`, 'UMBRA_ERR_NO_SURB')
+      msg.repliesLeft--
+      this.repliesSent.push({ id: messageId, body })
+    },
+    inbox: (): AnonymousMessage[] => this.anonInbox.map((m) => ({ ...m })),
+    replies: (): AnonymousReply[] => [...this.anonReplies],
+    directory: () => [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
+    counters: (): MixnetCounters => ({
+      packetsIn: 5, forwarded: 4, forwardFailed: 0, dropped: { mac: 1 }, stored: 2, refused: 0, acksSent: 2, acksFailed: 0,
+      fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0
+    })
+  }
+
+  readonly pseudonyms: PseudonymService = {
+    create: async (options?: { label?: string, signal?: AbortSignal }): Promise<PseudonymInfo> => {
+      if (options?.label === 'nomixes') throw new UmbraError('The mix directory lists no gateway yet', 'UMBRA_ERR_NOT_ENOUGH_MIXES')
+      const info: PseudonymInfo = { key: `key_Pseudonym${this.pseudonymList.length}`, gateways: ['12D3KooWGateway'], label: options?.label, createdAt: 1234, online: true }
+      this.pseudonymList.push(info)
+      return info
+    },
+    list: (): PseudonymInfo[] => [...this.pseudonymList]
   }
 
   getMultiaddrs (): string[] { return [`/ip4/127.0.0.1/tcp/4000/p2p/${this.peerId}`] }
@@ -191,6 +245,10 @@ const PROTECTED: Array<{ method: string, path: string, json?: unknown }> = [
   { method: 'GET', path: '/v1/dht/some-key' },
   { method: 'POST', path: '/v1/messages', json: { to: '12D3KooWPeerB', body: 'hi' } },
   { method: 'GET', path: '/v1/messages' },
+  { method: 'POST', path: `/v1/messages/${'ee'.repeat(16)}/reply`, json: { body: 'hi' } },
+  { method: 'POST', path: '/v1/pseudonyms', json: {} },
+  { method: 'GET', path: '/v1/pseudonyms' },
+  { method: 'GET', path: '/v1/mixnet' },
   { method: 'GET', path: '/v1/events' }
 ]
 
@@ -240,6 +298,8 @@ describe('HTTP API over a fake node', () => {
     }
     assert.equal(node.puts.length, 0, 'no unauthorized request reached the DHT')
     assert.equal(node.sent.length, 0, 'no unauthorized request reached messaging')
+    assert.equal(node.repliesSent.length, 0, 'no unauthorized request reached the mixnet')
+    assert.equal(node.pseudonymList.length, 0, 'no unauthorized request created a pseudonym')
     // the bearer scheme name is case-insensitive (RFC 7235)
     assert.equal((await call(api, 'GET', '/v1/node', { headers: { authorization: `bearer ${TOKEN}` } })).status, 200)
   })
@@ -324,7 +384,7 @@ describe('HTTP API over a fake node', () => {
   it('POST /v1/messages sends the decoded bytes and returns the receipt', async () => {
     const res = await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: '12D3KooWPeerB', body: 'hi there' } })
     assert.equal(res.status, 200, JSON.stringify(res.body))
-    assert.deepEqual(res.body, { id: 'ab'.repeat(16), to: '12D3KooWPeerB', rttMs: 12.5 })
+    assert.deepEqual(res.body, { id: 'ab'.repeat(16), to: '12D3KooWPeerB', anonymous: false, rttMs: 12.5 })
     assert.equal(node.sent.at(-1)?.to, '12D3KooWPeerB')
     assert.equal(Buffer.from(node.sent.at(-1)?.body ?? []).toString(), 'hi there')
 
@@ -361,8 +421,8 @@ describe('HTTP API over a fake node', () => {
     const all = await call(api, 'GET', '/v1/messages', { headers: AUTH })
     assert.equal(all.status, 200)
     assert.deepEqual(all.body.messages, [
-      { id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'first', encoding: 'utf8', sentAt: 1000, receivedAt: 1100 },
-      { id: '02'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: '/wA=', encoding: 'base64', sentAt: 2000, receivedAt: 2100 }
+      { kind: 'direct', anonymous: false, id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'first', encoding: 'utf8', sentAt: 1000, receivedAt: 1100 },
+      { kind: 'direct', anonymous: false, id: '02'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: '/wA=', encoding: 'base64', sentAt: 2000, receivedAt: 2100 }
     ])
     const since = await call(api, 'GET', '/v1/messages?since=2100', { headers: AUTH })
     assert.deepEqual(since.body.messages.map((m: { id: string }) => m.id), ['02'.repeat(16)])
@@ -455,13 +515,180 @@ describe('HTTP API over a fake node', () => {
     await readUntil(reader, state, (t) => parseEvents(t).length >= 3)
     assert.deepEqual(parseEvents(state.text), [
       { event: 'peer:connect', data: { peerId: '12D3KooWPeerC' } },
-      { event: 'message', data: { id: 'cd'.repeat(16), from: '12D3KooWPeerC', fromKey: 'key_C', body: 'over sse\nline 2', encoding: 'utf8', sentAt: 5, receivedAt: 6 } },
+      { event: 'message', data: { kind: 'direct', anonymous: false, id: 'cd'.repeat(16), from: '12D3KooWPeerC', fromKey: 'key_C', body: 'over sse\nline 2', encoding: 'utf8', sentAt: 5, receivedAt: 6 } },
       { event: 'peer:disconnect', data: { peerId: '12D3KooWPeerC' } }
     ])
     await readUntil(reader, state, (t) => t.includes(': heartbeat\n\n'))
 
     controller.abort()
     await waitFor(() => node.listenerCount('message') === 0 && node.listenerCount('peer:connect') === 0 && node.listenerCount('peer:disconnect') === 0)
+  })
+
+  it('POST /v1/messages with anonymous: true sends through the mixnet with hops, wait and replySurbs', async () => {
+    const res = await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'key_Alice', body: 'psst', anonymous: true, hops: 5, wait: 'delivered', replySurbs: 4 } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(res.body, { id: 'cd'.repeat(16), to: 'key_Alice', anonymous: true, fragments: 1, retransmissions: 0, status: 'delivered', rttMs: 42.5 })
+    const sent = node.anonSent.at(-1)
+    assert.equal(sent?.to, 'key_Alice')
+    assert.equal(Buffer.from(sent.body).toString(), 'psst')
+    assert.equal(sent.options?.hops, 5)
+    assert.equal(sent.options?.wait, 'delivered')
+    assert.equal(sent.options?.replySurbs, 4)
+    assert.ok(sent.options?.signal instanceof AbortSignal)
+
+    // defaults are the node's: nothing passed
+    const plain = await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'key_Alice', body: Buffer.from([0xff]).toString('base64'), encoding: 'base64', anonymous: true } })
+    assert.equal(plain.status, 200, JSON.stringify(plain.body))
+    assert.equal(plain.body.status, 'stored')
+    assert.deepEqual(Buffer.from(node.anonSent.at(-1)?.body ?? []), Buffer.from([0xff]))
+    assert.equal(node.anonSent.at(-1)?.options?.hops, undefined)
+    assert.equal(node.anonSent.at(-1)?.options?.replySurbs, undefined)
+
+    // anonymous: false is a direct send
+    const direct = await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: '12D3KooWPeerB', body: 'x', anonymous: false } })
+    assert.equal(direct.status, 200)
+    assert.equal(direct.body.anonymous, false)
+    assert.equal(node.sent.at(-1)?.to, '12D3KooWPeerB')
+  })
+
+  it('refuses bad anonymous sends before the mixnet, naming the field', async () => {
+    const before = node.anonSent.length
+    const sendAnon = (json: Record<string, unknown>): Promise<CallResult> => call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'key_Alice', body: 'x', ...json } })
+    assertError(await sendAnon({ anonymous: true, hops: 0 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.hops')
+    assertError(await sendAnon({ anonymous: true, hops: 9 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.hops')
+    assertError(await sendAnon({ anonymous: true, hops: 2.5 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.hops')
+    assertError(await sendAnon({ anonymous: true, hops: '3' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.hops')
+    assertError(await sendAnon({ anonymous: true, replySurbs: 9 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.replySurbs')
+    assertError(await sendAnon({ anonymous: true, replySurbs: -1 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.replySurbs')
+    assertError(await sendAnon({ anonymous: true, wait: 'forever' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.wait')
+    assertError(await sendAnon({ anonymous: 'yes' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.anonymous')
+    assertError(await sendAnon({ anonymous: true, surbs: 2 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'unknown field "surbs"')
+    // the anonymous-only fields without anonymous: true
+    for (const [field, value] of [['hops', 3], ['wait', 'delivered'], ['replySurbs', 1]] as const) {
+      assertError(await sendAnon({ [field]: value }), 400, 'UMBRA_ERR_BAD_REQUEST', `body.${field} is only allowed with "anonymous": true`)
+      assertError(await sendAnon({ anonymous: false, [field]: value }), 400, 'UMBRA_ERR_BAD_REQUEST', `body.${field}`)
+    }
+    // a PeerId is not a pseudonym
+    assertError(await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: '12D3KooWPeerB', body: 'x', anonymous: true } }), 400, 'UMBRA_ERR_INVALID_RECIPIENT', 'pseudonym')
+    assertError(await sendAnon({ anonymous: true, body: Buffer.alloc(MAX_MESSAGE_BYTES + 1).toString('base64'), encoding: 'base64' }), 413, 'UMBRA_ERR_MESSAGE_TOO_LARGE')
+    assert.equal(node.anonSent.length, before, 'no bad request reached the mixnet')
+  })
+
+  it('maps mixnet errors to their documented statuses', async () => {
+    const anon = (to: string): Promise<CallResult> => call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to, body: 'x', anonymous: true } })
+    assertError(await anon('key_unknown'), 404, 'UMBRA_ERR_UNKNOWN_PSEUDONYM', 'contact record')
+    assertError(await anon('key_nomixes'), 503, 'UMBRA_ERR_NOT_ENOUGH_MIXES')
+    assertError(await anon('key_full'), 507, 'UMBRA_ERR_MAILBOX_FULL')
+    assertError(await anon('key_lost'), 502, 'UMBRA_ERR_ANON_DELIVERY_FAILED')
+    assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 'nomixes' } }), 503, 'UMBRA_ERR_NOT_ENOUGH_MIXES')
+    assert.equal(statusOfUmbraCode('UMBRA_ERR_NOT_MY_PSEUDONYM'), 404)
+    assert.equal(statusOfUmbraCode('UMBRA_ERR_INVALID_RECIPIENT'), 400)
+    assert.equal(statusOfUmbraCode('UMBRA_ERR_NO_SURB'), 409)
+    assert.equal(statusOfUmbraCode('UMBRA_ERR_REPLY_TOO_LARGE'), 413)
+    // every status a route answers is documented in the OpenAPI components
+    const doc = buildOpenApiDocument() as { components: { responses: Record<string, unknown> } }
+    for (const status of [404, 409, 413, 502, 503, 507]) assert.ok(doc.components.responses[`E${status}`], `E${status} documented`)
+  })
+
+  it('POST /v1/messages/:id/reply answers through a SURB until none is left', async () => {
+    const id = '0a'.repeat(16)
+    node.anonInbox.push({ id, from: null, to: 'key_Pseudonym9', body: new TextEncoder().encode('hi, who am I?'), sentAt: 3000, receivedAt: 3100, repliesLeft: 1 })
+    const ok = await call(api, 'POST', `/v1/messages/${id}/reply`, { headers: AUTH, json: { body: 'nobody knows' } })
+    assert.equal(ok.status, 200, JSON.stringify(ok.body))
+    assert.deepEqual(ok.body, { id, repliesLeft: 0 })
+    assert.equal(node.repliesSent.at(-1)?.id, id)
+    assert.equal(Buffer.from(node.repliesSent.at(-1)?.body ?? []).toString(), 'nobody knows')
+    assertError(await call(api, 'POST', `/v1/messages/${id}/reply`, { headers: AUTH, json: { body: 'again' } }), 409, 'UMBRA_ERR_NO_SURB')
+    assertError(await call(api, 'POST', `/v1/messages/${'ff'.repeat(16)}/reply`, { headers: AUTH, json: { body: 'x' } }), 409, 'UMBRA_ERR_NO_SURB')
+
+    const replies = node.repliesSent.length
+    assert.equal(MAX_REPLY_BYTES, REPLY_DATA_SIZE, 'the API limit is the mixnet\'s')
+    assertError(await call(api, 'POST', `/v1/messages/${id}/reply`, { headers: AUTH, json: { body: 'a'.repeat(MAX_REPLY_BYTES + 1) } }), 413, 'UMBRA_ERR_REPLY_TOO_LARGE', 'body.body')
+    assertError(await call(api, 'POST', `/v1/messages/${id}/reply`, { headers: AUTH, json: { body: Buffer.alloc(MAX_REPLY_BYTES + 1).toString('base64'), encoding: 'base64' } }), 413, 'UMBRA_ERR_REPLY_TOO_LARGE')
+    assertError(await call(api, 'POST', '/v1/messages/not-an-id/reply', { headers: AUTH, json: { body: 'x' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'params.id')
+    assertError(await call(api, 'POST', `/v1/messages/${'AB'.repeat(16)}/reply`, { headers: AUTH, json: { body: 'x' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'params.id')
+    assertError(await call(api, 'POST', `/v1/messages/${id}/reply`, { headers: AUTH, json: { body: 'x', hops: 3 } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'unknown field "hops"')
+    assertError(await call(api, 'POST', `/v1/messages/${id}/reply`, { headers: AUTH, json: {} }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.body')
+    assert.equal(node.repliesSent.length, replies, 'no bad reply reached the mixnet')
+  })
+
+  it('GET /v1/messages merges direct, anonymous and reply entries, oldest first', async () => {
+    node.inboxMessages.length = 0
+    node.anonInbox.length = 0
+    node.inboxMessages.push(
+      { id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new TextEncoder().encode('direct 1'), sentAt: 100, receivedAt: 110 },
+      { id: '03'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new TextEncoder().encode('direct 2'), sentAt: 300, receivedAt: 310 }
+    )
+    node.anonInbox.push({ id: '02'.repeat(16), from: null, to: 'key_Pseudonym0', body: new TextEncoder().encode('anon'), sentAt: 200, receivedAt: 210, repliesLeft: 2 })
+    node.anonReplies.push({ inReplyTo: 'cd'.repeat(16), body: new Uint8Array([0xfe]), receivedAt: 250 })
+    const res = await call(api, 'GET', '/v1/messages', { headers: AUTH })
+    assert.equal(res.status, 200)
+    assert.deepEqual(res.body.messages, [
+      { kind: 'direct', anonymous: false, id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'direct 1', encoding: 'utf8', sentAt: 100, receivedAt: 110 },
+      { kind: 'anonymous', anonymous: true, id: '02'.repeat(16), from: null, to: 'key_Pseudonym0', body: 'anon', encoding: 'utf8', sentAt: 200, receivedAt: 210, repliesLeft: 2 },
+      { kind: 'reply', anonymous: true, from: null, inReplyTo: 'cd'.repeat(16), body: '/g==', encoding: 'base64', receivedAt: 250 },
+      { kind: 'direct', anonymous: false, id: '03'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'direct 2', encoding: 'utf8', sentAt: 300, receivedAt: 310 }
+    ])
+    const since = await call(api, 'GET', '/v1/messages?since=250', { headers: AUTH })
+    assert.deepEqual(since.body.messages.map((m: { kind: string }) => m.kind), ['reply', 'direct'])
+  })
+
+  it('POST and GET /v1/pseudonyms create and list pseudonyms', async () => {
+    const created = await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 'for the forum' } })
+    assert.equal(created.status, 201, JSON.stringify(created.body))
+    assert.deepEqual(created.body, { key: 'key_Pseudonym0', gateways: ['12D3KooWGateway'], label: 'for the forum', createdAt: 1234, online: true })
+    const bare = await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: {} })
+    assert.equal(bare.status, 201, JSON.stringify(bare.body))
+    assert.equal('label' in bare.body, false, 'no label, no field')
+    const noBody = await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH })
+    assert.equal(noBody.status, 201, JSON.stringify(noBody.body))
+    const list = await call(api, 'GET', '/v1/pseudonyms', { headers: AUTH })
+    assert.equal(list.status, 200)
+    assert.deepEqual(list.body.pseudonyms.map((p: { key: string }) => p.key), ['key_Pseudonym0', 'key_Pseudonym1', 'key_Pseudonym2'])
+
+    const count = node.pseudonymList.length
+    assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: '' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.label')
+    assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 'x'.repeat(129) } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.label')
+    assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 'bell\u0007' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.label')
+    assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 7 } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.label')
+    assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { name: 'x' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'unknown field "name"')
+    assertError(await call(api, 'GET', '/v1/pseudonyms?all=1', { headers: AUTH }), 400, 'UMBRA_ERR_BAD_REQUEST', 'all')
+    assert.equal(node.pseudonymList.length, count)
+  })
+
+  it('GET /v1/mixnet shows the preset, the directory and the counters', async () => {
+    const res = await call(api, 'GET', '/v1/mixnet', { headers: AUTH })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(res.body, {
+      preset: 'balanced',
+      parameters: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5 },
+      directory: [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
+      counters: node.mixnet.counters()
+    })
+  })
+
+  it('streams anonymous:message, anonymous:reply and anonymous:delivered events', async () => {
+    const controller = new AbortController()
+    const res = await fetch(`${api.url}/v1/events`, { headers: AUTH, signal: controller.signal })
+    assert.ok(res.body !== null)
+    const reader = res.body.getReader()
+    const state = { text: '' }
+    try {
+      await readUntil(reader, state, (t) => t.includes(': connected'))
+      assert.equal(node.listenerCount('anonymous:message'), 1)
+      node.emit('anonymous:message', { id: '0b'.repeat(16), from: null, to: 'key_P', body: new TextEncoder().encode('shh'), sentAt: 1, receivedAt: 2, repliesLeft: 2 } satisfies AnonymousMessage)
+      node.emit('anonymous:reply', { inReplyTo: '0c'.repeat(16), body: new TextEncoder().encode('back'), receivedAt: 3 } satisfies AnonymousReply)
+      node.emit('anonymous:delivered', { id: '0c'.repeat(16) })
+      await readUntil(reader, state, (t) => parseEvents(t).length >= 3)
+      assert.deepEqual(parseEvents(state.text), [
+        { event: 'anonymous:message', data: { kind: 'anonymous', anonymous: true, id: '0b'.repeat(16), from: null, to: 'key_P', body: 'shh', encoding: 'utf8', sentAt: 1, receivedAt: 2, repliesLeft: 2 } },
+        { event: 'anonymous:reply', data: { kind: 'reply', anonymous: true, from: null, inReplyTo: '0c'.repeat(16), body: 'back', encoding: 'utf8', receivedAt: 3 } },
+        { event: 'anonymous:delivered', data: { id: '0c'.repeat(16) } }
+      ])
+    } finally {
+      controller.abort()
+    }
+    await waitFor(() => ['anonymous:message', 'anonymous:reply', 'anonymous:delivered'].every((t) => node.listenerCount(t) === 0))
   })
 
   it('serves an OpenAPI document built from the schemas the server validates with', async () => {
@@ -624,5 +851,116 @@ describe('HTTP API over two real nodes', () => {
     } finally {
       controller.abort()
     }
+  })
+})
+
+describe('anonymous messages through the HTTP API over six real nodes', () => {
+  let net: Testnet
+  let apiSender: ApiServer
+  let apiRecipient: ApiServer
+  const authS = { authorization: `Bearer ${TOKEN}-s` }
+  const authR = { authorization: `Bearer ${TOKEN}-r` }
+
+  before(async () => {
+    net = await createTestnet(6, { mixnet: { preset: 'none', threads: 1 } })
+    apiSender = await createApiServer(net.nodes[1] as UmbraNode, { token: `${TOKEN}-s`, port: 0 })
+    apiRecipient = await createApiServer(net.nodes[5] as UmbraNode, { token: `${TOKEN}-r`, port: 0 })
+  })
+
+  after(async () => {
+    await apiSender?.close()
+    await apiRecipient?.close()
+    await net?.stop()
+  })
+
+  it('GET /v1/mixnet shows every server node in the directory and the preset', async () => {
+    let mix: CallResult | undefined
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      mix = await call(apiSender, 'GET', '/v1/mixnet', { headers: authS })
+      const other = await call(apiRecipient, 'GET', '/v1/mixnet', { headers: authR })
+      if (mix.body.directory?.length === 6 && other.body.directory?.length === 6) break
+      if (Date.now() > deadline) assert.fail(`directories did not fill: ${JSON.stringify(mix.body.directory?.length)}, ${JSON.stringify(other.body.directory?.length)}`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    assert.equal(mix.status, 200)
+    assert.equal(mix.body.preset, 'none')
+    assert.deepEqual(mix.body.parameters, { meanDelayMs: 0, loopRate: 0, dropRate: 0 })
+    const peerIds = net.nodes.map((n) => n.peerId).sort()
+    assert.deepEqual(mix.body.directory.map((d: { peerId: string }) => d.peerId), peerIds)
+    assert.equal(typeof mix.body.counters.packetsIn, 'number')
+  })
+
+  it('a pseudonym, an anonymous message through 3 hops, a reply through its SURB, each seen over HTTP', async () => {
+    const created = await call(apiRecipient, 'POST', '/v1/pseudonyms', { headers: authR, json: { label: 'api test' } })
+    assert.equal(created.status, 201, JSON.stringify(created.body))
+    const pseudonym = created.body.key as string
+    assert.match(pseudonym, /^key_/)
+    assert.equal(created.body.label, 'api test')
+    assert.ok(created.body.gateways.length >= 1)
+    assert.ok(!created.body.gateways.includes(net.nodes[5]?.peerId), 'the gateway is another node')
+    const listed = await call(apiRecipient, 'GET', '/v1/pseudonyms', { headers: authR })
+    assert.deepEqual(listed.body.pseudonyms.map((p: { key: string }) => p.key), [pseudonym])
+
+    const controllerR = new AbortController()
+    const controllerS = new AbortController()
+    const eventsR = await fetch(`${apiRecipient.url}/v1/events`, { headers: authR, signal: controllerR.signal })
+    const eventsS = await fetch(`${apiSender.url}/v1/events`, { headers: authS, signal: controllerS.signal })
+    assert.ok(eventsR.body !== null && eventsS.body !== null)
+    const readerR = eventsR.body.getReader()
+    const readerS = eventsS.body.getReader()
+    const stateR = { text: '' }
+    const stateS = { text: '' }
+    try {
+      await readUntil(readerR, stateR, (t) => t.includes(': connected'))
+      await readUntil(readerS, stateS, (t) => t.includes(': connected'))
+
+      const sent = await call(apiSender, 'POST', '/v1/messages', { headers: authS, json: { to: pseudonym, body: 'hello, whoever you are', anonymous: true, hops: 3, wait: 'delivered', replySurbs: 1 } })
+      assert.equal(sent.status, 200, JSON.stringify(sent.body))
+      assert.match(sent.body.id, /^[0-9a-f]{32}$/)
+      assert.equal(sent.body.to, pseudonym)
+      assert.equal(sent.body.anonymous, true)
+      assert.equal(sent.body.status, 'delivered')
+      assert.equal(sent.body.fragments, 1)
+      assert.ok(sent.body.rttMs > 0)
+
+      // the recipient sees it in its inbox and its event stream, without a sender
+      await readUntil(readerR, stateR, (t) => parseEvents(t).some((e) => e.event === 'anonymous:message'), 10_000)
+      const event = parseEvents(stateR.text).find((e) => e.event === 'anonymous:message')?.data as Record<string, unknown>
+      assert.deepEqual({ ...event, receivedAt: 0, sentAt: 0 }, { kind: 'anonymous', anonymous: true, id: sent.body.id, from: null, to: pseudonym, body: 'hello, whoever you are', encoding: 'utf8', sentAt: 0, receivedAt: 0, repliesLeft: 1 })
+      const inbox = await call(apiRecipient, 'GET', '/v1/messages', { headers: authR })
+      assert.deepEqual(inbox.body.messages.find((m: { id?: string }) => m.id === sent.body.id), event)
+      assert.ok(!JSON.stringify(inbox.body).includes(net.nodes[1]?.peerId ?? '?'), 'the sender\'s PeerId appears nowhere')
+      await readUntil(readerS, stateS, (t) => parseEvents(t).some((e) => e.event === 'anonymous:delivered'), 10_000)
+      assert.deepEqual(parseEvents(stateS.text).find((e) => e.event === 'anonymous:delivered')?.data, { id: sent.body.id })
+
+      // the recipient answers through the SURB; the sender sees the reply
+      const replied = await call(apiRecipient, 'POST', `/v1/messages/${sent.body.id as string}/reply`, { headers: authR, json: { body: 'hello back' } })
+      assert.equal(replied.status, 200, JSON.stringify(replied.body))
+      assert.deepEqual(replied.body, { id: sent.body.id, repliesLeft: 0 })
+      await readUntil(readerS, stateS, (t) => parseEvents(t).some((e) => e.event === 'anonymous:reply'), 10_000)
+      const replyEvent = parseEvents(stateS.text).find((e) => e.event === 'anonymous:reply')?.data as Record<string, unknown>
+      assert.deepEqual({ ...replyEvent, receivedAt: 0 }, { kind: 'reply', anonymous: true, from: null, inReplyTo: sent.body.id, body: 'hello back', encoding: 'utf8', receivedAt: 0 })
+      const senderInbox = await call(apiSender, 'GET', '/v1/messages', { headers: authS })
+      assert.deepEqual(senderInbox.body.messages.filter((m: { kind: string }) => m.kind === 'reply'), [replyEvent])
+
+      // its only SURB is used up
+      assertError(await call(apiRecipient, 'POST', `/v1/messages/${sent.body.id as string}/reply`, { headers: authR, json: { body: 'again' } }), 409, 'UMBRA_ERR_NO_SURB')
+      assert.equal((await call(apiRecipient, 'GET', '/v1/messages', { headers: authR })).body.messages.find((m: { id?: string }) => m.id === sent.body.id)?.repliesLeft, 0)
+    } finally {
+      controllerR.abort()
+      controllerS.abort()
+    }
+  })
+
+  it('answers the mixnet\'s errors with their codes', async () => {
+    const pseudonym = ((await call(apiRecipient, 'GET', '/v1/pseudonyms', { headers: authR })).body.pseudonyms[0]?.key ?? '') as string
+    // 8 hops need 8 mixes besides the sender and the gateway; there are 4
+    assertError(await call(apiSender, 'POST', '/v1/messages', { headers: authS, json: { to: pseudonym, body: 'x', anonymous: true, hops: 8 } }), 503, 'UMBRA_ERR_NOT_ENOUGH_MIXES')
+    // a key_ with a broken checksum, and a well-formed key no pseudonym was made for
+    const broken = pseudonym.slice(0, -1) + (pseudonym.endsWith('1') ? '2' : '1')
+    assertError(await call(apiSender, 'POST', '/v1/messages', { headers: authS, json: { to: broken, body: 'x', anonymous: true } }), 400, 'UMBRA_ERR_INVALID_RECIPIENT')
+    assertError(await call(apiSender, 'POST', '/v1/messages', { headers: authS, json: { to: net.nodes[0]?.key, body: 'x', anonymous: true } }), 404, 'UMBRA_ERR_UNKNOWN_PSEUDONYM')
+    assertError(await call(apiSender, 'POST', `/v1/messages/${'ab'.repeat(16)}/reply`, { headers: authS, json: { body: 'x' } }), 409, 'UMBRA_ERR_NO_SURB')
   })
 })

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { ProcessTestnetNode } from '../../src/testnet/index.ts'
-import { deadPort, HOME, isAlive, killAll, lines, processesMentioning, spawnUmbra, umbra, type LongRunning } from './helpers.ts'
+import { deadPort, eventually, HOME, isAlive, killAll, lines, processesMentioning, spawnUmbra, umbra, type LongRunning } from './helpers.ts'
 
 const ONE_ERROR_LINE = /^umbra: .+ \(UMBRA_ERR_[A-Z_]+\)$/
 
@@ -27,7 +27,7 @@ after(async () => {
   await rm(HOME, { recursive: true, force: true })
 })
 
-describe('umbra testnet --nodes 6 and the client commands', { timeout: 90_000 }, () => {
+describe('umbra testnet --nodes 6 and the client commands', { timeout: 120_000 }, () => {
   let dir: string
   let testnet: LongRunning
   let nodes: ProcessTestnetNode[] = []
@@ -40,7 +40,8 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 90_000 },
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'umbra-cli-test-'))
-    testnet = spawnUmbra(['testnet', '--nodes', '6', '--dir', dir, '--json'])
+    // preset none and one mix thread a node: fast anonymous sends on a shared machine
+    testnet = spawnUmbra(['testnet', '--nodes', '6', '--mixnet-preset', 'none', '--mixnet-threads', '1', '--dir', dir, '--json'])
     const ready = JSON.parse(await testnet.waitForLine((l) => l.startsWith('{'), 45_000)) as { event: string, file: string, nodes: Array<{ name: string, token?: string }> }
     assert.equal(ready.event, 'ready')
     assert.equal(ready.nodes.length, 6)
@@ -148,6 +149,83 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 90_000 },
     assert.equal(msg.from, node(2).peerId)
   })
 
+  test('pseudonym new and list, send --anonymous, inbox shows "(anonymous)", reply, the sender sees the reply', async () => {
+    // every node is a server (mix node and gateway); wait until node 2 and node 6 see all six
+    for (const i of [2, 6]) {
+      await eventually(async () => {
+        const res = await fetch(`${node(i).api}/v1/mixnet`, { headers: { authorization: `Bearer ${node(i).token}` } })
+        const body = await res.json() as { preset: string, directory: unknown[] }
+        assert.equal(body.preset, 'none')
+        return body.directory.length === 6 ? true : undefined
+      }, 20_000, `node-${i}'s mix directory to list 6 nodes`)
+    }
+
+    const created = await umbra(['pseudonym', 'new', '--label', 'cli test', '--json', ...apiFlags(6)])
+    assert.equal(created.code, 0, created.stderr)
+    const info = JSON.parse(created.stdout) as { key: string, label: string, gateways: string[], online: boolean }
+    assert.match(info.key, /^key_\w+$/)
+    assert.equal(info.label, 'cli test')
+    assert.equal(info.gateways.length, 1)
+    const plain = await umbra(['pseudonym', 'new', '--data-dir', node(6).dataDir])
+    assert.equal(plain.code, 0, plain.stderr)
+    assert.match(plain.stdout, /^key_\w+\n$/, 'prints only the key')
+    const second = plain.stdout.trim()
+
+    const list = await umbra(['pseudonym', 'list', ...apiFlags(6)])
+    assert.equal(list.code, 0, list.stderr)
+    assert.equal(lines(list.stdout)[0], '2 pseudonyms')
+    assert.match(list.stdout, new RegExp(`^${info.key}  .*"cli test"$`, 'm'))
+    assert.match(list.stdout, new RegExp(`^${second}  `, 'm'))
+    const listJson = JSON.parse((await umbra(['pseudonym', 'list', '--json', ...apiFlags(6)])).stdout) as { pseudonyms: Array<{ key: string }> }
+    assert.deepEqual(listJson.pseudonyms.map((p) => p.key), [info.key, second])
+
+    const text = `anonymous cli message ${randomBytes(4).toString('hex')}`
+    const send = await umbra(['send', '--anonymous', '--hops', '3', '--wait', 'delivered', info.key, text, ...apiFlags(2)])
+    assert.equal(send.code, 0, send.stderr)
+    const sent = /^sent anonymous message ([0-9a-f]{32}) to (key_\w+): delivered to the recipient in \d+ ms \(1 packet, 0 resent\)$/.exec(send.stdout.trim())
+    assert.ok(sent, send.stdout)
+    const id = sent[1] ?? ''
+    assert.equal(sent[2], info.key)
+
+    const inbox = await umbra(['inbox', '--data-dir', node(6).dataDir])
+    assert.equal(inbox.code, 0, inbox.stderr)
+    const line = lines(inbox.stdout).find((l) => l.endsWith(text))
+    assert.ok(line, `inbox shows the message:\n${inbox.stdout}`)
+    assert.ok(line.includes(`from (anonymous) to ${info.key}  id ${id}, 2 replies left  `), line)
+    assert.ok(!line.includes(node(2).peerId) && !line.includes(node(2).key), 'the anonymous line names no sender')
+
+    const reply = await umbra(['reply', id, 'got it, stranger', ...apiFlags(6)])
+    assert.equal(reply.code, 0, reply.stderr)
+    assert.equal(reply.stdout, `replied to anonymous message ${id} (1 reply left)\n`)
+
+    const senderInbox = await eventually(async () => {
+      const res = await umbra(['inbox', ...apiFlags(2)])
+      return lines(res.stdout).find((l) => l.endsWith('got it, stranger'))
+    }, 10_000, 'the reply in node-2\'s inbox')
+    assert.ok(senderInbox.includes(`from (anonymous) reply to ${id}  got it, stranger`), senderInbox)
+    const json = JSON.parse((await umbra(['inbox', '--json', ...apiFlags(2)])).stdout) as { messages: Array<{ kind: string, inReplyTo?: string, from: string | null }> }
+    assert.ok(json.messages.some((m) => m.kind === 'reply' && m.inReplyTo === id && m.from === null))
+  })
+
+  test('anonymous-messaging mistakes exit 1 with one line and the code', async () => {
+    const noAnon = await umbra(['send', '--hops', '3', node(6).key, 'x', ...apiFlags(2)])
+    assert.equal(noAnon.code, 1)
+    assertOneErrorLine(noAnon.stderr, 'UMBRA_ERR_INVALID_OPTION')
+    assert.match(noAnon.stderr, /--anonymous/)
+    const peerIdTo = await umbra(['send', '--anonymous', node(6).peerId, 'x', ...apiFlags(2)])
+    assert.equal(peerIdTo.code, 1)
+    assertOneErrorLine(peerIdTo.stderr, 'UMBRA_ERR_INVALID_RECIPIENT')
+    const unknown = await umbra(['send', '--anonymous', node(5).key, 'x', ...apiFlags(2)])
+    assert.equal(unknown.code, 1)
+    assertOneErrorLine(unknown.stderr, 'UMBRA_ERR_UNKNOWN_PSEUDONYM')
+    const noSurb = await umbra(['reply', 'ab'.repeat(16), 'x', ...apiFlags(6)])
+    assert.equal(noSurb.code, 1)
+    assertOneErrorLine(noSurb.stderr, 'UMBRA_ERR_NO_SURB')
+    const badId = await umbra(['reply', 'not-an-id', 'x', ...apiFlags(6)])
+    assert.equal(badId.code, 1)
+    assertOneErrorLine(badId.stderr, 'UMBRA_ERR_BAD_REQUEST')
+  })
+
   test('get of a missing key exits 1 with one line', async () => {
     const res = await umbra(['get', `missing/${randomBytes(4).toString('hex')}`, ...apiFlags(6)])
     assert.equal(res.code, 1)
@@ -175,7 +253,7 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 90_000 },
 describe('umbra start', { timeout: 30_000 }, () => {
   test('prints the ready line, writes api.json 0600, refuses a second node on the same data dir, stops on SIGINT', async (t) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'umbra-cli-start-'))
-    const node = spawnUmbra(['start', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--role', 'client'])
+    const node = spawnUmbra(['start', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--client', '--mixnet-preset', 'strong', '--mixnet-threads', '1'])
     t.after(async () => {
       await node.stop('SIGKILL', 1000)
       await rm(dataDir, { recursive: true, force: true })
@@ -190,6 +268,12 @@ describe('umbra start', { timeout: 30_000 }, () => {
     const id = await umbra(['id', '--data-dir', dataDir, '--json'])
     assert.equal(id.code, 0, id.stderr)
     assert.equal((JSON.parse(id.stdout) as { role: string }).role, 'client')
+    const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim()
+    const mixnet = await (await fetch(`${info.url}/v1/mixnet`, { headers: { authorization: `Bearer ${token}` } })).json() as { preset: string }
+    assert.equal(mixnet.preset, 'strong')
+    const none = await umbra(['pseudonym', 'list', '--data-dir', dataDir])
+    assert.equal(none.code, 0, none.stderr)
+    assert.equal(none.stdout, 'no pseudonyms; create one with: umbra pseudonym new\n')
 
     const second = await umbra(['start', '--data-dir', dataDir, '--api', '127.0.0.1:0'])
     assert.equal(second.code, 1)
@@ -210,7 +294,13 @@ describe('usage errors', { timeout: 30_000 }, () => {
     ['a bootstrap address without /p2p/', ['start', '--bootstrap', '/ip4/127.0.0.1/tcp/4001']],
     ['an unknown flag', ['peers', '--bogus']],
     ['a missing argument', ['put', 'only-a-key']],
-    ['--nodes 0', ['testnet', '--nodes', '0']]
+    ['--nodes 0', ['testnet', '--nodes', '0']],
+    ['--mixnet-preset bogus', ['start', '--mixnet-preset', 'bogus']],
+    ['--client with --role server', ['start', '--client', '--role', 'server']],
+    ['--hops 9', ['send', '--anonymous', '--hops', '9', 'key_x', 'hi']],
+    ['--wait forever', ['send', '--anonymous', '--wait', 'forever', 'key_x', 'hi']],
+    ['pseudonym without a subcommand argument', ['pseudonym', 'bogus']],
+    ['reply without a message', ['reply', 'ab'.repeat(16)]]
   ] as const) {
     test(`${what} exits 2 with one line`, async () => {
       const res = await umbra([...args])
@@ -236,6 +326,28 @@ describe('usage errors', { timeout: 30_000 }, () => {
   })
 })
 
+describe('umbra testnet --clients', { timeout: 30_000 }, () => {
+  test('runs the last nodes as clients, the others as servers', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'umbra-cli-clients-'))
+    const net = spawnUmbra(['testnet', '--nodes', '3', '--clients', '1', '--mixnet-preset', 'none', '--mixnet-threads', '1', '--dir', dir, '--json'])
+    t.after(async () => {
+      await net.stop('SIGKILL', 1000)
+      killAll(processesMentioning(dir))
+      await rm(dir, { recursive: true, force: true })
+    })
+    const ready = JSON.parse(await net.waitForLine((l) => l.startsWith('{'), 25_000)) as { nodes: Array<{ name: string, role: string }> }
+    assert.deepEqual(ready.nodes.map((n) => `${n.name} ${n.role}`), ['node-1 server', 'node-2 server', 'node-3 client'])
+    const { code } = await net.stop('SIGTERM', 10_000)
+    assert.equal(code, 0, net.stderr())
+  })
+
+  test('--clients as many as --nodes exits 1 with one line', async () => {
+    const res = await umbra(['testnet', '--nodes', '2', '--clients', '2'])
+    assert.equal(res.code, 1)
+    assertOneErrorLine(res.stderr, 'UMBRA_ERR_INVALID_OPTION')
+  })
+})
+
 describe('umbra testnet when a node fails to start', { timeout: 30_000 }, () => {
   test('stops the others and exits 1 with one line', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'umbra-cli-broken-'))
@@ -258,11 +370,15 @@ describe('umbra demo', { timeout: 60_000 }, () => {
     const res = await umbra(['demo', '--nodes', '6'], 55_000)
     assert.equal(res.code, 0, `stdout:\n${res.stdout}\nstderr:\n${res.stderr}`)
     assert.equal(res.stderr, '')
-    for (let i = 1; i <= 5; i++) assert.match(res.stdout, new RegExp(`^\\[${i}/5\\] .+ … done in \\d`, 'm'))
+    for (let i = 1; i <= 6; i++) assert.match(res.stdout, new RegExp(`^\\[${i}/6\\] .+ … done in \\d`, 'm'))
+    assert.match(res.stdout, /^mixnet preset "none": no mixing delays and no cover traffic/m)
+    assert.match(res.stdout, /^\[5\/6\] anonymous message node-2 → a pseudonym of node-6 through 3 mixes, and a reply … done/m)
+    assert.match(res.stdout, /node-6's inbox: "hello whoever you are \([0-9a-f]+\)" from \(anonymous\)/)
+    assert.match(res.stdout, /node-2's inbox: "hello back from node-6's pseudonym" in reply to [0-9a-f]{32}/)
     assert.match(res.stdout, /get on node-6: "hello from node-1 at [^"]+" \(source: network/)
     assert.match(res.stdout, /node-6's inbox: "hello node-6, this is node-2/)
     const summary = res.stdout.slice(res.stdout.indexOf('\nsummary\n'))
-    for (const step of ['start', 'discovery', 'dht', 'message', 'stop', 'total']) {
+    for (const step of ['start', 'discovery', 'dht', 'message', 'anonymous', 'stop', 'total']) {
       assert.match(summary, new RegExp(`^  ${step} `, 'm'))
     }
     const dirLine = /data directories under (\S+)/.exec(res.stdout)

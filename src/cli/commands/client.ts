@@ -1,7 +1,8 @@
+import { InvalidOptionError } from '../../errors.ts'
 import type { ClientFlags } from '../config.ts'
 import { clientFromFlags } from '../config.ts'
 import { NotFoundError } from '../errors.ts'
-import type { BodyEncoding } from '../api-client.ts'
+import type { BodyEncoding, InboxMessage, PseudonymInfo, SendOptions } from '../api-client.ts'
 
 /** Flags of every client command. */
 export interface ClientCommandFlags extends ClientFlags {
@@ -102,19 +103,74 @@ export async function runGet (key: string, flags: ClientCommandFlags & { fresh?:
   return 0
 }
 
-/** `umbra send TO MESSAGE`: a direct end-to-end encrypted message, acknowledged by the recipient. */
-export async function runSend (to: string, message: string, flags: ClientCommandFlags): Promise<number> {
+/** Flags of `umbra send`. */
+export interface SendFlags extends ClientCommandFlags {
+  anonymous?: boolean
+  hops?: number
+  wait?: 'stored' | 'delivered'
+  replySurbs?: number
+}
+
+/**
+ * `umbra send TO MESSAGE`: a direct end-to-end encrypted message, acknowledged
+ * by the recipient; with `--anonymous`, through the mix network to a pseudonym.
+ * @throws InvalidOptionError when `--hops`, `--wait` or `--reply-surbs` come without `--anonymous`
+ */
+export async function runSend (to: string, message: string, flags: SendFlags): Promise<number> {
+  const anonymous = flags.anonymous === true
+  if (!anonymous) {
+    const given = [['--hops', flags.hops], ['--wait', flags.wait], ['--reply-surbs', flags.replySurbs]].filter(([, v]) => v != null).map(([name]) => name)
+    if (given.length > 0) throw new InvalidOptionError(`${given.join(', ')} only ${given.length === 1 ? 'applies' : 'apply'} to anonymous messages; add --anonymous`)
+  }
   const api = await clientFromFlags(flags)
-  const res = await api.send(to, message)
+  const options: SendOptions = {}
+  if (anonymous) {
+    options.anonymous = true
+    if (flags.hops != null) options.hops = flags.hops
+    if (flags.wait != null) options.wait = flags.wait
+    if (flags.replySurbs != null) options.replySurbs = flags.replySurbs
+  }
+  const res = await api.send(to, message, options)
   if (flags.json === true) {
     printJson(res)
+    return 0
+  }
+  if (res.anonymous) {
+    const where = res.status === 'delivered' ? 'delivered to the recipient' : 'stored at the recipient\'s gateway'
+    const packets = `${res.fragments ?? 0} ${res.fragments === 1 ? 'packet' : 'packets'}, ${res.retransmissions ?? 0} resent`
+    process.stdout.write(`sent anonymous message ${res.id} to ${res.to}: ${where} in ${Math.round(res.rttMs)} ms (${packets})\n`)
     return 0
   }
   process.stdout.write(`sent message ${res.id} to ${res.to}, acknowledged in ${Math.round(res.rttMs)} ms\n`)
   return 0
 }
 
-/** `umbra inbox`: messages received since the node started, oldest first. */
+/** `umbra reply ID MESSAGE`: answers an anonymous message through one of its reply blocks. */
+export async function runReply (id: string, message: string, flags: ClientCommandFlags): Promise<number> {
+  const api = await clientFromFlags(flags)
+  const res = await api.reply(id, message)
+  if (flags.json === true) {
+    printJson(res)
+    return 0
+  }
+  process.stdout.write(`replied to anonymous message ${res.id} (${res.repliesLeft} ${res.repliesLeft === 1 ? 'reply' : 'replies'} left)\n`)
+  return 0
+}
+
+/** One inbox line: time, who (or `(anonymous)`), and the body. */
+function inboxLine (m: InboxMessage): string {
+  const at = new Date(m.receivedAt).toISOString()
+  switch (m.kind) {
+    case 'anonymous':
+      return `${at}  from (anonymous) to ${m.to}  id ${m.id}, ${m.repliesLeft} ${m.repliesLeft === 1 ? 'reply' : 'replies'} left  ${showBody(m.body, m.encoding)}`
+    case 'reply':
+      return `${at}  from (anonymous) reply to ${m.inReplyTo}  ${showBody(m.body, m.encoding)}`
+    default:
+      return `${at}  from ${m.from}  ${showBody(m.body, m.encoding)}`
+  }
+}
+
+/** `umbra inbox`: direct and anonymous messages and replies received since the node started, oldest first. */
 export async function runInbox (flags: ClientCommandFlags): Promise<number> {
   const api = await clientFromFlags(flags)
   const { messages } = await api.inbox()
@@ -127,9 +183,40 @@ export async function runInbox (flags: ClientCommandFlags): Promise<number> {
     return 0
   }
   const lines = [`${messages.length} ${messages.length === 1 ? 'message' : 'messages'}`]
-  for (const m of messages) {
-    lines.push(`${new Date(m.receivedAt).toISOString()}  from ${m.from}  ${showBody(m.body, m.encoding)}`)
-  }
+  for (const m of messages) lines.push(inboxLine(m))
   process.stdout.write(lines.join('\n') + '\n')
+  return 0
+}
+
+/** `umbra pseudonym new [--label L]`: creates a pseudonym and prints its key (the address to hand out). */
+export async function runPseudonymNew (flags: ClientCommandFlags & { label?: string }): Promise<number> {
+  const api = await clientFromFlags(flags)
+  const info = await api.createPseudonym(flags.label == null ? {} : { label: flags.label })
+  if (flags.json === true) {
+    printJson(info)
+    return 0
+  }
+  process.stdout.write(info.key + '\n')
+  return 0
+}
+
+function pseudonymLine (p: PseudonymInfo): string {
+  const label = p.label == null ? '' : `  ${JSON.stringify(printable(p.label))}`
+  return `${p.key}  ${p.online ? 'online ' : 'offline'}  created ${new Date(p.createdAt).toISOString()}  gateway ${p.gateways.join(',') || '(none)'}${label}`
+}
+
+/** `umbra pseudonym list`: the node's pseudonyms, oldest first. */
+export async function runPseudonymList (flags: ClientCommandFlags): Promise<number> {
+  const api = await clientFromFlags(flags)
+  const { pseudonyms } = await api.pseudonyms()
+  if (flags.json === true) {
+    printJson({ pseudonyms })
+    return 0
+  }
+  if (pseudonyms.length === 0) {
+    process.stdout.write('no pseudonyms; create one with: umbra pseudonym new\n')
+    return 0
+  }
+  process.stdout.write([`${pseudonyms.length} ${pseudonyms.length === 1 ? 'pseudonym' : 'pseudonyms'}`, ...pseudonyms.map(pseudonymLine)].join('\n') + '\n')
   return 0
 }

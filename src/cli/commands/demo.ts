@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { AbortedError, UmbraError } from '../../errors.ts'
 import { startProcessTestnet, type ProcessTestnet, type ProcessTestnetNode } from '../../testnet/process-testnet.ts'
-import { ApiClient } from '../api-client.ts'
-import { DEMO_POLL_INTERVAL_MS, DEMO_STEP_TIMEOUT_MS, EXIT_FAILURE, EXIT_INTERRUPTED } from '../constants.ts'
+import { ApiClient, type AnonymousInboxMessage, type DirectInboxMessage, type ReplyInboxMessage } from '../api-client.ts'
+import { DEMO_ANONYMOUS_HOPS, DEMO_MIXNET_PRESET, DEMO_POLL_INTERVAL_MS, DEMO_STEP_TIMEOUT_MS, EXIT_FAILURE, EXIT_INTERRUPTED } from '../constants.ts'
 import { DemoFailedError } from '../errors.ts'
 import { printable } from './client.ts'
 
@@ -59,7 +59,7 @@ interface StepRecord {
 
 /** The steps of `umbra demo`, in order (the final stop is not a step: it always runs). */
 export function demoSteps (): DemoStep[] {
-  return [startStep, discoveryStep, dhtStep, messageStep]
+  return [startStep, discoveryStep, dhtStep, messageStep, anonymousStep]
 }
 
 /**
@@ -83,7 +83,8 @@ export async function runDemo (flags: DemoFlags): Promise<number> {
   let failure: { step: DemoStep, index: number, error: unknown } | undefined
 
   try {
-    out(`umbra demo: ${flags.nodes} nodes on 127.0.0.1, each a separate \`umbra start\` process with its HTTP API\n\n`)
+    out(`umbra demo: ${flags.nodes} nodes on 127.0.0.1, each a separate \`umbra start\` process with its HTTP API\n`)
+    out(`mixnet preset "${DEMO_MIXNET_PRESET}": no mixing delays and no cover traffic, so the demo is fast; real networks use "balanced" or "strong"\n\n`)
     for (const [index, step] of steps.entries()) {
       const title = step.title(ctx)
       out(`[${index + 1}/${total}] ${title} … `)
@@ -137,7 +138,8 @@ const startStep: DemoStep = {
   name: 'start',
   title: (ctx) => `starting ${ctx.size} nodes`,
   run: async (ctx) => {
-    ctx.testnet = await startProcessTestnet({ nodes: ctx.size, signal: ctx.signal })
+    // One Sphinx worker thread per node: six processes share the machine's cores.
+    ctx.testnet = await startProcessTestnet({ nodes: ctx.size, mixnet: { preset: DEMO_MIXNET_PRESET, threads: 1 }, signal: ctx.signal })
     ctx.clients = ctx.testnet.nodes.map((n) => new ApiClient({ url: n.api, token: n.token }))
     const first = ctx.testnet.nodes[0]
     return {
@@ -202,7 +204,7 @@ const messageStep: DemoStep = {
     const sent = await client(ctx, 1).send(recipient.peerId, text, { signal: ctx.signal })
     const received = await poll(ctx, async () => {
       const { messages } = await client(ctx, ctx.size - 1).inbox({ signal: ctx.signal })
-      return messages.find((m) => m.id === sent.id)
+      return messages.find((m): m is DirectInboxMessage => m.kind === 'direct' && m.id === sent.id)
     }, () => `message ${sent.id} to appear in ${recipient.name}'s inbox`)
     if (received.body !== text || received.encoding !== 'utf8') {
       throw new DemoFailedError(`${recipient.name} received message ${sent.id} with a different body than node-2 sent`)
@@ -219,6 +221,67 @@ const messageStep: DemoStep = {
       data: { id: sent.id, rttMs: sent.rttMs, from: received.from, to: recipient.peerId }
     }
   }
+}
+
+/**
+ * The anonymous exchange: node-N creates a pseudonym, node-2 sends it a
+ * message through {@link DEMO_ANONYMOUS_HOPS} mixes (fewer when the network
+ * is too small: a path needs that many nodes besides the sender and the
+ * gateway), node-N answers through the reply block the message carried, and
+ * node-2 shows the reply.
+ */
+const anonymousStep: DemoStep = {
+  name: 'anonymous',
+  title: (ctx) => `anonymous message node-2 → a pseudonym of node-${ctx.size} through ${anonymousHops(ctx)} ${anonymousHops(ctx) === 1 ? 'mix' : 'mixes'}, and a reply`,
+  run: async (ctx) => {
+    const [, recipient] = pick(ctx, 1, ctx.size - 1)
+    const sender = client(ctx, 1)
+    const receiver = client(ctx, ctx.size - 1)
+    const hops = anonymousHops(ctx)
+    // Every node is a mix node and a gateway; wait until both ends see them all.
+    let sizes: number[] = []
+    await poll(ctx, async () => {
+      sizes = await Promise.all([sender, receiver].map(async (c) => (await c.mixnet({ signal: ctx.signal })).directory.length))
+      return sizes.every((n) => n >= ctx.size) ? true : undefined
+    }, () => `the mix directories of node-2 and ${recipient.name} to list all ${ctx.size} nodes; they list ${sizes.join(' and ') || 'none'}`)
+
+    const pseudonym = await receiver.createPseudonym({ label: 'umbra demo', signal: ctx.signal })
+    const text = `hello whoever you are (${randomBytes(4).toString('hex')})`
+    const sent = await sender.send(pseudonym.key, text, { anonymous: true, hops, wait: 'delivered', replySurbs: 1, signal: ctx.signal })
+    const received = await poll(ctx, async () => {
+      const { messages } = await receiver.inbox({ signal: ctx.signal })
+      return messages.find((m): m is AnonymousInboxMessage => m.kind === 'anonymous' && m.id === sent.id)
+    }, () => `anonymous message ${sent.id} to appear in ${recipient.name}'s inbox`)
+    if (received.body !== text || received.from !== null || received.to !== pseudonym.key) {
+      throw new DemoFailedError(`${recipient.name} received anonymous message ${sent.id} with a different body or recipient than node-2 sent`)
+    }
+
+    const answer = `hello back from ${recipient.name}'s pseudonym`
+    const t0 = performance.now()
+    await receiver.reply(sent.id, answer, { signal: ctx.signal })
+    const reply = await poll(ctx, async () => {
+      const { messages } = await sender.inbox({ signal: ctx.signal })
+      return messages.find((m): m is ReplyInboxMessage => m.kind === 'reply' && m.inReplyTo === sent.id)
+    }, () => `the reply to ${sent.id} to reach node-2`)
+    const replyMs = performance.now() - t0
+    if (reply.body !== answer) throw new DemoFailedError(`node-2 received a reply to ${sent.id} with a different body than ${recipient.name} sent`)
+
+    return {
+      summary: `${sent.status} through ${hops} ${hops === 1 ? 'mix' : 'mixes'} in ${Math.round(sent.rttMs)} ms, reply back in ${Math.round(replyMs)} ms`,
+      details: [
+        `${recipient.name} created pseudonym ${pseudonym.key} (gateway ${pseudonym.gateways.join(', ')})`,
+        `node-2 sent ${sent.id} through ${hops} ${hops === 1 ? 'mix' : 'mixes'}: ${sent.status}, acknowledged end to end in ${Math.round(sent.rttMs)} ms (${sent.fragments ?? 0} Sphinx ${sent.fragments === 1 ? 'packet' : 'packets'})`,
+        `${recipient.name}'s inbox: ${JSON.stringify(printable(received.body))} from (anonymous): no PeerId or key of node-2 in it`,
+        `${recipient.name} replied through the message's reply block; node-2's inbox: ${JSON.stringify(printable(reply.body))} in reply to ${sent.id}`
+      ],
+      data: { pseudonym: pseudonym.key, id: sent.id, hops, status: sent.status, rttMs: sent.rttMs, fragments: sent.fragments, replyMs: Math.round(replyMs), preset: DEMO_MIXNET_PRESET }
+    }
+  }
+}
+
+/** Mix hops of the anonymous step: 3, or fewer when the network is too small (nodes minus sender and gateway). */
+function anonymousHops (ctx: DemoContext): number {
+  return Math.max(1, Math.min(DEMO_ANONYMOUS_HOPS, ctx.size - 2))
 }
 
 function client (ctx: DemoContext, index: number): ApiClient {

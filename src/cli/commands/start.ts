@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { loadOrCreateApiToken, resolveDataDir } from '../../identity/index.ts'
 import { UmbraError } from '../../errors.ts'
 import type { Role, UmbraNode, UmbraNodeInit } from '../../node/index.ts'
+import type { MixnetPreset } from '../../mixnet/types.ts'
 import { isProcessAlive, readApiInfo, removeApiInfo, writeApiInfo } from '../config.ts'
 import { EXIT_INTERRUPTED, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { AlreadyRunningError } from '../errors.ts'
@@ -14,6 +15,12 @@ export interface StartFlags {
   bootstrap?: string[]
   api: HostPort
   role?: Role
+  /** `--client`: the same as `--role client`. */
+  client?: boolean
+  /** `--mixnet-preset` or `$UMBRA_MIXNET_PRESET`. */
+  mixnetPreset?: MixnetPreset
+  /** `--mixnet-threads`: Sphinx worker threads. */
+  mixnetThreads?: number
   json?: boolean
   /** Hidden: stop when stdin closes (set by the process testnet, so nodes never outlive it). */
   stopOnStdinClose?: boolean
@@ -66,6 +73,13 @@ export async function runStart (flags: StartFlags): Promise<number> {
 
     const init: UmbraNodeInit = { dataDir }
     if (flags.role != null) init.role = flags.role
+    if (flags.client === true) init.role = 'client'
+    if (flags.mixnetPreset != null || flags.mixnetThreads != null) {
+      init.mixnet = {
+        ...(flags.mixnetPreset != null ? { preset: flags.mixnetPreset } : {}),
+        ...(flags.mixnetThreads != null ? { threads: flags.mixnetThreads } : {})
+      }
+    }
     if (flags.listen != null) init.listen = flags.listen
     if (flags.bootstrap != null) init.bootstrap = flags.bootstrap
 

@@ -1,12 +1,17 @@
 import { once } from 'node:events'
 import { join } from 'node:path'
-import { AbortedError } from '../../errors.ts'
+import { AbortedError, InvalidOptionError } from '../../errors.ts'
 import { TESTNET_FILE } from '../../testnet/constants.ts'
 import { startProcessTestnet, type ProcessTestnet, type ProcessTestnetNode } from '../../testnet/process-testnet.ts'
+import type { MixnetPreset } from '../../mixnet/types.ts'
 
 /** Flags of `umbra testnet`. */
 export interface TestnetFlags {
   nodes: number
+  /** How many of the nodes (the last ones) run as clients. @default 0 */
+  clients?: number
+  mixnetPreset?: MixnetPreset
+  mixnetThreads?: number
   dir?: string
   json?: boolean
 }
@@ -22,15 +27,25 @@ export async function runTestnet (flags: TestnetFlags): Promise<number> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   try {
-    if (!json) process.stdout.write(`starting ${flags.nodes} ${flags.nodes === 1 ? 'node' : 'nodes'} on 127.0.0.1${flags.dir == null ? '' : ` in ${flags.dir}`} …\n`)
+    const clients = flags.clients ?? 0
+    if (clients >= flags.nodes) {
+      throw new InvalidOptionError(`--clients must be smaller than --nodes (${flags.nodes}): node-1, the bootstrap node, is a server`)
+    }
+    const roles = clients === 0 ? 'servers' : `${flags.nodes - clients} servers and ${clients} ${clients === 1 ? 'client' : 'clients'}`
+    const preset = flags.mixnetPreset == null ? '' : `, mixnet preset ${flags.mixnetPreset}`
+    if (!json) process.stdout.write(`starting ${flags.nodes} ${flags.nodes === 1 ? 'node' : 'nodes'} (${roles}${preset}) on 127.0.0.1${flags.dir == null ? '' : ` in ${flags.dir}`} …\n`)
     let testnet: ProcessTestnet
     try {
       testnet = await startProcessTestnet({
         nodes: flags.nodes,
+        clients,
+        ...(flags.mixnetPreset != null || flags.mixnetThreads != null
+          ? { mixnet: { ...(flags.mixnetPreset != null ? { preset: flags.mixnetPreset } : {}), ...(flags.mixnetThreads != null ? { threads: flags.mixnetThreads } : {}) } }
+          : {}),
         dir: flags.dir,
         signal: stopping.signal,
         onNodeReady: (node) => {
-          if (!json) process.stdout.write(`  ${node.name} ready  ${node.peerId}  api ${node.api}\n`)
+          if (!json) process.stdout.write(`  ${node.name} ready  ${node.role.padEnd(6)}  ${node.peerId}  api ${node.api}\n`)
         },
         onNodeExit: (node, code, signal) => {
           process.stderr.write(`umbra: ${node.name} (pid ${node.pid}) exited unexpectedly (${signal ?? `code ${code}`}); its log is ${join(node.dataDir, 'node.log')}\n`)
@@ -61,7 +76,7 @@ export async function runTestnet (flags: TestnetFlags): Promise<number> {
 }
 
 function summary (testnet: ProcessTestnet): string {
-  const rows: string[][] = [['name', 'pid', 'api', 'peerId'], ...testnet.nodes.map((n: ProcessTestnetNode) => [n.name, String(n.pid), n.api, n.peerId])]
+  const rows: string[][] = [['name', 'role', 'pid', 'api', 'peerId'], ...testnet.nodes.map((n: ProcessTestnetNode) => [n.name, n.role, String(n.pid), n.api, n.peerId])]
   const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length))) ?? []
   const lines = rows.map((r) => '  ' + r.map((cell, col) => cell.padEnd(widths[col] ?? 0)).join('  ').trimEnd())
   return [
