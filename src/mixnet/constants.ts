@@ -35,9 +35,9 @@ export const DEFAULT_EPOCH_MS = 1 * HOUR
 export const DEFAULT_EPOCH_GRACE_MS = 5 * MINUTE
 
 /** A descriptor is re-signed this often, ms. */
-export const DESCRIPTOR_REFRESH_MS = 10 * SECOND
+export const DESCRIPTOR_REFRESH_MS = 8 * SECOND
 /** A descriptor is valid this long after it is signed, ms (a crashed node leaves every directory within this). */
-export const DESCRIPTOR_LIFETIME_MS = 30 * SECOND
+export const DESCRIPTOR_LIFETIME_MS = 25 * SECOND
 /** Each node pulls the directory from a few connected peers this often, ms. */
 export const DIRECTORY_PULL_INTERVAL_MS = 3 * SECOND
 /** Peers asked per pull round. */

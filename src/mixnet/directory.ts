@@ -10,9 +10,9 @@
  * - every DIRECTORY_PULL_INTERVAL_MS a node pulls the whole directory from
  *   up to DIRECTORY_PULL_FANOUT random connected peers (anti-entropy, which
  *   also spreads the periodic re-signing);
- * - a descriptor lives DESCRIPTOR_LIFETIME_MS (30 s) and is re-signed every
- *   DESCRIPTOR_REFRESH_MS, so a node that crashes leaves every directory
- *   within 30 s; one that stops cleanly pushes a signed withdrawal.
+ * - a descriptor lives DESCRIPTOR_LIFETIME_MS (25 s) and is re-signed every
+ *   DESCRIPTOR_REFRESH_MS (8 s), so a node that crashes leaves every
+ *   directory within 25 s; one that stops cleanly pushes a signed withdrawal.
  *
  * Paths are drawn uniformly from this set, never from DHT neighbours.
  */

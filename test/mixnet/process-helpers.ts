@@ -1,0 +1,233 @@
+/**
+ * `umbra start` children for the end-to-end mixnet tests: each node has its
+ * own data directory and, for server nodes, a fixed TCP port, so a test can
+ * SIGKILL any node and start it again at the same address with the same
+ * identity. `startProcessTestnet` cannot restart a node, hence this helper.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { once } from 'node:events'
+import { createWriteStream, type WriteStream } from 'node:fs'
+import { mkdir, readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import type { Readable, Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import type { ReadyEvent } from '../../src/cli/commands/start.ts'
+import { API_TOKEN_FILE } from '../../src/identity/constants.ts'
+import type { MixnetPreset } from '../../src/mixnet/types.ts'
+
+/** The CLI entry, run from source by Node's type stripping. */
+export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+
+/** Every child ever spawned here, so `after` can kill stragglers even when a test failed midway. */
+const children = new Set<ChildProcessByStdio<Writable, Readable, Readable>>()
+
+/** Environment of the children: no test runner context, no API settings of the user. */
+function childEnv (): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env, UMBRA_API_URL: undefined, UMBRA_API_TOKEN: undefined }
+  delete env.NODE_TEST_CONTEXT
+  return env
+}
+
+/** A TCP port on 127.0.0.1 nothing listens on (bound, then released). */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  server.close()
+  await once(server, 'close')
+  if (address == null || typeof address === 'string') throw new Error('no TCP port')
+  return address.port
+}
+
+/** An error answer of a node's HTTP API, with its `UMBRA_ERR_…` code. */
+export class ApiCallError extends Error {
+  readonly status: number
+  readonly code: string
+  constructor (message: string, status: number, code: string) {
+    super(message)
+    this.name = 'ApiCallError'
+    this.status = status
+    this.code = code
+  }
+}
+
+export interface UmbraProcessInit {
+  /** For messages and logs. */
+  name: string
+  /** Kept across restarts: the node's identity, API token, pseudonyms, mailboxes. */
+  dataDir: string
+  role: 'server' | 'client'
+  /** Fixed TCP port on 127.0.0.1; 0 picks a free one on every start. */
+  port: number
+  /** Passed as `--mixnet-preset`; undefined: the node's default. */
+  preset?: MixnetPreset
+}
+
+/** What a running node printed in its ready line, plus its API token. */
+export interface NodeIdentity {
+  peerId: string
+  key: string
+  api: string
+  token: string
+  addrs: string[]
+}
+
+/**
+ * One `umbra start --json` node that can be stopped and started again. Its
+ * stderr is appended to `<dataDir>/node.log` across restarts.
+ */
+export class UmbraProcess {
+  readonly name: string
+  readonly dataDir: string
+  readonly role: 'server' | 'client'
+  readonly port: number
+  readonly preset: MixnetPreset | undefined
+  #child: ChildProcessByStdio<Writable, Readable, Readable> | undefined
+  #exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }> | undefined
+  #identity: NodeIdentity | undefined
+  #stderrTail = ''
+
+  constructor (init: UmbraProcessInit) {
+    this.name = init.name
+    this.dataDir = init.dataDir
+    this.role = init.role
+    this.port = init.port
+    this.preset = init.preset
+  }
+
+  /** Ready-line details of the current (or last) run. */
+  get id (): NodeIdentity {
+    if (this.#identity == null) throw new Error(`${this.name} never started`)
+    return this.#identity
+  }
+
+  get running (): boolean {
+    return this.#child != null && this.#child.exitCode == null && this.#child.signalCode == null
+  }
+
+  get pid (): number | undefined {
+    return this.#child?.pid
+  }
+
+  /** Spawns the node and resolves once it printed its ready line (rejects with its stderr tail if it exits first). */
+  async start (bootstrap: string[], timeoutMs = 45_000): Promise<NodeIdentity> {
+    if (this.running) throw new Error(`${this.name} is already running`)
+    await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
+    const args = [CLI, 'start', '--json', '--data-dir', this.dataDir, '--api', '127.0.0.1:0', '--role', this.role, '--stop-on-stdin-close',
+      '--listen', `/ip4/127.0.0.1/tcp/${this.port}`]
+    for (const addr of bootstrap) args.push('--bootstrap', addr)
+    if (this.preset != null) args.push('--mixnet-preset', this.preset)
+    const child = spawn(process.execPath, args, { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
+    children.add(child)
+    child.stdin.on('error', () => {})
+    this.#child = child
+    this.#stderrTail = ''
+    const log: WriteStream = createWriteStream(join(this.dataDir, 'node.log'), { flags: 'a', mode: 0o600 })
+    log.on('error', () => {})
+    log.write(`--- ${new Date().toISOString()} start ${args.slice(1).join(' ')}\n`)
+    child.stderr.on('data', (chunk: Buffer) => {
+      log.write(chunk)
+      this.#stderrTail = (this.#stderrTail + chunk.toString('utf8')).slice(-4096)
+    })
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        children.delete(child)
+        log.end(`--- exit ${signal ?? code}\n`)
+        resolve({ code, signal })
+      })
+    })
+    const exited = this.#exited
+    const ready = await new Promise<ReadyEvent>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`${this.name}: no ready line within ${timeoutMs} ms; stderr: ${this.#stderrTail}`)) }, timeoutMs)
+      const lines = createInterface({ input: child.stdout })
+      lines.on('line', (line) => {
+        try {
+          const event = JSON.parse(line) as Partial<ReadyEvent>
+          if (event.event === 'ready') { clearTimeout(timer); resolve(event as ReadyEvent) }
+        } catch { /* not a JSON line */ }
+      })
+      void exited.then(({ code, signal }) => {
+        clearTimeout(timer)
+        reject(new Error(`${this.name} exited (${signal ?? code}) before it was ready; stderr: ${this.#stderrTail}`))
+      })
+    })
+    const token = (await readFile(join(this.dataDir, API_TOKEN_FILE), 'utf8')).trim()
+    this.#identity = { peerId: ready.peerId, key: ready.key, api: ready.api, token, addrs: ready.addrs }
+    return this.#identity
+  }
+
+  /**
+   * Sends `signal` and resolves once the process is gone. After SIGTERM it
+   * gets `graceMs` for a clean stop, then SIGKILL.
+   */
+  async stop (signal: 'SIGTERM' | 'SIGKILL', graceMs = 10_000): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
+    const child = this.#child
+    const exited = this.#exited
+    if (child == null || exited == null) return { code: null, signal: null }
+    if (!this.running) return await exited
+    child.kill(signal)
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, graceMs)
+    try {
+      return await exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** One call of the node's HTTP API (bearer token); throws {@link ApiCallError} on an error answer. */
+  async call<T> (method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 70_000): Promise<T> {
+    const { api, token } = this.id
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const res = await fetch(`${api}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs)
+    })
+    const text = await res.text()
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw new ApiCallError(`${this.name} ${method} ${path}: HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`, res.status, 'NOT_JSON')
+    }
+    if (!res.ok) {
+      const error = (parsed as { error?: { code?: string, message?: string } }).error
+      throw new ApiCallError(`${this.name} ${method} ${path}: HTTP ${res.status} ${error?.code ?? ''} ${error?.message ?? text.slice(0, 200)}`, res.status, error?.code ?? 'UNKNOWN')
+    }
+    return parsed as T
+  }
+}
+
+/** SIGKILLs every child still alive (cleanup after a failed test) and waits for them to go. */
+export async function killStragglers (): Promise<void> {
+  const alive = [...children].filter((c) => c.exitCode == null && c.signalCode == null)
+  await Promise.all(alive.map(async (c) => {
+    const gone = once(c, 'exit')
+    c.kill('SIGKILL')
+    await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 5_000).unref())])
+  }))
+  children.clear()
+}
+
+/** Polls `check` every `intervalMs` until it returns something other than undefined; throws after `timeoutMs`. */
+export async function eventually<T> (what: string, check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  for (;;) {
+    try {
+      const result = await check()
+      if (result !== undefined) return result
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError != null ? `; last error: ${(lastError as Error).message}` : ''}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
