@@ -12,7 +12,7 @@ const MAILBOX_TTL_MS = 72 * HOUR // seed 001
 const MAILBOX_MAX_MESSAGES = 100 // seed 001
 /** Bytes of data a gateway holds per mailbox (seed 001; DESIGN.md section 5). */
 const MAILBOX_MAX_BYTES = 1_000_000 // seed 001
-/** Length of a mailbox id, bytes (DELIVER routing command, .mixnet-spec.md "Sphinx v1"). */
+/** Length of a mailbox id, bytes (DELIVER routing command, docs/sphinx.md). */
 const MAILBOX_ID_BYTES = 32
 /** Length of a message id, bytes (the `id` field of a Sphinx hop block). */
 const MESSAGE_ID_BYTES = 16

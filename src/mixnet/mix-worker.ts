@@ -44,7 +44,7 @@ export const RESULT_KIND = { fail: 0, forward: 1, deliver: 2, deliverSurb: 3 } a
 
 /**
  * Failure reasons, indexed by the `reason` byte of a result meta record:
- * the Sphinx ones (spec "Module API"), then the pool's own: `epoch` (no key
+ * the Sphinx ones (docs/sphinx.md), then the pool's own: `epoch` (no key
  * for the packet's epoch), `worker` (the worker crashed or `processPacket`
  * threw), `closed` (the pool was closed first).
  */

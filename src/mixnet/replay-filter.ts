@@ -2,8 +2,8 @@
  * The relay's replay filter: remembers the replay tag of every packet it
  * processed, per key epoch, so that a packet seen again is dropped
  * (Danezis & Goldberg 2009 §3.3: "the mix must also check that the tag has
- * not been seen before"; the tag is Sphinx key 4, spec "Sphinx v1 wire
- * format"). Without it an adversary replays a packet and watches where the
+ * not been seen before"; the tag is Sphinx KDF subkey 4,
+ * docs/sphinx.md "Key derivation"). Without it an adversary replays a packet and watches where the
  * copy goes. Tags only need to be kept while their epoch's key is accepted:
  * a packet of a dropped epoch cannot be processed any more.
  *
@@ -55,7 +55,7 @@ export interface ReplayFilter {
   size: () => number
 }
 
-/** Replay tag length, bytes (spec: KDF subkey 4). */
+/** Replay tag length, bytes (docs/sphinx.md: KDF subkey 4). */
 const TAG_SIZE = 16
 const DEFAULT_MAX_PER_EPOCH = 2_000_000
 const MAX_PER_EPOCH_LIMIT = 2 ** 26

@@ -52,7 +52,7 @@ export interface SphinxPoolInit {
 
 /** An onion secret key the pool accepts, for one epoch. */
 export interface PoolKey {
-  /** Key epoch, the u32 in the packet header (spec "Sphinx v1 wire format"). */
+  /** Key epoch, the u32 in the packet header (docs/sphinx.md "Packet layout"). */
   epoch: number
   /** X25519 secret key, 32 bytes. */
   secret: Uint8Array
@@ -123,7 +123,7 @@ const log = logger('mixnet:pool')
 
 /**
  * Creates a pool of worker threads that process Sphinx packets
- * (Sphinx: Danezis & Goldberg 2009 §3.3; wire format .mixnet-spec.md).
+ * (Sphinx: Danezis & Goldberg 2009 §3.3; wire format docs/sphinx.md).
  * An idle pool does not keep the process alive; a busy one does. A worker
  * that exits unexpectedly is restarted (after the second consecutive crash
  * with a backoff of 100 ms doubling to 5 s) and the packets it held resolve

@@ -1,5 +1,5 @@
 /**
- * Sphinx v1 geometry and domain-separation strings (mixnet build spec, issue 3;
+ * Sphinx v1 geometry and domain-separation strings (docs/sphinx.md, issue 3;
  * docs/sphinx.md has the byte layouts). Sizes are bytes.
  */
 
@@ -56,7 +56,7 @@ export const HOP_ID_OFFSET = 38
 export const HOP_RESERVED_OFFSET = 54
 export const HOP_NEXT_GAMMA_OFFSET = 56
 
-/** Routing block types (spec: other values are dropped with reason 'routing'). */
+/** Routing block types (docs/sphinx.md: other values are dropped with reason 'routing'). */
 export const HOP_TYPE_FORWARD = 1
 export const HOP_TYPE_DELIVER = 2
 export const HOP_TYPE_DELIVER_SURB = 3
