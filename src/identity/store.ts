@@ -39,12 +39,12 @@ async function readIfExists (path: string): Promise<string | undefined> {
 }
 
 /**
- * Writes a secret file (mode 0600) without ever replacing an existing one:
- * the content is written and synced to a temporary file, then hard-linked
- * to the final name, which fails atomically if that name exists.
- * @throws UMBRA_ERR_IDENTITY_FILE when the file appeared meanwhile
+ * Writes `content` to a new temporary file beside `path` (mode 0600), synced
+ * to disk, and returns its name; the caller links or renames it into place
+ * and removes it on failure.
+ * @throws the file system error (e.g. EACCES)
  */
-async function writeSecretOnce (path: string, content: string): Promise<void> {
+export async function writeSecretTemp (path: string, content: string): Promise<string> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   const fh = await open(tmp, 'wx', SECRET_FILE_MODE)
   try {
@@ -54,6 +54,17 @@ async function writeSecretOnce (path: string, content: string): Promise<void> {
     await fh.close()
   }
   await chmod(tmp, SECRET_FILE_MODE)
+  return tmp
+}
+
+/**
+ * Writes a secret file (mode 0600) without ever replacing an existing one:
+ * the content is written and synced to a temporary file, then hard-linked
+ * to the final name, which fails atomically if that name exists.
+ * @throws UMBRA_ERR_IDENTITY_FILE when the file appeared meanwhile
+ */
+async function writeSecretOnce (path: string, content: string): Promise<void> {
+  const tmp = await writeSecretTemp(path, content)
   try {
     await link(tmp, path)
   } catch (err) {

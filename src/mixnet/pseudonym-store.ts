@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import sodium from 'sodium-native'
 import { InvalidOptionError } from '../errors.ts'
 import { encodeKey } from '../identity/index.ts'
+import { writeSecretTemp } from '../identity/store.ts'
 import { PseudonymFileError, UnknownPseudonymError } from './errors.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -13,8 +13,6 @@ import type { PrivateKey } from '@libp2p/interface'
 const PSEUDONYM_FILE = 'pseudonyms.json'
 /** Format version of {@link PSEUDONYM_FILE}. */
 const PSEUDONYM_FILE_VERSION = 1
-/** Mode of the pseudonym file: it holds secret keys (DESIGN.md section 3). */
-const SECRET_FILE_MODE = 0o600
 /** Mode of a data directory created here (same as src/identity). */
 const DATA_DIR_MODE = 0o700
 /** Most gateways a pseudonym names: the contact record carries 1 to 3 (src/mixnet/contact.ts). */
@@ -191,19 +189,12 @@ async function load (path: string): Promise<Pseudonym[]> {
  * A reader sees the old file or the new one, never a torn one.
  */
 async function writeAtomic (dir: string, path: string, content: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  let tmp: string | undefined
   try {
-    const fh = await open(tmp, 'wx', SECRET_FILE_MODE)
-    try {
-      await fh.writeFile(content)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await chmod(tmp, SECRET_FILE_MODE)
+    tmp = await writeSecretTemp(path, content)
     await rename(tmp, path)
   } catch (err) {
-    await unlink(tmp).catch(() => {})
+    if (tmp != null) await unlink(tmp).catch(() => {})
     throw new PseudonymFileError(`Cannot write ${path}: ${(err as Error).message}`, { cause: err })
   }
   try {
