@@ -102,7 +102,7 @@ export function createMessagingService (components: MessagingServiceComponents):
       const signal = withTimeout(options.signal, options.timeout ?? SEND_TIMEOUT_MS)
       let ack: MessageAck
       try {
-        const stream = await libp2p.dialProtocol(peer, MESSAGE_PROTOCOL, { signal })
+        const stream = await libp2p.dialProtocol(peer, MESSAGE_PROTOCOL, { signal, runOnLimitedConnection: true })
         const lp = lpStream(stream, { maxDataLength: MAX_ACK_BYTES })
         await lp.write(envelope, { signal })
         const ackBytes = (await lp.read({ signal })).subarray()
@@ -126,7 +126,8 @@ export function createMessagingService (components: MessagingServiceComponents):
     },
 
     async start (): Promise<void> {
-      await libp2p.handle(MESSAGE_PROTOCOL, handle, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+      // Relayed (limited) connections carry direct messages too: a client behind a NAT is reached through its relay.
+      await libp2p.handle(MESSAGE_PROTOCOL, handle, { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true })
     },
 
     async stop (): Promise<void> {

@@ -1,10 +1,14 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { uPnPNAT } from '@libp2p/upnp-nat'
+import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
@@ -19,14 +23,17 @@ import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
 import { CONTACT_NAMESPACE, createContactValidator, selectContactRecord } from '../mixnet/contact.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
+import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
+import { createNatService, type NatServiceHandle } from '../nat/nat-service.ts'
 import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
 import type { MessagingService } from '../messaging/types.ts'
 import type { MixnetService, PseudonymService } from '../mixnet/types.ts'
+import type { NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
-function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[] } {
+function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], stunPort: number | false, stunServers: string[] } {
   if (init == null || typeof init !== 'object') throw new InvalidOptionError('createNode(init): init must be an object')
   const role = init.role ?? DEFAULT_ROLE
   if (role !== 'server' && role !== 'client') {
@@ -48,7 +55,26 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
     if (!addr.includes('/p2p/')) throw new InvalidOptionError(`init.bootstrap: ${addr} lacks /p2p/<PeerId>; copy the full address a node prints`)
   }
   validateMixnetInit(init.mixnet)
-  return { role, listen, bootstrap: boot }
+  const stunPort = init.nat?.stunPort ?? DEFAULT_STUN_PORT
+  if (stunPort !== false && (!Number.isInteger(stunPort) || stunPort < 0 || stunPort > 65535)) {
+    throw new InvalidOptionError(`init.nat.stunPort must be a UDP port (0 to 65535) or false, got ${String(stunPort)}`)
+  }
+  const stunServers = init.nat?.stunServers ?? defaultStunServers(boot)
+  if (!Array.isArray(stunServers) || stunServers.some((h) => typeof h !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(h))) {
+    throw new InvalidOptionError('init.nat.stunServers must be an array of "host:port" strings')
+  }
+  return { role, listen, bootstrap: boot, stunPort, stunServers }
+}
+
+/** The STUN servers of a client by default: every bootstrap node's IP on the default STUN port (issue 4: only this network's servers). */
+function defaultStunServers (boot: string[]): string[] {
+  const out = new Set<string>()
+  for (const addr of boot) {
+    const m = /^\/(ip4|ip6|dns4|dns6|dns)\/([^/]+)\//.exec(addr)
+    if (m?.[2] == null) continue
+    out.add(m[1] === 'ip6' ? `[${m[2]}]:${DEFAULT_STUN_PORT}` : `${m[2]}:${DEFAULT_STUN_PORT}`)
+  }
+  return [...out]
 }
 
 class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
@@ -57,6 +83,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #init: UmbraNodeInit
   #listen: string[]
   #bootstrap: string[]
+  #stunPort: number | false
+  #stunServers: string[]
+  #nat?: NatServiceHandle
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -71,6 +100,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.role = v.role
     this.#listen = v.listen
     this.#bootstrap = v.bootstrap
+    this.#stunPort = v.stunPort
+    this.#stunServers = v.stunServers
     this.dataDir = resolveDataDir(init.dataDir)
   }
 
@@ -106,6 +137,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     return this.#mixnet
   }
 
+  get nat (): NatService {
+    if (this.#nat == null) throw new NotStartedError()
+    return this.#nat
+  }
+
   get pseudonyms (): PseudonymService {
     if (this.#mixnet == null) throw new NotStartedError()
     return this.#mixnet.pseudonyms
@@ -120,19 +156,28 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   async #start (): Promise<void> {
     const privateKey: PrivateKey = this.#init.privateKey ?? (await loadOrCreateTransportKey(this.dataDir)).privateKey
     const datastore = new MemoryDatastore()
+    const client = this.role === 'client'
+    // A client behind a NAT listens through relay reservations and accepts WebRTC upgrades.
+    const listen = client ? [...new Set([...this.#listen, '/p2p-circuit', '/webrtc'])] : this.#listen
+    // ICE only ever asks this network's STUN servers (an explicit list, so @libp2p/webrtc's public defaults are never used).
+    const iceServers = this.#stunServers.map((h) => ({ urls: [`stun:${h}`] }))
     const libp2p = await createLibp2p({
       privateKey,
       datastore,
       nodeInfo: { userAgent: AGENT_VERSION },
-      addresses: { listen: this.#listen },
+      addresses: { listen },
       connectionManager: { allow: LOOPBACK_ALLOW },
-      transports: [tcp(), webSockets()],
+      transports: [tcp(), webSockets(), circuitRelayTransport(), webRTC({ rtcConfiguration: { iceServers } })],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       peerDiscovery: this.#bootstrap.length > 0 ? [bootstrap({ list: this.#bootstrap })] : [],
       services: {
         identify: identify(),
-        ping: ping(),
+        ping: ping({ runOnLimitedConnection: true }),
+        autoNAT: autoNAT(),
+        ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT() } : {}),
+        // Umbra relays carry messages for clients behind NATs: no default 2 min / 128 KiB cap per circuit.
+        ...(!client ? { relay: circuitRelayServer({ reservations: { applyDefaultLimit: false } }) } : {}),
         dht: kadDHT({
           protocol: KAD_PROTOCOL,
           kBucketSize: K,
@@ -162,6 +207,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       log: logger('messaging'),
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
+    const nat = createNatService({ libp2p, role: this.role, log: logger('nat'), bootstrap: this.#bootstrap, stunPort: this.#stunPort, stunServers: this.#stunServers })
     const mixnet = createMixnet({
       libp2p,
       kad: libp2p.services.dht,
@@ -180,12 +226,15 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       dht.start()
       await this.#join(libp2p)
       await mixnet.start()
+      await nat.start()
     } catch (err) {
+      await nat.stop().catch(() => {})
       await mixnet.stop().catch(() => {})
       await libp2p.stop()
       throw err
     }
     this.#mixnet = mixnet
+    this.#nat = nat
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -217,6 +266,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const libp2p = this.#libp2p
     if (libp2p == null) return
     this.#libp2p = undefined
+    await this.#nat?.stop().catch(() => {})
+    this.#nat = undefined
     await this.#mixnet?.stop().catch((err) => { this.#log.warn({ err: err.message }, 'mixnet stop failed') })
     this.#mixnet = undefined
     this.#dht?.stop()

@@ -1,6 +1,7 @@
 import type { DhtService } from '../dht/index.ts'
 import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
 import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, PseudonymService } from '../mixnet/types.ts'
+import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { TypedEventTarget } from 'main-event'
 
@@ -34,6 +35,8 @@ export interface UmbraNodeInit {
   privateKey?: PrivateKey
   /** Anonymity layer options (preset, default hops, key epoch, worker threads). */
   mixnet?: MixnetInit
+  /** NAT traversal options (STUN port of a server, STUN servers of a client, UPnP). */
+  nat?: NatInit
 }
 
 /** Event detail of `peer:connect` and `peer:disconnect`. */
@@ -87,6 +90,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly mixnet: MixnetService
   /** This node's pseudonyms. */
   readonly pseudonyms: PseudonymService
+  /** NAT status and hole punching. */
+  readonly nat: NatService
   /** The underlying libp2p node (valid after `start()`), for advanced use. */
   readonly libp2p: Libp2p
   /** `true` between `start()` and `stop()`. */

@@ -63,7 +63,9 @@ export async function createTestnet (n = 3, init: TestnetInit = {}): Promise<Tes
 
   const startOne = async (bootstrap: string[]): Promise<UmbraNode> => {
     const privateKey = await generateKeyPair('Ed25519')
-    const node = await createNode({ ...nodeInit, listen, bootstrap, privateKey })
+    // Many server nodes on one host cannot all bind UDP 3478: each STUN server gets a free port unless asked otherwise.
+    const nat = { stunPort: 0, ...nodeInit.nat }
+    const node = await createNode({ ...nodeInit, nat, listen, bootstrap, privateKey })
     nodes.push(node)
     await node.start()
     return node

@@ -1,0 +1,98 @@
+/**
+ * Constants of Umbra's STUN server and client (RFC 5389, "Session Traversal
+ * Utilities for NAT"). Only the Binding method is implemented: it tells a
+ * node the IP address and port its packets appear to come from (the
+ * server-reflexive address ICE needs, RFC 8445 §5.1.1.2).
+ */
+
+const SECOND = 1000
+
+/** UDP port a server node answers STUN Binding requests on by default (RFC 5389 §18.4, IANA "stun"). */
+export const DEFAULT_STUN_PORT = 3478
+/** Address a STUN server binds to by default: every IPv4 interface. */
+export const DEFAULT_STUN_HOST = '0.0.0.0'
+/**
+ * Binding requests a STUN server answers per second from one source IP by
+ * default (token bucket; a full bucket allows a burst of this many). A
+ * client sends at most 7 per transaction (RFC 5389 §7.2.1), an ICE agent a
+ * few per gathering, so 50/s only ever bites a flood.
+ */
+export const DEFAULT_STUN_RATE_LIMIT_PER_SECOND = 50
+/**
+ * Source IPs a STUN server keeps a token bucket for at once. When full, the
+ * oldest bucket is forgotten (a forgotten source starts again with a full
+ * bucket), so memory is bounded under a flood of spoofed sources.
+ */
+export const MAX_STUN_RATE_LIMIT_SOURCES = 16_384
+/** How often idle (full) token buckets are swept, ms. */
+export const STUN_RATE_LIMIT_SWEEP_MS = 5 * SECOND
+
+/** The magic cookie, bytes 4–7 of every RFC 5389 message (RFC 5389 §6). */
+export const STUN_MAGIC_COOKIE = 0x2112a442
+/** Size of the fixed message header, bytes (RFC 5389 §6). */
+export const STUN_HEADER_BYTES = 20
+/** Size of a transaction id, bytes (96 bits, RFC 5389 §6). */
+export const STUN_TRANSACTION_ID_BYTES = 12
+/** Size of an attribute's type-length header, bytes (RFC 5389 §15). */
+export const STUN_ATTRIBUTE_HEADER_BYTES = 4
+/**
+ * Largest STUN message the decoder accepts, bytes: the IPv6 minimum MTU. Over
+ * UDP with an unknown path MTU a STUN message should stay under 576 bytes
+ * (IPv4) or 1280 bytes (IPv6) (RFC 5389 §7.1); anything larger is refused
+ * before any attribute is read.
+ */
+export const MAX_STUN_MESSAGE_BYTES = 1280
+/** Largest SOFTWARE value, bytes (RFC 5389 §15.10: fewer than 128 characters, at most 763 bytes). */
+export const MAX_STUN_SOFTWARE_BYTES = 763
+/** Largest ERROR-CODE reason phrase, bytes (RFC 5389 §15.6). */
+export const MAX_STUN_REASON_BYTES = 763
+/** Value XORed into the CRC-32 of a FINGERPRINT attribute: ASCII "STUN" (RFC 5389 §15.5). */
+export const STUN_FINGERPRINT_XOR = 0x5354554e
+
+/** The Binding method (RFC 5389 §18.1). */
+export const STUN_METHOD_BINDING = 0x001
+
+/** Attribute types this codec reads or writes (RFC 5389 §18.2). */
+export const STUN_ATTR = {
+  /** Comprehension-required; the reflexive address, not XORed (RFC 5389 §15.1; RFC 3489 servers). */
+  MAPPED_ADDRESS: 0x0001,
+  /** Comprehension-required; read past (skipped), never checked: Umbra has no STUN credentials (RFC 5389 §15.3). */
+  USERNAME: 0x0006,
+  /** Comprehension-required; 20-byte HMAC-SHA1, length-checked, not verified (RFC 5389 §15.4). */
+  MESSAGE_INTEGRITY: 0x0008,
+  /** Comprehension-required; class, number and reason of an error response (RFC 5389 §15.6). */
+  ERROR_CODE: 0x0009,
+  /** Comprehension-required; types a 420 error response did not understand (RFC 5389 §15.9). */
+  UNKNOWN_ATTRIBUTES: 0x000a,
+  /** Comprehension-required; skipped, Umbra has no long-term credentials (RFC 5389 §15.7). */
+  REALM: 0x0014,
+  /** Comprehension-required; skipped, Umbra has no long-term credentials (RFC 5389 §15.8). */
+  NONCE: 0x0015,
+  /** Comprehension-required; the reflexive address XORed with the cookie and transaction id (RFC 5389 §15.2). */
+  XOR_MAPPED_ADDRESS: 0x0020,
+  /** Comprehension-optional; the agent's software name (RFC 5389 §15.10). */
+  SOFTWARE: 0x8022,
+  /** Comprehension-optional; CRC-32 of the message XOR "STUN", always last (RFC 5389 §15.5). */
+  FINGERPRINT: 0x8028
+} as const
+
+/** STUN error codes the server sends or the client reports (RFC 5389 §15.6). */
+export const STUN_ERROR = {
+  /** The request was malformed. */
+  BAD_REQUEST: 400,
+  /** The request had comprehension-required attributes the server does not understand. */
+  UNKNOWN_ATTRIBUTE: 420
+} as const
+
+/** Initial retransmission timeout of a STUN request over UDP, ms (RFC 5389 §7.2.1: "SHOULD be 500 ms"). */
+export const STUN_RTO_MS = 500
+/** Transmissions of one request before giving up, Rc (RFC 5389 §7.2.1 default 7). */
+export const STUN_MAX_TRANSMISSIONS = 7
+/** After the last transmission the client waits this many RTOs (the initial one), Rm (RFC 5389 §7.2.1 default 16). */
+export const STUN_LAST_WAIT_RTO_MULTIPLIER = 16
+/**
+ * Default overall time limit of one Binding transaction, ms. The RFC schedule
+ * alone (Rc = 7, Rm = 16) would wait 39.5 s; 10 s covers five transmissions
+ * (0, 0.5, 1.5, 3.5 and 7.5 s), ample for a server a node was told to use.
+ */
+export const STUN_DEFAULT_TIMEOUT_MS = 10 * SECOND

@@ -1,0 +1,183 @@
+/**
+ * NAT traversal of a node (issue 4; DESIGN.md section 2, roles): the STUN
+ * server of a server node, the relay-reservation watchdog of a client node,
+ * `holePunch` and the reachability report.
+ *
+ * Server nodes run a circuit-relay-v2 server and a STUN server (RFC 5389);
+ * client nodes listen on `/p2p-circuit` (a reservation on a relay found
+ * through their connections) and `/webrtc` (private-to-private upgrades:
+ * SDP over a relayed stream, then ICE through both NATs with this network's
+ * own STUN servers). docs/nat.md has the sequence.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import { AbortedError, UmbraError } from '../errors.ts'
+import { parsePeer } from '../identity/index.ts'
+import { InvalidRecipientError } from '../messaging/errors.ts'
+import { withTimeout } from '../signals.ts'
+import { createStunServer, type StunServer } from './stun-server.ts'
+import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
+import type { Logger } from '../logger.ts'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+
+/** How often a client checks that it still holds a relay reservation, ms (issue 4: re-reserve within 10 s). */
+const RESERVATION_CHECK_MS = 2_000
+/** Default time allowed for the direct upgrade, ms. */
+const HOLE_PUNCH_TIMEOUT_MS = 10_000
+
+/** Neither a direct nor a relayed connection to the peer could be opened. Code `UMBRA_ERR_PEER_UNREACHABLE`. */
+export class PeerUnreachableError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_PEER_UNREACHABLE'
+  constructor (message = 'The peer could not be reached, directly or through a relay', options?: ErrorOptions) {
+    super(message, PeerUnreachableError.code, options)
+    this.name = 'PeerUnreachableError'
+  }
+}
+
+/** What {@link createNatService} needs. */
+export interface NatServiceInit {
+  libp2p: Libp2p
+  role: 'server' | 'client'
+  log: Logger
+  /** Bootstrap multiaddrs (relays a client re-dials when it lost its reservation). */
+  bootstrap: string[]
+  /** STUN UDP port of a server node, or false. */
+  stunPort: number | false
+  /** `host:port` STUN servers the client's ICE uses. */
+  stunServers: string[]
+}
+
+/** The NAT service with its lifecycle, as held by the node. */
+export interface NatServiceHandle extends NatService {
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+function isRelayed (conn: Connection): boolean {
+  return conn.remoteAddr.toString().includes('/p2p-circuit')
+}
+
+/** Creates the NAT service; see the module comment. */
+export function createNatService (init: NatServiceInit): NatServiceHandle {
+  const { libp2p, log } = init
+  let stun: StunServer | undefined
+  let watchdog: ReturnType<typeof setInterval> | undefined
+  let redialing = false
+
+  function relays (): string[] {
+    const out = new Set<string>()
+    for (const ma of libp2p.getMultiaddrs()) {
+      const s = ma.toString()
+      const m = /\/p2p\/([^/]+)\/p2p-circuit/.exec(s)
+      if (m?.[1] != null) out.add(m[1])
+    }
+    return [...out]
+  }
+
+  async function ping (peer: PeerId | Connection['remoteAddr'], signal: AbortSignal): Promise<number> {
+    const pinger = (libp2p.services as { ping?: { ping(p: unknown, o: unknown): Promise<number> } }).ping
+    if (pinger == null) return -1
+    return await pinger.ping(peer, { signal, runOnLimitedConnection: true })
+  }
+
+  async function checkReservation (): Promise<void> {
+    if (redialing || relays().length > 0 || init.bootstrap.length === 0) return
+    redialing = true
+    try {
+      // The circuit-relay transport reserves on relays it meets through a new connection;
+      // re-dialing the bootstrap relays guards against a reservation that is never re-established.
+      log.debug('no relay reservation; re-dialing the bootstrap relays')
+      await Promise.allSettled(init.bootstrap.map(async (a) => await libp2p.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })))
+    } finally {
+      redialing = false
+    }
+  }
+
+  return {
+    status (): NatStatus {
+      const reachableAddrs = libp2p.getMultiaddrs().map((ma) => ma.toString())
+      const held = relays()
+      return {
+        reachability: init.role === 'server' ? 'public' : held.length > 0 ? 'private' : 'unknown',
+        reachableAddrs,
+        relays: held,
+        ...(stun != null ? { stunPort: stun.address().port } : {}),
+        stunServers: init.stunServers
+      }
+    },
+
+    async holePunch (target: string, options: HolePunchOptions = {}): Promise<HolePunchResult> {
+      let peer: PeerId
+      try {
+        peer = parsePeer(target)
+      } catch (err) {
+        throw new InvalidRecipientError(`Not a PeerId or key_ key: ${(err as Error).message}`, { cause: err })
+      }
+      if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot hole-punch to itself')
+      const started = performance.now()
+      const signal = withTimeout(options.signal, options.timeout ?? HOLE_PUNCH_TIMEOUT_MS)
+      const extra = (options.addrs ?? []).map((a) => multiaddr(a))
+      if (extra.length > 0) await libp2p.peerStore.merge(peer, { multiaddrs: extra }).catch(() => {})
+      const direct = libp2p.getConnections(peer).find((c) => !isRelayed(c) && c.status === 'open')
+      if (direct != null) {
+        return { peer: peer.toString(), path: 'direct', method: 'existing-direct', rttMs: await ping(peer, signal), elapsedMs: performance.now() - started, remoteAddr: direct.remoteAddr.toString() }
+      }
+      const known = [...extra, ...((await libp2p.peerStore.get(peer).catch(() => undefined))?.addresses.map((a) => a.multiaddr) ?? [])]
+      const webrtc = known.map((ma) => ma.toString()).filter((a) => a.includes('/p2p-circuit/webrtc'))
+      let reason = webrtc.length === 0 ? 'the peer announces no /p2p-circuit/webrtc address' : 'no WebRTC address answered'
+      for (const addr of new Set(webrtc)) {
+        try {
+          const conn = await libp2p.dial(multiaddr(addr), { signal })
+          if (!isRelayed(conn)) {
+            return { peer: peer.toString(), path: 'direct', method: 'webrtc', rttMs: await ping(peer, withTimeout(options.signal, 5_000)), elapsedMs: performance.now() - started, remoteAddr: conn.remoteAddr.toString() }
+          }
+        } catch (err) {
+          if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
+          reason = `WebRTC upgrade failed: ${(err as Error).message}`
+          log.debug({ err: (err as Error).message }, 'WebRTC upgrade failed; staying relayed')
+        }
+      }
+      // No direct path: make sure a relayed one exists and report it honestly.
+      const relaySignal = withTimeout(options.signal, 10_000)
+      let relayed = libp2p.getConnections(peer).find((c) => c.status === 'open')
+      if (relayed == null) {
+        const circuit = known.filter((ma) => ma.toString().includes('/p2p-circuit') && !ma.toString().includes('/webrtc'))
+        for (const ma of circuit) {
+          try {
+            relayed = await libp2p.dial(ma, { signal: relaySignal })
+            break
+          } catch (err) {
+            reason += `; relayed dial failed: ${(err as Error).message}`
+          }
+        }
+      }
+      if (relayed == null) throw new PeerUnreachableError(`No direct or relayed connection to ${peer.toString()}: ${reason}`)
+      const direct2 = libp2p.getConnections(peer).find((c) => !isRelayed(c) && c.status === 'open')
+      if (direct2 != null) {
+        return { peer: peer.toString(), path: 'direct', method: 'webrtc', rttMs: await ping(peer, relaySignal), elapsedMs: performance.now() - started, remoteAddr: direct2.remoteAddr.toString() }
+      }
+      return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs: await ping(peer, relaySignal).catch(() => -1), elapsedMs: performance.now() - started, remoteAddr: relayed.remoteAddr.toString(), reason }
+    },
+
+    async start () {
+      if (init.role === 'server' && init.stunPort !== false) {
+        stun = createStunServer({ host: '0.0.0.0', port: init.stunPort })
+        try {
+          await stun.start()
+        } catch (err) {
+          log.warn({ err: (err as Error).message, port: init.stunPort }, 'STUN server could not start; WebRTC upgrades through this node will lack it')
+          stun = undefined
+        }
+      }
+      if (init.role === 'client') {
+        watchdog = setInterval(() => { void checkReservation() }, RESERVATION_CHECK_MS)
+        watchdog.unref()
+      }
+    },
+
+    async stop () {
+      clearInterval(watchdog)
+      await stun?.stop()
+      stun = undefined
+    }
+  }
+}

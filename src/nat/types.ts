@@ -1,0 +1,79 @@
+/** NAT options of a node, `createNode({ nat })`. Every field is optional. */
+export interface NatInit {
+  /**
+   * UDP port of the STUN server (RFC 5389 Binding) a server node runs for
+   * WebRTC ICE; `false` turns it off. Client nodes ignore it.
+   * @default 3478
+   */
+  stunPort?: number | false
+  /**
+   * STUN servers (`host:port`) a client's ICE may ask. Only these are ever
+   * contacted: never a third-party server.
+   * @default the IP of every bootstrap address with port 3478
+   */
+  stunServers?: string[]
+  /** Try a UPnP IGD / NAT-PMP port mapping on the local router (client nodes). @default true */
+  upnp?: boolean
+}
+
+/** What `GET /v1/node` and {@link NatService.status} report. */
+export interface NatStatus {
+  /**
+   * `public`: a server node, reachable at its listen addresses.
+   * `private`: behind a NAT, reachable through relay reservations (and WebRTC upgrades).
+   * `unknown`: no relay reservation yet and not a server.
+   */
+  reachability: 'public' | 'private' | 'unknown'
+  /** Addresses other nodes can dial this node at (relayed ones included). */
+  reachableAddrs: string[]
+  /** PeerIds of the relays this node holds a reservation on. */
+  relays: string[]
+  /** UDP port of this node's STUN server, if it runs one. */
+  stunPort?: number
+  /** STUN servers this node's ICE uses (`host:port`). */
+  stunServers: string[]
+}
+
+/** Options of {@link NatService.holePunch}. */
+export interface HolePunchOptions {
+  /** Addresses of the peer to try (e.g. its relayed `/p2p-circuit` addresses) besides those already known. */
+  addrs?: string[]
+  signal?: AbortSignal
+  /** Gives up on the direct upgrade after this many ms. @default 10_000 */
+  timeout?: number
+}
+
+/** What {@link NatService.holePunch} found. */
+export interface HolePunchResult {
+  /** PeerId of the peer. */
+  peer: string
+  /** `direct`: a connection without a relay exists now; `relayed`: only through a circuit relay. */
+  path: 'direct' | 'relayed'
+  /**
+   * How: `existing-direct` (already direct), `webrtc` (relayed signalling, then ICE through both NATs),
+   * `circuit-relay` (the upgrade failed or is impossible; the relay carries the traffic).
+   */
+  method: 'existing-direct' | 'webrtc' | 'circuit-relay'
+  /** Round-trip time of a ping over the path reported, ms. */
+  rttMs: number
+  /** Time the upgrade attempt took, ms. */
+  elapsedMs: number
+  /** The remote address of the connection reported. */
+  remoteAddr: string
+  /** Why the direct upgrade failed, when `path` is `relayed`. */
+  reason?: string
+}
+
+/** NAT traversal of a node (issue 4; seed 000's `attemptNATHolePunch`). */
+export interface NatService {
+  /** Reachability and addresses now. */
+  status(): NatStatus
+  /**
+   * Tries to make the connection to `peer` direct: reuses a direct one, else
+   * dials the peer's `/p2p-circuit/webrtc` address (signalling over the relay,
+   * ICE with this network's STUN servers), else keeps or opens a relayed one.
+   * @param peer - PeerId or `key_…`
+   * @throws UMBRA_ERR_INVALID_RECIPIENT (not a peer), UMBRA_ERR_PEER_UNREACHABLE (neither direct nor relayed), UMBRA_ERR_ABORTED
+   */
+  holePunch(peer: string, options?: HolePunchOptions): Promise<HolePunchResult>
+}
