@@ -1,0 +1,177 @@
+/**
+ * Issue 4 in the NAT lab (test/nat/lab.ts): real `umbra start` processes in
+ * Linux network namespaces behind MASQUERADE routers with a stateful
+ * firewall. Everything is driven through the CLI run inside each namespace.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { after, before, describe, it } from 'node:test'
+import { createNatLab, natLabSkipReason, type Host, type NatKind, type NatLab } from './lab.ts'
+import type { ChildProcess } from 'node:child_process'
+
+const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url))
+const NODE = process.execPath
+const ATTEMPTS = Number(process.env.UMBRA_NAT_ATTEMPTS ?? 20)
+const skip = await natLabSkipReason()
+
+interface Running {
+  host: Host
+  dataDir: string
+  args: string[]
+  child?: ChildProcess
+  peerId: string
+  addrs: string[]
+}
+
+function median (values: number[]): number {
+  const s = [...values].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] as number
+}
+
+async function start (lab: NatLab, node: Running): Promise<void> {
+  const child = lab.spawn(node.host, NODE, [CLI, 'start', '--json', '--data-dir', node.dataDir, '--api', '127.0.0.1:7450', '--mixnet-preset', 'none', '--mixnet-threads', '1', ...node.args], { stdio: ['pipe', 'pipe', 'pipe'] })
+  node.child = child
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`${node.host.ns}: no ready line in 30 s`)) }, 30_000)
+    let stderr = ''
+    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (l) => { clearTimeout(timer); resolve(l) })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${node.host.ns}: exited ${code}: ${stderr.slice(-2000)}`)) })
+  })
+  const ready = JSON.parse(line) as { peerId: string, addrs: string[] }
+  node.peerId = ready.peerId
+  node.addrs = ready.addrs
+}
+
+async function stop (node: Running, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const child = node.child
+  if (child == null || child.exitCode != null || child.signalCode != null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill(signal)
+  await exited
+  node.child = undefined
+}
+
+/** Runs `umbra <args> --json` inside the node's namespace against its API and parses the answer. */
+async function cli (lab: NatLab, node: Running, args: string[], timeoutMs = 20_000): Promise<any> {
+  const { stdout } = await lab.exec(node.host, NODE, [CLI, '--data-dir', node.dataDir, ...args, '--json'], { timeoutMs })
+  return JSON.parse(stdout)
+}
+
+async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const started = Date.now()
+  let last: unknown
+  while (Date.now() - started < timeoutMs) {
+    try {
+      const v = await fn()
+      if (v !== undefined) return v
+    } catch (err) { last = err }
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last != null ? `: ${(last as Error).message}` : ''}`)
+}
+
+/** Waits until a client holds a relay reservation; resolves with its relayed WebRTC address. */
+async function reserved (lab: NatLab, node: Running, timeoutMs = 15_000): Promise<string[]> {
+  return await until(`${node.host.ns} to hold a relay reservation`, async () => {
+    const id = await cli(lab, node, ['id'])
+    const addrs: string[] = id.nat?.reachableAddrs ?? []
+    return addrs.some((a) => a.includes('/p2p-circuit')) ? addrs.filter((a) => a.includes('/p2p-circuit')) : undefined
+  }, timeoutMs)
+}
+
+function scenario (natA: NatKind, natB: NatKind): void {
+  const expectDirect = natA === 'cone' && natB === 'cone'
+  describe(`NAT lab ${natA}/${natB}`, { skip, timeout: 600_000 }, () => {
+    let lab: NatLab
+    let dir: string
+    let relay: Running, mix: Running, a: Running, b: Running
+    before(async () => {
+      lab = await createNatLab({ natA, natB })
+      dir = await mkdtemp(join(tmpdir(), 'umbra-nat-'))
+      relay = { host: lab.server, dataDir: join(dir, 'relay'), args: ['--listen', `/ip4/${lab.server.addr}/tcp/4001`, '--stun-port', '3478'], peerId: '', addrs: [] }
+      await start(lab, relay)
+      const boot = relay.addrs.find((x) => x.includes('/tcp/4001/p2p/')) as string
+      // A second server node: anonymous messages need a mix besides the recipient's gateway.
+      mix = { host: lab.server, dataDir: join(dir, 'mix'), args: ['--listen', `/ip4/${lab.server.addr}/tcp/4003`, '--stun-port', 'off', '--bootstrap', boot], peerId: '', addrs: [] }
+      await start(lab, mix)
+      a = { host: lab.clientA, dataDir: join(dir, 'a'), args: ['--client', '--listen', '/ip4/0.0.0.0/tcp/0', '--bootstrap', boot], peerId: '', addrs: [] }
+      b = { host: lab.clientB, dataDir: join(dir, 'b'), args: ['--client', '--listen', '/ip4/0.0.0.0/tcp/0', '--bootstrap', boot], peerId: '', addrs: [] }
+      await Promise.all([start(lab, a), start(lab, b)])
+    })
+    after(async () => {
+      for (const n of [a, b, mix, relay]) if (n != null) await stop(n, 'SIGKILL').catch(() => {})
+      await lab?.destroy()
+      if (dir != null) await rm(dir, { recursive: true, force: true })
+    })
+
+    it(`hole punching: ${ATTEMPTS} attempts, each with a freshly started peer`, async () => {
+      const times: number[] = []
+      const paths: string[] = []
+      for (let i = 0; i < ATTEMPTS; i++) {
+        if (i > 0) {
+          await stop(b)
+          await start(lab, b)
+        }
+        await reserved(lab, a)
+        const bAddrs = await reserved(lab, b)
+        const r = await cli(lab, a, ['punch', b.peerId, ...bAddrs.flatMap((x) => ['--addr', x]), '--timeout', '10000'], 40_000)
+        paths.push(`${r.path}/${r.method}`)
+        if (r.path === 'direct') times.push(r.elapsedMs)
+        assert.ok(r.rttMs > 0, 'a ping crossed the path reported')
+        assert.equal(r.path === 'direct', !r.remoteAddr.includes('/p2p-circuit'), 'the reported path matches the connection')
+      }
+      const direct = paths.filter((p) => p.startsWith('direct')).length
+      console.log(`${natA}/${natB}: direct ${direct}/${ATTEMPTS}, median time to direct ${times.length > 0 ? median(times).toFixed(0) : '-'} ms; ${JSON.stringify(paths)}`)
+      if (expectDirect) {
+        assert.ok(direct >= Math.ceil(ATTEMPTS * 0.95), `direct in ${direct} of ${ATTEMPTS} attempts`)
+        assert.ok(median(times) <= 1000, `median time to direct ${median(times)} ms`)
+      } else {
+        assert.equal(direct, 0, 'a randomising NAT never yields a direct path (the report must say relayed)')
+      }
+    })
+
+    it('a direct message and an anonymous message flow between the two clients', async () => {
+      const sent = await cli(lab, a, ['send', b.peerId, 'hello through the NAT'])
+      assert.ok(sent.id != null)
+      const p = await cli(lab, b, ['pseudonym', 'new'])
+      const anon = await cli(lab, a, ['send', '--anonymous', '--hops', '1', '--wait', 'delivered', p.key, 'anonymous through the NAT'], 60_000)
+      assert.equal(anon.status, 'delivered')
+      const inbox = await cli(lab, b, ['inbox'])
+      const bodies = (inbox.messages as Array<{ body: string, from: string | null }>).map((m) => `${m.from == null ? 'anon' : 'direct'}:${m.body}`)
+      assert.ok(bodies.includes('direct:hello through the NAT'))
+      assert.ok(bodies.includes('anon:anonymous through the NAT'))
+    })
+
+    if (natA === 'cone' && natB === 'cone') {
+      it('a relay restarted mid-test is re-reserved within 10 s and messages flow again', async () => {
+        await stop(relay, 'SIGKILL')
+        await start(lab, relay)
+        const restarted = Date.now()
+        await Promise.all([reserved(lab, a, 20_000), reserved(lab, b, 20_000)])
+        const ms = Date.now() - restarted
+        console.log(`re-reserved ${ms} ms after the relay restarted`)
+        assert.ok(ms <= 10_000, `re-reserved after ${ms} ms`)
+        // Force the relayed path: restart b so no direct connection is left over.
+        await stop(b)
+        await start(lab, b)
+        await reserved(lab, b)
+        const sent = await cli(lab, a, ['send', b.peerId, 'after the relay restart'], 40_000)
+        assert.ok(sent.id != null)
+      })
+    }
+
+    it('no packet left for an address outside the lab', async () => {
+      const leaks = await lab.leaks()
+      assert.deepEqual(Object.values(leaks).filter((n) => n > 0), [], JSON.stringify(leaks))
+    })
+  })
+}
+
+scenario('cone', 'cone')
+scenario('cone', 'random')
+scenario('random', 'random')
