@@ -113,3 +113,18 @@ export const MAX_PARAM_CHARS = 4 * KiB
  * `anonymous` is `true`; src/api/errors.ts names them in its message.
  */
 export const ANONYMOUS_ONLY_FIELDS: readonly string[] = ['hops', 'wait', 'replySurbs']
+
+/** Most extra peer addresses one `POST /v1/nat/holepunch` may carry (issue 4). */
+export const MAX_HOLEPUNCH_ADDRS = 32
+
+/** Longest multiaddr accepted in a request, in characters. A relayed WebRTC address is about 200; this only bounds garbage. */
+export const MAX_MULTIADDR_CHARS = 1024
+
+/**
+ * Shortest and longest `timeout` of `POST /v1/nat/holepunch`, in ms: 100 ms
+ * and 60 s. The NAT service's own default is 10 s. With 60 s the relayed
+ * fallback that follows may push the request past
+ * {@link API_OPERATION_TIMEOUT_MS}; it then answers 504 `UMBRA_ERR_TIMEOUT`.
+ */
+export const MIN_HOLEPUNCH_TIMEOUT_MS = 100
+export const MAX_HOLEPUNCH_TIMEOUT_MS = 60 * SECOND_MS

@@ -87,6 +87,9 @@ export const VALUE_TOO_LARGE_CODE = 'UMBRA_ERR_VALUE_TOO_LARGE'
 /** Code of a message body over 1 MiB; the messaging service uses the same code. HTTP 413. */
 export const MESSAGE_TOO_LARGE_CODE = 'UMBRA_ERR_MESSAGE_TOO_LARGE'
 
+/** Code of a request field that is not a multiaddr, or names another peer than the request is about. HTTP 400. */
+export const INVALID_MULTIADDR_CODE = 'UMBRA_ERR_INVALID_MULTIADDR'
+
 /** Code of an unexpected failure; the real error is logged, never sent. HTTP 500. */
 export const INTERNAL_CODE = 'UMBRA_ERR_INTERNAL'
 
@@ -113,6 +116,12 @@ export interface ErrorReply {
  * the storage on the far side is out of room for now and the same request may
  * succeed later (RFC 4918 section 11.5). An unacknowledged anonymous message
  * is 502 like an undelivered direct one: the network past this node failed.
+ *
+ * NAT choice: a hole punch that found neither a direct nor a relayed path
+ * (`UMBRA_ERR_PEER_UNREACHABLE`, src/nat/nat-service.ts) is 502, not 504:
+ * the attempt ran to its end and the network past this node answered "no";
+ * 504 stays for this node's own time limit running out (`UMBRA_ERR_TIMEOUT`,
+ * `UMBRA_ERR_ABORTED`).
  */
 const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
   [VALUE_TOO_LARGE_CODE, 413],
@@ -135,7 +144,10 @@ const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
   ['UMBRA_ERR_SPHINX_MALFORMED', 502],
   ['UMBRA_ERR_SPHINX_TAMPERED', 502],
   ['UMBRA_ERR_NOT_ENOUGH_MIXES', 503],
-  ['UMBRA_ERR_MAILBOX_FULL', 507]
+  ['UMBRA_ERR_MAILBOX_FULL', 507],
+  // src/nat/nat-service.ts
+  ['UMBRA_ERR_PEER_UNREACHABLE', 502],
+  [INVALID_MULTIADDR_CODE, 400]
 ])
 
 /**
@@ -213,7 +225,7 @@ function validationMessage (context: string, issue: ValidationIssue | undefined)
  * - body not JSON → 415 `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`
  * - `UmbraError` (or any error whose `code` starts `UMBRA_ERR_`) → status by code, see {@link statusOfUmbraCode}
  *   (e.g. `UMBRA_ERR_KEY_OWNED` → 409, `UMBRA_ERR_DELIVERY_FAILED` → 502, `UMBRA_ERR_NOT_ENOUGH_MIXES` → 503,
- *   `UMBRA_ERR_MAILBOX_FULL` → 507)
+ *   `UMBRA_ERR_MAILBOX_FULL` → 507, `UMBRA_ERR_PEER_UNREACHABLE` → 502)
  * - `AbortError` / `TimeoutError` → 504 `UMBRA_ERR_ABORTED` / `UMBRA_ERR_TIMEOUT`
  * - anything else → 500 `UMBRA_ERR_INTERNAL` with a generic message
  * @returns the reply; `statusCode >= 500` with code `UMBRA_ERR_INTERNAL` means the caller should log `err`

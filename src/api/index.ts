@@ -1,15 +1,17 @@
 /**
- * The node's HTTP API under `/v1` (DESIGN.md section 7, issue 2): JSON routes
- * for the node's identity, peers, DHT records, direct and anonymous messages,
- * pseudonyms and the mix network, a server-sent event stream, and the OpenAPI 3.1 document at
+ * The node's HTTP API under `/v1` (DESIGN.md section 7, issues 2 and 4): JSON
+ * routes for the node's identity, peers, NAT status and hole punching, DHT
+ * records, direct and anonymous messages, pseudonyms and the mix network, a
+ * server-sent event stream, and the OpenAPI 3.1 document at
  * `/v1/openapi.json`. Bound to 127.0.0.1 by default; every route except
  * `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>`.
  *
  * Routes (errors are `{"error":{"code":"UMBRA_ERR_…","message":"…"}}`):
  * - `GET  /v1/health` → `{status:'ok'}` (no token)
  * - `GET  /v1/openapi.json` → the OpenAPI document (no token)
- * - `GET  /v1/node` → `{peerId, key, role, addrs, peers}`
+ * - `GET  /v1/node` → `{peerId, key, role, addrs, peers, nat: {reachability, reachableAddrs, relays, stunPort?, stunServers}}`
  * - `GET  /v1/peers` → `{peers: PeerSummary[]}`
+ * - `POST /v1/nat/holepunch` `{peer, addrs?, timeout? (ms)}` → `{peer, path, method, rttMs, elapsedMs, remoteAddr, reason?}`
  * - `PUT  /v1/dht/:key` `{value, encoding?, ttl? (s)}` → `{key, seq, expiresAt, storedOn}`
  * - `GET  /v1/dht/:key?fresh=true` → `{key, value, encoding, publisher, seq, expiresAt, source}`
  * - `POST /v1/messages` `{to, body, encoding?}` → `{id, to, anonymous: false, rttMs}`
@@ -31,7 +33,7 @@
  * await node.start()
  * const api = await createApiServer(node, { token: 's3cret', port: 0 })
  * const res = await fetch(`${api.url}/v1/node`, { headers: { authorization: 'Bearer s3cret' } })
- * console.log(await res.json()) // { peerId: '12D3Koo…', key: 'key_…', role: 'server', addrs: [...], peers: 0 }
+ * console.log(await res.json()) // { peerId: '12D3Koo…', key: 'key_…', role: 'server', addrs: [...], peers: 0, nat: { reachability: 'public', … } }
  * await api.close()
  * await node.stop()
  * ```

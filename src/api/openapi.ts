@@ -1,11 +1,15 @@
 import {
   ANONYMOUS_SEND_TIMEOUT_MS,
+  API_OPERATION_TIMEOUT_MS,
   API_VERSION,
   MAX_ANONYMOUS_HOPS,
   MAX_DHT_KEY_BYTES,
   MAX_DHT_TTL_S,
   MAX_DHT_VALUE_BYTES,
+  MAX_HOLEPUNCH_ADDRS,
+  MAX_HOLEPUNCH_TIMEOUT_MS,
   MAX_MESSAGE_BYTES,
+  MAX_MULTIADDR_CHARS,
   MAX_PSEUDONYM_LABEL_CHARS,
   MAX_RECIPIENT_CHARS,
   MAX_REPLY_BYTES,
@@ -13,6 +17,7 @@ import {
   MESSAGE_SEND_TIMEOUT_MS,
   MIN_ANONYMOUS_HOPS,
   MIN_DHT_TTL_S,
+  MIN_HOLEPUNCH_TIMEOUT_MS,
   SSE_HEARTBEAT_MS
 } from './constants.ts'
 
@@ -68,6 +73,44 @@ const peerSummarySchema = {
     peerId: { type: 'string', description: 'PeerId, base58btc.' },
     addrs: { type: 'array', items: { type: 'string' }, description: 'Remote multiaddrs of the open connections.' },
     path: { type: 'string', enum: ['direct', 'relayed'], description: '`relayed` when every connection goes through a circuit relay.' }
+  }
+} as const
+
+/** The `nat` object of `GET /v1/node`: `NatStatus` of src/nat/types.ts. */
+const natStatusSchema = {
+  type: 'object',
+  required: ['reachability', 'reachableAddrs', 'relays', 'stunServers'],
+  additionalProperties: false,
+  properties: {
+    reachability: {
+      type: 'string',
+      enum: ['public', 'private', 'unknown'],
+      description: '`public`: a server node, reachable at its listen addresses; `private`: behind a NAT, reachable through relay reservations (and WebRTC upgrades); `unknown`: a client without a relay reservation yet.'
+    },
+    reachableAddrs: { type: 'array', items: { type: 'string' }, description: 'Addresses other nodes can dial this node at, relayed (`/p2p-circuit`) ones included.' },
+    relays: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the relays this node holds a reservation on.' },
+    stunPort: { type: 'integer', minimum: 0, maximum: 65535, description: "UDP port of this node's STUN server (RFC 5389 Binding), when it runs one (server nodes; absent when turned off or not bound)." },
+    stunServers: { type: 'array', items: { type: 'string' }, description: "STUN servers (`host:port`) this node's WebRTC ICE asks; only these, never a third-party server." }
+  }
+} as const
+
+/** The answer of `POST /v1/nat/holepunch`: `HolePunchResult` of src/nat/types.ts. */
+const holePunchResultSchema = {
+  type: 'object',
+  required: ['peer', 'path', 'method', 'rttMs', 'elapsedMs', 'remoteAddr'],
+  additionalProperties: false,
+  properties: {
+    peer: { type: 'string', description: 'PeerId of the peer, base58btc (also when asked by `key_…`).' },
+    path: { type: 'string', enum: ['direct', 'relayed'], description: '`direct`: a connection without a relay exists now; `relayed`: only through a circuit relay.' },
+    method: {
+      type: 'string',
+      enum: ['existing-direct', 'webrtc', 'circuit-relay'],
+      description: '`existing-direct`: a direct connection was already open; `webrtc`: upgraded through both NATs (SDP over the relay, then ICE with this network\'s STUN servers); `circuit-relay`: the upgrade failed or was impossible, the relay carries the traffic.'
+    },
+    rttMs: { type: 'number', description: 'Round-trip time of a ping over the path reported, ms; -1 when the ping failed.' },
+    elapsedMs: { type: 'number', minimum: 0, description: 'Time the attempt took, ms.' },
+    remoteAddr: { type: 'string', description: 'Remote multiaddr of the connection reported.' },
+    reason: { type: 'string', description: 'Why the direct upgrade failed (only when `path` is `relayed`).' }
   }
 } as const
 
@@ -250,21 +293,22 @@ export const ROUTES = {
     url: '/v1/node',
     operationId: 'getNode',
     summary: "This node's identity and addresses",
-    description: 'PeerId, transport key, role, listening multiaddrs and the number of connected peers.',
+    description: 'PeerId, transport key, role, listening multiaddrs, the number of connected peers and the NAT status (`nat`: reachability, reachable addresses, relay reservations, STUN server port and STUN servers).',
     auth: 'bearer',
     schema: {
       querystring: noQuerySchema,
       response: {
         200: {
           type: 'object',
-          required: ['peerId', 'key', 'role', 'addrs', 'peers'],
+          required: ['peerId', 'key', 'role', 'addrs', 'peers', 'nat'],
           additionalProperties: false,
           properties: {
             peerId: { type: 'string', description: 'PeerId, base58btc.' },
             key: { type: 'string', description: 'Transport public key, `key_<base58btc>`.' },
             role: { type: 'string', enum: ['server', 'client'], description: 'DESIGN.md section 2.' },
             addrs: { type: 'array', items: { type: 'string' }, description: 'Listening multiaddrs, each ending in `/p2p/<PeerId>`.' },
-            peers: { type: 'integer', minimum: 0, description: 'Number of connected peers.' }
+            peers: { type: 'integer', minimum: 0, description: 'Number of connected peers.' },
+            nat: natStatusSchema
           }
         }
       }
@@ -290,6 +334,38 @@ export const ROUTES = {
       }
     },
     errors: [400, 503]
+  },
+  natHolePunch: {
+    method: 'POST',
+    url: '/v1/nat/holepunch',
+    operationId: 'holePunch',
+    summary: 'Make the connection to a peer direct, through NATs if need be',
+    description: [
+      'Reuses a direct connection to `peer` when one is open (`existing-direct`); else dials the peer\'s `/p2p-circuit/webrtc` address (SDP over the relay, then ICE through both NATs with this network\'s own STUN servers: `webrtc`); else keeps or opens a relayed connection and says why the upgrade failed (`path: "relayed"`, `method: "circuit-relay"`, `reason`). Then pings over the path reported. Issue 4; seed 000\'s `attemptNATHolePunch`.',
+      `\`addrs\` (at most ${MAX_HOLEPUNCH_ADDRS} multiaddrs, e.g. the peer's relayed addresses) are tried besides those the node already knows; a \`/p2p/\` at the end of one must name \`peer\`. \`timeout\` (${MIN_HOLEPUNCH_TIMEOUT_MS} to ${MAX_HOLEPUNCH_TIMEOUT_MS} ms, default 10,000) bounds the direct upgrade; the relayed fallback may take up to 10 s more, and past ${API_OPERATION_TIMEOUT_MS / 1000} s in all the request answers 504.`,
+      'Errors: 400 `UMBRA_ERR_BAD_REQUEST` (a field missing, unknown or out of range), `UMBRA_ERR_INVALID_RECIPIENT` (`peer` is not a PeerId or `key_…`, or is this node), `UMBRA_ERR_INVALID_MULTIADDR` (an entry of `addrs` is not a multiaddr, or names another peer); 502 `UMBRA_ERR_PEER_UNREACHABLE` (neither a direct nor a relayed connection could be opened: the attempt ended and the network said no, hence 502 rather than 504); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`.'
+    ].join('\n\n'),
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        required: ['peer'],
+        additionalProperties: false,
+        properties: {
+          peer: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS, description: 'The peer: PeerId (`12D3Koo…`) or transport key (`key_…`).' },
+          addrs: {
+            type: 'array',
+            maxItems: MAX_HOLEPUNCH_ADDRS,
+            items: { type: 'string', minLength: 1, maxLength: MAX_MULTIADDR_CHARS },
+            description: `Multiaddrs of the peer to try besides the known ones, at most ${MAX_HOLEPUNCH_ADDRS} (e.g. \`/ip4/…/p2p/<relay>/p2p-circuit/webrtc/p2p/<peer>\`).`
+          },
+          timeout: { type: 'integer', minimum: MIN_HOLEPUNCH_TIMEOUT_MS, maximum: MAX_HOLEPUNCH_TIMEOUT_MS, description: `Give up on the direct upgrade after this many ms, ${MIN_HOLEPUNCH_TIMEOUT_MS} to ${MAX_HOLEPUNCH_TIMEOUT_MS}. Default 10,000.` }
+        }
+      },
+      response: { 200: holePunchResultSchema }
+    },
+    errors: [400, 415, 502, 503, 504]
   },
   dhtPut: {
     method: 'PUT',
@@ -594,14 +670,14 @@ export const MESSAGE_EVENT_SCHEMA: JsonSchema = messageEntrySchema
 export const ERROR_SCHEMA: JsonSchema = errorSchema
 
 const STATUS_DESCRIPTIONS: Record<number, string> = {
-  400: 'Bad request: `UMBRA_ERR_BAD_REQUEST` (a field is missing, unknown, of the wrong type or out of range; the message names it), `UMBRA_ERR_BAD_JSON`, or a service code such as `UMBRA_ERR_INVALID_KEY_NAME`, `UMBRA_ERR_INVALID_RECIPIENT`, `UMBRA_ERR_INVALID_OPTION`.',
+  400: 'Bad request: `UMBRA_ERR_BAD_REQUEST` (a field is missing, unknown, of the wrong type or out of range; the message names it), `UMBRA_ERR_BAD_JSON`, or a service code such as `UMBRA_ERR_INVALID_KEY_NAME`, `UMBRA_ERR_INVALID_RECIPIENT`, `UMBRA_ERR_INVALID_OPTION`, `UMBRA_ERR_INVALID_MULTIADDR`.',
   401: 'Missing or wrong bearer token: `UMBRA_ERR_UNAUTHORIZED`.',
   404: 'Not found: `UMBRA_ERR_NOT_FOUND`, `UMBRA_ERR_UNKNOWN_PSEUDONYM` (no contact record for the pseudonym), `UMBRA_ERR_NOT_MY_PSEUDONYM` (this node does not hold it).',
   409: 'Conflict with the current state: `UMBRA_ERR_KEY_OWNED` (the DHT key belongs to another publisher until its record expires), `UMBRA_ERR_NO_SURB` (the message has no reply block left).',
   413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',
   415: 'The body is not JSON: `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`.',
   500: 'Unexpected failure: `UMBRA_ERR_INTERNAL` (details are in the node log).',
-  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission).',
+  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection).',
   503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
   504: 'The operation was aborted or timed out: `UMBRA_ERR_ABORTED`, `UMBRA_ERR_TIMEOUT`.',
   507: "The recipient's mailbox at its gateway is full: `UMBRA_ERR_MAILBOX_FULL` (retry later, once the recipient fetched its messages)."
@@ -676,7 +752,7 @@ export function buildOpenApiDocument (serverUrl?: string): Record<string, unknow
     info: {
       title: 'Umbra node HTTP API',
       version: API_VERSION,
-      description: 'Control a running Umbra node: identity, peers, DHT records, direct and anonymous messages, pseudonyms, the mix network and an event stream (DESIGN.md section 7). Bound to 127.0.0.1 by default. Every route except `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>`; the token is in the data directory. Errors are `{"error":{"code":"UMBRA_ERR_…","message":"…"}}`. Bodies are JSON; unknown fields are rejected.'
+      description: 'Control a running Umbra node: identity, peers, NAT status and hole punching, DHT records, direct and anonymous messages, pseudonyms, the mix network and an event stream (DESIGN.md section 7). Bound to 127.0.0.1 by default. Every route except `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>`; the token is in the data directory. Errors are `{"error":{"code":"UMBRA_ERR_…","message":"…"}}`. Bodies are JSON; unknown fields are rejected.'
     },
     ...(serverUrl !== undefined ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ bearerAuth: [] }],
@@ -692,7 +768,9 @@ export function buildOpenApiDocument (serverUrl?: string): Record<string, unknow
         MessageEntry: messageEntrySchema,
         Pseudonym: pseudonymSchema,
         MixNode: mixNodeSchema,
-        MixnetCounters: mixnetCountersSchema
+        MixnetCounters: mixnetCountersSchema,
+        NatStatus: natStatusSchema,
+        HolePunchResult: holePunchResultSchema
       },
       responses
     }

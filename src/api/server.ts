@@ -1,8 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { fastify } from 'fastify'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface, RouteHandlerMethod } from 'fastify'
 import { InvalidOptionError, UmbraError } from '../errors.ts'
+import { parsePeer } from '../identity/index.ts'
 import { logger } from '../logger.ts'
 import {
   ANONYMOUS_SEND_TIMEOUT_MS,
@@ -22,6 +24,7 @@ import {
 import {
   ApiError,
   BadRequestError,
+  INVALID_MULTIADDR_CODE,
   MESSAGE_TOO_LARGE_CODE,
   NotFoundError,
   TIMEOUT_CODE,
@@ -35,6 +38,7 @@ import type { ApiServer, ApiServerInit } from './index.ts'
 import type { UmbraNode, PeerEventDetail } from '../node/types.ts'
 import type { ReceivedMessage } from '../messaging/types.ts'
 import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, PseudonymInfo } from '../mixnet/types.ts'
+import type { HolePunchOptions, NatStatus } from '../nat/types.ts'
 
 const log = logger('api')
 
@@ -308,10 +312,29 @@ class HttpApiServer implements ApiServer {
 
     this.#route<RouteGenericInterface>(ROUTES.node, async () => {
       const node = this.#startedNode()
-      return { peerId: node.peerId, key: node.key, role: node.role, addrs: node.getMultiaddrs(), peers: node.getPeers().length }
+      return { peerId: node.peerId, key: node.key, role: node.role, addrs: node.getMultiaddrs(), peers: node.getPeers().length, nat: toNatEntry(node.nat.status()) }
     })
 
     this.#route<RouteGenericInterface>(ROUTES.peers, async () => ({ peers: this.#startedNode().getPeers() }))
+
+    this.#route<{ Body: { peer: string, addrs?: string[], timeout?: number } }>(ROUTES.natHolePunch, async (request, reply) => {
+      const node = this.#startedNode()
+      const { peer, addrs, timeout } = request.body
+      if (addrs !== undefined) checkPeerAddrs(peer, addrs)
+      const options: HolePunchOptions = {}
+      if (addrs !== undefined) options.addrs = addrs
+      if (timeout !== undefined) options.timeout = timeout
+      const result = await this.#withSignal(reply, (signal) => node.nat.holePunch(peer, { ...options, signal }))
+      return {
+        peer: result.peer,
+        path: result.path,
+        method: result.method,
+        rttMs: result.rttMs,
+        elapsedMs: result.elapsedMs,
+        remoteAddr: result.remoteAddr,
+        ...(result.reason !== undefined ? { reason: result.reason } : {})
+      }
+    })
 
     this.#route<{ Params: { key: string }, Body: { value: string, encoding: Encoding, ttl?: number } }>(ROUTES.dhtPut, async (request, reply) => {
       const node = this.#startedNode()
@@ -548,6 +571,45 @@ class HttpApiServer implements ApiServer {
   }
 }
 
+/** A NAT status without `stunPort: undefined`, copied so the service's arrays are never handed out. */
+function toNatEntry (status: NatStatus): NatStatus {
+  return {
+    reachability: status.reachability,
+    reachableAddrs: [...status.reachableAddrs],
+    relays: [...status.relays],
+    ...(status.stunPort !== undefined ? { stunPort: status.stunPort } : {}),
+    stunServers: [...status.stunServers]
+  }
+}
+
+/**
+ * Checks the `addrs` of a hole-punch request: each must parse as a multiaddr,
+ * and one that ends in `/p2p/<PeerId>` must name `peer` (an address of
+ * another peer would be filed under this one). When `peer` itself does not
+ * parse, only the syntax is checked: the NAT service answers
+ * `UMBRA_ERR_INVALID_RECIPIENT` for it.
+ * @throws ApiError 400 `UMBRA_ERR_INVALID_MULTIADDR` naming the entry
+ */
+function checkPeerAddrs (peer: string, addrs: string[]): void {
+  let peerId: string | undefined
+  try {
+    peerId = parsePeer(peer).toString()
+  } catch {
+    peerId = undefined
+  }
+  addrs.forEach((addr, i) => {
+    let last: string | undefined
+    try {
+      last = multiaddr(addr).getComponents().findLast((c) => c.name === 'p2p')?.value
+    } catch (err) {
+      throw new ApiError(400, INVALID_MULTIADDR_CODE, `body.addrs[${i}] is not a multiaddr: ${(err as Error).message}`, { cause: err })
+    }
+    if (peerId !== undefined && last !== undefined && last !== peerId) {
+      throw new ApiError(400, INVALID_MULTIADDR_CODE, `body.addrs[${i}] ends in /p2p/ of another peer than body.peer; give the peer's own addresses`)
+    }
+  })
+}
+
 /**
  * Checks a DHT key taken from the path (already percent-decoded).
  * @throws ApiError 400 `UMBRA_ERR_INVALID_KEY_NAME` unless it is 1 to 256 bytes of valid UTF-8
@@ -566,12 +628,12 @@ function checkDhtKey (key: string): string {
  * 503 `UMBRA_ERR_NOT_STARTED` otherwise.
  *
  * Errors every route may answer, as `{"error":{"code","message"}}`:
- * 400 `UMBRA_ERR_BAD_REQUEST` / `UMBRA_ERR_BAD_JSON` / service `UMBRA_ERR_INVALID_*`,
+ * 400 `UMBRA_ERR_BAD_REQUEST` / `UMBRA_ERR_BAD_JSON` / `UMBRA_ERR_INVALID_MULTIADDR` / service `UMBRA_ERR_INVALID_*`,
  * 401 `UMBRA_ERR_UNAUTHORIZED`, 404 `UMBRA_ERR_NOT_FOUND` / `UMBRA_ERR_UNKNOWN_PSEUDONYM` /
  * `UMBRA_ERR_NOT_MY_PSEUDONYM`, 409 `UMBRA_ERR_KEY_OWNED` / `UMBRA_ERR_NO_SURB`,
  * 413 `UMBRA_ERR_BODY_TOO_LARGE` / `UMBRA_ERR_VALUE_TOO_LARGE` / `UMBRA_ERR_MESSAGE_TOO_LARGE` /
  * `UMBRA_ERR_REPLY_TOO_LARGE`, 415 `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`, 500 `UMBRA_ERR_INTERNAL`,
- * 502 `UMBRA_ERR_DELIVERY_FAILED` / `UMBRA_ERR_ANON_DELIVERY_FAILED`, 503 `UMBRA_ERR_NOT_STARTED` /
+ * 502 `UMBRA_ERR_DELIVERY_FAILED` / `UMBRA_ERR_ANON_DELIVERY_FAILED` / `UMBRA_ERR_PEER_UNREACHABLE`, 503 `UMBRA_ERR_NOT_STARTED` /
  * `UMBRA_ERR_SHUTTING_DOWN` / `UMBRA_ERR_NOT_ENOUGH_MIXES`, 504 `UMBRA_ERR_ABORTED` / `UMBRA_ERR_TIMEOUT`,
  * 507 `UMBRA_ERR_MAILBOX_FULL`.
  *

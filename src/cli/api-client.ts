@@ -6,6 +6,20 @@ import { ApiResponseError, ApiUnreachableError } from './errors.ts'
 /** How a value or body travels in JSON: text as is, or bytes as base64. */
 export type BodyEncoding = 'utf8' | 'base64'
 
+/** The `nat` object of `GET /v1/node` (`NatStatus` of src/nat/types.ts). */
+export interface NatInfo {
+  /** `public` (a server node), `private` (behind a NAT, reachable through relays) or `unknown` (no relay reservation yet). */
+  reachability: 'public' | 'private' | 'unknown'
+  /** Addresses other nodes can dial the node at, relayed ones included. */
+  reachableAddrs: string[]
+  /** PeerIds of the relays the node holds a reservation on. */
+  relays: string[]
+  /** UDP port of the node's STUN server, when it runs one. */
+  stunPort?: number
+  /** STUN servers (`host:port`) the node's ICE asks. */
+  stunServers: string[]
+}
+
 /** `GET /v1/node`. */
 export interface NodeInfo {
   peerId: string
@@ -15,6 +29,25 @@ export interface NodeInfo {
   addrs: string[]
   /** Number of connected peers. */
   peers: number
+  nat: NatInfo
+}
+
+/** `POST /v1/nat/holepunch` (`HolePunchResult` of src/nat/types.ts). */
+export interface HolePunchResponse {
+  /** PeerId of the peer. */
+  peer: string
+  /** `direct`: no relay in between now; `relayed`: only through a circuit relay. */
+  path: 'direct' | 'relayed'
+  /** `existing-direct` (was already direct), `webrtc` (upgraded through the NATs) or `circuit-relay` (the upgrade failed). */
+  method: 'existing-direct' | 'webrtc' | 'circuit-relay'
+  /** Ping round trip over the path, ms; -1 when the ping failed. */
+  rttMs: number
+  /** Time the attempt took, ms. */
+  elapsedMs: number
+  /** Remote multiaddr of the connection reported. */
+  remoteAddr: string
+  /** Why the direct upgrade failed, when `path` is `relayed`. */
+  reason?: string
 }
 
 /** One entry of `GET /v1/peers`. */
@@ -190,6 +223,14 @@ export interface SendOptions extends RequestOptions {
   replySurbs?: number
 }
 
+/** Options of {@link ApiClient.holePunch}. */
+export interface HolePunchRequestOptions extends RequestOptions {
+  /** Multiaddrs of the peer to try besides those the node knows, at most 32. @default none */
+  addrs?: string[]
+  /** Give up on the direct upgrade after this many ms, 100 to 60,000. @default the node's (10,000) */
+  timeout?: number
+}
+
 /** Options of {@link ApiClient.reply}. */
 export interface ReplyOptions extends RequestOptions {
   /** `utf8` (the body is text) or `base64`. @default 'utf8' */
@@ -252,6 +293,17 @@ export class ApiClient {
   /** `GET /v1/peers`: connected peers. */
   async peers (options: RequestOptions = {}): Promise<PeersResponse> {
     return await this.request<PeersResponse>('GET', '/v1/peers', undefined, options)
+  }
+
+  /**
+   * `POST /v1/nat/holepunch`: has the node make its connection to `peer`
+   * (PeerId or `key_…`) direct if it can, and reports the path it got.
+   */
+  async holePunch (peer: string, options: HolePunchRequestOptions = {}): Promise<HolePunchResponse> {
+    const payload: Record<string, unknown> = { peer }
+    if (options.addrs != null && options.addrs.length > 0) payload.addrs = options.addrs
+    if (options.timeout != null) payload.timeout = options.timeout
+    return await this.request<HolePunchResponse>('POST', '/v1/nat/holepunch', payload, options)
   }
 
   /** `PUT /v1/dht/:key`: stores `value` under `key`, signed by the node. */

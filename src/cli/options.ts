@@ -60,3 +60,27 @@ export function integerIn (min: number, max: number): (value: string) => number 
     return n
   }
 }
+
+/** `--stun-port`: `off` (no STUN server), else a UDP port from 0 to 65535 (0 picks a free port). */
+export function parseStunPort (value: string): number | false {
+  if (value === 'off') return false
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN
+  if (!Number.isSafeInteger(n) || n > 65_535) {
+    throw new InvalidArgumentError('Expected a UDP port from 0 to 65535 (0 picks a free port), or "off".')
+  }
+  return n
+}
+
+/** Parses `HOST:PORT` of a STUN server (port 1 to 65535); collects repeated values into an array, as given. */
+export function stunServerCollector (value: string, previous: string[] | undefined): string[] {
+  let parsed: HostPort | undefined
+  try {
+    parsed = parseHostPort(value)
+  } catch {
+    parsed = undefined
+  }
+  if (parsed == null || parsed.port === 0) {
+    throw new InvalidArgumentError('Expected a STUN server as HOST:PORT with a port from 1 to 65535, e.g. 203.0.113.7:3478.')
+  }
+  return [...(previous ?? []), value]
+}

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
 import { UmbraError } from '../errors.ts'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../api/constants.ts'
+import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
 import {
   DEMO_DEFAULT_NODES,
   DEMO_MIN_NODES,
@@ -14,7 +15,7 @@ import {
   MIXNET_PRESETS,
   TESTNET_DEFAULT_NODES
 } from './constants.ts'
-import { integerIn, multiaddrCollector, parseApiUrl, parseHostPort } from './options.ts'
+import { integerIn, multiaddrCollector, parseApiUrl, parseHostPort, parseStunPort, stunServerCollector } from './options.ts'
 
 /** The package's version from its package.json (`../../` from `src/cli`, `../../../` from `dist/src/cli`). */
 function packageVersion (): string {
@@ -52,6 +53,9 @@ export function createProgram (result: { exitCode: number }): Command {
     .addOption(new Option('--client', 'the same as --role client').conflicts('role'))
     .addOption(new Option('--mixnet-preset <preset>', 'traffic-analysis protection: none (no delays, no cover traffic), balanced, strong (default: balanced)').choices(MIXNET_PRESETS).env(ENV_MIXNET_PRESET))
     .option('--mixnet-threads <n>', 'worker threads that process mix packets (default: one per core)', integerIn(1, 64))
+    .option('--stun-port <port|off>', `UDP port of the STUN server a server node runs for WebRTC hole punching; 0 picks a free port, off runs none (default: ${DEFAULT_STUN_PORT}; clients ignore it)`, parseStunPort)
+    .option('--stun-server <host:port...>', `STUN servers a client's WebRTC hole punching asks; only these are ever contacted (default: each bootstrap host, port ${DEFAULT_STUN_PORT})`, stunServerCollector)
+    .option('--no-upnp', 'do not ask the local router for a UPnP / NAT-PMP port mapping (client nodes)')
     .option('--json', 'print the ready line as one JSON object')
     .addOption(new Option('--stop-on-stdin-close').hideHelp())
     .addHelpText('after', `\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.\n$${ENV_MIXNET_PRESET} sets the mixnet preset when --mixnet-preset is not given; every node of one network should use the same.`)
@@ -60,7 +64,7 @@ export function createProgram (result: { exitCode: number }): Command {
       result.exitCode = await runStart(flags)
     })
 
-  addClientCommand(program, 'id', 'show the node\'s PeerId, key, role and addresses')
+  addClientCommand(program, 'id', 'show the node\'s PeerId, key, role, addresses and NAT reachability')
     .action(async (flags) => {
       const { runId } = await import('./commands/client.ts')
       result.exitCode = await runId(flags)
@@ -70,6 +74,16 @@ export function createProgram (result: { exitCode: number }): Command {
     .action(async (flags) => {
       const { runPeers } = await import('./commands/client.ts')
       result.exitCode = await runPeers(flags)
+    })
+
+  addClientCommand(program, 'punch', 'make the node\'s connection to a peer direct (WebRTC through both NATs) and show the path it got')
+    .argument('<peer>', 'the peer: PeerId (12D3Koo…) or key (key_…)')
+    .option('--addr <multiaddr...>', 'addresses of the peer to try besides those the node knows, e.g. its /p2p-circuit/webrtc address (at most 32)', multiaddrCollector(false))
+    .option('--timeout <ms>', 'give up on the direct upgrade after this many ms, 100 to 60000 (default: 10000)', integerIn(100, 60_000))
+    .addHelpText('after', '\nExits 0 when a direct or a relayed path exists (the line says which), 1 when the peer cannot be reached at all.')
+    .action(async (peer: string, flags) => {
+      const { runPunch } = await import('./commands/client.ts')
+      result.exitCode = await runPunch(peer, flags)
     })
 
   addClientCommand(program, 'put', 'sign and store a text value in the DHT')
@@ -136,6 +150,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .addOption(new Option('--mixnet-preset <preset>', 'mixnet preset of every node (default: balanced)').choices(MIXNET_PRESETS).env(ENV_MIXNET_PRESET))
     .option('--mixnet-threads <n>', 'mix worker threads per node (default: one per core)', integerIn(1, 64))
     .option('--dir <dir>', 'directory for the nodes\' data and testnet.json (default: a temporary one, removed at the end)')
+    .option('--stun-port <port|off>', 'STUN port of every server node; a fixed port suits one server only (default: 0, a free port each, since several servers on one host cannot all bind 3478)', parseStunPort)
     .option('--json', 'print one JSON line when the testnet is up')
     .action(async (flags) => {
       const { runTestnet } = await import('./commands/testnet.ts')

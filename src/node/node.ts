@@ -184,7 +184,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
           clientMode: this.role === 'client',
           // Umbra runs on loopback and private networks too; kad-dht's default mapper drops those addresses.
           peerInfoMapper: passthroughMapper,
-          allowQueryWithZeroPeers: true,
+          // A client with no peers must not spin: the relay transport's random walk would re-query an empty table in a tight loop.
+          allowQueryWithZeroPeers: this.role === 'server',
           validators: {
             [DATA_NAMESPACE]: createDataValidator(async (k) => await readLocalRecord(datastore, k)),
             [CONTACT_NAMESPACE]: createContactValidator(async (k) => await readLocalRecord(datastore, k))

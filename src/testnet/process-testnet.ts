@@ -32,6 +32,8 @@ export interface ProcessTestnetNode {
   pid: number
   /** The node's data directory (`<dir>/node-i`); its stderr is in `node.log` there. */
   dataDir: string
+  /** UDP port of the node's STUN server, when it runs one (server nodes). */
+  stunPort?: number
 }
 
 /** Options of {@link startProcessTestnet}. */
@@ -47,6 +49,14 @@ export interface ProcessTestnetInit {
   clients?: number
   /** Mixnet options of every node: `preset` (`--mixnet-preset`) and `threads` (`--mixnet-threads`). @default the node's (balanced, one thread per core) */
   mixnet?: { preset?: MixnetPreset, threads?: number }
+  /**
+   * UDP port of every server node's STUN server (`--stun-port`), `false` for
+   * none. Several servers on one host cannot all bind 3478, so the default
+   * gives each a free port; a fixed port suits a testnet with one server.
+   * Client nodes are pointed at node-1's STUN server (`--stun-server`).
+   * @default 0
+   */
+  stunPort?: number | false
   /**
    * Directory holding one data directory per node (`node-1` …). Given: kept
    * after `stop()`, so nodes keep their identities across runs. Not given: a
@@ -79,7 +89,7 @@ export interface ProcessTestnet {
 
 /**
  * Starts `nodes` `umbra start --json` processes on 127.0.0.1 with their HTTP
- * APIs on free ports, servers (mix nodes and gateways) except the last
+ * APIs and STUN servers on free ports, servers (mix nodes and gateways) except the last
  * `clients`: `node-1` first as a bootstrap server, then the others
  * in parallel with `--bootstrap <node-1's addrs>`. Resolves once every child
  * printed its ready line; writes `<dir>/testnet.json` (mode 0600, it holds the
@@ -112,6 +122,10 @@ export async function startProcessTestnet (init: ProcessTestnetInit = {}): Promi
   if (threads != null && (!Number.isSafeInteger(threads) || threads < 1 || threads > 64)) {
     throw new InvalidOptionError(`ProcessTestnetInit.mixnet.threads must be a whole number from 1 to 64, got ${threads}`)
   }
+  const stunPort = init.stunPort ?? 0
+  if (stunPort !== false && (!Number.isSafeInteger(stunPort) || stunPort < 0 || stunPort > 65_535)) {
+    throw new InvalidOptionError(`ProcessTestnetInit.stunPort must be a UDP port from 0 to 65535 (0 picks a free one) or false, got ${String(stunPort)}`)
+  }
   const readyTimeout = init.readyTimeout ?? NODE_READY_TIMEOUT_MS
   if (!Number.isFinite(readyTimeout) || readyTimeout <= 0) {
     throw new InvalidOptionError(`ProcessTestnetInit.readyTimeout must be a positive number of milliseconds, got ${readyTimeout}`)
@@ -123,9 +137,10 @@ export async function startProcessTestnet (init: ProcessTestnetInit = {}): Promi
   await mkdir(dir, { recursive: true, mode: 0o700 })
 
   const children: NodeProcess[] = []
-  const launch = (index: number, bootstrap: string[]): NodeProcess => {
+  const launch = (index: number, bootstrap: string[], stunServer: string | undefined): NodeProcess => {
     const role: Role = index >= count - clients ? 'client' : 'server'
-    const child = new NodeProcess({ name: `node-${index + 1}`, dataDir: join(dir, `node-${index + 1}`), entry, bootstrap, role, preset, threads, env: init.env })
+    const stun = role === 'server' ? { stunPort } : stunServer != null ? { stunServer } : {}
+    const child = new NodeProcess({ name: `node-${index + 1}`, dataDir: join(dir, `node-${index + 1}`), entry, bootstrap, role, preset, threads, env: init.env, ...stun })
     children.push(child)
     return child
   }
@@ -137,8 +152,10 @@ export async function startProcessTestnet (init: ProcessTestnetInit = {}): Promi
 
   let nodes: ProcessTestnetNode[]
   try {
-    const first = await waitReady(launch(0, []))
-    const rest = await Promise.allSettled(Array.from({ length: count - 1 }, async (_, i) => await waitReady(launch(i + 1, first.addrs))))
+    const first = await waitReady(launch(0, [], undefined))
+    // Clients' ICE asks node-1's STUN server (the node's default, bootstrap host port 3478, is not served here).
+    const stunServer = first.stunPort != null ? `127.0.0.1:${first.stunPort}` : undefined
+    const rest = await Promise.allSettled(Array.from({ length: count - 1 }, async (_, i) => await waitReady(launch(i + 1, first.addrs, stunServer))))
     const failed = rest.find((r) => r.status === 'rejected')
     if (failed != null) throw failed.reason
     nodes = [first, ...rest.map((r) => (r as PromiseFulfilledResult<ProcessTestnetNode>).value)]
@@ -192,6 +209,10 @@ interface NodeProcessInit {
   preset: MixnetPreset | undefined
   threads: number | undefined
   env: Record<string, string | undefined> | undefined
+  /** `--stun-port` of a server. */
+  stunPort?: number | false
+  /** `--stun-server` of a client. */
+  stunServer?: string
 }
 
 /** One `umbra start --json` child: its ready line, its exit, its stop. */
@@ -212,6 +233,8 @@ class NodeProcess {
     const args = [init.entry, 'start', '--json', '--data-dir', init.dataDir, '--api', '127.0.0.1:0', '--role', init.role, '--stop-on-stdin-close']
     if (init.preset != null) args.push('--mixnet-preset', init.preset)
     if (init.threads != null) args.push('--mixnet-threads', String(init.threads))
+    if (init.stunPort != null) args.push('--stun-port', init.stunPort === false ? 'off' : String(init.stunPort))
+    if (init.stunServer != null) args.push('--stun-server', init.stunServer)
     for (const addr of PROCESS_TESTNET_LISTEN) args.push('--listen', addr)
     for (const addr of init.bootstrap) args.push('--bootstrap', addr)
     const execArgv = init.entry.endsWith('.ts') && process.features.typescript == null ? ['--experimental-strip-types'] : []
@@ -287,7 +310,8 @@ class NodeProcess {
         role: ready.role,
         addrs: ready.addrs,
         pid: this.#child.pid ?? 0,
-        dataDir: this.dataDir
+        dataDir: this.dataDir,
+        ...(ready.stunPort != null ? { stunPort: ready.stunPort } : {})
       }
     } finally {
       clearTimeout(timer)

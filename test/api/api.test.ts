@@ -7,7 +7,8 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createApiServer, buildOpenApiDocument, ROUTES, MAX_DHT_VALUE_BYTES, MAX_MESSAGE_BYTES, MAX_REPLY_BYTES, statusOfUmbraCode } from '../../src/api/index.ts'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createApiServer, buildOpenApiDocument, ROUTES, MAX_DHT_VALUE_BYTES, MAX_HOLEPUNCH_ADDRS, MAX_MESSAGE_BYTES, MAX_REPLY_BYTES, statusOfUmbraCode } from '../../src/api/index.ts'
 import type { ApiServer } from '../../src/api/index.ts'
 import { AbortedError, UmbraError } from '../../src/errors.ts'
 import { createNode } from '../../src/node/index.ts'
@@ -15,6 +16,7 @@ import type { UmbraNode, PeerSummary } from '../../src/node/index.ts'
 import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from '../../src/dht/types.ts'
 import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from '../../src/messaging/types.ts'
 import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, AnonymousSendReceipt, MixnetCounters, MixnetService, PseudonymInfo, PseudonymService } from '../../src/mixnet/types.ts'
+import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from '../../src/nat/types.ts'
 import { REPLY_DATA_SIZE } from '../../src/mixnet/wire.ts'
 import { createTestnet } from '../../src/testnet/index.ts'
 import type { Testnet } from '../../src/testnet/index.ts'
@@ -34,6 +36,8 @@ const AUTH = { authorization: `Bearer ${TOKEN}` }
  * - anonymous recipient `key_unknown` / `key_nomixes` / `key_full` / `key_lost`:
  *   UMBRA_ERR_UNKNOWN_PSEUDONYM / _NOT_ENOUGH_MIXES / _MAILBOX_FULL / _ANON_DELIVERY_FAILED
  * - reply to message `ff…ff`: UMBRA_ERR_NO_SURB; pseudonym label `nomixes`: UMBRA_ERR_NOT_ENOUGH_MIXES
+ * - hole punch to `unreachable` / `bad-recipient`: UMBRA_ERR_PEER_UNREACHABLE / UMBRA_ERR_INVALID_RECIPIENT;
+ *   to `relayed`: a relayed result with a reason
  */
 class FakeNode extends EventTarget {
   readonly peerId = '12D3KooWFakeNodeAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
@@ -53,6 +57,7 @@ class FakeNode extends EventTarget {
   readonly anonReplies: AnonymousReply[] = []
   readonly repliesSent: Array<{ id: string, body: Uint8Array }> = []
   readonly pseudonymList: PseudonymInfo[] = []
+  readonly punches: Array<{ peer: string, options: HolePunchOptions | undefined }> = []
   readonly #listeners = new Map<string, Set<unknown>>()
 
   readonly dht: DhtService = {
@@ -125,6 +130,21 @@ class FakeNode extends EventTarget {
       return info
     },
     list: (): PseudonymInfo[] => [...this.pseudonymList]
+  }
+
+  readonly natStatus: NatStatus = { reachability: 'public', reachableAddrs: [`/ip4/127.0.0.1/tcp/4000/p2p/${this.peerId}`], relays: [], stunPort: 3478, stunServers: [] }
+
+  readonly nat: NatService = {
+    status: (): NatStatus => this.natStatus,
+    holePunch: async (peer: string, options?: HolePunchOptions): Promise<HolePunchResult> => {
+      if (peer === 'unreachable') throw new UmbraError('No direct or relayed connection to the peer', 'UMBRA_ERR_PEER_UNREACHABLE')
+      if (peer === 'bad-recipient') throw new UmbraError('Not a PeerId or key_ key', 'UMBRA_ERR_INVALID_RECIPIENT')
+      this.punches.push({ peer, options })
+      if (peer === 'relayed') {
+        return { peer, path: 'relayed', method: 'circuit-relay', rttMs: 8.25, elapsedMs: 120.5, remoteAddr: '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWRelay/p2p-circuit', reason: 'no WebRTC address answered' }
+      }
+      return { peer, path: 'direct', method: 'webrtc', rttMs: 1.25, elapsedMs: 340.5, remoteAddr: '/ip4/127.0.0.1/udp/4002/webrtc' }
+    }
   }
 
   getMultiaddrs (): string[] { return [`/ip4/127.0.0.1/tcp/4000/p2p/${this.peerId}`] }
@@ -241,6 +261,7 @@ async function waitFor (condition: () => boolean, timeoutMs = 2000): Promise<voi
 const PROTECTED: Array<{ method: string, path: string, json?: unknown }> = [
   { method: 'GET', path: '/v1/node' },
   { method: 'GET', path: '/v1/peers' },
+  { method: 'POST', path: '/v1/nat/holepunch', json: { peer: '12D3KooWPeerB' } },
   { method: 'PUT', path: '/v1/dht/some-key', json: { value: 'v' } },
   { method: 'GET', path: '/v1/dht/some-key' },
   { method: 'POST', path: '/v1/messages', json: { to: '12D3KooWPeerB', body: 'hi' } },
@@ -300,6 +321,7 @@ describe('HTTP API over a fake node', () => {
     assert.equal(node.sent.length, 0, 'no unauthorized request reached messaging')
     assert.equal(node.repliesSent.length, 0, 'no unauthorized request reached the mixnet')
     assert.equal(node.pseudonymList.length, 0, 'no unauthorized request created a pseudonym')
+    assert.equal(node.punches.length, 0, 'no unauthorized request reached the NAT service')
     // the bearer scheme name is case-insensitive (RFC 7235)
     assert.equal((await call(api, 'GET', '/v1/node', { headers: { authorization: `bearer ${TOKEN}` } })).status, 200)
   })
@@ -316,7 +338,7 @@ describe('HTTP API over a fake node', () => {
   it('GET /v1/node and /v1/peers describe the node', async () => {
     const info = await call(api, 'GET', '/v1/node', { headers: AUTH })
     assert.equal(info.status, 200)
-    assert.deepEqual(info.body, { peerId: node.peerId, key: node.key, role: 'server', addrs: node.getMultiaddrs(), peers: 1 })
+    assert.deepEqual(info.body, { peerId: node.peerId, key: node.key, role: 'server', addrs: node.getMultiaddrs(), peers: 1, nat: node.natStatus })
     const peers = await call(api, 'GET', '/v1/peers', { headers: AUTH })
     assert.equal(peers.status, 200)
     assert.deepEqual(peers.body, { peers: node.peers })
@@ -691,6 +713,76 @@ describe('HTTP API over a fake node', () => {
     await waitFor(() => ['anonymous:message', 'anonymous:reply', 'anonymous:delivered'].every((t) => node.listenerCount(t) === 0))
   })
 
+  it('POST /v1/nat/holepunch passes peer, addrs and timeout to the NAT service and returns its result', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const peer = peerIdFromPrivateKey(key).toString()
+    const relayed = `/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit/webrtc/p2p/${peer}`
+    const res = await call(api, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer, addrs: [relayed, '/ip4/127.0.0.1/tcp/4003'], timeout: 2500 } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(res.body, { peer, path: 'direct', method: 'webrtc', rttMs: 1.25, elapsedMs: 340.5, remoteAddr: '/ip4/127.0.0.1/udp/4002/webrtc' })
+    const punch = node.punches.at(-1)
+    assert.equal(punch?.peer, peer)
+    assert.deepEqual(punch?.options?.addrs, [relayed, '/ip4/127.0.0.1/tcp/4003'])
+    assert.equal(punch?.options?.timeout, 2500)
+    assert.ok(punch?.options?.signal instanceof AbortSignal, 'the service gets the request\'s signal')
+
+    // no addrs and no timeout: the service's defaults
+    const bare = await call(api, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer: 'key_SomePeer' } })
+    assert.equal(bare.status, 200, JSON.stringify(bare.body))
+    assert.equal(node.punches.at(-1)?.options?.addrs, undefined)
+    assert.equal(node.punches.at(-1)?.options?.timeout, undefined)
+
+    const fallback = await call(api, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer: 'relayed' } })
+    assert.equal(fallback.status, 200, JSON.stringify(fallback.body))
+    assert.equal(fallback.body.path, 'relayed')
+    assert.equal(fallback.body.method, 'circuit-relay')
+    assert.equal(fallback.body.reason, 'no WebRTC address answered')
+  })
+
+  it('POST /v1/nat/holepunch refuses bad requests before the NAT service, naming the field', async () => {
+    const punch = (json: unknown): Promise<CallResult> => call(api, 'POST', '/v1/nat/holepunch', { headers: AUTH, json })
+    const before = node.punches.length
+    const other = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+
+    assertError(await punch({}), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.peer is required')
+    assertError(await punch({ addrs: [] }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.peer')
+    assertError(await punch({ peer: '' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.peer')
+    assertError(await punch({ peer: 42 }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.peer')
+    assertError(await punch({ peer, colour: 'red' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'unknown field "colour"')
+    for (const timeout of [99, 60_001, 1.5, '1000', null, -1]) {
+      assertError(await punch({ peer, timeout }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.timeout')
+    }
+    assertError(await punch({ peer, addrs: '/ip4/127.0.0.1/tcp/1' }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.addrs')
+    assertError(await punch({ peer, addrs: [''] }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.addrs')
+    assertError(await punch({ peer, addrs: [7] }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.addrs')
+    assertError(await punch({ peer, addrs: Array.from({ length: MAX_HOLEPUNCH_ADDRS + 1 }, (_, i) => `/ip4/127.0.0.1/tcp/${i + 1}`) }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.addrs')
+    assertError(await punch({ peer, addrs: ['/ip4/127.0.0.1/tcp/1', 'garbage'] }), 400, 'UMBRA_ERR_INVALID_MULTIADDR', 'body.addrs[1]')
+    assertError(await punch({ peer, addrs: ['/ip4/999.0.0.1/tcp/1'] }), 400, 'UMBRA_ERR_INVALID_MULTIADDR', 'body.addrs[0]')
+    assertError(await punch({ peer, addrs: ['/nope/1'] }), 400, 'UMBRA_ERR_INVALID_MULTIADDR', 'body.addrs[0]')
+    assertError(await punch({ peer, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${other}`] }), 400, 'UMBRA_ERR_INVALID_MULTIADDR', 'another peer')
+    assertError(await call(api, 'POST', '/v1/nat/holepunch', { headers: { ...AUTH, 'content-type': 'text/plain' }, raw: JSON.stringify({ peer }) }), 415, 'UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE')
+    assertError(await call(api, 'POST', '/v1/nat/holepunch?peer=x', { headers: AUTH, json: { peer } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'peer')
+    assert.equal(node.punches.length, before, 'no bad request reached the NAT service')
+
+    // exactly 32 addresses and the timeout bounds are accepted
+    const ok = await punch({ peer, addrs: Array.from({ length: MAX_HOLEPUNCH_ADDRS }, (_, i) => `/ip4/127.0.0.1/tcp/${i + 1}/p2p/${peer}`), timeout: 100 })
+    assert.equal(ok.status, 200, JSON.stringify(ok.body))
+    assert.equal((await punch({ peer, timeout: 60_000 })).status, 200)
+  })
+
+  it('POST /v1/nat/holepunch answers the NAT service\'s errors with their codes', async () => {
+    assertError(await call(api, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer: 'unreachable' } }), 502, 'UMBRA_ERR_PEER_UNREACHABLE')
+    assertError(await call(api, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer: 'bad-recipient' } }), 400, 'UMBRA_ERR_INVALID_RECIPIENT')
+    assert.equal(statusOfUmbraCode('UMBRA_ERR_PEER_UNREACHABLE'), 502)
+    node.isStarted = false
+    try {
+      assertError(await call(api, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer: 'x' } }), 503, 'UMBRA_ERR_NOT_STARTED')
+    } finally {
+      node.isStarted = true
+    }
+  })
+
   it('serves an OpenAPI document built from the schemas the server validates with', async () => {
     const doc = (await call(api, 'GET', '/v1/openapi.json')).body
     const paths = doc.paths as Record<string, Record<string, { security?: unknown[], requestBody?: { content: Record<string, { schema: unknown }> } }>>
@@ -700,6 +792,8 @@ describe('HTTP API over a fake node', () => {
     }
     assert.deepEqual(paths['/v1/dht/{key}']?.put?.requestBody?.content['application/json']?.schema, ROUTES.dhtPut.schema.body)
     assert.equal(ROUTES.dhtPut.schema.body.properties.ttl.maximum, 172_800)
+    assert.deepEqual(paths['/v1/nat/holepunch']?.post?.requestBody?.content['application/json']?.schema, ROUTES.natHolePunch.schema.body)
+    assert.ok(doc.components.schemas.NatStatus && doc.components.schemas.HolePunchResult)
     assert.deepEqual(paths['/v1/health']?.get?.security, [])
     assert.deepEqual(doc.security, [{ bearerAuth: [] }])
     assert.deepEqual(doc, JSON.parse(JSON.stringify(buildOpenApiDocument())))
@@ -766,9 +860,10 @@ describe('HTTP API over two real nodes', () => {
   let apiB: ApiServer
 
   before(async () => {
-    a = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    // STUN on a free UDP port each: two servers on one host cannot both bind 3478
+    a = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], nat: { stunPort: 0 } })
     await a.start()
-    b = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: a.getMultiaddrs() })
+    b = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: a.getMultiaddrs(), nat: { stunPort: 0 } })
     await b.start()
     apiA = await createApiServer(a, { token: TOKEN, port: 0 })
     apiB = await createApiServer(b, { token: `${TOKEN}-b`, port: 0 })
@@ -794,6 +889,39 @@ describe('HTTP API over two real nodes', () => {
     assert.ok(peers.body.peers.some((p: PeerSummary) => p.peerId === a.peerId && p.path === 'direct'))
     // each server has its own token
     assertError(await call(apiB, 'GET', '/v1/node', { headers: AUTH }), 401, 'UMBRA_ERR_UNAUTHORIZED')
+  })
+
+  it('GET /v1/node reports a server as publicly reachable with its STUN port', async () => {
+    const info = await call(apiA, 'GET', '/v1/node', { headers: AUTH })
+    assert.equal(info.status, 200, JSON.stringify(info.body))
+    const nat = info.body.nat
+    assert.equal(nat.reachability, 'public')
+    assert.deepEqual(nat.relays, [])
+    assert.ok(Array.isArray(nat.reachableAddrs) && nat.reachableAddrs.length >= 1, JSON.stringify(nat))
+    assert.ok(Array.isArray(nat.stunServers))
+    assert.ok(Number.isInteger(nat.stunPort) && nat.stunPort > 0 && nat.stunPort !== 3478, `stunPort 0 picked a free port: ${JSON.stringify(nat)}`)
+    assert.deepEqual(nat, JSON.parse(JSON.stringify(a.nat.status())))
+  })
+
+  it('POST /v1/nat/holepunch to the other node reports the existing direct connection with a ping', async () => {
+    await waitFor(() => a.getPeers().length >= 1, 10_000)
+    for (const peer of [b.peerId, b.key]) {
+      const res = await call(apiA, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer, timeout: 5000 } })
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+      assert.equal(res.body.peer, b.peerId)
+      assert.equal(res.body.path, 'direct')
+      assert.equal(res.body.method, 'existing-direct')
+      // @libp2p/ping measures whole milliseconds, so loopback may honestly say 0; -1 would mean the ping failed
+      assert.ok(typeof res.body.rttMs === 'number' && res.body.rttMs >= 0, `rttMs ${res.body.rttMs}`)
+      assert.ok(res.body.elapsedMs >= 0)
+      assert.match(res.body.remoteAddr, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+/)
+      assert.equal(res.body.reason, undefined)
+    }
+    assertError(await call(apiA, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer: a.peerId } }), 400, 'UMBRA_ERR_INVALID_RECIPIENT')
+    assertError(await call(apiA, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer: 'not-a-peer' } }), 400, 'UMBRA_ERR_INVALID_RECIPIENT')
+    // a peer nobody knows an address of: neither direct nor relayed
+    const stranger = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    assertError(await call(apiA, 'POST', '/v1/nat/holepunch', { headers: AUTH, json: { peer: stranger, timeout: 1000 } }), 502, 'UMBRA_ERR_PEER_UNREACHABLE')
   })
 
   it('a record put through one node is got through the other', async () => {
@@ -862,7 +990,7 @@ describe('anonymous messages through the HTTP API over six real nodes', () => {
   const authR = { authorization: `Bearer ${TOKEN}-r` }
 
   before(async () => {
-    net = await createTestnet(6, { mixnet: { preset: 'none', threads: 1 } })
+    net = await createTestnet(6, { mixnet: { preset: 'none', threads: 1 }, nat: { stunPort: 0 } })
     apiSender = await createApiServer(net.nodes[1] as UmbraNode, { token: `${TOKEN}-s`, port: 0 })
     apiRecipient = await createApiServer(net.nodes[5] as UmbraNode, { token: `${TOKEN}-r`, port: 0 })
   })

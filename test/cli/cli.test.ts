@@ -75,6 +75,40 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 120_000 }
     assert.ok(info.peers >= 1, 'node-3 has a peer')
   })
 
+  test('id shows the NAT line; testnet servers run STUN on distinct free ports', async () => {
+    const ports = nodes.map((n) => n.stunPort)
+    assert.ok(ports.every((p) => Number.isInteger(p) && p !== 3478), `free STUN ports: ${ports.join(',')}`)
+    assert.equal(new Set(ports).size, nodes.length)
+    const human = await umbra(['id', ...apiFlags(2)])
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, new RegExp(`^nat\\s+public; STUN server on UDP ${node(2).stunPort ?? -1}$`, 'm'))
+    const info = JSON.parse((await umbra(['id', '--json', ...apiFlags(2)])).stdout) as { nat: { reachability: string, stunPort?: number, relays: string[] } }
+    assert.equal(info.nat.reachability, 'public')
+    assert.equal(info.nat.stunPort, node(2).stunPort)
+    assert.deepEqual(info.nat.relays, [])
+  })
+
+  test('punch from node 1 to node 6 reports the direct connection; a bad peer exits 1 with one line', async () => {
+    const human = await umbra(['punch', node(6).peerId, '--timeout', '5000', ...apiFlags(1)])
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, new RegExp(`^direct via existing-direct to ${node(6).peerId}, rtt \\d+\\.\\d ms \\(already direct\\)\n$`))
+    const json = await umbra(['punch', node(6).key, '--json', ...apiFlags(1)])
+    assert.equal(json.code, 0, json.stderr)
+    const res = JSON.parse(json.stdout) as { peer: string, path: string, method: string, rttMs: number, remoteAddr: string }
+    assert.equal(res.peer, node(6).peerId)
+    assert.equal(res.path, 'direct')
+    assert.equal(res.method, 'existing-direct')
+    assert.ok(res.rttMs >= 0)
+
+    const bad = await umbra(['punch', 'not-a-peer', ...apiFlags(1)])
+    assert.equal(bad.code, 1)
+    assert.equal(bad.stdout, '')
+    assertOneErrorLine(bad.stderr, 'UMBRA_ERR_INVALID_RECIPIENT')
+    const self = await umbra(['punch', node(1).peerId, ...apiFlags(1)])
+    assert.equal(self.code, 1)
+    assertOneErrorLine(self.stderr, 'UMBRA_ERR_INVALID_RECIPIENT')
+  })
+
   test('peers on node 1 lists the other nodes', async () => {
     const res = await umbra(['peers', ...apiFlags(1), '--json'])
     assert.equal(res.code, 0, res.stderr)
@@ -253,7 +287,7 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 120_000 }
 describe('umbra start', { timeout: 30_000 }, () => {
   test('prints the ready line, writes api.json 0600, refuses a second node on the same data dir, stops on SIGINT', async (t) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'umbra-cli-start-'))
-    const node = spawnUmbra(['start', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--client', '--mixnet-preset', 'strong', '--mixnet-threads', '1'])
+    const node = spawnUmbra(['start', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--client', '--mixnet-preset', 'strong', '--mixnet-threads', '1', '--stun-server', '127.0.0.1:3478', '[::1]:3479', '--no-upnp'])
     t.after(async () => {
       await node.stop('SIGKILL', 1000)
       await rm(dataDir, { recursive: true, force: true })
@@ -267,7 +301,11 @@ describe('umbra start', { timeout: 30_000 }, () => {
 
     const id = await umbra(['id', '--data-dir', dataDir, '--json'])
     assert.equal(id.code, 0, id.stderr)
-    assert.equal((JSON.parse(id.stdout) as { role: string }).role, 'client')
+    const idInfo = JSON.parse(id.stdout) as { role: string, nat: { reachability: string, stunServers: string[], stunPort?: number } }
+    assert.equal(idInfo.role, 'client')
+    assert.equal(idInfo.nat.reachability, 'unknown', 'a client without a relay reservation')
+    assert.deepEqual(idInfo.nat.stunServers, ['127.0.0.1:3478', '[::1]:3479'])
+    assert.equal(idInfo.nat.stunPort, undefined, 'clients run no STUN server')
     const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim()
     const mixnet = await (await fetch(`${info.url}/v1/mixnet`, { headers: { authorization: `Bearer ${token}` } })).json() as { preset: string }
     assert.equal(mixnet.preset, 'strong')
@@ -300,7 +338,14 @@ describe('usage errors', { timeout: 30_000 }, () => {
     ['--hops 9', ['send', '--anonymous', '--hops', '9', 'key_x', 'hi']],
     ['--wait forever', ['send', '--anonymous', '--wait', 'forever', 'key_x', 'hi']],
     ['pseudonym without a subcommand argument', ['pseudonym', 'bogus']],
-    ['reply without a message', ['reply', 'ab'.repeat(16)]]
+    ['reply without a message', ['reply', 'ab'.repeat(16)]],
+    ['punch without a peer', ['punch']],
+    ['punch --timeout 99', ['punch', '12D3KooWPeer', '--timeout', '99']],
+    ['punch --addr that is not a multiaddr', ['punch', '12D3KooWPeer', '--addr', 'tcp://127.0.0.1:1']],
+    ['--stun-port bogus', ['start', '--stun-port', 'bogus']],
+    ['--stun-port 65536', ['start', '--stun-port', '65536']],
+    ['--stun-server without a port', ['start', '--stun-server', '127.0.0.1']],
+    ['testnet --stun-port -1', ['testnet', '--stun-port', '-1']]
   ] as const) {
     test(`${what} exits 2 with one line`, async () => {
       const res = await umbra([...args])
@@ -335,8 +380,15 @@ describe('umbra testnet --clients', { timeout: 30_000 }, () => {
       killAll(processesMentioning(dir))
       await rm(dir, { recursive: true, force: true })
     })
-    const ready = JSON.parse(await net.waitForLine((l) => l.startsWith('{'), 25_000)) as { nodes: Array<{ name: string, role: string }> }
+    const ready = JSON.parse(await net.waitForLine((l) => l.startsWith('{'), 25_000)) as { nodes: Array<{ name: string, role: string, dataDir: string, stunPort?: number }> }
     assert.deepEqual(ready.nodes.map((n) => `${n.name} ${n.role}`), ['node-1 server', 'node-2 server', 'node-3 client'])
+    // the client's ICE is pointed at node-1's STUN server (a free port, not 3478)
+    const stunPort = ready.nodes[0]?.stunPort
+    assert.ok(Number.isInteger(stunPort) && stunPort !== 3478, `node-1's STUN port: ${stunPort}`)
+    assert.equal(ready.nodes[2]?.stunPort, undefined)
+    const id = await umbra(['id', '--json', '--data-dir', ready.nodes[2]?.dataDir ?? ''])
+    assert.equal(id.code, 0, id.stderr)
+    assert.deepEqual((JSON.parse(id.stdout) as { nat: { stunServers: string[] } }).nat.stunServers, [`127.0.0.1:${stunPort}`])
     const { code } = await net.stop('SIGTERM', 10_000)
     assert.equal(code, 0, net.stderr())
   })

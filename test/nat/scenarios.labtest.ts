@@ -56,7 +56,8 @@ async function stop (node: Running, signal: NodeJS.Signals = 'SIGTERM'): Promise
   node.child = undefined
 }
 
-/** Runs `umbra <args> --json` inside the node's namespace against its API and parses the answer. */
+/** Runs `umbra <args> --json` inside the node's namespace against its API and parses the answer (JSON of several shapes). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function cli (lab: NatLab, node: Running, args: string[], timeoutMs = 20_000): Promise<any> {
   const { stdout } = await lab.exec(node.host, NODE, [CLI, '--data-dir', node.dataDir, ...args, '--json'], { timeoutMs })
   return JSON.parse(stdout)

@@ -2,7 +2,7 @@ import { InvalidOptionError } from '../../errors.ts'
 import type { ClientFlags } from '../config.ts'
 import { clientFromFlags } from '../config.ts'
 import { NotFoundError } from '../errors.ts'
-import type { BodyEncoding, InboxMessage, PseudonymInfo, SendOptions } from '../api-client.ts'
+import type { BodyEncoding, HolePunchRequestOptions, HolePunchResponse, InboxMessage, NatInfo, PseudonymInfo, SendOptions } from '../api-client.ts'
 
 /** Flags of every client command. */
 export interface ClientCommandFlags extends ClientFlags {
@@ -34,7 +34,7 @@ function showBody (body: string, encoding: BodyEncoding): string {
   return printable(body)
 }
 
-/** `umbra id`: the node's PeerId, key, role, addresses and peer count. */
+/** `umbra id`: the node's PeerId, key, role, addresses, peer count and NAT reachability. */
 export async function runId (flags: ClientCommandFlags): Promise<number> {
   const api = await clientFromFlags(flags)
   const info = await api.node()
@@ -50,10 +50,31 @@ export async function runId (flags: ClientCommandFlags): Promise<number> {
     `addrs   ${first ?? '(none)'}`,
     ...rest.map((a) => `        ${a}`),
     `peers   ${info.peers}`,
+    `nat     ${natLine(info.nat)}`,
     `api     ${api.url}`
   ]
   process.stdout.write(lines.join('\n') + '\n')
   return 0
+}
+
+/**
+ * The `nat` line of `umbra id`: reachability, then what it rests on.
+ * `public; STUN server on UDP 3478`, `private via relay 12D3…; STUN servers 10.0.0.1:3478`,
+ * `unknown (no relay reservation yet)`.
+ */
+export function natLine (nat: NatInfo): string {
+  const parts: string[] = []
+  if (nat.reachability === 'private') {
+    parts.push(`private via ${nat.relays.length === 1 ? 'relay' : 'relays'} ${nat.relays.join(', ')}`)
+  } else if (nat.reachability === 'unknown') {
+    parts.push('unknown (no relay reservation yet)')
+  } else {
+    parts.push(nat.reachability)
+  }
+  if (nat.stunPort != null) parts.push(`STUN server on UDP ${nat.stunPort}`)
+  else if (nat.reachability === 'public') parts.push('no STUN server')
+  if (nat.reachability !== 'public' && nat.stunServers.length > 0) parts.push(`STUN servers ${nat.stunServers.join(', ')}`)
+  return parts.join('; ')
 }
 
 /** `umbra peers`: connected peers, one a line. */
@@ -71,6 +92,48 @@ export async function runPeers (flags: ClientCommandFlags): Promise<number> {
   const lines = [`${peers.length} ${peers.length === 1 ? 'peer' : 'peers'} connected`]
   for (const p of peers) lines.push(`${p.peerId}  ${p.path.padEnd(7)}  ${p.addrs.join(' ')}`)
   process.stdout.write(lines.join('\n') + '\n')
+  return 0
+}
+
+/** Flags of `umbra punch`. */
+export interface PunchFlags extends ClientCommandFlags {
+  /** `--addr`: multiaddrs of the peer to try. */
+  addr?: string[]
+  /** `--timeout`: ms allowed for the direct upgrade. */
+  timeout?: number
+}
+
+/**
+ * The line `umbra punch` prints:
+ * `direct via webrtc to <peer>, rtt 1.2 ms (upgrade took 340 ms)`,
+ * `direct via existing-direct to <peer>, rtt 0.4 ms (already direct)` or
+ * `relayed via circuit-relay to <peer>, rtt 8.1 ms; direct upgrade failed: <reason>`.
+ */
+export function punchLine (res: HolePunchResponse): string {
+  const rtt = res.rttMs >= 0 ? `rtt ${res.rttMs.toFixed(1)} ms` : 'rtt unknown (ping failed)'
+  const head = `${res.path} via ${res.method} to ${res.peer}, ${rtt}`
+  if (res.path === 'relayed') return `${head}; direct upgrade failed: ${printable(res.reason ?? 'no reason given')}`
+  if (res.method === 'existing-direct') return `${head} (already direct)`
+  return `${head} (upgrade took ${Math.round(res.elapsedMs)} ms)`
+}
+
+/**
+ * `umbra punch PEER [--addr MA...] [--timeout MS]`: has the node make its
+ * connection to PEER direct (seed 000's `attemptNATHolePunch`). Exit 0 when a
+ * direct or relayed path exists (the line says which); the API's
+ * `UMBRA_ERR_PEER_UNREACHABLE` (exit 1) when there is none.
+ */
+export async function runPunch (peer: string, flags: PunchFlags): Promise<number> {
+  const api = await clientFromFlags(flags)
+  const options: HolePunchRequestOptions = {}
+  if (flags.addr != null) options.addrs = flags.addr
+  if (flags.timeout != null) options.timeout = flags.timeout
+  const res = await api.holePunch(peer, options)
+  if (flags.json === true) {
+    printJson(res)
+    return 0
+  }
+  process.stdout.write(punchLine(res) + '\n')
   return 0
 }
 

@@ -21,6 +21,12 @@ export interface StartFlags {
   mixnetPreset?: MixnetPreset
   /** `--mixnet-threads`: Sphinx worker threads. */
   mixnetThreads?: number
+  /** `--stun-port`: UDP port of a server's STUN server, `false` for `off`. @default the node's (3478) */
+  stunPort?: number | false
+  /** `--stun-server`: `host:port` STUN servers of a client's ICE. @default the node's (each bootstrap host, port 3478) */
+  stunServer?: string[]
+  /** `false` with `--no-upnp`. @default true */
+  upnp?: boolean
   json?: boolean
   /** Hidden: stop when stdin closes (set by the process testnet, so nodes never outlive it). */
   stopOnStdinClose?: boolean
@@ -35,6 +41,8 @@ export interface ReadyEvent {
   /** Base URL of the HTTP API. */
   api: string
   addrs: string[]
+  /** UDP port of the node's STUN server, when it runs one (servers; `--stun-port 0` picks a free one). */
+  stunPort?: number
 }
 
 /**
@@ -80,6 +88,13 @@ export async function runStart (flags: StartFlags): Promise<number> {
         ...(flags.mixnetThreads != null ? { threads: flags.mixnetThreads } : {})
       }
     }
+    if (flags.stunPort != null || flags.stunServer != null || flags.upnp === false) {
+      init.nat = {
+        ...(flags.stunPort != null ? { stunPort: flags.stunPort } : {}),
+        ...(flags.stunServer != null ? { stunServers: flags.stunServer } : {}),
+        ...(flags.upnp === false ? { upnp: false } : {})
+      }
+    }
     if (flags.listen != null) init.listen = flags.listen
     if (flags.bootstrap != null) init.bootstrap = flags.bootstrap
 
@@ -117,11 +132,12 @@ export async function runStart (flags: StartFlags): Promise<number> {
 
 function printReady (node: UmbraNode, api: string, json: boolean): void {
   const addrs = node.getMultiaddrs()
+  const { stunPort } = node.nat.status()
   if (json) {
-    const ready: ReadyEvent = { event: 'ready', peerId: node.peerId, key: node.key, role: node.role, api, addrs }
+    const ready: ReadyEvent = { event: 'ready', peerId: node.peerId, key: node.key, role: node.role, api, addrs, ...(stunPort != null ? { stunPort } : {}) }
     process.stdout.write(JSON.stringify(ready) + '\n')
   } else {
-    process.stdout.write(`umbra node ready: peerId=${node.peerId} key=${node.key} api=${api} addrs=${addrs.join(',')}\n`)
+    process.stdout.write(`umbra node ready: peerId=${node.peerId} key=${node.key} api=${api} addrs=${addrs.join(',')}${stunPort != null ? ` stun=udp/${stunPort}` : ''}\n`)
   }
 }
 

@@ -13,6 +13,8 @@ export interface TestnetFlags {
   mixnetPreset?: MixnetPreset
   mixnetThreads?: number
   dir?: string
+  /** `--stun-port`: STUN port of every server node, `false` for `off`. @default 0 (a free port each) */
+  stunPort?: number | false
   json?: boolean
 }
 
@@ -43,6 +45,7 @@ export async function runTestnet (flags: TestnetFlags): Promise<number> {
           ? { mixnet: { ...(flags.mixnetPreset != null ? { preset: flags.mixnetPreset } : {}), ...(flags.mixnetThreads != null ? { threads: flags.mixnetThreads } : {}) } }
           : {}),
         dir: flags.dir,
+        stunPort: flags.stunPort ?? 0,
         signal: stopping.signal,
         onNodeReady: (node) => {
           if (!json) process.stdout.write(`  ${node.name} ready  ${node.role.padEnd(6)}  ${node.peerId}  api ${node.api}\n`)
