@@ -52,8 +52,17 @@ export interface NatServiceHandle extends NatService {
   stop(): Promise<void>
 }
 
+/**
+ * True for a connection carried by a circuit relay. A private-to-private
+ * WebRTC connection keeps the `/p2p-circuit/webrtc` address it was dialled
+ * at, but its data flows directly between the peers (ICE): not relayed.
+ */
+export function isRelayedAddr (addr: string): boolean {
+  return addr.includes('/p2p-circuit') && !addr.includes('/webrtc')
+}
+
 function isRelayed (conn: Connection): boolean {
-  return conn.remoteAddr.toString().includes('/p2p-circuit')
+  return isRelayedAddr(conn.remoteAddr.toString())
 }
 
 /** Creates the NAT service; see the module comment. */
@@ -63,12 +72,15 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
   let watchdog: ReturnType<typeof setInterval> | undefined
   let redialing = false
 
+  /** Relays this node holds a reservation on: announced in its addresses and still connected (a dead relay's address can linger). */
   function relays (): string[] {
     const out = new Set<string>()
     for (const ma of libp2p.getMultiaddrs()) {
       const s = ma.toString()
       const m = /\/p2p\/([^/]+)\/p2p-circuit/.exec(s)
-      if (m?.[1] != null) out.add(m[1])
+      if (m?.[1] == null || out.has(m[1])) continue
+      const connected = libp2p.getConnections().some((c) => c.remotePeer.toString() === m[1] && c.status === 'open' && !isRelayed(c))
+      if (connected) out.add(m[1])
     }
     return [...out]
   }
@@ -126,7 +138,8 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       let reason = webrtc.length === 0 ? 'the peer announces no /p2p-circuit/webrtc address' : 'no WebRTC address answered'
       for (const addr of new Set(webrtc)) {
         try {
-          const conn = await libp2p.dial(multiaddr(addr), { signal })
+          // force: an open relayed connection to the peer must not be handed back instead of a new WebRTC one.
+          const conn = await libp2p.dial(multiaddr(addr), { signal, force: true })
           if (!isRelayed(conn)) {
             return { peer: peer.toString(), path: 'direct', method: 'webrtc', rttMs: await ping(peer, withTimeout(options.signal, 5_000)), elapsedMs: performance.now() - started, remoteAddr: conn.remoteAddr.toString() }
           }

@@ -24,7 +24,7 @@ import { createMessagingService, type MessagingServiceHandle } from '../messagin
 import { CONTACT_NAMESPACE, createContactValidator, selectContactRecord } from '../mixnet/contact.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
-import { createNatService, type NatServiceHandle } from '../nat/nat-service.ts'
+import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
 import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
@@ -167,7 +167,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       nodeInfo: { userAgent: AGENT_VERSION },
       addresses: { listen },
       connectionManager: { allow: LOOPBACK_ALLOW },
-      transports: [tcp(), webSockets(), circuitRelayTransport(), webRTC({ rtcConfiguration: { iceServers } })],
+      // webRTC before the circuit transport: a `/p2p-circuit/webrtc` address must be dialled by WebRTC, not as a plain circuit.
+      transports: [tcp(), webSockets(), webRTC({ rtcConfiguration: { iceServers } }), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       peerDiscovery: this.#bootstrap.length > 0 ? [bootstrap({ list: this.#bootstrap })] : [],
@@ -287,7 +288,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     for (const conn of this.libp2p.getConnections()) {
       const id = conn.remotePeer.toString()
       const addr = conn.remoteAddr.toString()
-      const relayed = addr.includes('/p2p-circuit')
+      const relayed = isRelayedAddr(addr)
       const entry = byPeer.get(id) ?? { peerId: id, addrs: [], path: 'relayed' }
       entry.addrs.push(addr)
       if (!relayed) entry.path = 'direct'

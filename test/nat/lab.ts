@@ -235,6 +235,9 @@ function leakRules (): string {
     '-A PREROUTING -j UMBRA_LEAK',
     '-A OUTPUT -j UMBRA_LEAK',
     ...LAB_PREFIXES.map((p) => `-A UMBRA_LEAK -d ${p} -j RETURN`),
+    // Multicast (e.g. a UPnP client's SSDP search, 239.255.255.250) stays on its own link: the lab has no
+    // multicast routing, and a router's FORWARD policy drops (and counts) anything it would pass on.
+    '-A UMBRA_LEAK -d 224.0.0.0/4 -j RETURN',
     `-A UMBRA_LEAK -m comment --comment ${COUNTER.leak} -j DROP`,
     'COMMIT',
     ''
