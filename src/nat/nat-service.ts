@@ -9,6 +9,7 @@
  * SDP over a relayed stream, then ICE through both NATs with this network's
  * own STUN servers). docs/nat.md has the sequence.
  */
+import { isPrivateIp } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { parsePeer } from '../identity/index.ts'
@@ -108,8 +109,14 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
     status (): NatStatus {
       const reachableAddrs = libp2p.getMultiaddrs().map((ma) => ma.toString())
       const held = relays()
+      // A client is public too once it announces a public IP address that is not relayed: libp2p only
+      // announces an observed or UPnP-mapped address after AutoNAT peers confirmed they could dial it.
+      const publicAddr = reachableAddrs.some((a) => {
+        const ip = /^\/ip[46]\/([^/]+)\//.exec(a)?.[1]
+        return ip != null && !isRelayedAddr(a) && !a.includes('/p2p-circuit') && isPrivateIp(ip) === false
+      })
       return {
-        reachability: init.role === 'server' ? 'public' : held.length > 0 ? 'private' : 'unknown',
+        reachability: init.role === 'server' || publicAddr ? 'public' : held.length > 0 ? 'private' : 'unknown',
         reachableAddrs,
         relays: held,
         ...(stun != null ? { stunPort: stun.address().port } : {}),

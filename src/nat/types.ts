@@ -19,7 +19,8 @@ export interface NatInit {
 /** What `GET /v1/node` and {@link NatService.status} report. */
 export interface NatStatus {
   /**
-   * `public`: a server node, reachable at its listen addresses.
+   * `public`: a server node, or a client announcing a public address that
+   *   AutoNAT peers confirmed (e.g. after a UPnP mapping).
    * `private`: behind a NAT, reachable through relay reservations (and WebRTC upgrades).
    * `unknown`: no relay reservation yet and not a server.
    */
