@@ -130,7 +130,8 @@ function scenario (natA: NatKind, natB: NatKind): void {
         paths.push(`${r.path}/${r.method}`)
         if (r.path !== 'direct') console.log(`attempt ${i + 1}: relayed: ${r.reason}`)
         if (r.path === 'direct') times.push(r.elapsedMs)
-        assert.ok(r.rttMs > 0, 'a ping crossed the path reported')
+        // @libp2p/ping measures with Date.now(): a fast path can take 0 ms; -1 means the ping failed.
+        assert.ok(r.rttMs >= 0, `a ping crossed the path reported: ${JSON.stringify(r)}`)
         const viaRelay = r.remoteAddr.includes('/p2p-circuit') && !r.remoteAddr.includes('/webrtc')
         assert.equal(r.path === 'direct', !viaRelay, 'the reported path matches the connection')
         // Whatever the path, a direct (end-to-end encrypted) message gets through on it.
