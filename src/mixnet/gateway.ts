@@ -47,6 +47,25 @@ export const FRAME_ERROR = 5
 export const DELIVERY_FRAGMENT = 1
 export const DELIVERY_SURB = 2
 
+/** A gateway frame with every field not given at its empty value. */
+export function gatewayFrame (fields: Partial<GatewayFrame>): GatewayFrame {
+  return { version: WIRE_VERSION, type: 0, mailbox: new Uint8Array(0), timestamp: 0n, signature: new Uint8Array(0), contact: new Uint8Array(0), ids: [], id: 0n, kind: 0, data: new Uint8Array(0), status: 0, reason: '', ...fields }
+}
+
+/**
+ * Writes gateway frames on one length-prefixed stream one after another:
+ * both ends write from several places (deliveries and acknowledgements).
+ * A failed write rejects its own call only.
+ */
+export function frameWriter (lp: { write(data: Uint8Array): Promise<void> }): (frame: GatewayFrame) => Promise<void> {
+  let writing = Promise.resolve()
+  return async (frame) => {
+    const p = writing.then(async () => { await lp.write(GatewayFrame.encode(frame)) })
+    writing = p.catch(() => {})
+    await p
+  }
+}
+
 /** How long a client may take to send its claim, ms. */
 const CLAIM_TIMEOUT_MS = 10_000
 
@@ -63,6 +82,8 @@ export interface GatewayInit {
   dataDir?: string
   log: Logger
   counters: MixnetCounters
+  /** Counts a dropped packet by reason (the mixnet's `dropped` counters). */
+  drop(reason: string): void
   /** Sends a packet to the first hop of a SURB. */
   sendPacket(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
   /** Checks a claimant's signed contact record against its mailbox key and stores it in the DHT. */
@@ -121,19 +142,14 @@ export function createGateway (init: GatewayInit): Gateway {
   function push (mailboxHex: string, id: number, kind: number, data: Uint8Array): void {
     const session = sessions.get(mailboxHex)
     if (session == null) return
-    session.send({ version: WIRE_VERSION, type: FRAME_DELIVERY, id: BigInt(id), kind, data: data as Uint8Array<ArrayBuffer>, mailbox: new Uint8Array(0), timestamp: 0n, signature: new Uint8Array(0), contact: new Uint8Array(0), ids: [], status: 0, reason: '' })
+    session.send(gatewayFrame({ type: FRAME_DELIVERY, id: BigInt(id), kind, data: data as Uint8Array<ArrayBuffer> }))
       .catch((err) => { log.debug({ err: err.message }, 'push to a mailbox owner failed; kept in the mailbox') })
   }
 
   async function handle (stream: Stream, connection: Connection): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MAX_GATEWAY_FRAME_BYTES })
     let mailboxHex: string | undefined
-    let writing = Promise.resolve()
-    const send = async (frame: GatewayFrame): Promise<void> => {
-      const p = writing.then(async () => { await lp.write(GatewayFrame.encode(frame)) })
-      writing = p.catch(() => {})
-      await p
-    }
+    const send = frameWriter(lp)
     try {
       const claim = GatewayFrame.decode((await lp.read({ signal: AbortSignal.timeout(CLAIM_TIMEOUT_MS) })).subarray())
       if (claim.version !== WIRE_VERSION || claim.type !== FRAME_CLAIM || claim.mailbox.byteLength !== 32) throw new Error('expected a claim')
@@ -158,7 +174,7 @@ export function createGateway (init: GatewayInit): Gateway {
       sessions.get(mailboxHex)?.stream.abort(new Error('mailbox claimed by a newer connection'))
       const session: Session = { stream, send }
       sessions.set(mailboxHex, session)
-      await send({ ...claim, type: FRAME_CLAIM_OK, mailbox: new Uint8Array(0), signature: new Uint8Array(0), contact: new Uint8Array(0), status: 0 })
+      await send(gatewayFrame({ type: FRAME_CLAIM_OK }))
       // A stored SURB delivery is surbId || Sphinx payload; a fragment is always shorter.
       for (const e of store.list(claim.mailbox)) {
         push(mailboxHex, e.id, e.data.byteLength === 16 + PAYLOAD_SIZE ? DELIVERY_SURB : DELIVERY_FRAGMENT, e.data)
@@ -182,7 +198,7 @@ export function createGateway (init: GatewayInit): Gateway {
       try {
         layer = decodeGatewayLayer(body)
       } catch {
-        counters.dropped.malformed = (counters.dropped.malformed ?? 0) + 1
+        init.drop('malformed')
         return
       }
       if ((layer.flags & FLAG_DROP_COVER) !== 0) {
@@ -193,7 +209,7 @@ export function createGateway (init: GatewayInit): Gateway {
       try {
         fragment = decodeFragment(layer.fragment)
       } catch {
-        counters.dropped.malformed = (counters.dropped.malformed ?? 0) + 1
+        init.drop('malformed')
         return
       }
       const mailboxHex = hex(mailbox)

@@ -10,8 +10,8 @@
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { withTimeout } from '../signals.ts'
-import { GATEWAY_PROTOCOL, GATEWAY_RECONNECT_MAX_MS, MAX_GATEWAY_FRAME_BYTES, WIRE_VERSION } from './constants.ts'
-import { FRAME_CLAIM, FRAME_CLAIM_OK, FRAME_DELIVERY, FRAME_DELIVERY_ACK, claimSignable } from './gateway.ts'
+import { GATEWAY_PROTOCOL, GATEWAY_RECONNECT_MAX_MS, MAX_GATEWAY_FRAME_BYTES } from './constants.ts'
+import { FRAME_CLAIM, FRAME_CLAIM_OK, FRAME_DELIVERY, FRAME_DELIVERY_ACK, claimSignable, frameWriter, gatewayFrame } from './gateway.ts'
 import { peerIdOfNodeKey } from './links.ts'
 import { GatewayFrame } from './pb/mixnet.ts'
 import type { Logger } from '../logger.ts'
@@ -65,10 +65,6 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
   let resolveReady!: () => void
   const readyPromise = new Promise<void>((resolve) => { resolveReady = resolve })
 
-  function frame (fields: Partial<GatewayFrame>): GatewayFrame {
-    return { version: WIRE_VERSION, type: 0, mailbox: new Uint8Array(0), timestamp: 0n, signature: new Uint8Array(0), contact: new Uint8Array(0), ids: [], id: 0n, kind: 0, data: new Uint8Array(0), status: 0, reason: '', ...fields }
-  }
-
   async function session (): Promise<void> {
     const peer = peerIdOfNodeKey(init.gateway)
     const addrs = init.gatewayAddrs()
@@ -78,17 +74,12 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
     abortCurrent = () => { stream.abort(new Error('mailbox client stopping')) }
     try {
       const lp = lpStream(stream, { maxDataLength: MAX_GATEWAY_FRAME_BYTES })
-      let writing = Promise.resolve()
-      send = async (f) => {
-        const p = writing.then(async () => { await lp.write(GatewayFrame.encode(f)) })
-        writing = p.catch(() => {})
-        await p
-      }
+      send = frameWriter(lp)
       const mailbox = init.mailboxKey.publicKey.raw
       const timestamp = Date.now()
       const client = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
       const signature = await init.mailboxKey.sign(claimSignable(init.gateway, client, mailbox, timestamp))
-      await send(frame({ type: FRAME_CLAIM, mailbox: mailbox as Uint8Array<ArrayBuffer>, timestamp: BigInt(timestamp), signature: signature as Uint8Array<ArrayBuffer>, contact: (init.contact ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer> }))
+      await send(gatewayFrame({ type: FRAME_CLAIM, mailbox: mailbox as Uint8Array<ArrayBuffer>, timestamp: BigInt(timestamp), signature: signature as Uint8Array<ArrayBuffer>, contact: (init.contact ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer> }))
       const ok = GatewayFrame.decode((await lp.read({ signal })).subarray())
       if (ok.type !== FRAME_CLAIM_OK) throw new Error(`gateway refused the claim: ${ok.reason}`)
       connected = true
@@ -132,7 +123,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
     ack (ids) {
       const real = ids.filter((id) => id > 0)
       if (real.length === 0 || send == null) return
-      send(frame({ type: FRAME_DELIVERY_ACK, ids: real.map((id) => BigInt(id)) })).catch(() => {})
+      send(gatewayFrame({ type: FRAME_DELIVERY_ACK, ids: real.map((id) => BigInt(id)) })).catch(() => {})
     },
     stop () {
       running = false

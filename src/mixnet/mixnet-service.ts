@@ -539,7 +539,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         keyTimer.unref()
         timers.add(keyTimer)
         store = openMailboxStore({ path: components.dataDir != null ? join(components.dataDir, 'mailbox.db') : ':memory:' })
-        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact })
+        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact })
         await gateway.start()
       } else {
         const t = setInterval(pruneSurbs, 30_000)
