@@ -113,7 +113,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       // announces an observed or UPnP-mapped address after AutoNAT peers confirmed they could dial it.
       const publicAddr = reachableAddrs.some((a) => {
         const ip = /^\/ip[46]\/([^/]+)\//.exec(a)?.[1]
-        return ip != null && !isRelayedAddr(a) && !a.includes('/p2p-circuit') && isPrivateIp(ip) === false
+        return ip != null && !a.includes('/p2p-circuit') && isPrivateIp(ip) === false
       })
       return {
         reachability: init.role === 'server' || publicAddr ? 'public' : held.length > 0 ? 'private' : 'unknown',
@@ -134,12 +134,19 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot hole-punch to itself')
       const started = performance.now()
       const signal = withTimeout(options.signal, options.timeout ?? HOLE_PUNCH_TIMEOUT_MS)
+      const openDirect = (): Connection | undefined => libp2p.getConnections(peer).find((c) => !isRelayed(c) && c.status === 'open')
+      const report = async (conn: Connection, method: HolePunchResult['method'], pingSignal: AbortSignal): Promise<HolePunchResult> => ({
+        peer: peer.toString(),
+        path: 'direct',
+        method,
+        rttMs: await ping(peer, pingSignal),
+        elapsedMs: performance.now() - started,
+        remoteAddr: conn.remoteAddr.toString()
+      })
       const extra = (options.addrs ?? []).map((a) => multiaddr(a))
       if (extra.length > 0) await libp2p.peerStore.merge(peer, { multiaddrs: extra }).catch(() => {})
-      const direct = libp2p.getConnections(peer).find((c) => !isRelayed(c) && c.status === 'open')
-      if (direct != null) {
-        return { peer: peer.toString(), path: 'direct', method: 'existing-direct', rttMs: await ping(peer, signal), elapsedMs: performance.now() - started, remoteAddr: direct.remoteAddr.toString() }
-      }
+      const direct = openDirect()
+      if (direct != null) return await report(direct, 'existing-direct', signal)
       const known = [...extra, ...((await libp2p.peerStore.get(peer).catch(() => undefined))?.addresses.map((a) => a.multiaddr) ?? [])]
       const webrtc = known.map((ma) => ma.toString()).filter((a) => a.includes('/p2p-circuit/webrtc'))
       let reason = webrtc.length === 0 ? 'the peer announces no /p2p-circuit/webrtc address' : 'no WebRTC address answered'
@@ -147,9 +154,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         try {
           // force: an open relayed connection to the peer must not be handed back instead of a new WebRTC one.
           const conn = await libp2p.dial(multiaddr(addr), { signal, force: true })
-          if (!isRelayed(conn)) {
-            return { peer: peer.toString(), path: 'direct', method: 'webrtc', rttMs: await ping(peer, withTimeout(options.signal, 5_000)), elapsedMs: performance.now() - started, remoteAddr: conn.remoteAddr.toString() }
-          }
+          if (!isRelayed(conn)) return await report(conn, 'webrtc', withTimeout(options.signal, 5_000))
         } catch (err) {
           if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
           reason = `WebRTC upgrade failed: ${(err as Error).message}`
@@ -160,7 +165,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       const relaySignal = withTimeout(options.signal, 10_000)
       let relayed = libp2p.getConnections(peer).find((c) => c.status === 'open')
       if (relayed == null) {
-        const circuit = known.filter((ma) => ma.toString().includes('/p2p-circuit') && !ma.toString().includes('/webrtc'))
+        const circuit = known.filter((ma) => isRelayedAddr(ma.toString()))
         for (const ma of circuit) {
           try {
             relayed = await libp2p.dial(ma, { signal: relaySignal })
@@ -171,10 +176,8 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         }
       }
       if (relayed == null) throw new PeerUnreachableError(`No direct or relayed connection to ${peer.toString()}: ${reason}`)
-      const direct2 = libp2p.getConnections(peer).find((c) => !isRelayed(c) && c.status === 'open')
-      if (direct2 != null) {
-        return { peer: peer.toString(), path: 'direct', method: 'webrtc', rttMs: await ping(peer, relaySignal), elapsedMs: performance.now() - started, remoteAddr: direct2.remoteAddr.toString() }
-      }
+      const direct2 = openDirect()
+      if (direct2 != null) return await report(direct2, 'webrtc', relaySignal)
       return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs: await ping(peer, relaySignal).catch(() => -1), elapsedMs: performance.now() - started, remoteAddr: relayed.remoteAddr.toString(), reason }
     },
 
