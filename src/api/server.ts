@@ -35,7 +35,7 @@ import {
 import { buildOpenApiDocument, ROUTES } from './openapi.ts'
 import type { RouteAuth, RouteSpec } from './openapi.ts'
 import type { ApiServer, ApiServerInit } from './index.ts'
-import type { UmbraNode, PeerEventDetail } from '../node/types.ts'
+import type { UmbraNode, UmbraNodeEvents, PeerEventDetail } from '../node/types.ts'
 import type { ReceivedMessage } from '../messaging/types.ts'
 import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, PseudonymInfo } from '../mixnet/types.ts'
 import type { HolePunchOptions, NatStatus } from '../nat/types.ts'
@@ -531,24 +531,22 @@ class HttpApiServer implements ApiServer {
       res.write(chunk)
     }
     const send = (event: string, data: unknown): void => { write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
-    const onConnect = (evt: CustomEvent<PeerEventDetail>): void => { send('peer:connect', { peerId: evt.detail.peerId }) }
-    const onDisconnect = (evt: CustomEvent<PeerEventDetail>): void => { send('peer:disconnect', { peerId: evt.detail.peerId }) }
-    const onMessage = (evt: CustomEvent<ReceivedMessage>): void => { send('message', toMessageEntry(evt.detail)) }
-    const onAnonymousMessage = (evt: CustomEvent<AnonymousMessage>): void => { send('anonymous:message', toAnonymousEntry(evt.detail)) }
-    const onAnonymousReply = (evt: CustomEvent<AnonymousReply>): void => { send('anonymous:reply', toReplyEntry(evt.detail)) }
-    const onAnonymousDelivered = (evt: CustomEvent<{ id: string }>): void => { send('anonymous:delivered', { id: evt.detail.id }) }
+    // Each node event and how it is written on the stream; added and removed together.
+    const listeners: Array<[keyof UmbraNodeEvents, (evt: CustomEvent<any>) => void]> = [ // eslint-disable-line @typescript-eslint/no-explicit-any
+      ['peer:connect', (evt: CustomEvent<PeerEventDetail>) => { send('peer:connect', { peerId: evt.detail.peerId }) }],
+      ['peer:disconnect', (evt: CustomEvent<PeerEventDetail>) => { send('peer:disconnect', { peerId: evt.detail.peerId }) }],
+      ['message', (evt: CustomEvent<ReceivedMessage>) => { send('message', toMessageEntry(evt.detail)) }],
+      ['anonymous:message', (evt: CustomEvent<AnonymousMessage>) => { send('anonymous:message', toAnonymousEntry(evt.detail)) }],
+      ['anonymous:reply', (evt: CustomEvent<AnonymousReply>) => { send('anonymous:reply', toReplyEntry(evt.detail)) }],
+      ['anonymous:delivered', (evt: CustomEvent<{ id: string }>) => { send('anonymous:delivered', { id: evt.detail.id }) }]
+    ]
     const heartbeat = setInterval(() => { write(': heartbeat\n\n') }, this.#init.heartbeatInterval)
 
     const cleanup = (): void => {
       if (ended) return
       ended = true
       clearInterval(heartbeat)
-      node.removeEventListener('peer:connect', onConnect)
-      node.removeEventListener('peer:disconnect', onDisconnect)
-      node.removeEventListener('message', onMessage)
-      node.removeEventListener('anonymous:message', onAnonymousMessage)
-      node.removeEventListener('anonymous:reply', onAnonymousReply)
-      node.removeEventListener('anonymous:delivered', onAnonymousDelivered)
+      for (const [type, fn] of listeners) node.removeEventListener(type, fn)
       this.#streams.delete(stream)
       log.debug({ streams: this.#streams.size }, 'event stream closed')
     }
@@ -560,12 +558,7 @@ class HttpApiServer implements ApiServer {
     }
     res.once('close', cleanup)
     request.raw.once('error', cleanup)
-    node.addEventListener('peer:connect', onConnect)
-    node.addEventListener('peer:disconnect', onDisconnect)
-    node.addEventListener('message', onMessage)
-    node.addEventListener('anonymous:message', onAnonymousMessage)
-    node.addEventListener('anonymous:reply', onAnonymousReply)
-    node.addEventListener('anonymous:delivered', onAnonymousDelivered)
+    for (const [type, fn] of listeners) node.addEventListener(type, fn)
     this.#streams.add(stream)
     log.debug({ streams: this.#streams.size }, 'event stream opened')
   }
