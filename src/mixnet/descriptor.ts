@@ -8,7 +8,6 @@ import { InvalidDescriptorError } from './errors.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 const MINUTE = 60 * 1000
-const HOUR = 60 * MINUTE
 
 /** Role bit: the node relays Sphinx packets as a mix (DESIGN.md section 2). */
 export const ROLE_MIX = 1
@@ -34,8 +33,13 @@ const SIGNATURE_BYTES = 64
 const ONION_KEY_BYTES = 32
 /** How far `issuedAt` may be ahead of the verifier's clock, ms (same as DHT records, src/dht/constants.ts). */
 const MAX_CLOCK_SKEW_MS = 5 * MINUTE
-/** Longest lifetime `expiresAt - issuedAt`, ms (the DHT record maximum, DESIGN.md section 4). */
-const MAX_DESCRIPTOR_LIFETIME_MS = 48 * HOUR
+/**
+ * Longest lifetime `expiresAt - issuedAt`, ms (issue 8: minutes, not days).
+ * Nodes sign for 25 s (DESCRIPTOR_LIFETIME_MS) and re-sign every 8 s; 2 min
+ * leaves room for a slower signer while a stolen or forged-then-admitted
+ * descriptor outlives its node by at most 2 min (it was 48 h).
+ */
+export const MAX_DESCRIPTOR_LIFETIME_MS = 2 * MINUTE
 const MAX_UINT32 = 0xffff_ffff
 
 const encoder = new TextEncoder()
@@ -54,7 +58,7 @@ export interface DescriptorFields {
   seq: number
   /** ms since the Unix epoch. @default Date.now() */
   issuedAt?: number
-  /** ms since the Unix epoch, after `issuedAt` and at most 48 h later. */
+  /** ms since the Unix epoch, after `issuedAt` and at most 2 min later ({@link MAX_DESCRIPTOR_LIFETIME_MS}). */
   expiresAt: number
   /** Multiaddr strings, at most 16, each 1 to 256 bytes. */
   addrs: string[]
@@ -103,7 +107,7 @@ function structuralProblem (d: MixDescriptor): string | undefined {
   if (d.seq < 1n || d.seq > BigInt(Number.MAX_SAFE_INTEGER)) return 'seq out of range'
   if (d.issuedAt < 1n || d.issuedAt > BigInt(Number.MAX_SAFE_INTEGER)) return 'issuedAt out of range'
   if (d.expiresAt <= d.issuedAt) return 'expiresAt is not after issuedAt'
-  if (d.expiresAt - d.issuedAt > BigInt(MAX_DESCRIPTOR_LIFETIME_MS)) return 'lifetime is longer than 48 h'
+  if (d.expiresAt - d.issuedAt > BigInt(MAX_DESCRIPTOR_LIFETIME_MS)) return 'lifetime is longer than 2 min'
   if (d.addrs.length > MAX_ADDRS) return `more than ${MAX_ADDRS} addresses`
   for (const a of d.addrs) {
     const n = encoder.encode(a).byteLength
@@ -189,7 +193,7 @@ export async function signDescriptor (privateKey: PrivateKey, fields: Descriptor
  * decoding), repeated-field counts (while decoding), canonical encoding,
  * version 1, field lengths (node key 32, signature 64, onion keys 32 each,
  * 1 to 3 with strictly ascending epochs, ≤ 16 multiaddrs of ≤ 256 bytes),
- * role bits, lifetime ≤ 48 h, not expired, issued at most 5 min ahead of
+ * role bits, lifetime ≤ 2 min, not expired, issued at most 5 min ahead of
  * `now`, and the Ed25519 signature of the node key over the domain-separated
  * signable. Trust in the node itself is the directory's business.
  * @param bytes - as produced by {@link signDescriptor}

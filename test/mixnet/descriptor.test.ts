@@ -25,7 +25,7 @@ const onion = (n: number): Uint8Array => new Uint8Array(32).fill(n)
 const fields: DescriptorFields = {
   seq: 5,
   issuedAt: NOW,
-  expiresAt: NOW + 3 * HOUR,
+  expiresAt: NOW + MINUTE,
   addrs: ['/ip4/127.0.0.1/tcp/4001', '/ip6/::1/tcp/4001/ws'],
   roles: ROLE_MIX | ROLE_GATEWAY,
   onionKeys: [{ epoch: 41, key: onion(1) }, { epoch: 42, key: onion(2) }]
@@ -48,7 +48,7 @@ describe('mix descriptors', () => {
     assert.deepEqual(d.nodeKey, nodeKey.publicKey.raw)
     assert.equal(d.seq, 5)
     assert.equal(d.issuedAt, NOW)
-    assert.equal(d.expiresAt, NOW + 3 * HOUR)
+    assert.equal(d.expiresAt, NOW + MINUTE)
     assert.deepEqual(d.addrs, fields.addrs)
     assert.equal(d.roles, 3)
     assert.equal(d.mix, true)
@@ -83,8 +83,8 @@ describe('mix descriptors', () => {
 
   it('refuses expired descriptors and those issued more than 5 min ahead', async () => {
     const bytes = await sign()
-    await verifyDescriptor(bytes, NOW + 3 * HOUR - 1)
-    await assert.rejects(verifyDescriptor(bytes, NOW + 3 * HOUR), expectCode(INVALID))
+    await verifyDescriptor(bytes, NOW + MINUTE - 1)
+    await assert.rejects(verifyDescriptor(bytes, NOW + MINUTE), expectCode(INVALID))
     await verifyDescriptor(bytes, NOW - 5 * MINUTE)
     await assert.rejects(verifyDescriptor(bytes, NOW - 5 * MINUTE - 1), expectCode(INVALID))
   })
@@ -97,7 +97,8 @@ describe('mix descriptors', () => {
       ['seq > 2^53', (d) => { d.seq = 1n << 60n }, /seq/],
       ['issuedAt 0', (d) => { d.issuedAt = 0n }, /issuedAt/],
       ['expires before issued', (d) => { d.expiresAt = d.issuedAt }, /not after issuedAt/],
-      ['lifetime > 48 h', (d) => { d.expiresAt = d.issuedAt + BigInt(48 * HOUR + 1) }, /48 h/],
+      ['lifetime > 2 min', (d) => { d.expiresAt = d.issuedAt + BigInt(2 * MINUTE + 1) }, /longer than 2 min/],
+      ['lifetime 48 h (the old maximum)', (d) => { d.expiresAt = d.issuedAt + BigInt(48 * HOUR) }, /longer than 2 min/],
       ['17 addrs', (d) => { d.addrs = Array.from({ length: 17 }, (_, i) => `/ip4/10.0.0.${i}/tcp/1`) }, /Not a valid/],
       ['addr 257 bytes', (d) => { d.addrs = [`/dns4/${'a'.repeat(240)}.example/tcp/1`.padEnd(257, 'x')] }, /1 to 256 bytes/],
       ['empty addr', (d) => { d.addrs = [''] }, /1 to 256 bytes/],
@@ -132,7 +133,8 @@ describe('mix descriptors', () => {
     const bad: Array<Partial<DescriptorFields>> = [
       { seq: 0 },
       { expiresAt: NOW },
-      { expiresAt: NOW + 49 * HOUR },
+      { expiresAt: NOW + 2 * MINUTE + 1 },
+      { expiresAt: NOW + 48 * HOUR },
       { roles: 8 },
       { roles: 0 },
       { addrs: ['nope'] },
@@ -178,7 +180,7 @@ describe('mix descriptors', () => {
       version: fc.oneof(fc.constant(1), fc.nat({ max: 3 })),
       seq: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
       issuedAt: fc.oneof(fc.constant(BigInt(NOW)), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })),
-      life: fc.oneof(fc.constant(BigInt(HOUR)), fc.bigInt({ min: 0n, max: 1n << 40n })),
+      life: fc.oneof(fc.constant(BigInt(MINUTE)), fc.bigInt({ min: 0n, max: 1n << 40n })),
       addrs: fc.array(fc.oneof(fc.constant('/ip4/1.2.3.4/tcp/5'), fc.string({ maxLength: 300 })), { maxLength: 18 }),
       roles: fc.oneof(fc.constant(1), fc.nat({ max: 0xffff_ffff })),
       onionEpochs: fc.array(fc.nat({ max: 0xffff_ffff }), { maxLength: 4 }),

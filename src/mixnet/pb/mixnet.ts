@@ -686,6 +686,8 @@ export interface DirectoryMessage {
   version: number
   descriptors: Uint8Array<ArrayBuffer>[]
   pull: boolean
+  after: Uint8Array<ArrayBuffer>
+  next: Uint8Array<ArrayBuffer>
 }
 
 export const DirectoryMessage: {
@@ -719,6 +721,16 @@ export const DirectoryMessage: {
           w.bool(obj.pull)
         }
 
+        if ((obj.after != null && obj.after.byteLength > 0)) {
+          w.uint32(34)
+          w.bytes(obj.after)
+        }
+
+        if ((obj.next != null && obj.next.byteLength > 0)) {
+          w.uint32(42)
+          w.bytes(obj.next)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -726,7 +738,9 @@ export const DirectoryMessage: {
         const obj: any = {
           version: 0,
           descriptors: [],
-          pull: false
+          pull: false,
+          after: uint8ArrayAlloc(0),
+          next: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -749,6 +763,14 @@ export const DirectoryMessage: {
             }
             case 3: {
               obj.pull = reader.bool()
+              break
+            }
+            case 4: {
+              obj.after = reader.bytes()
+              break
+            }
+            case 5: {
+              obj.next = reader.bytes()
               break
             }
             default: {
@@ -799,6 +821,20 @@ export const DirectoryMessage: {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.after`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.next`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -810,6 +846,8 @@ export const DirectoryMessage: {
 
     return _codec
   }
+
+
 
 
 
