@@ -42,8 +42,57 @@ export const DESCRIPTOR_LIFETIME_MS = 25 * SECOND
 export const DIRECTORY_PULL_INTERVAL_MS = 3 * SECOND
 /** Peers asked per pull round. */
 export const DIRECTORY_PULL_FANOUT = 3
-/** Largest directory answer, bytes (about 1,000 descriptors). */
-export const MAX_DIRECTORY_BYTES = 4 * 1024 * 1024
+/** Descriptors in one directory frame at most: a pull answer is paged by this many (issue 8: pulls page instead of one capped answer). */
+export const DIRECTORY_PAGE_DESCRIPTORS = 64
+/** Pages one pull reads or answers at most (64 × 64 = 4,096 descriptors per exchange). */
+export const DIRECTORY_MAX_PAGES = 64
+/** Largest directory frame, bytes: a full page of 4,096-byte descriptors plus protobuf framing (≈ 263 KiB, far below one read buffer). */
+export const MAX_DIRECTORY_MESSAGE_BYTES = DIRECTORY_PAGE_DESCRIPTORS * (4096 + 8) + 1024
+
+/**
+ * Directory admission (issue 8, item 2): a node unknown to this directory is
+ * admitted only after this node dialled it at one of its listed addresses
+ * (Noise proves its key) and it answered on the directory protocol.
+ * Checks run at most this many at a time; more wait in a queue of
+ * DIRECTORY_ADMISSION_QUEUE, and what does not fit is dropped and counted.
+ */
+export const DIRECTORY_ADMISSION_CONCURRENCY = 8
+export const DIRECTORY_ADMISSION_QUEUE = 256
+/** One reachability check (dial and directory hello) gives up after this, ms. */
+export const DIRECTORY_CHECK_TIMEOUT_MS = 5 * SECOND
+/** A node that failed its check is refused without a new dial this long, ms, unless it signs a newer descriptor (seq). */
+export const DIRECTORY_NEGATIVE_CACHE_MS = 1 * MINUTE
+/** Most nodes remembered in that negative cache (oldest forgotten first). */
+export const DIRECTORY_NEGATIVE_CACHE_SIZE = 4096
+/** An admitted node is checked again at most this often while nothing suggests it is gone, ms. */
+export const DIRECTORY_RECHECK_MS = 5 * MINUTE
+/**
+ * New nodes one peer (the connection that pushed or answered them) may put
+ * into this node's admission queue per DIRECTORY_PEER_WINDOW_MS; more are
+ * dropped and counted. 32 lets a new node learn a directory of dozens of
+ * nodes from its first few peers in one pull round, while a single peer
+ * feeding fakes costs at most 32 dials a minute. Inspiration: Nym's bonding
+ * makes each mix cost stake; Umbra has no stake, so it bounds the rate.
+ */
+export const DIRECTORY_MAX_NEW_PER_PEER = 32
+export const DIRECTORY_PEER_WINDOW_MS = 1 * MINUTE
+/**
+ * Nodes admitted per /24 (IPv4) or /48 (IPv6) of the address that passed
+ * the check, per DIRECTORY_SUBNET_WINDOW_MS; more are refused and counted.
+ * Inspiration: Tor never puts two relays of one /16 on a path and its
+ * directory authorities list at most 2 relays per IP (dir-spec,
+ * AuthDirMaxServersPerAddr); Umbra has no authority, so each node caps what
+ * one network block can add to its own directory. Loopback addresses are
+ * exempt by default (DirectoryInit.subnetCapLoopback): a loopback address
+ * only reaches the checking node's own host.
+ */
+export const DIRECTORY_MAX_NEW_PER_SUBNET = 32
+export const DIRECTORY_SUBNET_WINDOW_MS = 10 * MINUTE
+/** Failures reported within DIRECTORY_FAILURE_WINDOW_MS that exclude a node from paths until a fresh check succeeds (issue 8, item 6). */
+export const DIRECTORY_FAILURES_TO_EXCLUDE = 2
+export const DIRECTORY_FAILURE_WINDOW_MS = 1 * MINUTE
+/** A directory node whose connection closed is re-checked at once, but at most once per this, ms (connection pruning must not turn into a dial loop). */
+export const DIRECTORY_DISCONNECT_RECHECK_MIN_MS = 10 * SECOND
 
 /** A sender waits this long for a gateway's fragment acknowledgement before resending, ms. */
 export const FRAGMENT_ACK_TIMEOUT_MS = 4 * SECOND

@@ -1,31 +1,52 @@
 /**
- * The mix directory (DESIGN.md section 5, "Directory"): every server node
- * publishes a signed descriptor (node key, onion keys per epoch, addresses,
- * roles) and every node, server or client, keeps the set of valid ones.
+ * The mix directory (DESIGN.md section 5, "Directory"; docs/mixnet.md): every
+ * server node publishes a signed descriptor (node key, onion keys per epoch,
+ * addresses, roles) and every node, server or client, keeps the set of
+ * admitted, valid ones.
  *
  * Convergence (issue 3: within 30 s of a join or leave):
  * - a new, changed or withdrawn descriptor is pushed at once to every
- *   connected peer, which pushes it on only if it was news to it (a flood
- *   of rare events);
- * - every DIRECTORY_PULL_INTERVAL_MS a node pulls the whole directory from
- *   up to DIRECTORY_PULL_FANOUT random connected peers (anti-entropy, which
- *   also spreads the periodic re-signing);
+ *   connected peer, which pushes it on only once it admitted it (a flood of
+ *   rare events);
+ * - every DIRECTORY_PULL_INTERVAL_MS a node pulls the directory from up to
+ *   DIRECTORY_PULL_FANOUT random connected peers (anti-entropy, which also
+ *   spreads the periodic re-signing), in pages of DIRECTORY_PAGE_DESCRIPTORS;
  * - a descriptor lives DESCRIPTOR_LIFETIME_MS (25 s) and is re-signed every
- *   DESCRIPTOR_REFRESH_MS (8 s), so a node that crashes leaves every
- *   directory within 25 s; one that stops cleanly pushes a signed withdrawal.
+ *   DESCRIPTOR_REFRESH_MS (8 s); one that stops cleanly pushes a signed
+ *   withdrawal.
+ *
+ * Admission (issue 8, item 2): a descriptor of a node this directory does not
+ * hold is admitted only after this node dialled the node's PeerId at one of
+ * the listed addresses (Noise authenticates the key) and it answered on the
+ * directory protocol. Checks are bounded (concurrency, queue, a per-peer and
+ * a per-/24 or /48 rate) and failures are cached, so a flood of fakes costs
+ * little and never reaches a path. Re-signed descriptors of an admitted node
+ * need no new check; it is re-checked every DIRECTORY_RECHECK_MS, when its
+ * connection closes (so a crashed node leaves within about a second on the
+ * nodes connected to it) and when the mixnet reports it failing
+ * ({@link Directory.reportFailure}).
  *
  * Paths are drawn uniformly from this set, never from DHT neighbours.
  */
+import { isIPv4, isIPv6 } from 'node:net'
 import { lpStream } from '@libp2p/utils'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { InvalidOptionError } from '../errors.ts'
 import { withTimeout } from '../signals.ts'
-import { DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS, DIRECTORY_PROTOCOL, DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, MAX_DIRECTORY_BYTES, WIRE_VERSION } from './constants.ts'
+import {
+  DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS, DIRECTORY_ADMISSION_CONCURRENCY, DIRECTORY_ADMISSION_QUEUE, DIRECTORY_CHECK_TIMEOUT_MS,
+  DIRECTORY_DISCONNECT_RECHECK_MIN_MS, DIRECTORY_FAILURE_WINDOW_MS, DIRECTORY_FAILURES_TO_EXCLUDE, DIRECTORY_MAX_NEW_PER_PEER, DIRECTORY_MAX_NEW_PER_SUBNET,
+  DIRECTORY_MAX_PAGES, DIRECTORY_NEGATIVE_CACHE_MS, DIRECTORY_NEGATIVE_CACHE_SIZE, DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PEER_WINDOW_MS, DIRECTORY_PROTOCOL,
+  DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, DIRECTORY_RECHECK_MS, DIRECTORY_SUBNET_WINDOW_MS, MAX_DIRECTORY_MESSAGE_BYTES, WIRE_VERSION
+} from './constants.ts'
 import { ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor, type VerifiedDescriptor } from './descriptor.ts'
 import { DirectoryMessage } from './pb/mixnet.ts'
 import type { Logger } from '../logger.ts'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
-/** How long one directory exchange may take, ms. */
+/** How long one push or one pull page may take, ms. */
 const EXCHANGE_TIMEOUT_MS = 5_000
 
 /** One mix node as the directory knows it. */
@@ -44,12 +65,23 @@ export interface MixNodeInfo {
   expiresAt: number
 }
 
-interface Entry {
-  info: VerifiedDescriptor
-  bytes: Uint8Array
+/** What a directory did with the descriptors it was offered, since it started. */
+export interface DirectoryStats {
+  /** Nodes admitted after a successful reachability check. */
+  admitted: number
+  /** Admitted nodes dropped again because a re-check failed. */
+  evicted: number
+  /** Nodes held now (this node's own included, withdrawn and excluded ones included). */
+  held: number
+  /** Held nodes excluded from paths after reported failures, waiting for a re-check. */
+  excluded: number
+  /** Checks running and queued now. */
+  checking: number
+  /** Descriptors refused, by reason (the same reasons as the mixnet's `dropped` counters, without the `directory-` prefix). */
+  refused: Record<string, number>
 }
 
-/** What {@link createDirectory} needs. */
+/** What {@link createDirectory} needs, and its limits (every limit optional). */
 export interface DirectoryInit {
   libp2p: Libp2p
   privateKey: PrivateKey
@@ -58,20 +90,84 @@ export interface DirectoryInit {
   publish: boolean
   /** Current onion public keys to announce (ascending epochs). */
   onionKeys(): Array<{ epoch: number, publicKey: Uint8Array }>
+  /** Counts a refused descriptor (the mixnet's `dropped` counters); the reason starts with `directory-`. */
+  drop?: (reason: string) => void
   now?: () => number
+  /** Reachability checks running at once. @default 8 (DIRECTORY_ADMISSION_CONCURRENCY) */
+  admissionConcurrency?: number
+  /** Checks waiting at most; more are dropped and counted. @default 256 (DIRECTORY_ADMISSION_QUEUE) */
+  admissionQueue?: number
+  /** New nodes one peer may introduce per `peerWindowMs`. @default 32 (DIRECTORY_MAX_NEW_PER_PEER) */
+  maxNewPerPeer?: number
+  /** @default 60_000 (DIRECTORY_PEER_WINDOW_MS) */
+  peerWindowMs?: number
+  /** Nodes admitted per /24 (IPv4) or /48 (IPv6) per `subnetWindowMs`. @default 32 (DIRECTORY_MAX_NEW_PER_SUBNET) */
+  maxNewPerSubnet?: number
+  /** @default 600_000 (DIRECTORY_SUBNET_WINDOW_MS) */
+  subnetWindowMs?: number
+  /**
+   * Whether nodes admitted at a loopback address (127.0.0.0/8, ::1) count
+   * against the subnet cap. Loopback only reaches this node's own host, so
+   * local testnets of up to 64 nodes on 127.0.0.1 are exempt by default.
+   * @default false
+   */
+  subnetCapLoopback?: boolean
+  /** Descriptors per page of a pull answer, 1 to 64. @default 64 (DIRECTORY_PAGE_DESCRIPTORS) */
+  pageSize?: number
+  /** A failed check is remembered this long, ms. @default 60_000 (DIRECTORY_NEGATIVE_CACHE_MS) */
+  negativeCacheMs?: number
+  /** One reachability check gives up after this, ms. @default 5_000 (DIRECTORY_CHECK_TIMEOUT_MS) */
+  checkTimeoutMs?: number
 }
 
 /** A node's view of the mix directory. */
 export interface Directory {
-  /** Valid, not withdrawn descriptors (this node's own included), sorted by PeerId. */
+  /** Admitted, valid, not withdrawn and not excluded descriptors (this node's own included), sorted by PeerId. */
   list(): MixNodeInfo[]
-  /** The entry of one node key (32 bytes), if valid. */
+  /** The entry of one node key (32 bytes), if admitted, valid and not excluded. */
   get(nodeKey: Uint8Array): MixNodeInfo | undefined
+  /**
+   * Reports that a node failed this node: its dial as a first hop failed, or
+   * a path probe through it was lost (issue 8, item 6). After 2 failures
+   * within 1 min (DIRECTORY_FAILURES_TO_EXCLUDE, DIRECTORY_FAILURE_WINDOW_MS)
+   * the node is excluded from {@link list} and {@link get} and re-checked at
+   * once: it returns when the check succeeds and is dropped when it fails.
+   * Unknown keys are ignored.
+   * @param nodeKey - Ed25519 transport key, 32 bytes
+   */
+  reportFailure(nodeKey: Uint8Array): void
+  /** Reports that a node worked (a dial or a probe through it succeeded): forgets its failures. */
+  reportSuccess(nodeKey: Uint8Array): void
+  /** Counters of admission, eviction and refusals. */
+  stats(): DirectoryStats
   /** Re-signs and pushes this node's descriptor now (after an onion key change). */
   republish(): Promise<void>
   start(): Promise<void>
   /** Pushes a withdrawal (best effort, bounded) and stops every timer. */
   stop(): Promise<void>
+}
+
+interface Entry {
+  info: VerifiedDescriptor
+  bytes: Uint8Array
+  /** Last successful reachability check, ms. */
+  checkedAt: number
+  /** Last re-check started because the connection closed, ms. */
+  disconnectCheckAt: number
+  /** Times of reported failures within the window, ms. */
+  failures: number[]
+  excluded: boolean
+}
+
+/** One queued reachability check: a new node to admit, or an admitted one to confirm. */
+interface Check {
+  id: string
+  info: VerifiedDescriptor
+  bytes: Uint8Array
+  /** The peer that introduced it (new nodes only), not flooded back to it. */
+  from?: PeerId
+  /** A new node must be reached at a listed address, not through a connection it opened to us. */
+  admit: boolean
 }
 
 function keyId (nodeKey: Uint8Array): string {
@@ -94,37 +190,256 @@ function sameKeys (a: VerifiedDescriptor, b: VerifiedDescriptor): boolean {
   return a.onionKeys.every((k, i) => k.epoch === b.onionKeys[i]?.epoch)
 }
 
-/** Creates a node's directory; see the module comment. */
+/** A multiaddr string without a trailing `/p2p/<id>`. */
+function bare (addr: string): string {
+  return addr.replace(/\/p2p\/[^/]+$/, '')
+}
+
+/**
+ * The network block an address counts against: `4:a.b.c` (/24) or
+ * `6:xxxx:xxxx:xxxx` (/48), or the host name for DNS addresses; `loopback`
+ * for 127.0.0.0/8 and ::1. Undefined when the address names no host.
+ */
+export function subnetOf (addr: string): string | undefined {
+  const m = /^\/(ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(addr)
+  if (m == null) return undefined
+  const [, proto, host] = m as unknown as [string, string, string]
+  if (proto === 'ip4' && isIPv4(host)) return host.startsWith('127.') ? 'loopback' : `4:${host.split('.').slice(0, 3).join('.')}`
+  if (proto === 'ip6' && isIPv6(host)) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host)
+    if (mapped != null) return subnetOf(`/ip4/${mapped[1] ?? ''}`)
+    const [head = '', tail] = host.toLowerCase().split('::')
+    const h = head === '' ? [] : head.split(':')
+    const t = tail == null || tail === '' ? [] : tail.split(':')
+    const groups = [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t]
+    if (groups.every((g, i) => Number.parseInt(g, 16) === (i === 7 ? 1 : 0))) return 'loopback'
+    return `6:${groups.slice(0, 3).map((g) => Number.parseInt(g, 16).toString(16)).join(':')}`
+  }
+  return `dns:${host.toLowerCase()}`
+}
+
+/** Counts events per key in a sliding window. */
+class WindowCounter {
+  readonly #windowMs: number
+  readonly #times = new Map<string, number[]>()
+  constructor (windowMs: number) { this.#windowMs = windowMs }
+  count (key: string, now: number): number {
+    const kept = (this.#times.get(key) ?? []).filter((t) => t > now - this.#windowMs)
+    if (kept.length === 0) this.#times.delete(key)
+    else this.#times.set(key, kept)
+    return kept.length
+  }
+
+  add (key: string, now: number): void {
+    const list = this.#times.get(key) ?? []
+    list.push(now)
+    this.#times.set(key, list)
+    if (this.#times.size > 4 * DIRECTORY_NEGATIVE_CACHE_SIZE) for (const k of [...this.#times.keys()]) this.count(k, now)
+  }
+}
+
+function positiveInt (name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = value ?? fallback
+  if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new InvalidOptionError(`Directory option ${name} must be an integer from 1 to ${max}, got ${String(value)}`)
+  return v
+}
+
+/**
+ * Creates a node's directory; see the module comment and docs/mixnet.md,
+ * "Directory".
+ * @throws UMBRA_ERR_INVALID_OPTION when a limit is not a positive integer (naming it)
+ */
 export function createDirectory (init: DirectoryInit): Directory {
   const { libp2p, privateKey, log } = init
   const now = init.now ?? Date.now
+  const concurrency = positiveInt('admissionConcurrency', init.admissionConcurrency, DIRECTORY_ADMISSION_CONCURRENCY)
+  const queueMax = positiveInt('admissionQueue', init.admissionQueue, DIRECTORY_ADMISSION_QUEUE)
+  const maxPerPeer = positiveInt('maxNewPerPeer', init.maxNewPerPeer, DIRECTORY_MAX_NEW_PER_PEER)
+  const maxPerSubnet = positiveInt('maxNewPerSubnet', init.maxNewPerSubnet, DIRECTORY_MAX_NEW_PER_SUBNET)
+  const pageSize = positiveInt('pageSize', init.pageSize, DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PAGE_DESCRIPTORS)
+  const negativeMs = positiveInt('negativeCacheMs', init.negativeCacheMs, DIRECTORY_NEGATIVE_CACHE_MS)
+  const checkTimeoutMs = positiveInt('checkTimeoutMs', init.checkTimeoutMs, DIRECTORY_CHECK_TIMEOUT_MS)
+  const perPeer = new WindowCounter(positiveInt('peerWindowMs', init.peerWindowMs, DIRECTORY_PEER_WINDOW_MS))
+  const perSubnet = new WindowCounter(positiveInt('subnetWindowMs', init.subnetWindowMs, DIRECTORY_SUBNET_WINDOW_MS))
+  const subnetCapLoopback = init.subnetCapLoopback ?? false
+
   const entries = new Map<string, Entry>()
+  /** Failed checks: node key id → until when, and the highest seq that failed. */
+  const negative = new Map<string, { until: number, seq: number }>()
+  const queue: Check[] = []
+  const queued = new Set<string>()
+  let inFlight = 0
+  const stats = { admitted: 0, evicted: 0, refused: {} as Record<string, number> }
   const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
   const ownId = keyId(ownKey)
   let seq = 0
   let timers: Array<ReturnType<typeof setInterval>> = []
   let running = false
 
+  function refuse (reason: string): void {
+    stats.refused[reason] = (stats.refused[reason] ?? 0) + 1
+    init.drop?.(`directory-${reason}`)
+  }
+
   function prune (): void {
     const t = now()
     for (const [id, e] of entries) if (e.info.expiresAt <= t) entries.delete(id)
+    for (const [id, n] of negative) if (n.until <= t) negative.delete(id)
   }
 
-  /** Verifies and stores a descriptor; returns true when it was news. */
-  async function accept (bytes: Uint8Array): Promise<boolean> {
+  function remember (id: string, failedSeq: number): void {
+    negative.delete(id)
+    negative.set(id, { until: now() + negativeMs, seq: failedSeq })
+    if (negative.size > DIRECTORY_NEGATIVE_CACHE_SIZE) negative.delete(negative.keys().next().value as string)
+  }
+
+  /** Admitted and usable for paths. */
+  function usable (e: Entry | undefined): e is Entry {
+    return e != null && !e.info.withdrawn && !e.excluded && e.info.expiresAt > now()
+  }
+
+  /**
+   * Takes one descriptor from the network. An update of an admitted node is
+   * stored at once (and flooded if it is news); a new node goes through the
+   * caps into the admission queue. Returns the descriptor when it is news to
+   * flood now.
+   */
+  async function offer (bytes: Uint8Array, from: PeerId): Promise<Uint8Array | undefined> {
     let info: VerifiedDescriptor
     try {
       info = await verifyDescriptor(bytes, now())
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'refused a mix descriptor')
-      return false
+      refuse('invalid')
+      return undefined
     }
     const id = keyId(info.nodeKey)
-    if (id === ownId && init.publish) return false
+    if (id === ownId) return undefined
     const held = entries.get(id)
-    if (held != null && held.info.seq >= info.seq) return false
-    entries.set(id, { info, bytes })
-    return held == null || !sameKeys(held.info, info)
+    if (held != null) {
+      if (held.info.seq >= info.seq) return undefined
+      const news = !sameKeys(held.info, info)
+      held.info = info
+      held.bytes = bytes
+      return news ? bytes : undefined
+    }
+    if (info.withdrawn || queued.has(id)) return undefined
+    const bad = negative.get(id)
+    if (bad != null && bad.until > now() && info.seq <= bad.seq) { refuse('known-unreachable'); return undefined }
+    const peerKey = from.toString()
+    if (perPeer.count(peerKey, now()) >= maxPerPeer) { refuse('peer-cap'); return undefined }
+    perPeer.add(peerKey, now())
+    enqueue({ id, info, bytes, from, admit: true })
+    return undefined
+  }
+
+  function enqueue (check: Check): void {
+    if (queued.has(check.id)) return
+    if (queue.length >= queueMax) { refuse('queue-full'); return }
+    queued.add(check.id)
+    if (check.admit) queue.push(check)
+    else queue.unshift(check) // confirming a held node comes first: it may be on paths now
+    pump()
+  }
+
+  function pump (): void {
+    while (running && inFlight < concurrency && queue.length > 0) {
+      const check = queue.shift() as Check
+      inFlight++
+      void run(check).finally(() => {
+        inFlight--
+        queued.delete(check.id)
+        pump()
+      })
+    }
+  }
+
+  /** The descriptor's addresses this node may dial for the check: direct ones, each ending in the node's PeerId. */
+  function dialable (info: VerifiedDescriptor): Multiaddr[] {
+    const out: Multiaddr[] = []
+    for (const a of info.addrs) {
+      if (a.includes('/p2p-circuit')) continue
+      const p2p = /\/p2p\/([^/]+)$/.exec(a)
+      if (p2p != null && p2p[1] !== info.peerId) continue
+      try {
+        out.push(multiaddr(p2p != null ? a : `${a}/p2p/${info.peerId}`))
+      } catch { /* verified as a multiaddr; the suffix cannot break it */ }
+    }
+    return out
+  }
+
+  /**
+   * The check: dial the node at its listed addresses (never through a peer
+   * routing lookup: only the given addresses are dialled), which
+   * authenticates its key through Noise, then a directory hello on that
+   * connection. For a new node (`admit`), a connection the node opened to us
+   * does not count: it must be reached at a listed address.
+   * @returns the address that answered
+   */
+  async function reach (check: Check, signal: AbortSignal): Promise<string> {
+    const addrs = dialable(check.info)
+    if (addrs.length === 0) throw new Error('no directly dialable address')
+    const listed = new Set(check.info.addrs.map(bare))
+    let conn: Connection = await libp2p.dial(addrs, { signal })
+    let forced = false
+    if (check.admit && (conn.direction !== 'outbound' || !listed.has(bare(conn.remoteAddr.toString())))) {
+      conn = await libp2p.dial(addrs, { signal, force: true })
+      forced = true
+    }
+    if (conn.remotePeer.toString() !== check.info.peerId) throw new Error('another key answered')
+    const stream = await conn.newStream(DIRECTORY_PROTOCOL, { signal })
+    try {
+      const lp = lpStream(stream, { maxDataLength: MAX_DIRECTORY_MESSAGE_BYTES })
+      await lp.write(DirectoryMessage.encode({ version: WIRE_VERSION }), { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+    const remoteAddr = bare(conn.remoteAddr.toString())
+    // A second connection opened only to prove the address is closed again.
+    if (forced && libp2p.getConnections(conn.remotePeer).some((c) => c !== conn && c.status === 'open')) await conn.close().catch(() => {})
+    return remoteAddr
+  }
+
+  async function run (check: Check): Promise<void> {
+    const signal = withTimeout(undefined, checkTimeoutMs)
+    let addr: string
+    try {
+      addr = await reach(check, signal)
+    } catch (err) {
+      if (!running) return
+      log.debug({ peer: check.info.peerId, err: (err as Error).message }, check.admit ? 'mix node unreachable at its addresses: not admitted' : 'mix node unreachable: dropped from the directory')
+      remember(check.id, Math.max(check.info.seq, entries.get(check.id)?.info.seq ?? 0))
+      if (check.admit) refuse('unreachable')
+      else if (entries.delete(check.id)) stats.evicted++
+      return
+    }
+    if (!running) return
+    const t = now()
+    if (!check.admit) {
+      const e = entries.get(check.id)
+      if (e != null) { e.checkedAt = t; e.excluded = false; e.failures = [] }
+      return
+    }
+    const subnet = subnetOf(addr) ?? addr
+    if (subnet !== 'loopback' || subnetCapLoopback) {
+      if (perSubnet.count(subnet, t) >= maxPerSubnet) { refuse('subnet-cap'); remember(check.id, check.info.seq); return }
+      perSubnet.add(subnet, t)
+    }
+    if (entries.has(check.id) || check.info.expiresAt <= t) return
+    entries.set(check.id, { info: check.info, bytes: check.bytes, checkedAt: t, disconnectCheckAt: 0, failures: [], excluded: false })
+    negative.delete(check.id)
+    stats.admitted++
+    log.debug({ peer: check.info.peerId }, 'mix node admitted to the directory')
+    flood([check.bytes], check.from)
+  }
+
+  /** Queues a re-check of a held node (not this node's own). */
+  function recheck (id: string): void {
+    const e = entries.get(id)
+    if (e == null || id === ownId) return
+    enqueue({ id, info: e.info, bytes: e.bytes, admit: false })
   }
 
   async function sign (withdrawn: boolean): Promise<void> {
@@ -134,13 +449,13 @@ export function createDirectory (init: DirectoryInit): Directory {
       seq,
       issuedAt: t,
       expiresAt: t + DESCRIPTOR_LIFETIME_MS,
-      addrs: libp2p.getMultiaddrs().map((ma) => ma.toString()).filter((a) => !a.includes('/p2p-circuit')).map((a) => a.replace(/\/p2p\/[^/]+$/, '')),
+      addrs: libp2p.getMultiaddrs().map((ma) => ma.toString()).filter((a) => !a.includes('/p2p-circuit')).map(bare),
       roles: ROLE_MIX | ROLE_GATEWAY,
       onionKeys: init.onionKeys().map((k) => ({ epoch: k.epoch, key: k.publicKey })),
       withdrawn
     })
     const info = await verifyDescriptor(bytes, t)
-    entries.set(ownId, { info, bytes })
+    entries.set(ownId, { info, bytes, checkedAt: t, disconnectCheckAt: 0, failures: [], excluded: false })
   }
 
   function peers (): PeerId[] {
@@ -149,62 +464,111 @@ export function createDirectory (init: DirectoryInit): Directory {
     return [...seen.values()]
   }
 
-  /** One exchange: send `descriptors`; if `pull`, read the peer's directory back. */
+  /** Admitted, not excluded entries in cursor order (what is flooded and served). */
+  function served (): Array<[string, Entry]> {
+    prune()
+    return [...entries].filter(([, e]) => !e.excluded).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+  }
+
+  /** One answer page: the served entries after `after` (a node key), and the cursor of the next page. */
+  function page (after: Uint8Array): { descriptors: Uint8Array[], next: Uint8Array } {
+    const all = served()
+    const cursor = after.byteLength > 0 ? keyId(after) : undefined
+    const rest = cursor == null ? all : all.filter(([id]) => id > cursor)
+    const chunk = rest.slice(0, pageSize)
+    const last = chunk.at(-1)
+    return {
+      descriptors: chunk.map(([, e]) => e.bytes),
+      next: rest.length > chunk.length && last != null ? uint8ArrayFromString(last[0], 'base64') : new Uint8Array(0)
+    }
+  }
+
+  function decode (bytes: Uint8Array): DirectoryMessage {
+    const msg = DirectoryMessage.decode(bytes, { limits: { descriptors: DIRECTORY_PAGE_DESCRIPTORS } })
+    if (msg.version !== WIRE_VERSION) throw new Error(`directory version ${msg.version}`)
+    return msg
+  }
+
+  async function offerAll (descriptors: Uint8Array[], from: PeerId): Promise<void> {
+    const news: Uint8Array[] = []
+    for (const d of descriptors) {
+      const n = await offer(d, from)
+      if (n != null) news.push(n)
+    }
+    if (news.length > 0) flood(news, from)
+  }
+
+  /** One exchange: send `descriptors`; if `pull`, read the peer's directory back page by page. */
   async function exchange (peer: PeerId, descriptors: Uint8Array[], pull: boolean): Promise<void> {
-    const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
     let stream: Stream | undefined
     try {
+      const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
       stream = await libp2p.dialProtocol(peer, DIRECTORY_PROTOCOL, { signal })
-      const lp = lpStream(stream, { maxDataLength: MAX_DIRECTORY_BYTES })
+      const lp = lpStream(stream, { maxDataLength: MAX_DIRECTORY_MESSAGE_BYTES })
       await lp.write(DirectoryMessage.encode({ version: WIRE_VERSION, descriptors: descriptors as Array<Uint8Array<ArrayBuffer>>, pull }), { signal })
-      if (pull) {
-        const answer = DirectoryMessage.decode((await lp.read({ signal })).subarray())
-        const news: Uint8Array[] = []
-        for (const d of answer.descriptors) if (await accept(d)) news.push(d)
-        if (news.length > 0) flood(news, peer)
+      for (let pages = 0; pull && pages < DIRECTORY_MAX_PAGES; pages++) {
+        const pageSignal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
+        const answer = decode((await lp.read({ signal: pageSignal })).subarray())
+        await offerAll(answer.descriptors, peer)
+        // Stop paging when there is no more, or when this peer may not introduce anything new for now.
+        if (answer.next.byteLength === 0 || perPeer.count(peer.toString(), now()) >= maxPerPeer) break
+        await lp.write(DirectoryMessage.encode({ version: WIRE_VERSION, pull: true, after: answer.next }), { signal: pageSignal })
       }
-      await stream.close({ signal }).catch(() => {})
+      await stream.close({ signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) }).catch(() => {})
     } catch (err) {
       stream?.abort(err as Error)
+      if (/too long|too many|overflow/i.test((err as Error).message)) refuse('oversized')
       log.trace({ err: (err as Error).message }, 'directory exchange failed')
     }
   }
 
   function flood (descriptors: Uint8Array[], except?: PeerId): void {
-    for (const p of peers()) {
-      if (except?.equals(p) === true) continue
-      void exchange(p, descriptors, false)
+    for (let i = 0; i < descriptors.length; i += DIRECTORY_PAGE_DESCRIPTORS) {
+      const chunk = descriptors.slice(i, i + DIRECTORY_PAGE_DESCRIPTORS)
+      for (const p of peers()) {
+        if (except?.equals(p) === true) continue
+        void exchange(p, chunk, false)
+      }
     }
   }
 
   async function handle (stream: Stream, connection: Connection): Promise<void> {
-    const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_DIRECTORY_BYTES })
-      const msg = DirectoryMessage.decode((await lp.read({ signal })).subarray())
-      if (msg.version !== WIRE_VERSION) throw new Error(`directory version ${msg.version}`)
-      const news: Uint8Array[] = []
-      for (const d of msg.descriptors) if (await accept(d)) news.push(d)
-      if (news.length > 0) flood(news, connection.remotePeer)
-      if (msg.pull) {
-        prune()
-        await lp.write(DirectoryMessage.encode({ version: WIRE_VERSION, descriptors: [...entries.values()].map((e) => e.bytes) as Array<Uint8Array<ArrayBuffer>>, pull: false }), { signal })
+      const lp = lpStream(stream, { maxDataLength: MAX_DIRECTORY_MESSAGE_BYTES })
+      let msg = decode((await lp.read({ signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) })).subarray())
+      await offerAll(msg.descriptors, connection.remotePeer)
+      for (let pages = 0; msg.pull && pages < DIRECTORY_MAX_PAGES; pages++) {
+        const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
+        const answer = page(msg.after)
+        await lp.write(DirectoryMessage.encode({ version: WIRE_VERSION, descriptors: answer.descriptors as Array<Uint8Array<ArrayBuffer>>, next: answer.next as Uint8Array<ArrayBuffer> }), { signal })
+        if (answer.next.byteLength === 0) break
+        // The puller asks for the next page, or closes its side when it has enough.
+        let raw
+        try {
+          raw = await lp.read({ signal })
+        } catch {
+          break
+        }
+        msg = decode(raw.subarray())
       }
-      await stream.close({ signal }).catch(() => {})
+      await stream.close({ signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) }).catch(() => {})
     } catch (err) {
       stream.abort(err as Error)
+      if (/too long|too many|overflow/i.test((err as Error).message)) refuse('oversized')
       log.debug({ err: (err as Error).message }, 'refused a directory exchange')
     }
   }
 
   async function pullRound (): Promise<void> {
     prune()
+    const t = now()
+    for (const [id, e] of entries) if (id !== ownId && t - e.checkedAt >= DIRECTORY_RECHECK_MS) recheck(id)
     const all = peers()
     for (let i = all.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1))
-      const t = all[i] as PeerId
+      const x = all[i] as PeerId
       all[i] = all[j] as PeerId
-      all[j] = t
+      all[j] = x
     }
     await Promise.allSettled(all.slice(0, DIRECTORY_PULL_FANOUT).map(async (p) => { await exchange(p, [], true) }))
   }
@@ -215,19 +579,54 @@ export function createDirectory (init: DirectoryInit): Directory {
     void exchange(evt.detail, init.publish && own != null ? [own.bytes] : [], true)
   }
 
+  /** A directory node's last connection closed: re-check it now, so a crashed node leaves within a dial (at most once per 10 s per node). */
+  function onDisconnect (evt: CustomEvent<PeerId>): void {
+    if (!running) return
+    const peer = evt.detail.toString()
+    const t = now()
+    for (const [id, e] of entries) {
+      if (e.info.peerId !== peer || id === ownId || e.info.withdrawn) continue
+      if (t - e.disconnectCheckAt < DIRECTORY_DISCONNECT_RECHECK_MIN_MS) continue
+      e.disconnectCheckAt = t
+      recheck(id)
+    }
+  }
+
   return {
     list () {
       prune()
       return [...entries.values()]
-        .filter((e) => !e.info.withdrawn)
+        .filter(usable)
         .map((e) => toInfo(e.info))
         .sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
     },
 
     get (nodeKey) {
       const e = entries.get(keyId(nodeKey))
-      if (e == null || e.info.withdrawn || e.info.expiresAt <= now()) return undefined
-      return toInfo(e.info)
+      return usable(e) ? toInfo(e.info) : undefined
+    },
+
+    reportFailure (nodeKey) {
+      const id = keyId(nodeKey)
+      const e = entries.get(id)
+      if (e == null || id === ownId) return
+      const t = now()
+      e.failures = [...e.failures.filter((f) => f > t - DIRECTORY_FAILURE_WINDOW_MS), t]
+      if (e.failures.length >= DIRECTORY_FAILURES_TO_EXCLUDE && !e.excluded) {
+        e.excluded = true
+        log.debug({ peer: e.info.peerId }, 'mix node excluded from paths after reported failures; re-checking')
+        recheck(id)
+      }
+    },
+
+    reportSuccess (nodeKey) {
+      const e = entries.get(keyId(nodeKey))
+      if (e != null) e.failures = []
+    },
+
+    stats () {
+      const all = [...entries.values()]
+      return { admitted: stats.admitted, evicted: stats.evicted, held: all.length, excluded: all.filter((e) => e.excluded).length, checking: inFlight + queue.length, refused: { ...stats.refused } }
     },
 
     async republish () {
@@ -238,9 +637,11 @@ export function createDirectory (init: DirectoryInit): Directory {
     },
 
     async start () {
+      if (running) return
       running = true
       await libp2p.handle(DIRECTORY_PROTOCOL, handle, { maxInboundStreams: 64, maxOutboundStreams: 64 })
       libp2p.addEventListener('peer:connect', onConnect)
+      libp2p.addEventListener('peer:disconnect', onDisconnect)
       if (init.publish) {
         await sign(false)
         const own = entries.get(ownId)
@@ -258,6 +659,9 @@ export function createDirectory (init: DirectoryInit): Directory {
       for (const t of timers) clearInterval(t)
       timers = []
       libp2p.removeEventListener('peer:connect', onConnect)
+      libp2p.removeEventListener('peer:disconnect', onDisconnect)
+      queue.length = 0
+      queued.clear()
       if (init.publish) {
         try {
           await sign(true)
@@ -274,6 +678,7 @@ export function createDirectory (init: DirectoryInit): Directory {
       }
       await libp2p.unhandle(DIRECTORY_PROTOCOL).catch(() => {})
       entries.clear()
+      negative.clear()
     }
   }
 }

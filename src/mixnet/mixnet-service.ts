@@ -154,7 +154,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
   const graceMs = Math.min(DEFAULT_EPOCH_GRACE_MS, Math.floor(options.epochMs / 4))
   const onion: OnionKeys | undefined = components.server ? createOnionKeys({ epochMs: options.epochMs, graceMs }) : undefined
-  const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [] })
+  const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [], drop })
   const links: Links = createLinks({ libp2p, log, inbound: components.server, onPacket, addrsFor: (k) => directory.get(k)?.addrs ?? [] })
   let pool: SphinxPool | undefined
   let replay: ReplayFilter | undefined
