@@ -325,7 +325,7 @@ export function createDirectory (init: DirectoryInit): Directory {
     }
     if (info.withdrawn || queued.has(id)) return undefined
     const bad = negative.get(id)
-    if (bad != null && bad.until > now() && info.seq <= bad.seq) { refuse('known-unreachable'); return undefined }
+    if (bad != null && bad.until > now() && info.seq <= bad.seq) { refuse('recently-refused'); return undefined }
     const peerKey = from.toString()
     if (perPeer.count(peerKey, now()) >= maxPerPeer) { refuse('peer-cap'); return undefined }
     perPeer.add(peerKey, now())

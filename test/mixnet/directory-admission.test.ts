@@ -27,8 +27,11 @@ import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import type { PrivateKey } from '@libp2p/interface'
+import { logger } from '../../src/logger.ts'
 import { DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PROTOCOL, MAX_DIRECTORY_MESSAGE_BYTES, WIRE_VERSION } from '../../src/mixnet/constants.ts'
 import { ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor } from '../../src/mixnet/descriptor.ts'
+import { createDirectory, subnetOf, type Directory, type DirectoryInit } from '../../src/mixnet/directory.ts'
 import { DirectoryMessage } from '../../src/mixnet/pb/mixnet.ts'
 import type { MixNodeSummary, MixnetCounters, PseudonymInfo } from '../../src/mixnet/types.ts'
 import { eventually, freePort, killStragglers, UmbraProcess } from './process-helpers.ts'
@@ -68,6 +71,20 @@ async function forge (count: number, epochs: number[], deadPorts: number[], larg
     }))
   }
   return out
+}
+
+/** A bare libp2p node on 127.0.0.1 (TCP, Noise, Yamux): the attacker, or the host of an in-process directory. */
+async function bareNode (privateKey?: PrivateKey): Promise<Libp2p> {
+  const node = await createLibp2p({
+    privateKey: privateKey ?? await generateKeyPair('Ed25519'),
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] }
+  })
+  await node.start()
+  return node
 }
 
 /** Pushes `descriptors` to `peer`, DIRECTORY_PAGE_DESCRIPTORS per stream, as a directory peer floods news. */
@@ -164,14 +181,7 @@ describe('directory admission against forged descriptors, over umbra start proce
     pseudonym = await recipient.call<PseudonymInfo>('POST', '/v1/pseudonyms', { label: 'victim' })
     epochs = (await viewOf(sender)).directory[0]?.epochs ?? []
 
-    attacker = await createLibp2p({
-      privateKey: await generateKeyPair('Ed25519'),
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] }
-    })
+    attacker = await bareNode()
     // Every pull a victim sends the attacker is answered with its fakes, page by page.
     await attacker.handle(DIRECTORY_PROTOCOL, async (stream) => {
       try {
@@ -190,7 +200,6 @@ describe('directory admission against forged descriptors, over umbra start proce
         stream.abort(err as Error)
       }
     }, { maxInboundStreams: 256 })
-    await attacker.start()
     await Promise.all(servers.map(async (s) => await attacker.dial(multiaddr(`${s.id.addrs.find((a) => a.includes('/tcp/') && !a.includes('/ws')) ?? ''}`))))
   })
 
@@ -264,5 +273,114 @@ describe('directory admission against forged descriptors, over umbra start proce
       return dirs.every((d) => d.includes(victim.id.peerId)) ? true : undefined
     }, 30_000, 250)
     t.diagnostic(`restart: back in every directory ${Date.now() - restartedAt} ms after the restart began`)
+  })
+})
+
+/** One in-process directory on its own libp2p node, with one onion key for epoch 1. */
+interface DirNode { libp2p: Libp2p, directory: Directory, peerId: string, nodeKey: Uint8Array }
+
+async function dirNode (options: Partial<DirectoryInit> = {}): Promise<DirNode> {
+  const privateKey = await generateKeyPair('Ed25519')
+  const node = await bareNode(privateKey)
+  const directory = createDirectory({ libp2p: node, privateKey, log: logger('test-directory'), publish: true, onionKeys: () => [{ epoch: 1, publicKey: new Uint8Array(32).fill(7) }], ...options })
+  await directory.start()
+  return { libp2p: node, directory, peerId: node.peerId.toString(), nodeKey: privateKey.publicKey.raw }
+}
+
+async function until (what: string, check: () => boolean, timeoutMs: number): Promise<number> {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return Date.now() - started
+}
+
+describe('directory admission, caps, paging and eviction in process', { timeout: 60_000 }, () => {
+  const nodes: DirNode[] = []
+  const extra: Libp2p[] = []
+  const ids = (d: Directory): string[] => d.list().map((n) => n.peerId).sort()
+
+  before(async () => {
+    // A star of 5 directories with pages of 2 descriptors: node 0 in the middle, the others learn each other through it.
+    for (let i = 0; i < 5; i++) nodes.push(await dirNode({ pageSize: 2 }))
+    const hub = nodes[0] as DirNode
+    for (const n of nodes.slice(1)) await n.libp2p.dial(hub.libp2p.getMultiaddrs())
+  })
+
+  after(async () => {
+    for (const n of nodes) {
+      await n.directory.stop()
+      await n.libp2p.stop()
+    }
+    for (const n of extra) await n.stop()
+  })
+
+  it('converges through 2-descriptor pages, and a pull reads the directory page by page', async (t) => {
+    const ms = await until('every directory to list the 5 nodes', () => nodes.every((n) => n.directory.list().length === 5), 20_000)
+    const puller = await bareNode()
+    extra.push(puller)
+    await puller.dial((nodes[0] as DirNode).libp2p.getMultiaddrs())
+    const pulled = await pull(puller, (nodes[0] as DirNode).libp2p.peerId)
+    t.diagnostic(`5 directories converged in ${ms} ms through a hub; a pull read ${pulled.peerIds.length} descriptors in ${pulled.pages} pages`)
+    assert.equal(pulled.pages, 3)
+    assert.deepEqual(pulled.peerIds.sort(), nodes.map((n) => n.peerId).sort())
+    // Nodes 1-4 only knew the hub: each admitted the others by dialling them.
+    assert.ok(nodes.every((n) => n.directory.stats().admitted === 4), JSON.stringify(nodes.map((n) => n.directory.stats())))
+  })
+
+  it('caps new nodes per /24 (loopback counted when asked) and per introducing peer', async (t) => {
+    const capped = await dirNode({ maxNewPerSubnet: 2, subnetCapLoopback: true })
+    nodes.push(capped)
+    await capped.libp2p.dial((nodes[0] as DirNode).libp2p.getMultiaddrs())
+    await until('two nodes admitted', () => capped.directory.stats().admitted >= 2, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 4_000))
+    const s = capped.directory.stats()
+    t.diagnostic(`subnet cap 2: holds ${capped.directory.list().length} (own + 2) of 6, refused ${JSON.stringify(s.refused)}`)
+    assert.equal(capped.directory.list().length, 3)
+    assert.ok((s.refused['subnet-cap'] ?? 0) >= 3)
+
+    const strict = await dirNode({ maxNewPerPeer: 3 })
+    nodes.push(strict)
+    const attacker = await bareNode()
+    extra.push(attacker)
+    await attacker.dial(strict.libp2p.getMultiaddrs())
+    const fakes = await forge(10, [1], [await freePort()], false)
+    await push(attacker, strict.libp2p.peerId, fakes)
+    await until('3 fakes checked', () => (strict.directory.stats().refused.unreachable ?? 0) >= 3, 10_000)
+    const r = strict.directory.stats().refused
+    t.diagnostic(`peer cap 3: 10 fakes from one peer → refused ${JSON.stringify(r)}, held ${strict.directory.stats().held}`)
+    assert.equal(r['peer-cap'], 7)
+    assert.equal(r.unreachable, 3)
+    assert.equal(strict.directory.list().length, 1)
+  })
+
+  it('excludes a node after 2 reported failures until a fresh check, and drops a stopped node within a second', async (t) => {
+    const [a, b, c] = nodes as [DirNode, DirNode, DirNode]
+    a.directory.reportFailure(b.nodeKey)
+    assert.ok(ids(a.directory).includes(b.peerId), 'one failure does not exclude')
+    a.directory.reportFailure(b.nodeKey)
+    assert.ok(!ids(a.directory).includes(b.peerId), 'two failures within a minute exclude it from paths at once')
+    const backMs = await until('b back after its check', () => ids(a.directory).includes(b.peerId), 10_000)
+    t.diagnostic(`excluded after 2 failures, back ${backMs} ms later after a successful check`)
+
+    // A crash: c's libp2p stops without a withdrawal.
+    const others = nodes.filter((n) => n !== c && n.directory.list().some((d) => d.peerId === c.peerId))
+    await c.libp2p.stop()
+    const goneMs = await until('c gone from every directory that held it', () => others.every((n) => !ids(n.directory).includes(c.peerId)), 30_000)
+    t.diagnostic(`stopped node gone from ${others.length} directories after ${goneMs} ms (descriptor lifetime: 25 s)`)
+    assert.ok(goneMs < 5_000)
+    assert.ok(others.some((n) => n.directory.stats().evicted >= 1))
+  })
+
+  it('names the /24 and /48 of an address', () => {
+    assert.equal(subnetOf('/ip4/203.0.113.7/tcp/1'), '4:203.0.113')
+    assert.equal(subnetOf('/ip4/127.0.0.1/tcp/1'), 'loopback')
+    assert.equal(subnetOf('/ip6/::1/tcp/1'), 'loopback')
+    assert.equal(subnetOf('/ip6/2001:db8:abcd:12::1/tcp/1'), '6:2001:db8:abcd')
+    assert.equal(subnetOf('/ip6/2001:db8::1/tcp/1'), '6:2001:db8:0')
+    assert.equal(subnetOf('/ip6/::ffff:198.51.100.9/tcp/1'), '4:198.51.100')
+    assert.equal(subnetOf('/dns4/Example.org/tcp/1'), 'dns:example.org')
+    assert.equal(subnetOf('/unix/x'), undefined)
   })
 })
