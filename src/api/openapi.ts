@@ -177,7 +177,7 @@ const counterSchema = { type: 'integer', minimum: 0 } as const
 /** Counters of the mixnet since start (`GET /v1/mixnet`). */
 const mixnetCountersSchema = {
   type: 'object',
-  required: ['packetsIn', 'forwarded', 'forwardFailed', 'dropped', 'stored', 'refused', 'acksSent', 'acksFailed', 'fragmentsSent', 'retransmitted', 'loopsSent', 'loopsReturned', 'dropCoverSent', 'coverDropped'],
+  required: ['packetsIn', 'forwarded', 'forwardFailed', 'dropped', 'stored', 'refused', 'acksSent', 'acksFailed', 'fragmentsSent', 'retransmitted', 'loopsSent', 'loopsReturned', 'dropCoverSent', 'coverDropped', 'replyGatewayMoves'],
   additionalProperties: false,
   properties: {
     packetsIn: { ...counterSchema, description: 'Sphinx packets received.' },
@@ -193,7 +193,8 @@ const mixnetCountersSchema = {
     loopsSent: { ...counterSchema, description: 'Loop cover packets sent.' },
     loopsReturned: { ...counterSchema, description: 'Loop cover packets that came back.' },
     dropCoverSent: { ...counterSchema, description: 'Drop cover packets sent.' },
-    coverDropped: { ...counterSchema, description: 'Cover packets received and dropped.' }
+    coverDropped: { ...counterSchema, description: 'Cover packets received and dropped.' },
+    replyGatewayMoves: { ...counterSchema, description: 'Times this node moved its reply mailbox to another gateway (the old one left the directory or stayed unreachable).' }
   }
 } as const
 
@@ -527,6 +528,36 @@ export const ROUTES = {
     },
     errors: [400, 409, 413, 415, 503, 504]
   },
+  messageStatus: {
+    method: 'GET',
+    url: '/v1/messages/:id/status',
+    operationId: 'getMessageStatus',
+    summary: 'What became of an anonymous message this node sent',
+    description: 'The outcome of an anonymous message sent in the last 10 minutes (the newest 1,000 are kept). A late acknowledgement turns `failed` into `stored` or `delivered` (and is also streamed as an `anonymous:status` event), so a send that answered 502 can be checked here by the `id` of its error. Errors: 404 `UMBRA_ERR_NOT_FOUND` (unknown or forgotten id).',
+    auth: 'bearer',
+    schema: {
+      params: messageIdParamsSchema,
+      querystring: noQuerySchema,
+      response: {
+        200: {
+          type: 'object',
+          required: ['id', 'to', 'status', 'fragments', 'storedFragments', 'retransmissions', 'startedAt', 'updatedAt'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', description: 'Message id, 32 hex characters.' },
+            to: { type: 'string', description: 'The recipient pseudonym, `key_…`.' },
+            status: { type: 'string', enum: ['sending', 'stored', 'delivered', 'failed'], description: '`sending`; `stored`: the gateway acknowledged every fragment; `delivered`: the recipient acknowledged end to end; `failed`: the send gave up (a late acknowledgement can still change it).' },
+            fragments: { type: 'integer', minimum: 0 },
+            storedFragments: { type: 'integer', minimum: 0, description: 'Fragments the gateway acknowledged as stored.' },
+            retransmissions: { type: 'integer', minimum: 0 },
+            startedAt: { type: 'integer', description: 'ms since the Unix epoch.' },
+            updatedAt: { type: 'integer', description: 'ms since the Unix epoch.' }
+          }
+        }
+      }
+    },
+    errors: [400, 404]
+  },
   messageList: {
     method: 'GET',
     url: '/v1/messages',
@@ -621,7 +652,8 @@ export const ROUTES = {
               }
             },
             directory: { type: 'array', items: mixNodeSchema },
-            counters: mixnetCountersSchema
+            counters: mixnetCountersSchema,
+            replyGateway: { type: 'string', description: 'PeerId of the gateway holding this node\'s reply mailbox (acknowledgements, replies and loop cover come back there); absent until claimed.' }
           }
         }
       }
@@ -654,6 +686,7 @@ export const ROUTES = {
         '- `anonymous:message`: an anonymous message to one of this node\'s pseudonyms, as an entry of `GET /v1/messages` (`kind: "anonymous"`)',
         '- `anonymous:reply`: a reply through a SURB of a message this node sent, as an entry of `GET /v1/messages` (`kind: "reply"`)',
         '- `anonymous:delivered`: the recipient acknowledged an anonymous message this node sent: `{"id": "<message id>"}`',
+        '- `anonymous:status`: an anonymous message this node sent reached `stored`, `delivered` or `failed`, or a late acknowledgement changed its status: `{"id", "to", "status"}`',
         `A comment line (\`: heartbeat\`) is sent every ${SSE_HEARTBEAT_MS / 1000} s. The stream ends when the server closes.`
       ].join('\n')
     }

@@ -67,6 +67,8 @@ export interface Directory {
   list(): MixNodeInfo[]
   /** The entry of one node key (32 bytes), if valid. */
   get(nodeKey: Uint8Array): MixNodeInfo | undefined
+  /** Tells the directory that `nodeKey` (32 bytes) failed as a first hop (optional: the directory may evict it). */
+  reportFailure?(nodeKey: Uint8Array): void
   /** Re-signs and pushes this node's descriptor now (after an onion key change). */
   republish(): Promise<void>
   start(): Promise<void>

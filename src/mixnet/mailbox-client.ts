@@ -50,6 +50,8 @@ export interface MailboxClient {
   ready(): Promise<void>
   /** True while the claim stands on an open stream. */
   readonly connected: boolean
+  /** When the claim was last lost (ms since the Unix epoch); undefined while connected and before the first claim. */
+  readonly disconnectedSince: number | undefined
   /** Acknowledges delivery ids; the gateway deletes them. */
   ack(ids: number[]): void
   stop(): void
@@ -60,6 +62,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
   const { libp2p, log } = init
   let running = true
   let connected = false
+  let disconnectedSince: number | undefined
   let send: ((frame: GatewayFrame) => Promise<void>) | undefined
   let abortCurrent: (() => void) | undefined
   let resolveReady!: () => void
@@ -83,6 +86,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
       const ok = GatewayFrame.decode((await lp.read({ signal })).subarray())
       if (ok.type !== FRAME_CLAIM_OK) throw new Error(`gateway refused the claim: ${ok.reason}`)
       connected = true
+      disconnectedSince = undefined
       resolveReady()
       while (running) {
         const f = GatewayFrame.decode((await lp.read()).subarray())
@@ -90,6 +94,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
         init.onDelivery({ id: Number(f.id), kind: f.kind, data: f.data })
       }
     } finally {
+      if (connected) disconnectedSince = Date.now()
       connected = false
       send = undefined
       stream.abort(new Error('mailbox session ended'))
@@ -120,6 +125,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
       ])
     },
     get connected () { return connected },
+    get disconnectedSince () { return disconnectedSince },
     ack (ids) {
       const real = ids.filter((id) => id > 0)
       if (real.length === 0 || send == null) return

@@ -118,8 +118,10 @@ class FakeNode extends EventTarget {
     directory: () => [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
     counters: (): MixnetCounters => ({
       packetsIn: 5, forwarded: 4, forwardFailed: 0, dropped: { mac: 1 }, stored: 2, refused: 0, acksSent: 2, acksFailed: 0,
-      fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0
-    })
+      fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0
+    }),
+    replyGateway: () => '12D3KooWMixA',
+    outcome: () => undefined
   }
 
   readonly pseudonyms: PseudonymService = {
@@ -685,8 +687,20 @@ describe('HTTP API over a fake node', () => {
       preset: 'balanced',
       parameters: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5 },
       directory: [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
-      counters: node.mixnet.counters()
+      counters: node.mixnet.counters(),
+      replyGateway: '12D3KooWMixA'
     })
+  })
+
+  it('GET /v1/messages/{id}/status answers the outcome of a sent message, or 404', async () => {
+    const id = 'ef'.repeat(16)
+    node.mixnet.outcome = (asked) => asked === id ? { id, to: 'key_x', status: 'stored', fragments: 2, storedFragments: 2, retransmissions: 1, startedAt: 1_000, updatedAt: 2_000 } : undefined
+    const res = await call(api, 'GET', `/v1/messages/${id}/status`, { headers: AUTH })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(res.body, { id, to: 'key_x', status: 'stored', fragments: 2, storedFragments: 2, retransmissions: 1, startedAt: 1_000, updatedAt: 2_000 })
+    const missing = await call(api, 'GET', `/v1/messages/${'00'.repeat(16)}/status`, { headers: AUTH })
+    assert.equal(missing.status, 404)
+    assert.equal((missing.body as { error: { code: string } }).error.code, 'UMBRA_ERR_NOT_FOUND')
   })
 
   it('streams anonymous:message, anonymous:reply and anonymous:delivered events', async () => {
