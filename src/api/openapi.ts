@@ -208,6 +208,15 @@ const messageIdParamsSchema = {
   }
 } as const
 
+const pseudonymKeyParamsSchema = {
+  type: 'object',
+  required: ['key'],
+  additionalProperties: false,
+  properties: {
+    key: { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$', description: 'One of this node\'s pseudonyms, `key_…` (base58btc).' }
+  }
+} as const
+
 const dhtKeyParamsSchema = {
   type: 'object',
   required: ['key'],
@@ -625,6 +634,35 @@ export const ROUTES = {
     },
     errors: [400, 503]
   },
+  pseudonymPurge: {
+    method: 'POST',
+    url: '/v1/pseudonyms/:key/purge',
+    operationId: 'purgePseudonymMailbox',
+    summary: "Delete what the pseudonym's mailbox at its gateway holds",
+    description: 'Has the gateway delete the rows (fragments) of incomplete messages in the pseudonym\'s mailbox, or with `"all": true` every row, including messages not yet delivered to this node. Incomplete messages expire 10 min after their last fragment anyway; purge frees their budget (8 messages) at once. Answers how many rows were deleted. The body may be left out. Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_KEY`, `UMBRA_ERR_KEY_CHECKSUM`; 404 `UMBRA_ERR_NOT_MY_PSEUDONYM`; 502 `UMBRA_ERR_GATEWAY_UNREACHABLE` (the mailbox is not connected to its gateway, or no answer in 15 s).',
+    auth: 'bearer',
+    schema: {
+      params: pseudonymKeyParamsSchema,
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          all: { type: 'boolean', default: false, description: '`true`: delete every row, not only those of incomplete messages.' }
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['deleted'],
+          additionalProperties: false,
+          properties: { deleted: { type: 'integer', minimum: 0, description: 'Rows (fragments) the gateway deleted.' } }
+        }
+      }
+    },
+    bodyOptional: true,
+    errors: [400, 404, 415, 502, 503]
+  },
   mixnet: {
     method: 'GET',
     url: '/v1/mixnet',
@@ -710,7 +748,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',
   415: 'The body is not JSON: `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`.',
   500: 'Unexpected failure: `UMBRA_ERR_INTERNAL` (details are in the node log).',
-  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection).',
+  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection), `UMBRA_ERR_GATEWAY_UNREACHABLE` (a pseudonym\'s gateway is not connected).',
   503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
   504: 'The operation was aborted or timed out: `UMBRA_ERR_ABORTED`, `UMBRA_ERR_TIMEOUT`.',
   507: "The recipient's mailbox at its gateway is full: `UMBRA_ERR_MAILBOX_FULL` (retry later, once the recipient fetched its messages)."

@@ -427,6 +427,11 @@ class HttpApiServer implements ApiServer {
       return { pseudonyms: this.#startedNode().pseudonyms.list().map(toPseudonymEntry) }
     })
 
+    this.#route<{ Params: { key: string }, Body: { all?: boolean } | undefined }>(ROUTES.pseudonymPurge, async (request) => {
+      const node = this.#startedNode()
+      return await node.pseudonyms.purgeMailbox(request.params.key, { all: request.body?.all === true })
+    })
+
     this.#route<RouteGenericInterface>(ROUTES.mixnet, async () => {
       const mixnet = this.#startedNode().mixnet
       const { meanDelayMs, loopRate, dropRate } = mixnet.parameters

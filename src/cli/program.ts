@@ -131,7 +131,7 @@ export function createProgram (result: { exitCode: number }): Command {
     })
 
   const pseudonym = program.command('pseudonym')
-    .description('create and list pseudonyms: addresses others can write to anonymously')
+    .description('create, list and purge pseudonyms: addresses others can write to anonymously')
   addClientCommand(pseudonym, 'new', 'create a pseudonym and print its key')
     .option('--label <label>', 'a note for yourself, up to 128 characters (stays on the node)')
     .action(async (flags) => {
@@ -142,6 +142,13 @@ export function createProgram (result: { exitCode: number }): Command {
     .action(async (flags) => {
       const { runPseudonymList } = await import('./commands/client.ts')
       result.exitCode = await runPseudonymList(flags)
+    })
+  addClientCommand(pseudonym, 'purge', 'delete the incomplete messages the pseudonym\'s mailbox holds at its gateway')
+    .argument('<key>', 'one of the node\'s pseudonyms (key_…)')
+    .option('--all', 'delete every row, also complete messages not yet delivered')
+    .action(async (key: string, flags) => {
+      const { runPseudonymPurge } = await import('./commands/client.ts')
+      result.exitCode = await runPseudonymPurge(key, flags)
     })
 
   program.command('testnet')

@@ -27,6 +27,7 @@ import { contactDhtKey, signContactRecord, verifyContactRecord } from './contact
 import { ROLE_GATEWAY, ROLE_MIX } from './descriptor.ts'
 import { createDirectory, type Directory, type MixNodeInfo } from './directory.ts'
 import { AnonymousDeliveryError, MailboxFullError, NoSurbError, NotEnoughMixesError, ReplyTooLargeError, UnknownPseudonymError } from './errors.ts'
+import { GatewayUnreachableError, NotMyPseudonymError } from './errors.ts'
 import { DELIVERY_FRAGMENT, DELIVERY_SURB, createGateway, type Gateway } from './gateway.ts'
 import { createLinks, peerIdOfNodeKey, type Links } from './links.ts'
 import { openMailboxStore, type MailboxStore } from './mailbox-store.ts'
@@ -42,6 +43,7 @@ import {
   REPLY_DATA, REPLY_DATA_SIZE, REPLY_DELIVERED, REPLY_FRAGMENT_ACK, REPLY_LOOP,
   decodeFragment, decodeReplyLayer, encodeFragment, encodeGatewayLayer, encodeReplyLayer
 } from './wire.ts'
+import { ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE } from './wire.ts'
 import type {
   AnonymousMessage, AnonymousReply, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
   MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymInfo, PseudonymService, RelayObservation
@@ -535,6 +537,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (status === -2) throw new AbortedError('send aborted')
       if (status === ACK_REFUSED_MESSAGES) throw new MailboxFullError('The recipient\'s mailbox holds its limit of 100 messages')
       if (status === ACK_REFUSED_BYTES) throw new MailboxFullError('The recipient\'s mailbox would exceed its limit of 1 MB')
+      if (status === ACK_REFUSED_INCOMPLETE) throw new MailboxFullError('The recipient\'s mailbox holds its limit of 8 incomplete multi-fragment messages (each kept at most 10 min); retry later or send one fragment (a shorter body, fewer reply SURBs)')
+      if (status === ACK_REFUSED_CONFLICT) throw new AnonymousDeliveryError('The gateway holds fragments of another message with this message id')
       if (status === ACK_UNKNOWN_MAILBOX) throw new AnonymousDeliveryError('The gateway does not hold a mailbox for this pseudonym')
       lastError = new Error('no acknowledgement in time')
     }
@@ -727,6 +731,19 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       },
       list () {
         return (pseudonymStore?.list() ?? []).map(info)
+      },
+      async purgeMailbox (key, opts = {}) {
+        decodeKey(key)
+        const client = owned.get(key)?.client
+        if (client == null) {
+          if (pseudonymStore?.get(key) == null) throw new NotMyPseudonymError(`This node does not hold the pseudonym ${key}`)
+          throw new GatewayUnreachableError(`The mailbox of ${key} is not connected to its gateway`)
+        }
+        try {
+          return { deleted: await client.purge({ all: opts.all === true }) }
+        } catch (err) {
+          throw new GatewayUnreachableError(`The gateway of ${key} did not purge: ${(err as Error).message}`, { cause: err })
+        }
       }
     },
 

@@ -252,4 +252,15 @@ export interface PseudonymService {
   create(options?: { label?: string, signal?: AbortSignal }): Promise<PseudonymInfo>
   /** Every pseudonym of this node, oldest first. */
   list(): PseudonymInfo[]
+  /**
+   * Has the pseudonym's gateway delete what its mailbox holds (issue 8):
+   * the rows of incomplete messages (default; they would expire 10 min after
+   * their last fragment anyway), or with `all` every row, including messages
+   * not yet delivered to this node.
+   * @param key - one of this node's pseudonyms, `key_…`
+   * @returns `deleted`: how many rows (fragments) the gateway deleted
+   * @throws UMBRA_ERR_INVALID_KEY / UMBRA_ERR_KEY_CHECKSUM (not a key), UMBRA_ERR_NOT_MY_PSEUDONYM,
+   *   UMBRA_ERR_GATEWAY_UNREACHABLE (the mailbox is not connected, or no answer within 15 s)
+   */
+  purgeMailbox(key: string, options?: { all?: boolean }): Promise<{ deleted: number }>
 }
