@@ -21,6 +21,7 @@
  * - `GET  /v1/messages?since=<ms>` → `{messages: MessageEntry[]}`: direct (`kind: 'direct'`), anonymous
  *   (`kind: 'anonymous'`, `from: null`, `to`, `repliesLeft`) and replies (`kind: 'reply'`, `from: null`, `inReplyTo`)
  * - `POST /v1/pseudonyms` `{label?}` → 201 `PseudonymInfo`; `GET /v1/pseudonyms` → `{pseudonyms: PseudonymInfo[]}`
+ * - `POST /v1/pseudonyms/:key/purge` `{all?}` → `{deleted}` (rows its gateway deleted)
  * - `GET  /v1/mixnet` → `{preset, parameters, directory, counters}`
  * - `GET  /v1/events` (`?token=` accepted) → `text/event-stream` of `peer:connect`, `peer:disconnect`, `message`,
  *   `anonymous:message`, `anonymous:reply`, `anonymous:delivered`

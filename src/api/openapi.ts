@@ -177,7 +177,7 @@ const counterSchema = { type: 'integer', minimum: 0 } as const
 /** Counters of the mixnet since start (`GET /v1/mixnet`). */
 const mixnetCountersSchema = {
   type: 'object',
-  required: ['packetsIn', 'forwarded', 'forwardFailed', 'dropped', 'stored', 'refused', 'acksSent', 'acksFailed', 'fragmentsSent', 'retransmitted', 'loopsSent', 'loopsReturned', 'dropCoverSent', 'coverDropped'],
+  required: ['packetsIn', 'forwarded', 'forwardFailed', 'dropped', 'stored', 'refused', 'acksSent', 'acksFailed', 'fragmentsSent', 'retransmitted', 'loopsSent', 'loopsReturned', 'dropCoverSent', 'coverDropped', 'replyGatewayMoves'],
   additionalProperties: false,
   properties: {
     packetsIn: { ...counterSchema, description: 'Sphinx packets received.' },
@@ -193,7 +193,8 @@ const mixnetCountersSchema = {
     loopsSent: { ...counterSchema, description: 'Loop cover packets sent.' },
     loopsReturned: { ...counterSchema, description: 'Loop cover packets that came back.' },
     dropCoverSent: { ...counterSchema, description: 'Drop cover packets sent.' },
-    coverDropped: { ...counterSchema, description: 'Cover packets received and dropped.' }
+    coverDropped: { ...counterSchema, description: 'Cover packets received and dropped.' },
+    replyGatewayMoves: { ...counterSchema, description: 'Times this node moved its reply mailbox to another gateway (the old one left the directory or stayed unreachable).' }
   }
 } as const
 
@@ -204,6 +205,15 @@ const messageIdParamsSchema = {
   additionalProperties: false,
   properties: {
     id: { type: 'string', pattern: '^[0-9a-f]{32}$', description: 'Id of an anonymous message in this node\'s inbox, 32 lowercase hex characters.' }
+  }
+} as const
+
+const pseudonymKeyParamsSchema = {
+  type: 'object',
+  required: ['key'],
+  additionalProperties: false,
+  properties: {
+    key: { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$', description: 'One of this node\'s pseudonyms, `key_…` (base58btc).' }
   }
 } as const
 
@@ -527,6 +537,36 @@ export const ROUTES = {
     },
     errors: [400, 409, 413, 415, 503, 504]
   },
+  messageStatus: {
+    method: 'GET',
+    url: '/v1/messages/:id/status',
+    operationId: 'getMessageStatus',
+    summary: 'What became of an anonymous message this node sent',
+    description: 'The outcome of an anonymous message sent in the last 10 minutes (the newest 1,000 are kept). A late acknowledgement turns `failed` into `stored` or `delivered` (and is also streamed as an `anonymous:status` event), so a send that answered 502 can be checked here by the `id` of its error. Errors: 404 `UMBRA_ERR_NOT_FOUND` (unknown or forgotten id).',
+    auth: 'bearer',
+    schema: {
+      params: messageIdParamsSchema,
+      querystring: noQuerySchema,
+      response: {
+        200: {
+          type: 'object',
+          required: ['id', 'to', 'status', 'fragments', 'storedFragments', 'retransmissions', 'startedAt', 'updatedAt'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', description: 'Message id, 32 hex characters.' },
+            to: { type: 'string', description: 'The recipient pseudonym, `key_…`.' },
+            status: { type: 'string', enum: ['sending', 'stored', 'delivered', 'failed'], description: '`sending`; `stored`: the gateway acknowledged every fragment; `delivered`: the recipient acknowledged end to end; `failed`: the send gave up (a late acknowledgement can still change it).' },
+            fragments: { type: 'integer', minimum: 0 },
+            storedFragments: { type: 'integer', minimum: 0, description: 'Fragments the gateway acknowledged as stored.' },
+            retransmissions: { type: 'integer', minimum: 0 },
+            startedAt: { type: 'integer', description: 'ms since the Unix epoch.' },
+            updatedAt: { type: 'integer', description: 'ms since the Unix epoch.' }
+          }
+        }
+      }
+    },
+    errors: [400, 404]
+  },
   messageList: {
     method: 'GET',
     url: '/v1/messages',
@@ -594,6 +634,35 @@ export const ROUTES = {
     },
     errors: [400, 503]
   },
+  pseudonymPurge: {
+    method: 'POST',
+    url: '/v1/pseudonyms/:key/purge',
+    operationId: 'purgePseudonymMailbox',
+    summary: "Delete what the pseudonym's mailbox at its gateway holds",
+    description: 'Has the gateway delete the rows (fragments) of incomplete messages in the pseudonym\'s mailbox, or with `"all": true` every row, including messages not yet delivered to this node. Incomplete messages expire 10 min after their last fragment anyway; purge frees their budget (8 messages) at once. Answers how many rows were deleted. The body may be left out. Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_KEY`, `UMBRA_ERR_KEY_CHECKSUM`; 404 `UMBRA_ERR_NOT_MY_PSEUDONYM`; 502 `UMBRA_ERR_GATEWAY_UNREACHABLE` (the mailbox is not connected to its gateway, or no answer in 15 s).',
+    auth: 'bearer',
+    schema: {
+      params: pseudonymKeyParamsSchema,
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          all: { type: 'boolean', default: false, description: '`true`: delete every row, not only those of incomplete messages.' }
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['deleted'],
+          additionalProperties: false,
+          properties: { deleted: { type: 'integer', minimum: 0, description: 'Rows (fragments) the gateway deleted.' } }
+        }
+      }
+    },
+    bodyOptional: true,
+    errors: [400, 404, 415, 502, 503]
+  },
   mixnet: {
     method: 'GET',
     url: '/v1/mixnet',
@@ -621,7 +690,8 @@ export const ROUTES = {
               }
             },
             directory: { type: 'array', items: mixNodeSchema },
-            counters: mixnetCountersSchema
+            counters: mixnetCountersSchema,
+            replyGateway: { type: 'string', description: 'PeerId of the gateway holding this node\'s reply mailbox (acknowledgements, replies and loop cover come back there); absent until claimed.' }
           }
         }
       }
@@ -654,6 +724,7 @@ export const ROUTES = {
         '- `anonymous:message`: an anonymous message to one of this node\'s pseudonyms, as an entry of `GET /v1/messages` (`kind: "anonymous"`)',
         '- `anonymous:reply`: a reply through a SURB of a message this node sent, as an entry of `GET /v1/messages` (`kind: "reply"`)',
         '- `anonymous:delivered`: the recipient acknowledged an anonymous message this node sent: `{"id": "<message id>"}`',
+        '- `anonymous:status`: an anonymous message this node sent reached `stored`, `delivered` or `failed`, or a late acknowledgement changed its status: `{"id", "to", "status"}`',
         `A comment line (\`: heartbeat\`) is sent every ${SSE_HEARTBEAT_MS / 1000} s. The stream ends when the server closes.`
       ].join('\n')
     }
@@ -677,7 +748,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',
   415: 'The body is not JSON: `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`.',
   500: 'Unexpected failure: `UMBRA_ERR_INTERNAL` (details are in the node log).',
-  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection).',
+  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection), `UMBRA_ERR_GATEWAY_UNREACHABLE` (a pseudonym\'s gateway is not connected).',
   503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
   504: 'The operation was aborted or timed out: `UMBRA_ERR_ABORTED`, `UMBRA_ERR_TIMEOUT`.',
   507: "The recipient's mailbox at its gateway is full: `UMBRA_ERR_MAILBOX_FULL` (retry later, once the recipient fetched its messages)."

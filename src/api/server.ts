@@ -394,6 +394,12 @@ class HttpApiServer implements ApiServer {
       return { id, repliesLeft }
     })
 
+    this.#route<{ Params: { id: string } }>(ROUTES.messageStatus, async (request) => {
+      const outcome = this.#startedNode().mixnet.outcome(request.params.id)
+      if (outcome === undefined) throw new NotFoundError(`No anonymous message ${request.params.id} was sent by this node in the last 10 minutes`)
+      return outcome
+    })
+
     this.#route<{ Querystring: { since?: string } }>(ROUTES.messageList, async (request) => {
       const node = this.#startedNode()
       const since = request.query.since === undefined ? undefined : Number(request.query.since)
@@ -421,10 +427,16 @@ class HttpApiServer implements ApiServer {
       return { pseudonyms: this.#startedNode().pseudonyms.list().map(toPseudonymEntry) }
     })
 
+    this.#route<{ Params: { key: string }, Body: { all?: boolean } | undefined }>(ROUTES.pseudonymPurge, async (request) => {
+      const node = this.#startedNode()
+      return await node.pseudonyms.purgeMailbox(request.params.key, { all: request.body?.all === true })
+    })
+
     this.#route<RouteGenericInterface>(ROUTES.mixnet, async () => {
       const mixnet = this.#startedNode().mixnet
       const { meanDelayMs, loopRate, dropRate } = mixnet.parameters
-      return { preset: mixnet.preset, parameters: { meanDelayMs, loopRate, dropRate }, directory: mixnet.directory(), counters: mixnet.counters() }
+      const replyGateway = mixnet.replyGateway()
+      return { preset: mixnet.preset, parameters: { meanDelayMs, loopRate, dropRate }, directory: mixnet.directory(), counters: mixnet.counters(), ...(replyGateway != null ? { replyGateway } : {}) }
     })
 
     this.#route<RouteGenericInterface>(ROUTES.events, async (request, reply) => {
@@ -538,7 +550,8 @@ class HttpApiServer implements ApiServer {
       ['message', (evt: CustomEvent<ReceivedMessage>) => { send('message', toMessageEntry(evt.detail)) }],
       ['anonymous:message', (evt: CustomEvent<AnonymousMessage>) => { send('anonymous:message', toAnonymousEntry(evt.detail)) }],
       ['anonymous:reply', (evt: CustomEvent<AnonymousReply>) => { send('anonymous:reply', toReplyEntry(evt.detail)) }],
-      ['anonymous:delivered', (evt: CustomEvent<{ id: string }>) => { send('anonymous:delivered', { id: evt.detail.id }) }]
+      ['anonymous:delivered', (evt: CustomEvent<{ id: string }>) => { send('anonymous:delivered', { id: evt.detail.id }) }],
+      ['anonymous:status', (evt: CustomEvent<{ id: string, to: string, status: string }>) => { send('anonymous:status', { id: evt.detail.id, to: evt.detail.to, status: evt.detail.status }) }]
     ]
     const heartbeat = setInterval(() => { write(': heartbeat\n\n') }, this.#init.heartbeatInterval)
 

@@ -364,6 +364,11 @@ export class ApiClient {
     return await this.request<PseudonymsResponse>('GET', '/v1/pseudonyms', undefined, options)
   }
 
+  /** `POST /v1/pseudonyms/:key/purge`: has the pseudonym's gateway delete incomplete messages (or with `all` every row); resolves with how many rows it deleted. */
+  async purgePseudonymMailbox (key: string, options: RequestOptions & { all?: boolean } = {}): Promise<{ deleted: number }> {
+    return await this.request<{ deleted: number }>('POST', `/v1/pseudonyms/${encodeURIComponent(key)}/purge`, options.all === true ? { all: true } : {}, options)
+  }
+
   /** `GET /v1/mixnet`: preset, mix directory and counters. */
   async mixnet (options: RequestOptions = {}): Promise<MixnetResponse> {
     return await this.request<MixnetResponse>('GET', '/v1/mixnet', undefined, options)

@@ -53,6 +53,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .addOption(new Option('--client', 'the same as --role client').conflicts('role'))
     .addOption(new Option('--mixnet-preset <preset>', 'traffic-analysis protection: none (no delays, no cover traffic), balanced, strong (default: balanced)').choices(MIXNET_PRESETS).env(ENV_MIXNET_PRESET))
     .option('--mixnet-threads <n>', 'worker threads that process mix packets (default: one per core)', integerIn(1, 64))
+    .option('--mixnet-epoch <ms>', 'onion key epoch in ms, at least 10000; every node of one network must use the same (default: 3600000, hourly)', integerIn(10_000, 2 ** 31 - 1))
     .option('--stun-port <port|off>', `UDP port of the STUN server a server node runs for WebRTC hole punching; 0 picks a free port, off runs none (default: ${DEFAULT_STUN_PORT}; clients ignore it)`, parseStunPort)
     .option('--stun-server <host:port...>', `STUN servers a client's WebRTC hole punching asks; only these are ever contacted (default: each bootstrap host, port ${DEFAULT_STUN_PORT})`, stunServerCollector)
     .option('--no-upnp', 'do not ask the local router for a UPnP / NAT-PMP port mapping (client nodes)')
@@ -130,7 +131,7 @@ export function createProgram (result: { exitCode: number }): Command {
     })
 
   const pseudonym = program.command('pseudonym')
-    .description('create and list pseudonyms: addresses others can write to anonymously')
+    .description('create, list and purge pseudonyms: addresses others can write to anonymously')
   addClientCommand(pseudonym, 'new', 'create a pseudonym and print its key')
     .option('--label <label>', 'a note for yourself, up to 128 characters (stays on the node)')
     .action(async (flags) => {
@@ -141,6 +142,13 @@ export function createProgram (result: { exitCode: number }): Command {
     .action(async (flags) => {
       const { runPseudonymList } = await import('./commands/client.ts')
       result.exitCode = await runPseudonymList(flags)
+    })
+  addClientCommand(pseudonym, 'purge', 'delete the incomplete messages the pseudonym\'s mailbox holds at its gateway')
+    .argument('<key>', 'one of the node\'s pseudonyms (key_…)')
+    .option('--all', 'delete every row, also complete messages not yet delivered')
+    .action(async (key: string, flags) => {
+      const { runPseudonymPurge } = await import('./commands/client.ts')
+      result.exitCode = await runPseudonymPurge(key, flags)
     })
 
   program.command('testnet')

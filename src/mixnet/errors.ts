@@ -72,6 +72,15 @@ export class NotMyPseudonymError extends UmbraError {
   }
 }
 
+/** A pseudonym's gateway is not connected or did not answer (e.g. a purge). Code `UMBRA_ERR_GATEWAY_UNREACHABLE`. */
+export class GatewayUnreachableError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_GATEWAY_UNREACHABLE'
+  constructor (message = 'The pseudonym\'s gateway is not reachable', options?: ErrorOptions) {
+    super(message, GatewayUnreachableError.code, options)
+    this.name = 'GatewayUnreachableError'
+  }
+}
+
 /**
  * The gateway's mailbox database cannot be opened or used: the file is
  * damaged or of another schema (it is left untouched), the disk failed, or

@@ -4,13 +4,16 @@
  *
  * A gateway is the last Sphinx hop of a path. For a DELIVER hop it
  * 1. stores the fragment durably in its mailbox store (SQLite, survives
- *    SIGKILL), or refuses it over quota (100 messages, 1 MB, 72 h: seed 001);
+ *    SIGKILL), or refuses it over quota: complete messages 100 / 1 MB / 72 h
+ *    (seed 001), incomplete ones (not every fragment index held yet) a
+ *    separate 8 / 1 MB / 10 min since their last fragment (issue 8);
  * 2. sends the fragment acknowledgement (stored or refused, with the reason)
  *    back through the SURB the sender put in the gateway layer;
  * 3. pushes the fragment to the mailbox owner if it is connected, and deletes
  *    it when the owner acknowledges the delivery.
  * A DELIVER_SURB hop (replies and acknowledgements) is pushed at once when the
- * owner is connected, else stored the same way.
+ * owner is connected, else stored the same way. The owner may PURGE its
+ * mailbox (every row, or the incomplete messages' rows).
  *
  * Only mailboxes claimed by their key (an Ed25519 signature over the
  * gateway's key, the client's key and a timestamp) receive anything; the
@@ -29,10 +32,10 @@ import { CLAIM_DOMAIN, CLAIM_MAX_SKEW_MS, CONTACT_REPUBLISH_MS, GATEWAY_PROTOCOL
 import { ClaimSignable, GatewayFrame } from './pb/mixnet.ts'
 import { PAYLOAD_SIZE, createSurbReply, decodeSurb } from './sphinx/index.ts'
 import {
-  ACK_REFUSED_BYTES, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, REPLY_FRAGMENT_ACK,
+  ACK_REFUSED_BYTES, ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, REPLY_FRAGMENT_ACK,
   decodeFragment, decodeGatewayLayer, encodeReplyLayer
 } from './wire.ts'
-import type { MailboxStore } from './mailbox-store.ts'
+import type { MailboxPutResult, MailboxStore } from './mailbox-store.ts'
 import type { MixnetCounters } from './types.ts'
 import type { Logger } from '../logger.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
@@ -43,6 +46,13 @@ export const FRAME_CLAIM_OK = 2
 export const FRAME_DELIVERY = 3
 export const FRAME_DELIVERY_ACK = 4
 export const FRAME_ERROR = 5
+/** Owner → gateway: delete the mailbox's rows; `kind` {@link PURGE_INCOMPLETE} or {@link PURGE_ALL} (issue 8). */
+export const FRAME_PURGE = 6
+/** Gateway → owner: the purge is done; `id` is how many rows were deleted. */
+export const FRAME_PURGE_OK = 7
+/** Purge scopes (`kind` of a PURGE frame). */
+export const PURGE_INCOMPLETE = 1
+export const PURGE_ALL = 2
 /** Delivery kinds. */
 export const DELIVERY_FRAGMENT = 1
 export const DELIVERY_SURB = 2
@@ -64,6 +74,14 @@ export function frameWriter (lp: { write(data: Uint8Array): Promise<void> }): (f
     writing = p.catch(() => {})
     await p
   }
+}
+
+/** The fragment acknowledgement status for each reason the mailbox store refuses a put (wire.ts). */
+const REFUSAL_STATUS: Record<(MailboxPutResult & { ok: false })['reason'], number> = {
+  messages: ACK_REFUSED_MESSAGES,
+  bytes: ACK_REFUSED_BYTES,
+  incomplete: ACK_REFUSED_INCOMPLETE,
+  conflict: ACK_REFUSED_CONFLICT
 }
 
 /** How long a client may take to send its claim, ms. */
@@ -181,6 +199,12 @@ export function createGateway (init: GatewayInit): Gateway {
       }
       while (true) {
         const frame = GatewayFrame.decode((await lp.read()).subarray())
+        if (frame.type === FRAME_PURGE && (frame.kind === PURGE_INCOMPLETE || frame.kind === PURGE_ALL)) {
+          const deleted = store.purge(claim.mailbox, { incompleteOnly: frame.kind === PURGE_INCOMPLETE })
+          log.debug({ deleted }, 'mailbox purged by its owner')
+          await send(gatewayFrame({ type: FRAME_PURGE_OK, id: BigInt(deleted) }))
+          continue
+        }
         if (frame.type !== FRAME_DELIVERY_ACK) throw new Error(`unexpected frame ${frame.type}`)
         store.delete(claim.mailbox, frame.ids.map((id) => Number(id)))
       }
@@ -218,10 +242,10 @@ export function createGateway (init: GatewayInit): Gateway {
         await ack(layer.ackSurb, fragment.messageId, ACK_UNKNOWN_MAILBOX)
         return
       }
-      const result = store.put(mailbox, fragment.messageId, layer.fragment)
+      const result = store.put(mailbox, fragment.messageId, layer.fragment, fragment)
       if (!result.ok) {
         counters.refused++
-        await ack(layer.ackSurb, fragment.messageId, result.reason === 'messages' ? ACK_REFUSED_MESSAGES : ACK_REFUSED_BYTES)
+        await ack(layer.ackSurb, fragment.messageId, REFUSAL_STATUS[result.reason])
         return
       }
       counters.stored++

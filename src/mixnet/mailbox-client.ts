@@ -6,12 +6,16 @@
  * message was reassembled, so a restart mid-message loses nothing: the
  * gateway re-delivers what was not acknowledged). Re-dials after a lost
  * connection with a backoff of 250 ms doubling to GATEWAY_RECONNECT_MAX_MS.
+ * The owner can purge its mailbox at the gateway (issue 8, item 3).
  */
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { withTimeout } from '../signals.ts'
 import { GATEWAY_PROTOCOL, GATEWAY_RECONNECT_MAX_MS, MAX_GATEWAY_FRAME_BYTES } from './constants.ts'
-import { FRAME_CLAIM, FRAME_CLAIM_OK, FRAME_DELIVERY, FRAME_DELIVERY_ACK, claimSignable, frameWriter, gatewayFrame } from './gateway.ts'
+import {
+  FRAME_CLAIM, FRAME_CLAIM_OK, FRAME_DELIVERY, FRAME_DELIVERY_ACK, FRAME_PURGE, FRAME_PURGE_OK, PURGE_ALL, PURGE_INCOMPLETE,
+  claimSignable, frameWriter, gatewayFrame
+} from './gateway.ts'
 import { peerIdOfNodeKey } from './links.ts'
 import { GatewayFrame } from './pb/mixnet.ts'
 import type { Logger } from '../logger.ts'
@@ -19,6 +23,8 @@ import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 /** How long dialing and claiming may take, ms. */
 const CLAIM_TIMEOUT_MS = 15_000
+/** How long the gateway may take to answer a purge, ms. */
+const PURGE_TIMEOUT_MS = 15_000
 
 /** One delivery from the gateway. */
 export interface Delivery {
@@ -50,8 +56,17 @@ export interface MailboxClient {
   ready(): Promise<void>
   /** True while the claim stands on an open stream. */
   readonly connected: boolean
+  /** When the claim was last lost (ms since the Unix epoch); undefined while connected and before the first claim. */
+  readonly disconnectedSince: number | undefined
   /** Acknowledges delivery ids; the gateway deletes them. */
   ack(ids: number[]): void
+  /**
+   * Has the gateway delete the mailbox's rows: those of incomplete messages
+   * (default), or with `all` every row, delivered or not.
+   * @returns how many rows the gateway deleted
+   * @throws Error when the mailbox is not connected, the session ends or the gateway does not answer within 15 s
+   */
+  purge(options?: { all?: boolean }): Promise<number>
   stop(): void
 }
 
@@ -60,8 +75,11 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
   const { libp2p, log } = init
   let running = true
   let connected = false
+  let disconnectedSince: number | undefined
   let send: ((frame: GatewayFrame) => Promise<void>) | undefined
   let abortCurrent: (() => void) | undefined
+  /** Purges waiting for their answer, in the order sent (the gateway answers in order). */
+  let purges: Array<{ resolve(n: number): void, reject(err: Error): void }> = []
   let resolveReady!: () => void
   const readyPromise = new Promise<void>((resolve) => { resolveReady = resolve })
 
@@ -83,15 +101,21 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
       const ok = GatewayFrame.decode((await lp.read({ signal })).subarray())
       if (ok.type !== FRAME_CLAIM_OK) throw new Error(`gateway refused the claim: ${ok.reason}`)
       connected = true
+      disconnectedSince = undefined
       resolveReady()
       while (running) {
         const f = GatewayFrame.decode((await lp.read()).subarray())
+        if (f.type === FRAME_PURGE_OK) { purges.shift()?.resolve(Number(f.id)); continue }
         if (f.type !== FRAME_DELIVERY) throw new Error(`unexpected gateway frame ${f.type}`)
         init.onDelivery({ id: Number(f.id), kind: f.kind, data: f.data })
       }
     } finally {
+      if (connected) disconnectedSince = Date.now()
       connected = false
       send = undefined
+      const waiting = purges
+      purges = []
+      for (const p of waiting) p.reject(new Error('the gateway connection ended before the purge was answered'))
       stream.abort(new Error('mailbox session ended'))
     }
   }
@@ -120,10 +144,27 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
       ])
     },
     get connected () { return connected },
+    get disconnectedSince () { return disconnectedSince },
     ack (ids) {
       const real = ids.filter((id) => id > 0)
       if (real.length === 0 || send == null) return
       send(gatewayFrame({ type: FRAME_DELIVERY_ACK, ids: real.map((id) => BigInt(id)) })).catch(() => {})
+    },
+    async purge (options = {}) {
+      const write = send
+      if (write == null) throw new Error('the mailbox is not connected to its gateway')
+      const answered = new Promise<number>((resolve, reject) => { purges.push({ resolve, reject }) })
+      answered.catch(() => {}) // awaited below unless the write fails; the session's end rejects it either way
+      await write(gatewayFrame({ type: FRAME_PURGE, kind: options.all === true ? PURGE_ALL : PURGE_INCOMPLETE }))
+      let timer: ReturnType<typeof setTimeout> | undefined
+      try {
+        return await Promise.race([
+          answered,
+          new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('the gateway did not answer the purge in time')) }, PURGE_TIMEOUT_MS) })
+        ])
+      } finally {
+        clearTimeout(timer)
+      }
     },
     stop () {
       running = false

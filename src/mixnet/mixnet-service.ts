@@ -12,8 +12,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import sodium from 'sodium-native'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { AbortedError, InvalidOptionError } from '../errors.ts'
+import { AbortedError, InvalidOptionError, UmbraError } from '../errors.ts'
 import { decodeKey, encodeKey } from '../identity/index.ts'
 import { MessageTooLargeError, InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
@@ -26,6 +27,7 @@ import { contactDhtKey, signContactRecord, verifyContactRecord } from './contact
 import { ROLE_GATEWAY, ROLE_MIX } from './descriptor.ts'
 import { createDirectory, type Directory, type MixNodeInfo } from './directory.ts'
 import { AnonymousDeliveryError, MailboxFullError, NoSurbError, NotEnoughMixesError, ReplyTooLargeError, UnknownPseudonymError } from './errors.ts'
+import { GatewayUnreachableError, NotMyPseudonymError } from './errors.ts'
 import { DELIVERY_FRAGMENT, DELIVERY_SURB, createGateway, type Gateway } from './gateway.ts'
 import { createLinks, peerIdOfNodeKey, type Links } from './links.ts'
 import { openMailboxStore, type MailboxStore } from './mailbox-store.ts'
@@ -41,6 +43,7 @@ import {
   REPLY_DATA, REPLY_DATA_SIZE, REPLY_DELIVERED, REPLY_FRAGMENT_ACK, REPLY_LOOP,
   decodeFragment, decodeReplyLayer, encodeFragment, encodeGatewayLayer, encodeReplyLayer
 } from './wire.ts'
+import { ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE } from './wire.ts'
 import type {
   AnonymousMessage, AnonymousReply, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
   MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymInfo, PseudonymService, RelayObservation
@@ -62,6 +65,14 @@ const CONTACT_CACHE_MS = 30_000
 const SURB_KEEP_EPOCHS = 2
 /** Most message ids remembered to drop duplicates. */
 const SEEN_LIMIT = 10_000
+/** How long an outgoing message's outcome is kept for late acknowledgements and `outcome()`, ms. */
+const OUTGOING_KEEP_MS = 10 * 60_000
+/** Most outgoing messages whose outcome is kept. */
+const OUTGOING_LIMIT = 1000
+/** A reply gateway unreachable this long is abandoned for another, ms (issue 8, item 1). */
+const REPLY_GATEWAY_GRACE_MS = 5_000
+/** An abandoned reply gateway is not picked again for this long, ms. */
+const AVOID_GATEWAY_MS = 60_000
 /** How long a delivered acknowledgement is awaited with `wait: 'delivered'` beyond the stored one, ms. */
 const CONTACT_LOOKUP_TIMEOUT_MS = 15_000
 
@@ -89,11 +100,44 @@ export interface MixnetHandle extends MixnetService {
   stop(): Promise<void>
 }
 
+/** This node's reply mailbox: an unpublished key claimed at one gateway, named by its node key only. */
+interface ReplyMailbox {
+  key: PrivateKey
+  /** The gateway's Ed25519 node key, 32 bytes; its onion keys are always read from the directory. */
+  gatewayKey: Uint8Array
+  gatewayId: string
+  client: MailboxClient
+}
+
 interface Contact {
   boxKey: Uint8Array
   gateways: Uint8Array[]
   mailbox: Uint8Array
   fetchedAt: number
+}
+
+/** A message this node sent, kept OUTGOING_KEEP_MS so that late acknowledgements update its outcome (issue 8, item 6). */
+interface Outgoing {
+  /** Message id, hex. */
+  id: string
+  /** Recipient pseudonym, `key_…`. */
+  to: string
+  /** Fragments (0 until sealed). */
+  total: number
+  hops: number
+  /** The pseudonym's gateways (node keys, 32 bytes); looked up in the directory at every try. */
+  gatewayKeys: Uint8Array[]
+  mailbox: Uint8Array
+  /** Fragment indexes the gateway acknowledged as stored. */
+  stored: Set<number>
+  /** First hops that failed for this message: avoided in its later tries. */
+  excluded: Uint8Array[]
+  retransmissions: number
+  status: 'sending' | 'stored' | 'delivered' | 'failed'
+  /** Per fragment index, the tries waiting for its acknowledgement. */
+  waiters: Map<number, Set<(status: number) => void>>
+  startedAt: number
+  updatedAt: number
 }
 
 interface SurbEntry {
@@ -128,7 +172,7 @@ function expDelay (mean: number): number {
 }
 
 function newCounters (): MixnetCounters {
-  return { packetsIn: 0, forwarded: 0, forwardFailed: 0, dropped: {}, stored: 0, refused: 0, acksSent: 0, acksFailed: 0, fragmentsSent: 0, retransmitted: 0, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0 }
+  return { packetsIn: 0, forwarded: 0, forwardFailed: 0, dropped: {}, stored: 0, refused: 0, acksSent: 0, acksFailed: 0, fragmentsSent: 0, retransmitted: 0, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0 }
 }
 
 /** Validates `init.mixnet`. @throws UMBRA_ERR_INVALID_OPTION naming the field */
@@ -169,7 +213,12 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const replySurbs = new Map<string, { surbs: Uint8Array[] }>()
   const deliveredWaiters = new Map<string, () => void>()
   const seen = new Set<string>()
-  let replyMailbox: Promise<{ key: PrivateKey, gateway: MixNodeInfo, client: MailboxClient }> | undefined
+  const outgoing = new Map<string, Outgoing>()
+  let replyMailbox: Promise<ReplyMailbox> | undefined
+  /** The settled value of `replyMailbox`, once claimed. */
+  let replyMailboxCurrent: ReplyMailbox | undefined
+  /** Gateways (node key hex) not to pick for the reply mailbox until the time given, ms. */
+  const avoidGateway = new Map<string, number>()
   const timers = new Set<ReturnType<typeof setTimeout>>()
   let running = false
 
@@ -227,9 +276,16 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   // ---- paths ---------------------------------------------------------------
 
-  /** `count` distinct mixes, uniformly at random from the directory, none in `exclude`, all with a key for `epoch`. */
-  function pickMixes (count: number, epoch: number, exclude: Uint8Array[]): MixNodeInfo[] {
-    const candidates = directory.list().filter((n) => (n.roles & ROLE_MIX) !== 0 && n.onionKeys.has(epoch) && !exclude.some((k) => uint8ArrayEquals(k, n.nodeKey)))
+  /**
+   * `count` distinct mixes, uniformly at random from the directory, none in
+   * `exclude`, all with a key for `epoch`. Nodes in `avoid` (first hops that
+   * failed for this message) are left out too while enough others remain.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
+   */
+  function pickMixes (count: number, epoch: number, exclude: Uint8Array[], avoid: Uint8Array[] = []): MixNodeInfo[] {
+    const listed = directory.list().filter((n) => (n.roles & ROLE_MIX) !== 0 && n.onionKeys.has(epoch) && !exclude.some((k) => uint8ArrayEquals(k, n.nodeKey)))
+    const preferred = listed.filter((n) => !avoid.some((k) => uint8ArrayEquals(k, n.nodeKey)))
+    const candidates = preferred.length >= count ? preferred : listed
     if (candidates.length < count) {
       throw new NotEnoughMixesError(`A ${count}-hop path needs ${count} mix nodes besides this node and the gateway; the directory has ${candidates.length}`)
     }
@@ -253,29 +309,98 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     return out
   }
 
-  /** A SURB back to this node's reply mailbox through `hops` mixes; registers its secrets. */
-  async function makeSurb (hops: number, onReply: SurbEntry['onReply']): Promise<Uint8Array> {
-    const rm = await ensureReplyMailbox()
-    const epoch = epochNow()
+  /**
+   * A SURB back to this node's reply mailbox through `hops` mixes; registers
+   * its secrets. The route (gateway and mixes, with their onion keys for the
+   * current epoch, see {@link withEpoch}) is read from the directory now,
+   * never from a copy, so a SURB is always built for keys the directory
+   * currently lists.
+   * @param exclude - node keys no hop may be (a first hop that just failed)
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES when no usable reply gateway or too few mixes are listed
+   */
+  async function makeSurb (hops: number, onReply: SurbEntry['onReply'], exclude: Uint8Array[] = []): Promise<Uint8Array> {
+    const { rm, gateway: gw } = await replyRoute()
     const surbId = randomBytes(16)
-    const mixes = pickMixes(hops, epoch, [ownKey, rm.gateway.nodeKey])
-    const path = hopsTo(mixes, rm.gateway, epoch, { type: 'deliverSurb', mailbox: rm.key.publicKey.raw, surbId })
-    const { surb, secrets } = createSurb({ epoch, firstNode: (mixes[0] as MixNodeInfo).nodeKey, hops: path })
-    surbs.set(hex(surbId), { secrets, epoch, onReply })
-    return encodeSurb(surb)
+    return withEpoch((epoch) => {
+      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], exclude)
+      const path = hopsTo(mixes, gw, epoch, { type: 'deliverSurb', mailbox: rm.key.publicKey.raw, surbId })
+      const { surb, secrets } = createSurb({ epoch, firstNode: (mixes[0] as MixNodeInfo).nodeKey, hops: path })
+      surbs.set(hex(surbId), { secrets, epoch, onReply })
+      return encodeSurb(surb)
+    })
+  }
+
+  /**
+   * Builds with the current epoch's keys, or with the next epoch's when the
+   * directory lacks the current one (a clock a little behind the relays' at
+   * a boundary: relays publish and accept the next epoch's key ahead of it).
+   * Every hop of one packet uses the same epoch.
+   * @throws the first attempt's error (UMBRA_ERR_NOT_ENOUGH_MIXES) when neither works
+   */
+  function withEpoch<T> (build: (epoch: number) => T): T {
+    const epoch = epochNow()
+    try {
+      return build(epoch)
+    } catch (err) {
+      if (!(err instanceof NotEnoughMixesError)) throw err
+      try {
+        return build(epoch + 1)
+      } catch {
+        throw err
+      }
+    }
   }
 
   // ---- reply mailbox: where acknowledgements, replies and loops come back -----
 
-  async function ensureReplyMailbox (): Promise<{ key: PrivateKey, gateway: MixNodeInfo, client: MailboxClient }> {
+  /**
+   * The reply mailbox and its gateway's current directory entry, with a key
+   * for `epoch`. A reply gateway that left the directory, lists no key for
+   * the epoch, or has been unreachable for REPLY_GATEWAY_GRACE_MS is
+   * abandoned: the node claims a fresh reply mailbox at another gateway
+   * (issue 8, item 1). SURBs already handed out for the old one are lost;
+   * the senders' retransmissions cover fragments.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES when no gateway is usable
+   */
+  async function replyRoute (): Promise<{ rm: ReplyMailbox, gateway: MixNodeInfo }> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const rm = await ensureReplyMailbox()
+      // The epoch is read after the claim (which may take seconds), next to the directory it is checked against.
+      const epoch = epochNow()
+      const gw = directory.get(rm.gatewayKey)
+      const keyed = gw != null && (gw.onionKeys.has(epoch) || gw.onionKeys.has(epoch + 1))
+      const downFor = rm.client.disconnectedSince == null ? 0 : Date.now() - rm.client.disconnectedSince
+      if (gw != null && keyed && downFor < REPLY_GATEWAY_GRACE_MS) return { rm, gateway: gw }
+      const why = gw == null ? 'left the directory' : !keyed ? `lists no key for epoch ${epoch}` : `unreachable for ${downFor} ms`
+      abandonReplyMailbox(rm, why)
+    }
+    throw new NotEnoughMixesError('No reply gateway could be claimed')
+  }
+
+  /** Drops `rm` as the reply mailbox (if it still is) so the next use claims another; remembers the gateway to avoid it for a while. */
+  function abandonReplyMailbox (rm: ReplyMailbox, why: string): void {
+    if (replyMailboxCurrent !== rm) return
+    log.info({ gateway: rm.gatewayId, why }, 'reply gateway unusable; moving the reply mailbox to another gateway')
+    counters.replyGatewayMoves++
+    avoidGateway.set(hex(rm.gatewayKey), Date.now() + AVOID_GATEWAY_MS)
+    rm.client.stop()
+    replyMailbox = undefined
+    replyMailboxCurrent = undefined
+  }
+
+  async function ensureReplyMailbox (): Promise<ReplyMailbox> {
     replyMailbox ??= (async () => {
       const key = await generateKeyPair('Ed25519')
-      const gw = pickGateway([ownKey])
+      const now = Date.now()
+      for (const [k, until] of avoidGateway) if (until <= now) avoidGateway.delete(k)
+      const avoided = [...avoidGateway.keys()].map((k) => uint8ArrayFromString(k, 'base16'))
+      const gw = pickGateway([ownKey, ...avoided])
+      const gatewayKey = gw.nodeKey
       const client = createMailboxClient({
         libp2p,
         log,
-        gateway: gw.nodeKey,
-        gatewayAddrs: () => directory.get(gw.nodeKey)?.addrs ?? gw.addrs,
+        gateway: gatewayKey,
+        gatewayAddrs: () => directory.get(gatewayKey)?.addrs ?? [],
         mailboxKey: key,
         onDelivery: onReplyDelivery
       })
@@ -283,12 +408,16 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         await client.ready()
       } catch (err) {
         client.stop()
+        avoidGateway.set(hex(gatewayKey), Date.now() + AVOID_GATEWAY_MS)
         throw err
       }
-      return { key, gateway: gw, client }
+      const rm: ReplyMailbox = { key, gatewayKey, gatewayId: gw.peerId, client }
+      replyMailboxCurrent = rm
+      return rm
     })()
-    replyMailbox.catch(() => { replyMailbox = undefined })
-    return await replyMailbox
+    const pending = replyMailbox
+    pending.catch(() => { if (replyMailbox === pending) replyMailbox = undefined })
+    return await pending
   }
 
   function pickGateway (exclude: Uint8Array[]): MixNodeInfo {
@@ -317,7 +446,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   }
 
   function replyMailboxAck (id: number): void {
-    if (id > 0) void replyMailbox?.then((rm) => { rm.client.ack([id]) }, () => {})
+    if (id > 0) replyMailboxCurrent?.client.ack([id])
   }
 
   // ---- contacts ------------------------------------------------------------
@@ -361,39 +490,106 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   // ---- sending ---------------------------------------------------------------
 
-  async function sendFragment (contact: Contact, gw: MixNodeInfo, fragment: Uint8Array, hops: number, signal: AbortSignal, retry: () => void): Promise<void> {
+  /**
+   * Sends fragment `index` of `out` until the gateway acknowledges it, on a
+   * fresh path and a fresh ack SURB each try (FRAGMENT_ATTEMPTS tries). An
+   * acknowledgement of any earlier try counts (a late ack), and so does the
+   * recipient's end-to-end acknowledgement of the whole message. A first
+   * hop that cannot be reached is excluded from the message's later tries
+   * and reported to the directory (issue 8, item 6). The gateway and every
+   * onion key are read from the directory at each try.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES, UMBRA_ERR_MAILBOX_FULL, UMBRA_ERR_ANON_DELIVERY_FAILED, UMBRA_ERR_ABORTED
+   */
+  async function sendFragment (out: Outgoing, index: number, fragment: Uint8Array, signal: AbortSignal): Promise<void> {
+    const hops = out.hops
     const ackTimeout = FRAGMENT_ACK_TIMEOUT_MS + 2 * (hops + 1) * parameters.meanDelayMs * 4
     let lastError: Error | undefined
     for (let attempt = 0; attempt < FRAGMENT_ATTEMPTS; attempt++) {
+      if (out.stored.has(index) || out.status === 'delivered') return
       if (signal.aborted) throw new AbortedError('send aborted')
-      if (attempt > 0) { counters.retransmitted++; retry() } else counters.fragmentsSent++
-      let settle!: (status: number) => void
-      const acked = new Promise<number>((resolve) => { settle = resolve })
+      if (attempt > 0) { counters.retransmitted++; out.retransmissions++ } else counters.fragmentsSent++
+      let first: Uint8Array | undefined
       try {
-        const epoch = epochNow()
-        const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) settle(status) })
-        const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
-        const path = hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: contact.mailbox })
-        const packet = createPacket({ epoch, hops: path, body: encodeGatewayLayer(0, ackSurb, fragment) })
-        await links.send((mixes[0] as MixNodeInfo).nodeKey, packet)
+        const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) onFragmentAck(out, index, status) }, out.excluded)
+        const built = withEpoch((epoch) => {
+          const gw = out.gatewayKeys.map((k) => directory.get(k)).find((n) => n?.onionKeys.has(epoch) === true)
+          if (gw == null) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
+          const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], out.excluded)
+          const path = hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: out.mailbox })
+          return { first: (mixes[0] as MixNodeInfo).nodeKey, packet: createPacket({ epoch, hops: path, body: encodeGatewayLayer(0, ackSurb, fragment) }) }
+        })
+        first = built.first
+        await links.send(first, built.packet)
       } catch (err) {
         if (err instanceof NotEnoughMixesError) throw err
         lastError = err as Error
+        if (first != null) {
+          out.excluded.push(first)
+          directory.reportFailure?.(first)
+        }
         log.debug({ err: lastError.message }, 'first hop unreachable; retrying on another path')
         continue
       }
-      const status = await Promise.race([
-        acked,
-        new Promise<number>((resolve) => { const t = setTimeout(() => { resolve(-1) }, ackTimeout); t.unref(); signal.addEventListener('abort', () => { clearTimeout(t); resolve(-2) }, { once: true }) })
-      ])
+      // The last try also waits for a late acknowledgement of any try, or the end-to-end one.
+      const wait = attempt === FRAGMENT_ATTEMPTS - 1 ? 2 * ackTimeout : ackTimeout
+      const status = await awaitAck(out, index, wait, signal)
       if (status === ACK_STORED) return
       if (status === -2) throw new AbortedError('send aborted')
       if (status === ACK_REFUSED_MESSAGES) throw new MailboxFullError('The recipient\'s mailbox holds its limit of 100 messages')
       if (status === ACK_REFUSED_BYTES) throw new MailboxFullError('The recipient\'s mailbox would exceed its limit of 1 MB')
+      if (status === ACK_REFUSED_INCOMPLETE) throw new MailboxFullError('The recipient\'s mailbox holds its limit of 8 incomplete multi-fragment messages (each kept at most 10 min); retry later or send one fragment (a shorter body, fewer reply SURBs)')
+      if (status === ACK_REFUSED_CONFLICT) throw new AnonymousDeliveryError('The gateway holds fragments of another message with this message id')
       if (status === ACK_UNKNOWN_MAILBOX) throw new AnonymousDeliveryError('The gateway does not hold a mailbox for this pseudonym')
       lastError = new Error('no acknowledgement in time')
     }
-    throw new AnonymousDeliveryError(`A fragment was not acknowledged after ${FRAGMENT_ATTEMPTS} tries (${lastError?.message ?? 'unknown'})`)
+    throw new AnonymousDeliveryError(`Message ${out.id}: a fragment was not acknowledged after ${FRAGMENT_ATTEMPTS} tries (${lastError?.message ?? 'unknown'}); a late acknowledgement still updates its status (anonymous:status)`)
+  }
+
+  /** Resolves with the next acknowledgement status of fragment `index` (ACK_STORED at once if already stored or delivered), -1 after `ms`, -2 on abort. */
+  async function awaitAck (out: Outgoing, index: number, ms: number, signal: AbortSignal): Promise<number> {
+    if (out.stored.has(index) || out.status === 'delivered') return ACK_STORED
+    return await new Promise<number>((resolve) => {
+      const done = (status: number): void => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', onAbort)
+        out.waiters.get(index)?.delete(done)
+        resolve(status)
+      }
+      const onAbort = (): void => { done(-2) }
+      const timer = setTimeout(() => { done(-1) }, ms)
+      timer.unref()
+      signal.addEventListener('abort', onAbort, { once: true })
+      let set = out.waiters.get(index)
+      if (set == null) { set = new Set(); out.waiters.set(index, set) }
+      set.add(done)
+    })
+  }
+
+  /** A gateway's acknowledgement of fragment `index`, from any try, in time or late. */
+  function onFragmentAck (out: Outgoing, index: number, status: number): void {
+    if (status === ACK_STORED && !out.stored.has(index)) {
+      out.stored.add(index)
+      if (out.stored.size === out.total && out.status === 'failed') setOutcome(out, 'stored')
+    }
+    for (const w of [...(out.waiters.get(index) ?? [])]) w(status)
+  }
+
+  /** Records a message's outcome and tells listeners (`anonymous:status`); a late acknowledgement can turn `failed` into `stored` or `delivered`. */
+  function setOutcome (out: Outgoing, status: Outgoing['status']): void {
+    if (out.status === status || out.status === 'delivered') return
+    out.status = status
+    out.updatedAt = Date.now()
+    if (status !== 'sending') events.safeDispatchEvent('anonymous:status', { detail: { id: out.id, to: out.to, status } })
+  }
+
+  /** Remembers an outgoing message for OUTGOING_KEEP_MS (bounded), so late acknowledgements find it. */
+  function track (out: Outgoing): void {
+    const now = Date.now()
+    for (const [id, o] of outgoing) {
+      if (outgoing.size < OUTGOING_LIMIT && now - o.updatedAt < OUTGOING_KEEP_MS) break
+      if (o.status !== 'sending') outgoing.delete(id)
+    }
+    outgoing.set(out.id, out)
   }
 
   const service: MixnetHandle = {
@@ -412,10 +608,13 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (!Number.isInteger(surbCount) || surbCount < 0 || surbCount > MAX_REPLY_SURBS) throw new InvalidOptionError(`replySurbs must be an integer from 0 to ${MAX_REPLY_SURBS}, got ${String(surbCount)}`)
       const signal = withTimeout(opts.signal, opts.timeout ?? SEND_TIMEOUT_MS)
       const contact = await lookupContact(to, signal)
-      const gw = contact.gateways.map((k) => directory.get(k)).find((n) => n != null)
-      if (gw == null) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
+      if (!contact.gateways.some((k) => directory.get(k) != null)) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
       const messageId = randomBytes(16)
       const idHex = hex(messageId)
+      const out: Outgoing = {
+        id: idHex, to, total: 0, hops, gatewayKeys: contact.gateways, mailbox: contact.mailbox, stored: new Set(), excluded: [],
+        retransmissions: 0, status: 'sending', waiters: new Map(), updatedAt: Date.now(), startedAt: Date.now()
+      }
       let delivered: Promise<void> | undefined
       let ackSurb: Uint8Array = new Uint8Array(0)
       if (opts.wait === 'delivered' || surbCount > 0) {
@@ -424,6 +623,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
           if (kind === REPLY_DELIVERED && uint8ArrayEquals(mid, messageId)) {
             deliveredWaiters.get(idHex)?.()
             deliveredWaiters.delete(idHex)
+            // Everything reached the recipient: every fragment wait ends.
+            setOutcome(out, 'delivered')
+            for (let i = 0; i < out.total; i++) out.stored.add(i)
+            for (const set of out.waiters.values()) for (const w of [...set]) w(ACK_STORED)
             events.safeDispatchEvent('anonymous:delivered', { detail: { id: idHex } })
           }
         })
@@ -443,14 +646,15 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       sodium.crypto_box_seal(sealed, Buffer.from(plain), Buffer.from(contact.boxKey))
       const total = Math.max(1, Math.ceil(sealed.byteLength / FRAGMENT_DATA_SIZE))
       if (total > MAX_FRAGMENTS) throw new MessageTooLargeError(`The message needs ${total} fragments; at most ${MAX_FRAGMENTS}`)
-      let retransmissions = 0
+      out.total = total
+      track(out)
       try {
         await Promise.all(Array.from({ length: total }, async (_, index) => {
           const fragment = encodeFragment({ messageId, index, total, data: sealed.subarray(index * FRAGMENT_DATA_SIZE, (index + 1) * FRAGMENT_DATA_SIZE) })
-          await sendFragment(contact, gw, fragment, hops, signal, () => { retransmissions++ })
+          await sendFragment(out, index, fragment, signal)
         }))
-        let status: 'stored' | 'delivered' = 'stored'
-        if (opts.wait === 'delivered' && delivered != null) {
+        if (out.status === 'sending') setOutcome(out, 'stored')
+        if (opts.wait === 'delivered' && delivered != null && out.status !== 'delivered') {
           await Promise.race([
             delivered,
             new Promise<never>((_resolve, reject) => {
@@ -458,13 +662,21 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
               signal.addEventListener('abort', () => { reject(opts.signal?.aborted === true ? new AbortedError('send aborted') : new AnonymousDeliveryError('Stored at the gateway, but no end-to-end acknowledgement in time')) }, { once: true })
             })
           ])
-          status = 'delivered'
         }
-        return { id: idHex, to, fragments: total, retransmissions, status, rttMs: performance.now() - started } satisfies AnonymousSendReceipt
+        const status: 'stored' | 'delivered' = out.status === 'delivered' ? 'delivered' : 'stored'
+        return { id: idHex, to, fragments: total, retransmissions: out.retransmissions, status, rttMs: performance.now() - started } satisfies AnonymousSendReceipt
       } catch (err) {
+        if (out.status === 'sending') setOutcome(out, 'failed')
         contacts.delete(to)
+        if (err instanceof UmbraError && !(err instanceof AbortedError)) Object.assign(err, { messageId: idHex })
         throw err
       }
+    },
+
+    outcome (id) {
+      const o = outgoing.get(id)
+      if (o == null) return undefined
+      return { id: o.id, to: o.to, status: o.status, fragments: o.total, storedFragments: o.stored.size, retransmissions: o.retransmissions, startedAt: o.startedAt, updatedAt: o.updatedAt }
     },
 
     directoryEntry (nodeKey) {
@@ -503,6 +715,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       return { ...counters, dropped: { ...counters.dropped } }
     },
 
+    replyGateway () {
+      return replyMailboxCurrent?.gatewayId
+    },
+
     pseudonyms: {
       async create (opts = {}) {
         if (pseudonymStore == null) throw new AbortedError('The node is stopping')
@@ -515,6 +731,19 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       },
       list () {
         return (pseudonymStore?.list() ?? []).map(info)
+      },
+      async purgeMailbox (key, opts = {}) {
+        decodeKey(key)
+        const client = owned.get(key)?.client
+        if (client == null) {
+          if (pseudonymStore?.get(key) == null) throw new NotMyPseudonymError(`This node does not hold the pseudonym ${key}`)
+          throw new GatewayUnreachableError(`The mailbox of ${key} is not connected to its gateway`)
+        }
+        try {
+          return { deleted: await client.purge({ all: opts.all === true }) }
+        } catch (err) {
+          throw new GatewayUnreachableError(`The gateway of ${key} did not purge: ${(err as Error).message}`, { cause: err })
+        }
       }
     },
 
@@ -562,6 +791,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       owned.clear()
       await replyMailbox?.then((rm) => { rm.client.stop() }, () => {})
       replyMailbox = undefined
+      replyMailboxCurrent = undefined
       await directory.stop()
       await links.stop()
       await gateway?.stop()
@@ -685,7 +915,6 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   async function sendCover (kind: 'loop' | 'drop'): Promise<void> {
     const hops = options.hops
-    const epoch = epochNow()
     if (kind === 'loop') {
       const encoded = await makeSurb(hops, (k) => { if (k === REPLY_LOOP) counters.loopsReturned++ })
       const { firstNode, packet } = createSurbReply(decodeSurb(encoded), encodeReplyLayer({ kind: REPLY_LOOP, messageId: randomBytes(16), status: 0, data: new Uint8Array(0) }))
@@ -694,10 +923,12 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       return
     }
     const gw = pickGateway([ownKey])
-    const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
     const fragment = encodeFragment({ messageId: randomBytes(16), index: 0, total: 1, data: randomBytes(FRAGMENT_DATA_SIZE) })
-    const packet = createPacket({ epoch, hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }), body: encodeGatewayLayer(FLAG_DROP_COVER, undefined, fragment) })
-    await links.send((mixes[0] as MixNodeInfo).nodeKey, packet)
+    const { first, packet } = withEpoch((epoch) => {
+      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
+      return { first: (mixes[0] as MixNodeInfo).nodeKey, packet: createPacket({ epoch, hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }), body: encodeGatewayLayer(FLAG_DROP_COVER, undefined, fragment) }) }
+    })
+    await links.send(first, packet)
     counters.dropCoverSent++
   }
 

@@ -139,6 +139,31 @@ export interface MixnetCounters {
   loopsReturned: number
   dropCoverSent: number
   coverDropped: number
+  /** Times this node moved its reply mailbox to another gateway (the old one left the directory or was unreachable). */
+  replyGatewayMoves: number
+}
+
+/** What became of a message this node sent ({@link MixnetService.outcome}, `anonymous:status`). */
+export interface AnonymousOutcome {
+  /** Message id, 32 hex characters. */
+  id: string
+  /** The recipient pseudonym, `key_…`. */
+  to: string
+  /**
+   * `sending`: fragments in flight; `stored`: the gateway acknowledged every
+   * fragment; `delivered`: the recipient acknowledged end to end; `failed`:
+   * `send` gave up. A late acknowledgement turns `failed` into `stored` or
+   * `delivered`.
+   */
+  status: 'sending' | 'stored' | 'delivered' | 'failed'
+  /** Fragments of the message, and how many the gateway acknowledged. */
+  fragments: number
+  storedFragments: number
+  /** Retransmitted fragments. */
+  retransmissions: number
+  /** ms since the Unix epoch. */
+  startedAt: number
+  updatedAt: number
 }
 
 /** Events of the mixnet (also re-emitted by the node). */
@@ -147,6 +172,8 @@ export interface MixnetEvents {
   'anonymous:reply': CustomEvent<AnonymousReply>
   /** The recipient acknowledged a message end to end; detail: message id (hex). */
   'anonymous:delivered': CustomEvent<{ id: string }>
+  /** A message this node sent reached a final status, or a late acknowledgement changed it (`failed` → `stored`/`delivered`). */
+  'anonymous:status': CustomEvent<{ id: string, to: string, status: 'stored' | 'delivered' | 'failed' }>
   /**
    * Diagnostic: what this relay learned from one packet it processed, i.e.
    * everything its code sees about the path. Only dispatched while a
@@ -196,6 +223,12 @@ export interface MixnetService {
    * @throws UMBRA_ERR_NO_SURB, UMBRA_ERR_REPLY_TOO_LARGE, UMBRA_ERR_NOT_ENOUGH_MIXES
    */
   reply(messageId: string, body: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  /**
+   * What became of a message this node sent in the last 10 minutes (at most
+   * the newest 1,000), by id; `undefined` if unknown. A `send` that rejected
+   * with UMBRA_ERR_ANON_DELIVERY_FAILED names the id (`err.messageId`).
+   */
+  outcome(id: string): AnonymousOutcome | undefined
   /** Anonymous messages received since start, oldest first (at most the newest 1,000). */
   inbox(): AnonymousMessage[]
   /** Replies received since start, oldest first. */
@@ -204,6 +237,8 @@ export interface MixnetService {
   directory(): MixNodeSummary[]
   /** Counters since start. */
   counters(): MixnetCounters
+  /** PeerId of the gateway holding this node's reply mailbox (acknowledgements, replies, loop cover), once claimed. */
+  replyGateway(): string | undefined
 }
 
 /** Pseudonyms held by this node (DESIGN.md section 3). */
@@ -217,4 +252,15 @@ export interface PseudonymService {
   create(options?: { label?: string, signal?: AbortSignal }): Promise<PseudonymInfo>
   /** Every pseudonym of this node, oldest first. */
   list(): PseudonymInfo[]
+  /**
+   * Has the pseudonym's gateway delete what its mailbox holds (issue 8):
+   * the rows of incomplete messages (default; they would expire 10 min after
+   * their last fragment anyway), or with `all` every row, including messages
+   * not yet delivered to this node.
+   * @param key - one of this node's pseudonyms, `key_…`
+   * @returns `deleted`: how many rows (fragments) the gateway deleted
+   * @throws UMBRA_ERR_INVALID_KEY / UMBRA_ERR_KEY_CHECKSUM (not a key), UMBRA_ERR_NOT_MY_PSEUDONYM,
+   *   UMBRA_ERR_GATEWAY_UNREACHABLE (the mailbox is not connected, or no answer within 15 s)
+   */
+  purgeMailbox(key: string, options?: { all?: boolean }): Promise<{ deleted: number }>
 }

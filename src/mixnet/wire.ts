@@ -43,6 +43,10 @@ export const ACK_STORED = 0
 export const ACK_REFUSED_MESSAGES = 1
 export const ACK_REFUSED_BYTES = 2
 export const ACK_UNKNOWN_MAILBOX = 3
+/** Refused: the mailbox's budget of incomplete messages (8 messages, 1 MB; issue 8) is full. */
+export const ACK_REFUSED_INCOMPLETE = 4
+/** Refused: the gateway holds fragments of this message id with another `total`. */
+export const ACK_REFUSED_CONFLICT = 5
 
 /** One fragment of a sealed message. */
 export interface Fragment {

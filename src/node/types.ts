@@ -61,6 +61,8 @@ export interface UmbraNodeEvents {
   'anonymous:reply': CustomEvent<AnonymousReply>
   /** The recipient acknowledged an anonymous message end to end. */
   'anonymous:delivered': CustomEvent<{ id: string }>
+  /** A message this node sent reached a final status, or a late acknowledgement changed it. */
+  'anonymous:status': CustomEvent<{ id: string, to: string, status: 'stored' | 'delivered' | 'failed' }>
 }
 
 /** One connected peer, as listed by {@link UmbraNode.getPeers}. */

@@ -118,8 +118,10 @@ class FakeNode extends EventTarget {
     directory: () => [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
     counters: (): MixnetCounters => ({
       packetsIn: 5, forwarded: 4, forwardFailed: 0, dropped: { mac: 1 }, stored: 2, refused: 0, acksSent: 2, acksFailed: 0,
-      fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0
-    })
+      fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0
+    }),
+    replyGateway: () => '12D3KooWMixA',
+    outcome: () => undefined
   }
 
   readonly pseudonyms: PseudonymService = {
@@ -129,7 +131,11 @@ class FakeNode extends EventTarget {
       this.pseudonymList.push(info)
       return info
     },
-    list: (): PseudonymInfo[] => [...this.pseudonymList]
+    list: (): PseudonymInfo[] => [...this.pseudonymList],
+    purgeMailbox: async (key: string, options?: { all?: boolean }): Promise<{ deleted: number }> => {
+      if (!this.pseudonymList.some((p) => p.key === key)) throw new UmbraError('This node does not hold that pseudonym', 'UMBRA_ERR_NOT_MY_PSEUDONYM')
+      return { deleted: options?.all === true ? 7 : 3 }
+    }
   }
 
   readonly natStatus: NatStatus = { reachability: 'public', reachableAddrs: [`/ip4/127.0.0.1/tcp/4000/p2p/${this.peerId}`], relays: [], stunPort: 3478, stunServers: [] }
@@ -269,6 +275,7 @@ const PROTECTED: Array<{ method: string, path: string, json?: unknown }> = [
   { method: 'POST', path: `/v1/messages/${'ee'.repeat(16)}/reply`, json: { body: 'hi' } },
   { method: 'POST', path: '/v1/pseudonyms', json: {} },
   { method: 'GET', path: '/v1/pseudonyms' },
+  { method: 'POST', path: '/v1/pseudonyms/key_Pseudonym0/purge', json: {} },
   { method: 'GET', path: '/v1/mixnet' },
   { method: 'GET', path: '/v1/events' }
 ]
@@ -596,6 +603,20 @@ describe('HTTP API over a fake node', () => {
     assert.equal(node.anonSent.length, before, 'no bad request reached the mixnet')
   })
 
+  it('purges a pseudonym\'s mailbox: incomplete rows by default, every row with all', async () => {
+    const key = 'key_Purge'
+    node.pseudonymList.push({ key, gateways: ['12D3KooWGateway'], createdAt: 1, online: true })
+    const purge = (k: string, json?: unknown): Promise<CallResult> => call(api, 'POST', `/v1/pseudonyms/${k}/purge`, { headers: AUTH, ...(json !== undefined ? { json } : {}) })
+    const plain = await purge(key)
+    assert.equal(plain.status, 200)
+    assert.deepEqual(plain.body, { deleted: 3 })
+    assert.deepEqual((await purge(key, { all: true })).body, { deleted: 7 })
+    assertError(await purge('key_NotMine'), 404, 'UMBRA_ERR_NOT_MY_PSEUDONYM')
+    assertError(await purge('12D3KooWPeerB'), 400, 'UMBRA_ERR_BAD_REQUEST')
+    assertError(await purge(key, { all: 'yes' }), 400, 'UMBRA_ERR_BAD_REQUEST')
+    node.pseudonymList.pop()
+  })
+
   it('maps mixnet errors to their documented statuses', async () => {
     const anon = (to: string): Promise<CallResult> => call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to, body: 'x', anonymous: true } })
     assertError(await anon('key_unknown'), 404, 'UMBRA_ERR_UNKNOWN_PSEUDONYM', 'contact record')
@@ -604,6 +625,7 @@ describe('HTTP API over a fake node', () => {
     assertError(await anon('key_lost'), 502, 'UMBRA_ERR_ANON_DELIVERY_FAILED')
     assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 'nomixes' } }), 503, 'UMBRA_ERR_NOT_ENOUGH_MIXES')
     assert.equal(statusOfUmbraCode('UMBRA_ERR_NOT_MY_PSEUDONYM'), 404)
+    assert.equal(statusOfUmbraCode('UMBRA_ERR_GATEWAY_UNREACHABLE'), 502)
     assert.equal(statusOfUmbraCode('UMBRA_ERR_INVALID_RECIPIENT'), 400)
     assert.equal(statusOfUmbraCode('UMBRA_ERR_NO_SURB'), 409)
     assert.equal(statusOfUmbraCode('UMBRA_ERR_REPLY_TOO_LARGE'), 413)
@@ -685,8 +707,20 @@ describe('HTTP API over a fake node', () => {
       preset: 'balanced',
       parameters: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5 },
       directory: [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
-      counters: node.mixnet.counters()
+      counters: node.mixnet.counters(),
+      replyGateway: '12D3KooWMixA'
     })
+  })
+
+  it('GET /v1/messages/{id}/status answers the outcome of a sent message, or 404', async () => {
+    const id = 'ef'.repeat(16)
+    node.mixnet.outcome = (asked) => asked === id ? { id, to: 'key_x', status: 'stored', fragments: 2, storedFragments: 2, retransmissions: 1, startedAt: 1_000, updatedAt: 2_000 } : undefined
+    const res = await call(api, 'GET', `/v1/messages/${id}/status`, { headers: AUTH })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(res.body, { id, to: 'key_x', status: 'stored', fragments: 2, storedFragments: 2, retransmissions: 1, startedAt: 1_000, updatedAt: 2_000 })
+    const missing = await call(api, 'GET', `/v1/messages/${'00'.repeat(16)}/status`, { headers: AUTH })
+    assert.equal(missing.status, 404)
+    assert.equal((missing.body as { error: { code: string } }).error.code, 'UMBRA_ERR_NOT_FOUND')
   })
 
   it('streams anonymous:message, anonymous:reply and anonymous:delivered events', async () => {

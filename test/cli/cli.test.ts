@@ -212,6 +212,12 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 120_000 }
     assert.match(list.stdout, new RegExp(`^${second}  `, 'm'))
     const listJson = JSON.parse((await umbra(['pseudonym', 'list', '--json', ...apiFlags(6)])).stdout) as { pseudonyms: Array<{ key: string }> }
     assert.deepEqual(listJson.pseudonyms.map((p) => p.key), [info.key, second])
+    const purge = await umbra(['pseudonym', 'purge', info.key, ...apiFlags(6)])
+    assert.equal(purge.code, 0, purge.stderr)
+    assert.equal(purge.stdout, '0 rows deleted at the gateway\n', 'nothing incomplete is held')
+    const purgeAll = await umbra(['pseudonym', 'purge', '--all', '--json', second, ...apiFlags(6)])
+    assert.equal(purgeAll.code, 0, purgeAll.stderr)
+    assert.deepEqual(JSON.parse(purgeAll.stdout), { deleted: 0 })
 
     const text = `anonymous cli message ${randomBytes(4).toString('hex')}`
     const send = await umbra(['send', '--anonymous', '--hops', '3', '--wait', 'delivered', info.key, text, ...apiFlags(2)])

@@ -64,6 +64,8 @@ export interface UmbraProcessInit {
   port: number
   /** Passed as `--mixnet-preset`; undefined: the node's default. */
   preset?: MixnetPreset
+  /** More `umbra start` flags, e.g. `['--mixnet-epoch', '10000']`. */
+  extraArgs?: string[]
 }
 
 /** What a running node printed in its ready line, plus its API token. */
@@ -85,6 +87,7 @@ export class UmbraProcess {
   readonly role: 'server' | 'client'
   readonly port: number
   readonly preset: MixnetPreset | undefined
+  readonly extraArgs: string[]
   #child: ChildProcessByStdio<Writable, Readable, Readable> | undefined
   #exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }> | undefined
   #identity: NodeIdentity | undefined
@@ -96,6 +99,7 @@ export class UmbraProcess {
     this.role = init.role
     this.port = init.port
     this.preset = init.preset
+    this.extraArgs = init.extraArgs ?? []
   }
 
   /** Ready-line details of the current (or last) run. */
@@ -120,6 +124,7 @@ export class UmbraProcess {
       '--listen', `/ip4/127.0.0.1/tcp/${this.port}`]
     for (const addr of bootstrap) args.push('--bootstrap', addr)
     if (this.preset != null) args.push('--mixnet-preset', this.preset)
+    args.push(...this.extraArgs)
     const child = spawn(process.execPath, args, { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
     children.add(child)
     child.stdin.on('error', () => {})

@@ -263,6 +263,18 @@ export async function runPseudonymNew (flags: ClientCommandFlags & { label?: str
   return 0
 }
 
+/** `umbra pseudonym purge <key> [--all]`: has the pseudonym's gateway delete its incomplete messages (or every row) and prints how many rows went. */
+export async function runPseudonymPurge (key: string, flags: ClientCommandFlags & { all?: boolean }): Promise<number> {
+  const api = await clientFromFlags(flags)
+  const result = await api.purgePseudonymMailbox(key, { all: flags.all === true })
+  if (flags.json === true) {
+    printJson(result)
+    return 0
+  }
+  process.stdout.write(`${result.deleted} ${result.deleted === 1 ? 'row' : 'rows'} deleted at the gateway\n`)
+  return 0
+}
+
 function pseudonymLine (p: PseudonymInfo): string {
   const label = p.label == null ? '' : `  ${JSON.stringify(printable(p.label))}`
   return `${p.key}  ${p.online ? 'online ' : 'offline'}  created ${new Date(p.createdAt).toISOString()}  gateway ${p.gateways.join(',') || '(none)'}${label}`

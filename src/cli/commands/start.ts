@@ -21,6 +21,8 @@ export interface StartFlags {
   mixnetPreset?: MixnetPreset
   /** `--mixnet-threads`: Sphinx worker threads. */
   mixnetThreads?: number
+  /** `--mixnet-epoch`: onion key epoch, ms. */
+  mixnetEpoch?: number
   /** `--stun-port`: UDP port of a server's STUN server, `false` for `off`. @default the node's (3478) */
   stunPort?: number | false
   /** `--stun-server`: `host:port` STUN servers of a client's ICE. @default the node's (each bootstrap host, port 3478) */
@@ -82,10 +84,11 @@ export async function runStart (flags: StartFlags): Promise<number> {
     const init: UmbraNodeInit = { dataDir }
     if (flags.role != null) init.role = flags.role
     if (flags.client === true) init.role = 'client'
-    if (flags.mixnetPreset != null || flags.mixnetThreads != null) {
+    if (flags.mixnetPreset != null || flags.mixnetThreads != null || flags.mixnetEpoch != null) {
       init.mixnet = {
         ...(flags.mixnetPreset != null ? { preset: flags.mixnetPreset } : {}),
-        ...(flags.mixnetThreads != null ? { threads: flags.mixnetThreads } : {})
+        ...(flags.mixnetThreads != null ? { threads: flags.mixnetThreads } : {}),
+        ...(flags.mixnetEpoch != null ? { epochMs: flags.mixnetEpoch } : {})
       }
     }
     if (flags.stunPort != null || flags.stunServer != null || flags.upnp === false) {
