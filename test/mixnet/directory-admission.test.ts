@@ -138,7 +138,9 @@ describe('directory admission against forged descriptors, over umbra start proce
     for (let i = 0; i < SENDS; i++) {
       try {
         const receipt = await sender.call<{ status: string }>('POST', '/v1/messages', { to: pseudonym.key, body: `hello ${i}`, anonymous: true }, 30_000)
-        if (receipt.status === 'stored') ok++
+        // `delivered` when the recipient's end-to-end acknowledgement came first (preset none has no delays).
+        if (receipt.status === 'stored' || receipt.status === 'delivered') ok++
+        else errors.push(`status ${receipt.status}`)
       } catch (err) {
         errors.push((err as Error).message.slice(0, 160))
       }
@@ -213,7 +215,7 @@ describe('directory admission against forged descriptors, over umbra start proce
 
   it('sends 10/10 before the attack', async (t) => {
     const { ok, errors } = await sendMany()
-    t.diagnostic(`before any fake: ${ok}/${SENDS} anonymous sends stored; directories ${(await directories()).map((d) => d.length).join(',')}`)
+    t.diagnostic(`before any fake: ${ok}/${SENDS} anonymous sends stored or delivered; directories ${(await directories()).map((d) => d.length).join(',')}`)
     assert.equal(ok, SENDS, errors.join('; '))
   })
 
@@ -241,7 +243,7 @@ describe('directory admission against forged descriptors, over umbra start proce
       const pulled = await pull(attacker, peerIdOf(sender))
       t.diagnostic(`a pull from ${sender.name} answered ${pulled.peerIds.length} descriptors in ${pulled.pages} page(s)`)
       const { ok, errors } = await sendMany()
-      t.diagnostic(`after ${count} fakes: ${ok}/${SENDS} anonymous sends stored${errors.length > 0 ? `; errors: ${errors.slice(0, 2).join('; ')}` : ''}`)
+      t.diagnostic(`after ${count} fakes: ${ok}/${SENDS} anonymous sends stored or delivered${errors.length > 0 ? `; errors: ${errors.slice(0, 2).join('; ')}` : ''}`)
       for (const d of dirs) assert.deepEqual(d, real, 'a victim\'s directory lists exactly the real nodes')
       assert.deepEqual(pulled.peerIds.sort(), real, 'a pull serves exactly the real nodes')
       assert.equal(ok, SENDS, errors.join('; '))
@@ -263,7 +265,7 @@ describe('directory admission against forged descriptors, over umbra start proce
       return Date.now() - killedAt
     }))
     const slowest = Math.max(...goneAfter)
-    t.diagnostic(`crash: gone from the ${others.length} other directories after ${Math.min(...goneAfter)} to ${slowest} ms (before issue 8: 17 to 25 s, the descriptor lifetime)`)
+    t.diagnostic(`crash: gone from the ${others.length} other directories after ${Math.min(...goneAfter)} to ${slowest} ms (before issue 8, measured the same way: 21.6 s, the descriptor expiry)`)
     assert.ok(slowest < 10_000, `gone from every directory after ${slowest} ms`)
 
     const restartedAt = Date.now()
