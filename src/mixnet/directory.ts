@@ -29,6 +29,7 @@
  * Paths are drawn uniformly from this set, never from DHT neighbours.
  */
 import { isIPv4, isIPv6 } from 'node:net'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
@@ -335,7 +336,8 @@ export function createDirectory (init: DirectoryInit): Directory {
 
   function enqueue (check: Check): void {
     if (queued.has(check.id)) return
-    if (queue.length >= queueMax) { refuse('queue-full'); return }
+    // New nodes are bounded by the queue; re-checks of held ones are bounded by the directory itself.
+    if (check.admit && queue.length >= queueMax) { refuse('queue-full'); return }
     queued.add(check.id)
     if (check.admit) queue.push(check)
     else queue.unshift(check) // confirming a held node comes first: it may be on paths now
@@ -411,8 +413,12 @@ export function createDirectory (init: DirectoryInit): Directory {
       if (!running) return
       log.debug({ peer: check.info.peerId, err: (err as Error).message }, check.admit ? 'mix node unreachable at its addresses: not admitted' : 'mix node unreachable: dropped from the directory')
       remember(check.id, Math.max(check.info.seq, entries.get(check.id)?.info.seq ?? 0))
-      if (check.admit) refuse('unreachable')
-      else if (entries.delete(check.id)) stats.evicted++
+      if (check.admit) {
+        refuse('unreachable')
+        // Forget what the failed dial taught the peer store about a node that may not exist.
+        const peer = libp2p.getConnections().find((c) => c.remotePeer.toString() === check.info.peerId)?.remotePeer
+        if (peer == null) await libp2p.peerStore.delete(peerIdFromString(check.info.peerId)).catch(() => {})
+      } else if (entries.delete(check.id)) stats.evicted++
       return
     }
     if (!running) return
