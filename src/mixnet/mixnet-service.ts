@@ -98,6 +98,8 @@ interface Contact {
   fetchedAt: number
   /** Reused until then: CONTACT_CACHE_MS after the fetch, never past the record's expiry (ms since the Unix epoch). */
   staleAt: number
+  /** The record's own expiry, ms since the Unix epoch: a stale copy still serves while a new lookup fails. */
+  expiresAt: number
   /** Last send that used it, ms since the Unix epoch (idle contacts are forgotten). */
   usedAt: number
 }
@@ -355,11 +357,16 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       pending = fetchContact(to, hops).finally(() => { lookups.delete(to) })
       lookups.set(to, pending)
     }
+    const lookedUp = pending.then((c) => c, (err: Error) => {
+      // A stale but unexpired copy is better than no send when every gateway failed us (never when the mixnet is too small).
+      if (cached != null && Date.now() < cached.expiresAt && !(err instanceof NotEnoughMixesError)) return cached
+      throw err
+    })
     const contact = await new Promise<Contact>((resolve, reject) => {
       const onAbort = (): void => { reject(new AbortedError('send aborted')) }
       if (signal.aborted) { onAbort(); return }
       signal.addEventListener('abort', onAbort, { once: true })
-      pending.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+      lookedUp.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
     })
     contact.usedAt = Date.now()
     return contact
@@ -444,7 +451,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     const now = Date.now()
     const held = contacts.get(to)
     if (held != null && held.seq > v.seq && now < held.staleAt) return held
-    const contact: Contact = { boxKey: v.boxKey, gateways: v.gateways, mailbox: v.mailbox, seq: v.seq, fetchedAt: now, staleAt: Math.min(now + CONTACT_CACHE_MS, v.expiresAt), usedAt: held?.usedAt ?? now }
+    const contact: Contact = { boxKey: v.boxKey, gateways: v.gateways, mailbox: v.mailbox, seq: v.seq, fetchedAt: now, staleAt: Math.min(now + CONTACT_CACHE_MS, v.expiresAt), expiresAt: v.expiresAt, usedAt: held?.usedAt ?? now }
     contacts.delete(to)
     contacts.set(to, contact)
     if (contacts.size > MAX_CACHED_CONTACTS) {
