@@ -205,7 +205,8 @@ export interface MixnetService {
   readonly parameters: PresetParameters
   /**
    * Sends `body` to pseudonym `to` through `hops` mixes and its gateway.
-   * Looks up the contact record, seals the body to the pseudonym's X25519
+   * Looks up the contact record (through the mixnet via a random gateway,
+   * cached up to 10 min; docs/mixnet.md "Contact lookups"), seals the body to the pseudonym's X25519
    * key, splits it into fragments of 2,589 bytes, sends each on its own
    * random path with a SURB for the gateway's acknowledgement, and resends
    * unacknowledged fragments on new paths (4 tries).
