@@ -57,7 +57,11 @@ export interface AnonymousSendReceipt {
   fragments: number
   /** Retransmitted fragments. */
   retransmissions: number
-  /** `stored` at the gateway, or `delivered` to the recipient. */
+  /**
+   * `stored` at the gateway, or `delivered` to the recipient. With
+   * `wait: 'stored'` it is `delivered` when the recipient's end-to-end
+   * acknowledgement came back before the gateway's (it proves storage too).
+   */
   status: 'stored' | 'delivered'
   /** From the call until the last acknowledgement, ms. */
   rttMs: number

@@ -91,7 +91,7 @@ describe('contact lookups with hostile lookup gateways', { timeout: 90_000 }, ()
     const times: number[] = []
     for (const p of pseudonyms) {
       const receipt = await sender.mixnet.send(p.key, new Uint8Array([1]), { hops: 2, replySurbs: 0 })
-      assert.equal(receipt.status, 'stored')
+      assert.ok(receipt.status === 'stored' || receipt.status === 'delivered', `status ${receipt.status}`)
       times.push(Math.round(receipt.rttMs))
     }
     const deadline = Date.now() + 15_000

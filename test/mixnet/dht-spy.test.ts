@@ -98,7 +98,7 @@ describe('a hostile DHT node watching contact lookups', { timeout: 150_000 }, ()
       for (const sender of senders) {
         const sentAt = Date.now()
         const receipt = await sender.call<AnonymousReceipt>('POST', '/v1/messages', { to: pseudonym.key, body: `to ${pseudonym.label ?? ''} from ${sender.name}`, encoding: 'utf8', anonymous: true })
-        assert.equal(receipt.status, 'stored', `${sender.name} → ${pseudonym.label ?? ''} stored`)
+        assert.ok(receipt.status === 'stored' || receipt.status === 'delivered', `${sender.name} → ${pseudonym.label ?? ''}: ${receipt.status}`)
         pairs.push({ sender, pseudonym, sentAt })
       }
     }
