@@ -122,3 +122,24 @@ export const MAILBOX_MAX_BYTES = 1_000_000
 
 /** Signature domains. */
 export const CLAIM_DOMAIN = 'umbra/gateway-claim/v1'
+
+/**
+ * Contact lookups through the mixnet (issue 8, item 4; docs/mixnet.md
+ * "Sending"): a sender asks a random gateway, never the DHT itself.
+ */
+/** A looked-up contact record is reused this long at most (and never past its own expiry), ms. */
+export const CONTACT_CACHE_MS = 10 * MINUTE
+/** Mean wait between background refreshes of one cached contact, ms (exponential, so refreshes are a Poisson process unrelated to sends). */
+export const CONTACT_REFRESH_MEAN_MS = 2 * MINUTE
+/** A cached contact not used for a send this long is forgotten and no longer refreshed, ms. */
+export const CONTACT_IDLE_MS = 1 * HOUR
+/** Most contacts cached (and refreshed) at once; the least recently used goes first. */
+export const MAX_CACHED_CONTACTS = 1000
+/** Gateways asked for one contact before giving up (a first try plus retries on other gateways). */
+export const LOOKUP_ATTEMPTS = 3
+/** A sender waits this long for one gateway's lookup answer, ms, plus the preset's expected mix delays. */
+export const LOOKUP_TIMEOUT_MS = 5 * SECOND
+/** A gateway's DHT query for a lookup is cut off after this, ms (under {@link LOOKUP_TIMEOUT_MS}, so the answer still arrives). */
+export const GATEWAY_LOOKUP_DHT_TIMEOUT_MS = 3500
+/** DHT queries one gateway runs at once for lookups; more are dropped and counted (`lookup-busy`). */
+export const MAX_GATEWAY_LOOKUPS = 32

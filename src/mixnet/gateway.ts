@@ -14,6 +14,10 @@
  * A DELIVER_SURB hop (replies and acknowledgements) is pushed at once when the
  * owner is connected, else stored the same way. The owner may PURGE its
  * mailbox (every row, or the incomplete messages' rows).
+ * A DELIVER hop whose gateway layer has FLAG_LOOKUP is a contact lookup
+ * (issue 8): the gateway runs the DHT query for the pseudonym's contact
+ * record itself and answers through the request's SURB, so storing nodes see
+ * the gateway's PeerId, not the sender's. Its mailbox field is ignored.
  *
  * Only mailboxes claimed by their key (an Ed25519 signature over the
  * gateway's key, the client's key and a timestamp) receive anything; the
@@ -28,12 +32,12 @@ import { lpStream } from '@libp2p/utils'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { CLAIM_DOMAIN, CLAIM_MAX_SKEW_MS, CONTACT_REPUBLISH_MS, GATEWAY_PROTOCOL, MAX_GATEWAY_FRAME_BYTES, WIRE_VERSION } from './constants.ts'
+import { CLAIM_DOMAIN, CLAIM_MAX_SKEW_MS, CONTACT_REPUBLISH_MS, GATEWAY_PROTOCOL, MAX_GATEWAY_FRAME_BYTES, MAX_GATEWAY_LOOKUPS, WIRE_VERSION } from './constants.ts'
 import { ClaimSignable, GatewayFrame } from './pb/mixnet.ts'
 import { PAYLOAD_SIZE, createSurbReply, decodeSurb } from './sphinx/index.ts'
 import {
-  ACK_REFUSED_BYTES, ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, REPLY_FRAGMENT_ACK,
-  decodeFragment, decodeGatewayLayer, encodeReplyLayer
+  ACK_REFUSED_BYTES, ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, FLAG_LOOKUP,
+  LOOKUP_FOUND, LOOKUP_NOT_FOUND, REPLY_FRAGMENT_ACK, REPLY_LOOKUP, decodeFragment, decodeGatewayLayer, decodeLookupRequest, encodeReplyLayer
 } from './wire.ts'
 import type { MailboxPutResult, MailboxStore } from './mailbox-store.ts'
 import type { MixnetCounters } from './types.ts'
@@ -106,6 +110,12 @@ export interface GatewayInit {
   sendPacket(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
   /** Checks a claimant's signed contact record against its mailbox key and stores it in the DHT. */
   publishContact(mailbox: Uint8Array, contact: Uint8Array): Promise<void>
+  /**
+   * Looks up the contact record of a pseudonym (raw Ed25519 key, 32 bytes) in
+   * the DHT from this node, bounded in time; resolves the verified record
+   * bytes (≤ 1 KiB), or undefined when none was found. Never rejects.
+   */
+  lookupContact(key: Uint8Array): Promise<Uint8Array | undefined>
 }
 
 /** The gateway role as the mixnet service drives it. */
@@ -143,6 +153,7 @@ export function createGateway (init: GatewayInit): Gateway {
   let republishTimer: ReturnType<typeof setInterval> | undefined
   let expireTimer: ReturnType<typeof setInterval> | undefined
   const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
+  let lookupsRunning = 0
 
   async function ack (ackSurb: Uint8Array | undefined, messageId: Uint8Array, status: number): Promise<void> {
     if (ackSurb == null) return
@@ -154,6 +165,44 @@ export function createGateway (init: GatewayInit): Gateway {
     } catch (err) {
       counters.acksFailed++
       log.debug({ err: (err as Error).message }, 'could not send a fragment acknowledgement')
+    }
+  }
+
+  /**
+   * Answers a contact lookup (FLAG_LOOKUP) through its SURB: REPLY_LOOKUP
+   * with the verified record, or LOOKUP_NOT_FOUND. At most
+   * MAX_GATEWAY_LOOKUPS run at once; more are dropped (`lookup-busy`).
+   */
+  async function answerLookup (ackSurb: Uint8Array | undefined, slot: Uint8Array): Promise<void> {
+    let request
+    let surb
+    try {
+      request = decodeLookupRequest(slot)
+      if (ackSurb == null) throw new Error('no SURB')
+      surb = decodeSurb(ackSurb)
+    } catch {
+      init.drop('malformed')
+      return
+    }
+    if (lookupsRunning >= MAX_GATEWAY_LOOKUPS) {
+      init.drop('lookup-busy')
+      return
+    }
+    lookupsRunning++
+    let record: Uint8Array | undefined
+    try {
+      record = await init.lookupContact(request.key)
+    } catch {
+      record = undefined
+    } finally {
+      lookupsRunning--
+    }
+    try {
+      const data = record ?? new Uint8Array(0)
+      const { firstNode, packet } = createSurbReply(surb, encodeReplyLayer({ kind: REPLY_LOOKUP, messageId: request.requestId, status: record != null ? LOOKUP_FOUND : LOOKUP_NOT_FOUND, data }))
+      await init.sendPacket(firstNode, packet)
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'could not answer a contact lookup')
     }
   }
 
@@ -227,6 +276,11 @@ export function createGateway (init: GatewayInit): Gateway {
       }
       if ((layer.flags & FLAG_DROP_COVER) !== 0) {
         counters.coverDropped++
+        return
+      }
+      if ((layer.flags & FLAG_LOOKUP) !== 0) {
+        // Not awaited: the DHT query takes up to GATEWAY_LOOKUP_DHT_TIMEOUT_MS and must not hold up the packet loop.
+        void answerLookup(layer.ackSurb, layer.fragment)
         return
       }
       let fragment

@@ -21,9 +21,10 @@ import { withTimeout } from '../signals.ts'
 import {
   ANON_INBOX_LIMIT, CONTACT_TTL_MS, DEFAULT_EPOCH_GRACE_MS, DEFAULT_EPOCH_MS, DEFAULT_HOPS, DEFAULT_REPLY_SURBS,
   FRAGMENT_ACK_TIMEOUT_MS, FRAGMENT_ATTEMPTS, MAX_HOPS, MAX_MESSAGE_BYTES, MAX_REPLY_SURBS, MIN_HOPS,
-  REASSEMBLY_TTL_MS, SEND_TIMEOUT_MS, WIRE_VERSION
+  REASSEMBLY_TTL_MS, SEND_TIMEOUT_MS, WIRE_VERSION,
+  CONTACT_CACHE_MS, CONTACT_IDLE_MS, CONTACT_REFRESH_MEAN_MS, GATEWAY_LOOKUP_DHT_TIMEOUT_MS, LOOKUP_ATTEMPTS, LOOKUP_TIMEOUT_MS, MAX_CACHED_CONTACTS
 } from './constants.ts'
-import { contactDhtKey, signContactRecord, verifyContactRecord } from './contact.ts'
+import { contactDhtKey, signContactRecord, verifyContactRecord, type VerifiedContact } from './contact.ts'
 import { ROLE_GATEWAY, ROLE_MIX } from './descriptor.ts'
 import { createDirectory, type Directory, type MixNodeInfo } from './directory.ts'
 import { AnonymousDeliveryError, MailboxFullError, NoSurbError, NotEnoughMixesError, ReplyTooLargeError, UnknownPseudonymError } from './errors.ts'
@@ -41,7 +42,8 @@ import { createSphinxPool, type SphinxPool } from './worker-pool.ts'
 import {
   ACK_REFUSED_BYTES, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, FRAGMENT_DATA_SIZE, MAX_FRAGMENTS,
   REPLY_DATA, REPLY_DATA_SIZE, REPLY_DELIVERED, REPLY_FRAGMENT_ACK, REPLY_LOOP,
-  decodeFragment, decodeReplyLayer, encodeFragment, encodeGatewayLayer, encodeReplyLayer
+  decodeFragment, decodeReplyLayer, encodeFragment, encodeGatewayLayer, encodeReplyLayer,
+  FLAG_LOOKUP, LOOKUP_FOUND, REPLY_LOOKUP, encodeLookupRequest
 } from './wire.ts'
 import { ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE } from './wire.ts'
 import type {
@@ -59,8 +61,6 @@ export const PRESETS: Record<MixnetPreset, PresetParameters> = {
   strong: { meanDelayMs: 100, loopRate: 2, dropRate: 2 }
 }
 
-/** How long a looked-up contact record is reused, ms. */
-const CONTACT_CACHE_MS = 30_000
 /** SURB secrets are kept this many epochs (a SURB cannot outlive its epoch's keys). */
 const SURB_KEEP_EPOCHS = 2
 /** Most message ids remembered to drop duplicates. */
@@ -109,11 +109,19 @@ interface ReplyMailbox {
   client: MailboxClient
 }
 
+/** A pseudonym's verified contact record as cached by a sender. */
 interface Contact {
   boxKey: Uint8Array
   gateways: Uint8Array[]
   mailbox: Uint8Array
+  seq: number
   fetchedAt: number
+  /** Reused until then: CONTACT_CACHE_MS after the fetch, never past the record's expiry (ms since the Unix epoch). */
+  staleAt: number
+  /** The record's own expiry, ms since the Unix epoch: a stale copy still serves while a new lookup fails. */
+  expiresAt: number
+  /** Last send that used it, ms since the Unix epoch (idle contacts are forgotten). */
+  usedAt: number
 }
 
 /** A message this node sent, kept OUTGOING_KEEP_MS so that late acknowledgements update its outcome (issue 8, item 6). */
@@ -449,34 +457,210 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     if (id > 0) replyMailboxCurrent?.client.ack([id])
   }
 
-  // ---- contacts ------------------------------------------------------------
+  // ---- contacts: looked up through the mixnet (issue 8, item 4) ----------------
+  //
+  // A sender never queries the DHT for a contact record itself: a storing
+  // node would see its PeerId asking for the pseudonym it is about to write
+  // to. It sends a lookup request through mixes to a random gateway, which
+  // runs the DHT query and answers through a SURB; the sender checks the
+  // record's signature itself. Cached records are refreshed the same way on
+  // a Poisson schedule that has nothing to do with sends.
 
-  async function lookupContact (to: string, signal: AbortSignal): Promise<Contact> {
+  const lookups = new Map<string, Promise<Contact>>()
+  const refreshTimers = new Map<string, ReturnType<typeof setTimeout>>()
+
+  /**
+   * The contact of pseudonym `to`: the cached one while fresh, else a mixnet
+   * lookup (one at a time per pseudonym; concurrent sends share it).
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES (no gateway or too few mixes), UMBRA_ERR_UNKNOWN_PSEUDONYM
+   *   (gateways found no valid record), UMBRA_ERR_ANON_DELIVERY_FAILED (no gateway answered), UMBRA_ERR_ABORTED
+   */
+  async function lookupContact (to: string, hops: number, signal: AbortSignal): Promise<Contact> {
     const cached = contacts.get(to)
-    if (cached != null && Date.now() - cached.fetchedAt < CONTACT_CACHE_MS) return cached
-    const dhtKey = contactDhtKey(to)
-    let best: Awaited<ReturnType<typeof verifyContactRecord>> | undefined
-    const consider = async (bytes: Uint8Array): Promise<void> => {
-      try {
-        const c = await verifyContactRecord(dhtKey, bytes)
-        if (best == null || c.seq > best.seq) best = c
-      } catch (err) {
-        log.debug({ err: (err as Error).message }, 'ignored an invalid contact record')
-      }
+    if (cached != null && Date.now() < cached.staleAt) {
+      cached.usedAt = Date.now()
+      return cached
     }
-    const lookup = withTimeout(signal, CONTACT_LOOKUP_TIMEOUT_MS)
+    let pending = lookups.get(to)
+    if (pending == null) {
+      pending = fetchContact(to, hops).finally(() => { lookups.delete(to) })
+      lookups.set(to, pending)
+    }
+    const lookedUp = pending.then((c) => c, (err: Error) => {
+      // A stale but unexpired copy is better than no send when every gateway failed us (never when the mixnet is too small).
+      if (cached != null && Date.now() < cached.expiresAt && !(err instanceof NotEnoughMixesError)) return cached
+      throw err
+    })
+    const contact = await new Promise<Contact>((resolve, reject) => {
+      const onAbort = (): void => { reject(new AbortedError('send aborted')) }
+      if (signal.aborted) { onAbort(); return }
+      signal.addEventListener('abort', onAbort, { once: true })
+      lookedUp.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+    })
+    contact.usedAt = Date.now()
+    return contact
+  }
+
+  /** Asks up to LOOKUP_ATTEMPTS distinct random gateways in turn; caches and schedules refreshes of what it finds. */
+  async function fetchContact (to: string, hops: number): Promise<Contact> {
+    const dhtKey = contactDhtKey(to)
+    const key = decodeKey(to)
+    const tried: Uint8Array[] = []
+    let notFound = 0
+    for (let attempt = 0; attempt < LOOKUP_ATTEMPTS; attempt++) {
+      if (!running) throw new AbortedError('The node is stopping')
+      const gw = pickLookupGateway(tried)
+      tried.push(gw.nodeKey)
+      const answer = await lookupThrough(gw, key, hops)
+      if (answer == null) continue
+      if (answer.status !== LOOKUP_FOUND) { notFound++; continue }
+      let verified: VerifiedContact
+      try {
+        verified = await verifyContactRecord(dhtKey, answer.data)
+      } catch (err) {
+        drop('bad-contact')
+        log.debug({ err: (err as Error).message }, 'a gateway answered an invalid contact record; asking another')
+        continue
+      }
+      return cacheContact(to, verified)
+    }
+    if (notFound > 0) throw new UnknownPseudonymError(`No contact record for ${to} was found in the DHT (asked through ${tried.length} gateways)`)
+    throw new AnonymousDeliveryError(`No gateway answered the contact lookup for ${to} (${tried.length} tries)`)
+  }
+
+  /** A random gateway for a lookup: never this node; one not in `tried` when there is one. */
+  function pickLookupGateway (tried: Uint8Array[]): MixNodeInfo {
+    const has = (list: Uint8Array[], n: MixNodeInfo): boolean => list.some((k) => uint8ArrayEquals(k, n.nodeKey))
+    const all = directory.list().filter((n) => (n.roles & ROLE_GATEWAY) !== 0 && n.onionKeys.has(epochNow()) && !uint8ArrayEquals(n.nodeKey, ownKey))
+    const fresh = all.filter((n) => !has(tried, n))
+    const pick = fresh.length > 0 ? fresh : all
+    if (pick.length === 0) throw new NotEnoughMixesError('The mix directory lists no gateway other than this node for a contact lookup')
+    return pick[randomInt(pick.length)] as MixNodeInfo
+  }
+
+  /**
+   * One lookup request through `hops` mixes to gateway `gw` (a forward
+   * packet like any other, FLAG_LOOKUP in its gateway layer, mailbox field
+   * random) with a SURB for the answer. Resolves the answer, or undefined
+   * when the first hop is unreachable or no answer came in time.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
+   */
+  async function lookupThrough (gw: MixNodeInfo, key: Uint8Array, hops: number): Promise<{ status: number, data: Uint8Array } | undefined> {
+    const requestId = randomBytes(16)
+    let settle!: (answer: { status: number, data: Uint8Array }) => void
+    const answered = new Promise<{ status: number, data: Uint8Array }>((resolve) => { settle = resolve })
+    const surb = await makeSurb(hops, (kind, mid, status, data) => {
+      if (kind === REPLY_LOOKUP && uint8ArrayEquals(mid, requestId)) settle({ status, data })
+    })
+    const { first, packet } = withEpoch((epoch) => {
+      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
+      return {
+        first: (mixes[0] as MixNodeInfo).nodeKey,
+        packet: createPacket({
+          epoch,
+          hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }),
+          body: encodeGatewayLayer(FLAG_LOOKUP, surb, encodeLookupRequest({ requestId, key }))
+        })
+      }
+    })
     try {
-      for await (const event of kad.get(dhtKey, { signal: lookup })) {
-        if (event.name === 'VALUE') await consider(event.value)
+      await links.send(first, packet)
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'first hop of a contact lookup unreachable')
+      return undefined
+    }
+    const waitMs = LOOKUP_TIMEOUT_MS + 2 * (hops + 1) * parameters.meanDelayMs * 4
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const answer = await Promise.race([
+      answered,
+      new Promise<undefined>((resolve) => { timer = setTimeout(() => { resolve(undefined) }, waitMs); timer.unref() })
+    ])
+    clearTimeout(timer)
+    return answer
+  }
+
+  /** Caches a verified record (a newer seq wins) and starts its refresh schedule when it is new. */
+  function cacheContact (to: string, v: VerifiedContact): Contact {
+    const now = Date.now()
+    const held = contacts.get(to)
+    if (held != null && held.seq > v.seq && now < held.staleAt) return held
+    const contact: Contact = { boxKey: v.boxKey, gateways: v.gateways, mailbox: v.mailbox, seq: v.seq, fetchedAt: now, staleAt: Math.min(now + CONTACT_CACHE_MS, v.expiresAt), expiresAt: v.expiresAt, usedAt: held?.usedAt ?? now }
+    contacts.delete(to)
+    contacts.set(to, contact)
+    if (contacts.size > MAX_CACHED_CONTACTS) {
+      let oldest: string | undefined
+      for (const [k, c] of contacts) if (oldest == null || c.usedAt < (contacts.get(oldest)?.usedAt ?? Infinity)) oldest = k
+      if (oldest != null) forgetContact(oldest)
+    }
+    if (!refreshTimers.has(to)) scheduleContactRefresh(to)
+    return contact
+  }
+
+  function forgetContact (to: string): void {
+    contacts.delete(to)
+    clearTimeout(refreshTimers.get(to))
+    refreshTimers.delete(to)
+  }
+
+  /** Exponential wait with mean `mean` ms from a CSPRNG, at most 5 means (Poisson refreshes). */
+  function poissonWait (mean: number): number {
+    const u = randomInt(1, 2 ** 47) / 2 ** 47
+    return Math.min(Math.round(-mean * Math.log(u)), 5 * mean)
+  }
+
+  /** Refreshes `to` through the mixnet after a random wait, again and again while it is cached and used. */
+  function scheduleContactRefresh (to: string): void {
+    const t = setTimeout(() => {
+      refreshTimers.delete(to)
+      const c = contacts.get(to)
+      if (!running || c == null) return
+      if (Date.now() - c.usedAt > CONTACT_IDLE_MS) { forgetContact(to); return }
+      if (lookups.has(to)) { scheduleContactRefresh(to); return }
+      const p = fetchContact(to, options.hops).finally(() => { lookups.delete(to) })
+      lookups.set(to, p)
+      p.catch((err) => { log.debug({ err: err.message }, 'contact refresh failed; the cached record is kept until it is stale') })
+        .finally(() => { if (running && contacts.has(to) && !refreshTimers.has(to)) scheduleContactRefresh(to) })
+    }, poissonWait(CONTACT_REFRESH_MEAN_MS))
+    t.unref()
+    refreshTimers.set(to, t)
+  }
+
+  function stopContactRefresh (): void {
+    for (const t of refreshTimers.values()) clearTimeout(t)
+    refreshTimers.clear()
+    lookups.clear()
+  }
+
+  /** The newest valid contact record under `dhtKey` in the DHT, queried from this node, or undefined. */
+  async function dhtContact (dhtKey: Uint8Array, signal: AbortSignal): Promise<VerifiedContact | undefined> {
+    let best: VerifiedContact | undefined
+    try {
+      for await (const event of kad.get(dhtKey, { signal })) {
+        if (event.name !== 'VALUE') continue
+        try {
+          const c = await verifyContactRecord(dhtKey, event.value)
+          if (best == null || c.seq > best.seq) best = c
+        } catch (err) {
+          log.debug({ err: (err as Error).message }, 'ignored an invalid contact record')
+        }
         if (best != null) break
       }
     } catch (err) {
-      if (signal.aborted) throw new AbortedError('send aborted', { cause: err })
+      log.debug({ err: (err as Error).message }, 'contact record query ended early')
     }
-    if (best == null) throw new UnknownPseudonymError(`No contact record for ${to} was found in the DHT`)
-    const contact: Contact = { boxKey: best.boxKey, gateways: best.gateways, mailbox: best.mailbox, fetchedAt: Date.now() }
-    contacts.set(to, contact)
-    return contact
+    return best
+  }
+
+  /** The gateway's side of a lookup: a DHT query from this node for someone else (GatewayInit.lookupContact). */
+  async function lookupForOthers (key: Uint8Array): Promise<Uint8Array | undefined> {
+    let dhtKey: Uint8Array
+    try {
+      dhtKey = contactDhtKey(encodeKey(key))
+    } catch {
+      drop('malformed')
+      return undefined
+    }
+    return (await dhtContact(dhtKey, AbortSignal.timeout(GATEWAY_LOOKUP_DHT_TIMEOUT_MS)))?.bytes
   }
 
   /** Stores a claimant's contact record in the DHT (the gateway's job); refuses one that is not the mailbox key's. */
@@ -607,7 +791,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       const surbCount = opts.replySurbs ?? DEFAULT_REPLY_SURBS
       if (!Number.isInteger(surbCount) || surbCount < 0 || surbCount > MAX_REPLY_SURBS) throw new InvalidOptionError(`replySurbs must be an integer from 0 to ${MAX_REPLY_SURBS}, got ${String(surbCount)}`)
       const signal = withTimeout(opts.signal, opts.timeout ?? SEND_TIMEOUT_MS)
-      const contact = await lookupContact(to, signal)
+      const contact = await lookupContact(to, hops, signal)
       if (!contact.gateways.some((k) => directory.get(k) != null)) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
       const messageId = randomBytes(16)
       const idHex = hex(messageId)
@@ -768,7 +952,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         keyTimer.unref()
         timers.add(keyTimer)
         store = openMailboxStore({ path: components.dataDir != null ? join(components.dataDir, 'mailbox.db') : ':memory:' })
-        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact })
+        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact, lookupContact: lookupForOthers })
         await gateway.start()
       } else {
         const t = setInterval(pruneSurbs, 30_000)
@@ -787,6 +971,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       running = false
       for (const t of timers) { clearTimeout(t); clearInterval(t) }
       timers.clear()
+      stopContactRefresh()
       for (const o of owned.values()) o.client?.stop()
       owned.clear()
       await replyMailbox?.then((rm) => { rm.client.stop() }, () => {})

@@ -57,7 +57,11 @@ export interface AnonymousSendReceipt {
   fragments: number
   /** Retransmitted fragments. */
   retransmissions: number
-  /** `stored` at the gateway, or `delivered` to the recipient. */
+  /**
+   * `stored` at the gateway, or `delivered` to the recipient. With
+   * `wait: 'stored'` it is `delivered` when the recipient's end-to-end
+   * acknowledgement came back before the gateway's (it proves storage too).
+   */
   status: 'stored' | 'delivered'
   /** From the call until the last acknowledgement, ms. */
   rttMs: number
@@ -205,7 +209,8 @@ export interface MixnetService {
   readonly parameters: PresetParameters
   /**
    * Sends `body` to pseudonym `to` through `hops` mixes and its gateway.
-   * Looks up the contact record, seals the body to the pseudonym's X25519
+   * Looks up the contact record (through the mixnet via a random gateway,
+   * cached up to 10 min; docs/mixnet.md "Contact lookups"), seals the body to the pseudonym's X25519
    * key, splits it into fragments of 2,589 bytes, sends each on its own
    * random path with a SURB for the gateway's acknowledgement, and resends
    * unacknowledged fragments on new paths (4 tries).

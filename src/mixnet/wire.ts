@@ -8,7 +8,9 @@
  *   an optional SURB for the fragment acknowledgement and one fragment.
  * - fragment: what a gateway stores and hands to the mailbox owner.
  * - reply layer: the body of a packet sent through a SURB (acknowledgements,
- *   replies, loop cover).
+ *   replies, loop cover, contact lookup answers).
+ * - lookup request: what a gateway layer with {@link FLAG_LOOKUP} carries in
+ *   the fragment slot (issue 8: contact lookups through the mixnet).
  */
 import { BODY_SIZE, SURB_SIZE } from './sphinx/index.ts'
 import { WIRE_VERSION } from './constants.ts'
@@ -17,6 +19,8 @@ import { MixnetMalformedError } from './errors.ts'
 /** Gateway layer flags. */
 export const FLAG_HAS_ACK_SURB = 1
 export const FLAG_DROP_COVER = 2
+/** The fragment slot holds a contact lookup request ({@link encodeLookupRequest}); an ack SURB carries the answer back. */
+export const FLAG_LOOKUP = 4
 
 /** Fragment header: messageId 16 | index u16 | total u16 | length u16. */
 export const FRAGMENT_HEADER_SIZE = 16 + 2 + 2 + 2
@@ -37,6 +41,14 @@ export const REPLY_FRAGMENT_ACK = 1
 export const REPLY_DELIVERED = 2
 export const REPLY_DATA = 3
 export const REPLY_LOOP = 4
+/** A gateway's answer to a contact lookup: status {@link LOOKUP_FOUND} with the signed record as data, or {@link LOOKUP_NOT_FOUND}. */
+export const REPLY_LOOKUP = 5
+
+/** Contact lookup request: requestId 16 | pseudonym (Ed25519 public key) 32. */
+export const LOOKUP_REQUEST_SIZE = 16 + 32
+/** Contact lookup answer statuses (gateway → sender). */
+export const LOOKUP_FOUND = 0
+export const LOOKUP_NOT_FOUND = 1
 
 /** Fragment acknowledgement statuses (gateway → sender). */
 export const ACK_STORED = 0
@@ -60,12 +72,20 @@ export interface Fragment {
   data: Uint8Array
 }
 
+/** A contact lookup request (the fragment slot of a gateway layer with {@link FLAG_LOOKUP}). */
+export interface LookupRequest {
+  /** 16 random bytes; the answer's reply layer carries them as its message id. */
+  requestId: Uint8Array
+  /** The pseudonym's raw Ed25519 public key, 32 bytes (the DHT key is `/umbra-contact/<key_…>`). */
+  key: Uint8Array
+}
+
 /** The decoded gateway layer. */
 export interface GatewayLayer {
   flags: number
   /** Encoded SURB for the fragment acknowledgement, when the flag is set. */
   ackSurb?: Uint8Array
-  /** The fragment bytes exactly as {@link encodeFragment} wrote them. */
+  /** The fragment bytes exactly as {@link encodeFragment} wrote them; with {@link FLAG_LOOKUP}, the {@link LOOKUP_REQUEST_SIZE}-byte lookup request. */
   fragment: Uint8Array
 }
 
@@ -138,12 +158,40 @@ export function encodeGatewayLayer (flags: number, ackSurb: Uint8Array | undefin
 export function decodeGatewayLayer (body: Uint8Array): GatewayLayer {
   if (body.byteLength !== BODY_SIZE || body[0] !== WIRE_VERSION) malformed('gateway layer version or size')
   const flags = body[1] ?? 0
-  if ((flags & ~(FLAG_HAS_ACK_SURB | FLAG_DROP_COVER)) !== 0) malformed('gateway layer flags')
+  if ((flags & ~(FLAG_HAS_ACK_SURB | FLAG_DROP_COVER | FLAG_LOOKUP)) !== 0) malformed('gateway layer flags')
   const ackSurb = (flags & FLAG_HAS_ACK_SURB) !== 0 ? body.slice(2, 2 + SURB_SIZE) : undefined
   const rest = body.subarray(GATEWAY_HEADER_SIZE)
+  if ((flags & FLAG_LOOKUP) !== 0) {
+    // A lookup is answered through its SURB only: without one it is useless, and it is never cover.
+    if (ackSurb == null || (flags & FLAG_DROP_COVER) !== 0) malformed('lookup flags')
+    return { flags, ackSurb, fragment: rest.slice(0, LOOKUP_REQUEST_SIZE) }
+  }
   const len = new DataView(rest.buffer, rest.byteOffset, rest.byteLength).getUint16(20)
   if (len > FRAGMENT_DATA_SIZE) malformed('fragment length')
   return { flags, ackSurb, fragment: rest.slice(0, FRAGMENT_HEADER_SIZE + len) }
+}
+
+/**
+ * Encodes a contact lookup request: `requestId 16 | key 32`
+ * (docs/mixnet.md "Payload layers"). Sent in the fragment slot of a gateway
+ * layer with {@link FLAG_LOOKUP} and an ack SURB.
+ * @throws UMBRA_ERR_MIXNET_MALFORMED when a field has the wrong length
+ */
+export function encodeLookupRequest (r: LookupRequest): Uint8Array {
+  if (r.requestId.byteLength !== 16 || r.key.byteLength !== 32) malformed('lookup request fields')
+  const out = new Uint8Array(LOOKUP_REQUEST_SIZE)
+  out.set(r.requestId, 0)
+  out.set(r.key, 16)
+  return out
+}
+
+/**
+ * Decodes a contact lookup request (exactly {@link LOOKUP_REQUEST_SIZE} bytes).
+ * @throws UMBRA_ERR_MIXNET_MALFORMED
+ */
+export function decodeLookupRequest (bytes: Uint8Array): LookupRequest {
+  if (bytes.byteLength !== LOOKUP_REQUEST_SIZE) malformed('lookup request (length)')
+  return { requestId: bytes.slice(0, 16), key: bytes.slice(16, LOOKUP_REQUEST_SIZE) }
 }
 
 /**
@@ -169,7 +217,7 @@ export function encodeReplyLayer (r: ReplyLayer): Uint8Array {
 export function decodeReplyLayer (body: Uint8Array): ReplyLayer {
   if (body.byteLength !== BODY_SIZE || body[0] !== WIRE_VERSION) malformed('reply layer version or size')
   const kind = body[1] ?? 0
-  if (kind < REPLY_FRAGMENT_ACK || kind > REPLY_LOOP) malformed('reply kind')
+  if (kind < REPLY_FRAGMENT_ACK || kind > REPLY_LOOKUP) malformed('reply kind')
   const len = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint16(19)
   if (len > REPLY_DATA_SIZE) malformed('reply length')
   return { kind, messageId: body.slice(2, 18), status: body[18] ?? 0, data: body.slice(REPLY_HEADER_SIZE, REPLY_HEADER_SIZE + len) }

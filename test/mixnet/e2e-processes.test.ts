@@ -138,7 +138,7 @@ describe('anonymous messaging over umbra start processes', { timeout: 240_000 },
         const receipt = await sender.call<AnonymousReceipt>('POST', '/v1/messages', { to: pseudonym.key, body: body.toString('base64'), encoding: 'base64', anonymous: true, hops })
         assert.equal(receipt.anonymous, true)
         assert.equal(receipt.to, pseudonym.key)
-        assert.equal(receipt.status, 'stored')
+        assert.ok(receipt.status === 'stored' || receipt.status === 'delivered', `status ${receipt.status}`)
         assert.match(receipt.id, /^[0-9a-f]{32}$/)
         assert.ok(receipt.fragments >= Math.ceil(size / 2589), `${receipt.fragments} fragments for ${size} B`)
         const msg = await arrival(recipient, receipt.id, since, 20_000)
@@ -180,7 +180,7 @@ describe('anonymous messaging over umbra start processes', { timeout: 240_000 },
     const body = randomBytes(6000)
     const since = Date.now()
     const receipt = await sender.call<AnonymousReceipt>('POST', '/v1/messages', { to: pseudonym.key, body: body.toString('base64'), encoding: 'base64', anonymous: true, hops: 3 })
-    assert.equal(receipt.status, 'stored')
+    assert.ok(receipt.status === 'stored' || receipt.status === 'delivered', `status ${receipt.status}`)
     assert.ok(receipt.fragments >= 3)
     const storedAfter = (await gateway.call<MixnetView>('GET', '/v1/mixnet')).counters.stored
     assert.ok(storedAfter - storedBefore >= receipt.fragments, `${gateway.name} stored the ${receipt.fragments} fragments (${storedAfter - storedBefore} stored)`)

@@ -6,6 +6,7 @@ import { encodeFragment, encodeGatewayLayer } from '../../src/mixnet/wire.ts'
 import type { MixnetHandle } from '../../src/mixnet/mixnet-service.ts'
 import type { AnonymousMessage, RelayObservation } from '../../src/mixnet/types.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
+import { decodeKey } from '../../src/identity/index.ts'
 
 const NODES = 8
 const MIXNET = { preset: 'none' as const, threads: 1 }
@@ -109,6 +110,10 @@ describe('mixnet on real loopback nodes', () => {
     const p = await recipient.pseudonyms.create()
     // The sender must not be the pseudonym's gateway (chosen at random): that node learns the mailbox by its role.
     const sender = nodes.find((n) => n !== recipient && n.peerId !== p.gateways[0]) as UmbraNode
+    // A first send looks the contact up through the mixnet (another forward path, to a random gateway); the observed one reuses it.
+    const warmed = nextAnonymous(recipient)
+    await sender.mixnet.send(p.key, new Uint8Array([41]), { hops: 3, replySurbs: 0 })
+    await warmed
     const seen: Array<RelayObservation & { at: string }> = []
     const listeners = nodes.map((n) => {
       const fn = (evt: CustomEvent<RelayObservation>): void => { seen.push({ ...evt.detail, at: n.peerId }) }
@@ -125,7 +130,8 @@ describe('mixnet on real loopback nodes', () => {
     // The forward packet: sender -> m1 -> m2 -> m3 -> gateway. Find the chain that starts at the sender.
     // Observations arrive in processing order: the forward path ends with the gateway's
     // `deliver`; what follows (the gateway's acknowledgement through its SURB) is another path.
-    const deliverAt = seen.findIndex((o) => o.kind === 'deliver')
+    const mailbox = Buffer.from(decodeKey(p.key)).toString('hex')
+    const deliverAt = seen.findIndex((o) => o.kind === 'deliver' && o.mailbox === mailbox)
     assert.ok(deliverAt >= 0)
     const forward = seen.slice(0, deliverAt + 1)
     const first = forward.find((o) => o.from === sender.peerId && o.kind === 'forward')

@@ -1,0 +1,65 @@
+/**
+ * Honest send outcomes (issue 8, item 6) on real loopback nodes: a first hop
+ * that refuses packets is left out of the retries of the message that found
+ * it, and a message's outcome stays queryable after `send` returns.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { MIX_PROTOCOL } from '../../src/mixnet/constants.ts'
+import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
+import type { UmbraNode } from '../../src/node/index.ts'
+import type { PeerId } from '@libp2p/interface'
+
+const NODES = 5
+
+async function until (what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+describe('send outcomes on real loopback nodes', () => {
+  let net: Testnet
+  before(async () => {
+    net = await createTestnet(NODES, { mixnet: { preset: 'none', threads: 1 } })
+    await until('every directory to list every node', () => net.nodes.every((n) => n.mixnet.directory().length === NODES), 30_000)
+  })
+  after(async () => { await net?.stop() })
+
+  it('a first hop that refuses mix streams is tried at most once per message; every send is stored and its outcome says so', async (t) => {
+    const recipient = net.nodes[NODES - 1] as UmbraNode
+    const p = await recipient.pseudonyms.create()
+    const gateway = p.gateways[0]
+    const sender = net.nodes.find((n) => n !== recipient && n.peerId !== gateway) as UmbraNode
+    const broken = net.nodes.find((n) => n !== recipient && n !== sender && n.peerId !== gateway) as UmbraNode
+    // The broken node stays connected and listed, but refuses every packet stream: a dead first hop to whoever picks it.
+    await broken.libp2p.unhandle(MIX_PROTOCOL)
+    let dialsToBroken = 0
+    const dialProtocol = sender.libp2p.dialProtocol.bind(sender.libp2p)
+    sender.libp2p.dialProtocol = (async (peer: PeerId, protocols: string | string[], options?: object) => {
+      const list = Array.isArray(protocols) ? protocols : [protocols]
+      if (list.includes(MIX_PROTOCOL) && peer.toString() === broken.peerId) dialsToBroken++
+      return await dialProtocol(peer, protocols, options)
+    }) as typeof sender.libp2p.dialProtocol
+    const perMessage: number[] = []
+    try {
+      for (let i = 0; i < 20; i++) {
+        const before = dialsToBroken
+        const receipt = await sender.mixnet.send(p.key, new Uint8Array([i]), { hops: 1, replySurbs: 0 })
+        perMessage.push(dialsToBroken - before)
+        assert.equal(receipt.status, 'stored')
+        const outcome = sender.mixnet.outcome(receipt.id)
+        assert.equal(outcome?.status, 'stored')
+        assert.equal(outcome?.storedFragments, outcome?.fragments)
+      }
+    } finally {
+      sender.libp2p.dialProtocol = dialProtocol
+    }
+    t.diagnostic(`dials of the broken first hop per message: ${perMessage.join(' ')}`)
+    assert.ok(perMessage.every((n) => n <= 1), 'no message tried the broken first hop twice')
+    assert.ok(dialsToBroken >= 1, 'the broken node was picked as a first hop at least once')
+    assert.equal(sender.mixnet.outcome('00'.repeat(16)), undefined)
+  })
+})
