@@ -383,10 +383,8 @@ export function createDirectory (init: DirectoryInit): Directory {
     if (addrs.length === 0) throw new Error('no directly dialable address')
     const listed = new Set(check.info.addrs.map(bare))
     let conn: Connection = await libp2p.dial(addrs, { signal })
-    let forced = false
     if (check.admit && (conn.direction !== 'outbound' || !listed.has(bare(conn.remoteAddr.toString())))) {
       conn = await libp2p.dial(addrs, { signal, force: true })
-      forced = true
     }
     if (conn.remotePeer.toString() !== check.info.peerId) throw new Error('another key answered')
     const stream = await conn.newStream(DIRECTORY_PROTOCOL, { signal })
@@ -398,10 +396,10 @@ export function createDirectory (init: DirectoryInit): Directory {
       stream.abort(err as Error)
       throw err
     }
-    const remoteAddr = bare(conn.remoteAddr.toString())
-    // A second connection opened only to prove the address is closed again.
-    if (forced && libp2p.getConnections(conn.remotePeer).some((c) => c !== conn && c.status === 'open')) await conn.close().catch(() => {})
-    return remoteAddr
+    // A second connection opened to prove the address is left open: closing it
+    // would kill any stream another service (messaging, mix links) opened on
+    // it meanwhile; libp2p's connection manager trims spare connections.
+    return bare(conn.remoteAddr.toString())
   }
 
   async function run (check: Check): Promise<void> {

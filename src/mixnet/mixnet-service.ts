@@ -566,6 +566,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     try {
       await links.send(first, packet)
     } catch (err) {
+      directory.reportFailure?.(first)
       log.debug({ err: (err as Error).message }, 'first hop of a contact lookup unreachable')
       return undefined
     }

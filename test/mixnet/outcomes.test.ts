@@ -34,8 +34,11 @@ describe('send outcomes on real loopback nodes', () => {
     const gateway = p.gateways[0]
     const sender = net.nodes.find((n) => n !== recipient && n.peerId !== gateway) as UmbraNode
     const broken = net.nodes.find((n) => n !== recipient && n !== sender && n.peerId !== gateway) as UmbraNode
+    // The contact lookup (itself a mixnet round trip) is done and cached before the breakage.
+    await sender.mixnet.send(p.key, new Uint8Array([0]), { hops: 1, replySurbs: 0 })
     // The broken node stays connected and listed, but refuses every packet stream: a dead first hop to whoever picks it.
     await broken.libp2p.unhandle(MIX_PROTOCOL)
+    await broken.libp2p.hangUp(sender.libp2p.peerId) // ends a mix stream the warm-up may have opened
     let dialsToBroken = 0
     const dialProtocol = sender.libp2p.dialProtocol.bind(sender.libp2p)
     sender.libp2p.dialProtocol = (async (peer: PeerId, protocols: string | string[], options?: object) => {
