@@ -48,11 +48,12 @@ export const RELAY_MAX_HELD_PER_PEER = 1024
  */
 export const RELAY_MAX_INFLIGHT = 1024
 /**
- * Most packets of one predecessor in processing at once; its further packets
- * wait in its queue and free slots are shared round robin among the
- * predecessors that wait, so a flooding peer queues behind its own packets.
+ * Most packets of one predecessor in processing at once (deep enough to keep
+ * the Sphinx workers busy for one peer); its further packets wait in its
+ * queue and free slots are shared round robin among the predecessors that
+ * wait, so a flooding peer queues behind its own packets.
  */
-export const RELAY_MAX_INFLIGHT_PER_PEER = 64
+export const RELAY_MAX_INFLIGHT_PER_PEER = 256
 /** Most packets waiting for a processing slot, over all predecessors (4,096 × 4 KiB = 16 MiB); beyond, dropped `overload`. */
 export const RELAY_MAX_QUEUED = 4096
 /**
@@ -61,6 +62,15 @@ export const RELAY_MAX_QUEUED = 4096
  * dropped `overload`.
  */
 export const RELAY_MAX_QUEUED_PER_PEER = 256
+
+/**
+ * Replays one predecessor may send in one second before it is penalized.
+ * An honest node never sends the same packet twice (a retransmission is a
+ * new packet on a new path), so any replay is the predecessor's doing.
+ */
+export const RELAY_MAX_REPLAYS_PER_SECOND = 100
+/** How long a penalized predecessor's mix streams are reset and its new ones refused, ms. */
+export const RELAY_PENALTY_MS = 10 * SECOND
 
 /** Largest anonymous message body, bytes (same as direct messages). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024

@@ -14,10 +14,12 @@
  * slot waits in its predecessor's queue (at most `maxQueuedPerPeer`, and
  * `maxQueued` in all), and free slots go to the waiting predecessors in
  * turn (round robin), so a flooding peer waits behind its own packets, not
- * others'. A packet that finds the queues full is dropped and counted
- * `overload`. Streams are read without pausing: with yamux's window growing
- * to 16 MiB on fast links, a paused stream buffers that much before
- * anything pushes back, so dropping is the bound that holds.
+ * others'. While a predecessor has packets waiting its streams are paused
+ * (yamux grants no more window); a packet that finds the queues full is
+ * dropped and counted `overload` (yamux windows grow to 16 MiB on fast
+ * links, so pausing alone bounds nothing). A predecessor whose packets
+ * `onPacket` refuses as replays more than `maxReplaysPerSecond` times in a
+ * second has its mix streams reset and new ones refused for `penaltyMs`.
  */
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
@@ -26,7 +28,9 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { withTimeout } from '../signals.ts'
-import { MIX_PROTOCOL, RELAY_MAX_INFLIGHT, RELAY_MAX_INFLIGHT_PER_PEER, RELAY_MAX_QUEUED, RELAY_MAX_QUEUED_PER_PEER } from './constants.ts'
+import {
+  MIX_PROTOCOL, RELAY_MAX_INFLIGHT, RELAY_MAX_INFLIGHT_PER_PEER, RELAY_MAX_QUEUED, RELAY_MAX_QUEUED_PER_PEER, RELAY_MAX_REPLAYS_PER_SECOND, RELAY_PENALTY_MS
+} from './constants.ts'
 import { PACKET_SIZE } from './sphinx/index.ts'
 import type { Logger } from '../logger.ts'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -40,12 +44,17 @@ export interface LinksInit {
   log: Logger
   /**
    * Called for every complete inbound packet (exactly PACKET_SIZE bytes).
-   * The packet counts as in processing until the returned promise settles
-   * (a void return: until the call returns).
+   * The packet counts as in processing until the returned promise settles;
+   * `undefined`: it was handled (dropped) at once; `'replay'` (returned or
+   * resolved): dropped as a replay, which only a misbehaving predecessor
+   * sends.
    */
-  onPacket(packet: Uint8Array, from: PeerId): Promise<void> | void
-  /** Counts a dropped packet by reason (`overload`). */
-  drop(reason: string): void
+  onPacket(packet: Uint8Array, from: PeerId): Promise<'replay' | undefined> | 'replay' | undefined
+  /**
+   * Counts a drop: `overload`, one packet that found the queues full;
+   * `penalized`, one mix stream of a penalized predecessor reset or refused.
+   */
+  drop(reason: 'overload' | 'penalized'): void
   /**
    * Multiaddrs the mix directory lists for a node key. The only addresses a
    * next hop is dialled at; an empty list refuses the send without a dial.
@@ -60,9 +69,17 @@ export interface LinksInit {
   maxInflight?: number
   /**
    * Most inbound packets of one predecessor in processing at once.
-   * @default RELAY_MAX_INFLIGHT_PER_PEER (64)
+   * @default RELAY_MAX_INFLIGHT_PER_PEER (256)
    */
   maxInflightPerPeer?: number
+  /**
+   * Replays one predecessor may send in one second; beyond, its mix streams
+   * are reset and new ones refused for `penaltyMs`.
+   * @default RELAY_MAX_REPLAYS_PER_SECOND (100)
+   */
+  maxReplaysPerSecond?: number
+  /** @default RELAY_PENALTY_MS (10 s) */
+  penaltyMs?: number
   /**
    * Most inbound packets waiting for a processing slot, over all predecessors.
    * @default RELAY_MAX_QUEUED (4,096)
@@ -114,6 +131,11 @@ export function createLinks (init: LinksInit): Links {
   /** Inbound streams by predecessor, and the predecessors whose streams are paused. */
   const streamsOf = new Map<string, Set<Stream>>()
   const paused = new Set<string>()
+  const maxReplays = init.maxReplaysPerSecond ?? RELAY_MAX_REPLAYS_PER_SECOND
+  const penaltyMs = init.penaltyMs ?? RELAY_PENALTY_MS
+  /** Replays per predecessor in the current second, and penalized predecessors with the end of their penalty (ms since epoch). */
+  const replays = new Map<string, { second: number, count: number }>()
+  const penalized = new Map<string, number>()
   let inflight = 0
   let queued = 0
   let running = false
@@ -148,8 +170,13 @@ export function createLinks (init: LinksInit): Links {
     }
     try {
       const done = init.onPacket(packet, from)
-      if (done != null) done.then(release, release)
-      else release()
+      if (done === 'replay') { release(); replayed(key); return }
+      if (done != null) {
+        done.then((verdict) => {
+          release()
+          if (verdict === 'replay') replayed(key)
+        }, release)
+      } else release()
     } catch (err) {
       release()
       log.warn({ err: (err as Error).message }, 'packet handler threw')
@@ -160,7 +187,8 @@ export function createLinks (init: LinksInit): Links {
   function serve (): void {
     while (inflight < maxInflight && waiting.size > 0) {
       let served = false
-      for (const key of [...waiting]) {
+      // Live iteration: a served peer with more waiting is re-added at the back, so it comes round again after the others.
+      for (const key of waiting) {
         if (inflight >= maxInflight) break
         const load = loads.get(key)
         const next = load?.queue.shift()
@@ -197,10 +225,40 @@ export function createLinks (init: LinksInit): Links {
       init.drop('overload')
       return
     }
-    load.queue.push({ packet, from })
+    // A copy: the packet may be a view into a large chunk, which must not stay alive while it waits.
+    load.queue.push({ packet: packet.slice(), from })
     queued++
     waiting.add(key)
     setPaused(key, true)
+  }
+
+  /** Counts a replay from `key`; past the budget the predecessor is penalized. */
+  function replayed (key: string): void {
+    if (key === '') return // this node's own packets
+    const second = Math.floor(Date.now() / 1000)
+    let r = replays.get(key)
+    if (r === undefined || r.second !== second) {
+      if (replays.size > 1024) replays.clear() // stale seconds of many peers: start over
+      r = { second, count: 0 }
+      replays.set(key, r)
+    }
+    if (++r.count <= maxReplays) return
+    replays.delete(key)
+    if (penalized.size > 1024) for (const [k, until] of penalized) if (until <= Date.now()) penalized.delete(k)
+    penalized.set(key, Date.now() + penaltyMs)
+    log.info({ peer: key, penaltyMs }, 'predecessor sent too many replays; its mix streams are refused for a while')
+    for (const stream of streamsOf.get(key) ?? []) {
+      init.drop('penalized')
+      stream.abort(new Error('too many replayed packets'))
+    }
+  }
+
+  function isPenalized (key: string): boolean {
+    const until = penalized.get(key)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    penalized.delete(key)
+    return false
   }
 
   /**
@@ -233,9 +291,9 @@ export function createLinks (init: LinksInit): Links {
     try {
       for await (const chunk of stream) {
         buf.append(chunk)
-        while (buf.byteLength >= PACKET_SIZE) {
-          // A copy: a view would keep the whole (up to window-sized) chunk alive while the packet waits.
-          const packet = buf.slice(0, PACKET_SIZE)
+        while (buf.byteLength >= PACKET_SIZE && stream.status === 'open') {
+          // A view where it can be (admit copies it only if it has to wait; the pool copies it at its next flush).
+          const packet = buf.subarray(0, PACKET_SIZE)
           buf.consume(PACKET_SIZE)
           admit(packet, from, key)
         }
@@ -280,6 +338,11 @@ export function createLinks (init: LinksInit): Links {
       running = true
       if (!init.inbound) return
       await libp2p.handle(MIX_PROTOCOL, (stream, connection) => {
+        if (isPenalized(connection.remotePeer.toString())) {
+          init.drop('penalized')
+          stream.abort(new Error('penalized for replayed packets'))
+          return
+        }
         inboundStreams.add(stream)
         void read(stream, connection.remotePeer)
       }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
@@ -291,6 +354,8 @@ export function createLinks (init: LinksInit): Links {
       waiting.clear()
       paused.clear()
       streamsOf.clear()
+      replays.clear()
+      penalized.clear()
       queued = 0
       if (init.inbound) await libp2p.unhandle(MIX_PROTOCOL).catch(() => {})
       const streams = await Promise.allSettled([...outbound.values()])

@@ -161,8 +161,18 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const graceMs = Math.min(DEFAULT_EPOCH_GRACE_MS, Math.floor(options.epochMs / 4))
   const onion: OnionKeys | undefined = components.server ? createOnionKeys({ epochMs: options.epochMs, graceMs }) : undefined
   const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [] })
-  // A packet the links refuse before processing (overload) still counts as received.
-  const links: Links = createLinks({ libp2p, log, inbound: components.server, onPacket, drop: (reason) => { counters.packetsIn++; drop(reason) }, addrsFor: (k) => directory.get(k)?.addrs ?? [] })
+  // A packet the links refuse before processing (overload) still counts as received; `penalized` counts streams.
+  const links: Links = createLinks({
+    libp2p,
+    log,
+    inbound: components.server,
+    onPacket,
+    drop: (reason) => {
+      if (reason === 'overload') counters.packetsIn++
+      drop(reason)
+    },
+    addrsFor: (k) => directory.get(k)?.addrs ?? []
+  })
   let pool: SphinxPool | undefined
   let replay: ReplayFilter | undefined
   let store: MailboxStore | undefined
@@ -230,31 +240,36 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   /**
    * Relays, delivers or drops one inbound packet (docs/mixnet.md "Relaying").
-   * Returns nothing when it dropped the packet at once, else a promise that
-   * resolves when the relay is done with it: dropped, stored, forwarded, or
-   * scheduled for its delay (links count it as in processing until then).
+   * Returns `'replay'` for an exact copy of a packet already relayed
+   * (dropped at once; links penalize a predecessor that sends many),
+   * nothing for another packet dropped at once, else a promise that
+   * resolves when the relay is done with it: dropped (`'replay'` for a
+   * replayed tag), stored, forwarded, or scheduled for its delay (links
+   * count it as in processing until then).
    * Drops, counted by reason: the pool's (size, version, point, mac, routing,
    * payload, epoch, worker, closed, overload), `replay`, `delay` (asks for
    * more than MAX_HOP_DELAY_MS), `next-hop` (successor not in the directory;
    * never dialled), `held-full` (RELAY_MAX_HELD_PACKETS held, or
    * RELAY_MAX_HELD_PER_PEER from this predecessor).
    */
-  function onPacket (packet: Uint8Array, from: PeerId): Promise<void> | undefined {
+  function onPacket (packet: Uint8Array, from: PeerId): Promise<'replay' | undefined> | 'replay' | undefined {
     counters.packetsIn++
     if (pool == null || replay == null) { drop('closed'); return }
     const epoch = packetEpoch(packet)
     const alpha = epoch == null ? undefined : alphaTag(packet)
     // Synchronous, so that a replay flood frees its processing slots at once (links count a void return as done).
-    if (epoch != null && alpha != null && alphas.has(epoch, alpha)) { drop('replay'); return }
+    if (epoch != null && alpha != null && alphas.has(epoch, alpha)) { drop('replay'); return 'replay' }
     return relay(pool, packet, from, epoch, alpha)
   }
 
-  async function relay (pool: SphinxPool, packet: Uint8Array, from: PeerId, epoch: number | undefined, alpha: Uint8Array | undefined): Promise<void> {
+  async function relay (pool: SphinxPool, packet: Uint8Array, from: PeerId, epoch: number | undefined, alpha: Uint8Array | undefined): Promise<'replay' | undefined> {
     try {
       const r = await pool.process(packet)
       if (!r.ok) { drop(r.reason); return }
-      if (epoch == null || replay?.seen(epoch, r.tag) !== false) { drop('replay'); return }
+      if (epoch == null) { drop('replay'); return }
+      // Every valid packet's α, new or a replay, so that a copy of either costs no Sphinx work next time.
       if (alpha != null) alphas.seen(epoch, alpha)
+      if (replay?.seen(epoch, r.tag) !== false) { drop('replay'); return 'replay' }
       if (events.listenerCount('relay:packet') > 0) observe(from, r)
       if (r.kind === 'forward') {
         const next = r.nextNode

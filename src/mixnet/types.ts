@@ -129,7 +129,10 @@ export interface MixnetCounters {
    * "Relaying"): delay (asks for more than MAX_HOP_DELAY_MS, 30 s),
    * next-hop (successor not in the mix directory; never dialled), held-full
    * (4,096 packets held for their delay, or 1,024 from one predecessor),
-   * overload (1,024 packets in processing, or the Sphinx pool's queue full).
+   * overload (the waiting queues full: 4,096 packets, 256 from one
+   * predecessor; or the Sphinx pool's queue full), penalized (counts mix
+   * streams, not packets: reset or refused for 10 s because their peer sent
+   * more than 100 replays in a second).
    * Payloads: malformed, unreadable, tampered, unknown-surb; error (a bug).
    */
   dropped: Record<string, number>
