@@ -291,7 +291,8 @@ export function createLinks (init: LinksInit): Links {
     try {
       for await (const chunk of stream) {
         buf.append(chunk)
-        while (buf.byteLength >= PACKET_SIZE && stream.status === 'open') {
+        // Not after this node aborted the stream (a penalty); a stream the sender closed is still read to its end.
+        while (buf.byteLength >= PACKET_SIZE && stream.status !== 'aborted') {
           // A view where it can be (admit copies it only if it has to wait; the pool copies it at its next flush).
           const packet = buf.subarray(0, PACKET_SIZE)
           buf.consume(PACKET_SIZE)
