@@ -183,7 +183,7 @@ const mixnetCountersSchema = {
     packetsIn: { ...counterSchema, description: 'Sphinx packets received.' },
     forwarded: { ...counterSchema, description: 'Packets relayed to a next hop.' },
     forwardFailed: { ...counterSchema, description: 'Relayed packets whose next hop could not be reached.' },
-    dropped: { type: 'object', additionalProperties: counterSchema, description: 'Packets dropped, by reason (size, version, point, mac, routing, payload, epoch, replay, worker, malformed).' },
+    dropped: { type: 'object', additionalProperties: counterSchema, description: 'Packets dropped, by reason (size, version, point, mac, routing, payload, epoch, replay, worker, closed, delay, next-hop, held-full, overload, penalized (mix streams), malformed, …; docs/mixnet.md "Relaying").' },
     stored: { ...counterSchema, description: 'Fragments and replies stored in a mailbox of this gateway.' },
     refused: { ...counterSchema, description: 'Packets refused by this gateway (quota, unknown mailbox).' },
     acksSent: { ...counterSchema, description: 'Fragment acknowledgements sent by this gateway.' },

@@ -22,6 +22,56 @@ export const DEFAULT_HOPS = 3
 export const MIN_HOPS = 1
 export const MAX_HOPS = 8
 
+/**
+ * Longest time a relay holds one packet, ms (issue 8, "Relay hygiene"). A
+ * routing block may carry up to 2^32 − 1 ms; a relay drops a packet that asks
+ * for more than this (counted `delay`), and senders clamp every exponential
+ * draw to it, so honest packets are never dropped for it. Network-wide rather
+ * than per preset, because a relay cannot tell which preset the sender runs:
+ * at the `strong` preset's 100 ms mean a draw exceeds it with probability
+ * e^-300 (Loopix, Piotrowska et al. 2017, exponential per-hop delays). It also
+ * keeps every relay timer far below Node's 2^31 − 1 ms setTimeout limit.
+ */
+export const MAX_HOP_DELAY_MS = 30 * SECOND
+/**
+ * Most packets a relay holds for their delay at once: 4,096 × 4,096 bytes =
+ * 16 MiB of packet bytes. A packet beyond is dropped (counted `held-full`).
+ * Sized for `strong` (100 ms mean): 40,000 packets/s before it binds.
+ */
+export const RELAY_MAX_HELD_PACKETS = 4096
+/** Most held packets that came from one predecessor (a quarter of the above), so one peer cannot fill the hold. */
+export const RELAY_MAX_HELD_PER_PEER = 1024
+/**
+ * Most inbound packets a relay has in processing at once (queued for or in
+ * the Sphinx workers, replay check, zero-delay forwarding, gateway store):
+ * 1,024 × 4 KiB = 4 MiB. A packet beyond is dropped (counted `overload`).
+ */
+export const RELAY_MAX_INFLIGHT = 1024
+/**
+ * Most packets of one predecessor in processing at once (deep enough to keep
+ * the Sphinx workers busy for one peer); its further packets wait in its
+ * queue and free slots are shared round robin among the predecessors that
+ * wait, so a flooding peer queues behind its own packets.
+ */
+export const RELAY_MAX_INFLIGHT_PER_PEER = 256
+/** Most packets waiting for a processing slot, over all predecessors (4,096 × 4 KiB = 16 MiB); beyond, dropped `overload`. */
+export const RELAY_MAX_QUEUED = 4096
+/**
+ * Most packets of one predecessor waiting for a processing slot (1 MiB):
+ * room for a burst of a 1 MiB message's fragments from one sender; beyond,
+ * dropped `overload`.
+ */
+export const RELAY_MAX_QUEUED_PER_PEER = 256
+
+/**
+ * Replays one predecessor may send in one second before it is penalized.
+ * An honest node never sends the same packet twice (a retransmission is a
+ * new packet on a new path), so any replay is the predecessor's doing.
+ */
+export const RELAY_MAX_REPLAYS_PER_SECOND = 100
+/** How long a penalized predecessor's mix streams are reset and its new ones refused, ms. */
+export const RELAY_PENALTY_MS = 10 * SECOND
+
 /** Largest anonymous message body, bytes (same as direct messages). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024
 /** Reply SURBs a message carries when the sender names none. */

@@ -3,8 +3,23 @@
  * Sphinx packets back to back, with no framing (every packet is exactly
  * PACKET_SIZE bytes, docs/mixnet.md). One outbound stream per next hop is
  * opened on first use and re-opened after a failure; backpressure follows
- * the stream's `drain` event. Inbound bytes are cut into packets and handed
- * to `onPacket` with the sending peer (the relay's predecessor).
+ * the stream's `drain` event. Next hops are dialled only at the addresses
+ * the mix directory lists for them, never through peer routing (a node
+ * outside the directory is refused without a dial).
+ *
+ * Inbound bytes are cut into packets and handed to `onPacket` with the
+ * sending peer (the relay's predecessor), under bounds (docs/mixnet.md
+ * "Relaying"): at most `maxInflight` packets in processing, at most
+ * `maxInflightPerPeer` of them from one predecessor; a packet that finds no
+ * slot waits in its predecessor's queue (at most `maxQueuedPerPeer`, and
+ * `maxQueued` in all), and free slots go to the waiting predecessors in
+ * turn (round robin), so a flooding peer waits behind its own packets, not
+ * others'. While a predecessor has packets waiting its streams are paused
+ * (yamux grants no more window); a packet that finds the queues full is
+ * dropped and counted `overload` (yamux windows grow to 16 MiB on fast
+ * links, so pausing alone bounds nothing). A predecessor whose packets
+ * `onPacket` refuses as replays more than `maxReplaysPerSecond` times in a
+ * second has its mix streams reset and new ones refused for `penaltyMs`.
  */
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
@@ -13,7 +28,9 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { withTimeout } from '../signals.ts'
-import { MIX_PROTOCOL } from './constants.ts'
+import {
+  MIX_PROTOCOL, RELAY_MAX_INFLIGHT, RELAY_MAX_INFLIGHT_PER_PEER, RELAY_MAX_QUEUED, RELAY_MAX_QUEUED_PER_PEER, RELAY_MAX_REPLAYS_PER_SECOND, RELAY_PENALTY_MS
+} from './constants.ts'
 import { PACKET_SIZE } from './sphinx/index.ts'
 import type { Logger } from '../logger.ts'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -25,12 +42,54 @@ const LINK_DIAL_TIMEOUT_MS = 10_000
 export interface LinksInit {
   libp2p: Libp2p
   log: Logger
-  /** Called for every complete inbound packet (exactly PACKET_SIZE bytes). */
-  onPacket(packet: Uint8Array, from: PeerId): void
-  /** Returns multiaddrs known for a node key (from the directory), to add before dialing. */
+  /**
+   * Called for every complete inbound packet (exactly PACKET_SIZE bytes).
+   * The packet counts as in processing until the returned promise settles;
+   * `undefined`: it was handled (dropped) at once; `'replay'` (returned or
+   * resolved): dropped as a replay, which only a misbehaving predecessor
+   * sends.
+   */
+  onPacket(packet: Uint8Array, from: PeerId): Promise<'replay' | undefined> | 'replay' | undefined
+  /**
+   * Counts a drop: `overload`, one packet that found the queues full;
+   * `penalized`, one mix stream of a penalized predecessor reset or refused.
+   */
+  drop(reason: 'overload' | 'penalized'): void
+  /**
+   * Multiaddrs the mix directory lists for a node key. The only addresses a
+   * next hop is dialled at; an empty list refuses the send without a dial.
+   */
   addrsFor(nodeKey: Uint8Array): string[]
   /** Whether this node accepts inbound packets (server nodes only). */
   inbound: boolean
+  /**
+   * Most inbound packets in processing at once, over all predecessors.
+   * @default RELAY_MAX_INFLIGHT (1,024)
+   */
+  maxInflight?: number
+  /**
+   * Most inbound packets of one predecessor in processing at once.
+   * @default RELAY_MAX_INFLIGHT_PER_PEER (256)
+   */
+  maxInflightPerPeer?: number
+  /**
+   * Replays one predecessor may send in one second; beyond, its mix streams
+   * are reset and new ones refused for `penaltyMs`.
+   * @default RELAY_MAX_REPLAYS_PER_SECOND (100)
+   */
+  maxReplaysPerSecond?: number
+  /** @default RELAY_PENALTY_MS (10 s) */
+  penaltyMs?: number
+  /**
+   * Most inbound packets waiting for a processing slot, over all predecessors.
+   * @default RELAY_MAX_QUEUED (4,096)
+   */
+  maxQueued?: number
+  /**
+   * Most inbound packets of one predecessor waiting for a processing slot.
+   * @default RELAY_MAX_QUEUED_PER_PEER (256)
+   */
+  maxQueuedPerPeer?: number
 }
 
 /** Packet links held by one node. */
@@ -38,7 +97,8 @@ export interface Links {
   /**
    * Sends one packet to the node with Ed25519 key `nodeKey` (32 bytes).
    * Resolves when the bytes are queued on the stream.
-   * @throws the dial or stream error (the caller counts and drops)
+   * @throws Error when the node is not in the mix directory (no dial is
+   *   made), or the dial or stream error (the caller counts and drops)
    */
   send(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
   start(): Promise<void>
@@ -50,38 +110,201 @@ export function peerIdOfNodeKey (nodeKey: Uint8Array): PeerId {
   return peerIdFromPublicKey(publicKeyFromRaw(nodeKey))
 }
 
+/** Packets of one predecessor: in processing, and waiting for a processing slot (oldest first). */
+interface PeerLoad {
+  inflight: number
+  queue: Array<{ packet: Uint8Array, from: PeerId }>
+}
+
 /** Creates the packet links of a node; see the module comment. */
 export function createLinks (init: LinksInit): Links {
   const { libp2p, log } = init
+  const maxInflight = init.maxInflight ?? RELAY_MAX_INFLIGHT
+  const maxPerPeer = init.maxInflightPerPeer ?? RELAY_MAX_INFLIGHT_PER_PEER
+  const maxQueued = init.maxQueued ?? RELAY_MAX_QUEUED
+  const maxQueuedPerPeer = init.maxQueuedPerPeer ?? RELAY_MAX_QUEUED_PER_PEER
   const outbound = new Map<string, Promise<Stream>>()
   const inboundStreams = new Set<Stream>()
+  const loads = new Map<string, PeerLoad>()
+  /** Predecessors with waiting packets, in round-robin order (served from the front, re-added at the back). */
+  const waiting = new Set<string>()
+  /** Inbound streams by predecessor, and the predecessors whose streams are paused. */
+  const streamsOf = new Map<string, Set<Stream>>()
+  const paused = new Set<string>()
+  const maxReplays = init.maxReplaysPerSecond ?? RELAY_MAX_REPLAYS_PER_SECOND
+  const penaltyMs = init.penaltyMs ?? RELAY_PENALTY_MS
+  /** Replays per predecessor in the current second, and penalized predecessors with the end of their penalty (ms since epoch). */
+  const replays = new Map<string, { second: number, count: number }>()
+  const penalized = new Map<string, number>()
+  let inflight = 0
+  let queued = 0
   let running = false
   const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
 
   async function open (nodeKey: Uint8Array, peer: PeerId): Promise<Stream> {
+    // Only the directory's addresses: dialling a bare PeerId would fall back to
+    // DHT peer routing, which a packet naming any key could make this node do.
     const addrs = init.addrsFor(nodeKey)
-    if (addrs.length > 0) {
-      await libp2p.peerStore.merge(peer, { multiaddrs: addrs.map((a) => multiaddr(a)) }).catch(() => {})
-    }
-    const stream = await libp2p.dialProtocol(peer, MIX_PROTOCOL, { signal: withTimeout(undefined, LINK_DIAL_TIMEOUT_MS) })
+    if (addrs.length === 0) throw new Error(`next hop ${peer.toString()} is not in the mix directory`)
+    const id = peer.toString()
+    const targets = addrs.map((a) => {
+      const ma = multiaddr(a)
+      return ma.getComponents().at(-1)?.value === id ? ma : ma.encapsulate(`/p2p/${id}`)
+    })
+    const stream = await libp2p.dialProtocol(targets, MIX_PROTOCOL, { signal: withTimeout(undefined, LINK_DIAL_TIMEOUT_MS) })
     return stream
+  }
+
+  /** Hands a packet to `onPacket`; it holds a processing slot of `load` until the returned promise settles. */
+  function start (packet: Uint8Array, from: PeerId, key: string, load: PeerLoad): void {
+    inflight++
+    load.inflight++
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      inflight--
+      load.inflight--
+      if (load.inflight === 0 && load.queue.length === 0 && loads.get(key) === load) loads.delete(key)
+      serve()
+    }
+    try {
+      const done = init.onPacket(packet, from)
+      if (done === 'replay') { release(); replayed(key); return }
+      if (done != null) {
+        done.then((verdict) => {
+          release()
+          if (verdict === 'replay') replayed(key)
+        }, release)
+      } else release()
+    } catch (err) {
+      release()
+      log.warn({ err: (err as Error).message }, 'packet handler threw')
+    }
+  }
+
+  /** Fills free processing slots from the waiting packets, one per predecessor in turn (round robin). */
+  function serve (): void {
+    while (inflight < maxInflight && waiting.size > 0) {
+      let served = false
+      // Live iteration: a served peer with more waiting is re-added at the back, so it comes round again after the others.
+      for (const key of waiting) {
+        if (inflight >= maxInflight) break
+        const load = loads.get(key)
+        const next = load?.queue.shift()
+        if (load === undefined || next === undefined) { waiting.delete(key); setPaused(key, false); continue }
+        if (load.inflight >= maxPerPeer) { load.queue.unshift(next); continue }
+        queued--
+        waiting.delete(key)
+        if (load.queue.length > 0) waiting.add(key)
+        else setPaused(key, false)
+        start(next.packet, next.from, key, load)
+        served = true
+      }
+      if (!served) return
+    }
+  }
+
+  /**
+   * Admits one inbound packet from predecessor `key`: processes it now if
+   * both bounds allow and nothing of this peer waits, else queues it, else
+   * (queues full) drops it as `overload`.
+   */
+  function admit (packet: Uint8Array, from: PeerId, key: string): void {
+    let load = loads.get(key)
+    if (load === undefined) {
+      load = { inflight: 0, queue: [] }
+      loads.set(key, load)
+    }
+    if (inflight < maxInflight && load.inflight < maxPerPeer && load.queue.length === 0) {
+      start(packet, from, key, load)
+      return
+    }
+    if (queued >= maxQueued || load.queue.length >= maxQueuedPerPeer) {
+      if (load.inflight === 0 && load.queue.length === 0) loads.delete(key)
+      init.drop('overload')
+      return
+    }
+    // A copy: the packet may be a view into a large chunk, which must not stay alive while it waits.
+    load.queue.push({ packet: packet.slice(), from })
+    queued++
+    waiting.add(key)
+    setPaused(key, true)
+  }
+
+  /** Counts a replay from `key`; past the budget the predecessor is penalized. */
+  function replayed (key: string): void {
+    if (key === '') return // this node's own packets
+    const second = Math.floor(Date.now() / 1000)
+    let r = replays.get(key)
+    if (r === undefined || r.second !== second) {
+      if (replays.size > 1024) replays.clear() // stale seconds of many peers: start over
+      r = { second, count: 0 }
+      replays.set(key, r)
+    }
+    if (++r.count <= maxReplays) return
+    replays.delete(key)
+    if (penalized.size > 1024) for (const [k, until] of penalized) if (until <= Date.now()) penalized.delete(k)
+    penalized.set(key, Date.now() + penaltyMs)
+    log.info({ peer: key, penaltyMs }, 'predecessor sent too many replays; its mix streams are refused for a while')
+    for (const stream of streamsOf.get(key) ?? []) {
+      init.drop('penalized')
+      stream.abort(new Error('too many replayed packets'))
+    }
+  }
+
+  function isPenalized (key: string): boolean {
+    const until = penalized.get(key)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    penalized.delete(key)
+    return false
+  }
+
+  /**
+   * Pauses (or resumes) reading every stream of a predecessor: while paused,
+   * yamux grants it no more window, so its sender's writes wait for drain.
+   * What it already had leave to send still arrives and is queued or dropped.
+   */
+  function setPaused (key: string, pause: boolean): void {
+    if (paused.has(key) === pause) return
+    if (pause) paused.add(key)
+    else paused.delete(key)
+    for (const stream of streamsOf.get(key) ?? []) {
+      try {
+        if (pause && stream.readStatus === 'readable') stream.pause()
+        if (!pause && stream.readStatus === 'paused') stream.resume()
+      } catch { /* closing: nothing to pause or resume */ }
+    }
   }
 
   async function read (stream: Stream, from: PeerId): Promise<void> {
     const buf = new Uint8ArrayList()
+    const key = from.toString()
+    let mine = streamsOf.get(key)
+    if (mine === undefined) {
+      mine = new Set()
+      streamsOf.set(key, mine)
+    }
+    mine.add(stream)
+    if (paused.has(key)) stream.pause()
     try {
       for await (const chunk of stream) {
         buf.append(chunk)
-        while (buf.byteLength >= PACKET_SIZE) {
+        // Not after this node aborted the stream (a penalty); a stream the sender closed is still read to its end.
+        while (buf.byteLength >= PACKET_SIZE && stream.status !== 'aborted') {
+          // A view where it can be (admit copies it only if it has to wait; the pool copies it at its next flush).
           const packet = buf.subarray(0, PACKET_SIZE)
           buf.consume(PACKET_SIZE)
-          init.onPacket(packet, from)
+          admit(packet, from, key)
         }
       }
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'inbound mix stream ended')
     } finally {
       inboundStreams.delete(stream)
+      mine.delete(stream)
+      if (mine.size === 0 && streamsOf.get(key) === mine) streamsOf.delete(key)
     }
   }
 
@@ -90,7 +313,7 @@ export function createLinks (init: LinksInit): Links {
       if (!running) throw new Error('links stopped')
       if (init.inbound && uint8ArrayEquals(nodeKey, ownKey)) {
         // This node is the next hop of a path (e.g. a gateway that is also the first mix of a SURB): no socket needed.
-        queueMicrotask(() => { init.onPacket(packet, libp2p.peerId) })
+        queueMicrotask(() => { admit(packet, libp2p.peerId, '') })
         return
       }
       const id = uint8ArrayToString(nodeKey, 'base64')
@@ -116,6 +339,11 @@ export function createLinks (init: LinksInit): Links {
       running = true
       if (!init.inbound) return
       await libp2p.handle(MIX_PROTOCOL, (stream, connection) => {
+        if (isPenalized(connection.remotePeer.toString())) {
+          init.drop('penalized')
+          stream.abort(new Error('penalized for replayed packets'))
+          return
+        }
         inboundStreams.add(stream)
         void read(stream, connection.remotePeer)
       }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
@@ -123,6 +351,13 @@ export function createLinks (init: LinksInit): Links {
 
     async stop () {
       running = false
+      loads.clear()
+      waiting.clear()
+      paused.clear()
+      streamsOf.clear()
+      replays.clear()
+      penalized.clear()
+      queued = 0
       if (init.inbound) await libp2p.unhandle(MIX_PROTOCOL).catch(() => {})
       const streams = await Promise.allSettled([...outbound.values()])
       outbound.clear()

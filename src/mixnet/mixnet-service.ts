@@ -20,8 +20,8 @@ import { MessageTooLargeError, InvalidRecipientError } from '../messaging/errors
 import { withTimeout } from '../signals.ts'
 import {
   ANON_INBOX_LIMIT, CONTACT_TTL_MS, DEFAULT_EPOCH_GRACE_MS, DEFAULT_EPOCH_MS, DEFAULT_HOPS, DEFAULT_REPLY_SURBS,
-  FRAGMENT_ACK_TIMEOUT_MS, FRAGMENT_ATTEMPTS, MAX_HOPS, MAX_MESSAGE_BYTES, MAX_REPLY_SURBS, MIN_HOPS,
-  REASSEMBLY_TTL_MS, SEND_TIMEOUT_MS, WIRE_VERSION,
+  FRAGMENT_ACK_TIMEOUT_MS, FRAGMENT_ATTEMPTS, MAX_HOP_DELAY_MS, MAX_HOPS, MAX_MESSAGE_BYTES, MAX_REPLY_SURBS, MIN_HOPS,
+  REASSEMBLY_TTL_MS, RELAY_MAX_HELD_PACKETS, RELAY_MAX_HELD_PER_PEER, SEND_TIMEOUT_MS, WIRE_VERSION,
   CONTACT_CACHE_MS, CONTACT_IDLE_MS, CONTACT_REFRESH_MEAN_MS, GATEWAY_LOOKUP_DHT_TIMEOUT_MS, LOOKUP_ATTEMPTS, LOOKUP_TIMEOUT_MS, MAX_CACHED_CONTACTS
 } from './constants.ts'
 import { contactDhtKey, signContactRecord, verifyContactRecord, type VerifiedContact } from './contact.ts'
@@ -38,6 +38,7 @@ import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
 import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
 import { createReplayFilter, type ReplayFilter } from './replay-filter.ts'
 import { PAYLOAD_SIZE, SURB_SIZE, createPacket, createSurb, createSurbReply, decodeSurb, encodeSurb, openSurbReply, packetEpoch, type SphinxHop, type SurbSecrets } from './sphinx/index.ts'
+import { ALPHA_OFFSET, ALPHA_SIZE } from './sphinx/constants.ts'
 import { createSphinxPool, type SphinxPool } from './worker-pool.ts'
 import {
   ACK_REFUSED_BYTES, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, FRAGMENT_DATA_SIZE, MAX_FRAGMENTS,
@@ -61,6 +62,8 @@ export const PRESETS: Record<MixnetPreset, PresetParameters> = {
   strong: { meanDelayMs: 100, loopRate: 2, dropRate: 2 }
 }
 
+/** Longest setTimeout Node honours, ms (2^31 − 1; longer ones fire at once with a warning: Node docs, setTimeout). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 /** SURB secrets are kept this many epochs (a SURB cannot outlive its epoch's keys). */
 const SURB_KEEP_EPOCHS = 2
 /** Most message ids remembered to drop duplicates. */
@@ -172,11 +175,14 @@ function hex (b: Uint8Array): string {
   return uint8ArrayToString(b, 'base16')
 }
 
-/** Exponential delay with mean `mean` ms, from a CSPRNG (Loopix per-hop delays). */
+/**
+ * Exponential delay with mean `mean` ms, from a CSPRNG (Loopix per-hop
+ * delays), clamped to MAX_HOP_DELAY_MS: the most any relay holds a packet.
+ */
 function expDelay (mean: number): number {
   if (mean <= 0) return 0
   const u = (randomInt(1, 2 ** 47) / 2 ** 47)
-  return Math.min(Math.round(-mean * Math.log(u)), 60_000)
+  return Math.min(Math.round(-mean * Math.log(u)), MAX_HOP_DELAY_MS)
 }
 
 function newCounters (): MixnetCounters {
@@ -207,7 +213,18 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const graceMs = Math.min(DEFAULT_EPOCH_GRACE_MS, Math.floor(options.epochMs / 4))
   const onion: OnionKeys | undefined = components.server ? createOnionKeys({ epochMs: options.epochMs, graceMs }) : undefined
   const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [], drop })
-  const links: Links = createLinks({ libp2p, log, inbound: components.server, onPacket, addrsFor: (k) => directory.get(k)?.addrs ?? [] })
+  // A packet the links refuse before processing (overload) still counts as received; `penalized` counts streams.
+  const links: Links = createLinks({
+    libp2p,
+    log,
+    inbound: components.server,
+    onPacket,
+    drop: (reason) => {
+      if (reason === 'overload') counters.packetsIn++
+      drop(reason)
+    },
+    addrsFor: (k) => directory.get(k)?.addrs ?? []
+  })
   let pool: SphinxPool | undefined
   let replay: ReplayFilter | undefined
   let store: MailboxStore | undefined
@@ -228,6 +245,9 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   /** Gateways (node key hex) not to pick for the reply mailbox until the time given, ms. */
   const avoidGateway = new Map<string, number>()
   const timers = new Set<ReturnType<typeof setTimeout>>()
+  /** Packets held for their delay, in all and by predecessor PeerId. */
+  let held = 0
+  const heldBy = new Map<string, number>()
   let running = false
 
   function drop (reason: string): void {
@@ -238,8 +258,9 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     return Math.floor(Date.now() / options.epochMs)
   }
 
+  /** Runs `fn` after `ms` ms (clamped to MAX_TIMER_MS, so a timer never overflows and fires at once). */
   function later (ms: number, fn: () => void): void {
-    const t = setTimeout(() => { timers.delete(t); fn() }, ms)
+    const t = setTimeout(() => { timers.delete(t); fn() }, Math.min(Math.max(0, ms), MAX_TIMER_MS))
     t.unref()
     timers.add(t)
   }
@@ -253,16 +274,64 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     events.safeDispatchEvent('relay:packet', { detail })
   }
 
-  function onPacket (packet: Uint8Array, from: PeerId): void {
+  /**
+   * Exact copies of a packet are dropped before any Sphinx work: the group
+   * element α of every packet that passed the replay-tag check is recorded
+   * (per epoch, in a second replay filter), and a packet whose α was
+   * recorded is a replay (same α, same key: same shared secret, same tag).
+   * The tag filter stays the check that counts, since α can be varied
+   * without changing the shared secret (a low-order component). α is keyed
+   * (BLAKE2b-128 under a per-node random key) so that the filter's buckets
+   * stay random to senders.
+   */
+  const alphas: ReplayFilter = createReplayFilter()
+  const alphaKey = sodium.sodium_malloc(sodium.crypto_generichash_KEYBYTES)
+  sodium.randombytes_buf(alphaKey)
+
+  /** The keyed α of a packet, 16 bytes (see `alphas`). */
+  function alphaTag (packet: Uint8Array): Uint8Array {
+    const out = Buffer.alloc(16)
+    sodium.crypto_generichash(out, Buffer.from(packet.buffer, packet.byteOffset + ALPHA_OFFSET, ALPHA_SIZE), alphaKey)
+    return out
+  }
+
+  /**
+   * Relays, delivers or drops one inbound packet (docs/mixnet.md "Relaying").
+   * Returns `'replay'` for an exact copy of a packet already relayed
+   * (dropped at once; links penalize a predecessor that sends many),
+   * nothing for another packet dropped at once, else a promise that
+   * resolves when the relay is done with it: dropped (`'replay'` for a
+   * replayed tag), stored, forwarded, or scheduled for its delay (links
+   * count it as in processing until then).
+   * Drops, counted by reason: the pool's (size, version, point, mac, routing,
+   * payload, epoch, worker, closed, overload), `replay`, `delay` (asks for
+   * more than MAX_HOP_DELAY_MS), `next-hop` (successor not in the directory;
+   * never dialled), `held-full` (RELAY_MAX_HELD_PACKETS held, or
+   * RELAY_MAX_HELD_PER_PEER from this predecessor).
+   */
+  function onPacket (packet: Uint8Array, from: PeerId): Promise<'replay' | undefined> | 'replay' | undefined {
     counters.packetsIn++
     if (pool == null || replay == null) { drop('closed'); return }
     const epoch = packetEpoch(packet)
-    void pool.process(packet).then(async (r) => {
+    const alpha = epoch == null ? undefined : alphaTag(packet)
+    // Synchronous, so that a replay flood frees its processing slots at once (links count a void return as done).
+    if (epoch != null && alpha != null && alphas.has(epoch, alpha)) { drop('replay'); return 'replay' }
+    return relay(pool, packet, from, epoch, alpha)
+  }
+
+  async function relay (pool: SphinxPool, packet: Uint8Array, from: PeerId, epoch: number | undefined, alpha: Uint8Array | undefined): Promise<'replay' | undefined> {
+    try {
+      const r = await pool.process(packet)
       if (!r.ok) { drop(r.reason); return }
-      if (epoch == null || replay?.seen(epoch, r.tag) !== false) { drop('replay'); return }
+      if (epoch == null) { drop('replay'); return }
+      // Every valid packet's α, new or a replay, so that a copy of either costs no Sphinx work next time.
+      if (alpha != null) alphas.seen(epoch, alpha)
+      if (replay?.seen(epoch, r.tag) !== false) { drop('replay'); return 'replay' }
       if (events.listenerCount('relay:packet') > 0) observe(from, r)
       if (r.kind === 'forward') {
         const next = r.nextNode
+        if (r.delayMs > MAX_HOP_DELAY_MS) { drop('delay'); return }
+        if (!uint8ArrayEquals(next, ownKey) && directory.get(next) == null) { drop('next-hop'); return }
         const fwd = async (): Promise<void> => {
           try {
             await links.send(next, r.packet)
@@ -272,14 +341,28 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
             log.debug({ err: (err as Error).message }, 'next hop unreachable; packet dropped')
           }
         }
-        if (r.delayMs > 0) later(r.delayMs, () => { void fwd() })
-        else await fwd()
+        if (r.delayMs === 0) { await fwd(); return }
+        const peer = from.toString()
+        const fromPeer = heldBy.get(peer) ?? 0
+        if (held >= RELAY_MAX_HELD_PACKETS || fromPeer >= RELAY_MAX_HELD_PER_PEER) { drop('held-full'); return }
+        held++
+        heldBy.set(peer, fromPeer + 1)
+        later(r.delayMs, () => {
+          held--
+          const n = (heldBy.get(peer) ?? 1) - 1
+          if (n > 0) heldBy.set(peer, n)
+          else heldBy.delete(peer)
+          void fwd()
+        })
       } else if (r.kind === 'deliver') {
         await gateway?.deliver(r.mailbox, r.body)
       } else {
         gateway?.deliverSurb(r.mailbox, r.surbId, r.payload)
       }
-    }).catch((err) => { drop('error'); log.warn({ err: err.message }, 'packet handling failed') })
+    } catch (err) {
+      drop('error')
+      log.warn({ err: (err as Error).message }, 'packet handling failed')
+    }
   }
 
   // ---- paths ---------------------------------------------------------------
@@ -944,6 +1027,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
           pool.setKeys(onion.secrets().map((s) => ({ epoch: s.epoch, secret: s.secret })))
           const current = onion.current()
           replay?.dropBefore(current - 1)
+          alphas.dropBefore(current - 1)
         }
         updateKeys()
         const keyTimer = setInterval(() => {
@@ -973,6 +1057,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       for (const t of timers) { clearTimeout(t); clearInterval(t) }
       timers.clear()
       stopContactRefresh()
+      held = 0
+      heldBy.clear()
       for (const o of owned.values()) o.client?.stop()
       owned.clear()
       await replyMailbox?.then((rm) => { rm.client.stop() }, () => {})

@@ -49,6 +49,15 @@ export interface ReplayFilter {
    * @throws InvalidOptionError `UMBRA_ERR_INVALID_OPTION` when `epoch` is not a u32 or `tag` is not 16 bytes
    */
   seen: (epoch: number, tag: Uint8Array) => boolean
+  /**
+   * Whether a tag is recorded for `epoch`, without recording it (a
+   * pre-check; `seen` stays the check that counts).
+   * @param epoch - key epoch, u32
+   * @param tag - 16 bytes
+   * @returns true when `seen` recorded this tag for this epoch
+   * @throws InvalidOptionError `UMBRA_ERR_INVALID_OPTION` when `epoch` is not a u32 or `tag` is not 16 bytes
+   */
+  has: (epoch: number, tag: Uint8Array) => boolean
   /** Forgets the tags of every epoch lower than `epoch` (their keys are gone). */
   dropBefore: (epoch: number) => void
   /** Tags recorded, over all epochs held. */
@@ -70,6 +79,19 @@ interface Table {
   mask: number
   count: number
   warned: boolean
+}
+
+function check (epoch: number, tag: Uint8Array): void {
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) throw new InvalidOptionError(`epoch must be a u32, got ${String(epoch)}`)
+  if (!(tag instanceof Uint8Array) || tag.byteLength !== TAG_SIZE) throw new InvalidOptionError(`tag must be ${TAG_SIZE} bytes`)
+}
+
+/** The stored 64-bit fingerprint of a tag: its first 8 bytes as two u32 (0,0 marks an empty slot, so it becomes 1,0). */
+function fingerprint (tag: Uint8Array): [number, number] {
+  let lo = ((tag[0] as number) | ((tag[1] as number) << 8) | ((tag[2] as number) << 16) | ((tag[3] as number) << 24)) >>> 0
+  const hi = ((tag[4] as number) | ((tag[5] as number) << 8) | ((tag[6] as number) << 16) | ((tag[7] as number) << 24)) >>> 0
+  if (lo === 0 && hi === 0) lo = 1
+  return [lo, hi]
 }
 
 /**
@@ -104,10 +126,23 @@ export function createReplayFilter (init: ReplayFilterInit = {}): ReplayFilter {
     t.mask = mask
   }
 
+  /** The slot holding this fingerprint as ~slot (negative), or the empty slot where it would go. */
+  function find (t: Table, lo: number, hi: number): number {
+    const words = t.words
+    const mask = t.mask
+    let i = lo & mask
+    for (;;) {
+      const a = words[2 * i]
+      const b = words[2 * i + 1]
+      if (a === 0 && b === 0) return i
+      if (a === lo && b === hi) return ~i
+      i = (i + 1) & mask
+    }
+  }
+
   return {
     seen (epoch, tag) {
-      if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) throw new InvalidOptionError(`epoch must be a u32, got ${String(epoch)}`)
-      if (!(tag instanceof Uint8Array) || tag.byteLength !== TAG_SIZE) throw new InvalidOptionError(`tag must be ${TAG_SIZE} bytes`)
+      check(epoch, tag)
       let t = tables.get(epoch)
       if (t === undefined) {
         t = { words: new Uint32Array(INITIAL_SLOTS * 2), mask: INITIAL_SLOTS - 1, count: 0, warned: false }
@@ -120,24 +155,21 @@ export function createReplayFilter (init: ReplayFilterInit = {}): ReplayFilter {
         }
         return true
       }
-      let lo = ((tag[0] as number) | ((tag[1] as number) << 8) | ((tag[2] as number) << 16) | ((tag[3] as number) << 24)) >>> 0
-      const hi = ((tag[4] as number) | ((tag[5] as number) << 8) | ((tag[6] as number) << 16) | ((tag[7] as number) << 24)) >>> 0
-      if (lo === 0 && hi === 0) lo = 1 // 0,0 marks an empty slot
-      const words = t.words
-      const mask = t.mask
-      let i = lo & mask
-      for (;;) {
-        const a = words[2 * i]
-        const b = words[2 * i + 1]
-        if (a === 0 && b === 0) break
-        if (a === lo && b === hi) return true
-        i = (i + 1) & mask
-      }
-      words[2 * i] = lo
-      words[2 * i + 1] = hi
+      const [lo, hi] = fingerprint(tag)
+      const i = find(t, lo, hi)
+      if (i < 0) return true
+      t.words[2 * i] = lo
+      t.words[2 * i + 1] = hi
       t.count++
-      if (t.count > MAX_LOAD * (mask + 1)) grow(t)
+      if (t.count > MAX_LOAD * (t.mask + 1)) grow(t)
       return false
+    },
+    has (epoch, tag) {
+      check(epoch, tag)
+      const t = tables.get(epoch)
+      if (t === undefined) return false
+      const [lo, hi] = fingerprint(tag)
+      return find(t, lo, hi) < 0
     },
     dropBefore (epoch) {
       for (const e of tables.keys()) if (e < epoch) tables.delete(e)

@@ -126,7 +126,19 @@ export interface MixnetCounters {
   forwarded: number
   /** Relayed packets the next hop could not be reached for. */
   forwardFailed: number
-  /** Packets dropped by reason: size, version, point, mac, routing, payload, epoch, replay, worker, malformed. */
+  /**
+   * Packets dropped by reason. Sphinx processing: size, version, point, mac,
+   * routing, payload, epoch; worker (a worker crashed), closed (node
+   * stopping); replay (tag seen before). Relay hygiene (docs/mixnet.md
+   * "Relaying"): delay (asks for more than MAX_HOP_DELAY_MS, 30 s),
+   * next-hop (successor not in the mix directory; never dialled), held-full
+   * (4,096 packets held for their delay, or 1,024 from one predecessor),
+   * overload (the waiting queues full: 4,096 packets, 256 from one
+   * predecessor; or the Sphinx pool's queue full), penalized (counts mix
+   * streams, not packets: reset or refused for 10 s because their peer sent
+   * more than 100 replays in a second).
+   * Payloads: malformed, unreadable, tampered, unknown-surb; error (a bug).
+   */
   dropped: Record<string, number>
   /** Fragments and replies stored in a mailbox of this gateway. */
   stored: number

@@ -44,6 +44,13 @@ export interface SphinxPoolInit {
    */
   maxBatch?: number
   /**
+   * Most packets queued for or held by the workers at once, 1..1,048,576.
+   * A packet beyond resolves `{ ok: false, reason: 'overload' }` at once, so
+   * the pool's memory stays bounded (maxQueue × 4 KiB) whatever its callers do.
+   * @default 4096 (16 MiB)
+   */
+  maxQueue?: number
+  /**
    * The worker module. For tests and custom builds only.
    * @default ./mix-worker.ts from src, ./mix-worker.js from dist
    */
@@ -62,9 +69,10 @@ export interface PoolKey {
  * What `process` resolves to: the Sphinx `ProcessResult`, or a pool failure:
  * `epoch` (no key for the packet's epoch), `worker` (the worker crashed
  * while holding the packet, or `processPacket` threw), `closed` (the pool
- * was closed before the packet was processed).
+ * was closed before the packet was processed), `overload` (`maxQueue`
+ * packets were already queued or in the workers).
  */
-export type PoolProcessResult = ProcessResult | { ok: false, reason: 'epoch' | 'worker' | 'closed' }
+export type PoolProcessResult = ProcessResult | { ok: false, reason: 'epoch' | 'worker' | 'closed' | 'overload' }
 
 /** A pool of Sphinx processing workers. */
 export interface SphinxPool {
@@ -84,7 +92,7 @@ export interface SphinxPool {
    * Processes one packet (4096 bytes) with the key of its epoch. Never
    * rejects; the result's byte arrays are fresh copies the caller owns.
    * A packet of the wrong size resolves `{ ok: false, reason: 'size' }`
-   * at once.
+   * at once, and one beyond `maxQueue` `{ ok: false, reason: 'overload' }`.
    */
   process: (packet: Uint8Array) => Promise<PoolProcessResult>
   /**
@@ -109,6 +117,9 @@ interface Slot {
 }
 
 const DEFAULT_MAX_BATCH = 64
+/** Default `maxQueue`: 4,096 packets of 4 KiB = 16 MiB. */
+const DEFAULT_MAX_QUEUE = 4096
+const MAX_QUEUE_LIMIT = 2 ** 20
 const MAX_THREADS = 256
 const MAX_BATCH_LIMIT = 4096
 /** Restart delay after the 2nd, 3rd … consecutive crash, ms, doubling up to the cap. */
@@ -117,6 +128,7 @@ const RESTART_BACKOFF_MAX_MS = 5_000
 const CLOSED: PoolProcessResult = Object.freeze({ ok: false, reason: 'closed' }) as PoolProcessResult
 const WORKER_FAILED: PoolProcessResult = Object.freeze({ ok: false, reason: 'worker' }) as PoolProcessResult
 const SIZE_FAILED: PoolProcessResult = Object.freeze({ ok: false, reason: 'size' }) as PoolProcessResult
+const OVERLOAD: PoolProcessResult = Object.freeze({ ok: false, reason: 'overload' }) as PoolProcessResult
 const FAILURES = FAILURE_REASONS.map((reason) => Object.freeze({ ok: false, reason }) as PoolProcessResult)
 
 const log = logger('mixnet:pool')
@@ -130,8 +142,8 @@ const log = logger('mixnet:pool')
  * `{ ok: false, reason: 'worker' }`.
  * @param init - see `SphinxPoolInit`
  * @returns the pool; call `setKeys` before `process`, `close` when done
- * @throws InvalidOptionError `UMBRA_ERR_INVALID_OPTION` for `threads` or
- *   `maxBatch` out of range
+ * @throws InvalidOptionError `UMBRA_ERR_INVALID_OPTION` for `threads`,
+ *   `maxBatch` or `maxQueue` out of range
  */
 export function createSphinxPool (init: SphinxPoolInit = {}): SphinxPool {
   const threads = init.threads ?? availableParallelism()
@@ -142,6 +154,10 @@ export function createSphinxPool (init: SphinxPoolInit = {}): SphinxPool {
   if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > MAX_BATCH_LIMIT) {
     throw new InvalidOptionError(`maxBatch must be an integer from 1 to ${MAX_BATCH_LIMIT}, got ${String(init.maxBatch)}`)
   }
+  const maxQueue = init.maxQueue ?? DEFAULT_MAX_QUEUE
+  if (!Number.isInteger(maxQueue) || maxQueue < 1 || maxQueue > MAX_QUEUE_LIMIT) {
+    throw new InvalidOptionError(`maxQueue must be an integer from 1 to ${MAX_QUEUE_LIMIT}, got ${String(init.maxQueue)}`)
+  }
   const workerUrl = init.workerUrl ?? new URL('./mix-worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'), import.meta.url)
   const workerData: MixWorkerData = { umbraMixWorker: true }
 
@@ -151,6 +167,8 @@ export function createSphinxPool (init: SphinxPoolInit = {}): SphinxPool {
   let nextBatchId = 0
   let pendingPackets: Uint8Array[] = []
   let pendingResolves: Resolve[] = []
+  /** Packets queued or in a worker: `process` calls not yet resolved. */
+  let queued = 0
   let flushScheduled = false
   const slots: Slot[] = []
 
@@ -290,9 +308,17 @@ export function createSphinxPool (init: SphinxPoolInit = {}): SphinxPool {
     process (packet) {
       if (closed) return Promise.resolve(CLOSED)
       if (packet.byteLength !== SLOT_SIZE) return Promise.resolve(SIZE_FAILED)
+      if (queued >= maxQueue) return Promise.resolve(OVERLOAD)
+      queued++
       return new Promise<PoolProcessResult>((resolve) => {
         pendingPackets.push(packet)
-        pendingResolves.push(resolve)
+        let settled = false
+        pendingResolves.push((r) => {
+          if (settled) return
+          settled = true
+          queued--
+          resolve(r)
+        })
         if (pendingPackets.length >= maxBatch) {
           const live = slots.some((s) => s.worker !== undefined)
           if (live) {

@@ -23,6 +23,18 @@ describe('createReplayFilter', () => {
     assert.equal(f.seen(5, zero), true)
   })
 
+  it('has() looks a tag up without recording it', () => {
+    const f = createReplayFilter()
+    const t = tag()
+    assert.equal(f.has(5, t), false)
+    assert.equal(f.has(5, t), false)
+    assert.equal(f.size(), 0)
+    assert.equal(f.seen(5, t), false)
+    assert.equal(f.has(5, t), true)
+    assert.equal(f.has(6, t), false)
+    assert.throws(() => f.has(5, new Uint8Array(15)), { code: 'UMBRA_ERR_INVALID_OPTION' })
+  })
+
   it('remembers every tag across table growth (100,000 tags)', () => {
     const f = createReplayFilter()
     const tags = Array.from({ length: 100_000 }, tag)

@@ -156,9 +156,20 @@ await import(${JSON.stringify(real)})`
     await p.close()
   })
 
+  it('answers overload beyond maxQueue packets at once and takes packets again once they are done', async () => {
+    const p = pool({ threads: 1, maxQueue: 8 })
+    p.setKeys([{ epoch: EPOCH, secret: relay.secret }])
+    const packets = Array.from({ length: 12 }, () => forwardPacket())
+    const results = await Promise.all(packets.map(async (packet) => await p.process(packet)))
+    assert.deepEqual(results.map((r) => r.ok ? 'ok' : r.reason), [...Array<string>(8).fill('ok'), ...Array<string>(4).fill('overload')])
+    const again = await Promise.all(packets.slice(8).map(async (packet) => await p.process(packet)))
+    assert.ok(again.every((r) => r.ok), 'the queue is free again')
+  })
+
   it('validates its options and keys', () => {
     assert.throws(() => createSphinxPool({ threads: 0 }), { code: 'UMBRA_ERR_INVALID_OPTION' })
     assert.throws(() => createSphinxPool({ maxBatch: 1.5 }), { code: 'UMBRA_ERR_INVALID_OPTION' })
+    assert.throws(() => createSphinxPool({ maxQueue: 0 }), { code: 'UMBRA_ERR_INVALID_OPTION' })
     const p = pool({ threads: 1 })
     assert.equal(p.threads, 1)
     assert.throws(() => p.setKeys([{ epoch: 1, secret: new Uint8Array(31) }]), { code: 'UMBRA_ERR_INVALID_OPTION' })

@@ -1,0 +1,161 @@
+/**
+ * Packet links' admission rules (src/mixnet/links.ts) on fake streams: the
+ * bounds, round robin between predecessors, pausing, the replay penalty and
+ * the no-dial rule for next hops outside the directory. The same rules over
+ * real processes: relay-hygiene.test.ts.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createLinks, type LinksInit } from '../../src/mixnet/links.ts'
+import { PACKET_SIZE } from '../../src/mixnet/sphinx/index.ts'
+import { logger } from '../../src/logger.ts'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+
+/** A fake inbound stream that yields the chunks it is given, with pause/resume/abort bookkeeping. */
+class FakeStream {
+  status = 'open'
+  readStatus = 'readable'
+  pauses = 0
+  #chunks: Uint8Array[] = []
+  #wake: (() => void) | undefined
+  push (chunk: Uint8Array): void { this.#chunks.push(chunk); this.#wake?.() }
+  pause (): void { this.readStatus = 'paused'; this.pauses++ }
+  resume (): void { this.readStatus = 'readable' }
+  abort (): void { this.status = 'aborted'; this.readStatus = 'closed'; this.#wake?.() }
+  async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const next = this.#chunks.shift()
+      if (next !== undefined) { yield next; continue }
+      if (this.status !== 'open') return
+      await new Promise<void>((resolve) => { this.#wake = resolve })
+    }
+  }
+}
+
+/** Packets tagged with their sender (byte 0) and number (bytes 1-2). */
+function packets (sender: number, from: number, count: number): Uint8Array {
+  const out = new Uint8Array(PACKET_SIZE * count)
+  for (let i = 0; i < count; i++) {
+    out[i * PACKET_SIZE] = sender
+    out[i * PACKET_SIZE + 1] = (from + i) >> 8
+    out[i * PACKET_SIZE + 2] = (from + i) & 0xff
+  }
+  return out
+}
+
+async function tick (): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+}
+
+interface Harness {
+  /** Packets handed to onPacket, as "sender:number", in order. */
+  started: string[]
+  /** Resolves the oldest unfinished packet (of `sender`, if given). */
+  finish: (sender?: number) => void
+  drops: string[]
+  dials: number
+  open: (peer: PeerId) => FakeStream
+  links: ReturnType<typeof createLinks>
+}
+
+async function harness (init: Partial<LinksInit> = {}, verdict?: (packet: Uint8Array) => 'replay' | undefined): Promise<Harness> {
+  const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+  let handler: ((stream: Stream, connection: { remotePeer: PeerId }) => void) | undefined
+  const h: Harness = {
+    started: [],
+    finish: () => {},
+    drops: [],
+    dials: 0,
+    open: (peer) => {
+      const s = new FakeStream()
+      handler?.(s as unknown as Stream, { remotePeer: peer })
+      return s
+    },
+    links: undefined as unknown as ReturnType<typeof createLinks>
+  }
+  const pending: Array<{ sender: number, resolve: () => void }> = []
+  h.finish = (sender) => {
+    const i = pending.findIndex((p) => sender === undefined || p.sender === sender)
+    const [p] = pending.splice(i, 1)
+    p?.resolve()
+  }
+  const libp2p = {
+    peerId: self,
+    async handle (_protocol: string, fn: typeof handler) { handler = fn },
+    async unhandle () {},
+    async dialProtocol () { h.dials++; throw new Error('no network in this test') }
+  } as unknown as Libp2p
+  h.links = createLinks({
+    libp2p,
+    log: logger('test:links'),
+    inbound: true,
+    addrsFor: () => [],
+    drop: (reason) => { h.drops.push(reason) },
+    onPacket: (packet) => {
+      const v = verdict?.(packet)
+      if (v !== undefined) return v
+      const sender = packet[0] as number
+      h.started.push(`${sender}:${((packet[1] as number) << 8) | (packet[2] as number)}`)
+      return new Promise<undefined>((resolve) => { pending.push({ sender, resolve: () => { resolve(undefined) } }) })
+    },
+    ...init
+  })
+  await h.links.start()
+  return h
+}
+
+describe('packet links: admission', () => {
+  it('bounds one predecessor: processing, then its queue (stream paused), then drops counted overload', async () => {
+    const h = await harness({ maxInflight: 100, maxInflightPerPeer: 4, maxQueuedPerPeer: 8 })
+    const a = h.open(peerIdFromPrivateKey(await generateKeyPair('Ed25519')))
+    a.push(packets(1, 0, 20))
+    await tick()
+    assert.deepEqual(h.started, ['1:0', '1:1', '1:2', '1:3'])
+    assert.equal(h.drops.filter((d) => d === 'overload').length, 8, '20 - 4 processing - 8 waiting')
+    assert.equal(a.readStatus, 'paused', 'a peer with packets waiting is not read')
+    for (let i = 0; i < 12; i++) { h.finish(1); await tick() }
+    assert.deepEqual(h.started.slice(4), ['1:4', '1:5', '1:6', '1:7', '1:8', '1:9', '1:10', '1:11'], 'the queue is served in order')
+    assert.equal(a.readStatus, 'readable', 'read again once its queue is empty')
+    await h.links.stop()
+  })
+
+  it('a flooding peer does not delay another: free slots go round robin', async () => {
+    const h = await harness({ maxInflight: 4, maxInflightPerPeer: 4, maxQueuedPerPeer: 64 })
+    const a = h.open(peerIdFromPrivateKey(await generateKeyPair('Ed25519')))
+    const b = h.open(peerIdFromPrivateKey(await generateKeyPair('Ed25519')))
+    a.push(packets(1, 0, 50))
+    await tick()
+    b.push(packets(2, 0, 3))
+    await tick()
+    assert.equal(h.started.length, 4)
+    for (let i = 0; i < 6; i++) { h.finish(); await tick() }
+    // After A's first 4, slots alternate between A's and B's queues, though A has 46 waiting.
+    assert.deepEqual(h.started.slice(4), ['1:4', '2:0', '1:5', '2:1', '1:6', '2:2'])
+    await h.links.stop()
+  })
+
+  it('resets and refuses a predecessor that sends more than its replay budget', async () => {
+    const h = await harness({ maxReplaysPerSecond: 10, penaltyMs: 60_000 }, () => 'replay')
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const a = h.open(peer)
+    a.push(packets(1, 0, 30))
+    await tick()
+    assert.equal(a.status, 'aborted')
+    assert.equal(h.drops.filter((d) => d === 'penalized').length, 1)
+    const again = h.open(peer)
+    assert.equal(again.status, 'aborted', 'a new stream of the penalized peer is refused')
+    const other = h.open(peerIdFromPrivateKey(await generateKeyPair('Ed25519')))
+    assert.equal(other.status, 'open', 'other peers are not affected')
+    await h.links.stop()
+  })
+
+  it('never dials a next hop the directory does not list', async () => {
+    const h = await harness()
+    const stranger = (await generateKeyPair('Ed25519')).publicKey.raw
+    await assert.rejects(h.links.send(stranger, new Uint8Array(PACKET_SIZE)), /not in the mix directory/)
+    assert.equal(h.dials, 0)
+    await h.links.stop()
+  })
+})
