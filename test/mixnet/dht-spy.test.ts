@@ -21,7 +21,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createNode, type UmbraNode } from '../../src/node/index.ts'
 import type { MixNodeSummary, MixnetPreset, PseudonymInfo } from '../../src/mixnet/types.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
-import { eventually, freePort, killStragglers, UmbraProcess } from './process-helpers.ts'
+import { eventually, killStragglers, serverProcesses, startNetwork, UmbraProcess } from './process-helpers.ts'
 
 const SERVERS = 4
 const SENDERS = 3
@@ -62,12 +62,9 @@ describe('a hostile DHT node watching contact lookups', { timeout: 150_000 }, ()
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'umbra-dht-spy-'))
-    for (let i = 0; i < SERVERS; i++) {
-      servers.push(new UmbraProcess({ name: `server-${i + 1}`, dataDir: join(dir, `server-${i + 1}`), role: 'server', port: await freePort(), preset: PRESET }))
-    }
+    servers.push(...await serverProcesses(dir, SERVERS, { preset: PRESET }))
+    await startNetwork(servers)
     const first = servers[0] as UmbraProcess
-    await first.start([])
-    await Promise.all(servers.slice(1).map(async (s) => await s.start(first.id.addrs)))
     spy = await createNode({ role: 'server', listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: first.id.addrs, privateKey: await generateKeyPair('Ed25519'), nat: { stunPort: 0 }, mixnet: { preset: PRESET } })
     await spy.start()
     spyOn(spy, spyLog)

@@ -34,7 +34,7 @@ import { ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor } from '../../
 import { createDirectory, subnetOf, type Directory, type DirectoryInit } from '../../src/mixnet/directory.ts'
 import { DirectoryMessage } from '../../src/mixnet/pb/mixnet.ts'
 import type { MixNodeSummary, MixnetCounters, PseudonymInfo } from '../../src/mixnet/types.ts'
-import { eventually, freePort, killStragglers, UmbraProcess } from './process-helpers.ts'
+import { awaitDirectories, eventually, freePort, killStragglers, startNetwork, UmbraProcess } from './process-helpers.ts'
 
 const SERVERS = 6
 const SENDS = 10
@@ -171,13 +171,8 @@ describe('directory admission against forged descriptors, over umbra start proce
     const all = [...ports]
     deadPorts.push(...all.slice(SERVERS))
     servers = all.slice(0, SERVERS).map((port, i) => new UmbraProcess({ name: `server-${i + 1}`, dataDir: join(dir, `server-${i + 1}`), role: 'server', port, preset: 'none' }))
-    const first = servers[0] as UmbraProcess
-    await first.start([])
-    await Promise.all(servers.slice(1).map(async (s) => await s.start(first.id.addrs)))
-    await eventually('every directory to list every server', async () => {
-      const dirs = await directories()
-      return dirs.every((d) => d.length === SERVERS) ? true : undefined
-    }, 45_000, 500)
+    await startNetwork(servers)
+    await awaitDirectories(servers, servers.map((s) => s.id.peerId))
     recipient = servers[0] as UmbraProcess
     sender = servers[SERVERS - 1] as UmbraProcess
     pseudonym = await recipient.call<PseudonymInfo>('POST', '/v1/pseudonyms', { label: 'victim' })

@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { DESCRIPTOR_LIFETIME_MS } from '../../src/mixnet/constants.ts'
 import type { MixNodeSummary, MixnetCounters, MixnetPreset, PseudonymInfo } from '../../src/mixnet/types.ts'
-import { eventually, freePort, killStragglers, UmbraProcess } from './process-helpers.ts'
+import { awaitDirectories, directoryOf, eventually, killStragglers, serverProcesses, startNetwork, UmbraProcess } from './process-helpers.ts'
 
 const SERVERS = 10
 /** No per-hop delays, no cover traffic: the fastest preset; `GET /v1/mixnet` must confirm it. */
@@ -64,10 +64,6 @@ async function messagesOf (node: UmbraProcess, since: number): Promise<MessageEn
   return (await node.call<{ messages: MessageEntry[] }>('GET', `/v1/messages?since=${since}`)).messages
 }
 
-async function directoryOf (node: UmbraProcess): Promise<string[]> {
-  return (await node.call<MixnetView>('GET', '/v1/mixnet')).directory.map((d) => d.peerId)
-}
-
 /** Waits until `node` lists the anonymous message `id` and returns it. */
 async function arrival (node: UmbraProcess, id: string, since: number, timeoutMs: number): Promise<MessageEntry> {
   return await eventually(`message ${id} at ${node.name}`, async () => (await messagesOf(node, since)).find((m) => m.kind === 'anonymous' && m.id === id), timeoutMs)
@@ -88,20 +84,11 @@ describe('anonymous messaging over umbra start processes', { timeout: 240_000 },
   before(async () => {
     const started = Date.now()
     dir = await mkdtemp(join(tmpdir(), 'umbra-e2e-mixnet-'))
-    const ports = new Set<number>()
-    while (ports.size < SERVERS) ports.add(await freePort())
-    servers = [...ports].map((port, i) => new UmbraProcess({ name: `server-${i + 1}`, dataDir: join(dir, `server-${i + 1}`), role: 'server', port, preset: PRESET }))
+    servers = await serverProcesses(dir, SERVERS, { preset: PRESET })
     recipient = new UmbraProcess({ name: 'recipient', dataDir: join(dir, 'recipient'), role: 'client', port: 0, preset: PRESET })
-    const first = servers[0] as UmbraProcess
-    await first.start([])
-    await Promise.all(servers.slice(1).map(async (s) => await s.start(first.id.addrs)))
-    await recipient.start(bootstrapFor())
+    await startNetwork(servers, [recipient])
     const upMs = Date.now() - started
-    const everyone = servers.map((s) => s.id.peerId)
-    await eventually('every directory to list every server', async () => {
-      const dirs = await Promise.all(all().map(directoryOf))
-      return dirs.every((d) => everyone.every((p) => d.includes(p))) ? true : undefined
-    }, 45_000, 500)
+    await awaitDirectories(all(), servers.map((s) => s.id.peerId))
     pseudonym = await recipient.call<PseudonymInfo>('POST', '/v1/pseudonyms', { label: 'e2e' })
     const gw = servers.find((s) => s.id.peerId === pseudonym.gateways[0])
     assert.ok(gw != null, `the gateway ${pseudonym.gateways[0]} is one of the servers`)

@@ -27,7 +27,7 @@ import { FRAGMENT_DATA_SIZE, encodeFragment, encodeGatewayLayer } from '../../sr
 import type { MixnetHandle } from '../../src/mixnet/mixnet-service.ts'
 import type { MixNodeSummary, MixnetCounters, PseudonymInfo } from '../../src/mixnet/types.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
-import { ApiCallError, eventually, freePort, killStragglers, UmbraProcess } from './process-helpers.ts'
+import { ApiCallError, awaitDirectories, eventually, killStragglers, serverProcesses, startNetwork, UmbraProcess } from './process-helpers.ts'
 
 const SERVERS = 5
 /** Incomplete messages the attacker sends (the issue's 100 packets). */
@@ -46,10 +46,6 @@ interface MessageEntry {
   kind: 'direct' | 'anonymous' | 'reply'
   id?: string
   body: string
-}
-
-async function directoryOf (node: UmbraProcess): Promise<string[]> {
-  return (await node.call<MixnetView>('GET', '/v1/mixnet')).directory.map((d) => d.peerId)
 }
 
 async function countersOf (node: UmbraProcess): Promise<MixnetCounters> {
@@ -73,19 +69,10 @@ describe('the 100-packet mailbox lock over umbra start processes', { timeout: 15
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'umbra-mailbox-lock-'))
-    const ports = new Set<number>()
-    while (ports.size < SERVERS) ports.add(await freePort())
-    servers = [...ports].map((port, i) => new UmbraProcess({ name: `server-${i + 1}`, dataDir: join(dir, `server-${i + 1}`), role: 'server', port, preset: 'none' }))
+    servers = await serverProcesses(dir, SERVERS, { preset: 'none' })
     recipient = new UmbraProcess({ name: 'recipient', dataDir: join(dir, 'recipient'), role: 'client', port: 0, preset: 'none' })
-    const first = servers[0] as UmbraProcess
-    await first.start([])
-    await Promise.all(servers.slice(1).map(async (s) => await s.start(first.id.addrs)))
-    await recipient.start(servers.slice(0, 3).flatMap((s) => s.id.addrs))
-    const everyone = servers.map((s) => s.id.peerId)
-    await eventually('every directory to list every server', async () => {
-      const dirs = await Promise.all(all().map(directoryOf))
-      return dirs.every((d) => everyone.every((p) => d.includes(p))) ? true : undefined
-    }, 45_000, 500)
+    await startNetwork(servers, [recipient])
+    await awaitDirectories(all(), servers.map((s) => s.id.peerId))
     pseudonym = await recipient.call<PseudonymInfo>('POST', '/v1/pseudonyms', { label: 'victim' })
     const gw = servers.find((s) => s.id.peerId === pseudonym.gateways[0])
     assert.ok(gw != null, `the gateway ${pseudonym.gateways[0]} is one of the servers`)

@@ -236,3 +236,35 @@ export async function eventually<T> (what: string, check: () => Promise<T | unde
     await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
 }
+
+/** `n` server processes named `server-1` … `server-n` on distinct free ports, each with a data directory under `dir` (not started). */
+export async function serverProcesses (dir: string, n: number, init: Pick<UmbraProcessInit, 'preset' | 'extraArgs'> = {}): Promise<UmbraProcess[]> {
+  const ports = new Set<number>()
+  while (ports.size < n) ports.add(await freePort())
+  return [...ports].map((port, i) => new UmbraProcess({ ...init, name: `server-${i + 1}`, dataDir: join(dir, `server-${i + 1}`), role: 'server', port }))
+}
+
+/** Starts the first server alone, the other servers bootstrapped to it, then `clients` bootstrapped to up to 3 servers. */
+export async function startNetwork (servers: UmbraProcess[], clients: UmbraProcess[] = []): Promise<void> {
+  const first = servers[0]
+  if (first == null) throw new Error('startNetwork needs a server')
+  await first.start([])
+  await Promise.all(servers.slice(1).map(async (s) => await s.start(first.id.addrs)))
+  const boot = servers.slice(0, 3).flatMap((s) => s.id.addrs)
+  await Promise.all(clients.map(async (c) => await c.start(boot)))
+}
+
+/** PeerIds in a node's mix directory (`GET /v1/mixnet`). */
+export async function directoryOf (node: UmbraProcess): Promise<string[]> {
+  return (await node.call<{ directory: Array<{ peerId: string }> }>('GET', '/v1/mixnet')).directory.map((d) => d.peerId)
+}
+
+/** Waits until the mix directory of every node in `nodes` lists every PeerId in `expected`. */
+export async function awaitDirectories (nodes: UmbraProcess[], expected: string[], timeoutMs = 45_000): Promise<void> {
+  let sizes: number[] = []
+  await eventually('every directory to list every server', async () => {
+    const dirs = await Promise.all(nodes.map(directoryOf))
+    sizes = dirs.map((d) => d.length)
+    return dirs.every((d) => expected.every((p) => d.includes(p))) ? true : undefined
+  }, timeoutMs, 500).catch((err) => { throw new Error(`${(err as Error).message}; directory sizes ${sizes.join(' ')}`) })
+}

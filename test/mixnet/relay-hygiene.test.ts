@@ -35,7 +35,7 @@ import { createPacket } from '../../src/mixnet/sphinx/index.ts'
 import { encodeFragment, encodeGatewayLayer } from '../../src/mixnet/wire.ts'
 import type { MixnetHandle } from '../../src/mixnet/mixnet-service.ts'
 import type { MixnetCounters, MixNodeSummary, PseudonymInfo } from '../../src/mixnet/types.ts'
-import { eventually, freePort, killStragglers, UmbraProcess } from './process-helpers.ts'
+import { awaitDirectories, eventually, killStragglers, serverProcesses, startNetwork, UmbraProcess } from './process-helpers.ts'
 
 const BEFORE = process.env.UMBRA_RELAY_BEFORE === '1'
 /** docs/mixnet.md "Relaying" (src/mixnet/constants.ts MAX_HOP_DELAY_MS, RELAY_MAX_HELD_PER_PEER). */
@@ -147,17 +147,9 @@ describe('relay hygiene over umbra start processes', { timeout: 300_000 }, () =>
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'umbra-relay-hygiene-'))
-    const ports = new Set<number>()
-    while (ports.size < SERVERS) ports.add(await freePort())
-    servers = [...ports].map((port, i) => new UmbraProcess({ name: `server-${i + 1}`, dataDir: join(dir, `server-${i + 1}`), role: 'server', port, preset: 'none' }))
-    const first = servers[0] as UmbraProcess
-    await first.start([])
-    await Promise.all(servers.slice(1).map(async (s) => await s.start(first.id.addrs)))
-    const everyone = servers.map((s) => s.id.peerId)
-    await eventually('every directory to list every server', async () => {
-      const dirs = await Promise.all(servers.map(async (s) => (await s.call<MixnetView>('GET', '/v1/mixnet')).directory.map((d) => d.peerId)))
-      return dirs.every((d) => everyone.every((p) => d.includes(p))) ? true : undefined
-    }, 45_000, 500)
+    servers = await serverProcesses(dir, SERVERS, { preset: 'none' })
+    await startNetwork(servers)
+    await awaitDirectories(servers, servers.map((s) => s.id.peerId))
     recipient = servers[0] as UmbraProcess
     pseudonym = await recipient.call<PseudonymInfo>('POST', '/v1/pseudonyms', { label: 'relay-hygiene' })
     gateway = servers.find((s) => s.id.peerId === pseudonym.gateways[0]) as UmbraProcess

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { MixnetCounters, PseudonymInfo } from '../../src/mixnet/types.ts'
-import { ApiCallError, eventually, freePort, killStragglers, UmbraProcess } from './process-helpers.ts'
+import { ApiCallError, awaitDirectories, eventually, killStragglers, serverProcesses, startNetwork, UmbraProcess } from './process-helpers.ts'
 
 const SERVERS = 7
 /** The shortest epoch `umbra start --mixnet-epoch` accepts, ms. */
@@ -61,22 +61,11 @@ describe('anonymous messaging over 10+ key epochs with a reply gateway restart (
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'umbra-soak-'))
-    const ports = new Set<number>()
-    while (ports.size < SERVERS) ports.add(await freePort())
     const flags = ['--mixnet-epoch', String(EPOCH_MS), '--mixnet-threads', '1']
-    servers = [...ports].map((port, i) => new UmbraProcess({ name: `server-${i + 1}`, dataDir: join(dir, `server-${i + 1}`), role: 'server', port, extraArgs: flags }))
+    servers = await serverProcesses(dir, SERVERS, { extraArgs: flags })
     client = new UmbraProcess({ name: 'client', dataDir: join(dir, 'client'), role: 'client', port: 0, extraArgs: flags })
-    const first = servers[0] as UmbraProcess
-    await first.start([])
-    await Promise.all(servers.slice(1).map(async (s) => await s.start(first.id.addrs)))
-    await client.start(bootstrapFor())
-    const everyone = servers.map((s) => s.id.peerId)
-    let sizes: number[] = []
-    await eventually('every directory to list every server', async () => {
-      const dirs = await Promise.all(all().map(async (n) => (await n.call<{ directory: Array<{ peerId: string }> }>('GET', '/v1/mixnet')).directory.map((d) => d.peerId)))
-      sizes = dirs.map((d) => d.length)
-      return dirs.every((d) => everyone.every((p) => d.includes(p))) ? true : undefined
-    }, 45_000, 500).catch((err) => { throw new Error(`${(err as Error).message}; directory sizes ${sizes.join(' ')}`) })
+    await startNetwork(servers, [client])
+    await awaitDirectories(all(), servers.map((s) => s.id.peerId))
   })
 
   after(async () => {
