@@ -675,7 +675,7 @@ export const ROUTES = {
       response: {
         200: {
           type: 'object',
-          required: ['preset', 'parameters', 'directory', 'counters'],
+          required: ['preset', 'parameters', 'directory', 'counters', 'suspects'],
           additionalProperties: false,
           properties: {
             preset: { type: 'string', enum: ['none', 'balanced', 'strong'], description: '`none`: no delays, no cover traffic; `balanced`; `strong` (docs/mixnet.md, Presets).' },
@@ -691,6 +691,7 @@ export const ROUTES = {
             },
             directory: { type: 'array', items: mixNodeSchema },
             counters: mixnetCountersSchema,
+            suspects: { type: 'array', items: { type: 'string' }, description: 'PeerIds of mixes this node avoids for new paths because its loop cover through them was lost (path probes; docs/mixnet.md, Eviction).' },
             replyGateway: { type: 'string', description: 'PeerId of the gateway holding this node\'s reply mailbox (acknowledgements, replies and loop cover come back there); absent until claimed.' }
           }
         }

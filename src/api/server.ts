@@ -436,7 +436,7 @@ class HttpApiServer implements ApiServer {
       const mixnet = this.#startedNode().mixnet
       const { meanDelayMs, loopRate, dropRate } = mixnet.parameters
       const replyGateway = mixnet.replyGateway()
-      return { preset: mixnet.preset, parameters: { meanDelayMs, loopRate, dropRate }, directory: mixnet.directory(), counters: mixnet.counters(), ...(replyGateway != null ? { replyGateway } : {}) }
+      return { preset: mixnet.preset, parameters: { meanDelayMs, loopRate, dropRate }, directory: mixnet.directory(), counters: mixnet.counters(), suspects: mixnet.suspects(), ...(replyGateway != null ? { replyGateway } : {}) }
     })
 
     this.#route<RouteGenericInterface>(ROUTES.events, async (request, reply) => {

@@ -35,6 +35,7 @@ import { openMailboxStore, type MailboxStore } from './mailbox-store.ts'
 import { createMailboxClient, type Delivery, type MailboxClient } from './mailbox-client.ts'
 import { createOnionKeys, type OnionKeys } from './onion-keys.ts'
 import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
+import { createPathProbes } from './path-probes.ts'
 import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
 import { createReplayFilter, type ReplayFilter } from './replay-filter.ts'
 import { PAYLOAD_SIZE, SURB_SIZE, createPacket, createSurb, createSurbReply, decodeSurb, encodeSurb, openSurbReply, packetEpoch, type SphinxHop, type SurbSecrets } from './sphinx/index.ts'
@@ -239,6 +240,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const deliveredWaiters = new Map<string, () => void>()
   const seen = new Set<string>()
   const outgoing = new Map<string, Outgoing>()
+  // A loop not back within its acknowledgement budget, twice over, counts as lost.
+  const probes = createPathProbes({ timeoutMs: 2 * (FRAGMENT_ACK_TIMEOUT_MS + 2 * (options.hops + 1) * parameters.meanDelayMs * 4) })
   let replyMailbox: Promise<ReplyMailbox> | undefined
   /** The settled value of `replyMailbox`, once claimed. */
   let replyMailboxCurrent: ReplyMailbox | undefined
@@ -370,12 +373,14 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   /**
    * `count` distinct mixes, uniformly at random from the directory, none in
    * `exclude`, all with a key for `epoch`. Nodes in `avoid` (first hops that
-   * failed for this message) are left out too while enough others remain.
+   * failed for this message) and path-probe suspects are left out too while
+   * enough others remain.
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
    */
   function pickMixes (count: number, epoch: number, exclude: Uint8Array[], avoid: Uint8Array[] = []): MixNodeInfo[] {
     const listed = directory.list().filter((n) => (n.roles & ROLE_MIX) !== 0 && n.onionKeys.has(epoch) && !exclude.some((k) => uint8ArrayEquals(k, n.nodeKey)))
-    const preferred = listed.filter((n) => !avoid.some((k) => uint8ArrayEquals(k, n.nodeKey)))
+    const avoided = [...avoid, ...probes.suspects()]
+    const preferred = listed.filter((n) => !avoided.some((k) => uint8ArrayEquals(k, n.nodeKey)))
     const candidates = preferred.length >= count ? preferred : listed
     if (candidates.length < count) {
       throw new NotEnoughMixesError(`A ${count}-hop path needs ${count} mix nodes besides this node and the gateway; the directory has ${candidates.length}`)
@@ -406,14 +411,16 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
    * current epoch, see {@link withEpoch}) is read from the directory now,
    * never from a copy, so a SURB is always built for keys the directory
    * currently lists.
+   * @param onPath - called with the mixes' node keys (path probes)
    * @param exclude - node keys no hop may be (a first hop that just failed)
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES when no usable reply gateway or too few mixes are listed
    */
-  async function makeSurb (hops: number, onReply: SurbEntry['onReply'], exclude: Uint8Array[] = []): Promise<Uint8Array> {
+  async function makeSurb (hops: number, onReply: SurbEntry['onReply'], exclude: Uint8Array[] = [], onPath?: (mixes: Uint8Array[]) => void): Promise<Uint8Array> {
     const { rm, gateway: gw } = await replyRoute()
     const surbId = randomBytes(16)
     return withEpoch((epoch) => {
       const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], exclude)
+      onPath?.(mixes.map((m) => m.nodeKey))
       const path = hopsTo(mixes, gw, epoch, { type: 'deliverSurb', mailbox: rm.key.publicKey.raw, surbId })
       const { surb, secrets } = createSurb({ epoch, firstNode: (mixes[0] as MixNodeInfo).nodeKey, hops: path })
       surbs.set(hex(surbId), { secrets, epoch, onReply })
@@ -987,6 +994,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       return replyMailboxCurrent?.gatewayId
     },
 
+    suspects () {
+      return probes.suspects().map((k) => peerIdOfNodeKey(k).toString())
+    },
+
     pseudonyms: {
       async create (opts = {}) {
         if (pseudonymStore == null) throw new AbortedError('The node is stopping')
@@ -1040,7 +1051,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact, lookupContact: lookupForOthers })
         await gateway.start()
       } else {
-        const t = setInterval(pruneSurbs, 30_000)
+        const t = setInterval(pruneSurbs, 5_000)
         t.unref()
         timers.add(t)
       }
@@ -1170,6 +1181,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   function pruneSurbs (): void {
     const oldest = epochNow() - SURB_KEEP_EPOCHS
     for (const [k, e] of surbs) if (e.epoch < oldest) surbs.delete(k)
+    for (const k of probes.sweep()) {
+      const peer = directory.get(uint8ArrayFromString(k, 'base16'))?.peerId ?? k
+      log.info({ mix: peer }, 'mix lost most loop probes through it; avoided for new paths')
+    }
   }
 
   // ---- cover traffic (Loopix) --------------------------------------------------
@@ -1188,7 +1203,12 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   async function sendCover (kind: 'loop' | 'drop'): Promise<void> {
     const hops = options.hops
     if (kind === 'loop') {
-      const encoded = await makeSurb(hops, (k) => { if (k === REPLY_LOOP) counters.loopsReturned++ })
+      const probeId = hex(randomBytes(8))
+      const encoded = await makeSurb(hops, (k) => {
+        if (k !== REPLY_LOOP) return
+        counters.loopsReturned++
+        probes.returned(probeId)
+      }, [], (path) => { probes.sent(probeId, path) })
       const { firstNode, packet } = createSurbReply(decodeSurb(encoded), encodeReplyLayer({ kind: REPLY_LOOP, messageId: randomBytes(16), status: 0, data: new Uint8Array(0) }))
       await links.send(firstNode, packet)
       counters.loopsSent++

@@ -256,6 +256,12 @@ export interface MixnetService {
   counters(): MixnetCounters
   /** PeerId of the gateway holding this node's reply mailbox (acknowledgements, replies, loop cover), once claimed. */
   replyGateway(): string | undefined
+  /**
+   * PeerIds of the mixes this node avoids now because loop cover through
+   * them was lost (path probes, docs/mixnet.md "Eviction"); empty with the
+   * `none` preset, which sends no loops.
+   */
+  suspects(): string[]
 }
 
 /** Pseudonyms held by this node (DESIGN.md section 3). */

@@ -121,6 +121,7 @@ class FakeNode extends EventTarget {
       fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0
     }),
     replyGateway: () => '12D3KooWMixA',
+    suspects: () => [],
     outcome: () => undefined
   }
 
@@ -708,7 +709,8 @@ describe('HTTP API over a fake node', () => {
       parameters: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5 },
       directory: [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
       counters: node.mixnet.counters(),
-      replyGateway: '12D3KooWMixA'
+      replyGateway: '12D3KooWMixA',
+      suspects: []
     })
   })
 
