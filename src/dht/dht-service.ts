@@ -7,7 +7,7 @@ import { AbortedError, InvalidOptionError } from '../errors.ts'
 import { encodeKey } from '../identity/index.ts'
 import { DEFAULT_QUORUM, DEFAULT_TTL_MS, K, DHT_QUERY_TIMEOUT_MS, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS, REPUBLISH_INTERVAL_MS } from './constants.ts'
 import { InvalidTtlError, KeyOwnedError, ValueTooLargeError } from './errors.ts'
-import { dhtKeyFor, signRecord, verifyRecord, type VerifiedRecord } from './record.ts'
+import { dataNamespace, dhtKeyFor, signRecord, verifyRecord, type VerifiedRecord } from './record.ts'
 import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from './types.ts'
 import type { Logger } from '../logger.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -67,10 +67,6 @@ export async function readLocalRecord (datastore: Datastore, dhtKey: Uint8Array)
 }
 
 
-function isAbort (err: unknown, signal: AbortSignal): boolean {
-  return signal.aborted || (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError'
-}
-
 /**
  * Creates the DHT storage service over a started kad-dht (seed 000's
  * storeData / retrieveData; IPNS and BEP 44 are the record models).
@@ -99,59 +95,18 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
     }
   }
 
-  /**
-   * Runs a kad-dht get and returns the best valid record and whether a remote
-   * node supplied it. The query ends early once `quorum` remote nodes have
-   * returned a valid copy (IPNS resolves the same way); otherwise when
-   * kad-dht has asked the closest nodes.
-   */
-  async function queryNetwork (dhtKey: Uint8Array, outer: AbortSignal, quorum: number): Promise<{ rec: VerifiedRecord, remote: boolean } | undefined> {
-    let best: { rec: VerifiedRecord, remote: boolean } | undefined
-    let remoteCopies = 0
-    const consider = async (bytes: Uint8Array, remote: boolean): Promise<void> => {
-      try {
-        const rec = await verifyRecord(dhtKey, bytes)
-        if (remote) remoteCopies++
-        if (best == null || rec.seq > best.rec.seq || (rec.seq === best.rec.seq && rec.expiresAt > best.rec.expiresAt)) {
-          best = { rec, remote }
-        }
-      } catch {
-        // invalid copies are ignored; kad-dht already discards most of them
-      }
-    }
-    const enough = new AbortController()
-    const signal = AbortSignal.any([outer, enough.signal])
-    try {
-      for await (const event of kad.get(dhtKey, { signal })) {
-        if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value, true)
-        else if (event.name === 'VALUE') await consider(event.value, !uint8ArrayEquals(event.from.publicKey?.raw ?? new Uint8Array(), me))
-        if (remoteCopies >= quorum) {
-          enough.abort()
-          break
-        }
-      }
-    } catch (err) {
-      if (enough.signal.aborted) return best
-      if (isAbort(err, outer)) {
-        if (best != null) return best
-        throw new AbortedError('DHT query aborted or timed out', { cause: err })
-      }
-      if (best == null && (err as Error)?.name !== 'NotFoundError') throw err
-    }
-    return best
+  /** The best valid copy in the network (see `Namespace.query`: ends once `quorum` remote copies verified). */
+  async function queryNetwork (dhtKey: Uint8Array, signal: AbortSignal, q: number): Promise<{ rec: VerifiedRecord, remote: boolean } | undefined> {
+    return await dataNamespace.query(kad, dhtKey, { signal, quorum: q, me })
   }
 
   async function publish (dhtKey: Uint8Array, bytes: Uint8Array, signal: AbortSignal): Promise<number> {
-    let storedOn = 0
     try {
-      for await (const event of kad.put(dhtKey, bytes, { signal })) {
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') storedOn++
-      }
+      return await dataNamespace.publish(kad, dhtKey, bytes, signal)
     } catch (err) {
-      if (isAbort(err, signal)) throw new AbortedError('DHT put aborted or timed out; the record is kept locally and re-published', { cause: err })
+      if (err instanceof AbortedError) throw new AbortedError('DHT put aborted or timed out; the record is kept locally and re-published', { cause: err })
       throw err
     }
-    return storedOn
   }
 
   const service: DhtServiceHandle = {

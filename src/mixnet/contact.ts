@@ -2,12 +2,10 @@ import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { InvalidRecordError } from '../dht/errors.ts'
-import { UmbraRecord } from '../dht/pb/record.ts'
-import { signRecord, verifyRecord } from '../dht/record.ts'
+import { defineNamespace, type Namespace, type VerifiedRecord } from '../dht/namespace.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { decodeKey, encodeKey } from '../identity/index.ts'
 import { ContactRecord } from './pb/contact.ts'
-import type { VerifiedRecord } from '../dht/record.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 const MINUTE = 60 * 1000
@@ -28,9 +26,6 @@ const MAILBOX_ID_BYTES = 32
 /** Clock skew tolerated on `issuedAt`, ms (same as DHT records, src/dht/constants.ts). */
 const MAX_CLOCK_SKEW_MS = 5 * MINUTE
 
-const PREFIX = `/${CONTACT_NAMESPACE}/`
-const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** A contact record that passed {@link verifyContactRecord}. */
 export interface VerifiedContact {
@@ -55,6 +50,31 @@ export interface VerifiedContact {
   bytes: Uint8Array
 }
 
+/** The contact fields of a verified record (the envelope's are added by the namespace). */
+type ContactFields = Omit<VerifiedContact, 'seq' | 'expiresAt' | 'bytes'>
+
+/**
+ * The `umbra-contact` namespace: `/umbra-contact/<key_…>`, self-certifying
+ * (only the pseudonym named in the key may publish), value a
+ * {@link ContactRecord}. Declared once with `defineNamespace` (src/dht/namespace.ts).
+ */
+export const contactNamespace: Namespace<ContactFields> = defineNamespace<ContactFields>({
+  name: CONTACT_NAMESPACE,
+  maxRecordBytes: MAX_CONTACT_RECORD_BYTES,
+  maxValueBytes: MAX_CONTACT_RECORD_BYTES,
+  parseSuffix: (suffix) => {
+    let publicKey: Uint8Array
+    try {
+      publicKey = decodeKey(suffix)
+    } catch (err) {
+      throw new InvalidRecordError(`DHT key does not name a pseudonym key: ${(err as Error).message}`, { cause: err })
+    }
+    if (encodeKey(publicKey) !== suffix) throw new InvalidRecordError('DHT key is not in canonical key_ form')
+    return { owner: publicKey }
+  },
+  decodeValue: decodeContact
+})
+
 /**
  * The DHT key of a pseudonym's contact record: the bytes of
  * `/umbra-contact/<key_…>` (DESIGN.md section 4).
@@ -62,7 +82,7 @@ export interface VerifiedContact {
  * @throws UMBRA_ERR_INVALID_KEY, UMBRA_ERR_KEY_CHECKSUM
  */
 export function contactDhtKey (key: string): Uint8Array {
-  return encoder.encode(PREFIX + encodeKey(decodeKey(key)))
+  return contactNamespace.key(encodeKey(decodeKey(key)))
 }
 
 /**
@@ -71,14 +91,7 @@ export function contactDhtKey (key: string): Uint8Array {
  * @throws UMBRA_ERR_INVALID_RECORD
  */
 export function pseudonymOfContactKey (dhtKey: Uint8Array): { key: string, publicKey: Uint8Array } {
-  let text: string
-  try {
-    text = decoder.decode(dhtKey)
-  } catch (err) {
-    throw new InvalidRecordError('DHT key is not UTF-8', { cause: err })
-  }
-  if (!text.startsWith(PREFIX)) throw new InvalidRecordError(`DHT key is not in the ${CONTACT_NAMESPACE} namespace`)
-  const key = text.slice(PREFIX.length)
+  const key = contactNamespace.suffixOf(dhtKey)
   let publicKey: Uint8Array
   try {
     publicKey = decodeKey(key)
@@ -111,7 +124,7 @@ function distinct (keys: Uint8Array[]): boolean {
 /**
  * Builds and signs a pseudonym's contact record: a {@link ContactRecord}
  * (protobuf, version 1) carried as the value of the signed DHT record
- * envelope of src/dht/record.ts, published by the pseudonym's Ed25519 key
+ * envelope of src/dht/namespace.ts, published by the pseudonym's Ed25519 key
  * under `/umbra-contact/<key_…>` (DESIGN.md sections 4-5; IPNS / BEP 44 model).
  * @param init.pseudonymKey - the pseudonym's Ed25519 private key
  * @param init.boxKey - X25519 public key, 32 bytes
@@ -152,14 +165,14 @@ export async function signContactRecord (init: {
     issuedAt: BigInt(issuedAt)
   })
   const dhtKey = contactDhtKey(encodeKey(init.pseudonymKey.publicKey.raw))
-  return await signRecord({ privateKey: init.pseudonymKey, dhtKey, seq: init.seq, expiresAt: init.expiresAt, value })
+  return await contactNamespace.sign({ privateKey: init.pseudonymKey, dhtKey, seq: init.seq, expiresAt: init.expiresAt, value })
 }
 
 /**
  * Decodes and checks a contact record fetched under `dhtKey`: encoded size
- * (≤ 1 KiB, before decoding), the signed envelope ({@link verifyRecord}:
+ * (≤ 1 KiB, before decoding), the signed envelope (`Namespace.verify`:
  * signature, expiry not past and at most 48 h + 5 min ahead, canonical
- * encoding), publisher = the pseudonym named by the DHT key, then the
+ * encoding, publisher = the pseudonym named by the DHT key), then the
  * canonical {@link ContactRecord}: version 1, box key 32 bytes, 1 to 3
  * distinct 32-byte gateway keys, mailbox 32 bytes, issuedAt set, not after
  * the expiry and at most 5 min ahead of `now`.
@@ -168,21 +181,19 @@ export async function signContactRecord (init: {
  * @throws UMBRA_ERR_INVALID_RECORD with the reason
  */
 export async function verifyContactRecord (dhtKey: Uint8Array, bytes: Uint8Array, now = Date.now()): Promise<VerifiedContact> {
-  if (!(bytes instanceof Uint8Array) || bytes.byteLength > MAX_CONTACT_RECORD_BYTES) {
-    throw new InvalidRecordError(`A contact record is at most ${MAX_CONTACT_RECORD_BYTES} bytes`)
-  }
-  const owner = pseudonymOfContactKey(dhtKey)
-  const rec: VerifiedRecord = await verifyRecord(dhtKey, bytes, now)
-  if (!uint8ArrayEquals(rec.publisher, owner.publicKey)) {
-    throw new InvalidRecordError(`Contact record for ${owner.key} is signed by ${encodeKey(rec.publisher)}`)
-  }
+  const rec = await contactNamespace.verify(dhtKey, bytes, now)
+  return { ...rec.decoded, seq: rec.seq, expiresAt: rec.expiresAt, bytes: rec.bytes }
+}
+
+/** The value checks of a contact record whose envelope verified (the namespace's `decodeValue`). */
+function decodeContact (value: Uint8Array, rec: VerifiedRecord, now: number): ContactFields {
   let c: ContactRecord
   try {
-    c = ContactRecord.decode(rec.value, { limits: { gateways: MAX_GATEWAYS } })
+    c = ContactRecord.decode(value, { limits: { gateways: MAX_GATEWAYS } })
   } catch (err) {
     throw new InvalidRecordError('Contact record value is not a valid ContactRecord', { cause: err })
   }
-  if (!uint8ArrayEquals(ContactRecord.encode(c), rec.value)) throw new InvalidRecordError('Contact record is not canonically encoded')
+  if (!uint8ArrayEquals(ContactRecord.encode(c), value)) throw new InvalidRecordError('Contact record is not canonically encoded')
   if (c.version !== CONTACT_RECORD_VERSION) throw new InvalidRecordError(`Unsupported contact record version ${c.version}`)
   if (c.boxKey.byteLength !== BOX_KEY_BYTES) throw new InvalidRecordError(`Contact box key is not ${BOX_KEY_BYTES} bytes`)
   if (c.mailbox.byteLength !== MAILBOX_ID_BYTES) throw new InvalidRecordError(`Contact mailbox id is not ${MAILBOX_ID_BYTES} bytes`)
@@ -193,16 +204,13 @@ export async function verifyContactRecord (dhtKey: Uint8Array, bytes: Uint8Array
   const issuedAt = Number(c.issuedAt)
   if (issuedAt > now + MAX_CLOCK_SKEW_MS) throw new InvalidRecordError('Contact record is issued in the future')
   return {
-    key: owner.key,
-    publicKey: owner.publicKey,
+    key: encodeKey(rec.publisher),
+    publicKey: rec.publisher,
     boxKey: c.boxKey,
     gateways: c.gateways,
     gatewayPeerIds: c.gateways.map((g) => peerIdFromPublicKey(publicKeyFromRaw(g)).toString()),
     mailbox: c.mailbox,
-    seq: rec.seq,
-    expiresAt: rec.expiresAt,
-    issuedAt,
-    bytes
+    issuedAt
   }
 }
 
@@ -216,22 +224,8 @@ export async function verifyContactRecord (dhtKey: Uint8Array, bytes: Uint8Array
  * @param readLocal - returns the record value this node stores for a DHT key
  * @throws UMBRA_ERR_INVALID_RECORD
  */
-export function createContactValidator (readLocal?: (dhtKey: Uint8Array) => Promise<Uint8Array | undefined>) {
-  return async (dhtKey: Uint8Array, value: Uint8Array): Promise<void> => {
-    const incoming = await verifyContactRecord(dhtKey, value)
-    const localBytes = readLocal == null ? undefined : await readLocal(dhtKey)
-    if (localBytes == null) return
-    let held: VerifiedContact
-    try {
-      held = await verifyContactRecord(dhtKey, localBytes)
-    } catch {
-      return // the held copy expired or is damaged
-    }
-    if (incoming.seq < held.seq) throw new InvalidRecordError(`Stale contact record: seq ${incoming.seq} < held ${held.seq}`)
-    if (incoming.seq === held.seq && !uint8ArrayEquals(incoming.bytes, held.bytes)) {
-      throw new InvalidRecordError(`Conflicting contact record with the same seq ${incoming.seq}`)
-    }
-  }
+export function createContactValidator (readLocal?: (dhtKey: Uint8Array) => Promise<Uint8Array | undefined>): (dhtKey: Uint8Array, value: Uint8Array) => Promise<void> {
+  return contactNamespace.validator(readLocal)
 }
 
 /**
@@ -241,28 +235,5 @@ export function createContactValidator (readLocal?: (dhtKey: Uint8Array) => Prom
  * rank last (kad-dht has already run the validator on each).
  */
 export function selectContactRecord (dhtKey: Uint8Array, records: Uint8Array[]): number {
-  let owner: Uint8Array | undefined
-  try {
-    owner = pseudonymOfContactKey(dhtKey).publicKey
-  } catch {
-    owner = undefined
-  }
-  let best = 0
-  let bestSeq = -1n
-  let bestExp = -1n
-  records.forEach((bytes, i) => {
-    try {
-      if (bytes.byteLength > MAX_CONTACT_RECORD_BYTES) return
-      const r = UmbraRecord.decode(bytes)
-      if (owner == null || !uint8ArrayEquals(r.publisher, owner)) return
-      if (r.seq > bestSeq || (r.seq === bestSeq && r.expiresAt > bestExp)) {
-        best = i
-        bestSeq = r.seq
-        bestExp = r.expiresAt
-      }
-    } catch {
-      // ranks last
-    }
-  })
-  return best
+  return contactNamespace.selector(dhtKey, records)
 }

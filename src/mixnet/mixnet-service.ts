@@ -24,7 +24,7 @@ import {
   REASSEMBLY_TTL_MS, RELAY_MAX_HELD_PACKETS, RELAY_MAX_HELD_PER_PEER, SEND_TIMEOUT_MS, WIRE_VERSION,
   CONTACT_CACHE_MS, CONTACT_IDLE_MS, CONTACT_REFRESH_MEAN_MS, GATEWAY_LOOKUP_DHT_TIMEOUT_MS, LOOKUP_ATTEMPTS, LOOKUP_TIMEOUT_MS, MAX_CACHED_CONTACTS
 } from './constants.ts'
-import { contactDhtKey, signContactRecord, verifyContactRecord, type VerifiedContact } from './contact.ts'
+import { contactDhtKey, contactNamespace, signContactRecord, verifyContactRecord, type VerifiedContact } from './contact.ts'
 import { ROLE_GATEWAY, ROLE_MIX } from './descriptor.ts'
 import { createDirectory, type Directory, type MixNodeInfo } from './directory.ts'
 import { AnonymousDeliveryError, MailboxFullError, NoSurbError, NotEnoughMixesError, ReplyTooLargeError, UnknownPseudonymError } from './errors.ts'
@@ -722,24 +722,15 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     lookups.clear()
   }
 
-  /** The newest valid contact record under `dhtKey` in the DHT, queried from this node, or undefined. */
+  /** The newest valid contact record under `dhtKey` in the DHT, queried from this node (first remote copy ends it), or undefined. */
   async function dhtContact (dhtKey: Uint8Array, signal: AbortSignal): Promise<VerifiedContact | undefined> {
-    let best: VerifiedContact | undefined
     try {
-      for await (const event of kad.get(dhtKey, { signal })) {
-        if (event.name !== 'VALUE') continue
-        try {
-          const c = await verifyContactRecord(dhtKey, event.value)
-          if (best == null || c.seq > best.seq) best = c
-        } catch (err) {
-          log.debug({ err: (err as Error).message }, 'ignored an invalid contact record')
-        }
-        if (best != null) break
-      }
+      const found = await contactNamespace.query(kad, dhtKey, { signal, quorum: 1, me: ownKey })
+      return found == null ? undefined : await verifyContactRecord(dhtKey, found.rec.bytes)
     } catch (err) {
-      log.debug({ err: (err as Error).message }, 'contact record query ended early')
+      log.debug({ err: (err as Error).message }, 'contact record query ended without a record')
+      return undefined
     }
-    return best
   }
 
   /** The gateway's side of a lookup: a DHT query from this node for someone else (GatewayInit.lookupContact). */
@@ -758,9 +749,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   async function publishContact (mailbox: Uint8Array, bytes: Uint8Array): Promise<void> {
     const dhtKey = contactDhtKey(encodeKey(mailbox))
     await verifyContactRecord(dhtKey, bytes)
-    for await (const event of kad.put(dhtKey, bytes, { signal: AbortSignal.timeout(CONTACT_LOOKUP_TIMEOUT_MS) })) {
-      void event
-    }
+    await contactNamespace.publish(kad, dhtKey, bytes, AbortSignal.timeout(CONTACT_LOOKUP_TIMEOUT_MS))
   }
 
   // ---- sending ---------------------------------------------------------------

@@ -15,13 +15,13 @@ import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
 import { TypedEventEmitter } from 'main-event'
 import { createDhtService, readLocalRecord, type DhtServiceHandle } from '../dht/dht-service.ts'
-import { DATA_NAMESPACE, K, KAD_PROTOCOL } from '../dht/constants.ts'
-import { createDataValidator, selectDataRecord } from '../dht/record.ts'
+import { K, KAD_PROTOCOL } from '../dht/constants.ts'
+import { dataNamespace } from '../dht/record.ts'
 import { InvalidOptionError, NotStartedError } from '../errors.ts'
 import { keyFromPeerId, loadOrCreateTransportKey, resolveDataDir } from '../identity/index.ts'
 import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
-import { CONTACT_NAMESPACE, createContactValidator, selectContactRecord } from '../mixnet/contact.ts'
+import { contactNamespace } from '../mixnet/contact.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
@@ -32,6 +32,9 @@ import type { MessagingService } from '../messaging/types.ts'
 import type { MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+
+/** Every DHT record namespace this node validates and stores (DESIGN.md section 4). */
+const NAMESPACES = [dataNamespace, contactNamespace] as const
 
 function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], stunPort: number | false, stunServers: string[] } {
   if (init == null || typeof init !== 'object') throw new InvalidOptionError('createNode(init): init must be an object')
@@ -187,11 +190,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
           peerInfoMapper: passthroughMapper,
           // A client with no peers must not spin: the relay transport's random walk would re-query an empty table in a tight loop.
           allowQueryWithZeroPeers: this.role === 'server',
-          validators: {
-            [DATA_NAMESPACE]: createDataValidator(async (k) => await readLocalRecord(datastore, k)),
-            [CONTACT_NAMESPACE]: createContactValidator(async (k) => await readLocalRecord(datastore, k))
-          },
-          selectors: { [DATA_NAMESPACE]: selectDataRecord, [CONTACT_NAMESPACE]: selectContactRecord }
+          // Every record namespace, declared once (src/dht/namespace.ts), brings its validator and selector.
+          validators: Object.fromEntries(NAMESPACES.map((ns) => [ns.name, ns.validator(async (k) => await readLocalRecord(datastore, k))])),
+          selectors: Object.fromEntries(NAMESPACES.map((ns) => [ns.name, ns.selector]))
         })
       },
       start: false
