@@ -453,6 +453,44 @@ export const ROUTES = {
     },
     errors: [400, 404, 503, 504]
   },
+  registryLookup: {
+    method: 'GET',
+    url: '/v1/registry/:peer',
+    operationId: 'lookupPeer',
+    summary: 'The peer record of a node, by PeerId or key_',
+    description: 'Looks up the signed peer record a node publishes under its `key_…` (docs/registry.md): its role, the addresses others can dial (a client lists relayed ones only), when it was last seen, and its metadata. Cached 60 s unless `fresh=true`. Errors: 400 `UMBRA_ERR_INVALID_KEY`/`UMBRA_ERR_KEY_CHECKSUM` (not a PeerId or key); 404 `UMBRA_ERR_PEER_NOT_FOUND`; 504 `UMBRA_ERR_ABORTED`.',
+    auth: 'bearer',
+    schema: {
+      params: { type: 'object', required: ['peer'], additionalProperties: false, properties: { peer: { type: 'string', minLength: 1, maxLength: 128, description: 'A PeerId (`12D3Koo…`) or a `key_…`.' } } },
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          fresh: { type: 'string', enum: ['true', 'false'], description: '`true`: ask the network even when a cached copy is fresh. Default `false`.' }
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['peerId', 'key', 'role', 'addrs', 'lastSeen', 'sealed', 'seq', 'expiresAt'],
+          additionalProperties: false,
+          properties: {
+            peerId: { type: 'string' },
+            key: { type: 'string', description: 'The node\'s transport key, `key_…`.' },
+            role: { type: 'string', enum: ['server', 'client'] },
+            addrs: { type: 'array', items: { type: 'string' }, description: 'Multiaddrs others can dial.' },
+            lastSeen: { type: 'integer', description: 'When the node signed the record, ms since the Unix epoch.' },
+            metadata: { type: 'string', description: 'Application metadata, base64 (absent when empty). Sealed metadata is opened when it is sealed to this node.' },
+            sealed: { type: 'boolean', description: 'The metadata is sealed to one recipient key.' },
+            opened: { type: 'boolean', description: 'Sealed metadata was sealed to this node and `metadata` is its plaintext.' },
+            seq: { type: 'integer' },
+            expiresAt: { type: 'integer', description: 'Expiry, ms since the Unix epoch.' }
+          }
+        }
+      }
+    },
+    errors: [400, 404, 503, 504]
+  },
   messageSend: {
     method: 'POST',
     url: '/v1/messages',

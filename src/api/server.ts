@@ -358,6 +358,18 @@ class HttpApiServer implements ApiServer {
       return { key: record.key, value: text, encoding, publisher: record.publisher, seq: record.seq, expiresAt: record.expiresAt, source: record.source }
     })
 
+    this.#route<{ Params: { peer: string }, Querystring: { fresh?: 'true' | 'false' } }>(ROUTES.registryLookup, async (request, reply) => {
+      const node = this.#startedNode()
+      const rec = await this.#withSignal(reply, (signal) => node.registry.lookup(request.params.peer, { fresh: request.query.fresh === 'true', signal }))
+      const opened = rec.sealed ? node.registry.openMetadata(rec) : undefined
+      const metadata = opened ?? rec.metadata
+      return {
+        peerId: rec.peerId, key: rec.key, role: rec.role, addrs: rec.addrs, lastSeen: rec.lastSeen, sealed: rec.sealed, seq: rec.seq, expiresAt: rec.expiresAt,
+        ...(metadata.byteLength > 0 ? { metadata: Buffer.from(metadata).toString('base64') } : {}),
+        ...(rec.sealed ? { opened: opened != null } : {})
+      }
+    })
+
     this.#route<{ Body: SendBody }>(ROUTES.messageSend, async (request, reply) => {
       const node = this.#startedNode()
       const { to, body, encoding, anonymous, hops, wait, replySurbs } = request.body

@@ -84,6 +84,22 @@ export interface DhtGetResponse {
   source: 'local' | 'network'
 }
 
+/** `GET /v1/registry/:peer`. */
+export interface PeerRecordResponse {
+  peerId: string
+  key: string
+  role: 'server' | 'client'
+  addrs: string[]
+  /** ms since the Unix epoch. */
+  lastSeen: number
+  /** base64, absent when empty. */
+  metadata?: string
+  sealed: boolean
+  opened?: boolean
+  seq: number
+  expiresAt: number
+}
+
 /** `POST /v1/messages`. */
 export interface SendResponse {
   id: string
@@ -318,6 +334,12 @@ export class ApiClient {
    * `GET /v1/dht/:key`: the newest record under `key`.
    * @returns the record, or `undefined` when no node has one (HTTP 404)
    */
+  /** `GET /v1/registry/:peer`: a node's peer record. @throws ApiResponseError (404 `UMBRA_ERR_PEER_NOT_FOUND`) */
+  async lookup (peer: string, options: GetOptions = {}): Promise<PeerRecordResponse> {
+    const query = options.fresh === true ? '?fresh=true' : ''
+    return await this.request<PeerRecordResponse>('GET', `/v1/registry/${encodeURIComponent(peer)}${query}`, undefined, options)
+  }
+
   async get (key: string, options: GetOptions = {}): Promise<DhtGetResponse | undefined> {
     const query = options.fresh === true ? '?fresh=true' : ''
     try {

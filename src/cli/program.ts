@@ -104,6 +104,14 @@ export function createProgram (result: { exitCode: number }): Command {
       result.exitCode = await runGet(key, flags)
     })
 
+  addClientCommand(program, 'lookup', 'show a node\'s peer record from the registry: role, addresses others can dial, last seen')
+    .argument('<peer>', 'PeerId (12D3Koo…) or key (key_…)')
+    .option('--fresh', 'ask the network even when the node has a fresh copy')
+    .action(async (peer: string, flags) => {
+      const { runLookup } = await import('./commands/client.ts')
+      result.exitCode = await runLookup(peer, flags)
+    })
+
   addClientCommand(program, 'send', 'send an end-to-end encrypted message to a peer, or anonymously to a pseudonym')
     .argument('<to>', 'recipient PeerId (12D3Koo…) or key (key_…); with --anonymous, a pseudonym (key_…)')
     .argument('<message>', 'text, up to 1 MiB')

@@ -22,6 +22,7 @@ import { keyFromPeerId, loadOrCreateTransportKey, resolveDataDir } from '../iden
 import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
 import { contactNamespace } from '../mixnet/contact.ts'
+import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
@@ -31,10 +32,11 @@ import type { DhtService } from '../dht/types.ts'
 import type { MessagingService } from '../messaging/types.ts'
 import type { MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { NatService } from '../nat/types.ts'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { peerRoutingSymbol } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 
 /** Every DHT record namespace this node validates and stores (DESIGN.md section 4). */
-const NAMESPACES = [dataNamespace, contactNamespace] as const
+const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace] as const
 
 function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], stunPort: number | false, stunServers: string[] } {
   if (init == null || typeof init !== 'object') throw new InvalidOptionError('createNode(init): init must be an object')
@@ -89,6 +91,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #stunPort: number | false
   #stunServers: string[]
   #nat?: NatServiceHandle
+  #registry?: RegistryHandle
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -135,6 +138,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     return this.#messaging
   }
 
+  get registry (): Registry {
+    if (this.#registry == null) throw new NotStartedError()
+    return this.#registry
+  }
+
   get mixnet (): MixnetService {
     if (this.#mixnet == null) throw new NotStartedError()
     return this.#mixnet
@@ -164,6 +172,12 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const listen = client ? [...new Set([...this.#listen, '/p2p-circuit', '/webrtc'])] : this.#listen
     // ICE only ever asks this network's STUN servers (an explicit list, so @libp2p/webrtc's public defaults are never used).
     const iceServers = this.#stunServers.map((h) => ({ urls: [`stun:${h}`] }))
+    // The registry needs the started libp2p's kad-dht; the router is wired before it exists.
+    const registryRef: { current?: RegistryHandle } = {}
+    const findPeerByRecord = async (id: PeerId, options?: AbortOptions): Promise<PeerInfo> => {
+      if (registryRef.current == null) throw new NotStartedError()
+      return await registryRef.current.findPeer(id, options)
+    }
     const libp2p = await createLibp2p({
       privateKey,
       datastore,
@@ -177,6 +191,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       peerDiscovery: this.#bootstrap.length > 0 ? [bootstrap({ list: this.#bootstrap })] : [],
       services: {
         identify: identify(),
+        // Dialling a PeerId with no known address looks up its peer record (src/registry).
+        registryRouting: () => ({ [peerRoutingSymbol]: { findPeer: async (id: PeerId, options?: AbortOptions) => await findPeerByRecord(id, options) } }),
         ping: ping({ runOnLimitedConnection: true }),
         autoNAT: autoNAT(),
         ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT() } : {}),
@@ -223,6 +239,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     mixnet.events.addEventListener('anonymous:reply', (evt) => { this.safeDispatchEvent('anonymous:reply', { detail: evt.detail }) })
     mixnet.events.addEventListener('anonymous:delivered', (evt) => { this.safeDispatchEvent('anonymous:delivered', { detail: evt.detail }) })
     mixnet.events.addEventListener('anonymous:status', (evt) => { this.safeDispatchEvent('anonymous:status', { detail: evt.detail }) })
+    const registry = createRegistry({ libp2p, kad: libp2p.services.dht, privateKey, role: this.role, log: logger('registry') }, this.#init.registry)
+    registryRef.current = registry
     await libp2p.start()
     try {
       if (this.role === 'server') await libp2p.services.dht.setMode('server')
@@ -231,7 +249,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       await this.#join(libp2p)
       await mixnet.start()
       await nat.start()
+      registry.start()
     } catch (err) {
+      registry.stop()
       await nat.stop().catch(() => {})
       await mixnet.stop().catch(() => {})
       await libp2p.stop()
@@ -239,6 +259,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     }
     this.#mixnet = mixnet
     this.#nat = nat
+    this.#registry = registry
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -270,6 +291,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const libp2p = this.#libp2p
     if (libp2p == null) return
     this.#libp2p = undefined
+    this.#registry?.stop()
+    this.#registry = undefined
     await this.#nat?.stop().catch(() => {})
     this.#nat = undefined
     await this.#mixnet?.stop().catch((err) => { this.#log.warn({ err: err.message }, 'mixnet stop failed') })

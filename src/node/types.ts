@@ -1,6 +1,7 @@
 import type { DhtService } from '../dht/index.ts'
 import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
 import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, PseudonymService } from '../mixnet/types.ts'
+import type { Registry, RegistryInit } from '../registry/index.ts'
 import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { TypedEventTarget } from 'main-event'
@@ -37,6 +38,8 @@ export interface UmbraNodeInit {
   mixnet?: MixnetInit
   /** NAT traversal options (STUN port of a server, STUN servers of a client, UPnP). */
   nat?: NatInit
+  /** Peer registry options: whether to publish this node's peer record, and its metadata. */
+  registry?: RegistryInit
 }
 
 /** Event detail of `peer:connect` and `peer:disconnect`. */
@@ -90,6 +93,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly messaging: MessagingService
   /** Anonymous messages through the Sphinx mix network. */
   readonly mixnet: MixnetService
+  /** Peer records: this node's, and others' by PeerId or key (dialling by PeerId resolves through it). */
+  readonly registry: Registry
   /** This node's pseudonyms. */
   readonly pseudonyms: PseudonymService
   /** NAT status and hole punching. */

@@ -927,6 +927,25 @@ describe('HTTP API over two real nodes', () => {
     assertError(await call(apiB, 'GET', '/v1/node', { headers: AUTH }), 401, 'UMBRA_ERR_UNAUTHORIZED')
   })
 
+  it('GET /v1/registry/{peer} answers the other node\'s peer record, 404 for an unknown key, 400 for garbage', async () => {
+    let res = await call(apiA, 'GET', `/v1/registry/${b.peerId}`, { headers: AUTH })
+    for (let i = 0; i < 40 && res.status === 404; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      res = await call(apiA, 'GET', `/v1/registry/${b.peerId}?fresh=true`, { headers: AUTH })
+    }
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    const rec = res.body as { peerId: string, role: string, addrs: string[], sealed: boolean }
+    assert.equal(rec.peerId, b.peerId)
+    assert.equal(rec.role, 'server')
+    assert.deepEqual([...rec.addrs].sort(), [...b.getMultiaddrs()].sort())
+    assert.equal(rec.sealed, false)
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const { encodeKey } = await import('../../src/identity/index.ts')
+    const nobody = encodeKey((await generateKeyPair('Ed25519')).publicKey.raw)
+    assertError(await call(apiA, 'GET', `/v1/registry/${nobody}`, { headers: AUTH }), 404, 'UMBRA_ERR_PEER_NOT_FOUND')
+    assertError(await call(apiA, 'GET', '/v1/registry/not-a-peer', { headers: AUTH }), 400, 'UMBRA_ERR_INVALID_KEY')
+  })
+
   it('GET /v1/node reports a server as publicly reachable with its STUN port', async () => {
     const info = await call(apiA, 'GET', '/v1/node', { headers: AUTH })
     assert.equal(info.status, 200, JSON.stringify(info.body))

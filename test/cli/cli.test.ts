@@ -63,6 +63,27 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 120_000 }
     assert.equal(statSync(join(dir, 'testnet.json')).mode & 0o777, 0o600)
   })
 
+  test('lookup shows another node\'s peer record; an unknown key exits 1 with its code', async () => {
+    let res = await umbra(['lookup', node(4).peerId, '--json', ...apiFlags(1)])
+    for (let i = 0; i < 20 && res.code !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      res = await umbra(['lookup', node(4).peerId, '--fresh', '--json', ...apiFlags(1)])
+    }
+    assert.equal(res.code, 0, res.stderr)
+    const rec = JSON.parse(res.stdout) as { peerId: string, key: string, role: string, addrs: string[] }
+    assert.equal(rec.peerId, node(4).peerId)
+    assert.equal(rec.key, node(4).key)
+    assert.equal(rec.role, 'server')
+    assert.ok(rec.addrs.length > 0)
+    const human = await umbra(['lookup', node(4).key, ...apiFlags(2)])
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, new RegExp(`^peer\\s+${node(4).peerId}$`, 'm'))
+    assert.match(human.stdout, /^role\s+server$/m)
+    const missing = await umbra(['lookup', 'key_nobody', ...apiFlags(2)])
+    assert.notEqual(missing.code, 0)
+    assert.equal(missing.stderr.trim().split('\n').length, 1, 'one line')
+  })
+
   test('id finds the node through --data-dir (api.json and api-token)', async () => {
     const human = await umbra(['id', '--data-dir', node(3).dataDir])
     assert.equal(human.code, 0, human.stderr)

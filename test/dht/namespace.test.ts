@@ -66,7 +66,7 @@ describe('record namespaces', () => {
     const other = claims.key('alice')
     await assert.rejects(notes.verify(other, good), { code: 'UMBRA_ERR_INVALID_RECORD', message: /not in the umbra-test-note namespace/ })
     const tampered = good.slice()
-    tampered[tampered.length - 1] ^= 1
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 1
     await assert.rejects(notes.verify(dhtKey, tampered), { code: 'UMBRA_ERR_INVALID_RECORD' })
     assert.throws(() => notes.key('key_notakey'), { code: 'UMBRA_ERR_INVALID_RECORD' })
     assert.throws(() => claims.key('Alice'), { code: 'UMBRA_ERR_INVALID_RECORD', message: /lowercase/ })

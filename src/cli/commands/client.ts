@@ -166,6 +166,30 @@ export async function runGet (key: string, flags: ClientCommandFlags & { fresh?:
   return 0
 }
 
+/**
+ * `umbra lookup PEER`: a node's peer record from the registry (role,
+ * addresses others can dial, last seen, metadata).
+ * @throws ApiResponseError (exit 1, UMBRA_ERR_PEER_NOT_FOUND) when no record exists
+ */
+export async function runLookup (peer: string, flags: ClientCommandFlags & { fresh?: boolean }): Promise<number> {
+  const api = await clientFromFlags(flags)
+  const rec = await api.lookup(peer, { fresh: flags.fresh === true })
+  if (flags.json === true) {
+    printJson(rec)
+    return 0
+  }
+  const lines = [
+    `peer      ${rec.peerId}`,
+    `key       ${rec.key}`,
+    `role      ${rec.role}`,
+    `last seen ${new Date(rec.lastSeen).toISOString()}`,
+    ...rec.addrs.map((a, i) => `${i === 0 ? 'addrs    ' : '         '} ${a}`),
+    ...(rec.metadata != null ? [`metadata  ${rec.sealed && rec.opened !== true ? '(sealed to another key)' : printable(Buffer.from(rec.metadata, 'base64').toString('utf8'))}`] : [])
+  ]
+  process.stdout.write(lines.join('\n') + '\n')
+  return 0
+}
+
 /** Flags of `umbra send`. */
 export interface SendFlags extends ClientCommandFlags {
   anonymous?: boolean
