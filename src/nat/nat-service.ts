@@ -45,6 +45,12 @@ export interface NatServiceInit {
   stunPort: number | false
   /** `host:port` STUN servers the client's ICE uses. */
   stunServers: string[]
+  /**
+   * The addresses a peer publishes in its peer record (src/registry), asked
+   * when a hole punch knows no WebRTC address of the peer, so a punch by
+   * PeerId alone works.
+   */
+  lookupAddrs?: (peer: PeerId, signal: AbortSignal) => Promise<string[]>
 }
 
 /** The NAT service with its lifecycle, as held by the node. */
@@ -148,6 +154,16 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       const direct = openDirect()
       if (direct != null) return await report(direct, 'existing-direct', signal)
       const known = [...extra, ...((await libp2p.peerStore.get(peer).catch(() => undefined))?.addresses.map((a) => a.multiaddr) ?? [])]
+      if (!known.some((ma) => ma.toString().includes('/p2p-circuit/webrtc')) && init.lookupAddrs != null) {
+        // Only the PeerId is known: the peer record names its relayed (and WebRTC) addresses.
+        try {
+          const published = (await init.lookupAddrs(peer, withTimeout(signal, 10_000))).map((a) => multiaddr(a))
+          known.push(...published)
+          if (published.length > 0) await libp2p.peerStore.merge(peer, { multiaddrs: published }).catch(() => {})
+        } catch (err) {
+          log.debug({ err: (err as Error).message }, 'no peer record for the hole punch target')
+        }
+      }
       const webrtc = known.map((ma) => ma.toString()).filter((a) => a.includes('/p2p-circuit/webrtc'))
       let reason = webrtc.length === 0 ? 'the peer announces no /p2p-circuit/webrtc address' : 'no WebRTC address answered'
       for (const addr of new Set(webrtc)) {

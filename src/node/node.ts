@@ -226,7 +226,19 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       log: logger('messaging'),
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
-    const nat = createNatService({ libp2p, role: this.role, log: logger('nat'), bootstrap: this.#bootstrap, stunPort: this.#stunPort, stunServers: this.#stunServers })
+    const nat = createNatService({
+      libp2p,
+      role: this.role,
+      log: logger('nat'),
+      bootstrap: this.#bootstrap,
+      stunPort: this.#stunPort,
+      stunServers: this.#stunServers,
+      lookupAddrs: async (peer, signal) => {
+        if (registryRef.current == null) return []
+        const rec = await registryRef.current.lookup(peer.toString(), { signal })
+        return rec.addrs.map((a) => a.includes(`/p2p/${rec.peerId}`) ? a : `${a}/p2p/${rec.peerId}`)
+      }
+    })
     const mixnet = createMixnet({
       libp2p,
       kad: libp2p.services.dht,

@@ -156,6 +156,27 @@ function scenario (natA: NatKind, natB: NatKind): void {
       }
     })
 
+    it('a client reaches a new client knowing only its PeerId (the peer record names its relay)', async () => {
+      await stop(b)
+      b.dataDir = join(dir, 'b-by-id')
+      await start(lab, b)
+      await reserved(lab, b)
+      // No --addr: A knows nothing but the PeerId; the hole punch looks up B's peer record.
+      const r = await until('a punch by PeerId alone', async () => {
+        try {
+          return await cli(lab, a, ['punch', b.peerId, '--timeout', expectDirect ? '10000' : '4000'], 40_000)
+        } catch { return undefined }
+      }, 60_000)
+      console.log(`${natA}/${natB}: punch by PeerId alone: ${r.path}/${r.method} in ${Math.round(r.elapsedMs)} ms`)
+      assert.equal(r.path, expectDirect ? 'direct' : 'relayed', JSON.stringify(r))
+      const viaRelay = r.remoteAddr.includes('/p2p-circuit') && !r.remoteAddr.includes('/webrtc')
+      assert.equal(r.path === 'direct', !viaRelay, 'the reported path matches the connection')
+      const sent = await cli(lab, a, ['send', b.peerId, 'found by id'], 30_000)
+      assert.ok(sent.id != null)
+      const inbox = await cli(lab, b, ['inbox'])
+      assert.ok((inbox.messages as Array<{ body: string }>).some((m) => m.body === 'found by id'))
+    })
+
     it('a direct message and an anonymous message flow between the two clients', async () => {
       const sent = await cli(lab, a, ['send', b.peerId, 'hello through the NAT'])
       assert.ok(sent.id != null)
