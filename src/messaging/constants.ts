@@ -27,3 +27,13 @@ export const ACK_DELIVERED = 0
 export const ACK_MALFORMED = 1
 export const ACK_TOO_LARGE = 2
 export const ACK_UNREADABLE = 3
+/** ACK status: refused unread, the sender is over its per-peer message rate (`UMBRA_ERR_QUOTA_DIRECT_MESSAGES`; docs/quotas.md). */
+export const ACK_RATE_LIMITED = 4
+/**
+ * Direct messages one peer may send this node per second, sustained (issue 10
+ * quota; docs/quotas.md). Each costs an X25519 + Ed25519 open and up to 64 KiB;
+ * a chat sends a few a second, 20/s leaves room for bursts of replies.
+ */
+export const DIRECT_MESSAGES_PER_SECOND = 20
+/** Direct messages one peer may send at once after being idle (token bucket size). */
+export const DIRECT_MESSAGES_BURST = 40

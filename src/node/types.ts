@@ -3,6 +3,7 @@ import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
 import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { QuotaSnapshot } from '../quota.ts'
 import type { TypedEventTarget } from 'main-event'
 
 /** A node's role (DESIGN.md section 2). */
@@ -110,4 +111,6 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   getMultiaddrs(): string[]
   /** Currently connected peers. */
   getPeers(): PeerSummary[]
+  /** Per-peer quota refusals since start, by kind (docs/quotas.md); works before start too. */
+  quotas(): QuotaSnapshot
 }
