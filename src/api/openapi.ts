@@ -704,7 +704,7 @@ export const ROUTES = {
     url: '/v1/quotas',
     operationId: 'getQuotas',
     summary: 'Per-peer quota refusals since start',
-    description: 'How many times each per-peer quota refused something since the node started (docs/quotas.md has every quota, its limit and the code the refused peer sees): `mailbox-claims` (gateway claims over 16 per peer), `dht-records`, `dht-bytes`, `dht-total-bytes` (records stored for others over 256 or 4 MiB per owner key, or 256 MiB in all), `provider-records`, `direct-messages` (over 20/s per peer), `event-streams` (over 16 open `GET /v1/events`).',
+    description: 'How many times each per-peer quota refused something since the node started (docs/quotas.md has every quota, its limit and the code the refused peer sees): `mailbox-claims` (gateway claims over 16 per peer), `dht-records`, `dht-bytes`, `dht-total-bytes` (records stored for others over 256 or 4 MiB per owner key, or 256 MiB in all), `provider-records`, `direct-messages` (over 100 tokens/s per peer: 1 per message + 1 per 64 KiB), `event-streams` (over 16 open `GET /v1/events`).',
     auth: 'bearer',
     schema: {
       querystring: noQuerySchema,

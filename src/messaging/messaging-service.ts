@@ -4,7 +4,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { encodeKey, parsePeer } from '../identity/index.ts'
-import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
+import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
 import { MessageAck } from './pb/message.ts'
 import { openMessage, sealMessage } from './seal.ts'
@@ -57,14 +57,24 @@ export function createMessagingService (components: MessagingServiceComponents):
     let id: Uint8Array = new Uint8Array(0)
     try {
       // Over its rate, a peer's message is answered unread: no decryption spent on it.
-      if (!rate.take(connection.remotePeer.toString())) {
+      const peer = connection.remotePeer.toString()
+      const refuse = async (): Promise<void> => {
         components.quotas?.refuse('direct-messages')
         log.debug({ code: QUOTA_CODES['direct-messages'] }, 'refused a direct message')
         await lp.write(MessageAck.encode({ version: MESSAGE_VERSION, id: new Uint8Array(0), status: ACK_RATE_LIMITED }), { signal })
         await stream.close({ signal })
+      }
+      if (!rate.take(peer)) {
+        await refuse()
         return
       }
       const frame = (await lp.read({ signal })).subarray()
+      // Large envelopes cost more: one more token per full DIRECT_MESSAGE_TOKEN_BYTES.
+      const extra = Math.floor(frame.byteLength / DIRECT_MESSAGE_TOKEN_BYTES)
+      if (extra > 0 && !rate.take(peer, extra)) {
+        await refuse()
+        return
+      }
       try {
         const opened = await openMessage(privateKey, frame)
         id = opened.id
