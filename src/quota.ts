@@ -18,6 +18,8 @@
  * ```
  */
 
+import { UmbraError } from './errors.ts'
+
 /** Every kind of quota a node enforces; the keys of `refused` in {@link QuotaSnapshot}. */
 export const QUOTA_KINDS = [
   'mailbox-claims',
@@ -55,15 +57,17 @@ export interface QuotaSnapshot {
   refused: Record<QuotaKind, number>
 }
 
-/** Thrown (or its code sent) when a quota refuses something. */
-export class QuotaExceededError extends Error {
-  readonly code: string
+/**
+ * Thrown (or its code sent) when a quota refuses something; `code` is
+ * {@link QUOTA_CODES}[kind]. The HTTP API answers 429 for every
+ * `UMBRA_ERR_QUOTA_*` code.
+ */
+export class QuotaExceededError extends UmbraError {
   readonly kind: QuotaKind
   constructor (kind: QuotaKind, message?: string) {
-    super(message ?? `Over the ${kind} quota`)
+    super(message ?? `Over the ${kind} quota (docs/quotas.md)`, QUOTA_CODES[kind])
     this.name = 'QuotaExceededError'
     this.kind = kind
-    this.code = QUOTA_CODES[kind]
   }
 }
 
