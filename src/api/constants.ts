@@ -92,6 +92,14 @@ export const SSE_HEARTBEAT_MS = 15 * SECOND_MS
 export const SSE_MAX_BUFFERED_BYTES = 8 * MiB
 
 /**
+ * Event streams open at once per API token (one token per node): a dashboard
+ * and a few tools need one each; beyond, `GET /v1/events` is 429
+ * `UMBRA_ERR_QUOTA_EVENT_STREAMS` (issue 10; docs/quotas.md). Each open
+ * stream costs a socket, seven listeners and a heartbeat timer.
+ */
+export const SSE_MAX_STREAMS_PER_TOKEN = 16
+
+/**
  * Upper bound on how long one request may wait for the DHT or the messaging
  * service, in ms; past it the request is aborted and answered 504. The
  * messaging service's own timeout ({@link MESSAGE_SEND_TIMEOUT_MS}) normally ends sends first.

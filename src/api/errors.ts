@@ -160,6 +160,7 @@ export function statusOfUmbraCode (code: string): number {
   const known = STATUS_OF_CODE.get(code)
   if (known !== undefined) return known
   if (code.startsWith('UMBRA_ERR_INVALID_')) return 400
+  if (code.startsWith('UMBRA_ERR_QUOTA_')) return 429
   if (code.endsWith('_TOO_LARGE')) return 413
   if (code.endsWith('_NOT_FOUND')) return 404
   if (code.endsWith('_TIMEOUT')) return 504

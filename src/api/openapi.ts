@@ -20,6 +20,7 @@ import {
   MIN_HOLEPUNCH_TIMEOUT_MS,
   SSE_HEARTBEAT_MS
 } from './constants.ts'
+import { QUOTA_CODES, QUOTA_KINDS } from '../quota.ts'
 
 /**
  * The route table of the HTTP API and its OpenAPI 3.1 document (DESIGN.md
@@ -382,7 +383,7 @@ export const ROUTES = {
     url: '/v1/dht/:key',
     operationId: 'putDhtRecord',
     summary: 'Store a signed record in the DHT',
-    description: `Signs \`value\` under \`key\` with the node's key and stores it on the closest nodes and locally. \`value\` is at most ${MAX_DHT_VALUE_BYTES} bytes once decoded (413 \`UMBRA_ERR_VALUE_TOO_LARGE\` above). The first publisher owns a key until its record expires: another node's put answers 409 \`UMBRA_ERR_KEY_OWNED\`. Errors: 400 \`UMBRA_ERR_BAD_REQUEST\`, \`UMBRA_ERR_INVALID_KEY_NAME\`, \`UMBRA_ERR_INVALID_TTL\`; 504 \`UMBRA_ERR_ABORTED\`/\`UMBRA_ERR_TIMEOUT\`.`,
+    description: `Signs \`value\` under \`key\` with the node's key and stores it on the closest nodes and locally. \`value\` is at most ${MAX_DHT_VALUE_BYTES} bytes once decoded (413 \`UMBRA_ERR_VALUE_TOO_LARGE\` above). The first publisher owns a key until its record expires: another node's put answers 409 \`UMBRA_ERR_KEY_OWNED\`. Errors: 400 \`UMBRA_ERR_BAD_REQUEST\`, \`UMBRA_ERR_INVALID_KEY_NAME\`, \`UMBRA_ERR_INVALID_TTL\`; 429 \`UMBRA_ERR_QUOTA_DHT_RECORDS\`/\`…_DHT_BYTES\`/\`…_DHT_TOTAL_BYTES\` (a node stores at most 256 records and 4 MiB per publisher, docs/quotas.md); 504 \`UMBRA_ERR_ABORTED\`/\`UMBRA_ERR_TIMEOUT\`.`,
     auth: 'bearer',
     schema: {
       params: dhtKeyParamsSchema,
@@ -416,7 +417,7 @@ export const ROUTES = {
         }
       }
     },
-    errors: [400, 409, 413, 415, 503, 504]
+    errors: [400, 409, 413, 415, 429, 503, 504]
   },
   dhtGet: {
     method: 'GET',
@@ -737,6 +738,33 @@ export const ROUTES = {
     },
     errors: [400, 503]
   },
+  quotas: {
+    method: 'GET',
+    url: '/v1/quotas',
+    operationId: 'getQuotas',
+    summary: 'Per-peer quota refusals since start',
+    description: 'How many times each per-peer quota refused something since the node started (docs/quotas.md has every quota, its limit and the code the refused peer sees): `mailbox-claims` (gateway claims over 16 per peer), `dht-records`, `dht-bytes`, `dht-total-bytes` (records stored for others over 256 or 4 MiB per owner key, or 256 MiB in all), `provider-records`, `direct-messages` (over 100 tokens/s per peer: 1 per message + 1 per 64 KiB), `event-streams` (over 16 open `GET /v1/events`).',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      response: {
+        200: {
+          type: 'object',
+          required: ['refused'],
+          additionalProperties: false,
+          properties: {
+            refused: {
+              type: 'object',
+              required: [...QUOTA_KINDS],
+              additionalProperties: false,
+              properties: Object.fromEntries(QUOTA_KINDS.map((k) => [k, { type: 'integer', minimum: 0, description: `Refusals answered \`${QUOTA_CODES[k]}\`.` }]))
+            }
+          }
+        }
+      }
+    },
+    errors: [400, 503]
+  },
   events: {
     method: 'GET',
     url: '/v1/events',
@@ -753,7 +781,7 @@ export const ROUTES = {
         }
       }
     },
-    errors: [400],
+    errors: [400, 429],
     stream: {
       mediaType: 'text/event-stream',
       description: [
@@ -789,6 +817,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   500: 'Unexpected failure: `UMBRA_ERR_INTERNAL` (details are in the node log).',
   502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection), `UMBRA_ERR_GATEWAY_UNREACHABLE` (a pseudonym\'s gateway is not connected).',
   503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
+  429: 'Over a quota (docs/quotas.md): `UMBRA_ERR_QUOTA_EVENT_STREAMS` (16 event streams are open already; close one), `UMBRA_ERR_QUOTA_DHT_RECORDS` / `UMBRA_ERR_QUOTA_DHT_BYTES` / `UMBRA_ERR_QUOTA_DHT_TOTAL_BYTES` (this node already stores 256 records or 4 MiB under this node\'s key, or 256 MiB in all; storing nodes would refuse it too).',
   504: 'The operation was aborted or timed out: `UMBRA_ERR_ABORTED`, `UMBRA_ERR_TIMEOUT`.',
   507: "The recipient's mailbox at its gateway is full: `UMBRA_ERR_MAILBOX_FULL` (retry later, once the recipient fetched its messages)."
 }

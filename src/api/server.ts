@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterfa
 import { InvalidOptionError, UmbraError } from '../errors.ts'
 import { parsePeer } from '../identity/index.ts'
 import { logger } from '../logger.ts'
+import { QUOTA_CODES } from '../quota.ts'
 import {
   ANONYMOUS_SEND_TIMEOUT_MS,
   API_BODY_LIMIT_BYTES,
@@ -19,7 +20,8 @@ import {
   MAX_PARAM_CHARS,
   MAX_REPLY_BYTES,
   SSE_HEARTBEAT_MS,
-  SSE_MAX_BUFFERED_BYTES
+  SSE_MAX_BUFFERED_BYTES,
+  SSE_MAX_STREAMS_PER_TOKEN
 } from './constants.ts'
 import {
   ApiError,
@@ -209,6 +211,8 @@ class HttpApiServer implements ApiServer {
   /** SHA-256 of the token, so comparison is constant-time over equal-length buffers whatever is presented. */
   readonly #tokenDigest: Buffer
   readonly #streams = new Set<EventStream>()
+  /** `GET /v1/events` refused over SSE_MAX_STREAMS_PER_TOKEN (reported as `event-streams` by `GET /v1/quotas`). */
+  #refusedStreams = 0
   /** Aborted by `close()`: ends every in-flight service call. */
   readonly #shutdown = new AbortController()
   #closing: Promise<void> | undefined
@@ -451,8 +455,17 @@ class HttpApiServer implements ApiServer {
       return { preset: mixnet.preset, parameters: { meanDelayMs, loopRate, dropRate }, directory: mixnet.directory(), counters: mixnet.counters(), suspects: mixnet.suspects(), ...(replyGateway != null ? { replyGateway } : {}) }
     })
 
+    this.#route<RouteGenericInterface>(ROUTES.quotas, async () => {
+      const { refused } = this.#startedNode().quotas()
+      return { refused: { ...refused, 'event-streams': refused['event-streams'] + this.#refusedStreams } }
+    })
+
     this.#route<RouteGenericInterface>(ROUTES.events, async (request, reply) => {
       this.#startedNode()
+      if (this.#streams.size >= SSE_MAX_STREAMS_PER_TOKEN) {
+        this.#refusedStreams++
+        throw new ApiError(429, QUOTA_CODES['event-streams'], `At most ${SSE_MAX_STREAMS_PER_TOKEN} event streams may be open at once; close one first`)
+      }
       this.#openEventStream(request, reply)
     })
   }

@@ -40,3 +40,17 @@ export const DHT_QUERY_TIMEOUT_MS = 15 * SECOND
  * are almost always the newest (IPNS uses a quorum the same way).
  */
 export const DEFAULT_QUORUM = 3
+/**
+ * Records one owner key may have stored at one storing node (issue 10 quota;
+ * docs/quotas.md). An application keeps a handful of keys per identity;
+ * 256 leaves room for many while 4,000 puts from one key are refused.
+ */
+export const MAX_RECORDS_PER_OWNER = 256
+/** Bytes of records one owner key may have stored at one storing node: 64 full 64 KiB values (issue 10; docs/quotas.md). */
+export const MAX_RECORD_BYTES_PER_OWNER = 4 * 1024 * 1024
+/** Bytes of records a storing node holds in all, whatever the owners: bounds one peer with many keys (issue 10; docs/quotas.md). */
+export const MAX_STORED_RECORD_BYTES = 256 * 1024 * 1024
+/** Provider records one PeerId may have stored at a node; Umbra itself publishes none (issue 10; docs/quotas.md). */
+export const MAX_PROVIDER_RECORDS_PER_PEER = 64
+/** Provider records a node stores in all (about 100 bytes each in memory; issue 10). */
+export const MAX_PROVIDER_RECORDS_TOTAL = 65_536

@@ -27,3 +27,17 @@ export const ACK_DELIVERED = 0
 export const ACK_MALFORMED = 1
 export const ACK_TOO_LARGE = 2
 export const ACK_UNREADABLE = 3
+/** ACK status: refused unread, the sender is over its per-peer message rate (`UMBRA_ERR_QUOTA_DIRECT_MESSAGES`; docs/quotas.md). */
+export const ACK_RATE_LIMITED = 4
+/**
+ * Tokens one peer's direct messages earn per second at this node (issue 10
+ * quota; docs/quotas.md). A message costs one token, plus one per full
+ * {@link DIRECT_MESSAGE_TOKEN_BYTES} of its envelope: 100 small messages/s
+ * (a chat, or a benchmark sending one at a time, stays far below), or about
+ * 6 MiB/s of large ones, each costing an X25519 + Ed25519 open.
+ */
+export const DIRECT_MESSAGES_PER_SECOND = 100
+/** Tokens one peer may spend at once after being idle (bucket size): 200 small messages, or 12 of 1 MiB. */
+export const DIRECT_MESSAGES_BURST = 200
+/** Envelope bytes that cost one more token, bytes. */
+export const DIRECT_MESSAGE_TOKEN_BYTES = 64 * 1024

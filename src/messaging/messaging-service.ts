@@ -4,11 +4,12 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { encodeKey, parsePeer } from '../identity/index.ts'
-import { ACK_DELIVERED, ACK_MALFORMED, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
+import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
 import { MessageAck } from './pb/message.ts'
 import { openMessage, sealMessage } from './seal.ts'
 import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
+import { QUOTA_CODES, RateLimiter, type QuotaCounters } from '../quota.ts'
 import type { Logger } from '../logger.ts'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
@@ -17,6 +18,8 @@ export interface MessagingServiceComponents {
   libp2p: Libp2p
   privateKey: PrivateKey
   log: Logger
+  /** Per-peer rate refusals are counted here (`direct-messages`). */
+  quotas?: QuotaCounters
   /** Called once per message that decrypted and verified. */
   onMessage(message: ReceivedMessage): void
 }
@@ -30,7 +33,8 @@ export interface MessagingServiceHandle extends MessagingService {
 const ACK_TEXT: Record<number, string> = {
   [ACK_MALFORMED]: 'the recipient could not parse the message',
   [ACK_TOO_LARGE]: 'the recipient refused the message as too large',
-  [ACK_UNREADABLE]: 'the recipient could not decrypt or verify the message'
+  [ACK_UNREADABLE]: 'the recipient could not decrypt or verify the message',
+  [ACK_RATE_LIMITED]: `the recipient refused the message: over its per-peer rate (${QUOTA_CODES['direct-messages']})`
 }
 
 
@@ -44,6 +48,7 @@ const ACK_TEXT: Record<number, string> = {
 export function createMessagingService (components: MessagingServiceComponents): MessagingServiceHandle {
   const { libp2p, privateKey, log, onMessage } = components
   const inbox: ReceivedMessage[] = []
+  const rate = new RateLimiter({ ratePerSecond: DIRECT_MESSAGES_PER_SECOND, burst: DIRECT_MESSAGES_BURST })
 
   async function handle (stream: Stream, connection: Connection): Promise<void> {
     const signal = AbortSignal.timeout(RECEIVE_TIMEOUT_MS)
@@ -51,7 +56,25 @@ export function createMessagingService (components: MessagingServiceComponents):
     let status = ACK_DELIVERED
     let id: Uint8Array = new Uint8Array(0)
     try {
+      // Over its rate, a peer's message is answered unread: no decryption spent on it.
+      const peer = connection.remotePeer.toString()
+      const refuse = async (): Promise<void> => {
+        components.quotas?.refuse('direct-messages')
+        log.debug({ code: QUOTA_CODES['direct-messages'] }, 'refused a direct message')
+        await lp.write(MessageAck.encode({ version: MESSAGE_VERSION, id: new Uint8Array(0), status: ACK_RATE_LIMITED }), { signal })
+        await stream.close({ signal })
+      }
+      if (!rate.take(peer)) {
+        await refuse()
+        return
+      }
       const frame = (await lp.read({ signal })).subarray()
+      // Large envelopes cost more: one more token per full DIRECT_MESSAGE_TOKEN_BYTES.
+      const extra = Math.floor(frame.byteLength / DIRECT_MESSAGE_TOKEN_BYTES)
+      if (extra > 0 && !rate.take(peer, extra)) {
+        await refuse()
+        return
+      }
       try {
         const opened = await openMessage(privateKey, frame)
         id = opened.id

@@ -164,6 +164,27 @@ export const GATEWAY_RECONNECT_MAX_MS = 2 * SECOND
 export const MAX_GATEWAY_FRAME_BYTES = 8 * 1024
 /** A claim's timestamp may differ from the gateway's clock by at most this, ms. */
 export const CLAIM_MAX_SKEW_MS = 5 * MINUTE
+/**
+ * Mailboxes one client PeerId may hold claimed at one gateway (issue 10
+ * quota; docs/quotas.md). A node runs a few pseudonyms; each claims one
+ * mailbox at each of its gateways. A further claim gets FRAME_ERROR
+ * `UMBRA_ERR_QUOTA_MAILBOX_CLAIMS`; re-claiming a held mailbox never counts.
+ */
+export const MAX_CLAIMS_PER_PEER = 16
+/**
+ * Mailboxes one gateway holds claimed in all, whatever the claimants (issue
+ * 10): bounds a claimant with many PeerIds. At most 1 MB of stored rows
+ * each (mailbox-store quotas), so a bound on disk too.
+ */
+export const MAX_GATEWAY_CLAIMS = 20_000
+/**
+ * A claim not renewed for this long, ms, with no owner connected, is dropped
+ * with its stored rows (issue 10). Owners re-claim on every reconnect; stored
+ * messages expire after 72 h anyway (seed 001), so a week is generous.
+ */
+export const CLAIM_TTL_MS = 7 * 24 * HOUR
+/** A held claim's renewal time is written to gateway.db at most this often, ms (re-claims happen on every reconnect). */
+export const CLAIM_RENEW_WRITE_MS = 1 * HOUR
 
 /** Mailbox limits (seed 001). */
 export const MAILBOX_TTL_MS = 72 * HOUR

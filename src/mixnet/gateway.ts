@@ -24,6 +24,14 @@
  * gateway publishes and re-publishes the claimant's signed contact record in
  * the DHT, so the record never travels from the owner's PeerId to a storing
  * node. The claimed mailboxes persist in `<dataDir>/gateway.db`.
+ *
+ * Quotas (issue 10; docs/quotas.md): one client PeerId holds at most
+ * MAX_CLAIMS_PER_PEER mailboxes here and the gateway at most
+ * MAX_GATEWAY_CLAIMS in all; a claim beyond is answered FRAME_ERROR with
+ * reason `UMBRA_ERR_QUOTA_MAILBOX_CLAIMS` and counted (`mailbox-claims`).
+ * Re-claiming a held mailbox renews it and never counts again; a mailbox
+ * claimed by another PeerId moves to it. A claim not renewed for CLAIM_TTL_MS
+ * while its owner is not connected is dropped with its stored rows.
  */
 import { DatabaseSync } from 'node:sqlite'
 import { join } from 'node:path'
@@ -32,13 +40,14 @@ import { lpStream } from '@libp2p/utils'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { CLAIM_DOMAIN, CLAIM_MAX_SKEW_MS, CONTACT_REPUBLISH_MS, GATEWAY_PROTOCOL, MAX_GATEWAY_FRAME_BYTES, MAX_GATEWAY_LOOKUPS, WIRE_VERSION } from './constants.ts'
+import { CLAIM_DOMAIN, CLAIM_MAX_SKEW_MS, CLAIM_RENEW_WRITE_MS, CLAIM_TTL_MS, MAX_CLAIMS_PER_PEER, MAX_GATEWAY_CLAIMS, CONTACT_REPUBLISH_MS, GATEWAY_PROTOCOL, MAX_GATEWAY_FRAME_BYTES, MAX_GATEWAY_LOOKUPS, WIRE_VERSION } from './constants.ts'
 import { ClaimSignable, GatewayFrame } from './pb/mixnet.ts'
 import { PAYLOAD_SIZE, createSurbReply, decodeSurb } from './sphinx/index.ts'
 import {
   ACK_REFUSED_BYTES, ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, FLAG_LOOKUP,
   LOOKUP_FOUND, LOOKUP_NOT_FOUND, REPLY_FRAGMENT_ACK, REPLY_LOOKUP, decodeFragment, decodeGatewayLayer, decodeLookupRequest, encodeReplyLayer
 } from './wire.ts'
+import { QUOTA_CODES, type QuotaCounters } from '../quota.ts'
 import type { MailboxPutResult, MailboxStore } from './mailbox-store.ts'
 import type { MixnetCounters } from './types.ts'
 import type { Logger } from '../logger.ts'
@@ -116,6 +125,23 @@ export interface GatewayInit {
    * bytes (≤ 1 KiB), or undefined when none was found. Never rejects.
    */
   lookupContact(key: Uint8Array): Promise<Uint8Array | undefined>
+  /** Refused claims are counted here (`mailbox-claims`). */
+  quotas?: QuotaCounters
+  /** Mailboxes one client PeerId may hold. @default MAX_CLAIMS_PER_PEER (16) */
+  maxClaimsPerPeer?: number
+  /** Mailboxes held in all. @default MAX_GATEWAY_CLAIMS (20,000) */
+  maxClaims?: number
+  /** A claim not renewed for this long, ms, with its owner away, is dropped. @default CLAIM_TTL_MS (7 days) */
+  claimTtlMs?: number
+}
+
+/** One claimed mailbox. */
+interface Claim {
+  contact: Uint8Array | undefined
+  /** Client PeerId (string) that claimed it last, '' for claims made before quotas (issue 10). */
+  client: string
+  /** When it was last claimed or renewed in gateway.db, ms since the epoch. */
+  claimedAt: number
 }
 
 /** The gateway role as the mixnet service drives it. */
@@ -126,6 +152,8 @@ export interface Gateway {
   deliverSurb(mailbox: Uint8Array, surbId: Uint8Array, payload: Uint8Array): void
   /** Number of claimed mailboxes. */
   mailboxCount(): number
+  /** Drops expired claims now (also run every minute); `now` in ms, for tests. */
+  expireClaims(now?: number): void
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -145,9 +173,27 @@ export function createGateway (init: GatewayInit): Gateway {
   const db = new DatabaseSync(init.dataDir != null ? join(init.dataDir, 'gateway.db') : ':memory:')
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;')
   db.exec('CREATE TABLE IF NOT EXISTS claims (mailbox BLOB PRIMARY KEY, contact BLOB, claimed_at INTEGER NOT NULL)')
-  const claims = new Map<string, Uint8Array | undefined>()
-  for (const row of db.prepare('SELECT mailbox, contact FROM claims').all()) {
-    claims.set(hex(row.mailbox as Uint8Array), row.contact == null ? undefined : new Uint8Array(row.contact as Uint8Array))
+  // gateway.db files from before issue 10 have no client column.
+  if (!db.prepare('PRAGMA table_info(claims)').all().some((c) => c.name === 'client')) db.exec("ALTER TABLE claims ADD COLUMN client TEXT NOT NULL DEFAULT ''")
+  const maxPerPeer = init.maxClaimsPerPeer ?? MAX_CLAIMS_PER_PEER
+  const maxClaims = init.maxClaims ?? MAX_GATEWAY_CLAIMS
+  const claimTtlMs = init.claimTtlMs ?? CLAIM_TTL_MS
+  const claims = new Map<string, Claim>()
+  /** Mailboxes held per client PeerId. */
+  const perClient = new Map<string, number>()
+  const holdClaim = (mailboxHex: string, claim: Claim): void => {
+    const old = claims.get(mailboxHex)
+    if (old != null) releaseClient(old.client)
+    claims.set(mailboxHex, claim)
+    perClient.set(claim.client, (perClient.get(claim.client) ?? 0) + 1)
+  }
+  const releaseClient = (client: string): void => {
+    const n = (perClient.get(client) ?? 1) - 1
+    if (n <= 0) perClient.delete(client)
+    else perClient.set(client, n)
+  }
+  for (const row of db.prepare('SELECT mailbox, contact, claimed_at, client FROM claims').all()) {
+    holdClaim(hex(row.mailbox as Uint8Array), { contact: row.contact == null ? undefined : new Uint8Array(row.contact as Uint8Array), client: String(row.client), claimedAt: Number(row.claimed_at) })
   }
   const sessions = new Map<string, Session>()
   let republishTimer: ReturnType<typeof setInterval> | undefined
@@ -225,14 +271,27 @@ export function createGateway (init: GatewayInit): Gateway {
       if (clientKey == null || skew > CLAIM_MAX_SKEW_MS) throw new Error('claim timestamp or client key')
       const ok = await publicKeyFromRaw(claim.mailbox).verify(claimSignable(ownKey, clientKey, claim.mailbox, Number(claim.timestamp)), claim.signature)
       if (!ok) throw new Error('claim signature')
-      mailboxHex = hex(claim.mailbox)
+      const claimHex = hex(claim.mailbox)
+      const client = connection.remotePeer.toString()
       const contact = claim.contact.byteLength > 0 ? claim.contact : undefined
-      const known = claims.get(mailboxHex)
+      const held = claims.get(claimHex)
+      const known = held?.contact
+      // Quota: a mailbox this peer already holds never counts again.
+      if (held?.client !== client && ((perClient.get(client) ?? 0) >= maxPerPeer || (held == null && claims.size >= maxClaims))) {
+        init.quotas?.refuse('mailbox-claims')
+        const limit = held == null && claims.size >= maxClaims ? `${maxClaims} mailboxes at this gateway` : `${maxPerPeer} mailboxes per peer`
+        log.debug({ claims: claims.size }, 'refused a mailbox claim over quota')
+        await send(gatewayFrame({ type: FRAME_ERROR, reason: `${QUOTA_CODES['mailbox-claims']}: at most ${limit}` }))
+        await stream.close({ signal: AbortSignal.timeout(CLAIM_TIMEOUT_MS) }).catch((err) => { stream.abort(err) })
+        return
+      }
+      mailboxHex = claimHex
       const contactChanged = contact != null && (known == null || !uint8ArrayEquals(known, contact))
-      if (!claims.has(mailboxHex) || contactChanged) {
-        db.prepare('INSERT INTO claims (mailbox, contact, claimed_at) VALUES (?, ?, ?) ON CONFLICT(mailbox) DO UPDATE SET contact = excluded.contact, claimed_at = excluded.claimed_at')
-          .run(claim.mailbox, contact ?? known ?? null, Date.now())
-        claims.set(mailboxHex, contact ?? known)
+      const now = Date.now()
+      if (held == null || contactChanged || held.client !== client || now - held.claimedAt > CLAIM_RENEW_WRITE_MS) {
+        db.prepare('INSERT INTO claims (mailbox, contact, claimed_at, client) VALUES (?, ?, ?, ?) ON CONFLICT(mailbox) DO UPDATE SET contact = excluded.contact, claimed_at = excluded.claimed_at, client = excluded.client')
+          .run(claim.mailbox, contact ?? known ?? null, now, client)
+        holdClaim(mailboxHex, { contact: contact ?? known, client, claimedAt: now })
       }
       if (contactChanged && contact != null) {
         // Published before CLAIM_OK, so a sender can find the pseudonym once create() resolves.
@@ -262,6 +321,19 @@ export function createGateway (init: GatewayInit): Gateway {
       stream.abort(err as Error)
     } finally {
       if (mailboxHex != null && sessions.get(mailboxHex)?.stream === stream) sessions.delete(mailboxHex)
+    }
+  }
+
+  /** Drops claims not renewed for claimTtlMs whose owner is not connected, with their stored rows. */
+  function expireClaims (now: number): void {
+    for (const [mailboxHex, c] of claims) {
+      if (now - c.claimedAt <= claimTtlMs || sessions.has(mailboxHex)) continue
+      const mailbox = uint8ArrayFromString(mailboxHex, 'base16')
+      store.purge(mailbox)
+      db.prepare('DELETE FROM claims WHERE mailbox = ?').run(mailbox)
+      claims.delete(mailboxHex)
+      releaseClient(c.client)
+      log.debug('dropped a mailbox claim not renewed in time')
     }
   }
 
@@ -329,16 +401,22 @@ export function createGateway (init: GatewayInit): Gateway {
       return claims.size
     },
 
+    expireClaims (now = Date.now()) {
+      expireClaims(now)
+    },
+
     async start () {
-      await libp2p.handle(GATEWAY_PROTOCOL, handle, { maxInboundStreams: 1024, maxOutboundStreams: 16 })
+      // One long-lived stream per held mailbox, plus room for reconnects (docs/quotas.md).
+      await libp2p.handle(GATEWAY_PROTOCOL, handle, { maxInboundStreams: 4 * maxPerPeer, maxOutboundStreams: 16 })
       republishTimer = setInterval(() => {
-        for (const [mailboxHex, contact] of claims) {
+        for (const [mailboxHex, { contact }] of claims) {
           if (contact != null) void init.publishContact(uint8ArrayFromString(mailboxHex, 'base16'), contact).catch(() => {})
         }
       }, CONTACT_REPUBLISH_MS)
       republishTimer.unref()
       expireTimer = setInterval(() => {
         try { store.expire() } catch (err) { log.warn({ err: (err as Error).message }, 'mailbox expiry failed') }
+        try { expireClaims(Date.now()) } catch (err) { log.warn({ err: (err as Error).message }, 'claim expiry failed') }
       }, 60_000)
       expireTimer.unref()
     },

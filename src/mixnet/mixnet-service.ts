@@ -41,6 +41,7 @@ import { createReplayFilter, type ReplayFilter } from './replay-filter.ts'
 import { PAYLOAD_SIZE, SURB_SIZE, createPacket, createSurb, createSurbReply, decodeSurb, encodeSurb, openSurbReply, packetEpoch, type SphinxHop, type SurbSecrets } from './sphinx/index.ts'
 import { ALPHA_OFFSET, ALPHA_SIZE } from './sphinx/constants.ts'
 import { createSphinxPool, type SphinxPool } from './worker-pool.ts'
+import type { QuotaCounters } from '../quota.ts'
 import {
   ACK_REFUSED_BYTES, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, FRAGMENT_DATA_SIZE, MAX_FRAGMENTS,
   REPLY_DATA, REPLY_DATA_SIZE, REPLY_DELIVERED, REPLY_FRAGMENT_ACK, REPLY_LOOP,
@@ -90,6 +91,8 @@ export interface MixnetComponents {
   /** Data directory, or undefined to keep everything in memory. */
   dataDir?: string
   log: Logger
+  /** Per-peer quota refusals (mailbox claims) are counted here. */
+  quotas?: QuotaCounters
 }
 
 /** The mixnet with its lifecycle, as held by the node. */
@@ -1037,7 +1040,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         keyTimer.unref()
         timers.add(keyTimer)
         store = openMailboxStore({ path: components.dataDir != null ? join(components.dataDir, 'mailbox.db') : ':memory:' })
-        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact, lookupContact: lookupForOthers })
+        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact, lookupContact: lookupForOthers, quotas: components.quotas })
         await gateway.start()
       } else {
         const t = setInterval(pruneSurbs, 5_000)

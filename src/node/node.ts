@@ -11,7 +11,6 @@ import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
-import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
 import { TypedEventEmitter } from 'main-event'
 import { createDhtService, readLocalRecord, type DhtServiceHandle } from '../dht/dht-service.ts'
@@ -26,6 +25,8 @@ import { createRegistry, peerNamespace, type Registry, type RegistryHandle } fro
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
+import { QuotaDatastore } from '../dht/quota-datastore.ts'
+import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
 import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
@@ -98,6 +99,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #mixnet?: MixnetHandle
   #starting?: Promise<void>
   #log = logger('node')
+  readonly #quotas = new QuotaCounters()
 
   constructor (init: UmbraNodeInit) {
     super()
@@ -166,7 +168,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
 
   async #start (): Promise<void> {
     const privateKey: PrivateKey = this.#init.privateKey ?? (await loadOrCreateTransportKey(this.dataDir)).privateKey
-    const datastore = new MemoryDatastore()
+    // kad-dht stores other peers' records and provider records here, within per-owner quotas (docs/quotas.md).
+    const datastore = new QuotaDatastore({ quotas: this.#quotas })
     const client = this.role === 'client'
     // A client behind a NAT listens through relay reservations and accepts WebRTC upgrades.
     const listen = client ? [...new Set([...this.#listen, '/p2p-circuit', '/webrtc'])] : this.#listen
@@ -224,6 +227,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       libp2p,
       privateKey,
       log: logger('messaging'),
+      quotas: this.#quotas,
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
     const nat = createNatService({
@@ -245,7 +249,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       privateKey,
       server: this.role === 'server',
       dataDir: this.#init.privateKey != null ? undefined : this.dataDir,
-      log: logger('mixnet')
+      log: logger('mixnet'),
+      quotas: this.#quotas
     }, this.#init.mixnet)
     mixnet.events.addEventListener('anonymous:message', (evt) => { this.safeDispatchEvent('anonymous:message', { detail: evt.detail }) })
     mixnet.events.addEventListener('anonymous:reply', (evt) => { this.safeDispatchEvent('anonymous:reply', { detail: evt.detail }) })
@@ -318,6 +323,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
 
   getMultiaddrs (): string[] {
     return this.libp2p.getMultiaddrs().map((ma) => ma.toString())
+  }
+
+  quotas (): QuotaSnapshot {
+    return this.#quotas.snapshot()
   }
 
   getPeers (): PeerSummary[] {

@@ -4,6 +4,7 @@ import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, Pseud
 import type { Registry, RegistryInit } from '../registry/index.ts'
 import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { QuotaSnapshot } from '../quota.ts'
 import type { TypedEventTarget } from 'main-event'
 
 /** A node's role (DESIGN.md section 2). */
@@ -115,4 +116,6 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   getMultiaddrs(): string[]
   /** Currently connected peers. */
   getPeers(): PeerSummary[]
+  /** Per-peer quota refusals since start, by kind (docs/quotas.md); works before start too. */
+  quotas(): QuotaSnapshot
 }

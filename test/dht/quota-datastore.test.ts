@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { Libp2pRecord } from '@libp2p/record'
+import { Key } from 'interface-datastore'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { QuotaDatastore } from '../../src/dht/quota-datastore.ts'
+import { dhtKeyFor, signRecord } from '../../src/dht/record.ts'
+import { QuotaCounters } from '../../src/quota.ts'
+import type { PrivateKey } from '@libp2p/interface'
+
+/** The datastore key and value kad-dht's PUT_VALUE handler writes for a record. */
+async function kadEntry (privateKey: PrivateKey, name: string, valueBytes: number, expiresAt = Date.now() + 60_000): Promise<[Key, Uint8Array]> {
+  const dhtKey = dhtKeyFor(name)
+  const rec = await signRecord({ privateKey, dhtKey, seq: 1, expiresAt, value: new Uint8Array(valueBytes) })
+  return [new Key(`/dht/record/${uint8ArrayToString(dhtKey, 'base32')}`, false), new Libp2pRecord(dhtKey, rec, new Date()).serialize()]
+}
+
+describe('QuotaDatastore', () => {
+  it('caps records per owner key, counts refusals, and leaves other owners alone', async () => {
+    const quotas = new QuotaCounters()
+    const ds = new QuotaDatastore({ quotas, maxRecordsPerOwner: 3 })
+    const a = await generateKeyPair('Ed25519')
+    const b = await generateKeyPair('Ed25519')
+    for (let i = 0; i < 3; i++) await ds.put(...await kadEntry(a, `a${i}`, 10))
+    await assert.rejects(async () => { await ds.put(...await kadEntry(a, 'a3', 10)) }, { code: 'UMBRA_ERR_QUOTA_DHT_RECORDS' })
+    // Replacing a held record is no new record.
+    await ds.put(...await kadEntry(a, 'a0', 20))
+    await ds.put(...await kadEntry(b, 'b0', 10))
+    assert.equal(quotas.snapshot().refused['dht-records'], 1)
+    // A deleted record frees its slot.
+    await ds.delete((await kadEntry(a, 'a1', 10))[0])
+    await ds.put(...await kadEntry(a, 'a3', 10))
+  })
+
+  it('caps bytes per owner and in all; expired records stop counting', async () => {
+    const quotas = new QuotaCounters()
+    const ds = new QuotaDatastore({ quotas, maxBytesPerOwner: 10_000, maxTotalBytes: 25_000 })
+    const a = await generateKeyPair('Ed25519')
+    await ds.put(...await kadEntry(a, 'big', 6_000))
+    await assert.rejects(async () => { await ds.put(...await kadEntry(a, 'big2', 6_000)) }, { code: 'UMBRA_ERR_QUOTA_DHT_BYTES' })
+    const keys = await Promise.all([1, 2, 3, 4].map(async () => await generateKeyPair('Ed25519')))
+    await ds.put(...await kadEntry(keys[0] as PrivateKey, 'k0', 8_000))
+    await ds.put(...await kadEntry(keys[1] as PrivateKey, 'k1', 8_000))
+    await assert.rejects(async () => { await ds.put(...await kadEntry(keys[2] as PrivateKey, 'k2', 8_000)) }, { code: 'UMBRA_ERR_QUOTA_DHT_TOTAL_BYTES' })
+    assert.ok(ds.storedRecordBytes <= 25_000)
+    // An owner whose records expired may store again.
+    const c = await generateKeyPair('Ed25519')
+    const ds2 = new QuotaDatastore({ quotas, maxRecordsPerOwner: 1 })
+    await ds2.put(...await kadEntry(c, 'short', 10, Date.now() + 50))
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    await ds2.put(...await kadEntry(c, 'next', 10))
+    const s = quotas.snapshot().refused
+    assert.equal(s['dht-bytes'], 1)
+    assert.equal(s['dht-total-bytes'], 1)
+  })
+
+  it('caps provider records per PeerId; other keys pass through', async () => {
+    const quotas = new QuotaCounters()
+    const ds = new QuotaDatastore({ quotas, maxProvidersPerPeer: 2 })
+    const peer = '12D3KooWExample'
+    await ds.put(new Key(`/dht/provider/CID1/${peer}`), new Uint8Array(4))
+    await ds.put(new Key(`/dht/provider/CID2/${peer}`), new Uint8Array(4))
+    await ds.put(new Key(`/dht/provider/CID2/${peer}`), new Uint8Array(4))
+    await assert.rejects(async () => { await ds.put(new Key(`/dht/provider/CID3/${peer}`), new Uint8Array(4)) }, { code: 'UMBRA_ERR_QUOTA_PROVIDER_RECORDS' })
+    for (let i = 0; i < 100; i++) await ds.put(new Key(`/peers/p${i}`), new Uint8Array(100))
+    assert.equal(quotas.snapshot().refused['provider-records'], 1)
+  })
+})
