@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
+import { STATUS_CODES } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import { fastify } from 'fastify'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface, RouteHandlerMethod } from 'fastify'
@@ -9,7 +10,10 @@ import { logger } from '../logger.ts'
 import {
   ANONYMOUS_SEND_TIMEOUT_MS,
   API_BODY_LIMIT_BYTES,
+  API_HEADERS_TIMEOUT_MS,
   API_OPERATION_TIMEOUT_MS,
+  API_REQUEST_TIMEOUT_MS,
+  API_TIMEOUT_CHECK_MS,
   CLOSE_GRACE_MS,
   DEFAULT_API_HOST,
   DEFAULT_API_PORT,
@@ -24,9 +28,11 @@ import {
 import {
   ApiError,
   BadRequestError,
+  HEADERS_TOO_LARGE_CODE,
   INVALID_MULTIADDR_CODE,
   MESSAGE_TOO_LARGE_CODE,
   NotFoundError,
+  REQUEST_TIMEOUT_CODE,
   TIMEOUT_CODE,
   UnauthorizedError,
   VALUE_TOO_LARGE_CODE,
@@ -228,6 +234,11 @@ class HttpApiServer implements ApiServer {
       forceCloseConnections: 'idle',
       // Fastify's own 503 body is not our error shape; the onRequest hook answers instead.
       return503OnClosing: false,
+      // Slowloris: headers must arrive within API_HEADERS_TIMEOUT_MS, checked every API_TIMEOUT_CHECK_MS (issue 10).
+      http: { headersTimeout: API_HEADERS_TIMEOUT_MS, connectionsCheckingInterval: API_TIMEOUT_CHECK_MS },
+      requestTimeout: API_REQUEST_TIMEOUT_MS,
+      // Malformed HTTP, oversized headers, a request timeout: answered in our error shape, not Fastify's.
+      clientErrorHandler: writeClientError,
       // Bad percent-encoding in the path and the like, before routing.
       frameworkErrors: (err, _request, res) => {
         const reply = res as FastifyReply
@@ -441,6 +452,11 @@ class HttpApiServer implements ApiServer {
 
     this.#route<RouteGenericInterface>(ROUTES.events, async (request, reply) => {
       this.#startedNode()
+      // HEAD (exposeHeadRoutes): the headers of the stream, then the end; a stream that sends no body would never end.
+      if (request.method === 'HEAD') {
+        void reply.header('content-type', 'text/event-stream; charset=utf-8')
+        return ''
+      }
       this.#openEventStream(request, reply)
     })
   }
@@ -456,8 +472,9 @@ class HttpApiServer implements ApiServer {
       url: spec.url,
       schema: spec.schema,
       ...(auth !== 'none' ? { onRequest: async (request: FastifyRequest) => { this.#authorize(request, auth) } } : {}),
-      // No body at all (no Content-Type either) counts as `{}` where the route allows it.
-      ...(spec.bodyOptional === true ? { preValidation: async (request: FastifyRequest) => { request.body ??= {} } } : {}),
+      // No body at all (no Content-Type either) counts as `{}` where the route allows it; a JSON `null` is
+      // a body, and not an object: the schema refuses it (400).
+      ...(spec.bodyOptional === true ? { preValidation: async (request: FastifyRequest) => { if (request.body === undefined) request.body = {} } } : {}),
       // The 200 body is checked and serialized by the route's response schema.
       handler: handler as unknown as RouteHandlerMethod
     })
@@ -575,6 +592,35 @@ class HttpApiServer implements ApiServer {
     this.#streams.add(stream)
     log.debug({ streams: this.#streams.size }, 'event stream opened')
   }
+}
+
+/**
+ * Answers what Node's HTTP parser refused before Fastify saw a request, in
+ * the API's error shape (issue 10): 431 `UMBRA_ERR_HEADERS_TOO_LARGE` (headers
+ * over Node's 16 KiB), 408 `UMBRA_ERR_REQUEST_TIMEOUT` (headers or body not
+ * received in time: slowloris), else 400 `UMBRA_ERR_BAD_REQUEST` (malformed
+ * HTTP). The connection is then closed. A reset socket gets nothing.
+ */
+function writeClientError (err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  let status = 400
+  let code = BadRequestError.code
+  let message = 'Malformed HTTP request'
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431
+    code = HEADERS_TOO_LARGE_CODE
+    message = 'The request headers are larger than the server accepts (16 KiB)'
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408
+    code = REQUEST_TIMEOUT_CODE
+    message = `The request was not received within ${API_HEADERS_TIMEOUT_MS} ms (headers) or ${API_REQUEST_TIMEOUT_MS} ms (whole request)`
+  }
+  log.debug({ code: err.code, status }, 'client error')
+  if (socket.writable) {
+    const body = JSON.stringify({ error: { code, message } })
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
 }
 
 /** A NAT status without `stunPort: undefined`, copied so the service's arrays are never handed out. */
