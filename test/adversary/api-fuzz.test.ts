@@ -31,7 +31,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { base58btc } from 'multiformats/bases/base58'
 import { identity } from 'multiformats/hashes/identity'
 import type { Libp2p } from '@libp2p/interface'
@@ -46,8 +46,8 @@ import type { Testnet } from '../../src/testnet/index.ts'
 const TOKEN = 'fuzz-token-0123456789abcdef'
 const AUTH = { authorization: `Bearer ${TOKEN}` }
 const MIXNET = { preset: 'none' as const, threads: 1 }
-/** Wall time of the fuzz, ms. */
-const FUZZ_MS = 25_000
+/** Wall time of the fuzz, ms; `UMBRA_API_FUZZ_MS` runs it longer to hunt. */
+const FUZZ_MS = Number(process.env.UMBRA_API_FUZZ_MS ?? 25_000)
 /** A request not answered within this is a hang: the API's own operation limit (60 s) plus slack. */
 const HANG_MS = 70_000
 /** Statuses any route may answer besides its documented ones: auth, bad body, size, media type, unknown route, URL or headers too long. */
@@ -167,6 +167,7 @@ describe('HTTP API under abuse', () => {
     const cases: Array<{ name: string, method: string, path: string, json?: unknown, body?: string, expect: number[] }> = [
       { name: 'message to a PeerId whose key is no Ed25519 point', method: 'POST', path: '/v1/messages', json: { to: pid, body: 'x' }, expect: [400] },
       { name: 'message to a CID-form PeerId', method: 'POST', path: '/v1/messages', json: { to: real.toCID().toString(), body: 'x' }, expect: [400, 502] },
+      { name: 'message to a CID-form PeerId whose key is no point', method: 'POST', path: '/v1/messages', json: { to: peerIdFromString(pid).toCID().toString(), body: 'x' }, expect: [400] },
       { name: 'hole punch to a PeerId whose key is no point', method: 'POST', path: '/v1/nat/holepunch', json: { peer: pid }, expect: [400, 502] },
       { name: 'hole punch to a peer without ping', method: 'POST', path: '/v1/nat/holepunch', json: { peer: stock.peerId.toString() }, expect: [200, 502] },
       { name: 'pseudonym with a JSON null body', method: 'POST', path: '/v1/pseudonyms', body: 'null', expect: [400] },
@@ -212,7 +213,7 @@ describe('HTTP API under abuse', () => {
   it('a property-based fuzz of every route: never 500, errors in shape, no hang, a good client still served', async (t: TestContext) => {
     const routes = Object.values(ROUTES) as RouteSpec[]
     const pid = invalidPointPeerId()
-    const peers = [net.nodes[0]!.peerId, net.nodes[1]!.peerId, victim.peerId, pid, stock.peerId.toString(), net.nodes[0]!.key, victim.key]
+    const peers = [net.nodes[0]!.peerId, net.nodes[1]!.peerId, victim.peerId, pid, peerIdFromString(pid).toCID().toString(), stock.peerId.toString(), stock.peerId.toCID().toString(), net.nodes[0]!.key, victim.key]
     const text = fc.oneof(
       fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom(...peers),
       fc.constantFrom('', '..', '%', '%zz', '%C0%AF', '%00', '../../etc/passwd', 'key_', '12D3Koo', 'bafzaa', '\u0000', '\ud800', 'a'.repeat(5000)),
