@@ -41,13 +41,14 @@ import { createNode } from '../../src/node/index.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
 import { loadOrCreateApiToken, loadOrCreateTransportKey } from '../../src/identity/index.ts'
 import { createTestnet } from '../../src/testnet/index.ts'
+import { UmbraProcess, freePort, killStragglers } from '../mixnet/process-helpers.ts'
 import type { Testnet } from '../../src/testnet/index.ts'
 
 const TOKEN = 'fuzz-token-0123456789abcdef'
 const AUTH = { authorization: `Bearer ${TOKEN}` }
 const MIXNET = { preset: 'none' as const, threads: 1 }
 /** Wall time of the fuzz, ms; `UMBRA_API_FUZZ_MS` runs it longer to hunt. */
-const FUZZ_MS = Number(process.env.UMBRA_API_FUZZ_MS ?? 25_000)
+const FUZZ_MS = Number(process.env.UMBRA_API_FUZZ_MS ?? 20_000)
 /** A request not answered within this is a hang: the API's own operation limit (60 s) plus slack. */
 const HANG_MS = 70_000
 /** Statuses any route may answer besides its documented ones: auth, bad body, size, media type, unknown route, URL or headers too long. */
@@ -60,6 +61,8 @@ interface Answer {
 }
 
 let api: ApiServer
+/** Base URL of the API under test: the in-process server, then the `umbra start` process. */
+let base = ''
 
 async function call (method: string, path: string, init: { headers?: Record<string, string>, body?: string, json?: unknown, timeout?: number } = {}): Promise<Answer> {
   const headers: Record<string, string> = { ...init.headers }
@@ -69,7 +72,7 @@ async function call (method: string, path: string, init: { headers?: Record<stri
     headers['content-type'] ??= 'application/json'
   }
   const started = performance.now()
-  const res = await fetch(api.url + path, { method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(init.timeout ?? HANG_MS) })
+  const res = await fetch(base + path, { method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(init.timeout ?? HANG_MS) })
   // An event stream stays open: its headers are the answer.
   if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
     await res.body?.cancel()
@@ -98,7 +101,7 @@ function invalidPointPeerId (): string {
 
 /** Sends raw bytes, collects what comes back until the server closes or `ms` pass. */
 async function raw (bytes: string | Buffer, opts: { ms?: number, slow?: { chunks: string[], intervalMs: number } } = {}): Promise<{ text: string, closedMs: number | undefined }> {
-  const url = new URL(api.url)
+  const url = new URL(base)
   const socket = connect(Number(url.port), url.hostname)
   const started = performance.now()
   let text = ''
@@ -147,6 +150,7 @@ describe('HTTP API under abuse', () => {
     victim = await createNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: net.bootstrap, mixnet: MIXNET, nat: { stunPort: 0 } })
     await victim.start()
     api = await createApiServer(victim, { token: TOKEN, port: 0 })
+    base = api.url
     await until('the mix directory to list the testnet', () => victim.mixnet.directory().length >= 3, 30_000)
     // A stock libp2p node: no ping, no Umbra protocol.
     stock = await createLibp2p({ addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })
@@ -369,5 +373,51 @@ describe('HTTP API under abuse', () => {
     assert.ok(!after.some((p) => p.label === 'doomed'))
     const file = JSON.parse(await readFile(join(dataDir, 'pseudonyms.json'), 'utf8')) as { pseudonyms: unknown[] }
     assert.equal(file.pseudonyms.length, before)
+  })
+})
+
+describe('HTTP API of an `umbra start` process under abuse', () => {
+  let dir: string
+  let node: UmbraProcess
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'umbra-api-fuzz-proc-'))
+    node = new UmbraProcess({ name: 'victim', dataDir: join(dir, 'victim'), role: 'server', port: await freePort(), preset: 'none' })
+    await node.start([])
+    base = node.id.api
+  })
+
+  after(async () => {
+    await node?.stop('SIGTERM').catch(() => {})
+    await killStragglers()
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('hostile HTTP gets our error shape, HEAD /v1/events ends, bad keys and null bodies are 400, a good client is served', async (t: TestContext) => {
+    const auth = { authorization: `Bearer ${node.id.token}` }
+    const bad = await raw('GARBAGE / HTTP/9.9\r\n\r\n')
+    assert.match(bad.text, /^HTTP\/1\.1 400 /)
+    assertErrorShape({ status: 400, body: rawBody(bad.text), ms: 0 }, 'malformed request line')
+    const big = await raw(`GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`)
+    assert.match(big.text, /^HTTP\/1\.1 431 /)
+    assertErrorShape({ status: 431, body: rawBody(big.text), ms: 0 }, '64 KiB header')
+    const head = await raw(`HEAD /v1/events?token=${node.id.token} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { ms: 5_000 })
+    assert.match(head.text, /^HTTP\/1\.1 200 /)
+    assert.ok(head.closedMs !== undefined, 'HEAD /v1/events never ended')
+    const json = { ...auth, 'content-type': 'application/json' }
+    const answers = [
+      await call('POST', '/v1/pseudonyms', { headers: json, body: 'null' }),
+      await call('POST', '/v1/messages', { headers: auth, json: { to: invalidPointPeerId(), body: 'x' } }),
+      await call('POST', '/v1/messages', { headers: auth, json: { to: peerIdFromString(invalidPointPeerId()).toCID().toString(), body: 'x' } })
+    ]
+    t.diagnostic(`process: malformed ${bad.text.split('\r\n')[0]}, 64 KiB header ${big.text.split('\r\n')[0]}, HEAD /v1/events closed after ${Math.round(head.closedMs ?? -1)} ms, ` +
+      `null body / bad-point PeerId / bad-point CID: ${answers.map((a) => `${a.status} ${String(a.body?.error?.code)}`).join(', ')}`)
+    for (const a of answers) {
+      assert.equal(a.status, 400, JSON.stringify(a.body))
+      assertErrorShape(a, 'process')
+    }
+    const good = await call('GET', '/v1/node', { headers: auth, timeout: 5_000 })
+    assert.equal(good.status, 200)
+    assert.equal(good.body.peerId, node.id.peerId)
   })
 })
