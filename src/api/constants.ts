@@ -107,6 +107,24 @@ export const SSE_MAX_STREAMS_PER_TOKEN = 16
 export const API_OPERATION_TIMEOUT_MS = 60 * SECOND_MS
 
 /**
+ * How long a client may take to send a request's headers, in ms: 10 s
+ * (Node's default is 60 s). Past it the connection is answered 408
+ * `UMBRA_ERR_REQUEST_TIMEOUT` and closed, so slowly sent headers
+ * (slowloris) cannot hold connections open (issue 10).
+ */
+export const API_HEADERS_TIMEOUT_MS = 10 * SECOND_MS
+
+/**
+ * How long a client may take to send a whole request (headers and body), in
+ * ms: 30 s, enough for the largest body ({@link API_BODY_LIMIT_BYTES}) at
+ * 50 KiB/s. Not the time to answer it. Issue 10.
+ */
+export const API_REQUEST_TIMEOUT_MS = 30 * SECOND_MS
+
+/** How often Node checks the two timeouts above, in ms (Node's default is 30 s). */
+export const API_TIMEOUT_CHECK_MS = 1 * SECOND_MS
+
+/**
  * How long `close()` lets in-flight requests finish after aborting them, in
  * ms, before it destroys their sockets.
  */

@@ -93,6 +93,12 @@ export const INVALID_MULTIADDR_CODE = 'UMBRA_ERR_INVALID_MULTIADDR'
 /** Code of an unexpected failure; the real error is logged, never sent. HTTP 500. */
 export const INTERNAL_CODE = 'UMBRA_ERR_INTERNAL'
 
+/** Code of request headers larger than Node's HTTP parser accepts (16 KiB). HTTP 431; the connection is closed. */
+export const HEADERS_TOO_LARGE_CODE = 'UMBRA_ERR_HEADERS_TOO_LARGE'
+
+/** Code of a request whose headers or body did not arrive in time (slowloris). HTTP 408; the connection is closed. */
+export const REQUEST_TIMEOUT_CODE = 'UMBRA_ERR_REQUEST_TIMEOUT'
+
 /** Code of a request that ran past the API's operation timeout. HTTP 504. */
 export const TIMEOUT_CODE = 'UMBRA_ERR_TIMEOUT'
 

@@ -637,7 +637,7 @@ export const ROUTES = {
     url: '/v1/pseudonyms',
     operationId: 'createPseudonym',
     summary: 'Create a pseudonym others can write to anonymously',
-    description: 'Makes a fresh Ed25519 key, picks a gateway from the mix directory (never this node), claims a mailbox there and has the gateway publish the signed contact record in the DHT. Answers 201 once senders can find it. The body may be left out. Keep `key`: it is the address to hand out. Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_OPTION`; 503 `UMBRA_ERR_NOT_ENOUGH_MIXES` (no gateway known yet: wait for the mix directory to fill); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`.',
+    description: 'Makes a fresh Ed25519 key, picks a gateway from the mix directory (never this node), claims a mailbox there and has the gateway publish the signed contact record in the DHT. Answers 201 once senders can find it. The body may be left out. Keep `key`: it is the address to hand out. Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_OPTION`; 502 `UMBRA_ERR_GATEWAY_UNREACHABLE` (the gateway did not accept the mailbox claim within 15 s); 503 `UMBRA_ERR_NOT_ENOUGH_MIXES` (no gateway known yet: wait for the mix directory to fill); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`. On any error nothing is kept: the pseudonym is removed again, so the request can simply be retried.',
     auth: 'bearer',
     schema: {
       querystring: noQuerySchema,
@@ -651,7 +651,7 @@ export const ROUTES = {
       response: { 201: pseudonymSchema }
     },
     bodyOptional: true,
-    errors: [400, 415, 503, 504]
+    errors: [400, 415, 502, 503, 504]
   },
   pseudonymList: {
     method: 'GET',
@@ -815,7 +815,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',
   415: 'The body is not JSON: `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`.',
   500: 'Unexpected failure: `UMBRA_ERR_INTERNAL` (details are in the node log).',
-  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection), `UMBRA_ERR_GATEWAY_UNREACHABLE` (a pseudonym\'s gateway is not connected).',
+  502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection), `UMBRA_ERR_GATEWAY_UNREACHABLE` (a pseudonym\'s gateway is not connected, or did not accept a new pseudonym\'s mailbox claim).',
   503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
   429: 'Over a quota (docs/quotas.md): `UMBRA_ERR_QUOTA_EVENT_STREAMS` (16 event streams are open already; close one), `UMBRA_ERR_QUOTA_DHT_RECORDS` / `UMBRA_ERR_QUOTA_DHT_BYTES` / `UMBRA_ERR_QUOTA_DHT_TOTAL_BYTES` (this node already stores 256 records or 4 MiB under this node\'s key, or 256 MiB in all; storing nodes would refuse it too).',
   504: 'The operation was aborted or timed out: `UMBRA_ERR_ABORTED`, `UMBRA_ERR_TIMEOUT`.',
@@ -891,7 +891,7 @@ export function buildOpenApiDocument (serverUrl?: string): Record<string, unknow
     info: {
       title: 'Umbra node HTTP API',
       version: API_VERSION,
-      description: 'Control a running Umbra node: identity, peers, NAT status and hole punching, DHT records, direct and anonymous messages, pseudonyms, the mix network and an event stream (DESIGN.md section 7). Bound to 127.0.0.1 by default. Every route except `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>`; the token is in the data directory. Errors are `{"error":{"code":"UMBRA_ERR_…","message":"…"}}`. Bodies are JSON; unknown fields are rejected.'
+      description: 'Control a running Umbra node: identity, peers, NAT status and hole punching, DHT records, direct and anonymous messages, pseudonyms, the mix network and an event stream (DESIGN.md section 7). Bound to 127.0.0.1 by default. Every route except `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>`; the token is in the data directory. Errors are `{"error":{"code":"UMBRA_ERR_…","message":"…"}}`, also for requests refused before routing: malformed HTTP (400 `UMBRA_ERR_BAD_REQUEST`), a URL parameter over 4 KiB (414 `UMBRA_ERR_BAD_REQUEST`), headers over 16 KiB (431 `UMBRA_ERR_HEADERS_TOO_LARGE`) and headers not received within 10 s or a request within 30 s (408 `UMBRA_ERR_REQUEST_TIMEOUT`); these close the connection. Every GET route also answers HEAD. Bodies are JSON; unknown fields and a JSON `null` body are rejected.'
     },
     ...(serverUrl !== undefined ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ bearerAuth: [] }],

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
+import { STATUS_CODES } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import { fastify } from 'fastify'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface, RouteHandlerMethod } from 'fastify'
@@ -10,7 +11,10 @@ import { QUOTA_CODES } from '../quota.ts'
 import {
   ANONYMOUS_SEND_TIMEOUT_MS,
   API_BODY_LIMIT_BYTES,
+  API_HEADERS_TIMEOUT_MS,
   API_OPERATION_TIMEOUT_MS,
+  API_REQUEST_TIMEOUT_MS,
+  API_TIMEOUT_CHECK_MS,
   CLOSE_GRACE_MS,
   DEFAULT_API_HOST,
   DEFAULT_API_PORT,
@@ -26,9 +30,11 @@ import {
 import {
   ApiError,
   BadRequestError,
+  HEADERS_TOO_LARGE_CODE,
   INVALID_MULTIADDR_CODE,
   MESSAGE_TOO_LARGE_CODE,
   NotFoundError,
+  REQUEST_TIMEOUT_CODE,
   TIMEOUT_CODE,
   UnauthorizedError,
   VALUE_TOO_LARGE_CODE,
@@ -232,6 +238,11 @@ class HttpApiServer implements ApiServer {
       forceCloseConnections: 'idle',
       // Fastify's own 503 body is not our error shape; the onRequest hook answers instead.
       return503OnClosing: false,
+      // Slowloris: headers must arrive within API_HEADERS_TIMEOUT_MS, checked every API_TIMEOUT_CHECK_MS (issue 10).
+      http: { headersTimeout: API_HEADERS_TIMEOUT_MS, connectionsCheckingInterval: API_TIMEOUT_CHECK_MS },
+      requestTimeout: API_REQUEST_TIMEOUT_MS,
+      // Malformed HTTP, oversized headers, a request timeout: answered in our error shape, not Fastify's.
+      clientErrorHandler: writeClientError,
       // Bad percent-encoding in the path and the like, before routing.
       frameworkErrors: (err, _request, res) => {
         const reply = res as FastifyReply
@@ -462,6 +473,11 @@ class HttpApiServer implements ApiServer {
 
     this.#route<RouteGenericInterface>(ROUTES.events, async (request, reply) => {
       this.#startedNode()
+      // HEAD (exposeHeadRoutes): the headers of the stream, then the end; a stream that sends no body would never end.
+      if (request.method === 'HEAD') {
+        void reply.header('content-type', 'text/event-stream; charset=utf-8')
+        return ''
+      }
       if (this.#streams.size >= SSE_MAX_STREAMS_PER_TOKEN) {
         this.#refusedStreams++
         throw new ApiError(429, QUOTA_CODES['event-streams'], `At most ${SSE_MAX_STREAMS_PER_TOKEN} event streams may be open at once; close one first`)
@@ -481,8 +497,9 @@ class HttpApiServer implements ApiServer {
       url: spec.url,
       schema: spec.schema,
       ...(auth !== 'none' ? { onRequest: async (request: FastifyRequest) => { this.#authorize(request, auth) } } : {}),
-      // No body at all (no Content-Type either) counts as `{}` where the route allows it.
-      ...(spec.bodyOptional === true ? { preValidation: async (request: FastifyRequest) => { request.body ??= {} } } : {}),
+      // No body at all (no Content-Type either) counts as `{}` where the route allows it; a JSON `null` is
+      // a body, and not an object: the schema refuses it (400).
+      ...(spec.bodyOptional === true ? { preValidation: async (request: FastifyRequest) => { if (request.body === undefined) request.body = {} } } : {}),
       // The 200 body is checked and serialized by the route's response schema.
       handler: handler as unknown as RouteHandlerMethod
     })
@@ -602,6 +619,35 @@ class HttpApiServer implements ApiServer {
   }
 }
 
+/**
+ * Answers what Node's HTTP parser refused before Fastify saw a request, in
+ * the API's error shape (issue 10): 431 `UMBRA_ERR_HEADERS_TOO_LARGE` (headers
+ * over Node's 16 KiB), 408 `UMBRA_ERR_REQUEST_TIMEOUT` (headers or body not
+ * received in time: slowloris), else 400 `UMBRA_ERR_BAD_REQUEST` (malformed
+ * HTTP). The connection is then closed. A reset socket gets nothing.
+ */
+function writeClientError (err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  let status = 400
+  let code = BadRequestError.code
+  let message = 'Malformed HTTP request'
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431
+    code = HEADERS_TOO_LARGE_CODE
+    message = 'The request headers are larger than the server accepts (16 KiB)'
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408
+    code = REQUEST_TIMEOUT_CODE
+    message = `The request was not received within ${API_HEADERS_TIMEOUT_MS} ms (headers) or ${API_REQUEST_TIMEOUT_MS} ms (whole request)`
+  }
+  log.debug({ code: err.code, status }, 'client error')
+  if (socket.writable) {
+    const body = JSON.stringify({ error: { code, message } })
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
 /** A NAT status without `stunPort: undefined`, copied so the service's arrays are never handed out. */
 function toNatEntry (status: NatStatus): NatStatus {
   return {
@@ -663,10 +709,13 @@ function checkDhtKey (key: string): string {
  * 401 `UMBRA_ERR_UNAUTHORIZED`, 404 `UMBRA_ERR_NOT_FOUND` / `UMBRA_ERR_UNKNOWN_PSEUDONYM` /
  * `UMBRA_ERR_NOT_MY_PSEUDONYM`, 409 `UMBRA_ERR_KEY_OWNED` / `UMBRA_ERR_NO_SURB`,
  * 413 `UMBRA_ERR_BODY_TOO_LARGE` / `UMBRA_ERR_VALUE_TOO_LARGE` / `UMBRA_ERR_MESSAGE_TOO_LARGE` /
- * `UMBRA_ERR_REPLY_TOO_LARGE`, 415 `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`, 500 `UMBRA_ERR_INTERNAL`,
+ * `UMBRA_ERR_REPLY_TOO_LARGE`, 414 `UMBRA_ERR_BAD_REQUEST` (URL parameter over 4 KiB),
+ * 415 `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`, 500 `UMBRA_ERR_INTERNAL` (a bug: never for bad input),
  * 502 `UMBRA_ERR_DELIVERY_FAILED` / `UMBRA_ERR_ANON_DELIVERY_FAILED` / `UMBRA_ERR_PEER_UNREACHABLE`, 503 `UMBRA_ERR_NOT_STARTED` /
  * `UMBRA_ERR_SHUTTING_DOWN` / `UMBRA_ERR_NOT_ENOUGH_MIXES`, 504 `UMBRA_ERR_ABORTED` / `UMBRA_ERR_TIMEOUT`,
- * 507 `UMBRA_ERR_MAILBOX_FULL`.
+ * 507 `UMBRA_ERR_MAILBOX_FULL`. Before routing, on the raw connection (then closed): 400
+ * `UMBRA_ERR_BAD_REQUEST` (malformed HTTP), 408 `UMBRA_ERR_REQUEST_TIMEOUT` (headers not in 10 s,
+ * request not in 30 s), 431 `UMBRA_ERR_HEADERS_TOO_LARGE`. Every GET route answers HEAD.
  *
  * @param node - the node whose services the routes call
  * @param init - bind address, port and the bearer token, see {@link ApiServerInit}

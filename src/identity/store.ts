@@ -57,20 +57,40 @@ export async function writeSecretTemp (path: string, content: string): Promise<s
   return tmp
 }
 
+/** The tail of each file's queue of load-or-create calls in this process, by absolute path. */
+const fileQueues = new Map<string, Promise<unknown>>()
+
+/**
+ * Runs `fn` after every earlier call for the same `path` in this process has
+ * settled: a per-file async mutex (issue 10), so concurrent first starts or
+ * requests that create the same file do not race.
+ * @returns what `fn` returns; its error is rethrown and does not block later calls
+ */
+export async function serialisePerFile<T> (path: string, fn: () => Promise<T>): Promise<T> {
+  const key = resolve(path)
+  const run = (fileQueues.get(key) ?? Promise.resolve()).then(fn, fn)
+  const tail = run.then(() => {}, () => {})
+  fileQueues.set(key, tail)
+  try {
+    return await run
+  } finally {
+    if (fileQueues.get(key) === tail) fileQueues.delete(key)
+  }
+}
+
 /**
  * Writes a secret file (mode 0600) without ever replacing an existing one:
  * the content is written and synced to a temporary file, then hard-linked
  * to the final name, which fails atomically if that name exists.
- * @throws UMBRA_ERR_IDENTITY_FILE when the file appeared meanwhile
+ * @returns `false` when the file appeared meanwhile (another process created it; it was left untouched)
  */
-async function writeSecretOnce (path: string, content: string): Promise<void> {
+async function writeSecretOnce (path: string, content: string): Promise<boolean> {
   const tmp = await writeSecretTemp(path, content)
   try {
     await link(tmp, path)
+    return true
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new IdentityFileError(`${path} appeared while it was being created; it was left untouched`, { cause: err })
-    }
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
     throw err
   } finally {
     await unlink(tmp)
@@ -88,6 +108,8 @@ interface IdentityFile {
 /**
  * Loads the transport key from `<dataDir>/identity.key`, or creates a new
  * Ed25519 key there (file mode 0600, directory 0700) on first start.
+ * Concurrent calls for one directory run one at a time and all get the same
+ * key; when another process creates the file first, its key is used.
  * A malformed or truncated file is never overwritten: start-up stops with
  * a message that names the file.
  * @returns the key and whether it was created now
@@ -95,19 +117,22 @@ interface IdentityFile {
  */
 export async function loadOrCreateTransportKey (dataDir: string): Promise<{ privateKey: PrivateKey, created: boolean }> {
   const path = join(dataDir, IDENTITY_FILE)
-  const text = await readIfExists(path)
-  if (text != null) {
-    return { privateKey: parseIdentityFile(path, text), created: false }
-  }
-  await ensureDataDir(dataDir)
-  const privateKey = await generateKeyPair('Ed25519')
-  const file: IdentityFile = {
-    version: IDENTITY_FILE_VERSION,
-    type: 'Ed25519',
-    privateKey: Buffer.from(privateKeyToProtobuf(privateKey)).toString('base64')
-  }
-  await writeSecretOnce(path, JSON.stringify(file) + '\n')
-  return { privateKey, created: true }
+  return await serialisePerFile(path, async () => {
+    const text = await readIfExists(path)
+    if (text != null) {
+      return { privateKey: parseIdentityFile(path, text), created: false }
+    }
+    await ensureDataDir(dataDir)
+    const privateKey = await generateKeyPair('Ed25519')
+    const file: IdentityFile = {
+      version: IDENTITY_FILE_VERSION,
+      type: 'Ed25519',
+      privateKey: Buffer.from(privateKeyToProtobuf(privateKey)).toString('base64')
+    }
+    if (await writeSecretOnce(path, JSON.stringify(file) + '\n')) return { privateKey, created: true }
+    // Another process created it first: use that one.
+    return { privateKey: parseIdentityFile(path, await readIfExists(path) ?? ''), created: false }
+  })
 }
 
 function parseIdentityFile (path: string, text: string): PrivateKey {
@@ -132,22 +157,27 @@ function parseIdentityFile (path: string, text: string): PrivateKey {
 
 /**
  * Loads the HTTP API bearer token from `<dataDir>/api-token`, or creates one
- * (256 random bits, base64url, file mode 0600) on first start.
+ * (256 random bits, base64url, file mode 0600) on first start. Concurrent
+ * calls for one directory run one at a time and all get the same token.
  * @returns the token, 43 characters
  * @throws UMBRA_ERR_IDENTITY_FILE (unreadable or empty file; never overwritten)
  */
 export async function loadOrCreateApiToken (dataDir: string): Promise<string> {
   const path = join(dataDir, API_TOKEN_FILE)
-  const text = await readIfExists(path)
-  if (text != null) {
+  const parse = (text: string): string => {
     const token = text.trim()
     if (!/^[A-Za-z0-9_-]{16,}$/.test(token)) {
       throw new IdentityFileError(`The API token file ${path} is empty or malformed: delete it to create a new token`)
     }
     return token
   }
-  await ensureDataDir(dataDir)
-  const token = randomBytes(API_TOKEN_BYTES).toString('base64url')
-  await writeSecretOnce(path, token + '\n')
-  return token
+  return await serialisePerFile(path, async () => {
+    const text = await readIfExists(path)
+    if (text != null) return parse(text)
+    await ensureDataDir(dataDir)
+    const token = randomBytes(API_TOKEN_BYTES).toString('base64url')
+    if (await writeSecretOnce(path, token + '\n')) return token
+    // Another process created it first: use that one.
+    return parse(await readIfExists(path) ?? '')
+  })
 }

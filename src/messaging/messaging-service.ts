@@ -121,7 +121,14 @@ export function createMessagingService (components: MessagingServiceComponents):
       }
       if (peer.type !== 'Ed25519' || peer.publicKey == null) throw new InvalidRecipientError('Only Ed25519 PeerIds can receive messages')
       if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot send a direct message to itself')
-      const { id, envelope } = await sealMessage(privateKey, peer.publicKey.raw, body)
+      let sealed: { id: Uint8Array, envelope: Uint8Array }
+      try {
+        sealed = await sealMessage(privateKey, peer.publicKey.raw, body)
+      } catch (err) {
+        // A PeerId carries any 32 bytes as its key; one that is not an Ed25519 point has no X25519 key to seal to.
+        throw new InvalidRecipientError('The recipient\'s key is not a valid Ed25519 public key', { cause: err })
+      }
+      const { id, envelope } = sealed
       const signal = withTimeout(options.signal, options.timeout ?? SEND_TIMEOUT_MS)
       let ack: MessageAck
       try {

@@ -406,8 +406,9 @@ export function createGateway (init: GatewayInit): Gateway {
     },
 
     async start () {
-      // One long-lived stream per held mailbox, plus room for reconnects (docs/quotas.md).
-      await libp2p.handle(GATEWAY_PROTOCOL, handle, { maxInboundStreams: 4 * maxPerPeer, maxOutboundStreams: 16 })
+      // One long-lived stream per held mailbox, plus room for reconnects (docs/quotas.md); the same bound for this
+      // node's own claims at another gateway, whose per-peer claim quota is the limit that answers with a code.
+      await libp2p.handle(GATEWAY_PROTOCOL, handle, { maxInboundStreams: 4 * maxPerPeer, maxOutboundStreams: 4 * maxPerPeer })
       republishTimer = setInterval(() => {
         for (const [mailboxHex, { contact }] of claims) {
           if (contact != null) void init.publishContact(uint8ArrayFromString(mailboxHex, 'base16'), contact).catch(() => {})

@@ -993,12 +993,25 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     pseudonyms: {
       async create (opts = {}) {
         if (pseudonymStore == null) throw new AbortedError('The node is stopping')
+        const pseudonyms = pseudonymStore
         const gw = pickGateway([ownKey])
-        const p = await pseudonymStore.create({ label: opts.label })
-        await pseudonymStore.setGateways(p.key, [gw.peerId])
-        const stored = pseudonymStore.get(p.key) ?? p
-        await attach(stored)
-        return info(stored)
+        opts.signal?.throwIfAborted()
+        const p = await pseudonyms.create({ label: opts.label })
+        try {
+          await pseudonyms.setGateways(p.key, [gw.peerId])
+          const stored = pseudonyms.get(p.key) ?? p
+          await raceAbort(attach(stored), opts.signal)
+          return info(stored)
+        } catch (err) {
+          // Roll back (issue 10): a pseudonym whose mailbox no gateway holds is not kept,
+          // so a failed create leaves nothing behind and the caller may simply retry.
+          owned.get(p.key)?.client?.stop()
+          owned.delete(p.key)
+          await pseudonyms.remove(p.key).catch((e: Error) => { log.warn({ err: e.message }, 'could not roll back a pseudonym') })
+          if (opts.signal?.aborted === true) throw new AbortedError('pseudonym creation aborted; the pseudonym was not kept', { cause: err })
+          if (err instanceof UmbraError) throw err
+          throw new GatewayUnreachableError(`The gateway ${gw.peerId} did not accept the mailbox claim (${(err as Error).message}); the pseudonym was not kept`, { cause: err })
+        }
       },
       list () {
         return (pseudonymStore?.list() ?? []).map(info)
@@ -1081,6 +1094,22 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   function info (p: Pseudonym): PseudonymInfo {
     return { key: p.key, gateways: p.gateways, label: p.label, createdAt: p.createdAt, online: owned.get(p.key)?.client?.connected === true }
+  }
+
+  /** `promise`, or AbortedError as soon as `signal` aborts (the promise keeps running; its rejection is swallowed). */
+  async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (signal == null) return await promise
+    promise.catch(() => {})
+    signal.throwIfAborted()
+    let onAbort: (() => void) | undefined
+    try {
+      return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
+        onAbort = () => { reject(new AbortedError('aborted')) }
+        signal.addEventListener('abort', onAbort, { once: true })
+      })])
+    } finally {
+      if (onAbort != null) signal.removeEventListener('abort', onAbort)
+    }
   }
 
   /** Claims a pseudonym's mailbox at its gateway and hands it the contact record to publish. */

@@ -61,6 +61,13 @@ export interface PseudonymStore {
    * @throws UMBRA_ERR_UNKNOWN_PSEUDONYM, UMBRA_ERR_INVALID_OPTION, UMBRA_ERR_PSEUDONYM_FILE
    */
   setGateways: (key: string, gateways: string[]) => Promise<void>
+  /**
+   * Forgets a pseudonym and persists the change before returning; used to
+   * roll back a creation whose gateway claim failed (issue 10). A key not
+   * held is a no-op.
+   * @throws UMBRA_ERR_PSEUDONYM_FILE (write failed; nothing changed)
+   */
+  remove: (key: string) => Promise<void>
 }
 
 /** One entry of `pseudonyms.json`; binary fields are base64. */
@@ -289,6 +296,10 @@ export async function createPseudonymStore (dataDir: string | undefined): Promis
         next[i] = freeze({ ...old, gateways: checked })
         return next
       })
+    },
+
+    async remove (key) {
+      await commit(() => pseudonyms.filter((p) => p.key !== key))
     }
   }
 }

@@ -270,7 +270,10 @@ export interface PseudonymService {
    * Creates a pseudonym, picks a gateway at random from the directory (never
    * this node), claims the mailbox there and has the gateway publish the
    * signed contact record in the DHT. Resolves when senders can find it.
-   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES (no gateway known), UMBRA_ERR_INVALID_OPTION (label)
+   * When the claim fails (the gateway does not accept it within 15 s) or
+   * `signal` aborts, the pseudonym is removed again: nothing is kept.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES (no gateway known), UMBRA_ERR_INVALID_OPTION (label),
+   *   UMBRA_ERR_GATEWAY_UNREACHABLE (the claim failed), UMBRA_ERR_ABORTED (signal)
    */
   create(options?: { label?: string, signal?: AbortSignal }): Promise<PseudonymInfo>
   /** Every pseudonym of this node, oldest first. */

@@ -145,7 +145,8 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         peer: peer.toString(),
         path: 'direct',
         method,
-        rttMs: await ping(peer, pingSignal),
+        // A peer that does not speak ping (a stock libp2p node) still has the path: -1, as the relayed report says.
+        rttMs: await ping(peer, pingSignal).catch(() => -1),
         elapsedMs: performance.now() - started,
         remoteAddr: conn.remoteAddr.toString()
       })
