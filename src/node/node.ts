@@ -23,8 +23,16 @@ import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
 import { CONTACT_NAMESPACE, createContactValidator, selectContactRecord } from '../mixnet/contact.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
-import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
+import {
+  DEFAULT_STUN_PORT,
+  INBOUND_UPGRADE_TIMEOUT_MS,
+  MAX_PENDING_INBOUND_CONNECTIONS,
+  RELAY_CIRCUIT_DATA_LIMIT_BYTES,
+  RELAY_CIRCUIT_DURATION_LIMIT_MS,
+  RELAY_MAX_RESERVATIONS
+} from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
+import { createRelayPolicy, type RelayPolicy } from '../nat/relay-policy.ts'
 import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
@@ -59,6 +67,10 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
   if (stunPort !== false && (!Number.isInteger(stunPort) || stunPort < 0 || stunPort > 65535)) {
     throw new InvalidOptionError(`init.nat.stunPort must be a UDP port (0 to 65535) or false, got ${String(stunPort)}`)
   }
+  const allow = init.nat?.allow
+  if (allow != null && (!Array.isArray(allow) || allow.some((a) => typeof a !== 'string' || !/^\/ip[46]\/[^/]+(\/ipcidr\/\d{1,3})?$/.test(a)))) {
+    throw new InvalidOptionError('init.nat.allow must be an array of CIDR multiaddrs such as "/ip4/10.0.0.0/ipcidr/8"')
+  }
   const stunServers = init.nat?.stunServers ?? defaultStunServers(boot)
   if (!Array.isArray(stunServers) || stunServers.some((h) => typeof h !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(h))) {
     throw new InvalidOptionError('init.nat.stunServers must be an array of "host:port" strings')
@@ -86,6 +98,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #stunPort: number | false
   #stunServers: string[]
   #nat?: NatServiceHandle
+  #relayPolicy?: RelayPolicy
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -161,12 +174,21 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const listen = client ? [...new Set([...this.#listen, '/p2p-circuit', '/webrtc'])] : this.#listen
     // ICE only ever asks this network's STUN servers (an explicit list, so @libp2p/webrtc's public defaults are never used).
     const iceServers = this.#stunServers.map((h) => ({ urls: [`stun:${h}`] }))
+    // Hosts exempt from the inbound limits: loopback by default (local testnets), none when a test attacks over loopback.
+    const allow = this.#init.nat?.allow ?? LOOPBACK_ALLOW
+    // Issue 10: who gets relay slots and circuits, and one host's share of the handshake slots (src/nat/relay-policy.ts).
+    const relayPolicy = createRelayPolicy({ allow })
     const libp2p = await createLibp2p({
       privateKey,
       datastore,
       nodeInfo: { userAgent: AGENT_VERSION },
       addresses: { listen },
-      connectionManager: { allow: LOOPBACK_ALLOW },
+      connectionManager: {
+        allow,
+        maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
+        inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS
+      },
+      connectionGater: relayPolicy.gater,
       // webRTC before the circuit transport: a `/p2p-circuit/webrtc` address must be dialled by WebRTC, not as a plain circuit.
       transports: [tcp(), webSockets(), webRTC({ rtcConfiguration: { iceServers } }), circuitRelayTransport()],
       connectionEncrypters: [noise()],
@@ -177,8 +199,19 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
         ping: ping({ runOnLimitedConnection: true }),
         autoNAT: autoNAT(),
         ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT() } : {}),
-        // Umbra relays carry messages for clients behind NATs: no default 2 min / 128 KiB cap per circuit.
-        ...(!client ? { relay: circuitRelayServer({ reservations: { applyDefaultLimit: false } }) } : {}),
+        // Umbra relays carry Umbra messages for clients behind NATs: budgets sized for the largest message (docs/nat.md "Relay limits").
+        ...(!client
+          ? {
+              relay: circuitRelayServer({
+                reservations: {
+                  maxReservations: RELAY_MAX_RESERVATIONS,
+                  applyDefaultLimit: true,
+                  defaultDataLimit: RELAY_CIRCUIT_DATA_LIMIT_BYTES,
+                  defaultDurationLimit: RELAY_CIRCUIT_DURATION_LIMIT_MS
+                }
+              })
+            }
+          : {}),
         dht: kadDHT({
           protocol: KAD_PROTOCOL,
           kBucketSize: K,
@@ -196,6 +229,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       },
       start: false
     })
+    relayPolicy.attach(libp2p)
     libp2p.addEventListener('peer:connect', (evt) => {
       this.safeDispatchEvent('peer:connect', { detail: { peerId: evt.detail.toString() } })
     })
@@ -231,6 +265,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       await mixnet.start()
       await nat.start()
     } catch (err) {
+      relayPolicy.detach()
       await nat.stop().catch(() => {})
       await mixnet.stop().catch(() => {})
       await libp2p.stop()
@@ -238,6 +273,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     }
     this.#mixnet = mixnet
     this.#nat = nat
+    this.#relayPolicy = relayPolicy
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -278,6 +314,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#dht = undefined
     this.#messaging = undefined
     await libp2p.stop()
+    this.#relayPolicy?.detach()
+    this.#relayPolicy = undefined
   }
 
   getMultiaddrs (): string[] {
