@@ -35,6 +35,7 @@ import {
   RELAY_MAX_RESERVATIONS_PER_IP,
   RELAY_UMBRA_PROTOCOLS
 } from './constants.ts'
+import type { Logger } from '../logger.ts'
 import type { ConnectionGater, IdentifyResult, Libp2p, MultiaddrConnection, PeerId } from '@libp2p/interface'
 
 /** Options of {@link createRelayPolicy}; every field is optional. */
@@ -55,6 +56,8 @@ export interface RelayPolicyInit {
   upgradeTimeoutMs?: number
   /** CIDRs (`/ip4/127.0.0.0/ipcidr/8`) exempt from the per-host pending cap, as libp2p's connectionManager.allow. @default [] */
   allow?: string[]
+  /** Where refusals are logged (debug level). */
+  log?: Logger
 }
 
 /** Why a request was refused; the keys of {@link RelayPolicy.refused}. */
@@ -134,6 +137,12 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
     'pending-per-host': 0
   }
   let released = 0
+  const log = init.log
+  const refuse = (reason: RelayRefusal, detail: Record<string, unknown>): true => {
+    refused[reason]++
+    log?.debug({ reason, ...detail }, 'relay policy refused')
+    return true
+  }
   let node: Libp2p | undefined
   /** Reservations granted but maybe not yet in the relay's map (the relay stores them after the gater answers): peer -> host. */
   const granting = new Map<string, string>()
@@ -161,10 +170,11 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
   const isUmbraPeer = async (peer: PeerId): Promise<boolean> => {
     const libp2p = node
     if (libp2p == null) return false
-    const known = await libp2p.peerStore.get(peer).then((p) => p.protocols, () => [] as string[])
-    if (speaksUmbra(known)) return true
     return await new Promise<boolean>((resolve) => {
+      let settled = false
       const done = (ok: boolean): void => {
+        if (settled) return
+        settled = true
         clearTimeout(timer)
         libp2p.removeEventListener('peer:identify', onIdentify)
         resolve(ok)
@@ -172,10 +182,16 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
       const onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
         if (evt.detail.peerId.equals(peer)) done(speaksUmbra(evt.detail.protocols))
       }
+      // Listen first, then look: identify may finish in between.
+      libp2p.addEventListener('peer:identify', onIdentify)
       const timer = setTimeout(() => {
         void libp2p.peerStore.get(peer).then((p) => p.protocols, () => [] as string[]).then((p) => { done(speaksUmbra(p)) })
       }, identifyWaitMs)
-      libp2p.addEventListener('peer:identify', onIdentify)
+      // Identify stores the protocols, then the agent version: once the version is there, its protocol list stands.
+      // (The list alone is no sign: libp2p also adds each protocol a peer opened a stream for, e.g. the relay's HOP.)
+      void libp2p.peerStore.get(peer).then((known) => {
+        if (known.metadata.has('AgentVersion') || known.metadata.has('ProtocolVersion')) done(speaksUmbra(known.protocols))
+      }, () => {})
     })
   }
 
@@ -199,10 +215,7 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
 
   const gater: ConnectionGater = {
     denyInboundRelayReservation: async (peer) => {
-      if (!(await isUmbraPeer(peer))) {
-        refused['reservation-not-umbra']++
-        return true
-      }
+      if (!(await isUmbraPeer(peer))) return refuse('reservation-not-umbra', { peer: peer.toString() })
       const hosts = hostsOf(peer)
       const holders = new Set<string>()
       for (const [id, r] of relay()?.reservations ?? []) {
@@ -211,10 +224,7 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
         if (h != null && hosts.has(h)) holders.add(id.toString())
       }
       for (const [id, h] of granting) if (id !== peer.toString() && hosts.has(h)) holders.add(id)
-      if (holders.size >= maxPerIp) {
-        refused['reservation-per-ip']++
-        return true
-      }
+      if (holders.size >= maxPerIp) return refuse('reservation-per-ip', { peer: peer.toString(), holders: holders.size })
       const key = peer.toString()
       const host = [...hosts][0]
       if (host != null) {
@@ -226,19 +236,10 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
     },
 
     denyOutboundRelayedConnection: async (source, destination) => {
-      if (!(await isUmbraPeer(source))) {
-        refused['circuit-not-umbra']++
-        return true
-      }
+      if (!(await isUmbraPeer(source))) return refuse('circuit-not-umbra', { peer: source.toString() })
       // The HOP stream of this very request is open already, hence `>`.
-      if (countStreams(source, RELAY_V2_HOP_CODEC, 'inbound') > maxPerSource) {
-        refused['circuit-per-source']++
-        return true
-      }
-      if (countStreams(destination, RELAY_V2_STOP_CODEC, 'outbound') >= maxPerDestination) {
-        refused['circuit-per-destination']++
-        return true
-      }
+      if (countStreams(source, RELAY_V2_HOP_CODEC, 'inbound') > maxPerSource) return refuse('circuit-per-source', { peer: source.toString() })
+      if (countStreams(destination, RELAY_V2_STOP_CODEC, 'outbound') >= maxPerDestination) return refuse('circuit-per-destination', { peer: destination.toString() })
       return false
     },
 
@@ -246,10 +247,7 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
       const host = hostOf(maConn.remoteAddr)
       if (host == null || isExempt(host)) return false
       const n = pendingPerHost.get(host) ?? 0
-      if (n >= maxPendingPerHost) {
-        refused['pending-per-host']++
-        return true
-      }
+      if (n >= maxPendingPerHost) return refuse('pending-per-host', { host })
       const addr = addrKey(maConn.remoteAddr)
       pendingPerHost.set(host, n + 1)
       const timer = setTimeout(() => { settle(addr) }, upgradeTimeoutMs + 1000)
@@ -283,6 +281,7 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
     r.signal.clear()
     reservations?.delete(evt.detail)
     released++
+    log?.debug({ peer: evt.detail.toString() }, 'relay reservation freed: its holder disconnected')
   }
 
   return {

@@ -177,7 +177,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     // Hosts exempt from the inbound limits: loopback by default (local testnets), none when a test attacks over loopback.
     const allow = this.#init.nat?.allow ?? LOOPBACK_ALLOW
     // Issue 10: who gets relay slots and circuits, and one host's share of the handshake slots (src/nat/relay-policy.ts).
-    const relayPolicy = createRelayPolicy({ allow })
+    const relayPolicy = createRelayPolicy({ allow, log: logger('relay') })
     const libp2p = await createLibp2p({
       privateKey,
       datastore,
