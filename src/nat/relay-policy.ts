@@ -54,7 +54,7 @@ export interface RelayPolicyInit {
   maxPendingPerHost?: number
   /** Longest handshake, ms: a pending socket is forgotten after it. @default INBOUND_UPGRADE_TIMEOUT_MS (5 s) */
   upgradeTimeoutMs?: number
-  /** CIDRs (`/ip4/127.0.0.0/ipcidr/8`) exempt from the per-host pending cap, as libp2p's connectionManager.allow. @default [] */
+  /** CIDRs (`/ip4/127.0.0.0/ipcidr/8`) exempt from the per-host pending cap and the per-IP reservation cap, as libp2p's connectionManager.allow. @default [] */
   allow?: string[]
   /** Where refusals are logged (debug level). */
   log?: Logger
@@ -216,7 +216,8 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
   const gater: ConnectionGater = {
     denyInboundRelayReservation: async (peer) => {
       if (!(await isUmbraPeer(peer))) return refuse('reservation-not-umbra', { peer: peer.toString() })
-      const hosts = hostsOf(peer)
+      // Hosts in `allow` (loopback by default: a local testnet's clients all share 127.0.0.1) have no per-IP cap.
+      const hosts = new Set([...hostsOf(peer)].filter((h) => !isExempt(h)))
       const holders = new Set<string>()
       for (const [id, r] of relay()?.reservations ?? []) {
         if (id.equals(peer)) continue
