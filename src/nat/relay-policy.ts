@@ -35,6 +35,7 @@ import {
   RELAY_MAX_RESERVATIONS_PER_IP,
   RELAY_UMBRA_PROTOCOLS
 } from './constants.ts'
+import { InvalidOptionError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { ConnectionGater, IdentifyResult, Libp2p, MultiaddrConnection, PeerId } from '@libp2p/interface'
 
@@ -115,8 +116,10 @@ function inCidr (ip: string, cidr: string): boolean {
 }
 
 /**
- * Creates the relay and admission policy of a server node.
+ * Creates the relay and admission policy of a node (the reservation and
+ * circuit checks only matter on a server, which runs the relay).
  * Sources: libp2p circuit relay v2 spec (reservations, limits); issue 10.
+ * @throws UMBRA_ERR_INVALID_OPTION for a negative or fractional limit or a malformed `allow` entry
  */
 export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
   const maxPerIp = init.maxReservationsPerIp ?? RELAY_MAX_RESERVATIONS_PER_IP
@@ -127,7 +130,16 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
   const maxPendingPerHost = init.maxPendingPerHost ?? MAX_PENDING_INBOUND_PER_HOST
   const upgradeTimeoutMs = init.upgradeTimeoutMs ?? INBOUND_UPGRADE_TIMEOUT_MS
   const allow = init.allow ?? []
-  for (const cidr of allow) multiaddr(cidr) // throws on a bad CIDR now, not at the first socket
+  for (const [field, value] of Object.entries({ maxReservationsPerIp: maxPerIp, maxCircuitsPerSource: maxPerSource, maxCircuitsPerDestination: maxPerDestination, identifyWaitMs, maxPendingPerHost, upgradeTimeoutMs })) {
+    if (!Number.isInteger(value) || value < 0) throw new InvalidOptionError(`createRelayPolicy: ${field} must be an integer >= 0, got ${String(value)}`)
+  }
+  for (const cidr of allow) {
+    try {
+      multiaddr(cidr)
+    } catch (err) {
+      throw new InvalidOptionError(`createRelayPolicy: allow entry ${JSON.stringify(cidr)} is not a CIDR multiaddr such as /ip4/10.0.0.0/ipcidr/8`, { cause: err })
+    }
+  }
   const refused: Record<RelayRefusal, number> = {
     'reservation-not-umbra': 0,
     'reservation-per-ip': 0,
