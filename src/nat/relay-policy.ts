@@ -29,6 +29,8 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import {
   INBOUND_UPGRADE_TIMEOUT_MS,
   MAX_PENDING_INBOUND_PER_HOST,
+  RELAY_CIRCUIT_DATA_LIMIT_BYTES,
+  RELAY_CIRCUIT_DURATION_LIMIT_MS,
   RELAY_IDENTIFY_WAIT_MS,
   RELAY_MAX_CIRCUITS_PER_DESTINATION,
   RELAY_MAX_CIRCUITS_PER_SOURCE,
@@ -37,7 +39,7 @@ import {
 } from './constants.ts'
 import { InvalidOptionError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import type { ConnectionGater, IdentifyResult, Libp2p, MultiaddrConnection, PeerId } from '@libp2p/interface'
+import type { ConnectionGater, IdentifyResult, Libp2p, MultiaddrConnection, PeerId, Stream } from '@libp2p/interface'
 
 /** Options of {@link createRelayPolicy}; every field is optional. */
 export interface RelayPolicyInit {
@@ -57,6 +59,10 @@ export interface RelayPolicyInit {
   upgradeTimeoutMs?: number
   /** CIDRs (`/ip4/127.0.0.0/ipcidr/8`) exempt from the per-host pending cap and the per-IP reservation cap, as libp2p's connectionManager.allow. @default [] */
   allow?: string[]
+  /** Bytes one circuit may carry, both directions together. @default RELAY_CIRCUIT_DATA_LIMIT_BYTES (4 MiB) */
+  circuitDataLimitBytes?: number
+  /** Lifetime of one circuit, ms. @default RELAY_CIRCUIT_DURATION_LIMIT_MS (10 min) */
+  circuitDurationLimitMs?: number
   /** Where refusals are logged (debug level). */
   log?: Logger
 }
@@ -72,6 +78,8 @@ export interface RelayPolicy {
   readonly refused: Record<RelayRefusal, number>
   /** Reservations freed because their holder disconnected. */
   readonly released: number
+  /** Circuits the relay cut: `data` at the byte budget, `duration` at the time budget. */
+  readonly cut: { data: number, duration: number }
   /** Binds the policy to the node (after `createLibp2p`, before `start`): until then every reservation and circuit is refused. */
   attach(libp2p: Libp2p): void
   /** Removes the listeners and timers. Idempotent. */
@@ -79,6 +87,9 @@ export interface RelayPolicy {
 }
 
 interface PendingSocket { host: string, addr: string, timer: ReturnType<typeof setTimeout> }
+
+/** What one relayed circuit has used of its budget. */
+interface Budget { bytes: number, streams: Stream[], ended: boolean, timer?: ReturnType<typeof setTimeout> }
 
 /** The host (IP) of a direct address, or undefined for a relayed or non-IP one. */
 function hostOf (addr: Multiaddr): string | undefined {
@@ -130,7 +141,9 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
   const maxPendingPerHost = init.maxPendingPerHost ?? MAX_PENDING_INBOUND_PER_HOST
   const upgradeTimeoutMs = init.upgradeTimeoutMs ?? INBOUND_UPGRADE_TIMEOUT_MS
   const allow = init.allow ?? []
-  for (const [field, value] of Object.entries({ maxReservationsPerIp: maxPerIp, maxCircuitsPerSource: maxPerSource, maxCircuitsPerDestination: maxPerDestination, identifyWaitMs, maxPendingPerHost, upgradeTimeoutMs })) {
+  const dataLimit = init.circuitDataLimitBytes ?? Number(RELAY_CIRCUIT_DATA_LIMIT_BYTES)
+  const durationLimit = init.circuitDurationLimitMs ?? RELAY_CIRCUIT_DURATION_LIMIT_MS
+  for (const [field, value] of Object.entries({ circuitDataLimitBytes: dataLimit, circuitDurationLimitMs: durationLimit, maxReservationsPerIp: maxPerIp, maxCircuitsPerSource: maxPerSource, maxCircuitsPerDestination: maxPerDestination, identifyWaitMs, maxPendingPerHost, upgradeTimeoutMs })) {
     if (!Number.isInteger(value) || value < 0) throw new InvalidOptionError(`createRelayPolicy: ${field} must be an integer >= 0, got ${String(value)}`)
   }
   for (const cidr of allow) {
@@ -149,6 +162,11 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
     'pending-per-host': 0
   }
   let released = 0
+  const cut = { data: 0, duration: 0 }
+  /** Relay streams already given a budget. */
+  const budgeted = new WeakSet<Stream>()
+  /** Budgets of approved circuits whose STOP stream (towards the destination) is not open yet, by destination. */
+  const awaitingStop = new Map<string, Budget[]>()
   const log = init.log
   const refuse = (reason: RelayRefusal, detail: Record<string, unknown>): true => {
     refused[reason]++
@@ -225,6 +243,80 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
     return n
   }
 
+  /**
+   * Counts what the relay sends on a circuit's streams (`send` is how the
+   * relay's pipe writes each chunk, @libp2p/utils messageStreamToDuplex), so
+   * both directions of a circuit draw on one budget; at the budget the send
+   * throws and both streams are aborted, which ends the relay's pipe.
+   */
+  const meter = (stream: Stream, budget: Budget): void => {
+    if (budgeted.has(stream)) return
+    budgeted.add(stream)
+    budget.streams.push(stream)
+    const send = stream.send.bind(stream)
+    stream.send = (data) => {
+      budget.bytes += data.byteLength
+      if (budget.bytes > dataLimit) {
+        const err = new Error(`circuit data budget of ${dataLimit} bytes exceeded`)
+        end(budget, 'data', err)
+        throw err
+      }
+      return send(data)
+    }
+  }
+
+  const end = (budget: Budget, why: 'data' | 'duration', err: Error): void => {
+    if (budget.ended) return
+    budget.ended = true
+    clearTimeout(budget.timer)
+    cut[why]++
+    log?.debug({ why, bytes: budget.bytes }, 'relay circuit cut at its budget')
+    for (const s of budget.streams) s.abort(err)
+  }
+
+  /** Gives the circuit just approved a byte and time budget: its HOP stream now, its STOP stream once the relay opened it. */
+  const budgetCircuit = (source: PeerId, destination: PeerId): void => {
+    const budget: Budget = { bytes: 0, streams: [], ended: false }
+    budget.timer = setTimeout(() => { end(budget, 'duration', new Error(`circuit duration budget of ${durationLimit} ms exceeded`)) }, durationLimit)
+    budget.timer.unref?.()
+    for (const conn of node?.getConnections(source) ?? []) {
+      for (const s of conn.streams) {
+        if (s.protocol === RELAY_V2_HOP_CODEC && s.direction === 'inbound' && !budgeted.has(s)) {
+          meter(s, budget)
+          s.addEventListener('close', () => { clearTimeout(budget.timer) }, { once: true })
+        }
+      }
+    }
+    const key = destination.toString()
+    const queue = awaitingStop.get(key) ?? []
+    queue.push(budget)
+    awaitingStop.set(key, queue)
+    // The relay opens the STOP stream right after this answer; look for it until it appears (bounded by the relay's 30 s hop timeout).
+    const started = Date.now()
+    const look = (): void => {
+      for (const conn of node?.getConnections(destination) ?? []) {
+        for (const s of conn.streams) {
+          if (s.protocol === RELAY_V2_STOP_CODEC && s.direction === 'outbound' && !budgeted.has(s)) {
+            const next = awaitingStop.get(key)?.shift()
+            if (next != null) meter(s, next)
+          }
+        }
+      }
+      const left = awaitingStop.get(key)
+      if (left == null || left.length === 0) {
+        awaitingStop.delete(key)
+        return
+      }
+      if (Date.now() - started > 30_000 || budget.ended) {
+        const i = left.indexOf(budget)
+        if (i >= 0) left.splice(i, 1)
+        return
+      }
+      setTimeout(look, 20).unref?.()
+    }
+    setTimeout(look, 0).unref?.()
+  }
+
   const gater: ConnectionGater = {
     denyInboundRelayReservation: async (peer) => {
       if (!(await isUmbraPeer(peer))) return refuse('reservation-not-umbra', { peer: peer.toString() })
@@ -253,6 +345,7 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
       // The HOP stream of this very request is open already, hence `>`.
       if (countStreams(source, RELAY_V2_HOP_CODEC, 'inbound') > maxPerSource) return refuse('circuit-per-source', { peer: source.toString() })
       if (countStreams(destination, RELAY_V2_STOP_CODEC, 'outbound') >= maxPerDestination) return refuse('circuit-per-destination', { peer: destination.toString() })
+      budgetCircuit(source, destination)
       return false
     },
 
@@ -301,6 +394,7 @@ export function createRelayPolicy (init: RelayPolicyInit = {}): RelayPolicy {
     gater,
     refused,
     get released () { return released },
+    cut,
     attach (libp2p) {
       if (node != null) return
       node = libp2p

@@ -27,8 +27,6 @@ import {
   DEFAULT_STUN_PORT,
   INBOUND_UPGRADE_TIMEOUT_MS,
   MAX_PENDING_INBOUND_CONNECTIONS,
-  RELAY_CIRCUIT_DATA_LIMIT_BYTES,
-  RELAY_CIRCUIT_DURATION_LIMIT_MS,
   RELAY_MAX_RESERVATIONS
 } from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
@@ -199,19 +197,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
         ping: ping({ runOnLimitedConnection: true }),
         autoNAT: autoNAT(),
         ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT() } : {}),
-        // Umbra relays carry Umbra messages for clients behind NATs: budgets sized for the largest message (docs/nat.md "Relay limits").
-        ...(!client
-          ? {
-              relay: circuitRelayServer({
-                reservations: {
-                  maxReservations: RELAY_MAX_RESERVATIONS,
-                  applyDefaultLimit: true,
-                  defaultDataLimit: RELAY_CIRCUIT_DATA_LIMIT_BYTES,
-                  defaultDurationLimit: RELAY_CIRCUIT_DURATION_LIMIT_MS
-                }
-              })
-            }
-          : {}),
+        // Umbra relays carry Umbra messages for clients behind NATs. The per-circuit byte and time budgets are enforced by the relay
+        // policy, not announced as libp2p limits: js-libp2p never reuses a "limited" connection, so every message to a relayed client
+        // would open a new circuit that is then closed as a duplicate (docs/nat.md "Relay limits").
+        ...(!client ? { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS, applyDefaultLimit: false } }) } : {}),
         dht: kadDHT({
           protocol: KAD_PROTOCOL,
           kBucketSize: K,
