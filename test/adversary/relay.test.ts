@@ -159,17 +159,22 @@ describe('adversary: relay slots, foreign protocols, silent sockets (umbra start
     const dst = await stockNode({ localAddress: '127.0.0.4', fakeUmbra: true })
     attackers.push(dst)
     let received = 0
+    let ending = ''
     await dst.handle(FOREIGN_PROTOCOL, async (stream) => {
       try {
         for await (const chunk of stream) received += chunk.byteLength
-      } catch { /* reset by the relay */ }
+        ending = 'end of stream'
+      } catch (err) {
+        ending = `${(err as Error).name}` // reset by the relay
+      }
     }, { runOnLimitedConnection: true })
     const dstStatus = await reserve(dst, relayAddr)
     const circuit = `${relayAddr}/p2p-circuit/p2p/${dst.peerId.toString()}`
 
     /** Pushes `bytes` of the made-up protocol from `src` through the relay; bytes the destination got. */
-    const pushThrough = async (src: Libp2p, bytes: number): Promise<{ received: number, error?: string }> => {
+    const pushThrough = async (src: Libp2p, bytes: number): Promise<{ received: number, error?: string, ending: string }> => {
       received = 0
+      ending = 'never opened'
       let error: string | undefined
       try {
         const stream = await src.dialProtocol(multiaddr(circuit), FOREIGN_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(15_000) })
@@ -186,7 +191,7 @@ describe('adversary: relay slots, foreign protocols, silent sockets (umbra start
         last = received
         await sleep(1_000)
       }
-      return { received, error }
+      return { received, error, ending }
     }
 
     const plain = await stockNode({ localAddress: '127.0.0.5' })
@@ -199,7 +204,7 @@ describe('adversary: relay slots, foreign protocols, silent sockets (umbra start
     const oneMessage = await pushThrough(faker, MiB)
     t.diagnostic(`destination reservation: ${dstStatus}`)
     t.diagnostic(`stock source pushed ${byStock.received} of ${push} bytes (${byStock.error ?? 'no error'})`)
-    t.diagnostic(`source announcing Umbra pushed ${byFaker.received} of ${push} bytes (${byFaker.error ?? 'no error'}); budget ${RELAY_CIRCUIT_DATA_LIMIT_BYTES} bytes per circuit`)
+    t.diagnostic(`source announcing Umbra pushed ${byFaker.received} of ${push} bytes (destination saw: ${byFaker.ending}); budget ${RELAY_CIRCUIT_DATA_LIMIT_BYTES} bytes per circuit`)
     t.diagnostic(`a 1 MiB transfer (Umbra's largest message) delivered ${oneMessage.received} bytes`)
 
     // The well-behaved client (started by the first test) still holds its slot.
