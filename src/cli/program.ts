@@ -59,6 +59,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--no-upnp', 'do not ask the local router for a UPnP / NAT-PMP port mapping (client nodes)')
     .option('--json', 'print the ready line as one JSON object')
     .addOption(new Option('--stop-on-stdin-close').hideHelp())
+    .addOption(new Option('--no-exempt-loopback', 'apply the inbound connection limits to this machine too (tests that attack over loopback)').hideHelp())
     .addHelpText('after', `\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.\n$${ENV_MIXNET_PRESET} sets the mixnet preset when --mixnet-preset is not given; every node of one network should use the same.`)
     .action(async (flags) => {
       const { runStart } = await import('./commands/start.ts')

@@ -96,3 +96,73 @@ export const STUN_LAST_WAIT_RTO_MULTIPLIER = 16
  * (0, 0.5, 1.5, 3.5 and 7.5 s), ample for a server a node was told to use.
  */
 export const STUN_DEFAULT_TIMEOUT_MS = 10 * SECOND
+
+/*
+ * Circuit relay and inbound admission (issue 10). A server node is a circuit
+ * relay v2 (libp2p spec "circuit-v2.md") for Umbra clients behind NATs only;
+ * see docs/nat.md "Relay limits" for what is enforced where.
+ */
+
+const MINUTE = 60 * SECOND
+
+/**
+ * Reservations one relay holds at once. libp2p's default is 15
+ * (@libp2p/circuit-relay-v2 DEFAULT_MAX_RESERVATION_STORE_SIZE); with one
+ * slot per peer and RELAY_MAX_RESERVATIONS_PER_IP per host, 32 leaves room
+ * for eight hosts at their cap before a newcomer is refused.
+ */
+export const RELAY_MAX_RESERVATIONS = 32
+/**
+ * Reservations one IP address holds on a relay at once (a NAT hides a few
+ * Umbra clients behind one public address; more than four from one host is
+ * a flood). Issue 10: 13 reservations from one host filled a relay.
+ */
+export const RELAY_MAX_RESERVATIONS_PER_IP = 4
+/**
+ * Data one relayed connection (circuit) may carry, both directions together,
+ * bytes: four of Umbra's largest message (a 1 MiB direct message,
+ * src/messaging MAX_ENVELOPE_BYTES, body plus framing). At the budget the relay
+ * resets the circuit; Umbra opens a new one for the next message. libp2p's
+ * default is 128 KiB (go-libp2p relay resources.go), too small for a message.
+ */
+export const RELAY_CIRCUIT_DATA_LIMIT_BYTES = 4n * 1024n * 1024n
+/**
+ * Lifetime of one relayed connection, ms (libp2p's default: 2 min). A circuit
+ * is the slow path until a WebRTC upgrade; 10 min covers several messages.
+ */
+export const RELAY_CIRCUIT_DURATION_LIMIT_MS = 10 * MINUTE
+/** Circuits one source peer may have open through a relay at once. */
+export const RELAY_MAX_CIRCUITS_PER_SOURCE = 4
+/** Circuits a relay carries to one destination (reservation holder) at once. */
+export const RELAY_MAX_CIRCUITS_PER_DESTINATION = 16
+/**
+ * How long the relay waits for identify to list a peer's protocols before it
+ * judges a reservation or circuit request, ms (identify runs right after the
+ * connection opens; a request can overtake it).
+ */
+export const RELAY_IDENTIFY_WAIT_MS = 5 * SECOND
+/**
+ * A peer gets a reservation or opens a circuit only if identify lists one of
+ * these protocols: every Umbra node handles direct messages and the mix
+ * directory (src/messaging, src/mixnet); a stock libp2p node does not.
+ */
+export const RELAY_UMBRA_PROTOCOLS = ['/umbra/msg/1.0.0', '/umbra/mixdir/1.0.0', '/umbra/kad/1.0.0']
+
+/**
+ * Inbound connections still in their handshake (Noise, yamux) a node accepts
+ * at once from all hosts (libp2p's default: 10, maxIncomingPendingConnections).
+ */
+export const MAX_PENDING_INBOUND_CONNECTIONS = 32
+/**
+ * Inbound connections still in their handshake one host may hold at once;
+ * further sockets from it are closed at once, so one host cannot fill
+ * MAX_PENDING_INBOUND_CONNECTIONS (issue 10: 3 silent sockets a second kept
+ * every new peer out). libp2p itself has only a per-host rate (5 a second).
+ */
+export const MAX_PENDING_INBOUND_PER_HOST = 4
+/**
+ * Time an inbound connection has to finish its handshake, ms (libp2p's
+ * default: 10 s, inboundUpgradeTimeout). A Noise XX handshake and a yamux
+ * negotiation take three round trips; 5 s is ample even on a slow link.
+ */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 5 * SECOND

@@ -14,6 +14,14 @@ export interface NatInit {
   stunServers?: string[]
   /** Try a UPnP IGD / NAT-PMP port mapping on the local router (client nodes). @default true */
   upnp?: boolean
+  /**
+   * Hosts (CIDR multiaddrs, e.g. `/ip4/10.0.0.0/ipcidr/8`) exempt from the
+   * inbound connection limits: libp2p's per-host rate and pending cap, and
+   * Umbra's per-host pending cap (docs/nat.md "Inbound admission"). `[]`
+   * exempts nobody, not even this machine.
+   * @default loopback (`/ip4/127.0.0.0/ipcidr/8`, `/ip6/::1/ipcidr/128`), so a local testnet can join one node at once
+   */
+  allow?: string[]
 }
 
 /** What `GET /v1/node` and {@link NatService.status} report. */

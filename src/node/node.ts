@@ -23,10 +23,16 @@ import { createMessagingService, type MessagingServiceHandle } from '../messagin
 import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
-import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
+import {
+  DEFAULT_STUN_PORT,
+  INBOUND_UPGRADE_TIMEOUT_MS,
+  MAX_PENDING_INBOUND_CONNECTIONS,
+  RELAY_MAX_RESERVATIONS
+} from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
 import { QuotaDatastore } from '../dht/quota-datastore.ts'
 import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
+import { createRelayPolicy, type RelayPolicy } from '../nat/relay-policy.ts'
 import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
@@ -65,6 +71,10 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
   if (stunPort !== false && (!Number.isInteger(stunPort) || stunPort < 0 || stunPort > 65535)) {
     throw new InvalidOptionError(`init.nat.stunPort must be a UDP port (0 to 65535) or false, got ${String(stunPort)}`)
   }
+  const allow = init.nat?.allow
+  if (allow != null && (!Array.isArray(allow) || allow.some((a) => typeof a !== 'string' || !/^\/ip[46]\/[^/]+(\/ipcidr\/\d{1,3})?$/.test(a)))) {
+    throw new InvalidOptionError('init.nat.allow must be an array of CIDR multiaddrs such as "/ip4/10.0.0.0/ipcidr/8"')
+  }
   const stunServers = init.nat?.stunServers ?? defaultStunServers(boot)
   if (!Array.isArray(stunServers) || stunServers.some((h) => typeof h !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(h))) {
     throw new InvalidOptionError('init.nat.stunServers must be an array of "host:port" strings')
@@ -93,6 +103,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #stunServers: string[]
   #nat?: NatServiceHandle
   #registry?: RegistryHandle
+  #relayPolicy?: RelayPolicy
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -181,12 +192,21 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       if (registryRef.current == null) throw new NotStartedError()
       return await registryRef.current.findPeer(id, options)
     }
+    // Hosts exempt from the inbound limits: loopback by default (local testnets), none when a test attacks over loopback.
+    const allow = this.#init.nat?.allow ?? LOOPBACK_ALLOW
+    // Issue 10: who gets relay slots and circuits, and one host's share of the handshake slots (src/nat/relay-policy.ts).
+    const relayPolicy = createRelayPolicy({ allow, log: logger('relay') })
     const libp2p = await createLibp2p({
       privateKey,
       datastore,
       nodeInfo: { userAgent: AGENT_VERSION },
       addresses: { listen },
-      connectionManager: { allow: LOOPBACK_ALLOW },
+      connectionManager: {
+        allow,
+        maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
+        inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS
+      },
+      connectionGater: relayPolicy.gater,
       // webRTC before the circuit transport: a `/p2p-circuit/webrtc` address must be dialled by WebRTC, not as a plain circuit.
       transports: [tcp(), webSockets(), webRTC({ rtcConfiguration: { iceServers } }), circuitRelayTransport()],
       connectionEncrypters: [noise()],
@@ -199,8 +219,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
         ping: ping({ runOnLimitedConnection: true }),
         autoNAT: autoNAT(),
         ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT() } : {}),
-        // Umbra relays carry messages for clients behind NATs: no default 2 min / 128 KiB cap per circuit.
-        ...(!client ? { relay: circuitRelayServer({ reservations: { applyDefaultLimit: false } }) } : {}),
+        // Umbra relays carry Umbra messages for clients behind NATs. The per-circuit byte and time budgets are enforced by the relay
+        // policy, not announced as libp2p limits: js-libp2p never reuses a "limited" connection, so every message to a relayed client
+        // would open a new circuit that is then closed as a duplicate (docs/nat.md "Relay limits").
+        ...(!client ? { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS, applyDefaultLimit: false } }) } : {}),
         dht: kadDHT({
           protocol: KAD_PROTOCOL,
           kBucketSize: K,
@@ -216,6 +238,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       },
       start: false
     })
+    relayPolicy.attach(libp2p)
     libp2p.addEventListener('peer:connect', (evt) => {
       this.safeDispatchEvent('peer:connect', { detail: { peerId: evt.detail.toString() } })
     })
@@ -269,6 +292,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       registry.start()
     } catch (err) {
       registry.stop()
+      relayPolicy.detach()
       await nat.stop().catch(() => {})
       await mixnet.stop().catch(() => {})
       await libp2p.stop()
@@ -277,6 +301,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#mixnet = mixnet
     this.#nat = nat
     this.#registry = registry
+    this.#relayPolicy = relayPolicy
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -319,6 +344,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#dht = undefined
     this.#messaging = undefined
     await libp2p.stop()
+    this.#relayPolicy?.detach()
+    this.#relayPolicy = undefined
   }
 
   getMultiaddrs (): string[] {

@@ -30,6 +30,8 @@ export interface StartFlags {
   /** `false` with `--no-upnp`. @default true */
   upnp?: boolean
   json?: boolean
+  /** Hidden, `false` with `--no-exempt-loopback`: loopback gets no exemption from the inbound limits (`nat.allow = []`). @default true */
+  exemptLoopback?: boolean
   /** Hidden: stop when stdin closes (set by the process testnet, so nodes never outlive it). */
   stopOnStdinClose?: boolean
 }
@@ -91,11 +93,12 @@ export async function runStart (flags: StartFlags): Promise<number> {
         ...(flags.mixnetEpoch != null ? { epochMs: flags.mixnetEpoch } : {})
       }
     }
-    if (flags.stunPort != null || flags.stunServer != null || flags.upnp === false) {
+    if (flags.stunPort != null || flags.stunServer != null || flags.upnp === false || flags.exemptLoopback === false) {
       init.nat = {
         ...(flags.stunPort != null ? { stunPort: flags.stunPort } : {}),
         ...(flags.stunServer != null ? { stunServers: flags.stunServer } : {}),
-        ...(flags.upnp === false ? { upnp: false } : {})
+        ...(flags.upnp === false ? { upnp: false } : {}),
+        ...(flags.exemptLoopback === false ? { allow: [] } : {})
       }
     }
     if (flags.listen != null) init.listen = flags.listen
