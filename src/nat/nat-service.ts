@@ -43,6 +43,10 @@ export interface NatServiceInit {
   bootstrap: string[]
   /** STUN UDP port of a server node, or false. */
   stunPort: number | false
+  /** IPs the STUN server binds. @default `'0.0.0.0'` */
+  stunHost?: string | string[]
+  /** This node's addresses before the announce filter (a client's direct ones included), to tell whether it is publicly reachable. @default what it announces */
+  ownAddrs?: () => Array<{ toString(): string }>
   /** `host:port` STUN servers the client's ICE uses. */
   stunServers: string[]
 }
@@ -109,9 +113,11 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
     status (): NatStatus {
       const reachableAddrs = libp2p.getMultiaddrs().map((ma) => ma.toString())
       const held = relays()
-      // A client is public too once it announces a public IP address that is not relayed: libp2p only
-      // announces an observed or UPnP-mapped address after AutoNAT peers confirmed they could dial it.
-      const publicAddr = reachableAddrs.some((a) => {
+      // A client is public too once it has a public IP address that is not relayed: libp2p only lists
+      // an observed or UPnP-mapped address after AutoNAT peers confirmed they could dial it (a client
+      // does not announce it: see address-policy.ts).
+      const own = init.ownAddrs?.().map((ma) => ma.toString()) ?? reachableAddrs
+      const publicAddr = own.some((a) => {
         const ip = /^\/ip[46]\/([^/]+)\//.exec(a)?.[1]
         return ip != null && !a.includes('/p2p-circuit') && isPrivateIp(ip) === false
       })
@@ -183,7 +189,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
 
     async start () {
       if (init.role === 'server' && init.stunPort !== false) {
-        stun = createStunServer({ host: '0.0.0.0', port: init.stunPort })
+        stun = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort })
         try {
           await stun.start()
         } catch (err) {

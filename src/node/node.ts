@@ -4,7 +4,7 @@ import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht'
+import { kadDHT, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
@@ -23,8 +23,10 @@ import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
 import { CONTACT_NAMESPACE, createContactValidator, selectContactRecord } from '../mixnet/contact.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
+import { createAddressPolicy, defaultAnnouncePrivate } from '../nat/address-policy.ts'
 import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
+import { stunHostsForListen } from '../nat/stun-server.ts'
 import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
@@ -161,11 +163,17 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const listen = client ? [...new Set([...this.#listen, '/p2p-circuit', '/webrtc'])] : this.#listen
     // ICE only ever asks this network's STUN servers (an explicit list, so @libp2p/webrtc's public defaults are never used).
     const iceServers = this.#stunServers.map((h) => ({ urls: [`stun:${h}`] }))
+    // What this node announces and what its kad answers say about others (docs/nat.md "Who can learn a client's IP address").
+    const addressPolicy = createAddressPolicy({
+      role: this.role,
+      announcePrivate: this.#init.announcePrivateAddresses ?? defaultAnnouncePrivate(this.#listen),
+      kadProtocol: KAD_PROTOCOL
+    })
     const libp2p = await createLibp2p({
       privateKey,
       datastore,
       nodeInfo: { userAgent: AGENT_VERSION },
-      addresses: { listen },
+      addresses: { listen, announceFilter: addressPolicy.announceFilter },
       connectionManager: { allow: LOOPBACK_ALLOW },
       // webRTC before the circuit transport: a `/p2p-circuit/webrtc` address must be dialled by WebRTC, not as a plain circuit.
       transports: [tcp(), webSockets(), webRTC({ rtcConfiguration: { iceServers } }), circuitRelayTransport()],
@@ -183,8 +191,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
           protocol: KAD_PROTOCOL,
           kBucketSize: K,
           clientMode: this.role === 'client',
-          // Umbra runs on loopback and private networks too; kad-dht's default mapper drops those addresses.
-          peerInfoMapper: passthroughMapper,
+          // DHT servers are handed out as they announced themselves (loopback and private networks included:
+          // kad-dht's default mapper would drop those); any other peer, a client, by its relayed addresses only.
+          peerInfoMapper: addressPolicy.peerInfoMapper,
           // A client with no peers must not spin: the relay transport's random walk would re-query an empty table in a tight loop.
           allowQueryWithZeroPeers: this.role === 'server',
           validators: {
@@ -196,6 +205,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       },
       start: false
     })
+    addressPolicy.setSelf(libp2p.peerId)
+    libp2p.addEventListener('peer:update', (evt) => { addressPolicy.onPeerProtocols(evt.detail.peer.id, evt.detail.peer.protocols) })
     libp2p.addEventListener('peer:connect', (evt) => {
       this.safeDispatchEvent('peer:connect', { detail: { peerId: evt.detail.toString() } })
     })
@@ -209,7 +220,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       log: logger('messaging'),
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
-    const nat = createNatService({ libp2p, role: this.role, log: logger('nat'), bootstrap: this.#bootstrap, stunPort: this.#stunPort, stunServers: this.#stunServers })
+    const nat = createNatService({ libp2p, role: this.role, log: logger('nat'), bootstrap: this.#bootstrap, stunPort: this.#stunPort, stunHost: this.#init.nat?.stunHost ?? stunHostsForListen(this.#listen), stunServers: this.#stunServers, ownAddrs: addressPolicy.unfiltered })
     const mixnet = createMixnet({
       libp2p,
       kad: libp2p.services.dht,

@@ -37,6 +37,16 @@ export interface UmbraNodeInit {
   mixnet?: MixnetInit
   /** NAT traversal options (STUN port of a server, STUN servers of a client, UPnP). */
   nat?: NatInit
+  /**
+   * Announce private and loopback addresses (identify, peer record, DHT).
+   * Only a server's own listen addresses are concerned: a client announces
+   * its relayed addresses alone, whatever this says (docs/nat.md "Who can
+   * learn a client's IP address").
+   * @default true when every `listen` address is an explicit private or
+   * loopback IP (a testnet or a LAN); false when any is public or a wildcard
+   * (`0.0.0.0`, `::`)
+   */
+  announcePrivateAddresses?: boolean
 }
 
 /** Event detail of `peer:connect` and `peer:disconnect`. */
