@@ -49,8 +49,6 @@ export interface AddressPolicy {
    * makes it a DHT server whose addresses may be handed out.
    */
   onPeerProtocols(peerId: PeerId, protocols: readonly string[]): void
-  /** Forgets a peer removed from the peer store. */
-  forget(peerId: PeerId): void
 }
 
 /** True for an address through a circuit relay (the relay's IP is in it, not the peer's). */
@@ -115,10 +113,6 @@ export function createAddressPolicy (init: AddressPolicyInit): AddressPolicy {
     onPeerProtocols (peerId, protocols) {
       if (protocols.includes(init.kadProtocol)) servers.add(peerId.toString())
       else servers.delete(peerId.toString())
-    },
-
-    forget (peerId) {
-      servers.delete(peerId.toString())
     }
   }
 }
