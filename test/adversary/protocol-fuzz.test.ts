@@ -232,6 +232,10 @@ describe('malformed frames, slowloris streams and a STUN flood against a server'
     t.diagnostic(`STUN: ${flooded} malformed datagrams, then a Binding request answered (${mapped.address}:${mapped.port})`)
     t.diagnostic(`target's mixnet drops during the attack: ${JSON.stringify(droppedDelta)}`)
     t.diagnostic(`well-behaved client meanwhile: ${good.direct} direct messages and ${good.anonymous} anonymous sends succeeded, ${good.failures.length} failed ${JSON.stringify(good.failures)}; the target holds ${direct.length} of its direct messages`)
+    // Umbra's bounded handshakes end slow streams: the directory exchange after 5 s, a gateway claim after 10 s.
+    for (const p of ['/umbra/mixdir/1.0.0', '/umbra/gateway/1.0.0']) {
+      assert.equal(closedByServer.filter((s) => s.protocol === p).length, slow.filter((s) => s.protocol === p).length, `every slow ${p} stream was ended by the server`)
+    }
     assert.deepEqual(good.failures, [], 'every well-behaved send succeeded during the attack')
     assert.ok(good.direct >= 2 && good.anonymous >= 2)
     assert.equal(direct.length, good.direct, 'every direct message accepted was received')
