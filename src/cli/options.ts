@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { InvalidArgumentError } from 'commander'
 import { multiaddr } from '@multiformats/multiaddr'
 
@@ -82,5 +83,11 @@ export function stunServerCollector (value: string, previous: string[] | undefin
   if (parsed == null || parsed.port === 0) {
     throw new InvalidArgumentError('Expected a STUN server as HOST:PORT with a port from 1 to 65535, e.g. 203.0.113.7:3478.')
   }
+  return [...(previous ?? []), value]
+}
+
+/** `--stun-host`: an IPv4 or IPv6 address (`::` for every interface of both families); collects repeated values into an array. */
+export function ipCollector (value: string, previous: string[] | undefined): string[] {
+  if (isIP(value) === 0) throw new InvalidArgumentError('Expected an IP address such as 203.0.113.7, 2001:db8::7, 0.0.0.0 or ::.')
   return [...(previous ?? []), value]
 }

@@ -15,7 +15,7 @@ import {
   MIXNET_PRESETS,
   TESTNET_DEFAULT_NODES
 } from './constants.ts'
-import { integerIn, multiaddrCollector, parseApiUrl, parseHostPort, parseStunPort, stunServerCollector } from './options.ts'
+import { integerIn, ipCollector, multiaddrCollector, parseApiUrl, parseHostPort, parseStunPort, stunServerCollector } from './options.ts'
 
 /** The package's version from its package.json (`../../` from `src/cli`, `../../../` from `dist/src/cli`). */
 function packageVersion (): string {
@@ -56,7 +56,9 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--mixnet-epoch <ms>', 'onion key epoch in ms, at least 10000; every node of one network must use the same (default: 3600000, hourly)', integerIn(10_000, 2 ** 31 - 1))
     .option('--stun-port <port|off>', `UDP port of the STUN server a server node runs for WebRTC hole punching; 0 picks a free port, off runs none (default: ${DEFAULT_STUN_PORT}; clients ignore it)`, parseStunPort)
     .option('--stun-server <host:port...>', `STUN servers a client's WebRTC hole punching asks; only these are ever contacted (default: each bootstrap host, port ${DEFAULT_STUN_PORT})`, stunServerCollector)
+    .option('--stun-host <ip...>', 'IP addresses the STUN server binds, IPv4 or IPv6; :: binds both families (default: the IPs of --listen)', ipCollector)
     .option('--no-upnp', 'do not ask the local router for a UPnP / NAT-PMP port mapping (client nodes)')
+    .option('--announce-private', 'announce private and loopback addresses too (default: only when every --listen address is a private or loopback IP; clients announce relayed addresses only)')
     .option('--json', 'print the ready line as one JSON object')
     .addOption(new Option('--stop-on-stdin-close').hideHelp())
     .addOption(new Option('--no-exempt-loopback', 'apply the inbound connection limits to this machine too (tests that attack over loopback)').hideHelp())

@@ -52,9 +52,10 @@ export interface LinksInit {
   onPacket(packet: Uint8Array, from: PeerId): Promise<'replay' | undefined> | 'replay' | undefined
   /**
    * Counts a drop: `overload`, one packet that found the queues full;
-   * `penalized`, one mix stream of a penalized predecessor reset or refused.
+   * `penalized`, one mix stream of a penalized predecessor reset or refused;
+   * `truncated`, an inbound stream that ended inside a packet.
    */
-  drop(reason: 'overload' | 'penalized'): void
+  drop(reason: 'overload' | 'penalized' | 'truncated'): void
   /**
    * Multiaddrs the mix directory lists for a node key. The only addresses a
    * next hop is dialled at; an empty list refuses the send without a dial.
@@ -299,6 +300,8 @@ export function createLinks (init: LinksInit): Links {
           admit(packet, from, key)
         }
       }
+      // A stream that ended inside a packet: the partial packet is dropped and counted, never admitted.
+      if (buf.byteLength > 0) init.drop('truncated')
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'inbound mix stream ended')
     } finally {

@@ -136,7 +136,8 @@ export interface MixnetCounters {
    * overload (the waiting queues full: 4,096 packets, 256 from one
    * predecessor; or the Sphinx pool's queue full), penalized (counts mix
    * streams, not packets: reset or refused for 10 s because their peer sent
-   * more than 100 replays in a second).
+   * more than 100 replays in a second); truncated (an inbound mix stream
+   * ended inside a packet: the partial packet is dropped).
    * Payloads: malformed, unreadable, tampered, unknown-surb; error (a bug).
    */
   dropped: Record<string, number>

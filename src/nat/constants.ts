@@ -9,8 +9,17 @@ const SECOND = 1000
 
 /** UDP port a server node answers STUN Binding requests on by default (RFC 5389 §18.4, IANA "stun"). */
 export const DEFAULT_STUN_PORT = 3478
-/** Address a STUN server binds to by default: every IPv4 interface. */
+/** Address a standalone STUN server binds to by default: every IPv4 interface (a node passes its listen IPs instead). */
 export const DEFAULT_STUN_HOST = '0.0.0.0'
+/**
+ * Largest ratio of a STUN response's size to its request's a server sends
+ * (bytes/bytes): the worst legitimate case is a 44-byte Binding success (IPv6
+ * XOR-MAPPED-ADDRESS) to a 20-byte header-only request. A response that
+ * would be larger is not sent (counter `oversized`). Source: RFC 5389 §7.3
+ * leaves amplification open; RFC 8489 §16.1.2 and BCP 38 ask servers not to
+ * be usable as reflection amplifiers.
+ */
+export const MAX_STUN_AMPLIFICATION = 2.2
 /**
  * Binding requests a STUN server answers per second from one source IP by
  * default (token bucket; a full bucket allows a burst of this many). A

@@ -10,7 +10,7 @@
  * own STUN servers). docs/nat.md has the sequence.
  */
 import { isPrivateIp } from '@libp2p/utils'
-import { multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { parsePeer } from '../identity/index.ts'
 import { InvalidRecipientError } from '../messaging/errors.ts'
@@ -43,14 +43,19 @@ export interface NatServiceInit {
   bootstrap: string[]
   /** STUN UDP port of a server node, or false. */
   stunPort: number | false
+  /** IPs the STUN server binds. @default `'0.0.0.0'` */
+  stunHost?: string | string[]
+  /** This node's addresses before the announce filter (a client's direct ones included), to tell whether it is publicly reachable. @default what it announces */
+  ownAddrs?: () => Array<{ toString(): string }>
   /** `host:port` STUN servers the client's ICE uses. */
   stunServers: string[]
   /**
    * The addresses a peer publishes in its peer record (src/registry), asked
-   * when a hole punch knows no WebRTC address of the peer, so a punch by
-   * PeerId alone works.
+   * when a hole punch knows no WebRTC address of the peer (so a punch by
+   * PeerId alone works), and again with `fresh` when every known address
+   * failed (the peer moved to another relay).
    */
-  lookupAddrs?: (peer: PeerId, signal: AbortSignal) => Promise<string[]>
+  lookupAddrs?: (peer: PeerId, signal: AbortSignal, fresh: boolean) => Promise<string[]>
 }
 
 /** The NAT service with its lifecycle, as held by the node. */
@@ -115,9 +120,11 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
     status (): NatStatus {
       const reachableAddrs = libp2p.getMultiaddrs().map((ma) => ma.toString())
       const held = relays()
-      // A client is public too once it announces a public IP address that is not relayed: libp2p only
-      // announces an observed or UPnP-mapped address after AutoNAT peers confirmed they could dial it.
-      const publicAddr = reachableAddrs.some((a) => {
+      // A client is public too once it has a public IP address that is not relayed: libp2p only lists
+      // an observed or UPnP-mapped address after AutoNAT peers confirmed they could dial it (a client
+      // does not announce it: see address-policy.ts).
+      const own = init.ownAddrs?.().map((ma) => ma.toString()) ?? reachableAddrs
+      const publicAddr = own.some((a) => {
         const ip = /^\/ip[46]\/([^/]+)\//.exec(a)?.[1]
         return ip != null && !a.includes('/p2p-circuit') && isPrivateIp(ip) === false
       })
@@ -155,43 +162,62 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       const direct = openDirect()
       if (direct != null) return await report(direct, 'existing-direct', signal)
       const known = [...extra, ...((await libp2p.peerStore.get(peer).catch(() => undefined))?.addresses.map((a) => a.multiaddr) ?? [])]
-      if (!known.some((ma) => ma.toString().includes('/p2p-circuit/webrtc')) && init.lookupAddrs != null) {
-        // Only the PeerId is known: the peer record names its relayed (and WebRTC) addresses.
+      /** The addresses the peer's record names now (src/registry), merged into `known`; returns the new ones. */
+      const fromRecord = async (fresh: boolean): Promise<Multiaddr[]> => {
+        if (init.lookupAddrs == null) return []
         try {
-          const published = (await init.lookupAddrs(peer, withTimeout(signal, 10_000))).map((a) => multiaddr(a))
+          const seen = new Set(known.map((ma) => ma.toString()))
+          const published = (await init.lookupAddrs(peer, withTimeout(signal, 10_000), fresh)).map((a) => multiaddr(a)).filter((ma) => !seen.has(ma.toString()))
           known.push(...published)
           if (published.length > 0) await libp2p.peerStore.merge(peer, { multiaddrs: published }).catch(() => {})
+          return published
         } catch (err) {
           log.debug({ err: (err as Error).message }, 'no peer record for the hole punch target')
+          return []
         }
       }
-      const webrtc = known.map((ma) => ma.toString()).filter((a) => a.includes('/p2p-circuit/webrtc'))
-      let reason = webrtc.length === 0 ? 'the peer announces no /p2p-circuit/webrtc address' : 'no WebRTC address answered'
-      for (const addr of new Set(webrtc)) {
-        try {
-          // force: an open relayed connection to the peer must not be handed back instead of a new WebRTC one.
-          const conn = await libp2p.dial(multiaddr(addr), { signal, force: true })
-          if (!isRelayed(conn)) return await report(conn, 'webrtc', withTimeout(options.signal, 5_000))
-        } catch (err) {
-          if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
-          reason = `WebRTC upgrade failed: ${(err as Error).message}`
-          log.debug({ err: (err as Error).message }, 'WebRTC upgrade failed; staying relayed')
-        }
-      }
-      // No direct path: make sure a relayed one exists and report it honestly.
-      const relaySignal = withTimeout(options.signal, 10_000)
-      let relayed = libp2p.getConnections(peer).find((c) => c.status === 'open')
-      if (relayed == null) {
-        const circuit = known.filter((ma) => isRelayedAddr(ma.toString()))
-        for (const ma of circuit) {
+      // Only the PeerId is known: the peer record names its relayed (and WebRTC) addresses.
+      if (!known.some((ma) => ma.toString().includes('/p2p-circuit/webrtc'))) await fromRecord(false)
+      let reason = 'the peer announces no /p2p-circuit/webrtc address'
+      /** Tries WebRTC on `addrs`, then makes sure a relayed connection exists; a direct report ends the punch. */
+      const attempt = async (addrs: Multiaddr[]): Promise<{ direct?: HolePunchResult, relayed?: Connection }> => {
+        const webrtc = addrs.map((ma) => ma.toString()).filter((a) => a.includes('/p2p-circuit/webrtc'))
+        if (webrtc.length > 0) reason = 'no WebRTC address answered'
+        for (const addr of new Set(webrtc)) {
           try {
-            relayed = await libp2p.dial(ma, { signal: relaySignal })
-            break
+            // force: an open relayed connection to the peer must not be handed back instead of a new WebRTC one.
+            const conn = await libp2p.dial(multiaddr(addr), { signal, force: true })
+            if (!isRelayed(conn)) return { direct: await report(conn, 'webrtc', withTimeout(options.signal, 5_000)) }
           } catch (err) {
-            reason += `; relayed dial failed: ${(err as Error).message}`
+            if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
+            reason = `WebRTC upgrade failed: ${(err as Error).message}`
+            log.debug({ err: (err as Error).message }, 'WebRTC upgrade failed; staying relayed')
           }
         }
+        // No direct path: make sure a relayed one exists and report it honestly.
+        let relayed = libp2p.getConnections(peer).find((c) => c.status === 'open')
+        if (relayed == null) {
+          for (const ma of addrs.filter((a) => isRelayedAddr(a.toString()))) {
+            try {
+              relayed = await libp2p.dial(ma, { signal: withTimeout(options.signal, 10_000) })
+              break
+            } catch (err) {
+              reason += `; relayed dial failed: ${(err as Error).message}`
+            }
+          }
+        }
+        return { relayed }
       }
+      let outcome = await attempt(known)
+      if (outcome.direct != null) return outcome.direct
+      if (outcome.relayed == null) {
+        // What we knew is stale (the peer moved to another relay): ask its record again, bypassing the cache.
+        const moved = await fromRecord(true)
+        if (moved.length > 0) outcome = await attempt(moved)
+        if (outcome.direct != null) return outcome.direct
+      }
+      const relaySignal = withTimeout(options.signal, 10_000)
+      const relayed = outcome.relayed
       if (relayed == null) throw new PeerUnreachableError(`No direct or relayed connection to ${peer.toString()}: ${reason}`)
       const direct2 = openDirect()
       if (direct2 != null) return await report(direct2, 'webrtc', relaySignal)
@@ -200,7 +226,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
 
     async start () {
       if (init.role === 'server' && init.stunPort !== false) {
-        stun = createStunServer({ host: '0.0.0.0', port: init.stunPort })
+        stun = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort })
         try {
           await stun.start()
         } catch (err) {

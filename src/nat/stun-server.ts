@@ -11,23 +11,27 @@
  * 3. A Binding request is answered with a Success Response carrying the
  *    request's source as XOR-MAPPED-ADDRESS (RFC 5389 §7.3.1, §15.2); one
  *    with unknown comprehension-required attributes gets a 420 error
- *    response listing them (RFC 5389 §7.3.1). A FINGERPRINT is added only
- *    when the request carried one; no SOFTWARE is sent.
+ *    response listing them, with an empty reason phrase (RFC 5389 §7.3.1,
+ *    §15.6). A FINGERPRINT is added only when the request carried one; no
+ *    SOFTWARE is sent.
  * 4. Anything else well formed (indications, responses, other methods) is
  *    dropped (`ignored`); responses are never answered, so two servers
  *    cannot ping-pong.
  *
- * Not an amplifier: a success response is at most 52 bytes (IPv6 source,
- * with FINGERPRINT) to a request of at least 20; a 420 response is at most
- * about 2.5 times its request. Per-source-IP token buckets bound what any
- * one address can make the server send; spoofed sources still get at most
- * that factor, to the spoofed victim, at the bucket rate.
+ * Not an amplifier: no response is ever more than MAX_STUN_AMPLIFICATION
+ * (2.2) times its request's size; one that would be is not sent (counted
+ * `oversized`). The largest ratios are a 44-byte success to a 20-byte
+ * request from an IPv6 source (2.2), 32 to 20 from IPv4 (1.6), and 36 to 24
+ * for a 420 naming one unknown attribute (1.5). Per-source-IP token buckets
+ * bound what any one address can make the server send; spoofed sources
+ * still get at most that factor, to the spoofed victim, at the bucket rate.
  *
  * @example
  * ```ts
  * const stun = createStunServer({ port: DEFAULT_STUN_PORT })
  * await stun.start()
  * console.log(stun.address()) // { host: '0.0.0.0', port: 3478 }
+ * // or bind given interfaces, both families: createStunServer({ host: ['192.0.2.7', '2001:db8::7'] })
  * await stun.stop()
  * ```
  */
@@ -39,6 +43,7 @@ import {
   DEFAULT_STUN_HOST,
   DEFAULT_STUN_PORT,
   DEFAULT_STUN_RATE_LIMIT_PER_SECOND,
+  MAX_STUN_AMPLIFICATION,
   MAX_STUN_RATE_LIMIT_SOURCES,
   STUN_ERROR,
   STUN_METHOD_BINDING,
@@ -54,13 +59,15 @@ const DUAL_STACK_BIND_ATTEMPTS = 5
 /** Options of {@link createStunServer}. */
 export interface StunServerInit {
   /**
-   * IP address to bind. An IPv4 address binds one udp4 socket; an IPv6
-   * address one udp6 socket; `'::'` binds both, udp4 on `0.0.0.0` and
-   * IPv6-only udp6 on `::`, on the same port (if IPv6 is unavailable the
-   * server runs on IPv4 alone and logs a warning).
+   * IP address(es) to bind, all on the same port. An IPv4 address binds one
+   * udp4 socket; an IPv6 address one udp6 socket; `'::'` binds both, udp4 on
+   * `0.0.0.0` and IPv6-only udp6 on `::` (if IPv6 is unavailable the server
+   * runs on IPv4 alone and logs a warning). A wildcard makes the specific
+   * addresses of its family redundant (they are skipped). A socket after the
+   * first that cannot bind is skipped with a warning.
    * @default '0.0.0.0'
    */
-  host?: string
+  host?: string | string[]
   /**
    * UDP port, 0–65535; 0 picks a free port (see {@link StunServer.address}).
    * @default 3478 (RFC 5389 §18.4)
@@ -86,6 +93,8 @@ export interface StunServerCounters {
   rateLimited: number
   /** Well-formed STUN messages that were not Binding requests (indications, responses, other methods); dropped. */
   ignored: number
+  /** Responses not sent because they would exceed MAX_STUN_AMPLIFICATION times their request's size. */
+  oversized: number
 }
 
 /** A running or stopped STUN server; see {@link createStunServer}. */
@@ -117,12 +126,14 @@ export interface StunServer {
  * positive finite number
  */
 export function createStunServer (init: StunServerInit = {}): StunServer {
-  const host = init.host ?? DEFAULT_STUN_HOST
+  const hostInit = init.host ?? DEFAULT_STUN_HOST
   const port = init.port ?? DEFAULT_STUN_PORT
   const rate = init.rateLimitPerSecond ?? DEFAULT_STUN_RATE_LIMIT_PER_SECOND
-  if (typeof host !== 'string' || isIP(host) === 0) {
-    throw new InvalidOptionError(`createStunServer: host must be an IPv4 or IPv6 address such as '0.0.0.0' or '::', got ${JSON.stringify(host)}`)
+  const hostList = Array.isArray(hostInit) ? hostInit : [hostInit]
+  if (hostList.length === 0 || hostList.some((h) => typeof h !== 'string' || isIP(h) === 0)) {
+    throw new InvalidOptionError(`createStunServer: host must be an IPv4 or IPv6 address (or a non-empty list of them) such as '0.0.0.0' or '::', got ${JSON.stringify(hostInit)}`)
   }
+  const hosts = bindPlan(hostList)
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
     throw new InvalidOptionError(`createStunServer: port must be an integer 0..65535 (0 = any free port), got ${String(port)}`)
   }
@@ -130,7 +141,7 @@ export function createStunServer (init: StunServerInit = {}): StunServer {
     throw new InvalidOptionError(`createStunServer: rateLimitPerSecond must be a positive number, got ${String(rate)}`)
   }
 
-  const counters: StunServerCounters = { requests: 0, responses: 0, malformed: 0, rateLimited: 0, ignored: 0 }
+  const counters: StunServerCounters = { requests: 0, responses: 0, malformed: 0, rateLimited: 0, ignored: 0, oversized: 0 }
   const limiter = new TokenBuckets(rate, MAX_STUN_RATE_LIMIT_SOURCES)
   let sockets: Socket[] = []
   let starting: Promise<void> | undefined
@@ -158,7 +169,8 @@ export function createStunServer (init: StunServerInit = {}): StunServer {
         method: STUN_METHOD_BINDING,
         messageClass: 'error',
         transactionId: msg.transactionId,
-        errorCode: { code: STUN_ERROR.UNKNOWN_ATTRIBUTE, reason: 'Unknown Attribute' },
+        // No reason phrase: it would make the answer 2.3 times its request (RFC 5389 §15.6 allows any phrase).
+        errorCode: { code: STUN_ERROR.UNKNOWN_ATTRIBUTE, reason: '' },
         unknownAttributes: msg.unknownRequired,
         fingerprint: msg.fingerprint
       })
@@ -169,6 +181,10 @@ export function createStunServer (init: StunServerInit = {}): StunServer {
         xorMappedAddress: reflexiveAddress(rinfo),
         fingerprint: msg.fingerprint
       })
+    if (response.length > datagram.length * MAX_STUN_AMPLIFICATION) {
+      counters.oversized++
+      return
+    }
     counters.responses++
     socket.send(response, rinfo.port, rinfo.address, (err) => {
       if (err != null) log.debug({ err: err.message }, 'STUN response not sent')
@@ -195,7 +211,29 @@ export function createStunServer (init: StunServerInit = {}): StunServer {
   }
 
   const bindAll = async (): Promise<Socket[]> => {
-    if (host !== '::') return [await open(isIP(host) === 6 ? 'udp6' : 'udp4', host, port)]
+    if (hosts.length === 1 && hosts[0] === '::') return await bindDual()
+    const out: Socket[] = []
+    for (const h of hosts) {
+      if (out.length === 0) {
+        out.push(...(h === '::' ? await bindDual() : [await open(isIP(h) === 6 ? 'udp6' : 'udp4', h, port)]))
+        continue
+      }
+      try {
+        const samePort = out[0]?.address().port ?? port
+        if (h === '::') {
+          out.push(await open('udp4', '0.0.0.0', samePort))
+          out.push(await open('udp6', '::', samePort))
+        } else {
+          out.push(await open(isIP(h) === 6 ? 'udp6' : 'udp4', h, samePort))
+        }
+      } catch (err) {
+        log.warn({ err: (err as Error).message, host: h }, 'STUN server: an address could not be bound; skipped')
+      }
+    }
+    return out
+  }
+
+  const bindDual = async (): Promise<Socket[]> => {
     for (let attempt = 1; ; attempt++) {
       const v4 = await open('udp4', '0.0.0.0', port)
       try {
@@ -253,6 +291,34 @@ export function createStunServer (init: StunServerInit = {}): StunServer {
     }
   }
   return server
+}
+
+/**
+ * The IPs a node's STUN server binds by default: those of its listen
+ * multiaddrs (`/ip4/…`, `/ip6/…`; a wildcard stays a wildcard), so that it
+ * answers only where the node itself listens; `'0.0.0.0'` when none names an IP.
+ * @param listen - listen multiaddr strings, e.g. `/ip4/127.0.0.1/tcp/4001`
+ * @returns a non-empty list of IP addresses
+ */
+export function stunHostsForListen (listen: readonly string[]): string[] {
+  const ips = listen.map((a) => /^\/ip[46]\/([^/]+)/.exec(a)?.[1]).filter((ip): ip is string => ip != null && isIP(ip) !== 0)
+  return ips.length > 0 ? [...new Set(ips)] : [DEFAULT_STUN_HOST]
+}
+
+/**
+ * The addresses to bind, in order: duplicates removed, and the specific
+ * addresses of a family dropped when its wildcard is listed (`'::'` covers
+ * both families, as it binds `0.0.0.0` too).
+ */
+function bindPlan (list: readonly string[]): string[] {
+  const all = [...new Set(list)]
+  const dual = all.includes('::')
+  const any4 = dual || all.includes('0.0.0.0')
+  return all.filter((h) => {
+    if (h === '::') return true
+    if (isIP(h) === 4) return h === '0.0.0.0' ? !dual : !any4
+    return !dual
+  })
 }
 
 /** The source of a request as XOR-MAPPED-ADDRESS content; an IPv4-mapped IPv6 source is reported as the IPv4 address it is. */

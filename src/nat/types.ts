@@ -7,6 +7,13 @@ export interface NatInit {
    */
   stunPort?: number | false
   /**
+   * IP addresses the STUN server binds (IPv4 or IPv6; `'0.0.0.0'` or `'::'`
+   * for every interface, `'::'` binding both families).
+   * @default the IPs of the node's `listen` addresses (a wildcard listen
+   * address gives the wildcard of its family)
+   */
+  stunHost?: string | string[]
+  /**
    * STUN servers (`host:port`) a client's ICE may ask. Only these are ever
    * contacted: never a third-party server.
    * @default the IP of every bootstrap address with port 3478

@@ -4,8 +4,12 @@ export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'
 export const DEFAULT_ROLE = 'server'
 /** Time allowed for dialling one bootstrap node, ms. */
 export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
-/** libp2p agent version announced through identify. */
-export const AGENT_VERSION = 'umbra/0.1.0'
+/**
+ * libp2p agent version announced through identify: the project name only, no
+ * version (an exact version tells a remote peer which known bugs a node has,
+ * and splits the anonymity set by release; issue 10).
+ */
+export const AGENT_VERSION = 'umbra'
 /**
  * Hosts exempt from libp2p's inbound connection limits (5 new connections per
  * second per host, 10 pending): this machine itself, so that a local testnet

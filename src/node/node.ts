@@ -4,7 +4,7 @@ import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht'
+import { kadDHT, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
@@ -23,6 +23,7 @@ import { createMessagingService, type MessagingServiceHandle } from '../messagin
 import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
+import { createAddressPolicy, defaultAnnouncePrivate } from '../nat/address-policy.ts'
 import {
   DEFAULT_STUN_PORT,
   INBOUND_UPGRADE_TIMEOUT_MS,
@@ -30,6 +31,7 @@ import {
   RELAY_MAX_RESERVATIONS
 } from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
+import { stunHostsForListen } from '../nat/stun-server.ts'
 import { QuotaDatastore } from '../dht/quota-datastore.ts'
 import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
 import { createRelayPolicy, type RelayPolicy } from '../nat/relay-policy.ts'
@@ -196,11 +198,17 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const allow = this.#init.nat?.allow ?? LOOPBACK_ALLOW
     // Issue 10: who gets relay slots and circuits, and one host's share of the handshake slots (src/nat/relay-policy.ts).
     const relayPolicy = createRelayPolicy({ allow, log: logger('relay') })
+    // What this node announces and what its kad answers say about others (docs/nat.md "Who can learn a client's IP address").
+    const addressPolicy = createAddressPolicy({
+      role: this.role,
+      announcePrivate: this.#init.announcePrivateAddresses ?? defaultAnnouncePrivate(this.#listen),
+      kadProtocol: KAD_PROTOCOL
+    })
     const libp2p = await createLibp2p({
       privateKey,
       datastore,
       nodeInfo: { userAgent: AGENT_VERSION },
-      addresses: { listen },
+      addresses: { listen, announceFilter: addressPolicy.announceFilter },
       connectionManager: {
         allow,
         maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
@@ -227,8 +235,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
           protocol: KAD_PROTOCOL,
           kBucketSize: K,
           clientMode: this.role === 'client',
-          // Umbra runs on loopback and private networks too; kad-dht's default mapper drops those addresses.
-          peerInfoMapper: passthroughMapper,
+          // DHT servers are handed out as they announced themselves (loopback and private networks included:
+          // kad-dht's default mapper would drop those); any other peer, a client, by its relayed addresses only.
+          peerInfoMapper: addressPolicy.peerInfoMapper,
           // A client with no peers must not spin: the relay transport's random walk would re-query an empty table in a tight loop.
           allowQueryWithZeroPeers: this.role === 'server',
           // Every record namespace, declared once (src/dht/namespace.ts), brings its validator and selector.
@@ -239,6 +248,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       start: false
     })
     relayPolicy.attach(libp2p)
+    addressPolicy.setSelf(libp2p.peerId)
+    libp2p.addEventListener('peer:update', (evt) => { addressPolicy.onPeerProtocols(evt.detail.peer.id, evt.detail.peer.protocols) })
     libp2p.addEventListener('peer:connect', (evt) => {
       this.safeDispatchEvent('peer:connect', { detail: { peerId: evt.detail.toString() } })
     })
@@ -259,10 +270,12 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       log: logger('nat'),
       bootstrap: this.#bootstrap,
       stunPort: this.#stunPort,
+      stunHost: this.#init.nat?.stunHost ?? stunHostsForListen(this.#listen),
       stunServers: this.#stunServers,
-      lookupAddrs: async (peer, signal) => {
+      ownAddrs: addressPolicy.unfiltered,
+      lookupAddrs: async (peer, signal, fresh) => {
         if (registryRef.current == null) return []
-        const rec = await registryRef.current.lookup(peer.toString(), { signal })
+        const rec = await registryRef.current.lookup(peer.toString(), { signal, fresh })
         return rec.addrs.map((a) => a.includes(`/p2p/${rec.peerId}`) ? a : `${a}/p2p/${rec.peerId}`)
       }
     })

@@ -41,6 +41,16 @@ export interface UmbraNodeInit {
   nat?: NatInit
   /** Peer registry options: whether to publish this node's peer record, and its metadata. */
   registry?: RegistryInit
+  /**
+   * Announce private and loopback addresses (identify, peer record, DHT).
+   * Only a server's own listen addresses are concerned: a client announces
+   * its relayed addresses alone, whatever this says (docs/nat.md "Who can
+   * learn a client's IP address").
+   * @default true when every `listen` address is an explicit private or
+   * loopback IP (a testnet or a LAN); false when any is public or a wildcard
+   * (`0.0.0.0`, `::`)
+   */
+  announcePrivateAddresses?: boolean
 }
 
 /** Event detail of `peer:connect` and `peer:disconnect`. */

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { after, describe, it } from 'node:test'
 import fc from 'fast-check'
 import { UmbraError } from '../../src/errors.ts'
-import { DEFAULT_STUN_PORT, STUN_METHOD_BINDING } from '../../src/nat/constants.ts'
+import { DEFAULT_STUN_PORT, MAX_STUN_AMPLIFICATION, STUN_METHOD_BINDING } from '../../src/nat/constants.ts'
 import { StunErrorResponseError, StunMalformedError, StunTimeoutError } from '../../src/nat/errors.ts'
 import {
   createTransactionId,
@@ -15,7 +15,7 @@ import {
   type StunMessageInit
 } from '../../src/nat/stun.ts'
 import { stunBinding } from '../../src/nat/stun-client.ts'
-import { createStunServer, type StunServer } from '../../src/nat/stun-server.ts'
+import { createStunServer, stunHostsForListen, type StunServer } from '../../src/nat/stun-server.ts'
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'))
 
@@ -260,7 +260,7 @@ describe('STUN server and client on 127.0.0.1', () => {
     const own = await stunBinding({ host: 'localhost', port }, { timeout: 2000 })
     assert.equal(own.address, '127.0.0.1')
     assert.ok(own.port > 0)
-    assert.deepEqual(server.counters(), { requests: 2, responses: 2, malformed: 0, rateLimited: 0, ignored: 0 })
+    assert.deepEqual(server.counters(), { requests: 2, responses: 2, malformed: 0, rateLimited: 0, ignored: 0, oversized: 0 })
   })
 
   it('counts garbage as malformed and keeps answering', async () => {
@@ -283,7 +283,7 @@ describe('STUN server and client on 127.0.0.1', () => {
       assert.equal(unanswered.length, 0)
       const mapped = await stunBinding({ host: '127.0.0.1', port }, { socket, timeout: 2000 })
       assert.equal(mapped.port, socket.address().port)
-      assert.deepEqual(server.counters(), { requests: 1, responses: 1, malformed: garbage.length, rateLimited: 0, ignored: 2 })
+      assert.deepEqual(server.counters(), { requests: 1, responses: 1, malformed: garbage.length, rateLimited: 0, ignored: 2, oversized: 0 })
     } finally {
       await closeSocket(socket)
     }
@@ -344,6 +344,62 @@ describe('STUN server and client on 127.0.0.1', () => {
     }
   })
 
+  it('never answers more than MAX_STUN_AMPLIFICATION (2.2) times the request: header-only requests from IPv4 and IPv6, a 420 for one unknown attribute', async (t) => {
+    assert.equal(MAX_STUN_AMPLIFICATION, 2.2)
+    const v6ok = await ipv6Loopback()
+    const server = await startServer({ host: v6ok ? ['127.0.0.1', '::1'] : '127.0.0.1', port: 0 })
+    const { port } = server.address()
+    const header = (id: Uint8Array): Uint8Array => encodeStunMessage({ method: STUN_METHOD_BINDING, messageClass: 'request', transactionId: id, fingerprint: false })
+    // A request with a single unknown comprehension-required attribute (0x0024 PRIORITY) of 0 bytes: 24 bytes.
+    const unknown420 = (id: Uint8Array): Uint8Array => {
+      const out = new Uint8Array(24)
+      out.set(header(id).subarray(0, 20), 0)
+      out[3] = 4
+      out.set([0x00, 0x24, 0x00, 0x00], 20)
+      return out
+    }
+    const ratios: string[] = []
+    const probe = async (family: 'udp4' | 'udp6', bytes: Uint8Array, label: string): Promise<void> => {
+      const socket = await boundSocket(family, family === 'udp6' ? '::1' : '127.0.0.1')
+      try {
+        const answer = once(socket, 'message')
+        socket.send(bytes, port, family === 'udp6' ? '::1' : '127.0.0.1')
+        const [datagram] = await answer as [Buffer]
+        const ratio = datagram.length / bytes.length
+        ratios.push(`${label} ${datagram.length}/${bytes.length} = ${ratio.toFixed(2)}`)
+        assert.ok(ratio <= MAX_STUN_AMPLIFICATION, `${label}: ${datagram.length} bytes answer a ${bytes.length}-byte request`)
+      } finally {
+        await closeSocket(socket)
+      }
+    }
+    await probe('udp4', header(createTransactionId()), 'IPv4 header-only')
+    await probe('udp4', unknown420(createTransactionId()), 'IPv4 420')
+    if (v6ok) {
+      await probe('udp6', header(createTransactionId()), 'IPv6 header-only')
+      await probe('udp6', unknown420(createTransactionId()), 'IPv6 420')
+    } else {
+      t.diagnostic('no IPv6 loopback: IPv6 probes skipped')
+    }
+    t.diagnostic(`response/request bytes: ${ratios.join('; ')} (before: a 420 was 56/24 = 2.33)`)
+  })
+
+  it('binds every address of a list on one port; a node defaults to its listen IPs', async (t) => {
+    assert.deepEqual(stunHostsForListen(['/ip4/127.0.0.1/tcp/4001', '/ip4/127.0.0.1/tcp/4002/ws']), ['127.0.0.1'])
+    assert.deepEqual(stunHostsForListen(['/ip4/0.0.0.0/tcp/4001', '/ip6/::/tcp/4001']), ['0.0.0.0', '::'])
+    assert.deepEqual(stunHostsForListen(['/dns4/example.org/tcp/4001']), ['0.0.0.0'])
+    if (!await ipv6Loopback()) { t.skip('no IPv6 loopback here'); return }
+    const server = await startServer({ host: ['127.0.0.1', '::1'], port: 0 })
+    const { host, port } = server.address()
+    assert.equal(host, '127.0.0.1')
+    const v6 = await boundSocket('udp6', '::1')
+    try {
+      assert.deepEqual(await stunBinding({ host: '::1', port }, { socket: v6, timeout: 2000 }), { address: '::1', port: v6.address().port, family: 'IPv6' })
+      assert.equal((await stunBinding({ host: '127.0.0.1', port }, { timeout: 2000 })).family, 'IPv4')
+    } finally {
+      await closeSocket(v6)
+    }
+  })
+
   it('start() and stop() are idempotent, address() before start throws UMBRA_ERR_NOT_STARTED, bad options throw UMBRA_ERR_INVALID_OPTION', async () => {
     const server = createStunServer({ host: '127.0.0.1', port: 0 })
     assert.throws(() => server.address(), { code: 'UMBRA_ERR_NOT_STARTED' })
@@ -358,7 +414,7 @@ describe('STUN server and client on 127.0.0.1', () => {
     await once(socket, 'listening')
     await closeSocket(socket)
     assert.equal(DEFAULT_STUN_PORT, 3478)
-    for (const init of [{ host: 'localhost' }, { port: -1 }, { port: 1.5 }, { rateLimitPerSecond: 0 }, { rateLimitPerSecond: Number.NaN }]) {
+    for (const init of [{ host: 'localhost' }, { host: [] }, { host: ['127.0.0.1', 'nope'] }, { port: -1 }, { port: 1.5 }, { rateLimitPerSecond: 0 }, { rateLimitPerSecond: Number.NaN }]) {
       assert.throws(() => createStunServer(init), { code: 'UMBRA_ERR_INVALID_OPTION' }, JSON.stringify(init))
     }
   })

@@ -27,8 +27,12 @@ export interface StartFlags {
   stunPort?: number | false
   /** `--stun-server`: `host:port` STUN servers of a client's ICE. @default the node's (each bootstrap host, port 3478) */
   stunServer?: string[]
+  /** `--stun-host`: IPs the STUN server binds. @default the node's (the IPs of `--listen`) */
+  stunHost?: string[]
   /** `false` with `--no-upnp`. @default true */
   upnp?: boolean
+  /** `--announce-private`: announce private and loopback addresses. @default the node's (only when every listen address is one) */
+  announcePrivate?: boolean
   json?: boolean
   /** Hidden, `false` with `--no-exempt-loopback`: loopback gets no exemption from the inbound limits (`nat.allow = []`). @default true */
   exemptLoopback?: boolean
@@ -93,15 +97,17 @@ export async function runStart (flags: StartFlags): Promise<number> {
         ...(flags.mixnetEpoch != null ? { epochMs: flags.mixnetEpoch } : {})
       }
     }
-    if (flags.stunPort != null || flags.stunServer != null || flags.upnp === false || flags.exemptLoopback === false) {
+    if (flags.stunPort != null || flags.stunServer != null || flags.stunHost != null || flags.upnp === false || flags.exemptLoopback === false) {
       init.nat = {
         ...(flags.stunPort != null ? { stunPort: flags.stunPort } : {}),
+        ...(flags.stunHost != null ? { stunHost: flags.stunHost } : {}),
         ...(flags.stunServer != null ? { stunServers: flags.stunServer } : {}),
         ...(flags.upnp === false ? { upnp: false } : {}),
         ...(flags.exemptLoopback === false ? { allow: [] } : {})
       }
     }
     if (flags.listen != null) init.listen = flags.listen
+    if (flags.announcePrivate === true) init.announcePrivateAddresses = true
     if (flags.bootstrap != null) init.bootstrap = flags.bootstrap
 
     const { createNode } = await import('../../node/index.ts')
