@@ -4,6 +4,8 @@ export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'
 export const DEFAULT_ROLE = 'server'
 /** Time allowed for dialling one bootstrap node, ms. */
 export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
+/** A node with no open connection dials its bootstrap list again this often, ms. */
+export const REJOIN_INTERVAL_MS = 5_000
 /**
  * libp2p agent version announced through identify: the project name only, no
  * version (an exact version tells a remote peer which known bugs a node has,

@@ -35,7 +35,7 @@ import { stunHostsForListen } from '../nat/stun-server.ts'
 import { QuotaDatastore } from '../dht/quota-datastore.ts'
 import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
 import { createRelayPolicy, type RelayPolicy } from '../nat/relay-policy.ts'
-import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
+import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, REJOIN_INTERVAL_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
 import type { MessagingService } from '../messaging/types.ts'
@@ -106,6 +106,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #nat?: NatServiceHandle
   #registry?: RegistryHandle
   #relayPolicy?: RelayPolicy
+  #rejoinTimer?: ReturnType<typeof setInterval>
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -300,6 +301,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       await messaging.start()
       dht.start()
       await this.#join(libp2p)
+      this.#watchIsolation(libp2p)
       await mixnet.start()
       await nat.start()
       registry.start()
@@ -341,10 +343,31 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     }
   }
 
+  /**
+   * A node whose bootstrap dials all failed (a slow or loaded network at
+   * start), or that later lost every connection, would otherwise stay alone:
+   * nothing else dials for it. While it has no open connection it dials its
+   * bootstrap list again every REJOIN_INTERVAL_MS.
+   */
+  #watchIsolation (libp2p: Libp2p<{ dht: KadDHT }>): void {
+    if (this.#bootstrap.length === 0) return
+    let dialling = false
+    this.#rejoinTimer = setInterval(() => {
+      if (dialling || libp2p.getConnections().some((c) => c.status === 'open')) return
+      dialling = true
+      this.#log.info({ bootstrap: this.#bootstrap.length }, 'no open connection; dialling the bootstrap list again')
+      const signal = AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS)
+      void Promise.allSettled(this.#bootstrap.map(async (addr) => await libp2p.dial(multiaddr(addr), { signal }))).finally(() => { dialling = false })
+    }, REJOIN_INTERVAL_MS)
+    this.#rejoinTimer.unref()
+  }
+
   async stop (): Promise<void> {
     if (this.#starting != null) await this.#starting.catch(() => {})
     const libp2p = this.#libp2p
     if (libp2p == null) return
+    clearInterval(this.#rejoinTimer)
+    this.#rejoinTimer = undefined
     this.#libp2p = undefined
     this.#registry?.stop()
     this.#registry = undefined
