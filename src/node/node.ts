@@ -23,6 +23,7 @@ import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
 import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
+import { createNames, globalNameNamespace, zoneNameNamespace, type Names, type NamesHandle } from '../names/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
@@ -36,7 +37,7 @@ import { peerRoutingSymbol } from '@libp2p/interface'
 import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 
 /** Every DHT record namespace this node validates and stores (DESIGN.md section 4). */
-const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace] as const
+const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace, globalNameNamespace, zoneNameNamespace] as const
 
 function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], stunPort: number | false, stunServers: string[] } {
   if (init == null || typeof init !== 'object') throw new InvalidOptionError('createNode(init): init must be an object')
@@ -92,6 +93,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #stunServers: string[]
   #nat?: NatServiceHandle
   #registry?: RegistryHandle
+  #names?: NamesHandle
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -141,6 +143,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   get registry (): Registry {
     if (this.#registry == null) throw new NotStartedError()
     return this.#registry
+  }
+
+  get names (): Names {
+    if (this.#names == null) throw new NotStartedError()
+    return this.#names
   }
 
   get mixnet (): MixnetService {
@@ -241,6 +248,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     mixnet.events.addEventListener('anonymous:status', (evt) => { this.safeDispatchEvent('anonymous:status', { detail: evt.detail }) })
     const registry = createRegistry({ libp2p, kad: libp2p.services.dht, privateKey, role: this.role, log: logger('registry') }, this.#init.registry)
     registryRef.current = registry
+    const names = createNames({ kad: libp2p.services.dht, privateKey, log: logger('names') })
     await libp2p.start()
     try {
       if (this.role === 'server') await libp2p.services.dht.setMode('server')
@@ -250,7 +258,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       await mixnet.start()
       await nat.start()
       registry.start()
+      names.start()
     } catch (err) {
+      names.stop()
       registry.stop()
       await nat.stop().catch(() => {})
       await mixnet.stop().catch(() => {})
@@ -260,6 +270,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#mixnet = mixnet
     this.#nat = nat
     this.#registry = registry
+    this.#names = names
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -293,6 +304,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#libp2p = undefined
     this.#registry?.stop()
     this.#registry = undefined
+    this.#names?.stop()
+    this.#names = undefined
     await this.#nat?.stop().catch(() => {})
     this.#nat = undefined
     await this.#mixnet?.stop().catch((err) => { this.#log.warn({ err: err.message }, 'mixnet stop failed') })
