@@ -42,6 +42,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureHelp({ sortSubcommands: false })
+  addQueryOption(program, result)
 
   program.command('start')
     .description('run a node and its HTTP API until SIGINT or SIGTERM')
@@ -138,6 +139,35 @@ export function createProgram (result: { exitCode: number }): Command {
       result.exitCode = await runInbox(flags)
     })
 
+  const name = program.command('name')
+    .description('register, resolve and list names: global ones (alice, first-come) and zone ones (alice.key_…)')
+  addClientCommand(name, 'register', 'register or update a name pointing to typed records; the node renews it before it expires')
+    .argument('<name>', 'a global label (a-z, 0-9, -; 1 to 63 chars; shorter labels cost more work) or label.key_… of the node\'s own key')
+    .option('--peer <peer...>', 'a PeerId or key_ for direct messages and hole punching', collect)
+    .option('--pseudonym <key...>', 'a pseudonym key_… for anonymous messages', collect)
+    .option('--multiaddr <addr...>', 'a multiaddr', collect)
+    .option('--text <text...>', 'a text value, up to 256 bytes', collect)
+    .option('--ttl <seconds>', 'lifetime of the record, 1 to 172800 (default: 86400)', integerIn(1, 48 * 3600))
+    .option('--cache-ttl <seconds>', 'how long resolvers cache the answer, 0 to 3600 (default: 300)', integerIn(0, 3600))
+    .option('--no-renew', 'let the name lapse after --ttl')
+    .addHelpText('after', '\nExits 1 with UMBRA_ERR_KEY_OWNED when another key holds the global name.')
+    .action(async (n: string, flags) => {
+      const { runNameRegister } = await import('./commands/names.ts')
+      result.exitCode = await runNameRegister(n, flags)
+    })
+  addClientCommand(name, 'resolve', 'print the records a name points to (exit 1 when there is none)')
+    .argument('<name>', 'alice or alice.key_…')
+    .option('--fresh', 'ask the network even when the node has a cached answer')
+    .action(async (n: string, flags) => {
+      const { runNameResolve } = await import('./commands/names.ts')
+      result.exitCode = await runNameResolve(n, flags)
+    })
+  addClientCommand(name, 'list', 'list the names the node owns')
+    .action(async (flags) => {
+      const { runNameList } = await import('./commands/names.ts')
+      result.exitCode = await runNameList(flags)
+    })
+
   const pseudonym = program.command('pseudonym')
     .description('create, list and purge pseudonyms: addresses others can write to anonymously')
   addClientCommand(pseudonym, 'new', 'create a pseudonym and print its key')
@@ -183,6 +213,33 @@ export function createProgram (result: { exitCode: number }): Command {
     })
 
   return program
+}
+
+function collect (value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+/**
+ * `umbra --query NAME` (seed 003's CLI): resolves a name through the node
+ * and prints its records. Program options are positional (only before a
+ * subcommand), so `start --api` keeps its own meaning.
+ */
+function addQueryOption (program: Command, result: { exitCode: number }): void {
+  program
+    .enablePositionalOptions()
+    .option('--query <name>', 'resolve a name (alice, alice.key_…) through the node and print its records')
+    .option('--api <url>', 'with --query: node API URL', parseApiUrl)
+    .option('--token <token>', 'with --query: API bearer token')
+    .option('--data-dir <dir>', 'with --query: data directory of the node')
+    .option('--json', 'with --query: print the API\'s JSON answer')
+    .allowExcessArguments(true)
+    .action(async (flags: { query?: string, api?: string, token?: string, dataDir?: string, json?: boolean }) => {
+      const command = program.args[0]
+      if (command !== undefined) program.error(`error: unknown command '${command}'`, { code: 'commander.unknownCommand', exitCode: EXIT_USAGE })
+      if (flags.query === undefined) program.help({ error: true })
+      const { runNameResolve } = await import('./commands/names.ts')
+      result.exitCode = await runNameResolve(flags.query, flags)
+    })
 }
 
 function addClientCommand (program: Command, name: string, description: string): Command {
