@@ -620,7 +620,7 @@ export const ROUTES = {
         required: ['to', 'body'],
         additionalProperties: false,
         properties: {
-          to: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS, description: 'Recipient: PeerId (`12D3Koo…`) or transport key (`key_…`); with `anonymous`, a pseudonym (`key_…`). A name (`alice`, `alice.key_…`) resolves to its `peer` record, or with `anonymous` its `pseudonym` record (404 `UMBRA_ERR_NAME_NOT_FOUND`, `UMBRA_ERR_NAME_RECORD_NOT_FOUND`).' },
+          to: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS, description: 'Recipient: PeerId (`12D3Koo…`) or transport key (`key_…`); with `anonymous`, a pseudonym (`key_…`). A name (`alice`, `alice.key_…`) resolves to its `peer` record, or with `anonymous` its `pseudonym` record (400 `UMBRA_ERR_INVALID_RECIPIENT` when it does not resolve or has no such record).' },
           body: { type: 'string', description: `The body, written as \`encoding\` says; at most ${MAX_MESSAGE_BYTES} bytes once decoded.` },
           encoding: { ...encodingSchema, default: 'utf8' },
           anonymous: { type: 'boolean', default: false, description: '`true`: send through the mix network to a pseudonym, without revealing this node.' },

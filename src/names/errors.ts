@@ -27,15 +27,6 @@ export class NameNotFoundError extends UmbraError {
   }
 }
 
-/** A name resolved but has no record of the type needed (peer, pseudonym). Code `UMBRA_ERR_NAME_RECORD_NOT_FOUND` (HTTP 404). */
-export class NameRecordNotFoundError extends UmbraError {
-  static readonly code = 'UMBRA_ERR_NAME_RECORD_NOT_FOUND'
-  constructor (message = 'The name has no record of the type needed', options?: ErrorOptions) {
-    super(message, NameRecordNotFoundError.code, options)
-    this.name = 'NameRecordNotFoundError'
-  }
-}
-
 /** This node does not hold the zone key of a zone name it was asked to register. Code `UMBRA_ERR_NOT_ZONE_OWNER` (HTTP 403). */
 export class NotZoneOwnerError extends UmbraError {
   static readonly code = 'UMBRA_ERR_NOT_ZONE_OWNER'

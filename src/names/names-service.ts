@@ -15,7 +15,8 @@ import {
   DEFAULT_CACHE_TTL_MS, DEFAULT_NAME_TTL_MS, MAX_CACHE_TTL_MS, MAX_CACHED_NAMES, MAX_NAME_TTL_MS, MIN_NAME_TTL_MS, NAME_PUBLISH_TIMEOUT_MS,
   NAME_QUORUM, NAME_REPUBLISH_MS, RENEW_AT_FRACTION_LEFT, RESOLVE_TIMEOUT_MS
 } from './constants.ts'
-import { NameNotFoundError, NameRecordNotFoundError, NotZoneOwnerError } from './errors.ts'
+import { InvalidNameError, NameNotFoundError, NotZoneOwnerError } from './errors.ts'
+import { InvalidRecipientError } from '../messaging/errors.ts'
 import {
   formatName, globalNameKey, globalNameNamespace, looksLikeName, mintPow, normaliseRecords, openZoneName, parseName, signGlobalName,
   signZoneName, zoneNameKey, zoneNameNamespace, type NameRecord, type ParsedName
@@ -120,13 +121,23 @@ function checkMs (field: string, value: number | undefined, min: number, max: nu
  * Resolves `to` for a send or a hole punch when it is written as a name:
  * its first `peer` record (direct messages, hole punching) or `pseudonym`
  * record (anonymous messages). A PeerId or `key_…` is returned unchanged.
- * @throws UMBRA_ERR_NAME_NOT_FOUND, UMBRA_ERR_NAME_RECORD_NOT_FOUND, UMBRA_ERR_INVALID_NAME, UMBRA_ERR_ABORTED
+ * A name that does not resolve, or has no record of that type, is not a
+ * usable recipient: UMBRA_ERR_INVALID_RECIPIENT (400), as any other bad `to`.
+ * @throws UMBRA_ERR_INVALID_RECIPIENT, UMBRA_ERR_ABORTED
  */
 export async function resolveRecipient (names: Names, to: string, type: 'peer' | 'pseudonym', signal?: AbortSignal): Promise<string> {
   if (!looksLikeName(to)) return to
-  const answer = await names.resolve(to, { signal })
+  let answer: NameResolution
+  try {
+    answer = await names.resolve(to, { signal })
+  } catch (err) {
+    if (err instanceof NameNotFoundError || err instanceof InvalidNameError) {
+      throw new InvalidRecipientError(`"${to.slice(0, 140)}" is not a PeerId, a key_… or a registered name (${err.code}: ${err.message})`, { cause: err })
+    }
+    throw err
+  }
   const rec = answer.records.find((r) => r.type === type)
-  if (rec == null) throw new NameRecordNotFoundError(`The name ${answer.name} has no ${type} record`)
+  if (rec == null) throw new InvalidRecipientError(`The name ${answer.name} has no ${type} record${type === 'pseudonym' ? ' to send anonymously to' : ''}`)
   return rec.value
 }
 

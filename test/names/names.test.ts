@@ -168,7 +168,7 @@ describe(`names on ${NODES} loopback server nodes through the HTTP API`, { timeo
     assert.equal((await call(apis[5] as ApiServer, 'POST', '/v1/names', { name: 'renewed-umbra-name', records: [{ type: 'text', value: 'five' }] })).status, 409)
   })
 
-  it('bad names and records are 400 with a code; sending to an unknown name is 404', async () => {
+  it('bad names and records are 400 with a code; sending to an unknown name, or anonymously to a name without a pseudonym, is 400', async () => {
     const api = apis[9] as ApiServer
     assert.equal((await call(api, 'POST', '/v1/names', { name: 'Alice', records: [{ type: 'text', value: 'x' }] })).status, 400)
     assert.equal((await call(api, 'POST', '/v1/names', { name: 'valid-name-here', records: [] })).status, 400)
@@ -177,10 +177,12 @@ describe(`names on ${NODES} loopback server nodes through the HTTP API`, { timeo
     assert.equal(badPeer.body.error.code, 'UMBRA_ERR_INVALID_NAME_RECORD')
     assert.equal((await call(api, 'GET', '/v1/names/-bad')).status, 400)
     const unknown = await call(api, 'POST', '/v1/messages', { to: 'nobody-has-this-name', body: 'x' })
-    assert.equal(unknown.status, 404)
-    assert.equal(unknown.body.error.code, 'UMBRA_ERR_NAME_NOT_FOUND')
+    assert.equal(unknown.status, 400)
+    assert.equal(unknown.body.error.code, 'UMBRA_ERR_INVALID_RECIPIENT')
+    assert.match(unknown.body.error.message, /UMBRA_ERR_NAME_NOT_FOUND/)
     const noNym = await call(api, 'POST', '/v1/messages', { to: 'short-lived-umbra-name', body: 'x', anonymous: true })
-    assert.equal(noNym.status, 404)
-    assert.equal(noNym.body.error.code, 'UMBRA_ERR_NAME_RECORD_NOT_FOUND')
+    assert.equal(noNym.status, 400)
+    assert.equal(noNym.body.error.code, 'UMBRA_ERR_INVALID_RECIPIENT')
+    assert.match(noNym.body.error.message, /no pseudonym record/)
   })
 })
