@@ -17,7 +17,7 @@ import type { UmbraNode } from '../src/node/index.ts'
 
 const NODES = Number(process.env.BENCH_NODES ?? 20)
 const NAMES = Number(process.env.BENCH_NAMES ?? 60)
-const POW_MIN_LEN = Number(process.env.BENCH_POW_MIN_LEN ?? 6)
+const POW_MIN_LEN = Number(process.env.BENCH_POW_MIN_LEN ?? 7)
 
 function quantile (sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN
@@ -41,14 +41,14 @@ async function powTable (): Promise<Array<Record<string, string | number>>> {
   const rows: Array<Record<string, string | number>> = []
   let hashes = 0
   let seconds = 0
-  for (const len of [63, 16, 12, 10, 8, 7, 6, 5, 4, 3, 2, 1]) {
+  for (const len of [63, 18, 16, 12, 10, 8, 7, 6, 5, 4, 3, 2, 1]) {
     const bits = powBits(len)
     if (len < POW_MIN_LEN) {
       const rate = hashes / seconds
       rows.push({ label_chars: len, bits, mean_s: +(2 ** bits / rate).toFixed(1), runs: 'estimate', max_s: '' })
       continue
     }
-    const runs = bits <= 20 ? 10 : bits <= 22 ? 5 : 3
+    const runs = bits <= 22 ? 10 : 3
     const samples: number[] = []
     for (let i = 0; i < runs; i++) {
       const label = `${'a'.repeat(len - 1)}${i % 10}`

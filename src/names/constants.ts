@@ -29,15 +29,16 @@ export const POW_NONCE_BYTES = 8
 
 /**
  * Leading zero bits the proof of work of a global name needs, by label
- * length (chars): 12 bits from 16 chars up, one bit more per char shorter
- * down to 20 bits at 8 chars, then two bits more per char: 22 at 7, 24 at 6,
- * 28 at 4, 34 at 1. Each bit doubles the expected work (2^bits BLAKE2b
- * hashes; about 1 s at 8 chars and 16 s at 6 on the reference machine,
- * docs/names.md "Proof of work" has the measured table).
+ * length (chars): 12 bits from 18 chars up, one bit more per char shorter
+ * up to 22 bits at 8 chars, then three bits more per char: 25 at 7, 28 at 6,
+ * 34 at 4, 43 at 1. Each bit doubles the expected work (2^bits BLAKE2b
+ * hashes; at the 3.4 M hashes/s measured on one core of the reference
+ * machine about 1.2 s at 8 chars, 80 s at 6, 1.4 h at 4: docs/names.md
+ * "Proof of work" has the table, `npm run bench:names` prints it).
  */
 export function powBits (labelLength: number): number {
-  if (labelLength >= 8) return Math.max(12, 20 - (labelLength - 8))
-  return 20 + 2 * (8 - labelLength)
+  if (labelLength >= 8) return Math.max(12, 22 - (labelLength - 8))
+  return 22 + 3 * (8 - labelLength)
 }
 
 /** Label rules: lowercase a-z, 0-9 and '-', 1 to 63 chars (a DNS label), not starting with '-'. */
