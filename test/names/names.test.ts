@@ -1,7 +1,8 @@
 /**
- * Names end to end (issue 9 item 3, "Must show"), on 10 in-process server
- * nodes on loopback with the HTTP API of nodes 3, 5 and 9 (in-process
- * rather than 10 processes: the 2-core machine is shared; see the report):
+ * Names end to end (issue 9 item 3), on 10 in-process server nodes on
+ * loopback with the HTTP API of nodes 3, 5 and 9 (the same "Must show"
+ * scenario runs over 10 `umbra start` processes in processes.test.ts; this
+ * one also checks status codes, the cache, updates and renewal):
  * node 3 registers a global name pointing to its PeerId and a pseudonym;
  * node 9 resolves it (cold, then cached) and sends to it by name, directly
  * and anonymously; node 5 claiming the same name gets 409; a zone name
