@@ -9,7 +9,7 @@
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { KeyOwnedError } from '../dht/errors.ts'
 import { encodeKey } from '../identity/index.ts'
-import { InvalidOptionError } from '../errors.ts'
+import { AbortedError, InvalidOptionError } from '../errors.ts'
 import { withTimeout } from '../signals.ts'
 import {
   DEFAULT_CACHE_TTL_MS, DEFAULT_NAME_TTL_MS, MAX_CACHE_TTL_MS, MAX_CACHED_NAMES, MAX_NAME_TTL_MS, MIN_NAME_TTL_MS, NAME_PUBLISH_TIMEOUT_MS,
@@ -149,6 +149,32 @@ export function createNames (components: NamesComponents): NamesHandle {
   const owned = new Map<string, Owned>()
   const cache = new Map<string, { answer: NameResolution, until: number }>()
   let running = false
+  // Proofs of work being minted, by label: a request that gives up (the API's 60 s limit) leaves the work running, and a retry picks it up.
+  const minting = new Map<string, Promise<Uint8Array>>()
+  let lifetime = new AbortController()
+
+  async function work (label: string, signal?: AbortSignal): Promise<Uint8Array> {
+    let pending = minting.get(label)
+    if (pending == null) {
+      pending = mintPow(label, me, { signal: lifetime.signal })
+      minting.set(label, pending)
+      pending.catch(() => { minting.delete(label) })
+    }
+    if (signal == null) return await pending
+    signal.throwIfAborted()
+    const aborted = signal
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      const onAbort = (): void => { reject(new AbortedError(`Stopped waiting for the proof of work of "${label}"; it goes on, and registering again picks it up`)) }
+      aborted.addEventListener('abort', onAbort, { once: true })
+      pending.then((nonce) => {
+        aborted.removeEventListener('abort', onAbort)
+        resolve(nonce)
+      }, (err) => {
+        aborted.removeEventListener('abort', onAbort)
+        reject(err)
+      })
+    })
+  }
 
   async function publish (entry: Owned, signal?: AbortSignal): Promise<number> {
     const now = Date.now()
@@ -233,7 +259,8 @@ export function createNames (components: NamesComponents): NamesHandle {
             throw new KeyOwnedError(`The name ${canonical} is held by ${held.owner} until ${new Date(held.expiresAt).toISOString()}`)
           }
           if (held != null) entry.seq = held.seq
-          entry.powNonce = await mintPow(parsed.label, me, { signal: options.signal })
+          entry.powNonce = await work(parsed.label, options.signal)
+          minting.delete(parsed.label)
         }
       }
       Object.assign(entry, { records: normalised, ttl, cacheTtl, renew })
@@ -270,11 +297,14 @@ export function createNames (components: NamesComponents): NamesHandle {
     start () {
       if (running) return
       running = true
+      lifetime = new AbortController()
       for (const entry of owned.values()) schedule(entry)
     },
 
     stop () {
       running = false
+      lifetime.abort()
+      minting.clear()
       for (const entry of owned.values()) {
         clearTimeout(entry.timer)
         entry.timer = undefined

@@ -99,6 +99,10 @@ describe(`names on ${NODES} loopback server nodes through the HTTP API`, { timeo
     assert.equal(anon.body.to, nym.key)
     await until('the anonymous message at node 3', () => n3.mixnet.inbox().some((m) => new TextDecoder().decode(m.body) === 'anonymous by name'), 30_000)
 
+    const punch = await call(apis[9] as ApiServer, 'POST', '/v1/nat/holepunch', { peer: name })
+    assert.equal(punch.status, 200, JSON.stringify(punch.body))
+    assert.equal(punch.body.peer, n3.peerId)
+
     const clash = await call(apis[5] as ApiServer, 'POST', '/v1/names', { name, records: [{ type: 'peer', value: n5.peerId }] })
     t.diagnostic(`node 5 claiming ${name}: ${clash.status} ${clash.body.error?.code}`)
     assert.equal(clash.status, 409)
@@ -167,6 +171,17 @@ describe(`names on ${NODES} loopback server nodes through the HTTP API`, { timeo
     assert.equal(later.status, 200)
     assert.ok(later.body.seq > kept.body.seq)
     assert.equal((await call(apis[5] as ApiServer, 'POST', '/v1/names', { name: 'renewed-umbra-name', records: [{ type: 'text', value: 'five' }] })).status, 409)
+  })
+
+  it('a claim that gives up while minting its proof of work answers UMBRA_ERR_ABORTED; registering again succeeds', async (t) => {
+    const label = 'abortable' // 9 chars: 21 bits, about a second
+    const t0 = performance.now()
+    await assert.rejects(n5.names.register(label, [{ type: 'text', value: 'x' }], { signal: AbortSignal.timeout(100) }), { code: 'UMBRA_ERR_ABORTED' })
+    const t1 = performance.now()
+    const done = await n5.names.register(label, [{ type: 'text', value: 'x' }])
+    t.diagnostic(`gave up after ${Math.round(t1 - t0)} ms, the retry finished ${Math.round(performance.now() - t1)} ms later`)
+    assert.equal(done.created, true)
+    assert.equal((await n3.names.resolve(label)).owner, n5.key)
   })
 
   it('bad names and records are 400 with a code; sending to an unknown name, or anonymously to a name without a pseudonym, is 400', async () => {
