@@ -79,7 +79,7 @@ export function createProgram (result: { exitCode: number }): Command {
     })
 
   addClientCommand(program, 'punch', 'make the node\'s connection to a peer direct (WebRTC through both NATs) and show the path it got')
-    .argument('<peer>', 'the peer: PeerId (12D3Koo…) or key (key_…)')
+    .argument('<peer>', 'the peer: PeerId (12D3Koo…), key (key_…) or a name (alice, alice.key_…) with a peer record')
     .option('--addr <multiaddr...>', 'addresses of the peer to try besides those the node knows, e.g. its /p2p-circuit/webrtc address (at most 32)', multiaddrCollector(false))
     .option('--timeout <ms>', 'give up on the direct upgrade after this many ms, 100 to 60000 (default: 10000)', integerIn(100, 60_000))
     .addHelpText('after', '\nExits 0 when a direct or a relayed path exists (the line says which), 1 when the peer cannot be reached at all.')
@@ -114,7 +114,7 @@ export function createProgram (result: { exitCode: number }): Command {
     })
 
   addClientCommand(program, 'send', 'send an end-to-end encrypted message to a peer, or anonymously to a pseudonym')
-    .argument('<to>', 'recipient PeerId (12D3Koo…) or key (key_…); with --anonymous, a pseudonym (key_…)')
+    .argument('<to>', 'recipient PeerId (12D3Koo…) or key (key_…); with --anonymous, a pseudonym (key_…); or a name (alice, alice.key_…): its peer record, with --anonymous its pseudonym record')
     .argument('<message>', 'text, up to 1 MiB')
     .option('--anonymous', 'send through the mix network: the recipient learns nothing about this node')
     .option('--hops <n>', 'mix hops before the recipient\'s gateway, 1 to 8 (default: the node\'s, 3; needs --anonymous)', integerIn(1, 8))
@@ -228,11 +228,22 @@ function addQueryOption (program: Command, result: { exitCode: number }): void {
   program
     .enablePositionalOptions()
     .option('--query <name>', 'resolve a name (alice, alice.key_…) through the node and print its records')
-    .option('--api <url>', 'with --query: node API URL', parseApiUrl)
-    .option('--token <token>', 'with --query: API bearer token')
-    .option('--data-dir <dir>', 'with --query: data directory of the node')
-    .option('--json', 'with --query: print the API\'s JSON answer')
+    .option('--api <url>', 'node API URL, for --query and the client command that follows', parseApiUrl)
+    .option('--token <token>', 'API bearer token, for --query and the client command that follows')
+    .option('--data-dir <dir>', 'data directory of the node, for --query and the command that follows')
+    .option('--json', 'print the API\'s JSON answer, for --query and the command that follows')
     .allowExcessArguments(true)
+    // `umbra --data-dir D put …` (as the README writes it): client options given before the command apply to it.
+    .hook('preSubcommand', (_root, sub) => {
+      const given = program.opts<Record<string, unknown>>()
+      const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)]
+      for (const cmd of all(sub)) {
+        for (const key of ['api', 'token', 'dataDir', 'json']) {
+          if (given[key] === undefined || (cmd.name() === 'start' && key === 'api')) continue
+          if (cmd.options.some((o) => o.attributeName() === key)) cmd.setOptionValueWithSource(key, given[key], 'cli')
+        }
+      }
+    })
     .action(async (flags: { query?: string, api?: string, token?: string, dataDir?: string, json?: boolean }) => {
       const command = program.args[0]
       if (command !== undefined) program.error(`error: unknown command '${command}'`, { code: 'commander.unknownCommand', exitCode: EXIT_USAGE })
