@@ -135,6 +135,8 @@ const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
   ['UMBRA_ERR_KEY_CHECKSUM', 400],
   ['UMBRA_ERR_NOT_FOUND', 404],
   ['UMBRA_ERR_KEY_OWNED', 409],
+  // src/names/errors.ts
+  ['UMBRA_ERR_NOT_ZONE_OWNER', 403],
   ['UMBRA_ERR_DELIVERY_FAILED', 502],
   ['UMBRA_ERR_ABORTED', 504],
   [TIMEOUT_CODE, 504],

@@ -237,7 +237,7 @@ export interface RouteSchema {
   querystring?: JsonSchema
   body?: JsonSchema
   /** Response schemas by success status, 200 or 201 (errors are sent by the error handler). */
-  response?: { 200: JsonSchema } | { 201: JsonSchema }
+  response?: { 200: JsonSchema } | { 201: JsonSchema } | { 200: JsonSchema, 201: JsonSchema }
 }
 
 /**
@@ -269,6 +269,38 @@ export interface RouteSpec {
  * Every route of the API. src/api/server.ts registers a handler for each key;
  * the OpenAPI document is generated from the same objects.
  */
+/** A name in a path or body: `label` or `label.key_…` (docs/names.md). */
+const nameParamSchema = { type: 'string', minLength: 1, maxLength: 200, pattern: '^[a-z0-9][a-z0-9-]{0,62}(\\.key_[0-9A-Za-z]+)?$', description: 'A global name `label` or a zone name `label.key_…`.' } as const
+
+/** One typed record a name points to. */
+const nameRecordSchema = {
+  type: 'object',
+  required: ['type', 'value'],
+  additionalProperties: false,
+  properties: {
+    type: { type: 'string', enum: ['peer', 'pseudonym', 'multiaddr', 'text'] },
+    value: { type: 'string', minLength: 1, maxLength: 256, description: 'peer: PeerId or key_…; pseudonym: key_…; multiaddr; text (at most 256 bytes).' }
+  }
+} as const
+
+/** A name this node owns. */
+const ownedNameSchema = {
+  type: 'object',
+  required: ['name', 'kind', 'records', 'seq', 'expiresAt', 'ttl', 'cacheTtl', 'renew'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string' },
+    kind: { type: 'string', enum: ['global', 'zone'] },
+    records: { type: 'array', items: nameRecordSchema },
+    seq: { type: 'integer' },
+    expiresAt: { type: 'integer', description: 'Expiry, ms since the Unix epoch.' },
+    ttl: { type: 'integer', description: 'Record lifetime, seconds.' },
+    cacheTtl: { type: 'integer', description: 'Resolver cache time, seconds.' },
+    renew: { type: 'boolean' },
+    storedOn: { type: 'integer', description: 'Storing nodes that acknowledged the record (register only).' }
+  }
+} as const
+
 export const ROUTES = {
   health: {
     method: 'GET',
@@ -364,7 +396,7 @@ export const ROUTES = {
         required: ['peer'],
         additionalProperties: false,
         properties: {
-          peer: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS, description: 'The peer: PeerId (`12D3Koo…`) or transport key (`key_…`).' },
+          peer: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS, description: 'The peer: PeerId (`12D3Koo…`), transport key (`key_…`) or a name (`alice`, `alice.key_…`) resolved to its `peer` record.' },
           addrs: {
             type: 'array',
             maxItems: MAX_HOLEPUNCH_ADDRS,
@@ -492,6 +524,84 @@ export const ROUTES = {
     },
     errors: [400, 404, 503, 504]
   },
+  namesRegister: {
+    method: 'POST',
+    url: '/v1/names',
+    operationId: 'registerName',
+    summary: 'Register or update a global name or a name in this node\'s zone',
+    description: [
+      'A global name `label` (lowercase a-z, 0-9 and `-`, 1 to 63 characters, not starting with `-`) is first-come: the node mints the proof of work the label\'s length needs (docs/names.md: about 1 s at 8 characters, longer below) and publishes the claim; a zone name `label.key_…` must be in this node\'s zone (its transport key). The node renews the name before it expires. Answers 201 when the name is new to this node, 200 when it updated one it owns.',
+      '`records`: 1 to 8 `{type, value}`: `peer` (PeerId or `key_…`, for direct messages and hole punching), `pseudonym` (`key_…`, for anonymous messages), `multiaddr`, `text` (at most 256 bytes each). `ttl`: record lifetime in seconds, 1 to 172,800 (default 86,400). `cacheTtl`: how long resolvers cache the answer, seconds, 0 to 3,600 (default 300).',
+      'Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_NAME`, `UMBRA_ERR_INVALID_NAME_RECORD`, `UMBRA_ERR_INVALID_KEY`; 403 `UMBRA_ERR_NOT_ZONE_OWNER` (the zone is another key); 409 `UMBRA_ERR_KEY_OWNED` (another key holds the global name until its record expires); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`.'
+    ].join('\n\n'),
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        required: ['name', 'records'],
+        additionalProperties: false,
+        properties: {
+          name: nameParamSchema,
+          records: { type: 'array', minItems: 1, maxItems: 8, items: nameRecordSchema },
+          ttl: { type: 'integer', minimum: 1, maximum: 172_800, description: 'Record lifetime, seconds. Default 86,400 (24 h).' },
+          cacheTtl: { type: 'integer', minimum: 0, maximum: 3600, description: 'How long resolvers cache the answer, seconds. Default 300.' },
+          renew: { type: 'boolean', description: '`false`: let the name lapse after `ttl` instead of renewing it. Default `true`.' }
+        }
+      },
+      response: { 200: ownedNameSchema, 201: ownedNameSchema }
+    },
+    errors: [400, 403, 409, 415, 503, 504]
+  },
+  namesList: {
+    method: 'GET',
+    url: '/v1/names',
+    operationId: 'listNames',
+    summary: 'The names this node owns and keeps renewed',
+    description: 'Every global and zone name this node registered and still holds or renews.',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      response: { 200: { type: 'object', required: ['names'], additionalProperties: false, properties: { names: { type: 'array', items: ownedNameSchema } } } }
+    },
+    errors: [400, 503]
+  },
+  namesResolve: {
+    method: 'GET',
+    url: '/v1/names/:name',
+    operationId: 'resolveName',
+    summary: 'Resolve a global name or a zone name to its records',
+    description: 'Looks the name up in the DHT (a zone name\'s record is opened with the key derived from zone and label, and its zone signature checked) and caches the answer for the record\'s cache TTL (at most 1 h, never past its expiry), unless `fresh=true`. Errors: 400 `UMBRA_ERR_INVALID_NAME`; 404 `UMBRA_ERR_NAME_NOT_FOUND`; 504 `UMBRA_ERR_ABORTED`.',
+    auth: 'bearer',
+    schema: {
+      params: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: nameParamSchema } },
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          fresh: { type: 'string', enum: ['true', 'false'], description: '`true`: ask the network even when a cached answer is fresh. Default `false`.' }
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['name', 'kind', 'records', 'owner', 'seq', 'expiresAt', 'cacheTtl', 'source'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string' },
+            kind: { type: 'string', enum: ['global', 'zone'] },
+            records: { type: 'array', items: nameRecordSchema },
+            owner: { type: 'string', description: 'The key that owns the name (global: the claimant; zone: the zone key), `key_…`.' },
+            seq: { type: 'integer' },
+            expiresAt: { type: 'integer', description: 'Expiry, ms since the Unix epoch.' },
+            cacheTtl: { type: 'integer', description: 'How long this answer is cached, seconds.' },
+            source: { type: 'string', enum: ['cache', 'network', 'own'], description: 'Where the answer came from: the resolution cache, a DHT query, or a name this node owns.' }
+          }
+        }
+      }
+    },
+    errors: [400, 404, 503, 504]
+  },
   messageSend: {
     method: 'POST',
     url: '/v1/messages',
@@ -511,7 +621,7 @@ export const ROUTES = {
         required: ['to', 'body'],
         additionalProperties: false,
         properties: {
-          to: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS, description: 'Recipient: PeerId (`12D3Koo…`) or transport key (`key_…`); with `anonymous`, a pseudonym (`key_…`).' },
+          to: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS, description: 'Recipient: PeerId (`12D3Koo…`) or transport key (`key_…`); with `anonymous`, a pseudonym (`key_…`). A name (`alice`, `alice.key_…`) resolves to its `peer` record, or with `anonymous` its `pseudonym` record (400 `UMBRA_ERR_INVALID_RECIPIENT` when it does not resolve or has no such record).' },
           body: { type: 'string', description: `The body, written as \`encoding\` says; at most ${MAX_MESSAGE_BYTES} bytes once decoded.` },
           encoding: { ...encodingSchema, default: 'utf8' },
           anonymous: { type: 'boolean', default: false, description: '`true`: send through the mix network to a pseudonym, without revealing this node.' },
@@ -810,7 +920,8 @@ export const ERROR_SCHEMA: JsonSchema = errorSchema
 const STATUS_DESCRIPTIONS: Record<number, string> = {
   400: 'Bad request: `UMBRA_ERR_BAD_REQUEST` (a field is missing, unknown, of the wrong type or out of range; the message names it), `UMBRA_ERR_BAD_JSON`, or a service code such as `UMBRA_ERR_INVALID_KEY_NAME`, `UMBRA_ERR_INVALID_RECIPIENT`, `UMBRA_ERR_INVALID_OPTION`, `UMBRA_ERR_INVALID_MULTIADDR`.',
   401: 'Missing or wrong bearer token: `UMBRA_ERR_UNAUTHORIZED`.',
-  404: 'Not found: `UMBRA_ERR_NOT_FOUND`, `UMBRA_ERR_UNKNOWN_PSEUDONYM` (no contact record for the pseudonym), `UMBRA_ERR_NOT_MY_PSEUDONYM` (this node does not hold it).',
+  403: 'Forbidden: `UMBRA_ERR_NOT_ZONE_OWNER` (a zone name in another key\'s zone).',
+  404: 'Not found: `UMBRA_ERR_NOT_FOUND`, `UMBRA_ERR_NAME_NOT_FOUND`, `UMBRA_ERR_UNKNOWN_PSEUDONYM` (no contact record for the pseudonym), `UMBRA_ERR_NOT_MY_PSEUDONYM` (this node does not hold it).',
   409: 'Conflict with the current state: `UMBRA_ERR_KEY_OWNED` (the DHT key belongs to another publisher until its record expires), `UMBRA_ERR_NO_SURB` (the message has no reply block left).',
   413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',
   415: 'The body is not JSON: `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`.',

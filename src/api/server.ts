@@ -6,6 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface, RouteHandlerMethod } from 'fastify'
 import { InvalidOptionError, UmbraError } from '../errors.ts'
 import { parsePeer } from '../identity/index.ts'
+import { resolveRecipient, type NameRecord, type OwnedName } from '../names/index.ts'
 import { logger } from '../logger.ts'
 import { QUOTA_CODES } from '../quota.ts'
 import {
@@ -334,7 +335,9 @@ class HttpApiServer implements ApiServer {
 
     this.#route<{ Body: { peer: string, addrs?: string[], timeout?: number } }>(ROUTES.natHolePunch, async (request, reply) => {
       const node = this.#startedNode()
-      const { peer, addrs, timeout } = request.body
+      const { addrs, timeout } = request.body
+      // A name resolves to its peer record (src/names).
+      const peer = await this.#withSignal(reply, async (signal) => await resolveRecipient(node.names, request.body.peer, 'peer', signal))
       if (addrs !== undefined) checkPeerAddrs(peer, addrs)
       const options: HolePunchOptions = {}
       if (addrs !== undefined) options.addrs = addrs
@@ -385,10 +388,33 @@ class HttpApiServer implements ApiServer {
       }
     })
 
+    this.#route<{ Body: { name: string, records: NameRecord[], ttl?: number, cacheTtl?: number, renew?: boolean } }>(ROUTES.namesRegister, async (request, reply) => {
+      const node = this.#startedNode()
+      const { name, records, ttl, cacheTtl, renew } = request.body
+      const result = await this.#withSignal(reply, async (signal) => await node.names.register(name, records, {
+        ...(ttl !== undefined ? { ttl: ttl * 1000 } : {}),
+        ...(cacheTtl !== undefined ? { cacheTtl: cacheTtl * 1000 } : {}),
+        ...(renew !== undefined ? { renew } : {}),
+        signal
+      }))
+      void reply.code(result.created ? 201 : 200)
+      return { ...toOwnedNameEntry(result.name), storedOn: result.storedOn }
+    })
+
+    this.#route<RouteGenericInterface>(ROUTES.namesList, async () => ({ names: this.#startedNode().names.list().map(toOwnedNameEntry) }))
+
+    this.#route<{ Params: { name: string }, Querystring: { fresh?: 'true' | 'false' } }>(ROUTES.namesResolve, async (request, reply) => {
+      const node = this.#startedNode()
+      const answer = await this.#withSignal(reply, async (signal) => await node.names.resolve(request.params.name, { fresh: request.query.fresh === 'true', signal }))
+      return { ...answer, cacheTtl: Math.round(answer.cacheTtl / 1000) }
+    })
+
     this.#route<{ Body: SendBody }>(ROUTES.messageSend, async (request, reply) => {
       const node = this.#startedNode()
-      const { to, body, encoding, anonymous, hops, wait, replySurbs } = request.body
+      const { body, encoding, anonymous, hops, wait, replySurbs } = request.body
       const bytes = decodeText('body.body', body, encoding, MAX_MESSAGE_BYTES, MESSAGE_TOO_LARGE_CODE)
+      // A name resolves to its peer record (direct) or its pseudonym record (anonymous) (src/names).
+      const to = await this.#withSignal(reply, async (signal) => await resolveRecipient(node.names, request.body.to, anonymous ? 'pseudonym' : 'peer', signal))
       if (!anonymous) {
         const receipt = await this.#withSignal(reply, (signal) => node.messaging.send(to, bytes, { signal }))
         return { id: receipt.id, to: receipt.to, anonymous: false, rttMs: receipt.rttMs }
@@ -728,4 +754,9 @@ export async function createApiServer (node: UmbraNode, init: ApiServerInit): Pr
   const server = new HttpApiServer(node, resolved)
   await server.listen()
   return server
+}
+
+/** A name this node owns as the API shows it: times in seconds. */
+function toOwnedNameEntry (n: OwnedName): Record<string, unknown> {
+  return { name: n.name, kind: n.kind, records: n.records, seq: n.seq, expiresAt: n.expiresAt, ttl: Math.round(n.ttl / 1000), cacheTtl: Math.round(n.cacheTtl / 1000), renew: n.renew }
 }

@@ -100,6 +100,38 @@ export interface PeerRecordResponse {
   expiresAt: number
 }
 
+/** One typed record of a name (`POST`/`GET /v1/names`). */
+export interface NameRecordEntry {
+  type: 'peer' | 'pseudonym' | 'multiaddr' | 'text'
+  value: string
+}
+
+/** A name the node owns (`POST /v1/names`, `GET /v1/names`); times in seconds except `expiresAt` (ms since the Unix epoch). */
+export interface OwnedNameResponse {
+  name: string
+  kind: 'global' | 'zone'
+  records: NameRecordEntry[]
+  seq: number
+  expiresAt: number
+  ttl: number
+  cacheTtl: number
+  renew: boolean
+  storedOn?: number
+}
+
+/** `GET /v1/names/:name`. */
+export interface NameResolutionResponse {
+  name: string
+  kind: 'global' | 'zone'
+  records: NameRecordEntry[]
+  owner: string
+  seq: number
+  expiresAt: number
+  /** seconds */
+  cacheTtl: number
+  source: 'cache' | 'network' | 'own'
+}
+
 /** `POST /v1/messages`. */
 export interface SendResponse {
   id: string
@@ -338,6 +370,31 @@ export class ApiClient {
   async lookup (peer: string, options: GetOptions = {}): Promise<PeerRecordResponse> {
     const query = options.fresh === true ? '?fresh=true' : ''
     return await this.request<PeerRecordResponse>('GET', `/v1/registry/${encodeURIComponent(peer)}${query}`, undefined, options)
+  }
+
+  /**
+   * `POST /v1/names`: registers or updates a name.
+   * @param options.ttl - record lifetime, seconds; options.cacheTtl - resolver cache time, seconds
+   * @returns the owned name and whether it was new (201)
+   * @throws ApiResponseError (409 `UMBRA_ERR_KEY_OWNED`, 400 `UMBRA_ERR_INVALID_NAME`, 403 `UMBRA_ERR_NOT_ZONE_OWNER`)
+   */
+  async registerName (name: string, records: NameRecordEntry[], options: RequestOptions & { ttl?: number, cacheTtl?: number, renew?: boolean } = {}): Promise<OwnedNameResponse> {
+    const body: Record<string, unknown> = { name, records }
+    if (options.ttl != null) body.ttl = options.ttl
+    if (options.cacheTtl != null) body.cacheTtl = options.cacheTtl
+    if (options.renew != null) body.renew = options.renew
+    return await this.request<OwnedNameResponse>('POST', '/v1/names', body, options)
+  }
+
+  /** `GET /v1/names/:name`: resolves a name. @throws ApiResponseError (404 `UMBRA_ERR_NAME_NOT_FOUND`) */
+  async resolveName (name: string, options: GetOptions = {}): Promise<NameResolutionResponse> {
+    const query = options.fresh === true ? '?fresh=true' : ''
+    return await this.request<NameResolutionResponse>('GET', `/v1/names/${encodeURIComponent(name)}${query}`, undefined, options)
+  }
+
+  /** `GET /v1/names`: the names the node owns. */
+  async names (options: RequestOptions = {}): Promise<{ names: OwnedNameResponse[] }> {
+    return await this.request<{ names: OwnedNameResponse[] }>('GET', '/v1/names', undefined, options)
   }
 
   async get (key: string, options: GetOptions = {}): Promise<DhtGetResponse | undefined> {

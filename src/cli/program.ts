@@ -42,6 +42,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureHelp({ sortSubcommands: false })
+  addQueryOption(program, result)
 
   program.command('start')
     .description('run a node and its HTTP API until SIGINT or SIGTERM')
@@ -81,7 +82,7 @@ export function createProgram (result: { exitCode: number }): Command {
     })
 
   addClientCommand(program, 'punch', 'make the node\'s connection to a peer direct (WebRTC through both NATs) and show the path it got')
-    .argument('<peer>', 'the peer: PeerId (12D3Koo…) or key (key_…)')
+    .argument('<peer>', 'the peer: PeerId (12D3Koo…), key (key_…) or a name (alice, alice.key_…) with a peer record')
     .option('--addr <multiaddr...>', 'addresses of the peer to try besides those the node knows, e.g. its /p2p-circuit/webrtc address (at most 32)', multiaddrCollector(false))
     .option('--timeout <ms>', 'give up on the direct upgrade after this many ms, 100 to 60000 (default: 10000)', integerIn(100, 60_000))
     .addHelpText('after', '\nExits 0 when a direct or a relayed path exists (the line says which), 1 when the peer cannot be reached at all.')
@@ -116,7 +117,7 @@ export function createProgram (result: { exitCode: number }): Command {
     })
 
   addClientCommand(program, 'send', 'send an end-to-end encrypted message to a peer, or anonymously to a pseudonym')
-    .argument('<to>', 'recipient PeerId (12D3Koo…) or key (key_…); with --anonymous, a pseudonym (key_…)')
+    .argument('<to>', 'recipient PeerId (12D3Koo…) or key (key_…); with --anonymous, a pseudonym (key_…); or a name (alice, alice.key_…): its peer record, with --anonymous its pseudonym record')
     .argument('<message>', 'text, up to 1 MiB')
     .option('--anonymous', 'send through the mix network: the recipient learns nothing about this node')
     .option('--hops <n>', 'mix hops before the recipient\'s gateway, 1 to 8 (default: the node\'s, 3; needs --anonymous)', integerIn(1, 8))
@@ -139,6 +140,35 @@ export function createProgram (result: { exitCode: number }): Command {
     .action(async (flags) => {
       const { runInbox } = await import('./commands/client.ts')
       result.exitCode = await runInbox(flags)
+    })
+
+  const name = program.command('name')
+    .description('register, resolve and list names: global ones (alice, first-come) and zone ones (alice.key_…)')
+  addClientCommand(name, 'register', 'register or update a name pointing to typed records; the node renews it before it expires')
+    .argument('<name>', 'a global label (a-z, 0-9, -; 1 to 63 chars; shorter labels cost more work) or label.key_… of the node\'s own key')
+    .option('--peer <peer...>', 'a PeerId or key_ for direct messages and hole punching', collect)
+    .option('--pseudonym <key...>', 'a pseudonym key_… for anonymous messages', collect)
+    .option('--multiaddr <addr...>', 'a multiaddr', collect)
+    .option('--text <text...>', 'a text value, up to 256 bytes', collect)
+    .option('--ttl <seconds>', 'lifetime of the record, 1 to 172800 (default: 86400)', integerIn(1, 48 * 3600))
+    .option('--cache-ttl <seconds>', 'how long resolvers cache the answer, 0 to 3600 (default: 300)', integerIn(0, 3600))
+    .option('--no-renew', 'let the name lapse after --ttl')
+    .addHelpText('after', '\nExits 1 with UMBRA_ERR_KEY_OWNED when another key holds the global name.')
+    .action(async (n: string, flags) => {
+      const { runNameRegister } = await import('./commands/names.ts')
+      result.exitCode = await runNameRegister(n, flags)
+    })
+  addClientCommand(name, 'resolve', 'print the records a name points to (exit 1 when there is none)')
+    .argument('<name>', 'alice or alice.key_…')
+    .option('--fresh', 'ask the network even when the node has a cached answer')
+    .action(async (n: string, flags) => {
+      const { runNameResolve } = await import('./commands/names.ts')
+      result.exitCode = await runNameResolve(n, flags)
+    })
+  addClientCommand(name, 'list', 'list the names the node owns')
+    .action(async (flags) => {
+      const { runNameList } = await import('./commands/names.ts')
+      result.exitCode = await runNameList(flags)
     })
 
   const pseudonym = program.command('pseudonym')
@@ -186,6 +216,44 @@ export function createProgram (result: { exitCode: number }): Command {
     })
 
   return program
+}
+
+function collect (value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+/**
+ * `umbra --query NAME` (seed 003's CLI): resolves a name through the node
+ * and prints its records. Program options are positional (only before a
+ * subcommand), so `start --api` keeps its own meaning.
+ */
+function addQueryOption (program: Command, result: { exitCode: number }): void {
+  program
+    .enablePositionalOptions()
+    .option('--query <name>', 'resolve a name (alice, alice.key_…) through the node and print its records')
+    .option('--api <url>', 'node API URL, for --query and the client command that follows', parseApiUrl)
+    .option('--token <token>', 'API bearer token, for --query and the client command that follows')
+    .option('--data-dir <dir>', 'data directory of the node, for --query and the command that follows')
+    .option('--json', 'print the API\'s JSON answer, for --query and the command that follows')
+    .allowExcessArguments(true)
+    // `umbra --data-dir D put …` (as the README writes it): client options given before the command apply to it.
+    .hook('preSubcommand', (_root, sub) => {
+      const given = program.opts<Record<string, unknown>>()
+      const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)]
+      for (const cmd of all(sub)) {
+        for (const key of ['api', 'token', 'dataDir', 'json']) {
+          if (given[key] === undefined || (cmd.name() === 'start' && key === 'api')) continue
+          if (cmd.options.some((o) => o.attributeName() === key)) cmd.setOptionValueWithSource(key, given[key], 'cli')
+        }
+      }
+    })
+    .action(async (flags: { query?: string, api?: string, token?: string, dataDir?: string, json?: boolean }) => {
+      const command = program.args[0]
+      if (command !== undefined) program.error(`error: unknown command '${command}'`, { code: 'commander.unknownCommand', exitCode: EXIT_USAGE })
+      if (flags.query === undefined) program.help({ error: true })
+      const { runNameResolve } = await import('./commands/names.ts')
+      result.exitCode = await runNameResolve(flags.query, flags)
+    })
 }
 
 function addClientCommand (program: Command, name: string, description: string): Command {

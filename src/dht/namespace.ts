@@ -70,9 +70,10 @@ export interface NamespaceSpec<T> {
   parseSuffix(suffix: string): { owner?: Uint8Array }
   /**
    * Decodes and checks the value of an envelope that verified.
+   * @param suffix - the DHT key after `/<name>/` (e.g. a label a proof of work is bound to)
    * @throws any error: the record is refused (wrapped as UMBRA_ERR_INVALID_RECORD)
    */
-  decodeValue(value: Uint8Array, record: VerifiedRecord, now: number): T
+  decodeValue(value: Uint8Array, record: VerifiedRecord, now: number, suffix: string): T
 }
 
 /** A declared namespace. Every method that refuses a record throws UMBRA_ERR_INVALID_RECORD (or UMBRA_ERR_KEY_OWNED). */
@@ -202,7 +203,7 @@ export function defineNamespace<T> (spec: NamespaceSpec<T>): Namespace<T> {
     const verified: VerifiedRecord = { publisher: rec.publisher, seq, expiresAt, value: rec.value, signature: rec.signature, bytes }
     let decoded: T
     try {
-      decoded = spec.decodeValue(rec.value, verified, now)
+      decoded = spec.decodeValue(rec.value, verified, now, suffixOf(dhtKey))
     } catch (err) {
       refuse(`${spec.name} record value refused`, err)
     }

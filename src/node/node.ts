@@ -22,6 +22,7 @@ import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
 import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
+import { createNames, globalNameNamespace, zoneNameNamespace, type Names, type NamesHandle } from '../names/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { createAddressPolicy, defaultAnnouncePrivate } from '../nat/address-policy.ts'
 import {
@@ -45,7 +46,7 @@ import { peerRoutingSymbol } from '@libp2p/interface'
 import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 
 /** Every DHT record namespace this node validates and stores (DESIGN.md section 4). */
-const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace] as const
+const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace, globalNameNamespace, zoneNameNamespace] as const
 
 function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], stunPort: number | false, stunServers: string[] } {
   if (init == null || typeof init !== 'object') throw new InvalidOptionError('createNode(init): init must be an object')
@@ -107,6 +108,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #registry?: RegistryHandle
   #relayPolicy?: RelayPolicy
   #rejoinTimer?: ReturnType<typeof setInterval>
+  #names?: NamesHandle
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -157,6 +159,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   get registry (): Registry {
     if (this.#registry == null) throw new NotStartedError()
     return this.#registry
+  }
+
+  get names (): Names {
+    if (this.#names == null) throw new NotStartedError()
+    return this.#names
   }
 
   get mixnet (): MixnetService {
@@ -295,6 +302,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     mixnet.events.addEventListener('anonymous:status', (evt) => { this.safeDispatchEvent('anonymous:status', { detail: evt.detail }) })
     const registry = createRegistry({ libp2p, kad: libp2p.services.dht, privateKey, role: this.role, log: logger('registry') }, this.#init.registry)
     registryRef.current = registry
+    const names = createNames({ kad: libp2p.services.dht, privateKey, log: logger('names') })
     await libp2p.start()
     try {
       if (this.role === 'server') await libp2p.services.dht.setMode('server')
@@ -305,7 +313,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       await mixnet.start()
       await nat.start()
       registry.start()
+      names.start()
     } catch (err) {
+      names.stop()
       registry.stop()
       relayPolicy.detach()
       await nat.stop().catch(() => {})
@@ -317,6 +327,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#nat = nat
     this.#registry = registry
     this.#relayPolicy = relayPolicy
+    this.#names = names
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -371,6 +382,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#libp2p = undefined
     this.#registry?.stop()
     this.#registry = undefined
+    this.#names?.stop()
+    this.#names = undefined
     await this.#nat?.stop().catch(() => {})
     this.#nat = undefined
     await this.#mixnet?.stop().catch((err) => { this.#log.warn({ err: err.message }, 'mixnet stop failed') })

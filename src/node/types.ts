@@ -2,6 +2,7 @@ import type { DhtService } from '../dht/index.ts'
 import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
 import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { Registry, RegistryInit } from '../registry/index.ts'
+import type { Names } from '../names/index.ts'
 import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { QuotaSnapshot } from '../quota.ts'
@@ -106,6 +107,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly mixnet: MixnetService
   /** Peer records: this node's, and others' by PeerId or key (dialling by PeerId resolves through it). */
   readonly registry: Registry
+  /** Global and zone names: register, resolve, list (src/names). */
+  readonly names: Names
   /** This node's pseudonyms. */
   readonly pseudonyms: PseudonymService
   /** NAT status and hole punching. */

@@ -58,6 +58,10 @@ class FakeNode extends EventTarget {
   readonly repliesSent: Array<{ id: string, body: Uint8Array }> = []
   readonly pseudonymList: PseudonymInfo[] = []
   readonly punches: Array<{ peer: string, options: HolePunchOptions | undefined }> = []
+  // Names resolve to themselves here, so the fake services below see the recipient strings they interpret (src/names: test/names).
+  readonly names = {
+    resolve: async (name: string) => ({ name, kind: 'global', records: [{ type: 'peer', value: name }, { type: 'pseudonym', value: name }], owner: this.key, seq: 1, expiresAt: Date.now() + 60_000, cacheTtl: 0, source: 'network' })
+  }
   readonly #listeners = new Map<string, Set<unknown>>()
 
   readonly dht: DhtService = {
