@@ -96,6 +96,8 @@ export interface MixnetComponents {
 export interface MixnetHandle extends MixnetService {
   readonly pseudonyms: PseudonymService
   readonly events: TypedEventEmitter<MixnetEvents>
+  /** The Ed25519 signing key of one of this node's pseudonyms (`key_…`), or undefined (service discovery signs its entries with it). */
+  pseudonymSignKey(key: string): PrivateKey | undefined
   /** The directory entry of a node key (32 bytes), if listed. */
   directoryEntry(nodeKey: Uint8Array): MixNodeInfo | undefined
   /** Sends one raw packet to a node (tests: replays and tampering on real relays). */
@@ -985,6 +987,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
     suspects () {
       return probes.suspects().map((k) => peerIdOfNodeKey(k).toString())
+    },
+
+    pseudonymSignKey (key) {
+      return pseudonymStore?.get(key)?.signKey
     },
 
     pseudonyms: {

@@ -23,6 +23,8 @@ import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
 import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
+import { createDiscovery, discoveryNamespace, type Discovery, type DiscoveryHandle } from '../discovery/index.ts'
+import { PROVIDER_TTL_MS, REPROVIDE_INTERVAL_MS } from '../discovery/constants.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
@@ -36,7 +38,7 @@ import { peerRoutingSymbol } from '@libp2p/interface'
 import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 
 /** Every DHT record namespace this node validates and stores (DESIGN.md section 4). */
-const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace] as const
+const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace, discoveryNamespace] as const
 
 function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], stunPort: number | false, stunServers: string[] } {
   if (init == null || typeof init !== 'object') throw new InvalidOptionError('createNode(init): init must be an object')
@@ -60,6 +62,10 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
     if (!addr.includes('/p2p/')) throw new InvalidOptionError(`init.bootstrap: ${addr} lacks /p2p/<PeerId>; copy the full address a node prints`)
   }
   validateMixnetInit(init.mixnet)
+  for (const field of ['providerTtl', 'reprovideInterval'] as const) {
+    const v = init.discovery?.[field]
+    if (v !== undefined && (!Number.isInteger(v) || v < 1000)) throw new InvalidOptionError(`init.discovery.${field} must be an integer number of ms, at least 1000`)
+  }
   const stunPort = init.nat?.stunPort ?? DEFAULT_STUN_PORT
   if (stunPort !== false && (!Number.isInteger(stunPort) || stunPort < 0 || stunPort > 65535)) {
     throw new InvalidOptionError(`init.nat.stunPort must be a UDP port (0 to 65535) or false, got ${String(stunPort)}`)
@@ -92,6 +98,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #stunServers: string[]
   #nat?: NatServiceHandle
   #registry?: RegistryHandle
+  #discovery?: DiscoveryHandle
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -141,6 +148,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   get registry (): Registry {
     if (this.#registry == null) throw new NotStartedError()
     return this.#registry
+  }
+
+  get discovery (): Discovery {
+    if (this.#discovery == null) throw new NotStartedError()
+    return this.#discovery
   }
 
   get mixnet (): MixnetService {
@@ -208,7 +220,13 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
           allowQueryWithZeroPeers: this.role === 'server',
           // Every record namespace, declared once (src/dht/namespace.ts), brings its validator and selector.
           validators: Object.fromEntries(NAMESPACES.map((ns) => [ns.name, ns.validator(async (k) => await readLocalRecord(datastore, k))])),
-          selectors: Object.fromEntries(NAMESPACES.map((ns) => [ns.name, ns.selector]))
+          selectors: Object.fromEntries(NAMESPACES.map((ns) => [ns.name, ns.selector])),
+          // Provider records (service discovery, src/discovery) live 6 h, re-provided at half-life; an unadvertised one is gone within that.
+          reprovide: {
+            validity: this.#init.discovery?.providerTtl ?? PROVIDER_TTL_MS,
+            threshold: (this.#init.discovery?.providerTtl ?? PROVIDER_TTL_MS) / 2,
+            interval: this.#init.discovery?.reprovideInterval ?? REPROVIDE_INTERVAL_MS
+          }
         })
       },
       start: false
@@ -241,6 +259,13 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     mixnet.events.addEventListener('anonymous:status', (evt) => { this.safeDispatchEvent('anonymous:status', { detail: evt.detail }) })
     const registry = createRegistry({ libp2p, kad: libp2p.services.dht, privateKey, role: this.role, log: logger('registry') }, this.#init.registry)
     registryRef.current = registry
+    const discovery = createDiscovery({
+      libp2p,
+      kad: libp2p.services.dht,
+      registry: () => this.#registry,
+      pseudonymKey: (key) => mixnet.pseudonymSignKey(key),
+      log: logger('discovery')
+    })
     await libp2p.start()
     try {
       if (this.role === 'server') await libp2p.services.dht.setMode('server')
@@ -260,6 +285,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#mixnet = mixnet
     this.#nat = nat
     this.#registry = registry
+    this.#discovery = discovery
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -291,6 +317,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const libp2p = this.#libp2p
     if (libp2p == null) return
     this.#libp2p = undefined
+    await this.#discovery?.stop()
+    this.#discovery = undefined
     this.#registry?.stop()
     this.#registry = undefined
     await this.#nat?.stop().catch(() => {})

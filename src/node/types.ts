@@ -2,6 +2,7 @@ import type { DhtService } from '../dht/index.ts'
 import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
 import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { Registry, RegistryInit } from '../registry/index.ts'
+import type { Discovery } from '../discovery/index.ts'
 import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { TypedEventTarget } from 'main-event'
@@ -40,6 +41,16 @@ export interface UmbraNodeInit {
   nat?: NatInit
   /** Peer registry options: whether to publish this node's peer record, and its metadata. */
   registry?: RegistryInit
+  /** Service discovery options (src/discovery). */
+  discovery?: DiscoveryInit
+}
+
+/** Options of service discovery, `createNode({ discovery })`. */
+export interface DiscoveryInit {
+  /** Lifetime of this node's provider records on the storing nodes, ms; re-provided when half is left. @default 21_600_000 (6 h) */
+  providerTtl?: number
+  /** How often kad-dht re-provides and drops expired provider records, ms. @default 600_000 (10 min) */
+  reprovideInterval?: number
 }
 
 /** Event detail of `peer:connect` and `peer:disconnect`. */
@@ -95,6 +106,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly mixnet: MixnetService
   /** Peer records: this node's, and others' by PeerId or key (dialling by PeerId resolves through it). */
   readonly registry: Registry
+  /** Service discovery: advertise and find a namespace, by PeerId or by pseudonym. */
+  readonly discovery: Discovery
   /** This node's pseudonyms. */
   readonly pseudonyms: PseudonymService
   /** NAT status and hole punching. */
