@@ -84,3 +84,9 @@ export function stunServerCollector (value: string, previous: string[] | undefin
   }
   return [...(previous ?? []), value]
 }
+
+/** Parses a bootstrap endpoint URL (`--bootstrap-url`); collects repeated values. */
+export function bootstrapUrlCollector (value: string, previous: string[] | undefined): string[] {
+  parseApiUrl(value)
+  return [...(previous ?? []), value]
+}

@@ -25,6 +25,7 @@ import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
 import { createDiscovery, discoveryNamespace, type Discovery, type DiscoveryHandle } from '../discovery/index.ts'
 import { PROVIDER_TTL_MS, REPROVIDE_INTERVAL_MS } from '../discovery/constants.ts'
+import { createBootstrapRegistration, normalizeBootstrapUrl, type BootstrapRegistration } from '../bootstrap/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
@@ -40,7 +41,7 @@ import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p
 /** Every DHT record namespace this node validates and stores (DESIGN.md section 4). */
 const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace, discoveryNamespace] as const
 
-function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], stunPort: number | false, stunServers: string[] } {
+function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], bootstrapUrls: string[], stunPort: number | false, stunServers: string[] } {
   if (init == null || typeof init !== 'object') throw new InvalidOptionError('createNode(init): init must be an object')
   const role = init.role ?? DEFAULT_ROLE
   if (role !== 'server' && role !== 'client') {
@@ -61,6 +62,14 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
   for (const addr of boot) {
     if (!addr.includes('/p2p/')) throw new InvalidOptionError(`init.bootstrap: ${addr} lacks /p2p/<PeerId>; copy the full address a node prints`)
   }
+  if (init.bootstrapUrls !== undefined && !Array.isArray(init.bootstrapUrls)) throw new InvalidOptionError('init.bootstrapUrls must be an array of http(s) URLs')
+  const bootstrapUrls = (init.bootstrapUrls ?? []).map((url) => {
+    try {
+      return normalizeBootstrapUrl(url)
+    } catch (err) {
+      throw new InvalidOptionError(`init.bootstrapUrls: ${JSON.stringify(url)} is not an http(s) URL without credentials or query (e.g. http://seed.example:4100)`, { cause: err })
+    }
+  })
   validateMixnetInit(init.mixnet)
   for (const field of ['providerTtl', 'reprovideInterval'] as const) {
     const v = init.discovery?.[field]
@@ -74,7 +83,7 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
   if (!Array.isArray(stunServers) || stunServers.some((h) => typeof h !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(h))) {
     throw new InvalidOptionError('init.nat.stunServers must be an array of "host:port" strings')
   }
-  return { role, listen, bootstrap: boot, stunPort, stunServers }
+  return { role, listen, bootstrap: boot, bootstrapUrls, stunPort, stunServers }
 }
 
 /** The STUN servers of a client by default: every bootstrap node's IP on the default STUN port (issue 4: only this network's servers). */
@@ -94,6 +103,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #init: UmbraNodeInit
   #listen: string[]
   #bootstrap: string[]
+  #bootstrapUrls: string[]
+  #bootstrapRegistration?: BootstrapRegistration
   #stunPort: number | false
   #stunServers: string[]
   #nat?: NatServiceHandle
@@ -113,6 +124,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.role = v.role
     this.#listen = v.listen
     this.#bootstrap = v.bootstrap
+    this.#bootstrapUrls = v.bootstrapUrls
     this.#stunPort = v.stunPort
     this.#stunServers = v.stunServers
     this.dataDir = resolveDataDir(init.dataDir)
@@ -266,6 +278,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       pseudonymKey: (key) => mixnet.pseudonymSignKey(key),
       log: logger('discovery')
     })
+    const bootstrapRegistration = this.#bootstrapUrls.length === 0
+      ? undefined
+      : createBootstrapRegistration({ libp2p, privateKey, role: this.role, urls: this.#bootstrapUrls, register: this.#init.registry?.publish ?? true, log: logger('bootstrap') })
+    this.#bootstrapRegistration = bootstrapRegistration
     await libp2p.start()
     try {
       if (this.role === 'server') await libp2p.services.dht.setMode('server')
@@ -275,7 +291,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       await mixnet.start()
       await nat.start()
       registry.start()
+      bootstrapRegistration?.start()
     } catch (err) {
+      await bootstrapRegistration?.stop()
       registry.stop()
       await nat.stop().catch(() => {})
       await mixnet.stop().catch(() => {})
@@ -299,9 +317,16 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
    * still starts (it may be the first of a network) and logs a warning.
    */
   async #join (libp2p: Libp2p<{ dht: KadDHT }>): Promise<void> {
-    if (this.#bootstrap.length === 0) return
+    if (this.#bootstrap.length === 0 && this.#bootstrapUrls.length === 0) return
     const signal = AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS)
-    const results = await Promise.allSettled(this.#bootstrap.map(async (addr) => await libp2p.dial(multiaddr(addr), { signal })))
+    // Bootstrap URLs (src/bootstrap): their live peers are dialled with the multiaddrs.
+    const fromUrls = await this.#bootstrapRegistration?.peerAddrs(signal).catch(() => []) ?? []
+    const targets = [...this.#bootstrap.map((a) => multiaddr(a)), ...fromUrls]
+    if (targets.length === 0) {
+      this.#log.warn({ urls: this.#bootstrapUrls.length }, 'the bootstrap URLs list no peer yet; running alone until peers appear')
+      return
+    }
+    const results = await Promise.allSettled(targets.map(async (addr) => await libp2p.dial(addr, { signal })))
     if (results.every((r) => r.status === 'rejected')) {
       this.#log.warn({ bootstrap: this.#bootstrap.length }, 'no bootstrap node answered; running alone until peers appear')
       return
@@ -317,6 +342,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const libp2p = this.#libp2p
     if (libp2p == null) return
     this.#libp2p = undefined
+    await this.#bootstrapRegistration?.stop()
+    this.#bootstrapRegistration = undefined
     await this.#discovery?.stop()
     this.#discovery = undefined
     this.#registry?.stop()

@@ -31,6 +31,13 @@ export interface UmbraNodeInit {
   /** Multiaddrs (with `/p2p/<PeerId>`) of nodes to join through. @default [] */
   bootstrap?: string[]
   /**
+   * Bootstrap endpoints to join through (src/bootstrap, docs/bootstrap.md):
+   * at start the node dials the live peers each URL lists; then it registers
+   * its peer record there and heartbeats every minute (not with
+   * `registry.publish: false`). @default []
+   */
+  bootstrapUrls?: string[]
+  /**
    * Use this transport key instead of the one in the data directory (tests,
    * embedded use). When set, nothing is read from or written to `dataDir`.
    */
