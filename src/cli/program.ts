@@ -106,6 +106,24 @@ export function createProgram (result: { exitCode: number }): Command {
       result.exitCode = await runGet(key, flags)
     })
 
+  addClientCommand(program, 'advertise', 'advertise this node (or, with --pseudonym, one of its pseudonyms) under a namespace in the DHT')
+    .argument('<namespace>', 'service name, 1 to 256 bytes, e.g. chat/lobby')
+    .option('--pseudonym <key>', 'advertise this pseudonym of the node instead of its PeerId')
+    .option('--stop', 'stop advertising')
+    .action(async (namespace: string, flags) => {
+      const { runAdvertise } = await import('./commands/discovery.ts')
+      result.exitCode = await runAdvertise(namespace, flags)
+    })
+
+  addClientCommand(program, 'discover', 'list who advertises a namespace: PeerIds with addresses, or pseudonyms with --anonymous (exit 1 when nobody)')
+    .argument('<namespace>', 'service name')
+    .option('--anonymous', 'list the pseudonyms of the anonymous set')
+    .option('--limit <n>', 'most results, 1 to 100 (default: 20)', integerIn(1, 100))
+    .action(async (namespace: string, flags) => {
+      const { runDiscover } = await import('./commands/discovery.ts')
+      result.exitCode = await runDiscover(namespace, flags)
+    })
+
   addClientCommand(program, 'lookup', 'show a node\'s peer record from the registry: role, addresses others can dial, last seen')
     .argument('<peer>', 'PeerId (12D3Koo…) or key (key_…)')
     .option('--fresh', 'ask the network even when the node has a fresh copy')
