@@ -18,8 +18,8 @@ export const DISCOVERY_NAMESPACE = 'umbra-disc'
 export const DISCOVERY_SET_VERSION = 1
 /** Most pseudonym entries one set holds (bounded: 32 × ~110 bytes ≈ 3.5 KiB). */
 export const MAX_SET_ENTRIES = 32
-/** Largest encoded set record (envelope included), bytes; checked before decoding. */
-export const MAX_SET_RECORD_BYTES = 8 * 1024
+/** Largest encoded set record (envelope included), bytes; checked before decoding (a full set is about 3.7 KiB; it must fit a gateway frame, 8 KiB). */
+export const MAX_SET_RECORD_BYTES = 6 * 1024
 /** Longest namespace string, UTF-8 bytes. */
 export const MAX_NAMESPACE_BYTES = 256
 /** Lifetime of a pseudonym entry and of the set envelope it signs, ms; re-advertised every half of it. */

@@ -19,7 +19,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { AbortedError, InvalidOptionError } from '../errors.ts'
 import { decodeKey, encodeKey } from '../identity/index.ts'
 import { withTimeout } from '../signals.ts'
-import { anonSetKey, checkNamespace, discoveryNamespace, signEntry, signSet, topicOf, verifyEntry, verifySet, type AnonEntry } from './anon-set.ts'
+import { anonSetKey, checkNamespace, signEntry, signSet, topicOf, verifyEntry, verifySet, type AnonEntry } from './anon-set.ts'
 import { ADDRESS_LOOKUP_TIMEOUT_MS, DEFAULT_FIND_LIMIT, DISCOVERY_TIMEOUT_MS, ENTRY_TTL_MS, MAX_FIND_LIMIT, MAX_SET_ENTRIES, TOPIC_DOMAIN } from './constants.ts'
 import { DiscoverySetFullError } from './errors.ts'
 import type { AdvertiseOptions, AdvertiseResult, DiscoveredPeer, DiscoveredPseudonym, Discovery, FindOptions } from './index.ts'
@@ -35,6 +35,12 @@ export interface DiscoveryComponents {
   registry: () => Registry | undefined
   /** The signing key of one of this node's pseudonyms, or undefined. */
   pseudonymKey: (key: string) => PrivateKey | undefined
+  /**
+   * Has the pseudonym's gateway publish a record it signed (mixnet
+   * `publishThroughGateway`), so storing nodes never see this node's PeerId.
+   * @returns how many nodes acknowledged it
+   */
+  publishThroughGateway: (pseudonym: string, dhtKey: Uint8Array, record: Uint8Array) => Promise<number>
   log: Logger
 }
 
@@ -117,7 +123,9 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
     }
     const list = [...entries.values()].sort((a, b) => a.key < b.key ? -1 : 1).map((e) => e.bytes)
     const bytes = await signSet(pseudonym, dhtKey, list, now, now + ENTRY_TTL_MS)
-    return await discoveryNamespace.publish(kad, dhtKey, bytes, signal)
+    // Published by the pseudonym's gateway: the storing nodes see its PeerId, not this node's.
+    if (signal.aborted) throw new AbortedError('Advertise aborted or timed out')
+    return await components.publishThroughGateway(me, dhtKey, bytes)
   }
 
   function scheduleRefresh (namespace: string, pseudonym: string): void {

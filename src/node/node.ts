@@ -263,7 +263,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       privateKey,
       server: this.role === 'server',
       dataDir: this.#init.privateKey != null ? undefined : this.dataDir,
-      log: logger('mixnet')
+      log: logger('mixnet'),
+      // As a gateway, publish the anonymous discovery sets of the pseudonyms it serves (src/discovery).
+      gatewayNamespaces: [discoveryNamespace as never]
     }, this.#init.mixnet)
     mixnet.events.addEventListener('anonymous:message', (evt) => { this.safeDispatchEvent('anonymous:message', { detail: evt.detail }) })
     mixnet.events.addEventListener('anonymous:reply', (evt) => { this.safeDispatchEvent('anonymous:reply', { detail: evt.detail }) })
@@ -276,6 +278,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       kad: libp2p.services.dht,
       registry: () => this.#registry,
       pseudonymKey: (key) => mixnet.pseudonymSignKey(key),
+      publishThroughGateway: async (pseudonym, dhtKey, record) => await mixnet.publishThroughGateway(pseudonym, dhtKey, record),
       log: logger('discovery')
     })
     const bootstrapRegistration = this.#bootstrapUrls.length === 0

@@ -2,7 +2,8 @@
  * Service discovery (issue 9 item 4) on 6 real loopback nodes: advertise by
  * PeerId and find it from another node with dialable addresses; the
  * anonymous variant lists the pseudonym and never the advertiser's PeerId
- * or key; unadvertise removes the pseudonym at once and the provider record
+ * or key, and the set is put into the DHT by the pseudonym's gateway, never
+ * by the advertiser's node; unadvertise removes the pseudonym at once and the provider record
  * once its (short, for the test) lifetime passes; a hostile set that drops
  * another pseudonym's entry, or carries a forged entry, is refused.
  */
@@ -85,7 +86,21 @@ describe('service discovery on 6 loopback nodes', { timeout: 90_000 }, () => {
     await until('every directory to list every node', () => nodes.every((n) => n.mixnet.directory().length === NODES) ? true : undefined, 30_000)
     const p = await adv.pseudonyms.create({ label: 'lobby' })
     const q = await other.pseudonyms.create({ label: 'lobby2' })
+    // Who puts the set into the DHT: every node's kad-dht put is watched.
+    const setKey = Buffer.from(anonSetKey('chat/lobby')).toString('hex')
+    const putters = new Set<string>()
+    for (const n of nodes) {
+      const kad = n.libp2p.services.dht as KadDHT
+      const put = kad.put.bind(kad)
+      kad.put = (key, value, options) => {
+        if (Buffer.from(key).toString('hex') === setKey) putters.add(n.peerId)
+        return put(key, value, options)
+      }
+    }
     const res = await adv.discovery.advertise('chat/lobby', { pseudonym: p.key })
+    t.diagnostic(`the set was put by ${[...putters].map((id) => id === p.gateways[0] ? 'the pseudonym\'s gateway' : id === adv.peerId ? 'THE ADVERTISER' : 'another node').join(', ')}`)
+    assert.ok(!putters.has(adv.peerId), 'the advertiser never puts the set itself')
+    assert.deepEqual([...putters], p.gateways, 'the pseudonym\'s gateway put it')
     assert.equal(res.anonymous, true)
     assert.equal(res.advertiser, p.key)
     t.diagnostic(`anonymous set stored on ${res.storedOn} nodes`)
