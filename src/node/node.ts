@@ -79,7 +79,8 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
   if (stunPort !== false && (!Number.isInteger(stunPort) || stunPort < 0 || stunPort > 65535)) {
     throw new InvalidOptionError(`init.nat.stunPort must be a UDP port (0 to 65535) or false, got ${String(stunPort)}`)
   }
-  const stunServers = init.nat?.stunServers ?? defaultStunServers(boot)
+  // A bootstrap URL's host is a server node too: its STUN server is asked as well.
+  const stunServers = init.nat?.stunServers ?? [...new Set([...defaultStunServers(boot), ...bootstrapUrls.map((u) => `${new URL(u).hostname}:${DEFAULT_STUN_PORT}`)])]
   if (!Array.isArray(stunServers) || stunServers.some((h) => typeof h !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(h))) {
     throw new InvalidOptionError('init.nat.stunServers must be an array of "host:port" strings')
   }

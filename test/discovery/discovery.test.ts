@@ -123,12 +123,19 @@ describe('service discovery on 6 loopback nodes', { timeout: 90_000 }, () => {
     const after = (await finder.discovery.find('chat/lobby', { anonymous: true })).map((f) => f.pseudonym)
     t.diagnostic(`after unadvertise: ${after.length} pseudonym(s)`)
     assert.deepEqual(after, [q.key])
+    // The gateway publishes only sets signed by the pseudonym, and only in the discovery namespace.
+    const handle = adv.mixnet as unknown as { publishThroughGateway(p: string, k: Uint8Array, r: Uint8Array): Promise<number> }
+    const stranger = await generateKeyPair('Ed25519')
+    const now = Date.now()
+    const notMine = await signSet(stranger, anonSetKey('chat/lobby'), [], now, now + 60_000)
+    await assert.rejects(handle.publishThroughGateway(p.key, anonSetKey('chat/lobby'), notMine), (err: Error & { code?: string }) => err.code === 'UMBRA_ERR_GATEWAY_UNREACHABLE' && /not signed by the mailbox key/.test(err.message))
+    await assert.rejects(handle.publishThroughGateway(p.key, new TextEncoder().encode('/umbra-data/x'), notMine), (err: Error) => /does not publish records of that namespace/.test(err.message))
     // Only own pseudonyms can be advertised.
     await assert.rejects(adv.discovery.advertise('chat/lobby', { pseudonym: q.key }), { code: 'UMBRA_ERR_INVALID_OPTION' })
     await assert.rejects(adv.discovery.find(''), { code: 'UMBRA_ERR_INVALID_NAMESPACE' })
   })
 
-  it('storing nodes refuse a set that drops another pseudonym\'s entry or carries a forged one', async () => {
+  it('storing nodes refuse a set that drops another pseudonym\'s entry, or is forged, expired, oversized or of another namespace', async () => {
     const validate = discoveryNamespace.validator(async () => held)
     const ns = 'hostile/test'
     const dhtKey = anonSetKey(ns)
@@ -152,6 +159,18 @@ describe('service discovery on 6 loopback nodes', { timeout: 90_000 }, () => {
     // An entry signed for another namespace: refused.
     const elsewhere = await signEntry(mallory, topicOf('other', true), now + 60_000)
     await assert.rejects(validate(dhtKey, await signSet(mallory, dhtKey, [aliceEntry, elsewhere], now + 3, now + 60_000)), { code: 'UMBRA_ERR_INVALID_RECORD' })
+    // An expired entry, a set over 32 entries, a repeated pseudonym, an oversized record: refused.
+    const expired = await signEntry(mallory, topic, now - 1000)
+    await assert.rejects(validate(dhtKey, await signSet(mallory, dhtKey, [aliceEntry, expired], now + 3, now + 60_000)), { code: 'UMBRA_ERR_INVALID_RECORD' })
+    const many = await Promise.all(Array.from({ length: 33 }, async () => await signEntry(await generateKeyPair('Ed25519'), topic, now + 60_000)))
+    await assert.rejects(validate(dhtKey, await signSet(mallory, dhtKey, many, now + 3, now + 60_000)), { code: 'UMBRA_ERR_INVALID_RECORD' })
+    await assert.rejects(validate(dhtKey, await signSet(mallory, dhtKey, [aliceEntry, aliceEntry], now + 3, now + 60_000)), { code: 'UMBRA_ERR_INVALID_RECORD' })
+    const big = new Uint8Array(7000)
+    await assert.rejects(validate(dhtKey, big), { code: 'UMBRA_ERR_INVALID_RECORD' })
+    // A set stored under another namespace's key, or a key that is not a topic: refused.
+    const signedHere = await signSet(mallory, dhtKey, [malloryEntry], now + 3, now + 60_000)
+    await assert.rejects(validate(anonSetKey('other'), signedHere), { code: 'UMBRA_ERR_INVALID_RECORD' })
+    await assert.rejects(validate(new TextEncoder().encode('/umbra-disc/not-a-topic'), signedHere), { code: 'UMBRA_ERR_INVALID_RECORD' })
     // Alice may remove her own entry.
     held = await signSet(alice, dhtKey, [aliceEntry, malloryEntry], now + 4, now + 60_000)
     await assert.rejects(validate(dhtKey, await signSet(alice, dhtKey, [aliceEntry], now + 5, now + 60_000)), { code: 'UMBRA_ERR_INVALID_RECORD' })
