@@ -90,6 +90,7 @@ export function createBootstrapRegistration (c: BootstrapRegistrationComponents)
           c.log.warn({ url: c.urls[i], err: (r.reason as Error).message }, 'bootstrap URL did not answer')
           return
         }
+        if (r.value.dropped > 0) c.log.warn({ url: c.urls[i], dropped: r.value.dropped }, 'bootstrap URL listed peers whose records do not verify; dropped')
         for (const p of r.value.peers) {
           if (p.peerId === me) continue
           for (const a of p.addrs) {

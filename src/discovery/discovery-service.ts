@@ -68,6 +68,8 @@ function isAbort (err: unknown, signal: AbortSignal): boolean {
 /** Creates the discovery service of a node; see the module comment. */
 export function createDiscovery (components: DiscoveryComponents): DiscoveryHandle {
   const { libp2p, kad, log } = components
+  /** Bad network input dropped, by reason (invalid set copies from storing nodes). */
+  const dropped: Record<string, number> = {}
   /** Namespaces advertised by PeerId. */
   const provided = new Set<string>()
   /** Anonymous advertisements: `${namespace}\n${pseudonym}` → refresh timer. */
@@ -85,7 +87,7 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
           if (held == null || e.expiresAt > held.expiresAt) out.set(e.key, e)
         }
       } catch {
-        // an invalid copy is ignored
+        dropped['invalid-set'] = (dropped['invalid-set'] ?? 0) + 1 // an invalid copy is dropped and counted
       }
     }
     try {
@@ -237,6 +239,10 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
         namespaces: [...provided],
         anonymous: [...anon.keys()].map((id) => { const [namespace, pseudonym] = id.split('\n') as [string, string]; return { namespace, pseudonym } })
       }
+    },
+
+    counters () {
+      return { dropped: { ...dropped } }
     },
 
     async stop () {

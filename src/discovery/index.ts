@@ -102,4 +102,6 @@ export interface Discovery {
   find(namespace: string, options?: FindOptions): Promise<DiscoveredPeer[] | DiscoveredPseudonym[]>
   /** What this node advertises now. */
   advertised(): { namespaces: string[], anonymous: Array<{ namespace: string, pseudonym: string }> }
+  /** Bad network input dropped since start, by reason (`invalid-set`: a copy of an anonymous set that did not verify). */
+  counters(): { dropped: Record<string, number> }
 }

@@ -117,6 +117,7 @@ describe('service discovery on 6 loopback nodes', { timeout: 90_000 }, () => {
       return undefined
     }, 10_000)
     const hex = Buffer.from(stored).toString('hex')
+    assert.deepEqual(finder.discovery.counters().dropped, {}, 'no invalid copy met')
     assert.ok(!hex.includes(Buffer.from(adv.libp2p.peerId.publicKey?.raw ?? []).toString('hex')), 'the record does not carry the node key')
     // Unadvertise removes the pseudonym at once; the other one stays.
     await adv.discovery.unadvertise('chat/lobby', { pseudonym: p.key })
