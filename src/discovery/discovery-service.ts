@@ -25,7 +25,7 @@ import { DiscoverySetFullError } from './errors.ts'
 import type { AdvertiseOptions, AdvertiseResult, DiscoveredPeer, DiscoveredPseudonym, Discovery, FindOptions } from './index.ts'
 import type { Logger } from '../logger.ts'
 import type { Registry } from '../registry/index.ts'
-import type { KadDHT } from '@libp2p/kad-dht'
+import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 /** What the discovery service needs from the node. */
@@ -61,9 +61,28 @@ export async function namespaceCid (namespace: string): Promise<CID> {
   return CID.createV1(raw.code, await sha256.digest(encoder.encode(TOPIC_DOMAIN + namespace)))
 }
 
+/**
+ * Every copy of a record, without kad-dht `get`'s "correction": after a
+ * `get`, kad-dht overwrites this node's own copy with the selector's best one
+ * WITHOUT running the validator (content-fetching `sendCorrectionRecord`),
+ * which would drop entries of an anonymous set that only the local copy holds.
+ * kad-dht 16's `getMany` (the same query, no correction) is used when present.
+ */
+function getAllCopies (kad: KadDHT, dhtKey: Uint8Array, signal: AbortSignal): AsyncIterable<QueryEvent> {
+  const fetching = (kad as unknown as { contentFetching?: { getMany?: (key: Uint8Array, options: { signal: AbortSignal }) => AsyncIterable<QueryEvent> } }).contentFetching
+  if (typeof fetching?.getMany === 'function') return fetching.getMany(dhtKey, { signal })
+  return kad.get(dhtKey, { signal })
+}
+
 function isAbort (err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError'
 }
+
+/** Read-merge-write attempts of an anonymous advertise when a concurrent writer got in first. */
+const WRITE_ATTEMPTS = 5
+/** Early read-back checks after an anonymous advertise, and their spacing (ms, plus up to as much again at random). */
+const SETTLE_CHECKS = 3
+const SETTLE_CHECK_MS = 2000
 
 /** Creates the discovery service of a node; see the module comment. */
 export function createDiscovery (components: DiscoveryComponents): DiscoveryHandle {
@@ -91,7 +110,7 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
       }
     }
     try {
-      for await (const event of kad.get(dhtKey, { signal })) {
+      for await (const event of getAllCopies(kad, dhtKey, signal)) {
         if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value)
         else if (event.name === 'VALUE') await consider(event.value)
       }
@@ -102,8 +121,40 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
     return out
   }
 
-  /** Reads, merges and writes the set with this pseudonym's entry added (`add`) or removed. */
+  /**
+   * Reads, merges and writes the set with this pseudonym's entry added (`add`)
+   * or removed, then reads it back. Storing nodes refuse a copy that misses an
+   * entry they hold (a concurrent writer got in first), and two concurrent
+   * puts can both pass kad-dht's validator at one node, the later overwriting
+   * the earlier: when no node stored it, or the read-back misses it, it is
+   * read, merged and written again (at most 5 attempts, random 0-500 ms × attempt apart;
+   * still contended after them: 0 is returned and the settle checks retry).
+   */
   async function writeEntry (namespace: string, pseudonym: PrivateKey, add: boolean, signal: AbortSignal): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      let storedOn = 0
+      try {
+        storedOn = await writeEntryOnce(namespace, pseudonym, add, signal)
+      } catch (err) {
+        // The gateway refuses a set that misses an entry its own copy holds (a concurrent writer): read and merge again.
+        const contention = (err as { code?: string }).code === 'UMBRA_ERR_GATEWAY_UNREACHABLE' && /drops the unexpired entry/.test((err as Error).message)
+        if (!contention || signal.aborted) throw err
+        if (attempt >= WRITE_ATTEMPTS) return 0 // still contended: the settle checks and the refresh write it again
+      }
+      if (signal.aborted || attempt >= WRITE_ATTEMPTS) return storedOn
+      if (storedOn > 0) {
+        // kad-dht validates a PUT_VALUE then stores it, so two concurrent puts can both pass
+        // against the same held copy and the later one overwrite the other: read our write back.
+        const me = encodeKey(pseudonym.publicKey.raw)
+        const seen = await readSet(anonSetKey(namespace), signal).catch(() => undefined)
+        if (seen == null || seen.has(me) === add) return storedOn
+      }
+      log.debug({ attempt }, 'the anonymous set was not accepted or was overwritten by a concurrent writer; reading and merging again')
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 500 * attempt))
+    }
+  }
+
+  async function writeEntryOnce (namespace: string, pseudonym: PrivateKey, add: boolean, signal: AbortSignal): Promise<number> {
     const dhtKey = anonSetKey(namespace)
     const topic = topicOf(namespace, true)
     const me = encodeKey(pseudonym.publicKey.raw)
@@ -130,16 +181,26 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
     return await components.publishThroughGateway(me, dhtKey, bytes)
   }
 
-  function scheduleRefresh (namespace: string, pseudonym: string): void {
+  /**
+   * Re-signs the pseudonym's entry every half of its lifetime. After an
+   * advertise, `settleChecks` early checks (2 to 4 s apart) read the set and
+   * write the entry again if a concurrent writer's copy replaced it.
+   */
+  function scheduleRefresh (namespace: string, pseudonym: string, settleChecks = 0): void {
     const id = `${namespace}\n${pseudonym}`
     clearTimeout(anon.get(id))
+    const settle = settleChecks > 0
     const timer = setTimeout(() => {
       const key = components.pseudonymKey(pseudonym)
       if (stopped || key == null || !anon.has(id)) return
-      void writeEntry(namespace, key, true, withTimeout(undefined, DISCOVERY_TIMEOUT_MS))
+      const signal = withTimeout(undefined, DISCOVERY_TIMEOUT_MS)
+      const run = settle
+        ? readSet(anonSetKey(namespace), signal).then(async (seen) => { if (!seen.has(pseudonym)) await writeEntry(namespace, key, true, signal) })
+        : writeEntry(namespace, key, true, signal)
+      void run
         .catch((err) => { log.debug({ err: (err as Error).message }, 'anonymous re-advertise failed; retried next period') })
-        .finally(() => { if (anon.has(id) && !stopped) scheduleRefresh(namespace, pseudonym) })
-    }, ENTRY_TTL_MS / 2)
+        .finally(() => { if (anon.has(id) && !stopped) scheduleRefresh(namespace, pseudonym, settleChecks - 1) })
+    }, settle ? SETTLE_CHECK_MS + Math.random() * SETTLE_CHECK_MS : ENTRY_TTL_MS / 2)
     timer.unref()
     anon.set(id, timer)
   }
@@ -190,7 +251,7 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
       if (options.pseudonym != null) {
         const key = ownPseudonym(options.pseudonym)
         const storedOn = await writeEntry(namespace, key, true, signal)
-        scheduleRefresh(namespace, options.pseudonym)
+        scheduleRefresh(namespace, options.pseudonym, SETTLE_CHECKS)
         return { namespace, anonymous: true, advertiser: options.pseudonym, storedOn }
       }
       const cid = await namespaceCid(namespace)

@@ -93,9 +93,11 @@ export interface MixnetComponents {
   log: Logger
   /**
    * DHT namespaces whose records this node, as a gateway, publishes for the
-   * pseudonyms it serves (service discovery's anonymous sets). @default none
+   * pseudonyms it serves (service discovery's anonymous sets), each with the
+   * validator to run against this node's own copy first (kad-dht's put
+   * overwrites the local copy without validating). @default none
    */
-  gatewayNamespaces?: Array<Namespace<unknown>>
+  gatewayNamespaces?: Array<{ namespace: Namespace<unknown>, validate: (dhtKey: Uint8Array, record: Uint8Array) => Promise<void> }>
 }
 
 /** The mixnet with its lifecycle, as held by the node. */
@@ -765,11 +767,12 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   /** A PUBLISH request of a mailbox owner (gateway.ts): a record of an allowed namespace, valid, signed by the mailbox key. */
   async function publishRecordForOwner (mailbox: Uint8Array, dhtKey: Uint8Array, bytes: Uint8Array): Promise<number> {
     const text = new TextDecoder().decode(dhtKey)
-    const ns = (components.gatewayNamespaces ?? []).find((n) => text.startsWith(`/${n.name}/`))
-    if (ns == null) throw new Error('this gateway does not publish records of that namespace')
-    await ns.validator()(dhtKey, bytes)
+    const allowed = (components.gatewayNamespaces ?? []).find((n) => text.startsWith(`/${n.namespace.name}/`))
+    if (allowed == null) throw new Error('this gateway does not publish records of that namespace')
+    const ns = allowed.namespace
     const rec = await ns.verify(dhtKey, bytes)
     if (!uint8ArrayEquals(rec.publisher, mailbox)) throw new Error('the record is not signed by the mailbox key')
+    await allowed.validate(dhtKey, bytes)
     return await ns.publish(kad, dhtKey, bytes, AbortSignal.timeout(CONTACT_LOOKUP_TIMEOUT_MS))
   }
 

@@ -266,7 +266,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       dataDir: this.#init.privateKey != null ? undefined : this.dataDir,
       log: logger('mixnet'),
       // As a gateway, publish the anonymous discovery sets of the pseudonyms it serves (src/discovery).
-      gatewayNamespaces: [discoveryNamespace as never]
+      gatewayNamespaces: [{ namespace: discoveryNamespace as never, validate: discoveryNamespace.validator(async (k) => await readLocalRecord(datastore, k)) }]
     }, this.#init.mixnet)
     mixnet.events.addEventListener('anonymous:message', (evt) => { this.safeDispatchEvent('anonymous:message', { detail: evt.detail }) })
     mixnet.events.addEventListener('anonymous:reply', (evt) => { this.safeDispatchEvent('anonymous:reply', { detail: evt.detail }) })

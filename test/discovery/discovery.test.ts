@@ -136,6 +136,21 @@ describe('service discovery on 6 loopback nodes', { timeout: 90_000 }, () => {
     await assert.rejects(adv.discovery.find(''), { code: 'UMBRA_ERR_INVALID_NAMESPACE' })
   })
 
+  it('pseudonyms advertised at the same time from three nodes are all found', async (t) => {
+    const advertisers = nodes.slice(1, 4)
+    const ps = await Promise.all(advertisers.map(async (n) => await n.pseudonyms.create()))
+    const started = Date.now()
+    const results = await Promise.all(advertisers.map(async (n, i) => await n.discovery.advertise('race/room', { pseudonym: ps[i]?.key })))
+    t.diagnostic(`3 concurrent advertises in ${Date.now() - started} ms, stored on ${results.map((r) => r.storedOn).join('/')} nodes`)
+    let last: string[] = []
+    const found = await until('all three pseudonyms', async () => {
+      const list = (await (nodes[5] as UmbraNode).discovery.find('race/room', { anonymous: true })).map((f) => f.pseudonym)
+      last = list
+      return ps.every((p) => list.includes(p.key)) ? list : undefined
+    }, 20_000).catch((err) => { throw new Error(`${(err as Error).message}; last saw ${last.length}: ${last.map((k) => ps.findIndex((p) => p.key === k)).join(',')}; counters ${JSON.stringify((nodes[5] as UmbraNode).discovery.counters())}`) })
+    assert.equal(found.length, 3)
+  })
+
   it('storing nodes refuse a set that drops another pseudonym\'s entry, or is forged, expired, oversized or of another namespace', async () => {
     const validate = discoveryNamespace.validator(async () => held)
     const ns = 'hostile/test'
