@@ -154,6 +154,8 @@ const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
   ['UMBRA_ERR_SPHINX_TAMPERED', 502],
   ['UMBRA_ERR_NOT_ENOUGH_MIXES', 503],
   ['UMBRA_ERR_MAILBOX_FULL', 507],
+  // src/discovery/errors.ts
+  ['UMBRA_ERR_DISCOVERY_SET_FULL', 507],
   // src/nat/nat-service.ts
   ['UMBRA_ERR_PEER_UNREACHABLE', 502],
   [INVALID_MULTIADDR_CODE, 400]

@@ -209,6 +209,16 @@ const messageIdParamsSchema = {
   }
 } as const
 
+/** Path parameter of the discovery routes: the namespace string, URL-encoded. */
+const discoveryParamsSchema = {
+  type: 'object',
+  required: ['namespace'],
+  additionalProperties: false,
+  properties: {
+    namespace: { type: 'string', minLength: 1, maxLength: 256, description: 'The namespace, 1 to 256 bytes of UTF-8 (URL-encode `/` as `%2F`).' }
+  }
+} as const
+
 const pseudonymKeyParamsSchema = {
   type: 'object',
   required: ['key'],
@@ -249,7 +259,7 @@ export type RouteAuth = 'none' | 'bearer' | 'bearer-or-query'
 
 /** One route of the API: what Fastify registers and what the OpenAPI document says about it. */
 export interface RouteSpec {
-  method: 'GET' | 'PUT' | 'POST'
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE'
   /** Fastify path, e.g. `/v1/dht/:key`. */
   url: string
   operationId: string
@@ -601,6 +611,95 @@ export const ROUTES = {
       }
     },
     errors: [400, 404, 503, 504]
+  },
+  discoveryAdvertise: {
+    method: 'POST',
+    url: '/v1/discovery/:namespace',
+    operationId: 'advertise',
+    summary: 'Advertise this node, or one of its pseudonyms, under a namespace',
+    description: 'Service discovery (docs/discovery.md). Without `pseudonym`: a kad-dht provider record names this node\'s PeerId under the namespace (re-provided until DELETE). With `pseudonym` (one of this node\'s, `key_…`): the pseudonym\'s signed entry is added to the namespace\'s anonymous set instead; the PeerId is not listed. URL-encode a namespace holding `/`. The body may be left out. Errors: 400 `UMBRA_ERR_INVALID_NAMESPACE`, `UMBRA_ERR_INVALID_OPTION` (not this node\'s pseudonym), `UMBRA_ERR_INVALID_KEY`; 507 `UMBRA_ERR_DISCOVERY_SET_FULL`; 504 `UMBRA_ERR_ABORTED`.',
+    auth: 'bearer',
+    schema: {
+      params: discoveryParamsSchema,
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { pseudonym: { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$', description: 'Advertise this pseudonym of the node instead of its PeerId.' } }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['namespace', 'anonymous', 'advertiser', 'storedOn'],
+          additionalProperties: false,
+          properties: {
+            namespace: { type: 'string' },
+            anonymous: { type: 'boolean' },
+            advertiser: { type: 'string', description: 'The PeerId, or the pseudonym `key_…`, now listed.' },
+            storedOn: { type: 'integer', minimum: 0, description: 'DHT nodes that acknowledged the provider record or the set.' }
+          }
+        }
+      }
+    },
+    bodyOptional: true,
+    errors: [400, 415, 503, 504, 507]
+  },
+  discoveryUnadvertise: {
+    method: 'DELETE',
+    url: '/v1/discovery/:namespace',
+    operationId: 'unadvertise',
+    summary: 'Stop advertising under a namespace',
+    description: 'By PeerId (no `pseudonym` query): no more re-provides; the storing nodes drop the provider record when it expires (at most 6 h). With `?pseudonym=key_…`: the set is re-written without that entry at once. Errors: 400 `UMBRA_ERR_INVALID_NAMESPACE`, `UMBRA_ERR_INVALID_OPTION`; 504 `UMBRA_ERR_ABORTED`.',
+    auth: 'bearer',
+    schema: {
+      params: discoveryParamsSchema,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { pseudonym: { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$', description: 'Withdraw this pseudonym\'s entry.' } }
+      },
+      response: { 200: { type: 'object', required: ['namespace', 'removed'], additionalProperties: false, properties: { namespace: { type: 'string' }, removed: { type: 'boolean', const: true } } } }
+    },
+    errors: [400, 503, 504]
+  },
+  discoveryFind: {
+    method: 'GET',
+    url: '/v1/discovery/:namespace',
+    operationId: 'discover',
+    summary: 'Find who advertises a namespace',
+    description: 'Nodes (PeerId, key, addresses; addresses from the provider record, else the peer registry) or, with `anonymous=true`, pseudonyms (random order), to reach with an anonymous message. Errors: 400 `UMBRA_ERR_INVALID_NAMESPACE`, `UMBRA_ERR_BAD_REQUEST`; 504 `UMBRA_ERR_ABORTED`.',
+    auth: 'bearer',
+    schema: {
+      params: discoveryParamsSchema,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          anonymous: { type: 'string', enum: ['true', 'false'], description: '`true`: list pseudonyms from the anonymous set. Default `false`.' },
+          limit: { type: 'string', pattern: '^(100|[1-9][0-9]?)$', description: 'Most results, 1 to 100. Default 20.' }
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['namespace', 'anonymous'],
+          additionalProperties: false,
+          properties: {
+            namespace: { type: 'string' },
+            anonymous: { type: 'boolean' },
+            peers: {
+              type: 'array',
+              items: { type: 'object', required: ['peerId', 'key', 'addrs'], additionalProperties: false, properties: { peerId: { type: 'string' }, key: { type: 'string' }, addrs: { type: 'array', items: { type: 'string' } } } }
+            },
+            pseudonyms: {
+              type: 'array',
+              items: { type: 'object', required: ['pseudonym', 'expiresAt'], additionalProperties: false, properties: { pseudonym: { type: 'string' }, expiresAt: { type: 'integer', description: 'ms since the Unix epoch.' } } }
+            }
+          }
+        }
+      }
+    },
+    errors: [400, 503, 504]
   },
   messageSend: {
     method: 'POST',

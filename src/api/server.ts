@@ -409,6 +409,31 @@ class HttpApiServer implements ApiServer {
       return { ...answer, cacheTtl: Math.round(answer.cacheTtl / 1000) }
     })
 
+    this.#route<{ Params: { namespace: string }, Body: { pseudonym?: string } }>(ROUTES.discoveryAdvertise, async (request, reply) => {
+      const node = this.#startedNode()
+      const pseudonym = request.body.pseudonym
+      return await this.#withSignal(reply, (signal) => node.discovery.advertise(request.params.namespace, { ...(pseudonym != null ? { pseudonym } : {}), signal }))
+    })
+
+    this.#route<{ Params: { namespace: string }, Querystring: { pseudonym?: string } }>(ROUTES.discoveryUnadvertise, async (request, reply) => {
+      const node = this.#startedNode()
+      const pseudonym = request.query.pseudonym
+      await this.#withSignal(reply, (signal) => node.discovery.unadvertise(request.params.namespace, { ...(pseudonym != null ? { pseudonym } : {}), signal }))
+      return { namespace: request.params.namespace, removed: true }
+    })
+
+    this.#route<{ Params: { namespace: string }, Querystring: { anonymous?: 'true' | 'false', limit?: string } }>(ROUTES.discoveryFind, async (request, reply) => {
+      const node = this.#startedNode()
+      const { namespace } = request.params
+      const limit = request.query.limit != null ? Number(request.query.limit) : undefined
+      if (request.query.anonymous === 'true') {
+        const pseudonyms = await this.#withSignal(reply, (signal) => node.discovery.find(namespace, { anonymous: true, ...(limit != null ? { limit } : {}), signal }))
+        return { namespace, anonymous: true, pseudonyms }
+      }
+      const peers = await this.#withSignal(reply, (signal) => node.discovery.find(namespace, { ...(limit != null ? { limit } : {}), signal }))
+      return { namespace, anonymous: false, peers }
+    })
+
     this.#route<{ Body: SendBody }>(ROUTES.messageSend, async (request, reply) => {
       const node = this.#startedNode()
       const { body, encoding, anonymous, hops, wait, replySurbs } = request.body

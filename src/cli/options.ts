@@ -91,3 +91,9 @@ export function ipCollector (value: string, previous: string[] | undefined): str
   if (isIP(value) === 0) throw new InvalidArgumentError('Expected an IP address such as 203.0.113.7, 2001:db8::7, 0.0.0.0 or ::.')
   return [...(previous ?? []), value]
 }
+
+/** Parses a bootstrap endpoint URL (`--bootstrap-url`); collects repeated values. */
+export function bootstrapUrlCollector (value: string, previous: string[] | undefined): string[] {
+  parseApiUrl(value)
+  return [...(previous ?? []), value]
+}

@@ -15,7 +15,7 @@ import {
   MIXNET_PRESETS,
   TESTNET_DEFAULT_NODES
 } from './constants.ts'
-import { integerIn, ipCollector, multiaddrCollector, parseApiUrl, parseHostPort, parseStunPort, stunServerCollector } from './options.ts'
+import { bootstrapUrlCollector, integerIn, ipCollector, multiaddrCollector, parseApiUrl, parseHostPort, parseStunPort, stunServerCollector } from './options.ts'
 
 /** The package's version from its package.json (`../../` from `src/cli`, `../../../` from `dist/src/cli`). */
 function packageVersion (): string {
@@ -50,6 +50,8 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--listen <multiaddr...>', 'addresses to listen on (default: 127.0.0.1, TCP and WebSockets, free ports)', multiaddrCollector(false))
     .option('--bootstrap <multiaddr...>', 'nodes to join through, each ending in /p2p/<PeerId>', multiaddrCollector(true))
     .option('--api <host:port>', 'where the HTTP API listens; port 0 picks a free port', parseHostPort, { host: DEFAULT_API_HOST, port: DEFAULT_API_PORT })
+    .option('--bootstrap-url <url...>', 'bootstrap endpoints to join through: dial the live peers they list, then register there (docs/bootstrap.md)', bootstrapUrlCollector)
+    .option('--bootstrap-api <host:port>', 'serve the public bootstrap endpoints (GET /peers, POST /register, …; no token) here; off by default', parseHostPort)
     .addOption(new Option('--role <role>', 'server: stores DHT records for others and relays as a mix node and gateway; client: does neither').choices(['server', 'client']))
     .addOption(new Option('--client', 'the same as --role client').conflicts('role'))
     .addOption(new Option('--mixnet-preset <preset>', 'traffic-analysis protection: none (no delays, no cover traffic), balanced, strong (default: balanced)').choices(MIXNET_PRESETS).env(ENV_MIXNET_PRESET))
@@ -106,6 +108,24 @@ export function createProgram (result: { exitCode: number }): Command {
     .action(async (key: string, flags) => {
       const { runGet } = await import('./commands/client.ts')
       result.exitCode = await runGet(key, flags)
+    })
+
+  addClientCommand(program, 'advertise', 'advertise this node (or, with --pseudonym, one of its pseudonyms) under a namespace in the DHT')
+    .argument('<namespace>', 'service name, 1 to 256 bytes, e.g. chat/lobby')
+    .option('--pseudonym <key>', 'advertise this pseudonym of the node instead of its PeerId')
+    .option('--stop', 'stop advertising')
+    .action(async (namespace: string, flags) => {
+      const { runAdvertise } = await import('./commands/discovery.ts')
+      result.exitCode = await runAdvertise(namespace, flags)
+    })
+
+  addClientCommand(program, 'discover', 'list who advertises a namespace: PeerIds with addresses, or pseudonyms with --anonymous (exit 1 when nobody)')
+    .argument('<namespace>', 'service name')
+    .option('--anonymous', 'list the pseudonyms of the anonymous set')
+    .option('--limit <n>', 'most results, 1 to 100 (default: 20)', integerIn(1, 100))
+    .action(async (namespace: string, flags) => {
+      const { runDiscover } = await import('./commands/discovery.ts')
+      result.exitCode = await runDiscover(namespace, flags)
     })
 
   addClientCommand(program, 'lookup', 'show a node\'s peer record from the registry: role, addresses others can dial, last seen')

@@ -63,6 +63,16 @@ export const FRAME_ERROR = 5
 export const FRAME_PURGE = 6
 /** Gateway → owner: the purge is done; `id` is how many rows were deleted. */
 export const FRAME_PURGE_OK = 7
+/**
+ * Owner → gateway: publish a DHT record signed by the mailbox key (`key`: its DHT key, `data`: the record,
+ * `id`: a request id), so storing nodes see the gateway's PeerId, not the owner's (service discovery's
+ * anonymous sets, src/discovery).
+ */
+export const FRAME_PUBLISH = 8
+/** Gateway → owner: `id` of the PUBLISH; `status` 0 stored on `kind` nodes, else refused with `reason`. */
+export const FRAME_PUBLISH_OK = 9
+/** Most PUBLISH requests a gateway runs at once for one mailbox; more are refused. */
+const MAX_PUBLISHES_IN_FLIGHT = 4
 /** Purge scopes (`kind` of a PURGE frame). */
 export const PURGE_INCOMPLETE = 1
 export const PURGE_ALL = 2
@@ -72,7 +82,7 @@ export const DELIVERY_SURB = 2
 
 /** A gateway frame with every field not given at its empty value. */
 export function gatewayFrame (fields: Partial<GatewayFrame>): GatewayFrame {
-  return { version: WIRE_VERSION, type: 0, mailbox: new Uint8Array(0), timestamp: 0n, signature: new Uint8Array(0), contact: new Uint8Array(0), ids: [], id: 0n, kind: 0, data: new Uint8Array(0), status: 0, reason: '', ...fields }
+  return { version: WIRE_VERSION, type: 0, mailbox: new Uint8Array(0), timestamp: 0n, signature: new Uint8Array(0), contact: new Uint8Array(0), ids: [], id: 0n, kind: 0, data: new Uint8Array(0), status: 0, reason: '', key: new Uint8Array(0), ...fields }
 }
 
 /**
@@ -133,6 +143,14 @@ export interface GatewayInit {
   maxClaims?: number
   /** A claim not renewed for this long, ms, with its owner away, is dropped. @default CLAIM_TTL_MS (7 days) */
   claimTtlMs?: number
+  /**
+   * Checks a record a mailbox owner asks this gateway to publish (a namespace
+   * this node publishes for others, signed by the mailbox key) and stores it in
+   * the DHT. Absent: PUBLISH frames are refused.
+   * @returns how many nodes acknowledged it
+   * @throws any error: the request is refused with its message
+   */
+  publishRecord?(mailbox: Uint8Array, dhtKey: Uint8Array, record: Uint8Array): Promise<number>
 }
 
 /** One claimed mailbox. */
@@ -305,8 +323,23 @@ export function createGateway (init: GatewayInit): Gateway {
       for (const e of store.list(claim.mailbox)) {
         push(mailboxHex, e.id, e.data.byteLength === 16 + PAYLOAD_SIZE ? DELIVERY_SURB : DELIVERY_FRAGMENT, e.data)
       }
+      let publishing = 0
       while (true) {
         const frame = GatewayFrame.decode((await lp.read()).subarray())
+        if (frame.type === FRAME_PUBLISH) {
+          // Answered when the DHT put ends; deliveries and acks keep flowing meanwhile.
+          const id = frame.id
+          if (init.publishRecord == null || publishing >= MAX_PUBLISHES_IN_FLIGHT) {
+            await send(gatewayFrame({ type: FRAME_PUBLISH_OK, id, status: 1, reason: init.publishRecord == null ? 'this gateway publishes no records' : 'too many publishes in flight' }))
+            continue
+          }
+          publishing++
+          void init.publishRecord(claim.mailbox, frame.key, frame.data)
+            .then(async (storedOn) => { await send(gatewayFrame({ type: FRAME_PUBLISH_OK, id, status: 0, kind: storedOn })) })
+            .catch(async (err) => { await send(gatewayFrame({ type: FRAME_PUBLISH_OK, id, status: 1, reason: String((err as Error)?.message ?? err).slice(0, 200) })).catch(() => {}) })
+            .finally(() => { publishing-- })
+          continue
+        }
         if (frame.type === FRAME_PURGE && (frame.kind === PURGE_INCOMPLETE || frame.kind === PURGE_ALL)) {
           const deleted = store.purge(claim.mailbox, { incompleteOnly: frame.kind === PURGE_INCOMPLETE })
           log.debug({ deleted }, 'mailbox purged by its owner')

@@ -13,7 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { withTimeout } from '../signals.ts'
 import { GATEWAY_PROTOCOL, GATEWAY_RECONNECT_MAX_MS, MAX_GATEWAY_FRAME_BYTES } from './constants.ts'
 import {
-  FRAME_CLAIM, FRAME_CLAIM_OK, FRAME_DELIVERY, FRAME_DELIVERY_ACK, FRAME_PURGE, FRAME_PURGE_OK, PURGE_ALL, PURGE_INCOMPLETE,
+  FRAME_CLAIM, FRAME_CLAIM_OK, FRAME_DELIVERY, FRAME_DELIVERY_ACK, FRAME_PUBLISH, FRAME_PUBLISH_OK, FRAME_PURGE, FRAME_PURGE_OK, PURGE_ALL, PURGE_INCOMPLETE,
   claimSignable, frameWriter, gatewayFrame
 } from './gateway.ts'
 import { peerIdOfNodeKey } from './links.ts'
@@ -67,6 +67,13 @@ export interface MailboxClient {
    * @throws Error when the mailbox is not connected, the session ends or the gateway does not answer within 15 s
    */
   purge(options?: { all?: boolean }): Promise<number>
+  /**
+   * Has the gateway publish a DHT record signed by the mailbox key (service
+   * discovery's anonymous sets), so storing nodes never see this node's PeerId.
+   * @returns how many nodes acknowledged it
+   * @throws Error when the mailbox is not connected, the gateway refuses, or it does not answer within 15 s
+   */
+  publish(dhtKey: Uint8Array, record: Uint8Array): Promise<number>
   stop(): void
 }
 
@@ -80,6 +87,9 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
   let abortCurrent: (() => void) | undefined
   /** Purges waiting for their answer, in the order sent (the gateway answers in order). */
   let purges: Array<{ resolve(n: number): void, reject(err: Error): void }> = []
+  /** Publishes waiting for their answer, by request id (answered out of order). */
+  const publishes = new Map<bigint, { resolve(n: number): void, reject(err: Error): void }>()
+  let nextPublishId = 1n
   let resolveReady!: () => void
   const readyPromise = new Promise<void>((resolve) => { resolveReady = resolve })
 
@@ -106,6 +116,13 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
       while (running) {
         const f = GatewayFrame.decode((await lp.read()).subarray())
         if (f.type === FRAME_PURGE_OK) { purges.shift()?.resolve(Number(f.id)); continue }
+        if (f.type === FRAME_PUBLISH_OK) {
+          const p = publishes.get(f.id)
+          publishes.delete(f.id)
+          if (f.status === 0) p?.resolve(f.kind)
+          else p?.reject(new Error(`the gateway refused to publish: ${f.reason}`))
+          continue
+        }
         if (f.type !== FRAME_DELIVERY) throw new Error(`unexpected gateway frame ${f.type}`)
         init.onDelivery({ id: Number(f.id), kind: f.kind, data: f.data })
       }
@@ -116,6 +133,8 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
       const waiting = purges
       purges = []
       for (const p of waiting) p.reject(new Error('the gateway connection ended before the purge was answered'))
+      for (const p of publishes.values()) p.reject(new Error('the gateway connection ended before the publish was answered'))
+      publishes.clear()
       stream.abort(new Error('mailbox session ended'))
     }
   }
@@ -164,6 +183,24 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
         ])
       } finally {
         clearTimeout(timer)
+      }
+    },
+    async publish (dhtKey, record) {
+      const write = send
+      if (write == null) throw new Error('the mailbox is not connected to its gateway')
+      const id = nextPublishId++
+      const answered = new Promise<number>((resolve, reject) => { publishes.set(id, { resolve, reject }) })
+      answered.catch(() => {})
+      await write(gatewayFrame({ type: FRAME_PUBLISH, id, key: dhtKey as Uint8Array<ArrayBuffer>, data: record as Uint8Array<ArrayBuffer> }))
+      let timer: ReturnType<typeof setTimeout> | undefined
+      try {
+        return await Promise.race([
+          answered,
+          new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('the gateway did not answer the publish in time')) }, PURGE_TIMEOUT_MS) })
+        ])
+      } finally {
+        clearTimeout(timer)
+        publishes.delete(id)
       }
     },
     stop () {

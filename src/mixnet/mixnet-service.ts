@@ -25,6 +25,7 @@ import {
   CONTACT_CACHE_MS, CONTACT_IDLE_MS, CONTACT_REFRESH_MEAN_MS, GATEWAY_LOOKUP_DHT_TIMEOUT_MS, LOOKUP_ATTEMPTS, LOOKUP_TIMEOUT_MS, MAX_CACHED_CONTACTS
 } from './constants.ts'
 import { contactDhtKey, contactNamespace, signContactRecord, verifyContactRecord, type VerifiedContact } from './contact.ts'
+import type { Namespace } from '../dht/namespace.ts'
 import { ROLE_GATEWAY, ROLE_MIX } from './descriptor.ts'
 import { createDirectory, type Directory, type MixNodeInfo } from './directory.ts'
 import { AnonymousDeliveryError, MailboxFullError, NoSurbError, NotEnoughMixesError, ReplyTooLargeError, UnknownPseudonymError } from './errors.ts'
@@ -93,12 +94,29 @@ export interface MixnetComponents {
   log: Logger
   /** Per-peer quota refusals (mailbox claims) are counted here. */
   quotas?: QuotaCounters
+  /**
+   * DHT namespaces whose records this node, as a gateway, publishes for the
+   * pseudonyms it serves (service discovery's anonymous sets), each with the
+   * validator to run against this node's own copy first (kad-dht's put
+   * overwrites the local copy without validating). @default none
+   */
+  gatewayNamespaces?: Array<{ namespace: Namespace<unknown>, validate: (dhtKey: Uint8Array, record: Uint8Array) => Promise<void> }>
 }
 
 /** The mixnet with its lifecycle, as held by the node. */
 export interface MixnetHandle extends MixnetService {
   readonly pseudonyms: PseudonymService
   readonly events: TypedEventEmitter<MixnetEvents>
+  /** The Ed25519 signing key of one of this node's pseudonyms (`key_…`), or undefined (service discovery signs its entries with it). */
+  pseudonymSignKey(key: string): PrivateKey | undefined
+  /**
+   * Has the gateway of one of this node's pseudonyms publish a DHT record the
+   * pseudonym signed (a namespace in the gateway's `gatewayNamespaces`), so
+   * the storing nodes see the gateway's PeerId, never this node's.
+   * @returns how many nodes acknowledged it
+   * @throws UMBRA_ERR_NOT_MY_PSEUDONYM, UMBRA_ERR_GATEWAY_UNREACHABLE (not connected, refused, or no answer in 15 s)
+   */
+  publishThroughGateway(pseudonym: string, dhtKey: Uint8Array, record: Uint8Array): Promise<number>
   /** The directory entry of a node key (32 bytes), if listed. */
   directoryEntry(nodeKey: Uint8Array): MixNodeInfo | undefined
   /** Sends one raw packet to a node (tests: replays and tampering on real relays). */
@@ -749,6 +767,18 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   }
 
   /** Stores a claimant's contact record in the DHT (the gateway's job); refuses one that is not the mailbox key's. */
+  /** A PUBLISH request of a mailbox owner (gateway.ts): a record of an allowed namespace, valid, signed by the mailbox key. */
+  async function publishRecordForOwner (mailbox: Uint8Array, dhtKey: Uint8Array, bytes: Uint8Array): Promise<number> {
+    const text = new TextDecoder().decode(dhtKey)
+    const allowed = (components.gatewayNamespaces ?? []).find((n) => text.startsWith(`/${n.namespace.name}/`))
+    if (allowed == null) throw new Error('this gateway does not publish records of that namespace')
+    const ns = allowed.namespace
+    const rec = await ns.verify(dhtKey, bytes)
+    if (!uint8ArrayEquals(rec.publisher, mailbox)) throw new Error('the record is not signed by the mailbox key')
+    await allowed.validate(dhtKey, bytes)
+    return await ns.publish(kad, dhtKey, bytes, AbortSignal.timeout(CONTACT_LOOKUP_TIMEOUT_MS))
+  }
+
   async function publishContact (mailbox: Uint8Array, bytes: Uint8Array): Promise<void> {
     const dhtKey = contactDhtKey(encodeKey(mailbox))
     await verifyContactRecord(dhtKey, bytes)
@@ -990,6 +1020,24 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       return probes.suspects().map((k) => peerIdOfNodeKey(k).toString())
     },
 
+    pseudonymSignKey (key) {
+      return pseudonymStore?.get(key)?.signKey
+    },
+
+    async publishThroughGateway (pseudonym, dhtKey, record) {
+      decodeKey(pseudonym)
+      const client = owned.get(pseudonym)?.client
+      if (client == null) {
+        if (pseudonymStore?.get(pseudonym) == null) throw new NotMyPseudonymError(`This node does not hold the pseudonym ${pseudonym}`)
+        throw new GatewayUnreachableError(`The mailbox of ${pseudonym} is not connected to its gateway`)
+      }
+      try {
+        return await client.publish(dhtKey, record)
+      } catch (err) {
+        throw new GatewayUnreachableError(`The gateway of ${pseudonym} did not publish the record: ${(err as Error).message}`, { cause: err })
+      }
+    },
+
     pseudonyms: {
       async create (opts = {}) {
         if (pseudonymStore == null) throw new AbortedError('The node is stopping')
@@ -1054,6 +1102,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         timers.add(keyTimer)
         store = openMailboxStore({ path: components.dataDir != null ? join(components.dataDir, 'mailbox.db') : ':memory:' })
         gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact, lookupContact: lookupForOthers, quotas: components.quotas })
+        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact, lookupContact: lookupForOthers, publishRecord: publishRecordForOwner })
         await gateway.start()
       } else {
         const t = setInterval(pruneSurbs, 5_000)

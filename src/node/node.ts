@@ -23,6 +23,9 @@ import { createMessagingService, type MessagingServiceHandle } from '../messagin
 import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
 import { createNames, globalNameNamespace, zoneNameNamespace, type Names, type NamesHandle } from '../names/index.ts'
+import { createDiscovery, discoveryNamespace, type Discovery, type DiscoveryHandle } from '../discovery/index.ts'
+import { PROVIDER_TTL_MS, REPROVIDE_INTERVAL_MS } from '../discovery/constants.ts'
+import { createBootstrapRegistration, normalizeBootstrapUrl, type BootstrapRegistration } from '../bootstrap/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { createAddressPolicy, defaultAnnouncePrivate } from '../nat/address-policy.ts'
 import {
@@ -46,9 +49,9 @@ import { peerRoutingSymbol } from '@libp2p/interface'
 import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 
 /** Every DHT record namespace this node validates and stores (DESIGN.md section 4). */
-const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace, globalNameNamespace, zoneNameNamespace] as const
+const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace, globalNameNamespace, zoneNameNamespace, discoveryNamespace] as const
 
-function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], stunPort: number | false, stunServers: string[] } {
+function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], bootstrap: string[], bootstrapUrls: string[], stunPort: number | false, stunServers: string[] } {
   if (init == null || typeof init !== 'object') throw new InvalidOptionError('createNode(init): init must be an object')
   const role = init.role ?? DEFAULT_ROLE
   if (role !== 'server' && role !== 'client') {
@@ -69,7 +72,19 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
   for (const addr of boot) {
     if (!addr.includes('/p2p/')) throw new InvalidOptionError(`init.bootstrap: ${addr} lacks /p2p/<PeerId>; copy the full address a node prints`)
   }
+  if (init.bootstrapUrls !== undefined && !Array.isArray(init.bootstrapUrls)) throw new InvalidOptionError('init.bootstrapUrls must be an array of http(s) URLs')
+  const bootstrapUrls = (init.bootstrapUrls ?? []).map((url) => {
+    try {
+      return normalizeBootstrapUrl(url)
+    } catch (err) {
+      throw new InvalidOptionError(`init.bootstrapUrls: ${JSON.stringify(url)} is not an http(s) URL without credentials or query (e.g. http://seed.example:4100)`, { cause: err })
+    }
+  })
   validateMixnetInit(init.mixnet)
+  for (const field of ['providerTtl', 'reprovideInterval'] as const) {
+    const v = init.discovery?.[field]
+    if (v !== undefined && (!Number.isInteger(v) || v < 1000)) throw new InvalidOptionError(`init.discovery.${field} must be an integer number of ms, at least 1000`)
+  }
   const stunPort = init.nat?.stunPort ?? DEFAULT_STUN_PORT
   if (stunPort !== false && (!Number.isInteger(stunPort) || stunPort < 0 || stunPort > 65535)) {
     throw new InvalidOptionError(`init.nat.stunPort must be a UDP port (0 to 65535) or false, got ${String(stunPort)}`)
@@ -78,11 +93,12 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
   if (allow != null && (!Array.isArray(allow) || allow.some((a) => typeof a !== 'string' || !/^\/ip[46]\/[^/]+(\/ipcidr\/\d{1,3})?$/.test(a)))) {
     throw new InvalidOptionError('init.nat.allow must be an array of CIDR multiaddrs such as "/ip4/10.0.0.0/ipcidr/8"')
   }
-  const stunServers = init.nat?.stunServers ?? defaultStunServers(boot)
+  // A bootstrap URL's host is a server node too: its STUN server is asked as well.
+  const stunServers = init.nat?.stunServers ?? [...new Set([...defaultStunServers(boot), ...bootstrapUrls.map((u) => `${new URL(u).hostname}:${DEFAULT_STUN_PORT}`)])]
   if (!Array.isArray(stunServers) || stunServers.some((h) => typeof h !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(h))) {
     throw new InvalidOptionError('init.nat.stunServers must be an array of "host:port" strings')
   }
-  return { role, listen, bootstrap: boot, stunPort, stunServers }
+  return { role, listen, bootstrap: boot, bootstrapUrls, stunPort, stunServers }
 }
 
 /** The STUN servers of a client by default: every bootstrap node's IP on the default STUN port (issue 4: only this network's servers). */
@@ -102,6 +118,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #init: UmbraNodeInit
   #listen: string[]
   #bootstrap: string[]
+  #bootstrapUrls: string[]
+  #bootstrapRegistration?: BootstrapRegistration
   #stunPort: number | false
   #stunServers: string[]
   #nat?: NatServiceHandle
@@ -109,6 +127,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #relayPolicy?: RelayPolicy
   #rejoinTimer?: ReturnType<typeof setInterval>
   #names?: NamesHandle
+  #discovery?: DiscoveryHandle
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -124,6 +143,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.role = v.role
     this.#listen = v.listen
     this.#bootstrap = v.bootstrap
+    this.#bootstrapUrls = v.bootstrapUrls
     this.#stunPort = v.stunPort
     this.#stunServers = v.stunServers
     this.dataDir = resolveDataDir(init.dataDir)
@@ -164,6 +184,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   get names (): Names {
     if (this.#names == null) throw new NotStartedError()
     return this.#names
+  }
+
+  get discovery (): Discovery {
+    if (this.#discovery == null) throw new NotStartedError()
+    return this.#discovery
   }
 
   get mixnet (): MixnetService {
@@ -250,7 +275,13 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
           allowQueryWithZeroPeers: this.role === 'server',
           // Every record namespace, declared once (src/dht/namespace.ts), brings its validator and selector.
           validators: Object.fromEntries(NAMESPACES.map((ns) => [ns.name, ns.validator(async (k) => await readLocalRecord(datastore, k))])),
-          selectors: Object.fromEntries(NAMESPACES.map((ns) => [ns.name, ns.selector]))
+          selectors: Object.fromEntries(NAMESPACES.map((ns) => [ns.name, ns.selector])),
+          // Provider records (service discovery, src/discovery) live 6 h, re-provided at half-life; an unadvertised one is gone within that.
+          reprovide: {
+            validity: this.#init.discovery?.providerTtl ?? PROVIDER_TTL_MS,
+            threshold: (this.#init.discovery?.providerTtl ?? PROVIDER_TTL_MS) / 2,
+            interval: this.#init.discovery?.reprovideInterval ?? REPROVIDE_INTERVAL_MS
+          }
         })
       },
       start: false
@@ -294,7 +325,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       server: this.role === 'server',
       dataDir: this.#init.privateKey != null ? undefined : this.dataDir,
       log: logger('mixnet'),
-      quotas: this.#quotas
+      quotas: this.#quotas,
+      // As a gateway, publish the anonymous discovery sets of the pseudonyms it serves (src/discovery).
+      gatewayNamespaces: [{ namespace: discoveryNamespace as never, validate: discoveryNamespace.validator(async (k) => await readLocalRecord(datastore, k)) }]
     }, this.#init.mixnet)
     mixnet.events.addEventListener('anonymous:message', (evt) => { this.safeDispatchEvent('anonymous:message', { detail: evt.detail }) })
     mixnet.events.addEventListener('anonymous:reply', (evt) => { this.safeDispatchEvent('anonymous:reply', { detail: evt.detail }) })
@@ -303,6 +336,18 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const registry = createRegistry({ libp2p, kad: libp2p.services.dht, privateKey, role: this.role, log: logger('registry') }, this.#init.registry)
     registryRef.current = registry
     const names = createNames({ kad: libp2p.services.dht, privateKey, log: logger('names') })
+    const discovery = createDiscovery({
+      libp2p,
+      kad: libp2p.services.dht,
+      registry: () => this.#registry,
+      pseudonymKey: (key) => mixnet.pseudonymSignKey(key),
+      publishThroughGateway: async (pseudonym, dhtKey, record) => await mixnet.publishThroughGateway(pseudonym, dhtKey, record),
+      log: logger('discovery')
+    })
+    const bootstrapRegistration = this.#bootstrapUrls.length === 0
+      ? undefined
+      : createBootstrapRegistration({ libp2p, privateKey, role: this.role, urls: this.#bootstrapUrls, register: this.#init.registry?.publish ?? true, log: logger('bootstrap') })
+    this.#bootstrapRegistration = bootstrapRegistration
     await libp2p.start()
     try {
       if (this.role === 'server') await libp2p.services.dht.setMode('server')
@@ -314,8 +359,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       await nat.start()
       registry.start()
       names.start()
+      bootstrapRegistration?.start()
     } catch (err) {
       names.stop()
+      await bootstrapRegistration?.stop()
       registry.stop()
       relayPolicy.detach()
       await nat.stop().catch(() => {})
@@ -328,6 +375,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#registry = registry
     this.#relayPolicy = relayPolicy
     this.#names = names
+    this.#discovery = discovery
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -341,9 +389,16 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
    * still starts (it may be the first of a network) and logs a warning.
    */
   async #join (libp2p: Libp2p<{ dht: KadDHT }>): Promise<void> {
-    if (this.#bootstrap.length === 0) return
+    if (this.#bootstrap.length === 0 && this.#bootstrapUrls.length === 0) return
     const signal = AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS)
-    const results = await Promise.allSettled(this.#bootstrap.map(async (addr) => await libp2p.dial(multiaddr(addr), { signal })))
+    // Bootstrap URLs (src/bootstrap): their live peers are dialled with the multiaddrs.
+    const fromUrls = await this.#bootstrapRegistration?.peerAddrs(signal).catch(() => []) ?? []
+    const targets = [...this.#bootstrap.map((a) => multiaddr(a)), ...fromUrls]
+    if (targets.length === 0) {
+      this.#log.warn({ urls: this.#bootstrapUrls.length }, 'the bootstrap URLs list no peer yet; running alone until peers appear')
+      return
+    }
+    const results = await Promise.allSettled(targets.map(async (addr) => await libp2p.dial(addr, { signal })))
     if (results.every((r) => r.status === 'rejected')) {
       this.#log.warn({ bootstrap: this.#bootstrap.length }, 'no bootstrap node answered; running alone until peers appear')
       return
@@ -380,6 +435,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     clearInterval(this.#rejoinTimer)
     this.#rejoinTimer = undefined
     this.#libp2p = undefined
+    await this.#bootstrapRegistration?.stop()
+    this.#bootstrapRegistration = undefined
+    await this.#discovery?.stop()
+    this.#discovery = undefined
     this.#registry?.stop()
     this.#registry = undefined
     this.#names?.stop()

@@ -3,6 +3,7 @@ import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
 import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { Registry, RegistryInit } from '../registry/index.ts'
 import type { Names } from '../names/index.ts'
+import type { Discovery } from '../discovery/index.ts'
 import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { QuotaSnapshot } from '../quota.ts'
@@ -32,6 +33,13 @@ export interface UmbraNodeInit {
   /** Multiaddrs (with `/p2p/<PeerId>`) of nodes to join through. @default [] */
   bootstrap?: string[]
   /**
+   * Bootstrap endpoints to join through (src/bootstrap, docs/bootstrap.md):
+   * at start the node dials the live peers each URL lists; then it registers
+   * its peer record there and heartbeats every minute (not with
+   * `registry.publish: false`). @default []
+   */
+  bootstrapUrls?: string[]
+  /**
    * Use this transport key instead of the one in the data directory (tests,
    * embedded use). When set, nothing is read from or written to `dataDir`.
    */
@@ -52,6 +60,16 @@ export interface UmbraNodeInit {
    * (`0.0.0.0`, `::`)
    */
   announcePrivateAddresses?: boolean
+  /** Service discovery options (src/discovery). */
+  discovery?: DiscoveryInit
+}
+
+/** Options of service discovery, `createNode({ discovery })`. */
+export interface DiscoveryInit {
+  /** Lifetime of this node's provider records on the storing nodes, ms; re-provided when half is left. @default 21_600_000 (6 h) */
+  providerTtl?: number
+  /** How often kad-dht re-provides and drops expired provider records, ms. @default 600_000 (10 min) */
+  reprovideInterval?: number
 }
 
 /** Event detail of `peer:connect` and `peer:disconnect`. */
@@ -109,6 +127,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly registry: Registry
   /** Global and zone names: register, resolve, list (src/names). */
   readonly names: Names
+  /** Service discovery: advertise and find a namespace, by PeerId or by pseudonym. */
+  readonly discovery: Discovery
   /** This node's pseudonyms. */
   readonly pseudonyms: PseudonymService
   /** NAT status and hole punching. */

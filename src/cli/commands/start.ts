@@ -14,6 +14,10 @@ export interface StartFlags {
   listen?: string[]
   bootstrap?: string[]
   api: HostPort
+  /** `--bootstrap-url`: bootstrap endpoints to join through. */
+  bootstrapUrl?: string[]
+  /** `--bootstrap-api`: serve the public bootstrap endpoints here. */
+  bootstrapApi?: HostPort
   role?: Role
   /** `--client`: the same as `--role client`. */
   client?: boolean
@@ -51,6 +55,8 @@ export interface ReadyEvent {
   addrs: string[]
   /** UDP port of the node's STUN server, when it runs one (servers; `--stun-port 0` picks a free one). */
   stunPort?: number
+  /** Base URL of the public bootstrap endpoints, with `--bootstrap-api`. */
+  bootstrapApi?: string
 }
 
 /**
@@ -109,9 +115,21 @@ export async function runStart (flags: StartFlags): Promise<number> {
     if (flags.listen != null) init.listen = flags.listen
     if (flags.announcePrivate === true) init.announcePrivateAddresses = true
     if (flags.bootstrap != null) init.bootstrap = flags.bootstrap
+    if (flags.bootstrapUrl != null) init.bootstrapUrls = flags.bootstrapUrl
+
+    // The bootstrap endpoints start first; the node then registers itself there like any other peer.
+    let bootstrapApi: { url: string, close(): Promise<void> } | undefined
+    if (flags.bootstrapApi != null) {
+      const { createBootstrapServer } = await import('../../bootstrap/index.ts')
+      bootstrapApi = await createBootstrapServer({ host: flags.bootstrapApi.host, port: flags.bootstrapApi.port })
+      init.bootstrapUrls = [...(init.bootstrapUrls ?? []), bootstrapApi.url.replace(/^http:\/\/(0\.0\.0\.0|\[::\])/, 'http://127.0.0.1')]
+    }
 
     const { createNode } = await import('../../node/index.ts')
-    const node = await createNode(init)
+    const node = await createNode(init).catch(async (err) => {
+      await bootstrapApi?.close()
+      throw err
+    })
     let api: { url: string, close(): Promise<void> } | undefined
     try {
       await node.start()
@@ -123,14 +141,15 @@ export async function runStart (flags: StartFlags): Promise<number> {
       }
     } catch (err) {
       await shutdown(node, api, dataDir).catch(() => {})
+      await bootstrapApi?.close()
       throw err
     }
 
     if (api != null && !stopping.signal.aborted) {
-      printReady(node, api.url, flags.json === true)
+      printReady(node, api.url, flags.json === true, bootstrapApi?.url)
       await once(stopping.signal, 'abort')
     }
-    await shutdown(node, api, dataDir)
+    await shutdown(node, api, dataDir).finally(async () => { await bootstrapApi?.close() })
     if (flags.json !== true) process.stdout.write('umbra node stopped\n')
     return 0
   } finally {
@@ -142,14 +161,14 @@ export async function runStart (flags: StartFlags): Promise<number> {
   }
 }
 
-function printReady (node: UmbraNode, api: string, json: boolean): void {
+function printReady (node: UmbraNode, api: string, json: boolean, bootstrapApi?: string): void {
   const addrs = node.getMultiaddrs()
   const { stunPort } = node.nat.status()
   if (json) {
-    const ready: ReadyEvent = { event: 'ready', peerId: node.peerId, key: node.key, role: node.role, api, addrs, ...(stunPort != null ? { stunPort } : {}) }
+    const ready: ReadyEvent = { event: 'ready', peerId: node.peerId, key: node.key, role: node.role, api, addrs, ...(stunPort != null ? { stunPort } : {}), ...(bootstrapApi != null ? { bootstrapApi } : {}) }
     process.stdout.write(JSON.stringify(ready) + '\n')
   } else {
-    process.stdout.write(`umbra node ready: peerId=${node.peerId} key=${node.key} api=${api} addrs=${addrs.join(',')}${stunPort != null ? ` stun=udp/${stunPort}` : ''}\n`)
+    process.stdout.write(`umbra node ready: peerId=${node.peerId} key=${node.key} api=${api} addrs=${addrs.join(',')}${stunPort != null ? ` stun=udp/${stunPort}` : ''}${bootstrapApi != null ? ` bootstrap-api=${bootstrapApi}` : ''}\n`)
   }
 }
 

@@ -18,6 +18,7 @@ export interface GatewayFrame {
   data: Uint8Array<ArrayBuffer>
   status: number
   reason: string
+  key: Uint8Array<ArrayBuffer>
 }
 
 export const GatewayFrame: {
@@ -96,6 +97,11 @@ export const GatewayFrame: {
           w.string(obj.reason)
         }
 
+        if ((obj.key != null && obj.key.byteLength > 0)) {
+          w.uint32(106)
+          w.bytes(obj.key)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -112,7 +118,8 @@ export const GatewayFrame: {
           kind: 0,
           data: uint8ArrayAlloc(0),
           status: 0,
-          reason: ''
+          reason: '',
+          key: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -171,6 +178,10 @@ export const GatewayFrame: {
             }
             case 12: {
               obj.reason = reader.string()
+              break
+            }
+            case 13: {
+              obj.key = reader.bytes()
               break
             }
             default: {
@@ -284,6 +295,13 @@ export const GatewayFrame: {
               }
               break
             }
+            case 13: {
+              yield {
+                field: `${prefix}.key`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -295,6 +313,7 @@ export const GatewayFrame: {
 
     return _codec
   }
+
 
 
 
