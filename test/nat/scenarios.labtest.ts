@@ -177,6 +177,28 @@ function scenario (natA: NatKind, natB: NatKind): void {
       assert.ok((inbox.messages as Array<{ body: string }>).some((m) => m.body === 'found by id'))
     })
 
+    it('a client reaches a new client knowing only its name', async () => {
+      await stop(b)
+      b.dataDir = join(dir, 'b-by-name')
+      await start(lab, b)
+      await reserved(lab, b)
+      // A long label needs little proof of work (docs/names.md); the name points to B's PeerId.
+      const label = `lab-${natA}-${natB}-client-b-${Date.now().toString(36)}`
+      await cli(lab, b, ['name', 'register', label, '--peer', b.peerId], 60_000)
+      const r = await until('a punch by name alone', async () => {
+        try {
+          return await cli(lab, a, ['punch', label, '--timeout', expectDirect ? '10000' : '4000'], 40_000)
+        } catch { return undefined }
+      }, 60_000)
+      console.log(`${natA}/${natB}: punch by name alone: ${r.path}/${r.method} in ${Math.round(r.elapsedMs)} ms`)
+      assert.equal(r.peer, b.peerId)
+      assert.equal(r.path, expectDirect ? 'direct' : 'relayed', JSON.stringify(r))
+      const sent = await cli(lab, a, ['send', label, 'found by name'], 30_000)
+      assert.ok(sent.id != null)
+      const inbox = await cli(lab, b, ['inbox'])
+      assert.ok((inbox.messages as Array<{ body: string }>).some((m) => m.body === 'found by name'))
+    })
+
     it('a direct message and an anonymous message flow between the two clients', async () => {
       const sent = await cli(lab, a, ['send', b.peerId, 'hello through the NAT'])
       assert.ok(sent.id != null)
