@@ -1025,12 +1025,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     },
 
     async publishThroughGateway (pseudonym, dhtKey, record) {
-      decodeKey(pseudonym)
-      const client = owned.get(pseudonym)?.client
-      if (client == null) {
-        if (pseudonymStore?.get(pseudonym) == null) throw new NotMyPseudonymError(`This node does not hold the pseudonym ${pseudonym}`)
-        throw new GatewayUnreachableError(`The mailbox of ${pseudonym} is not connected to its gateway`)
-      }
+      const client = connectedMailbox(pseudonym)
       try {
         return await client.publish(dhtKey, record)
       } catch (err) {
@@ -1065,12 +1060,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         return (pseudonymStore?.list() ?? []).map(info)
       },
       async purgeMailbox (key, opts = {}) {
-        decodeKey(key)
-        const client = owned.get(key)?.client
-        if (client == null) {
-          if (pseudonymStore?.get(key) == null) throw new NotMyPseudonymError(`This node does not hold the pseudonym ${key}`)
-          throw new GatewayUnreachableError(`The mailbox of ${key} is not connected to its gateway`)
-        }
+        const client = connectedMailbox(key)
         try {
           return { deleted: await client.purge({ all: opts.all === true }) }
         } catch (err) {
@@ -1101,8 +1091,19 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         keyTimer.unref()
         timers.add(keyTimer)
         store = openMailboxStore({ path: components.dataDir != null ? join(components.dataDir, 'mailbox.db') : ':memory:' })
-        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact, lookupContact: lookupForOthers, quotas: components.quotas })
-        gateway = createGateway({ libp2p, store, dataDir: components.dataDir, log, counters, drop, sendPacket: async (k, p) => { await links.send(k, p) }, publishContact, lookupContact: lookupForOthers, publishRecord: publishRecordForOwner })
+        gateway = createGateway({
+          libp2p,
+          store,
+          dataDir: components.dataDir,
+          log,
+          counters,
+          drop,
+          sendPacket: async (k, p) => { await links.send(k, p) },
+          publishContact,
+          lookupContact: lookupForOthers,
+          publishRecord: publishRecordForOwner,
+          quotas: components.quotas
+        })
         await gateway.start()
       } else {
         const t = setInterval(pruneSurbs, 5_000)
@@ -1139,6 +1140,18 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       pool = undefined
       onion?.destroy()
     }
+  }
+
+  /**
+   * The mailbox client of one of this node's pseudonyms.
+   * @throws UMBRA_ERR_INVALID_KEY / UMBRA_ERR_KEY_CHECKSUM, UMBRA_ERR_NOT_MY_PSEUDONYM, UMBRA_ERR_GATEWAY_UNREACHABLE (not connected)
+   */
+  function connectedMailbox (key: string): MailboxClient {
+    decodeKey(key)
+    const client = owned.get(key)?.client
+    if (client != null) return client
+    if (pseudonymStore?.get(key) == null) throw new NotMyPseudonymError(`This node does not hold the pseudonym ${key}`)
+    throw new GatewayUnreachableError(`The mailbox of ${key} is not connected to its gateway`)
   }
 
   function info (p: Pseudonym): PseudonymInfo {

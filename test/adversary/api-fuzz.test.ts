@@ -43,12 +43,13 @@ import { loadOrCreateApiToken, loadOrCreateTransportKey } from '../../src/identi
 import { createTestnet } from '../../src/testnet/index.ts'
 import { UmbraProcess, freePort, killStragglers } from '../mixnet/process-helpers.ts'
 import type { Testnet } from '../../src/testnet/index.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const TOKEN = 'fuzz-token-0123456789abcdef'
 const AUTH = { authorization: `Bearer ${TOKEN}` }
 const MIXNET = { preset: 'none' as const, threads: 1 }
 /** Wall time of the fuzz, ms; `UMBRA_API_FUZZ_MS` runs it longer to hunt. */
-const FUZZ_MS = Number(process.env.UMBRA_API_FUZZ_MS ?? 20_000)
+const FUZZ_MS = Number(process.env.UMBRA_API_FUZZ_MS ?? 12_000)
 /** A request not answered within this is a hang: the API's own operation limit (60 s) plus slack. */
 const HANG_MS = 70_000
 /** Statuses any route may answer besides its documented ones: auth, bad body, size, media type, unknown route, URL or headers too long. */
@@ -130,14 +131,6 @@ function rawBody (text: string): unknown {
   try { return JSON.parse(text.slice(i + 4)) } catch { return undefined }
 }
 
-async function until (what: string, check: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
-
 describe('HTTP API under abuse', () => {
   let net: Testnet
   let victim: UmbraNode
@@ -151,7 +144,7 @@ describe('HTTP API under abuse', () => {
     await victim.start()
     api = await createApiServer(victim, { token: TOKEN, port: 0 })
     base = api.url
-    await until('the mix directory to list the testnet', () => victim.mixnet.directory().length >= 3, 30_000)
+    await waitFor('the mix directory to list the testnet', () => victim.mixnet.directory().length >= 3, 30_000)
     // A stock libp2p node: no ping, no Umbra protocol.
     stock = await createLibp2p({ addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })
   })
@@ -368,11 +361,13 @@ describe('HTTP API under abuse', () => {
     assert.notEqual(a.status, 500)
     assert.ok([502, 503, 504].includes(a.status), String(a.status))
     assertErrorShape(a, 'create')
+    // Creates the fuzz left in flight may still be rolled back meanwhile: the count can only shrink.
     const after = (await call('GET', '/v1/pseudonyms', { headers: AUTH })).body.pseudonyms as Array<{ label?: string }>
-    assert.equal(after.length, before)
+    assert.ok(after.length <= before, `${after.length} pseudonyms after, ${before} before`)
     assert.ok(!after.some((p) => p.label === 'doomed'))
-    const file = JSON.parse(await readFile(join(dataDir, 'pseudonyms.json'), 'utf8')) as { pseudonyms: unknown[] }
-    assert.equal(file.pseudonyms.length, before)
+    const file = JSON.parse(await readFile(join(dataDir, 'pseudonyms.json'), 'utf8')) as { pseudonyms: Array<{ label?: string }> }
+    assert.equal(file.pseudonyms.length, after.length)
+    assert.ok(!file.pseudonyms.some((p) => p.label === 'doomed'))
   })
 })
 

@@ -16,21 +16,7 @@ import { anonSetKey, discoveryNamespace, signEntry, signSet, topicOf, verifySet 
 import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
-
-async function until<T> (what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const started = Date.now()
-  let lastError: unknown
-  for (;;) {
-    try {
-      const r = await check()
-      if (r !== undefined) return r
-    } catch (err) {
-      lastError = err
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError != null ? `: ${(lastError as Error).message}` : ''}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
-}
+import { until } from '../helpers/wait.ts'
 
 const NODES = 6
 const PROVIDER_TTL_MS = 4000

@@ -35,6 +35,7 @@ import { createDirectory, subnetOf, type Directory, type DirectoryInit } from '.
 import { DirectoryMessage } from '../../src/mixnet/pb/mixnet.ts'
 import type { MixNodeSummary, MixnetCounters, PseudonymInfo } from '../../src/mixnet/types.ts'
 import { awaitDirectories, eventually, freePort, killStragglers, startNetwork, UmbraProcess } from './process-helpers.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const SERVERS = 6
 const SENDS = 10
@@ -284,15 +285,6 @@ async function dirNode (options: Partial<DirectoryInit> = {}): Promise<DirNode> 
   return { libp2p: node, directory, peerId: node.peerId.toString(), nodeKey: privateKey.publicKey.raw }
 }
 
-async function until (what: string, check: () => boolean, timeoutMs: number): Promise<number> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return Date.now() - started
-}
-
 describe('directory admission, caps, paging and eviction in process', { timeout: 60_000 }, () => {
   const nodes: DirNode[] = []
   const extra: Libp2p[] = []
@@ -314,7 +306,7 @@ describe('directory admission, caps, paging and eviction in process', { timeout:
   })
 
   it('converges through 2-descriptor pages, and a pull reads the directory page by page', async (t) => {
-    const ms = await until('every directory to list the 5 nodes', () => nodes.every((n) => n.directory.list().length === 5), 20_000)
+    const ms = await waitFor('every directory to list the 5 nodes', () => nodes.every((n) => n.directory.list().length === 5), 20_000)
     const puller = await bareNode()
     extra.push(puller)
     await puller.dial((nodes[0] as DirNode).libp2p.getMultiaddrs())
@@ -330,7 +322,7 @@ describe('directory admission, caps, paging and eviction in process', { timeout:
     const capped = await dirNode({ maxNewPerSubnet: 2, subnetCapLoopback: true })
     nodes.push(capped)
     await capped.libp2p.dial((nodes[0] as DirNode).libp2p.getMultiaddrs())
-    await until('two nodes admitted', () => capped.directory.stats().admitted >= 2, 10_000)
+    await waitFor('two nodes admitted', () => capped.directory.stats().admitted >= 2, 10_000)
     await new Promise((resolve) => setTimeout(resolve, 4_000))
     const s = capped.directory.stats()
     t.diagnostic(`subnet cap 2: holds ${capped.directory.list().length} (own + 2) of 6, refused ${JSON.stringify(s.refused)}`)
@@ -344,7 +336,7 @@ describe('directory admission, caps, paging and eviction in process', { timeout:
     await attacker.dial(strict.libp2p.getMultiaddrs())
     const fakes = await forge(10, [1], [await freePort()], false)
     await push(attacker, strict.libp2p.peerId, fakes)
-    await until('3 fakes checked', () => (strict.directory.stats().refused.unreachable ?? 0) >= 3, 10_000)
+    await waitFor('3 fakes checked', () => (strict.directory.stats().refused.unreachable ?? 0) >= 3, 10_000)
     const r = strict.directory.stats().refused
     t.diagnostic(`peer cap 3: 10 fakes from one peer → refused ${JSON.stringify(r)}, held ${strict.directory.stats().held}`)
     assert.equal(r['peer-cap'], 7)
@@ -358,13 +350,13 @@ describe('directory admission, caps, paging and eviction in process', { timeout:
     assert.ok(ids(a.directory).includes(b.peerId), 'one failure does not exclude')
     a.directory.reportFailure(b.nodeKey)
     assert.ok(!ids(a.directory).includes(b.peerId), 'two failures within a minute exclude it from paths at once')
-    const backMs = await until('b back after its check', () => ids(a.directory).includes(b.peerId), 10_000)
+    const backMs = await waitFor('b back after its check', () => ids(a.directory).includes(b.peerId), 10_000)
     t.diagnostic(`excluded after 2 failures, back ${backMs} ms later after a successful check`)
 
     // A crash: c's libp2p stops without a withdrawal.
     const others = nodes.filter((n) => n !== c && n.directory.list().some((d) => d.peerId === c.peerId))
     await c.libp2p.stop()
-    const goneMs = await until('c gone from every directory that held it', () => others.every((n) => !ids(n.directory).includes(c.peerId)), 30_000)
+    const goneMs = await waitFor('c gone from every directory that held it', () => others.every((n) => !ids(n.directory).includes(c.peerId)), 30_000)
     t.diagnostic(`stopped node gone from ${others.length} directories after ${goneMs} ms (descriptor lifetime: 25 s)`)
     assert.ok(goneMs < 5_000)
     assert.ok(others.some((n) => n.directory.stats().evicted >= 1))

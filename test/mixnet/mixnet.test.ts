@@ -7,6 +7,7 @@ import type { MixnetHandle } from '../../src/mixnet/mixnet-service.ts'
 import type { AnonymousMessage, RelayObservation } from '../../src/mixnet/types.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
 import { decodeKey } from '../../src/identity/index.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const NODES = 8
 const MIXNET = { preset: 'none' as const, threads: 1 }
@@ -16,15 +17,6 @@ function nextAnonymous (node: UmbraNode, timeoutMs = 15_000): Promise<AnonymousM
     const timer = setTimeout(() => { reject(new Error('no anonymous:message event')) }, timeoutMs)
     node.addEventListener('anonymous:message', (evt) => { clearTimeout(timer); resolve(evt.detail) }, { once: true })
   })
-}
-
-async function until (what: string, check: () => boolean, timeoutMs: number): Promise<number> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  return Date.now() - started
 }
 
 function handle (node: UmbraNode): MixnetHandle {
@@ -43,7 +35,7 @@ describe('mixnet on real loopback nodes', () => {
   before(async () => {
     net = await createTestnet(NODES, { mixnet: MIXNET })
     nodes = net.nodes
-    await until('every directory to list every node', () => nodes.every((n) => n.mixnet.directory().length === NODES), 30_000)
+    await waitFor('every directory to list every node', () => nodes.every((n) => n.mixnet.directory().length === NODES), 30_000)
   })
   after(async () => { await net?.stop() })
 
@@ -54,13 +46,13 @@ describe('mixnet on real loopback nodes', () => {
     await joiner.start()
     const joinerId = joiner.peerId
     try {
-      const joinMs = await until('the joiner in every directory', () => nodes.every((n) => n.mixnet.directory().some((d) => d.peerId === joiner.peerId)), 30_000)
+      const joinMs = await waitFor('the joiner in every directory', () => nodes.every((n) => n.mixnet.directory().some((d) => d.peerId === joiner.peerId)), 30_000)
       assert.ok(joinMs <= 30_000)
       assert.equal(joiner.mixnet.directory().length, NODES + 1)
     } finally {
       await joiner.stop()
     }
-    const leaveMs = await until('the joiner gone from every directory', () => nodes.every((n) => !n.mixnet.directory().some((d) => d.peerId === joinerId)), 30_000)
+    const leaveMs = await waitFor('the joiner gone from every directory', () => nodes.every((n) => !n.mixnet.directory().some((d) => d.peerId === joinerId)), 30_000)
     assert.ok(leaveMs <= 30_000)
   })
 
@@ -184,8 +176,8 @@ describe('mixnet on real loopback nodes', () => {
     const tampered = packet.slice()
     tampered[100] = (tampered[100] as number) ^ 1
     await handle(sender).sendRawPacket(keyOf(relay), tampered)
-    await until('the relay to count 3 packets', () => relay.mixnet.counters().packetsIn >= before.packetsIn + 3, 10_000)
-    await until('the drops to be counted', () => (relay.mixnet.counters().dropped.replay ?? 0) > (before.dropped.replay ?? 0) && (relay.mixnet.counters().dropped.mac ?? 0) > (before.dropped.mac ?? 0), 10_000)
+    await waitFor('the relay to count 3 packets', () => relay.mixnet.counters().packetsIn >= before.packetsIn + 3, 10_000)
+    await waitFor('the drops to be counted', () => (relay.mixnet.counters().dropped.replay ?? 0) > (before.dropped.replay ?? 0) && (relay.mixnet.counters().dropped.mac ?? 0) > (before.dropped.mac ?? 0), 10_000)
     const afterCounters = relay.mixnet.counters()
     assert.equal(afterCounters.forwarded, before.forwarded + 1, 'only the first copy was relayed')
     assert.equal((afterCounters.dropped.replay ?? 0) - (before.dropped.replay ?? 0), 1)

@@ -10,22 +10,15 @@ import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { waitFor } from '../helpers/wait.ts'
 
 const NODES = 5
-
-async function until (what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
 
 describe('send outcomes on real loopback nodes', () => {
   let net: Testnet
   before(async () => {
     net = await createTestnet(NODES, { mixnet: { preset: 'none', threads: 1 } })
-    await until('every directory to list every node', () => net.nodes.every((n) => n.mixnet.directory().length === NODES), 30_000)
+    await waitFor('every directory to list every node', () => net.nodes.every((n) => n.mixnet.directory().length === NODES), 30_000)
   })
   after(async () => { await net?.stop() })
 

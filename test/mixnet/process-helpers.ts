@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import type { ReadyEvent } from '../../src/cli/commands/start.ts'
 import { API_TOKEN_FILE } from '../../src/identity/constants.ts'
 import type { MixnetPreset } from '../../src/mixnet/types.ts'
+import { until } from '../helpers/wait.ts'
 
 /** The CLI entry, run from source by Node's type stripping. */
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
@@ -219,22 +220,9 @@ export async function killStragglers (): Promise<void> {
   children.clear()
 }
 
-/** Polls `check` every `intervalMs` until it returns something other than undefined; throws after `timeoutMs`. */
+/** Polls `check` every `intervalMs` until it returns something other than undefined; throws after `timeoutMs` (test/helpers/wait.ts). */
 export async function eventually<T> (what: string, check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  for (;;) {
-    try {
-      const result = await check()
-      if (result !== undefined) return result
-    } catch (err) {
-      lastError = err
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError != null ? `; last error: ${(lastError as Error).message}` : ''}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
+  return await until(what, check, timeoutMs, intervalMs)
 }
 
 /** `n` server processes named `server-1` … `server-n` on distinct free ports, each with a data directory under `dir` (not started). */

@@ -49,7 +49,7 @@ const LONG_DELAY_PACKETS = 20_000
 /** Packets at exactly the maximum delay: all valid, so the held-packet cap is what bounds them. */
 const MAX_DELAY_PACKETS = 6_000
 const OFF_DIRECTORY_PACKETS = 2_000
-const FLOOD_SENDS = 20
+const FLOOD_SENDS = 14
 /** Sphinx packet size, bytes (docs/sphinx.md). */
 const PACKET_BYTES = 4096
 

@@ -95,7 +95,8 @@ describe('anonymous messaging over 10+ key epochs with a reply gateway restart (
 
     const results: SendResult[] = []
     const startEpoch = epochOf(Date.now())
-    const endAt = (startEpoch + EPOCHS + 1) * EPOCH_MS + 500
+    // Ten epochs of sending from mid-epoch cross exactly ten boundaries.
+    const endAt = Date.now() + EPOCHS * EPOCH_MS + 300
     const restartAt = Date.now() + (endAt - Date.now()) / 2
     let stop = false
 

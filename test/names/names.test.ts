@@ -16,26 +16,12 @@ import { promisify } from 'node:util'
 import { createApiServer, type ApiServer } from '../../src/api/index.ts'
 import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
+import { until } from '../helpers/wait.ts'
 
 const NODES = 10
 const TOKEN = 'names-test-token'
 const MIXNET = { preset: 'none' as const, threads: 1 }
 const run = promisify(execFile)
-
-async function until<T> (what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const started = Date.now()
-  let last: unknown
-  for (;;) {
-    try {
-      const r = await check()
-      if (r !== undefined && r !== false) return r
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last != null ? `: ${(last as Error).message}` : ''}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of several routes, checked field by field
 interface Reply { status: number, body: any }

@@ -13,25 +13,11 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { ApiClient, startProcessTestnet, type ProcessTestnet, type ProcessTestnetNode } from '../../src/testnet/index.ts'
+import { until } from '../helpers/wait.ts'
 
 const NODES = 10
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 const exec = promisify(execFile)
-
-async function until<T> (what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number): Promise<T> {
-  const started = Date.now()
-  let last: unknown
-  for (;;) {
-    try {
-      const r = await check()
-      if (r !== undefined && r !== false) return r
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last != null ? `: ${(last as Error).message}` : ''}`)
-    await new Promise((resolve) => setTimeout(resolve, 300))
-  }
-}
 
 /** Runs `umbra <args> --api <node's API>` with the node's token; never throws. */
 async function umbra (node: ProcessTestnetNode, args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {

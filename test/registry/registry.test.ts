@@ -11,21 +11,7 @@ import { createNode, type UmbraNode } from '../../src/node/index.ts'
 import { keyFromPeerId } from '../../src/identity/index.ts'
 import { peerRecordKey, signPeerRecord, verifyPeerRecord } from '../../src/registry/index.ts'
 import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
-
-async function until<T> (what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const started = Date.now()
-  let lastError: unknown
-  for (;;) {
-    try {
-      const r = await check()
-      if (r !== undefined) return r
-    } catch (err) {
-      lastError = err
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError != null ? `: ${(lastError as Error).message}` : ''}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
-}
+import { until } from '../helpers/wait.ts'
 
 describe('peer registry on real loopback nodes', { timeout: 120_000 }, () => {
   let net: Testnet
