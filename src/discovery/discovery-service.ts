@@ -81,7 +81,7 @@ function isAbort (err: unknown, signal: AbortSignal): boolean {
 /** Read-merge-write attempts of an anonymous advertise when a concurrent writer got in first. */
 const WRITE_ATTEMPTS = 5
 /** Early read-back checks after an anonymous advertise, and their spacing (ms, plus up to as much again at random). */
-const SETTLE_CHECKS = 3
+const SETTLE_CHECKS = 6
 const SETTLE_CHECK_MS = 2000
 
 /** Creates the discovery service of a node; see the module comment. */

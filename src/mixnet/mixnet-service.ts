@@ -71,6 +71,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 const SURB_KEEP_EPOCHS = 2
 /** Most message ids remembered to drop duplicates. */
 const SEEN_LIMIT = 10_000
+/** Mixes remembered per message from tries that lost their acknowledgement. */
+const MAX_LOSSY_MIXES = 32
 /** How long an outgoing message's outcome is kept for late acknowledgements and `outcome()`, ms. */
 const OUTGOING_KEEP_MS = 10 * 60_000
 /** Most outgoing messages whose outcome is kept. */
@@ -165,6 +167,8 @@ interface Outgoing {
   stored: Set<number>
   /** First hops that failed for this message: avoided in its later tries. */
   excluded: Uint8Array[]
+  /** Mixes of tries whose acknowledgement never came: avoided too while enough others are listed (newest MAX_LOSSY_MIXES). */
+  lossy: Uint8Array[]
   retransmissions: number
   status: 'sending' | 'stored' | 'delivered' | 'failed'
   /** Per fragment index, the tries waiting for its acknowledgement. */
@@ -806,12 +810,16 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (signal.aborted) throw new AbortedError('send aborted')
       if (attempt > 0) { counters.retransmitted++; out.retransmissions++ } else counters.fragmentsSent++
       let first: Uint8Array | undefined
+      // Mixes of this try (forward path and ack SURB): avoided by the message's later tries if its acknowledgement is lost.
+      const used: Uint8Array[] = []
+      const avoid = [...out.excluded, ...out.lossy]
       try {
-        const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) onFragmentAck(out, index, status) }, out.excluded)
+        const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) onFragmentAck(out, index, status) }, avoid, (path) => { used.push(...path) })
         const built = withEpoch((epoch) => {
           const gw = out.gatewayKeys.map((k) => directory.get(k)).find((n) => n?.onionKeys.has(epoch) === true)
           if (gw == null) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
-          const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], out.excluded)
+          const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], avoid)
+          used.push(...mixes.map((m) => m.nodeKey))
           const path = hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: out.mailbox })
           return { first: (mixes[0] as MixNodeInfo).nodeKey, packet: createPacket({ epoch, hops: path, body: encodeGatewayLayer(0, ackSurb, fragment) }) }
         })
@@ -838,6 +846,9 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (status === ACK_REFUSED_CONFLICT) throw new AnonymousDeliveryError('The gateway holds fragments of another message with this message id')
       if (status === ACK_UNKNOWN_MAILBOX) throw new AnonymousDeliveryError('The gateway does not hold a mailbox for this pseudonym')
       lastError = new Error('no acknowledgement in time')
+      // Some mix of this try lost the packet or its acknowledgement: the next tries go around all of them (softly).
+      out.lossy.push(...used)
+      if (out.lossy.length > MAX_LOSSY_MIXES) out.lossy.splice(0, out.lossy.length - MAX_LOSSY_MIXES)
     }
     throw new AnonymousDeliveryError(`Message ${out.id}: a fragment was not acknowledged after ${FRAGMENT_ATTEMPTS} tries (${lastError?.message ?? 'unknown'}); a late acknowledgement still updates its status (anonymous:status)`)
   }
@@ -909,7 +920,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       const messageId = randomBytes(16)
       const idHex = hex(messageId)
       const out: Outgoing = {
-        id: idHex, to, total: 0, hops, gatewayKeys: contact.gateways, mailbox: contact.mailbox, stored: new Set(), excluded: [],
+        id: idHex, to, total: 0, hops, gatewayKeys: contact.gateways, mailbox: contact.mailbox, stored: new Set(), excluded: [], lossy: [],
         retransmissions: 0, status: 'sending', waiters: new Map(), updatedAt: Date.now(), startedAt: Date.now()
       }
       let delivered: Promise<void> | undefined

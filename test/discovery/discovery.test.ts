@@ -133,7 +133,7 @@ describe('service discovery on 6 loopback nodes', { timeout: 90_000 }, () => {
       const list = (await (nodes[5] as UmbraNode).discovery.find('race/room', { anonymous: true })).map((f) => f.pseudonym)
       last = list
       return ps.every((p) => list.includes(p.key)) ? list : undefined
-    }, 20_000).catch((err) => { throw new Error(`${(err as Error).message}; last saw ${last.length}: ${last.map((k) => ps.findIndex((p) => p.key === k)).join(',')}; counters ${JSON.stringify((nodes[5] as UmbraNode).discovery.counters())}`) })
+    }, 40_000).catch((err) => { throw new Error(`${(err as Error).message}; last saw ${last.length}: ${last.map((k) => ps.findIndex((p) => p.key === k)).join(',')}; counters ${JSON.stringify((nodes[5] as UmbraNode).discovery.counters())}`) })
     assert.equal(found.length, 3)
   })
 

@@ -167,7 +167,7 @@ describe('anonymous messaging over 10+ key epochs with a reply gateway restart (
     await eventually('the replies at the senders', async () => {
       replied = new Set([...await repliesAt(serverSender), ...await repliesAt(client)])
       return sent.every((r) => replied.has(r.id as string)) ? true : undefined
-    }, 20_000, 1_000).catch(() => {})
+    }, 6_000, 1_000).catch(() => {})
 
     const delivered = sent.filter((r) => received.get(r.id as string) === r.body)
     const latencies = sent.map((r) => r.ms).sort((a, b) => a - b)
