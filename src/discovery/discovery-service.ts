@@ -121,6 +121,30 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
     return out
   }
 
+  /** True when some valid copy of the set in the network lacks `pseudonym` (or none was found): a concurrent writer's copy replaced ours there. */
+  async function missingSomewhere (dhtKey: Uint8Array, pseudonym: string, signal: AbortSignal): Promise<boolean> {
+    let copies = 0
+    let missing = false
+    const consider = async (bytes: Uint8Array): Promise<void> => {
+      try {
+        const rec = await verifySet(dhtKey, bytes)
+        copies++
+        if (!rec.decoded.entries.some((e) => e.key === pseudonym)) missing = true
+      } catch {
+        dropped['invalid-set'] = (dropped['invalid-set'] ?? 0) + 1
+      }
+    }
+    try {
+      for await (const event of getAllCopies(kad, dhtKey, signal)) {
+        if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value)
+        else if (event.name === 'VALUE') await consider(event.value)
+      }
+    } catch {
+      // what was read decides
+    }
+    return missing || copies === 0
+  }
+
   /**
    * Reads, merges and writes the set with this pseudonym's entry added (`add`)
    * or removed, then reads it back. Storing nodes refuse a copy that misses an
@@ -183,8 +207,9 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
 
   /**
    * Re-signs the pseudonym's entry every half of its lifetime. After an
-   * advertise, `settleChecks` early checks (2 to 4 s apart) read the set and
-   * write the entry again if a concurrent writer's copy replaced it.
+   * advertise, `settleChecks` early checks (2 to 4 s apart) read every copy
+   * of the set and write the entry again (merged) if any copy lacks it: a
+   * concurrent writer's copy replaced it on that node.
    */
   function scheduleRefresh (namespace: string, pseudonym: string, settleChecks = 0): void {
     const id = `${namespace}\n${pseudonym}`
@@ -195,7 +220,7 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
       if (stopped || key == null || !anon.has(id)) return
       const signal = withTimeout(undefined, DISCOVERY_TIMEOUT_MS)
       const run = settle
-        ? readSet(anonSetKey(namespace), signal).then(async (seen) => { if (!seen.has(pseudonym)) await writeEntry(namespace, key, true, signal) })
+        ? missingSomewhere(anonSetKey(namespace), pseudonym, signal).then(async (missing) => { if (missing) await writeEntry(namespace, key, true, signal) })
         : writeEntry(namespace, key, true, signal)
       void run
         .catch((err) => { log.debug({ err: (err as Error).message }, 'anonymous re-advertise failed; retried next period') })

@@ -69,6 +69,9 @@ describe('address privacy: a client\'s direct addresses reach no one who did not
         dht: kadDHT({ protocol: '/umbra/kad/1.0.0', clientMode: true, peerInfoMapper: passthroughMapper })
       }
     })
+    // Relays open circuits for peers that announce an Umbra protocol only (src/nat/relay-policy.ts): the attacker
+    // claims one, so it gets through the relay and identify is really exercised (a stock node is refused earlier).
+    await attacker.handle('/umbra/msg/1.0.0', (stream) => { stream.abort(new Error('not a real Umbra node')) })
   })
 
   after(async () => {
