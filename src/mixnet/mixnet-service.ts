@@ -206,9 +206,14 @@ function hex (b: Uint8Array): string {
  * delays), clamped to MAX_HOP_DELAY_MS: the most any relay holds a packet.
  */
 function expDelay (mean: number): number {
+  return expDraw(mean, MAX_HOP_DELAY_MS)
+}
+
+/** An exponential draw with mean `mean` ms from a CSPRNG, at most `cap` ms (0 when `mean` is 0). */
+function expDraw (mean: number, cap: number): number {
   if (mean <= 0) return 0
-  const u = (randomInt(1, 2 ** 47) / 2 ** 47)
-  return Math.min(Math.round(-mean * Math.log(u)), MAX_HOP_DELAY_MS)
+  const u = randomInt(1, 2 ** 47) / 2 ** 47
+  return Math.min(Math.round(-mean * Math.log(u)), cap)
 }
 
 function newCounters (): MixnetCounters {
@@ -266,7 +271,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const seen = new Set<string>()
   const outgoing = new Map<string, Outgoing>()
   // A loop not back within its acknowledgement budget, twice over, counts as lost.
-  const probes = createPathProbes({ timeoutMs: 2 * (FRAGMENT_ACK_TIMEOUT_MS + 2 * (options.hops + 1) * parameters.meanDelayMs * 4) })
+  const probes = createPathProbes({ timeoutMs: 2 * roundTripBudget(FRAGMENT_ACK_TIMEOUT_MS, options.hops) })
   let replyMailbox: Promise<ReplyMailbox> | undefined
   /** The settled value of `replyMailbox`, once claimed. */
   let replyMailboxCurrent: ReplyMailbox | undefined
@@ -277,6 +282,11 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   let held = 0
   const heldBy = new Map<string, number>()
   let running = false
+
+  /** How long to wait for an answer that crosses `hops` mixes and the gateway there and back: `baseMs` plus four mean delays per hop each way, ms. */
+  function roundTripBudget (baseMs: number, hops: number): number {
+    return baseMs + 2 * (hops + 1) * parameters.meanDelayMs * 4
+  }
 
   function drop (reason: string): void {
     counters.dropped[reason] = (counters.dropped[reason] ?? 0) + 1
@@ -543,11 +553,17 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     return await pending
   }
 
-  function pickGateway (exclude: Uint8Array[]): MixNodeInfo {
-    const all = directory.list().filter((n) => (n.roles & ROLE_GATEWAY) !== 0 && n.onionKeys.has(epochNow()))
-    const others = all.filter((n) => !exclude.some((k) => uint8ArrayEquals(k, n.nodeKey)))
-    const pick = others.length > 0 ? others : all
-    if (pick.length === 0) throw new NotEnoughMixesError('The mix directory lists no gateway yet')
+  /**
+   * A gateway with a key for this epoch, uniformly at random: never one in
+   * `exclude`, and none in `avoid` while others are listed.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES (`none` is its message)
+   */
+  function pickGateway (avoid: Uint8Array[], exclude: Uint8Array[] = [], none = 'The mix directory lists no gateway yet'): MixNodeInfo {
+    const has = (list: Uint8Array[], n: MixNodeInfo): boolean => list.some((k) => uint8ArrayEquals(k, n.nodeKey))
+    const all = directory.list().filter((n) => (n.roles & ROLE_GATEWAY) !== 0 && n.onionKeys.has(epochNow()) && !has(exclude, n))
+    const preferred = all.filter((n) => !has(avoid, n))
+    const pick = preferred.length > 0 ? preferred : all
+    if (pick.length === 0) throw new NotEnoughMixesError(none)
     return pick[randomInt(pick.length)] as MixNodeInfo
   }
 
@@ -645,12 +661,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   /** A random gateway for a lookup: never this node; one not in `tried` when there is one. */
   function pickLookupGateway (tried: Uint8Array[]): MixNodeInfo {
-    const has = (list: Uint8Array[], n: MixNodeInfo): boolean => list.some((k) => uint8ArrayEquals(k, n.nodeKey))
-    const all = directory.list().filter((n) => (n.roles & ROLE_GATEWAY) !== 0 && n.onionKeys.has(epochNow()) && !uint8ArrayEquals(n.nodeKey, ownKey))
-    const fresh = all.filter((n) => !has(tried, n))
-    const pick = fresh.length > 0 ? fresh : all
-    if (pick.length === 0) throw new NotEnoughMixesError('The mix directory lists no gateway other than this node for a contact lookup')
-    return pick[randomInt(pick.length)] as MixNodeInfo
+    return pickGateway(tried, [ownKey], 'The mix directory lists no gateway other than this node for a contact lookup')
   }
 
   /**
@@ -685,7 +696,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       log.debug({ err: (err as Error).message }, 'first hop of a contact lookup unreachable')
       return undefined
     }
-    const waitMs = LOOKUP_TIMEOUT_MS + 2 * (hops + 1) * parameters.meanDelayMs * 4
+    const waitMs = roundTripBudget(LOOKUP_TIMEOUT_MS, hops)
     let timer: ReturnType<typeof setTimeout> | undefined
     const answer = await Promise.race([
       answered,
@@ -720,8 +731,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   /** Exponential wait with mean `mean` ms from a CSPRNG, at most 5 means (Poisson refreshes). */
   function poissonWait (mean: number): number {
-    const u = randomInt(1, 2 ** 47) / 2 ** 47
-    return Math.min(Math.round(-mean * Math.log(u)), 5 * mean)
+    return expDraw(mean, 5 * mean)
   }
 
   /** Refreshes `to` through the mixnet after a random wait, again and again while it is cached and used. */
@@ -803,7 +813,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
    */
   async function sendFragment (out: Outgoing, index: number, fragment: Uint8Array, signal: AbortSignal): Promise<void> {
     const hops = out.hops
-    const ackTimeout = FRAGMENT_ACK_TIMEOUT_MS + 2 * (hops + 1) * parameters.meanDelayMs * 4
+    const ackTimeout = roundTripBudget(FRAGMENT_ACK_TIMEOUT_MS, hops)
     let lastError: Error | undefined
     for (let attempt = 0; attempt < FRAGMENT_ATTEMPTS; attempt++) {
       if (out.stored.has(index) || out.status === 'delivered') return
