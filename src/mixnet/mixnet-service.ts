@@ -622,12 +622,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (cached != null && Date.now() < cached.expiresAt && !(err instanceof NotEnoughMixesError)) return cached
       throw err
     })
-    const contact = await new Promise<Contact>((resolve, reject) => {
-      const onAbort = (): void => { reject(new AbortedError('send aborted')) }
-      if (signal.aborted) { onAbort(); return }
-      signal.addEventListener('abort', onAbort, { once: true })
-      lookedUp.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
-    })
+    const contact = await raceAbort(lookedUp, signal, 'send aborted')
     contact.usedAt = Date.now()
     return contact
   }
@@ -1179,21 +1174,22 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     return { key: p.key, gateways: p.gateways, label: p.label, createdAt: p.createdAt, online: owned.get(p.key)?.client?.connected === true }
   }
 
-  /** `promise`, or AbortedError as soon as `signal` aborts (the promise keeps running; its rejection is swallowed). */
-  async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  /** `promise`, or AbortedError(`message`) once `signal` aborts (also when it already has); the promise keeps running, and its later rejection is not reported as unhandled. */
+  async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal | undefined, message = 'aborted'): Promise<T> {
     if (signal == null) return await promise
     promise.catch(() => {})
-    signal.throwIfAborted()
+    if (signal.aborted) throw new AbortedError(message)
     let onAbort: (() => void) | undefined
     try {
       return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
-        onAbort = () => { reject(new AbortedError('aborted')) }
+        onAbort = () => { reject(new AbortedError(message)) }
         signal.addEventListener('abort', onAbort, { once: true })
       })])
     } finally {
       if (onAbort != null) signal.removeEventListener('abort', onAbort)
     }
   }
+
 
   /** Claims a pseudonym's mailbox at its gateway and hands it the contact record to publish. */
   async function attach (p: Pseudonym): Promise<void> {
