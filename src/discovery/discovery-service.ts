@@ -95,25 +95,35 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
   const anon = new Map<string, ReturnType<typeof setTimeout>>()
   let stopped = false
 
-  /** Every valid entry of every copy of a set, unexpired, newest expiry per pseudonym. */
-  async function readSet (dhtKey: Uint8Array, signal: AbortSignal): Promise<Map<string, AnonEntry>> {
-    const out = new Map<string, AnonEntry>()
+  /**
+   * Calls `fn` with the entries of every valid copy of a set the network
+   * returns; invalid copies are dropped and counted (`invalid-set`).
+   * @throws what the DHT query throws (abort, not found, …)
+   */
+  async function eachValidCopy (dhtKey: Uint8Array, signal: AbortSignal, fn: (entries: AnonEntry[]) => void): Promise<void> {
     const consider = async (bytes: Uint8Array): Promise<void> => {
       try {
-        const rec = await verifySet(dhtKey, bytes)
-        for (const e of rec.decoded.entries) {
-          const held = out.get(e.key)
-          if (held == null || e.expiresAt > held.expiresAt) out.set(e.key, e)
-        }
+        fn((await verifySet(dhtKey, bytes)).decoded.entries)
       } catch {
         dropped['invalid-set'] = (dropped['invalid-set'] ?? 0) + 1 // an invalid copy is dropped and counted
       }
     }
+    for await (const event of getAllCopies(kad, dhtKey, signal)) {
+      if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value)
+      else if (event.name === 'VALUE') await consider(event.value)
+    }
+  }
+
+  /** Every valid entry of every copy of a set, unexpired, newest expiry per pseudonym. */
+  async function readSet (dhtKey: Uint8Array, signal: AbortSignal): Promise<Map<string, AnonEntry>> {
+    const out = new Map<string, AnonEntry>()
     try {
-      for await (const event of getAllCopies(kad, dhtKey, signal)) {
-        if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value)
-        else if (event.name === 'VALUE') await consider(event.value)
-      }
+      await eachValidCopy(dhtKey, signal, (entries) => {
+        for (const e of entries) {
+          const held = out.get(e.key)
+          if (held == null || e.expiresAt > held.expiresAt) out.set(e.key, e)
+        }
+      })
     } catch (err) {
       if (isAbort(err, signal) && out.size === 0) throw new AbortedError('Discovery query aborted or timed out', { cause: err })
       if (!isAbort(err, signal) && (err as Error)?.name !== 'NotFoundError' && out.size === 0) throw err
@@ -125,23 +135,10 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
   async function missingSomewhere (dhtKey: Uint8Array, pseudonym: string, signal: AbortSignal): Promise<boolean> {
     let copies = 0
     let missing = false
-    const consider = async (bytes: Uint8Array): Promise<void> => {
-      try {
-        const rec = await verifySet(dhtKey, bytes)
-        copies++
-        if (!rec.decoded.entries.some((e) => e.key === pseudonym)) missing = true
-      } catch {
-        dropped['invalid-set'] = (dropped['invalid-set'] ?? 0) + 1
-      }
-    }
-    try {
-      for await (const event of getAllCopies(kad, dhtKey, signal)) {
-        if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value)
-        else if (event.name === 'VALUE') await consider(event.value)
-      }
-    } catch {
-      // what was read decides
-    }
+    await eachValidCopy(dhtKey, signal, (entries) => {
+      copies++
+      if (!entries.some((e) => e.key === pseudonym)) missing = true
+    }).catch(() => {}) // what was read decides
     return missing || copies === 0
   }
 
