@@ -206,7 +206,8 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
    * Re-signs the pseudonym's entry every half of its lifetime. After an
    * advertise, `settleChecks` early checks (2 to 4 s apart) read every copy
    * of the set and write the entry again (merged) if any copy lacks it: a
-   * concurrent writer's copy replaced it on that node.
+   * concurrent writer's copy replaced it on that node. After a rewrite at
+   * least 2 more checks follow, so the checks end only once the entry stayed.
    */
   function scheduleRefresh (namespace: string, pseudonym: string, settleChecks = 0): void {
     const id = `${namespace}\n${pseudonym}`
@@ -216,12 +217,14 @@ export function createDiscovery (components: DiscoveryComponents): DiscoveryHand
       const key = components.pseudonymKey(pseudonym)
       if (stopped || key == null || !anon.has(id)) return
       const signal = withTimeout(undefined, DISCOVERY_TIMEOUT_MS)
+      // A settle check that had to re-add the entry keeps the checks going (a later concurrent write may drop it again).
+      let rewrote = false
       const run = settle
-        ? missingSomewhere(anonSetKey(namespace), pseudonym, signal).then(async (missing) => { if (missing) await writeEntry(namespace, key, true, signal) })
+        ? missingSomewhere(anonSetKey(namespace), pseudonym, signal).then(async (missing) => { if (missing) { rewrote = true; await writeEntry(namespace, key, true, signal) } })
         : writeEntry(namespace, key, true, signal)
       void run
         .catch((err) => { log.debug({ err: (err as Error).message }, 'anonymous re-advertise failed; retried next period') })
-        .finally(() => { if (anon.has(id) && !stopped) scheduleRefresh(namespace, pseudonym, settleChecks - 1) })
+        .finally(() => { if (anon.has(id) && !stopped) scheduleRefresh(namespace, pseudonym, rewrote ? Math.max(settleChecks, 2) : settleChecks - 1) })
     }, settle ? SETTLE_CHECK_MS + Math.random() * SETTLE_CHECK_MS : ENTRY_TTL_MS / 2)
     timer.unref()
     anon.set(id, timer)
