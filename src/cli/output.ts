@@ -40,8 +40,12 @@ export function ignoreBrokenPipe (stream: NodeJS.WriteStream): void {
 
 /** A progress line: {@link Progress.update} rewrites it, {@link Progress.done} ends it. */
 export interface Progress {
+  /** `true` when the line is shown (a terminal): only then is it worth polling for what to show. */
+  readonly active: boolean
   /** Shows `text` (one line, no newline) in place of the previous one. */
   update: (text: string) => void
+  /** Erases the line so other output can be printed; the next update or redraw shows it again. */
+  clear: () => void
   /** Clears the line, or replaces it with `text` and a newline. */
   done: (text?: string) => void
 }
@@ -49,12 +53,20 @@ export interface Progress {
 /** How often a progress line's elapsed-time counter is redrawn, ms. Fast enough to look alive, slow enough to cost nothing. */
 export const PROGRESS_REDRAW_MS = 250
 
+/** Options of {@link createProgress}. */
+export interface ProgressInit {
+  /** Where the line goes. @default process.stderr */
+  stream?: NodeJS.WriteStream
+  /** Draw nothing until this many ms passed, so a quick operation leaves no flicker. @default 0 */
+  delayMs?: number
+}
+
 /**
- * A progress line on `stream` (stderr by default) that exists only when the
- * stream is a terminal: piped or redirected output gets nothing, so scripts
- * and logs see only the command's real output. The line shows `text` and
- * the seconds elapsed since it was created, redrawn every
- * {@link PROGRESS_REDRAW_MS}; the timer does not keep the process alive.
+ * A progress line on stderr that exists only when stderr is a terminal:
+ * piped or redirected output gets nothing, so scripts and logs see only the
+ * command's real output. The line shows `text` and the seconds elapsed since
+ * it was created, redrawn every {@link PROGRESS_REDRAW_MS}; the timer does
+ * not keep the process alive.
  *
  * @example
  * ```ts
@@ -63,30 +75,39 @@ export const PROGRESS_REDRAW_MS = 250
  * progress.done()
  * ```
  */
-export function createProgress (stream: NodeJS.WriteStream = process.stderr): Progress {
-  if (stream.isTTY !== true) return { update: () => {}, done: () => {} }
+export function createProgress (init: ProgressInit = {}): Progress {
+  const stream = init.stream ?? process.stderr
+  const delayMs = init.delayMs ?? 0
+  if (stream.isTTY !== true) return { active: false, update: () => {}, clear: () => {}, done: () => {} }
   const started = performance.now()
   let text = ''
   let open = true
+  let drawn = false
   const draw = (): void => {
+    if (performance.now() - started < delayMs) return
+    drawn = true
     const seconds = ((performance.now() - started) / 1000).toFixed(1)
     const line = `${text} (${seconds} s)`
-    const width = stream.columns ?? 80
+    const width = stream.columns > 0 ? stream.columns : 80
     stream.write(`\r\u001b[K${line.length >= width ? line.slice(0, Math.max(0, width - 2)) + '…' : line}`)
   }
   const timer = setInterval(draw, PROGRESS_REDRAW_MS)
   timer.unref()
   return {
+    active: true,
     update: (next) => {
       if (!open) return
       text = next
       draw()
     },
+    clear: () => {
+      if (open && drawn) stream.write('\r\u001b[K')
+    },
     done: (last) => {
       if (!open) return
       open = false
       clearInterval(timer)
-      stream.write('\r\u001b[K' + (last == null ? '' : `${last}\n`))
+      if (drawn || last != null) stream.write('\r\u001b[K' + (last == null ? '' : `${last}\n`))
     }
   }
 }

@@ -155,6 +155,7 @@ export function createProgram (result: { exitCode: number }): Command {
     })
 
   addClientCommand(program, 'inbox', 'list the messages and anonymous replies the node received since it started')
+    .option('--wait <seconds>', 'when the inbox is empty, wait up to this long for a message, 1 to 300 (exit 1 when none came)', integerIn(1, 300))
     .action(async (_flags: unknown, cmd: Command) => {
       const { runInbox } = await import('./commands/client.ts')
       result.exitCode = await runInbox(flagsOf(cmd))
