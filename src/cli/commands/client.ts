@@ -222,7 +222,7 @@ export async function runSend (to: string, message: string, flags: SendFlags): P
   // A large message takes a while (an anonymous one goes out fragment by
   // fragment): a progress line on a terminal, nothing when piped.
   const progress = createProgress({ delayMs: PROGRESS_DELAY_MS })
-  const what = `sending ${formatBytes(Buffer.byteLength(message))}${anonymous ? ' anonymously' : ''} to ${to}`
+  const what = `sending ${formatBytes(Buffer.byteLength(message))}${anonymous ? ' anonymously' : ''}`
   progress.update(what)
   const stopWatching = anonymous && progress.active ? watchFragments(api, (sent) => { progress.update(`${what}: ${sent} Sphinx ${sent === 1 ? 'packet' : 'packets'} out`) }) : () => {}
   let res
