@@ -15,9 +15,10 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createApiServer, type ApiServer } from '../../src/api/index.ts'
 import { createProgram } from '../../src/cli/program.ts'
+import { apiListenAddress, parseApiAddress } from '../../src/cli/options.ts'
 import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
-import { CLI, ENV, umbra } from './helpers.ts'
+import { CLI, ENV, runToEnd, umbra } from './helpers.ts'
 
 /** Bytes of the message the pipe test reads: well over a pipe's 64 KiB buffer. */
 const BIG_MESSAGE_BYTES = 300_000
@@ -26,22 +27,18 @@ function hasCommand (name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0
 }
 
-/**
- * Runs `file args` to its end without blocking this process's event loop
- * (the nodes and their APIs the child talks to live in this process).
- */
-async function run (file: string, args: string[], env: Record<string, string | undefined> = ENV, input?: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(file, args, { env, stdio: [input == null ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-  if (input != null) child.stdin?.end(input)
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, 20_000)
-  const [code] = await once(child, 'close') as [number | null]
-  clearTimeout(timer)
-  return { code, stdout, stderr }
-}
+describe('--api', () => {
+  test('takes a URL or HOST:PORT; start listens on its host and port', () => {
+    const fallback = { host: '127.0.0.1', port: 7450 }
+    assert.equal(parseApiAddress('127.0.0.1:7451'), 'http://127.0.0.1:7451')
+    assert.equal(parseApiAddress('[::1]:0'), 'http://[::1]:0')
+    assert.equal(parseApiAddress('https://node.example:8443/umbra'), 'https://node.example:8443/umbra')
+    assert.deepEqual(apiListenAddress(parseApiAddress('[::1]:0'), fallback), { host: '::1', port: 0 })
+    assert.deepEqual(apiListenAddress(parseApiAddress('http://localhost:7460'), fallback), { host: 'localhost', port: 7460 })
+    assert.deepEqual(apiListenAddress(undefined, fallback), fallback)
+    for (const bad of ['nonsense', '127.0.0.1', '127.0.0.1:65536', 'ftp://x:1']) assert.throws(() => parseApiAddress(bad), /Expected/, bad)
+  })
+})
 
 describe('umbra output, global options and completion', { timeout: 60_000 }, () => {
   let net: Testnet
@@ -117,7 +114,7 @@ describe('umbra output, global options and completion', { timeout: 60_000 }, () 
 
   test('a reader that stops early (| head -c 100) ends the command quietly with exit 0', async () => {
     const script = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} --data-dir ${JSON.stringify(dataDir)} inbox --json | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`
-    const res = await run('bash', ['-c', script])
+    const res = await runToEnd('bash', ['-c', script])
     assert.equal(res.stdout.trim(), '0', res.stderr)
     assert.equal(res.stderr, '')
   })
@@ -125,7 +122,7 @@ describe('umbra output, global options and completion', { timeout: 60_000 }, () 
   test('inbox --wait shows a progress line on a terminal and exits 1 with one line when nothing came', { skip: hasCommand('script') ? false : 'needs script(1) from util-linux for a terminal' }, async (t) => {
     const command = [process.execPath, CLI, 'inbox', '--wait', '2', '--api', apis[0]?.url ?? '', '--token', token].map((a) => JSON.stringify(a)).join(' ')
     // script(1) gives the command a terminal; its output is the terminal's
-    const tty = await run('script', ['-qfec', command, '/dev/null'], { ...ENV, COLUMNS: '120' })
+    const tty = await runToEnd('script', ['-qfec', command, '/dev/null'], { env: { ...ENV, COLUMNS: '120' } })
     t.diagnostic(`on a terminal: ${JSON.stringify(tty.stdout.slice(-200))}`)
     assert.match(tty.stdout, /waiting up to 2 s for a message \(\d\.\d s\)/)
     assert.match(tty.stdout, /umbra: no message arrived within 2 s \(UMBRA_ERR_NOT_FOUND\)/)
@@ -159,7 +156,7 @@ describe('umbra output, global options and completion', { timeout: 60_000 }, () 
     const res = await umbra(['completion', 'zsh'])
     assert.equal(res.code, 0, res.stderr)
     assert.match(res.stdout, /^#compdef umbra/)
-    const check = await run('zsh', ['-n'], ENV, res.stdout)
+    const check = await runToEnd('zsh', ['-n'], { input: res.stdout })
     assert.equal(check.code, 0, check.stderr)
   })
 

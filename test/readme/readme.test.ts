@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { runToEnd } from '../cli/helpers.ts'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const README = join(REPO, 'README.md')
@@ -200,17 +201,9 @@ describe('README runs as typed', { timeout: 240_000 }, () => {
 
   /** Runs `command` in the README's directory through bash; resolves with its output once it exits 0. */
   const runForeground = async (command: string, where: string): Promise<string> => {
-    const child = spawn('bash', ['-c', command], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-    const timer = setTimeout(() => { killGroup(child, 'SIGKILL') }, COMMAND_TIMEOUT_MS)
-    const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
-    clearTimeout(timer)
-    if (!child.stdout.readableEnded) await once(child.stdout, 'end').catch(() => {})
-    assert.equal(code, 0, `${where}: \`${command}\` exited ${signal ?? code}\nstdout:\n${stdout}\nstderr:\n${stderr}`)
-    return stdout
+    const res = await runToEnd('bash', ['-c', command], { cwd: dir, env, detached: true, timeout: COMMAND_TIMEOUT_MS })
+    assert.equal(res.code, 0, `${where}: \`${command}\` exited ${res.signal ?? res.code}\nstdout:\n${res.stdout}\nstderr:\n${res.stderr}`)
+    return res.stdout
   }
 
   /** Starts `command` (without its `&`) in the background and resolves with its output once it printed its ready line. */
@@ -235,16 +228,9 @@ describe('README runs as typed', { timeout: 240_000 }, () => {
   const runExample = async (block: ReadmeBlock, index: number): Promise<string> => {
     const file = join(dir, `readme-example-${index}.ts`)
     writeFileSync(file, block.text)
-    const child = spawn(process.execPath, [file], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-    const timer = setTimeout(() => { child.kill('SIGKILL') }, EXAMPLE_TIMEOUT_MS)
-    const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
-    clearTimeout(timer)
-    assert.equal(code, 0, `README line ${block.line}: the library example exited ${signal ?? code}\nstdout:\n${stdout}\nstderr:\n${stderr}`)
-    return stdout
+    const res = await runToEnd(process.execPath, [file], { cwd: dir, env, timeout: EXAMPLE_TIMEOUT_MS })
+    assert.equal(res.code, 0, `README line ${block.line}: the library example exited ${res.signal ?? res.code}\nstdout:\n${res.stdout}\nstderr:\n${res.stderr}`)
+    return res.stdout
   }
 
   test('every shell command and library example of README.md succeeds, in order', async (t) => {
