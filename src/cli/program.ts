@@ -263,6 +263,10 @@ function addGlobalOptions (program: Command, result: { exitCode: number }): void
     .option('--json', 'print JSON: the API\'s answer, the ready line of start and testnet, the demo\'s results')
     .option('--query <name>', 'resolve a name (alice, alice.key_…) through the node and print its records')
     .allowExcessArguments(true)
+    // --query is a command of its own: with another command it would be dropped silently
+    .hook('preSubcommand', (_root, sub) => {
+      if (program.opts().query !== undefined) program.error(`error: --query resolves a name on its own; drop it, or drop '${sub.name()}'`, { code: 'commander.conflictingOption', exitCode: EXIT_USAGE })
+    })
     .action(async (flags: { query?: string, api?: string, token?: string, dataDir?: string, json?: boolean }) => {
       const command = program.args[0]
       if (command !== undefined) program.error(`error: unknown command '${command}'`, { code: 'commander.unknownCommand', exitCode: EXIT_USAGE })

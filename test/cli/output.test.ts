@@ -160,6 +160,12 @@ describe('umbra output, global options and completion', { timeout: 60_000 }, () 
     assert.equal(check.code, 0, check.stderr)
   })
 
+  test('--query with a command is a usage error, not a dropped option', async () => {
+    const res = await umbra(['send', 'someone', 'hi', '--query', 'alice'])
+    assert.equal(res.code, 2)
+    assert.equal(res.stderr, 'error: --query resolves a name on its own; drop it, or drop \'send\'\n')
+  })
+
   test('completion with another shell is a usage error', async () => {
     const res = await umbra(['completion', 'fish'])
     assert.equal(res.code, 2)
