@@ -29,6 +29,7 @@ import {
   SSE_MAX_STREAMS_PER_TOKEN
 } from './constants.ts'
 import {
+  API_LISTEN_CODE,
   ApiError,
   BadRequestError,
   HEADERS_TOO_LARGE_CODE,
@@ -36,6 +37,7 @@ import {
   MESSAGE_TOO_LARGE_CODE,
   NotFoundError,
   REQUEST_TIMEOUT_CODE,
+  SHUTTING_DOWN_CODE,
   TIMEOUT_CODE,
   UnauthorizedError,
   VALUE_TOO_LARGE_CODE,
@@ -164,7 +166,7 @@ function encodeBytes (bytes: Uint8Array): { text: string, encoding: Encoding } {
  *   ApiError 413 `tooLargeCode` when the decoded bytes would exceed `maxBytes`
  */
 function decodeText (field: string, text: string, encoding: Encoding, maxBytes: number, tooLargeCode: string): Uint8Array {
-  const tooLarge = (): ApiError => new ApiError(413, tooLargeCode, `${field} is larger than ${maxBytes} bytes once decoded`)
+  const tooLarge = (): ApiError => new ApiError(tooLargeCode, `${field} is larger than ${maxBytes} bytes once decoded`)
   if (encoding === 'base64') {
     if (Math.floor(text.length / 4) * 3 > maxBytes + 2) throw tooLarge()
     const buf = Buffer.from(text, 'base64')
@@ -265,7 +267,7 @@ class HttpApiServer implements ApiServer {
     } catch (err) {
       await this.#app.close().catch(() => {})
       const reason = (err as { code?: unknown }).code ?? (err as Error).message
-      throw new UmbraError(`Cannot listen on ${this.#init.host}:${this.#init.port} (${String(reason)})`, 'UMBRA_ERR_API_LISTEN', { cause: err })
+      throw new UmbraError(`Cannot listen on ${this.#init.host}:${this.#init.port} (${String(reason)})`, API_LISTEN_CODE, { cause: err })
     }
     const address = this.#app.server.address() as AddressInfo
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
@@ -299,7 +301,7 @@ class HttpApiServer implements ApiServer {
       void reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
       if (this.#shutdown.signal.aborted) {
         void reply.header('connection', 'close')
-        throw new ApiError(503, 'UMBRA_ERR_SHUTTING_DOWN', 'The API server is closing')
+        throw new ApiError(SHUTTING_DOWN_CODE, 'The API server is closing')
       }
     })
 
@@ -445,7 +447,7 @@ class HttpApiServer implements ApiServer {
         return { id: receipt.id, to: receipt.to, anonymous: false, rttMs: receipt.rttMs }
       }
       if (!to.startsWith('key_')) {
-        throw new ApiError(400, 'UMBRA_ERR_INVALID_RECIPIENT', 'body.to must be a pseudonym (key_…) when "anonymous" is true; a PeerId would name the recipient\'s node')
+        throw new ApiError('UMBRA_ERR_INVALID_RECIPIENT', 'body.to must be a pseudonym (key_…) when "anonymous" is true; a PeerId would name the recipient\'s node')
       }
       const options: AnonymousSendOptions = { timeout: ANONYMOUS_SEND_TIMEOUT_MS }
       if (hops !== undefined) options.hops = hops
@@ -531,7 +533,7 @@ class HttpApiServer implements ApiServer {
       }
       if (this.#streams.size >= SSE_MAX_STREAMS_PER_TOKEN) {
         this.#refusedStreams++
-        throw new ApiError(429, QUOTA_CODES['event-streams'], `At most ${SSE_MAX_STREAMS_PER_TOKEN} event streams may be open at once; close one first`)
+        throw new ApiError(QUOTA_CODES['event-streams'], `At most ${SSE_MAX_STREAMS_PER_TOKEN} event streams may be open at once; close one first`)
       }
       this.#openEventStream(request, reply)
     })
@@ -577,7 +579,7 @@ class HttpApiServer implements ApiServer {
 
   /** @throws ApiError 503 `UMBRA_ERR_NOT_STARTED` when the node is not running */
   #startedNode (): UmbraNode {
-    if (!this.#node.isStarted) throw new ApiError(503, 'UMBRA_ERR_NOT_STARTED', 'The node is not started')
+    if (!this.#node.isStarted) throw new ApiError('UMBRA_ERR_NOT_STARTED', 'The node is not started')
     return this.#node
   }
 
@@ -595,7 +597,7 @@ class HttpApiServer implements ApiServer {
       return await fn(AbortSignal.any([clientGone.signal, this.#shutdown.signal, timeout]))
     } catch (err) {
       if (timeout.aborted && !this.#shutdown.signal.aborted) {
-        throw new ApiError(504, TIMEOUT_CODE, `The operation did not finish within ${API_OPERATION_TIMEOUT_MS} ms`, { cause: err })
+        throw new ApiError(TIMEOUT_CODE, `The operation did not finish within ${API_OPERATION_TIMEOUT_MS} ms`, { cause: err })
       }
       throw err
     } finally {
@@ -730,10 +732,10 @@ function checkPeerAddrs (peer: string, addrs: string[]): void {
     try {
       last = multiaddr(addr).getComponents().findLast((c) => c.name === 'p2p')?.value
     } catch (err) {
-      throw new ApiError(400, INVALID_MULTIADDR_CODE, `body.addrs[${i}] is not a multiaddr: ${(err as Error).message}`, { cause: err })
+      throw new ApiError(INVALID_MULTIADDR_CODE, `body.addrs[${i}] is not a multiaddr: ${(err as Error).message}`, { cause: err })
     }
     if (peerId !== undefined && last !== undefined && last !== peerId) {
-      throw new ApiError(400, INVALID_MULTIADDR_CODE, `body.addrs[${i}] ends in /p2p/ of another peer than body.peer; give the peer's own addresses`)
+      throw new ApiError(INVALID_MULTIADDR_CODE, `body.addrs[${i}] ends in /p2p/ of another peer than body.peer; give the peer's own addresses`)
     }
   })
 }
@@ -745,7 +747,7 @@ function checkPeerAddrs (peer: string, addrs: string[]): void {
 function checkDhtKey (key: string): string {
   const bytes = Buffer.byteLength(key, 'utf8')
   if (bytes < 1 || bytes > MAX_DHT_KEY_BYTES || LONE_SURROGATE_RE.test(key)) {
-    throw new ApiError(400, 'UMBRA_ERR_INVALID_KEY_NAME', `params.key must be 1 to ${MAX_DHT_KEY_BYTES} bytes of UTF-8 (got ${bytes})`)
+    throw new ApiError('UMBRA_ERR_INVALID_KEY_NAME', `params.key must be 1 to ${MAX_DHT_KEY_BYTES} bytes of UTF-8 (got ${bytes})`)
   }
   return key
 }
