@@ -24,62 +24,46 @@ export class ApiError extends UmbraError {
   }
 }
 
-/** Missing or wrong bearer token. HTTP 401, code `UMBRA_ERR_UNAUTHORIZED`. */
-export class UnauthorizedError extends ApiError {
-  static readonly code = 'UMBRA_ERR_UNAUTHORIZED'
-  constructor (message = 'Missing or invalid bearer token (send "Authorization: Bearer <token>")') {
-    super(UnauthorizedError.code, message)
-    this.name = 'UnauthorizedError'
+/**
+ * Makes an {@link ApiError} subclass with a fixed code and default message
+ * (the six API classes below differ only in those). `name` is the class name
+ * shown in stack traces.
+ */
+function apiErrorClass<C extends string> (name: string, code: C, defaultMessage: string): {
+  readonly code: C
+  new (message?: string, options?: ErrorOptions): ApiError
+} {
+  const cls = class extends ApiError {
+    static readonly code = code
+    constructor (message = defaultMessage, options?: ErrorOptions) {
+      super(code, message, options)
+      this.name = name
+    }
   }
+  Object.defineProperty(cls, 'name', { value: name })
+  return cls
 }
+
+/** Missing or wrong bearer token. HTTP 401, code `UMBRA_ERR_UNAUTHORIZED`. */
+export const UnauthorizedError = apiErrorClass('UnauthorizedError', 'UMBRA_ERR_UNAUTHORIZED', 'Missing or invalid bearer token (send "Authorization: Bearer <token>")')
 
 /** A parameter, query or body field is missing, of the wrong type or out of range. HTTP 400, code `UMBRA_ERR_BAD_REQUEST`. */
-export class BadRequestError extends ApiError {
-  static readonly code = 'UMBRA_ERR_BAD_REQUEST'
-  constructor (message = 'Bad request', options?: ErrorOptions) {
-    super(BadRequestError.code, message, options)
-    this.name = 'BadRequestError'
-  }
-}
+export const BadRequestError = apiErrorClass('BadRequestError', 'UMBRA_ERR_BAD_REQUEST', 'Bad request')
 
 /** The request body is not valid JSON (or is empty). HTTP 400, code `UMBRA_ERR_BAD_JSON`. */
-export class BadJsonError extends ApiError {
-  static readonly code = 'UMBRA_ERR_BAD_JSON'
-  constructor (message = 'The request body is not valid JSON') {
-    super(BadJsonError.code, message)
-    this.name = 'BadJsonError'
-  }
-}
+export const BadJsonError = apiErrorClass('BadJsonError', 'UMBRA_ERR_BAD_JSON', 'The request body is not valid JSON')
 
 /**
  * The resource (route, DHT record, anonymous message) does not exist; also
  * `umbra get` when no node has the record. HTTP 404, code `UMBRA_ERR_NOT_FOUND`.
  */
-export class NotFoundError extends ApiError {
-  static readonly code = 'UMBRA_ERR_NOT_FOUND'
-  constructor (message = 'Not found', options?: ErrorOptions) {
-    super(NotFoundError.code, message, options)
-    this.name = 'NotFoundError'
-  }
-}
+export const NotFoundError = apiErrorClass('NotFoundError', 'UMBRA_ERR_NOT_FOUND', 'Not found')
 
 /** The request body is larger than the server accepts. HTTP 413, code `UMBRA_ERR_BODY_TOO_LARGE`. */
-export class BodyTooLargeError extends ApiError {
-  static readonly code = 'UMBRA_ERR_BODY_TOO_LARGE'
-  constructor (message = 'The request body is too large') {
-    super(BodyTooLargeError.code, message)
-    this.name = 'BodyTooLargeError'
-  }
-}
+export const BodyTooLargeError = apiErrorClass('BodyTooLargeError', 'UMBRA_ERR_BODY_TOO_LARGE', 'The request body is too large')
 
 /** The request body is not `application/json`. HTTP 415, code `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`. */
-export class UnsupportedMediaTypeError extends ApiError {
-  static readonly code = 'UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE'
-  constructor (message = 'The request body must be JSON (Content-Type: application/json)') {
-    super(UnsupportedMediaTypeError.code, message)
-    this.name = 'UnsupportedMediaTypeError'
-  }
-}
+export const UnsupportedMediaTypeError = apiErrorClass('UnsupportedMediaTypeError', 'UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE', 'The request body must be JSON (Content-Type: application/json)')
 
 /** Code of a DHT value over 64 KiB; the DHT service uses the same code. HTTP 413. */
 export const VALUE_TOO_LARGE_CODE = 'UMBRA_ERR_VALUE_TOO_LARGE'

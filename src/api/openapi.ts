@@ -20,13 +20,16 @@ import {
   MIN_HOLEPUNCH_TIMEOUT_MS,
   SSE_HEARTBEAT_MS
 } from './constants.ts'
-import { QUOTA_CODES, QUOTA_KINDS } from '../quota.ts'
+import { QUOTA_CODES, QUOTA_KINDS, type QuotaKind } from '../quota.ts'
 
 /**
  * The route table of the HTTP API and its OpenAPI 3.1 document (DESIGN.md
- * section 7, issue 2). Every JSON schema here is defined once and used twice:
- * by Fastify to validate requests and serialize responses (src/api/server.ts)
- * and in the document served at `GET /v1/openapi.json`.
+ * section 7, issue 2). Every JSON schema here is defined once and used three
+ * times: by Fastify to validate requests and serialize responses
+ * (src/api/server.ts), in the document served at `GET /v1/openapi.json`, and
+ * as the TypeScript types of requests and responses (src/api/contract.ts,
+ * issue 12: handlers, `ApiClient`, the CLI and the tests use them). Write
+ * schemas `as const` so their literals reach the types.
  *
  * Schemas use only keywords that mean the same in JSON Schema draft-07 (Ajv,
  * Fastify's validator) and 2020-12 (OpenAPI 3.1). Query parameters are
@@ -966,7 +969,7 @@ export const ROUTES = {
               type: 'object',
               required: [...QUOTA_KINDS],
               additionalProperties: false,
-              properties: Object.fromEntries(QUOTA_KINDS.map((k) => [k, { type: 'integer', minimum: 0, description: `Refusals answered \`${QUOTA_CODES[k]}\`.` }]))
+              properties: Object.fromEntries(QUOTA_KINDS.map((k) => [k, { type: 'integer', minimum: 0, description: `Refusals answered \`${QUOTA_CODES[k]}\`.` }])) as Record<QuotaKind, { type: 'integer', minimum: 0, description: string }>
             }
           }
         }
@@ -1009,6 +1012,23 @@ export const ROUTES = {
 
 /** Names of the routes in {@link ROUTES}. */
 export type RouteName = keyof typeof ROUTES
+
+/**
+ * The shapes routes share, by the name `#/components/schemas/…` gives them in
+ * the OpenAPI document; src/api/contract.ts derives a type from each.
+ */
+export const COMPONENT_SCHEMAS = {
+  Error: errorSchema,
+  PeerSummary: peerSummarySchema,
+  MessageEntry: messageEntrySchema,
+  Pseudonym: pseudonymSchema,
+  MixNode: mixNodeSchema,
+  MixnetCounters: mixnetCountersSchema,
+  NatStatus: natStatusSchema,
+  HolePunchResult: holePunchResultSchema,
+  NameRecord: nameRecordSchema,
+  OwnedName: ownedNameSchema
+} as const
 
 /** Schema of the `data` of a `message` event (same as a `GET /v1/messages` entry). */
 export const MESSAGE_EVENT_SCHEMA: JsonSchema = messageEntrySchema
@@ -1111,16 +1131,7 @@ export function buildOpenApiDocument (serverUrl?: string): Record<string, unknow
         bearerAuth: { type: 'http', scheme: 'bearer', description: 'The API token from the data directory.' },
         queryToken: { type: 'apiKey', in: 'query', name: 'token', description: 'The API token as `?token=`; only on `/v1/events`.' }
       },
-      schemas: {
-        Error: errorSchema,
-        PeerSummary: peerSummarySchema,
-        MessageEntry: messageEntrySchema,
-        Pseudonym: pseudonymSchema,
-        MixNode: mixNodeSchema,
-        MixnetCounters: mixnetCountersSchema,
-        NatStatus: natStatusSchema,
-        HolePunchResult: holePunchResultSchema
-      },
+      schemas: COMPONENT_SCHEMAS,
       responses
     }
   }
