@@ -76,8 +76,7 @@ function describe (err) {
 
 // ---- sections ------------------------------------------------------------
 
-async function refreshNode (api) {
-  const node = await api.request('GET', '/v1/node')
+function renderNode (node) {
   $('node-title').textContent = `${node.role} · ${short(node.peerId)}`
   fields($('node'), [
     ['PeerId', node.peerId],
@@ -96,8 +95,7 @@ async function refreshNode (api) {
   ])
 }
 
-async function refreshPeers (api) {
-  const { peers } = await api.request('GET', '/v1/peers')
+function renderPeers ({ peers }) {
   $('peer-count').textContent = `(${peers.length})`
   rows($('peers'), peers.map((peer) => {
     const rtt = rtts.get(peer.peerId)
@@ -122,11 +120,11 @@ async function probe (peerId, button) {
   } finally {
     button.disabled = false
   }
-  await refreshPeers(session.api).catch(showRefreshError)
+  shown.delete('peers')
+  await refresh(['peers'])
 }
 
-async function refreshMixnet (api) {
-  const mixnet = await api.request('GET', '/v1/mixnet')
+function renderMixnet (mixnet) {
   const { parameters, counters } = mixnet
   fields($('mixnet'), [
     ['Preset', mixnet.preset],
@@ -158,13 +156,11 @@ async function refreshMixnet (api) {
   ])
 }
 
-async function refreshQuotas (api) {
-  const { refused } = await api.request('GET', '/v1/quotas')
+function renderQuotas ({ refused }) {
   fields($('quotas'), Object.entries(refused).map(([kind, n]) => [kind, n]))
 }
 
-async function refreshPseudonyms (api) {
-  const { pseudonyms } = await api.request('GET', '/v1/pseudonyms')
+function renderPseudonyms ({ pseudonyms }) {
   rows($('pseudonyms'), pseudonyms.map((p) => {
     const purge = el('button', { text: 'Empty mailbox', cls: 'small', title: "Have the gateway delete what this pseudonym's mailbox holds" })
     purge.type = 'button'
@@ -186,35 +182,72 @@ async function purgeMailbox (key, button) {
   }
 }
 
-async function refreshInbox (api) {
-  const { messages } = await api.request('GET', '/v1/messages')
+function renderInbox ({ messages }) {
   $('inbox-count').textContent = `(${messages.length})`
-  const shown = messages.slice(-INBOX_SHOWN).reverse()
-  $('inbox').replaceChildren(...shown.map((m) => {
+  const newest = messages.slice(-INBOX_SHOWN).reverse()
+  $('inbox').replaceChildren(...newest.map((m) => {
     const meta = el('div', { cls: 'meta' }, badge(m.kind), el('span', { text: time(m.receivedAt) }))
     if (m.kind === 'direct') meta.append(el('span', { text: `from ${m.from}`, cls: 'mono' }))
-    if (m.kind === 'anonymous') meta.append(el('span', { text: `to ${m.to} · ${m.repliesLeft} replies left`, cls: 'mono' }))
+    if (m.kind === 'anonymous') meta.append(el('span', { text: `to ${m.to} · reply blocks left: ${m.repliesLeft}`, cls: 'mono' }))
     if (m.kind === 'reply') meta.append(el('span', { text: `reply to ${m.inReplyTo}`, cls: 'mono' }))
     const body = el('div', { cls: 'body', text: m.encoding === 'base64' ? `[base64] ${m.body}` : m.body })
     const li = el('li', {}, meta, body)
     li.dataset.kind = m.kind
+    if (m.kind === 'anonymous' && m.repliesLeft > 0) li.append(replyForm(m.id))
     return li
   }))
-  if (shown.length === 0) $('inbox').replaceChildren(el('li', { text: 'No messages yet', cls: 'hint' }))
+  if (newest.length === 0) $('inbox').replaceChildren(el('li', { text: 'No messages yet', cls: 'hint' }))
 }
 
-const SECTIONS = { node: refreshNode, peers: refreshPeers, mixnet: refreshMixnet, quotas: refreshQuotas, pseudonyms: refreshPseudonyms, inbox: refreshInbox }
+/** An inline form answering anonymous message `id` through one of its reply blocks (`POST /v1/messages/{id}/reply`). */
+function replyForm (id) {
+  const input = el('input')
+  input.name = 'reply'
+  input.required = true
+  input.placeholder = 'Reply without learning who sent it'
+  const button = el('button', { text: 'Reply', cls: 'small' })
+  button.type = 'submit'
+  const out = el('span', { cls: 'hint' })
+  const form = el('form', { cls: 'reply' }, input, button, out)
+  onSubmit(form, out, async (api) => {
+    const r = await api.request('POST', `/v1/messages/${encodeURIComponent(id)}/reply`, { body: input.value })
+    input.value = ''
+    void refresh(['inbox'])
+    return `Reply sent (${r.repliesLeft} left)`
+  })
+  return form
+}
+
+/** Each section: the route it shows and how it is drawn. */
+const SECTIONS = {
+  node: ['/v1/node', renderNode],
+  peers: ['/v1/peers', renderPeers],
+  mixnet: ['/v1/mixnet', renderMixnet],
+  quotas: ['/v1/quotas', renderQuotas],
+  pseudonyms: ['/v1/pseudonyms', renderPseudonyms],
+  inbox: ['/v1/messages', renderInbox]
+}
+/** The JSON each section was last drawn from: an unchanged answer is not redrawn (keeps selections and typing). */
+const shown = new Map()
 
 function showRefreshError (err) {
   $('refresh-error').textContent = describe(err)
   if (err instanceof ApiFailure && err.status === 401) logout('The token is no longer accepted; log in again.')
 }
 
-/** Fetches the named sections (all by default); the first failure is shown, a success clears it. */
+/** Fetches the named sections (all by default) and redraws those whose answer changed; the first failure is shown, a full success clears it. */
 async function refresh (names = Object.keys(SECTIONS)) {
   if (session === null) return
-  const { api } = session
-  const results = await Promise.allSettled(names.map((name) => SECTIONS[name](api)))
+  const current = session
+  const results = await Promise.allSettled(names.map(async (name) => {
+    const [path, render] = SECTIONS[name]
+    const data = await current.api.request('GET', path, undefined, current.abort.signal)
+    const json = JSON.stringify(data)
+    if (session !== current || shown.get(name) === json) return
+    shown.set(name, json)
+    render(data)
+  }))
+  if (session !== current) return
   const failed = results.find((r) => r.status === 'rejected')
   if (failed !== undefined) showRefreshError(failed.reason)
   else if (names.length === Object.keys(SECTIONS).length) $('refresh-error').textContent = ''
@@ -266,6 +299,7 @@ function logout (message = '') {
   }
   session = null
   rtts.clear()
+  shown.clear()
   setLive(false)
   $('dashboard').hidden = true
   $('logout').hidden = true
@@ -307,8 +341,7 @@ async function login (event) {
 // ---- forms ---------------------------------------------------------------
 
 /** Runs a form's action with its submit button disabled; writes the outcome (or the API error) to `out`. */
-function onSubmit (formId, out, action) {
-  const form = $(formId)
+function onSubmit (form, out, action) {
   form.addEventListener('submit', (event) => {
     event.preventDefault()
     if (session === null) return
@@ -336,7 +369,7 @@ function wireForms () {
     $('send-wait').disabled = !anonymous.checked
   })
 
-  onSubmit('send-form', $('send-result'), async (api) => {
+  onSubmit($('send-form'), $('send-result'), async (api) => {
     const body = { to: $('send-to').value.trim(), body: $('send-body').value }
     if (anonymous.checked) {
       body.anonymous = true
@@ -351,7 +384,7 @@ function wireForms () {
       : `Delivered directly to ${short(result.to)} in ${result.rttMs.toFixed(0)} ms (id ${result.id})`
   })
 
-  onSubmit('pseudonym-form', $('pseudonym-result'), async (api) => {
+  onSubmit($('pseudonym-form'), $('pseudonym-result'), async (api) => {
     const label = $('pseudonym-label').value.trim()
     const p = await api.request('POST', '/v1/pseudonyms', label === '' ? {} : { label })
     $('pseudonym-label').value = ''
@@ -360,18 +393,18 @@ function wireForms () {
   })
 
   const dhtResult = $('dht-result')
-  onSubmit('dht-put-form', dhtResult, async (api) => {
+  onSubmit($('dht-put-form'), dhtResult, async (api) => {
     const key = $('dht-put-key').value
     const ttl = $('dht-put-ttl').value
     const body = { value: $('dht-put-value').value, encoding: 'utf8', ...(ttl !== '' ? { ttl: Number(ttl) } : {}) }
     const r = await api.request('PUT', `/v1/dht/${encodeURIComponent(key)}`, body)
     return `Stored ${JSON.stringify(r.key)} seq ${r.seq} on ${r.storedOn} node(s), expires ${new Date(r.expiresAt).toLocaleString()}`
   })
-  onSubmit('dht-get-form', dhtResult, async (api) => {
+  onSubmit($('dht-get-form'), dhtResult, async (api) => {
     const r = await api.request('GET', `/v1/dht/${encodeURIComponent($('dht-get-key').value)}`)
     return [`${JSON.stringify(r.key)} = ${r.encoding === 'base64' ? `[base64] ${r.value}` : r.value}`, `publisher ${r.publisher}, seq ${r.seq}, from ${r.source}, expires ${new Date(r.expiresAt).toLocaleString()}`].join('\n')
   })
-  onSubmit('name-form', dhtResult, async (api) => {
+  onSubmit($('name-form'), dhtResult, async (api) => {
     const r = await api.request('GET', `/v1/names/${encodeURIComponent($('name-lookup').value.trim())}`)
     return [`${r.name} (${r.kind} name, owner ${r.owner}, seq ${r.seq}, from ${r.source})`, ...r.records.map((rec) => `  ${rec.type}: ${rec.value}`)].join('\n')
   })

@@ -4,9 +4,10 @@
  * loopback, two of them with the HTTP API. The test logs in through the form
  * (a wrong token first), sees the node's peers, creates a pseudonym on B,
  * sends B a direct and an anonymous message from A's page and sees both
- * arrive on B's page without a reload (event stream). It checks that no
- * token is in the page's HTML, that the CSP header is strict and that the
- * browser reported no CSP violation, and that a foreign `Host` is refused.
+ * arrive on B's page without a reload (event stream), and B's reply to the
+ * anonymous one arrive on A's page. It checks that no token is in the
+ * page's HTML, that the CSP header is strict and that the browser reported
+ * no CSP violation, and that a foreign `Host` is refused.
  * Screenshots go to test-output/screenshots/.
  *
  * Needs /usr/bin/chromium (or $UMBRA_CHROMIUM); `.ci/run` installs it. When
@@ -67,10 +68,8 @@ async function login (page: Page, url: string, token: string): Promise<void> {
 
 describe('dashboard in headless Chromium', { timeout: 120_000 }, () => {
   let net: Testnet
-  let a: UmbraNode
-  let b: UmbraNode
-  let apiA: ApiServer
-  let apiB: ApiServer
+  let a: UmbraNode, b: UmbraNode
+  let apiA: ApiServer, apiB: ApiServer
   let browser: Browser | undefined
 
   before(async () => {
@@ -188,7 +187,15 @@ describe('dashboard in headless Chromium', { timeout: 120_000 }, () => {
     await pageB.locator('#inbox li[data-kind="anonymous"]', { hasText: anonymous }).waitFor({ timeout: 30_000 })
     const anonymousMs = Date.now() - started
     assert.doesNotMatch(await pageB.locator('#inbox li[data-kind="anonymous"]').first().innerText(), new RegExp(a.peerId))
-    t.diagnostic(`direct message on B's page ${directMs} ms after clicking Send; anonymous (1 hop) ${anonymousMs} ms`)
+    // B answers through a reply block of the anonymous message; A's page shows the reply, B never learnt who A is.
+    const answer = `anonymous answer ${Date.now()}`
+    started = Date.now()
+    const received = pageB.locator('#inbox li[data-kind="anonymous"]', { hasText: anonymous })
+    await received.locator('input[name=reply]').fill(answer)
+    await received.locator('button[type=submit]').click()
+    await pageA.locator('#inbox li[data-kind="reply"]', { hasText: answer }).waitFor({ timeout: 30_000 })
+    const replyMs = Date.now() - started
+    t.diagnostic(`on the other page after clicking: direct ${directMs} ms, anonymous (1 hop) ${anonymousMs} ms, reply ${replyMs} ms`)
 
     // DHT put on A, get on B through the forms.
     await pageA.fill('#dht-put-key', 'dashboard-key')
