@@ -4,7 +4,8 @@
  * loopback, two of them with the HTTP API. The test logs in through the form
  * (a wrong token first), sees the node's peers, creates a pseudonym on B,
  * sends B a direct and an anonymous message from A's page and sees both
- * arrive on B's page without a reload (event stream), and B's reply to the
+ * arrive on B's page without a reload while its timers are paused (so over
+ * the event stream, not the 5 s poll), and B's reply to the
  * anonymous one arrive on A's page. It checks that no token is in the
  * page's HTML, that the CSP header is strict and that the browser reported
  * no CSP violation, and that a foreign `Host` is refused.
@@ -153,6 +154,8 @@ describe('dashboard in headless Chromium', { timeout: 120_000 }, () => {
     assert.equal(await pageA.locator('#mix-directory tbody tr').count(), NODES)
     await pageA.screenshot({ path: join(SCREENSHOTS, 'a-peers.png'), fullPage: true })
 
+    // B's page runs on a fake clock, so that once it is paused nothing but the event stream can update it.
+    await pageB.clock.install({ time: Date.now() })
     await login(pageB, apiB.url, TOKEN_B)
     // A pseudonym on B through the form; its gateway shows in the table.
     await pageB.fill('#pseudonym-label', 'dashboard test')
@@ -164,7 +167,10 @@ describe('dashboard in headless Chromium', { timeout: 120_000 }, () => {
     await pseudonymRow.waitFor({ timeout: UI_TIMEOUT_MS })
     assert.match(await pseudonymRow.innerText(), new RegExp(pseudonym.gateways[0] ?? 'no gateway'))
 
-    // Direct: A's form → B's page, live (no reload).
+    // From here B's page fires no timer (no 5 s poll): what appears on it came over the event stream.
+    await pageB.clock.pauseAt(Date.now() + 60_000)
+
+    // Direct: A's form → B's page, live (no reload, no poll).
     const direct = `hello B from A's dashboard ${Date.now()}`
     started = Date.now()
     await pageA.fill('#send-to', b.peerId)
@@ -198,6 +204,7 @@ describe('dashboard in headless Chromium', { timeout: 120_000 }, () => {
     t.diagnostic(`on the other page after clicking: direct ${directMs} ms, anonymous (1 hop) ${anonymousMs} ms, reply ${replyMs} ms`)
 
     // DHT put on A, get on B through the forms.
+    await pageB.clock.resume()
     await pageA.fill('#dht-put-key', 'dashboard-key')
     await pageA.fill('#dht-put-value', 'dashboard-value')
     await pageA.click('#dht-put-form button[type=submit]')
