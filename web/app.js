@@ -279,7 +279,12 @@ async function stream (current) {
       await current.api.events((name) => {
         const names = EVENT_SECTIONS[name]
         if (names !== undefined) void refresh(names)
-      }, () => { setLive(true); wait = STREAM_RETRY_MS }, current.abort.signal)
+      }, () => {
+        setLive(true)
+        wait = STREAM_RETRY_MS
+        // Events sent while the stream was down are lost: fetch everything once it is back.
+        void refresh()
+      }, current.abort.signal)
     } catch (err) {
       if (current.abort.signal.aborted) return
       if (err instanceof ApiFailure && err.status === 401) { showRefreshError(err); return }
@@ -306,6 +311,7 @@ function logout (message = '') {
   $('login').hidden = false
   $('node-title').textContent = ''
   $('login-error').textContent = message
+  for (const id of ['refresh-error', 'peer-count', 'inbox-count', 'mix-count']) $(id).textContent = ''
   for (const id of ['node', 'nat', 'mixnet', 'mix-counters', 'mailbox', 'quotas', 'inbox', 'dht-result', 'send-result', 'pseudonym-result']) $(id).replaceChildren()
   for (const id of ['peers', 'pseudonyms', 'mix-directory']) $(id).tBodies[0].replaceChildren()
 }
