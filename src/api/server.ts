@@ -44,6 +44,7 @@ import {
 import { buildOpenApiDocument, ROUTES } from './openapi.ts'
 import type { RouteAuth, RouteSpec } from './openapi.ts'
 import type { ApiServer, ApiServerInit } from './index.ts'
+import { registerDashboard } from '../web/routes.ts'
 import type { UmbraNode, UmbraNodeEvents, PeerEventDetail } from '../node/types.ts'
 import type { ReceivedMessage } from '../messaging/types.ts'
 import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, PseudonymInfo } from '../mixnet/types.ts'
@@ -320,6 +321,9 @@ class HttpApiServer implements ApiServer {
       const path = request.url.split('?', 1)[0] ?? ''
       void reply.code(404).send({ error: { code: NotFoundError.code, message: `No route ${request.method} ${path}` } })
     })
+
+    // The web page at `/` and the Host check against DNS rebinding on every route (src/web, issue 12).
+    registerDashboard(app, { host: this.#init.host })
 
     this.#route<RouteGenericInterface>(ROUTES.health, async () => ({ status: 'ok' }))
 
