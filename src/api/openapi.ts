@@ -974,6 +974,17 @@ export const ROUTES = {
     },
     errors: [400, 503]
   },
+  metrics: {
+    method: 'GET',
+    url: '/metrics',
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics',
+    description: 'The node\'s metrics in the Prometheus text format 0.0.4 (docs/metrics.md lists every metric): Umbra\'s `umbra_…` and libp2p\'s own. Outside `/v1`, where Prometheus looks by default; scrape it with the bearer token (`authorization` in the scrape config).',
+    auth: 'bearer',
+    schema: {},
+    errors: [503],
+    stream: { mediaType: 'text/plain; version=0.0.4', description: 'Prometheus text exposition format 0.0.4.' }
+  },
   events: {
     method: 'GET',
     url: '/v1/events',

@@ -42,6 +42,7 @@ import {
   toErrorReply
 } from './errors.ts'
 import { buildOpenApiDocument, ROUTES } from './openapi.ts'
+import { instrumentApi, metricsHandler } from '../metrics/api.ts'
 import type { RouteAuth, RouteSpec } from './openapi.ts'
 import type { ApiServer, ApiServerInit } from './index.ts'
 import { registerDashboard } from '../web/routes.ts'
@@ -525,6 +526,9 @@ class HttpApiServer implements ApiServer {
       const { refused } = this.#startedNode().quotas()
       return { refused: { ...refused, 'event-streams': refused['event-streams'] + this.#refusedStreams } }
     })
+
+    instrumentApi(app, () => this.#node.isStarted ? this.#node.metrics : undefined)
+    this.#route<RouteGenericInterface>(ROUTES.metrics, metricsHandler(() => this.#startedNode().metrics))
 
     this.#route<RouteGenericInterface>(ROUTES.events, async (request, reply) => {
       this.#startedNode()
