@@ -7,6 +7,7 @@
  * and every node of the process with its own registry.
  */
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import { register as globalRegister } from 'prom-client'
 import { createApiServer, type ApiServer } from '../../src/api/index.ts'
@@ -173,5 +174,23 @@ describe('GET /metrics on real loopback nodes with the mixnet', () => {
     assert.ok(names.length > 5, `${names.length} libp2p families`)
     for (const name of names) assert.notEqual(a.metrics.registry.getSingleMetric(name), b.metrics.registry.getSingleMetric(name), name)
     assert.equal(globalRegister.getMetricsAsArray().length, 0)
+  })
+
+  it('docs/metrics.md lists every umbra_ metric a node serves, and the Grafana dashboard queries only metrics that exist', async (t) => {
+    const fams = await families(apis.get(gatewayNode) as ApiServer)
+    const served = [...fams.keys()].filter((n) => n.startsWith('umbra_'))
+    const doc = await readFile(new URL('../../docs/metrics.md', import.meta.url), 'utf8')
+    const documented = new Set([...doc.matchAll(/^\| `(umbra_[a-z_]+)`/gm)].map((m) => m[1]))
+    assert.deepEqual([...documented].sort(), served.sort())
+    const dashboard = JSON.parse(await readFile(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> }
+    const queried = new Set<string>()
+    for (const panel of dashboard.panels) {
+      for (const target of panel.targets ?? []) {
+        for (const m of target.expr.matchAll(/\b((?:umbra|libp2p|process)_[a-z_]+)/g)) queried.add((m[1] as string).replace(/_(bucket|count|sum)$/, ''))
+      }
+    }
+    t.diagnostic(`${served.length} umbra_ families served and documented; dashboard queries ${queried.size} families`)
+    for (const name of queried) assert.ok(fams.has(name), `the dashboard queries ${name}, which the node does not serve`)
+    assert.deepEqual(served.filter((n) => !queried.has(n)), [], 'every umbra_ family is on the dashboard')
   })
 })
