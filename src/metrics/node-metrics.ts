@@ -43,32 +43,18 @@ export interface MetricsSources {
 const MS_PER_S = 1000
 const DROP_REASON_SET: ReadonlySet<string> = new Set(MIX_DROP_REASONS)
 
-/** A counter whose value is read from a subsystem's own total at each scrape (`set` semantics on a monotonic source). */
-function readCounter<L extends string> (registry: Registry, name: string, help: string, labelNames: readonly L[], read: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void): Counter<L> {
-  return new Counter<L>({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect () {
-      this.reset()
-      read((labels, value) => { this.inc(labels, value) })
-    }
-  })
-}
+/** Hands a read value to the metric: `set(labels, value)`. */
+type Reader<L extends string> = (set: (labels: Partial<Record<L, string>>, value: number) => void) => void
 
-/** A gauge read from a subsystem at each scrape. */
-function readGauge<L extends string> (registry: Registry, name: string, help: string, labelNames: readonly L[], read: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void): Gauge<L> {
-  return new Gauge<L>({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect () {
-      this.reset()
-      read((labels, value) => { this.set(labels, value) })
-    }
-  })
+/**
+ * A metric whose values are read from a subsystem at each scrape: a counter
+ * (from a total the subsystem keeps, monotonic) or a gauge. Registered in
+ * `registry` only.
+ */
+function readMetric<L extends string> (kind: 'counter' | 'gauge', registry: Registry, name: string, help: string, labelNames: readonly L[], read: Reader<L>): Counter<L> | Gauge<L> {
+  const config = { name, help, labelNames, registers: [registry] }
+  if (kind === 'gauge') return new Gauge<L>({ ...config, collect () { this.reset(); read((labels, value) => { this.set(labels, value) }) } })
+  return new Counter<L>({ ...config, collect () { this.reset(); read((labels, value) => { this.inc(labels, value) }) } })
 }
 
 /**
@@ -105,15 +91,15 @@ export class NodeMetrics implements MetricsRecorder {
     const registers = [registry]
     const mix = (): MixnetCounters | undefined => this.#sources?.mixnet?.counters()
 
-    readCounter(registry, 'umbra_mix_packets_received_total', 'Sphinx packets received on /umbra/mix/1.0.0 (relayed, delivered or dropped).', [], (set) => {
+    readMetric('counter', registry, 'umbra_mix_packets_received_total', 'Sphinx packets received on /umbra/mix/1.0.0 (relayed, delivered or dropped).', [], (set) => {
       set({}, mix()?.packetsIn ?? 0)
     })
-    readCounter(registry, 'umbra_mix_packets_forwarded_total', 'Relayed Sphinx packets by result: ok (sent to the next hop) or failed (next hop unreachable).', ['result'], (set) => {
+    readMetric('counter', registry, 'umbra_mix_packets_forwarded_total', 'Relayed Sphinx packets by result: ok (sent to the next hop) or failed (next hop unreachable).', ['result'], (set) => {
       const c = mix()
       set({ result: 'ok' }, c?.forwarded ?? 0)
       set({ result: 'failed' }, c?.forwardFailed ?? 0)
     })
-    readCounter(registry, 'umbra_mix_packets_dropped_total', 'Packets dropped by reason (docs/mixnet.md "Relaying"; docs/metrics.md lists the reasons).', ['reason'], (set) => {
+    readMetric('counter', registry, 'umbra_mix_packets_dropped_total', 'Packets dropped by reason (docs/mixnet.md "Relaying"; docs/metrics.md lists the reasons).', ['reason'], (set) => {
       const totals = new Map<MixDropReason, number>(MIX_DROP_REASONS.map((r) => [r, 0]))
       for (const [reason, n] of Object.entries(mix()?.dropped ?? {})) {
         const key = (DROP_REASON_SET.has(reason) ? reason : 'other') as MixDropReason
@@ -121,41 +107,41 @@ export class NodeMetrics implements MetricsRecorder {
       }
       for (const [reason, n] of totals) set({ reason }, n)
     })
-    readCounter(registry, 'umbra_mix_cover_packets_sent_total', 'Cover packets sent, by kind: loop (returns to this node) or drop (discarded by its last mix).', ['kind'], (set) => {
+    readMetric('counter', registry, 'umbra_mix_cover_packets_sent_total', 'Cover packets sent, by kind: loop (returns to this node) or drop (discarded by its last mix).', ['kind'], (set) => {
       const c = mix()
       set({ kind: 'loop' }, c?.loopsSent ?? 0)
       set({ kind: 'drop' }, c?.dropCoverSent ?? 0)
     })
-    readCounter(registry, 'umbra_mix_loops_returned_total', 'Loop cover packets that came back to this node.', [], (set) => { set({}, mix()?.loopsReturned ?? 0) })
-    readCounter(registry, 'umbra_mix_fragments_sent_total', 'Fragments of anonymous messages sent, by attempt: first or retransmit.', ['attempt'], (set) => {
+    readMetric('counter', registry, 'umbra_mix_loops_returned_total', 'Loop cover packets that came back to this node.', [], (set) => { set({}, mix()?.loopsReturned ?? 0) })
+    readMetric('counter', registry, 'umbra_mix_fragments_sent_total', 'Fragments of anonymous messages sent, by attempt: first or retransmit.', ['attempt'], (set) => {
       const c = mix()
       set({ attempt: 'first' }, c?.fragmentsSent ?? 0)
       set({ attempt: 'retransmit' }, c?.retransmitted ?? 0)
     })
-    readCounter(registry, 'umbra_gateway_packets_total', 'Fragments and replies this gateway stored in a mailbox, or refused (quota, unknown mailbox).', ['result'], (set) => {
+    readMetric('counter', registry, 'umbra_gateway_packets_total', 'Fragments and replies this gateway stored in a mailbox, or refused (quota, unknown mailbox).', ['result'], (set) => {
       const c = mix()
       set({ result: 'stored' }, c?.stored ?? 0)
       set({ result: 'refused' }, c?.refused ?? 0)
     })
-    readGauge(registry, 'umbra_gateway_mailboxes', 'Mailboxes at this gateway: claimed (by pseudonyms and reply mailboxes) and holding at least one message (0 on a client).', ['state'], (set) => {
+    readMetric('gauge', registry, 'umbra_gateway_mailboxes', 'Mailboxes at this gateway: claimed (by pseudonyms and reply mailboxes) and holding at least one message (0 on a client).', ['state'], (set) => {
       const u = this.#sources?.mixnet?.gatewayUsage()
       set({ state: 'claimed' }, u?.claimed ?? 0)
       set({ state: 'non-empty' }, u?.mailboxes ?? 0)
     })
-    readGauge(registry, 'umbra_gateway_mailbox_messages', 'Unexpired messages (complete and incomplete) held in this gateway\'s mailboxes.', [], (set) => {
+    readMetric('gauge', registry, 'umbra_gateway_mailbox_messages', 'Unexpired messages (complete and incomplete) held in this gateway\'s mailboxes.', [], (set) => {
       set({}, this.#sources?.mixnet?.gatewayUsage()?.messages ?? 0)
     })
-    readGauge(registry, 'umbra_gateway_mailbox_bytes', 'Bytes held in this gateway\'s mailboxes.', [], (set) => {
+    readMetric('gauge', registry, 'umbra_gateway_mailbox_bytes', 'Bytes held in this gateway\'s mailboxes.', [], (set) => {
       set({}, this.#sources?.mixnet?.gatewayUsage()?.bytes ?? 0)
     })
-    readGauge(registry, 'umbra_connections', 'Open libp2p connections by path: direct, or relayed through a circuit relay.', ['path'], (set) => {
+    readMetric('gauge', registry, 'umbra_connections', 'Open libp2p connections by path: direct, or relayed through a circuit relay.', ['path'], (set) => {
       let relayed = 0
       const all = this.#sources?.connections() ?? []
       for (const c of all) if (isRelayedAddr(c.remoteAddr.toString())) relayed++
       set({ path: CONNECTION_PATHS[0] }, all.length - relayed)
       set({ path: CONNECTION_PATHS[1] }, relayed)
     })
-    readCounter(registry, 'umbra_quota_refusals_total', 'Requests refused over a per-peer quota, by kind (docs/quotas.md).', ['kind'], (set) => {
+    readMetric('counter', registry, 'umbra_quota_refusals_total', 'Requests refused over a per-peer quota, by kind (docs/quotas.md).', ['kind'], (set) => {
       const refused = this.#sources?.quotas?.snapshot().refused
       for (const kind of QUOTA_KINDS) set({ kind }, refused?.[kind] ?? 0)
     })
