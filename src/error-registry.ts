@@ -40,7 +40,9 @@ import { InvalidNameError, InvalidNameRecordError, NameNotFoundError, NotZoneOwn
 import { StunEncodeError, StunErrorResponseError, StunMalformedError, StunTimeoutError } from './nat/errors.ts'
 import { PeerUnreachableError } from './nat/nat-service.ts'
 import { MetadataTooLargeError, PeerNotFoundError } from './registry/errors.ts'
+import { StateDatabaseError } from './store/errors.ts'
 import { TestnetStartError } from './testnet/errors.ts'
+import { HostNotAllowedError } from './web/errors.ts'
 import { QUOTA_CODES, QUOTA_KINDS, QuotaExceededError } from './quota.ts'
 
 /**
@@ -65,7 +67,7 @@ import { QUOTA_CODES, QUOTA_KINDS, QuotaExceededError } from './quota.ts'
  */
 
 /** An HTTP status the API answers errors with. */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 429 | 431 | 500 | 502 | 503 | 504 | 507
+export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 421 | 429 | 431 | 500 | 502 | 503 | 504 | 507
 
 /** A class of error in the registry: an `UmbraError` subclass (constructor arguments vary). */
 export type ErrorClass = abstract new (...args: any[]) => UmbraError // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -165,8 +167,12 @@ const ENTRIES = [
   entry(BootstrapFailedError, 500),
   codeEntry('UMBRA_ERR_STALE_RECORD', UmbraError, 409, 'An older record than the one the server holds'),
   codeEntry('UMBRA_ERR_BOOTSTRAP_FULL', UmbraError, 503, 'The bootstrap server holds as many records as it may'),
+  // src/store
+  entry(StateDatabaseError, 500),
   // src/testnet
   entry(TestnetStartError, 500),
+  // src/web (421 Misdirected Request: a Host header of another origin, DNS rebinding)
+  entry(HostNotAllowedError, 421),
   // src/cli
   entry(ApiUnreachableError, 500),
   codeEntry(ApiResponseError.code, ApiResponseError, 500, 'The node API returned an error'),

@@ -977,6 +977,17 @@ export const ROUTES = {
     },
     errors: [400, 503]
   },
+  metrics: {
+    method: 'GET',
+    url: '/metrics',
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics',
+    description: 'The node\'s metrics in the Prometheus text format 0.0.4 (docs/metrics.md lists every metric): Umbra\'s `umbra_…` and libp2p\'s own. Outside `/v1`, where Prometheus looks by default; scrape it with the bearer token (`authorization` in the scrape config).',
+    auth: 'bearer',
+    schema: {},
+    errors: [503],
+    stream: { mediaType: 'text/plain; version=0.0.4', description: 'Prometheus text exposition format 0.0.4.' }
+  },
   events: {
     method: 'GET',
     url: '/v1/events',
@@ -1044,6 +1055,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   409: 'Conflict with the current state: `UMBRA_ERR_KEY_OWNED` (the DHT key belongs to another publisher until its record expires), `UMBRA_ERR_NO_SURB` (the message has no reply block left).',
   413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',
   415: 'The body is not JSON: `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`.',
+  421: 'The `Host` header is not this API\'s bound host, a localhost name or an IP literal on its port (DNS rebinding, docs/dashboard.md): `UMBRA_ERR_HOST_NOT_ALLOWED`.',
   500: 'Unexpected failure: `UMBRA_ERR_INTERNAL` (details are in the node log).',
   502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection), `UMBRA_ERR_GATEWAY_UNREACHABLE` (a pseudonym\'s gateway is not connected, or did not accept a new pseudonym\'s mailbox claim).',
   503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
@@ -1081,6 +1093,7 @@ function operationOf (route: RouteSpec): Record<string, unknown> {
   }
   const statuses = new Set(route.errors)
   if (route.auth !== 'none') statuses.add(401)
+  statuses.add(421) // every route: the Host check of src/web (issue 12)
   statuses.add(500)
   for (const status of [...statuses].sort((a, b) => a - b)) {
     responses[String(status)] = { $ref: `#/components/responses/E${status}` }

@@ -44,9 +44,11 @@ import {
   toErrorReply
 } from './errors.ts'
 import { buildOpenApiDocument, ROUTES } from './openapi.ts'
+import { instrumentApi, metricsHandler } from '../metrics/api.ts'
 import type { RouteAuth, RouteSpec } from './openapi.ts'
 import type { AnonymousMessageEntry, DirectMessageEntry, InboxEntry, OwnedNameEntry, ParamsOf, QueryOf, ReplyMessageEntry, ResponseOf, ValidatedBodyOf } from './contract.ts'
 import type { ApiServer, ApiServerInit } from './index.ts'
+import { registerDashboard } from '../web/routes.ts'
 import type { UmbraNode, UmbraNodeEvents, PeerEventDetail } from '../node/types.ts'
 import type { ReceivedMessage } from '../messaging/types.ts'
 import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, PseudonymInfo } from '../mixnet/types.ts'
@@ -282,6 +284,9 @@ class HttpApiServer implements ApiServer {
       void reply.code(404).send({ error: { code: NotFoundError.code, message: `No route ${request.method} ${path}` } })
     })
 
+    // The web page at `/` and the Host check against DNS rebinding on every route (src/web, issue 12).
+    registerDashboard(app, { host: this.#init.host })
+
     this.#route(ROUTES.health, async () => ({ status: 'ok' as const }))
 
     const openApi = buildOpenApiDocument()
@@ -482,6 +487,9 @@ class HttpApiServer implements ApiServer {
       const { refused } = this.#startedNode().quotas()
       return { refused: { ...refused, 'event-streams': refused['event-streams'] + this.#refusedStreams } }
     })
+
+    instrumentApi(app, () => this.#node.isStarted ? this.#node.metrics : undefined)
+    this.#route(ROUTES.metrics, metricsHandler(() => this.#startedNode().metrics))
 
     this.#route(ROUTES.events, async (request, reply) => {
       this.#startedNode()
