@@ -1,0 +1,10 @@
+import { UmbraError } from '../errors.ts'
+
+/** The state database cannot be opened, is not an Umbra state database, or a migration failed. Code `UMBRA_ERR_STATE_DB`. */
+export class StateDatabaseError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_STATE_DB'
+  constructor (message = 'The state database is not usable', options?: ErrorOptions) {
+    super(message, StateDatabaseError.code, options)
+    this.name = 'StateDatabaseError'
+  }
+}
