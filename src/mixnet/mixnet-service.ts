@@ -1163,7 +1163,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       heldBy.clear()
       for (const o of owned.values()) o.client?.stop()
       owned.clear()
-      await replyMailbox?.then((rm) => { rm.client.stop() }, () => {})
+      // A claim still under way (a lone node's gateway may take its full timeout to answer) is not waited for: its client is stopped when it settles.
+      void replyMailbox?.then((rm) => { rm.client.stop() }, () => {})
       replyMailbox = undefined
       replyMailboxCurrent = undefined
       await directory.stop()

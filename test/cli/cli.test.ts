@@ -352,6 +352,26 @@ describe('umbra start', { timeout: 30_000 }, () => {
   })
 })
 
+describe('umbra start, a lone server', { timeout: 30_000 }, () => {
+  test('stops on SIGINT within 5 s with exit 0, even while its reply mailbox claim is still under way', async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'umbra-cli-lone-'))
+    const node = spawnUmbra(['start', '--data-dir', dataDir, '--api', '127.0.0.1:0'])
+    t.after(async () => {
+      await node.stop('SIGKILL', 1000)
+      await rm(dataDir, { recursive: true, force: true })
+    })
+    await node.waitForLine((l) => l.startsWith('umbra node ready:'), 20_000)
+    // Before the fix the stop waited for the node's claim of a reply mailbox at itself and hit the 10 s shutdown timeout (exit 1).
+    await new Promise((resolve) => setTimeout(resolve, 4_000))
+    const started = Date.now()
+    const { code } = await node.stop('SIGINT', 10_000)
+    const ms = Date.now() - started
+    t.diagnostic(`a lone server stopped in ${ms} ms after SIGINT`)
+    assert.equal(code, 0, node.stderr())
+    assert.ok(ms < 5_000, `stopped in ${ms} ms`)
+  })
+})
+
 describe('usage errors', { timeout: 30_000 }, () => {
   for (const [what, args] of [
     ['--role bogus', ['start', '--role', 'bogus']],
