@@ -3,14 +3,20 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
-import { encodeKey, parsePeer } from '../identity/index.ts'
-import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
+import { encodeKey, parsePeer, peerIdFromKey } from '../identity/index.ts'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_POLL_INTERVAL_MS, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
+import { createInbox, type InboxHandle } from './inbox.ts'
+import { createOfflineQueue, type OfflineQueueLimits, type QueuedItem } from './offline-queue.ts'
 import { MessageAck } from './pb/message.ts'
 import { openMessage, sealMessage } from './seal.ts'
-import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
+import type { DeliveryPath, MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
+import { InvalidOptionError } from '../errors.ts'
 import { QUOTA_CODES, RateLimiter, type QuotaCounters } from '../quota.ts'
+import { openStateDatabase, type StateDatabase } from '../store/database.ts'
 import type { Logger } from '../logger.ts'
+import type { KadDHT } from '@libp2p/kad-dht'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
 /** What the messaging service needs from the node. */
@@ -20,12 +26,24 @@ export interface MessagingServiceComponents {
   log: Logger
   /** Per-peer rate refusals are counted here (`direct-messages`). */
   quotas?: QuotaCounters
-  /** Called once per message that decrypted and verified. */
+  /** Called once per new message that decrypted and verified (not for a copy of one already received). */
   onMessage(message: ReceivedMessage): void
+  /** Where the inbox and (on a server) the offline queues live; an in-memory database when absent. */
+  state?: StateDatabase
+  /** Finds the k closest server nodes to a recipient (its offline queue servers). */
+  kad?: KadDHT
+  /** Serve offline queues for others (server nodes). @default false */
+  server?: boolean
+  /** Per-recipient limits of the queues this node serves (seed 001 defaults). */
+  queueLimits?: Partial<OfflineQueueLimits>
+  /** How often to fetch this node's own offline queue, ms. @default OFFLINE_POLL_INTERVAL_MS */
+  pollInterval?: number
 }
 
 /** The messaging service with its lifecycle, as held by the node. */
 export interface MessagingServiceHandle extends MessagingService {
+  /** The durable inbox of every kind (the mixnet's messages and replies are written here too). */
+  readonly store: InboxHandle
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -47,7 +65,14 @@ const ACK_TEXT: Record<number, string> = {
  */
 export function createMessagingService (components: MessagingServiceComponents): MessagingServiceHandle {
   const { libp2p, privateKey, log, onMessage } = components
-  const inbox: ReceivedMessage[] = []
+  const ownState = components.state == null
+  const state = components.state ?? openStateDatabase({ path: ':memory:' })
+  const inbox = createInbox({ state, log })
+  const queue = createOfflineQueue({ libp2p, kad: components.kad, state, server: components.server ?? false, log, limits: components.queueLimits })
+  const pollInterval = components.pollInterval ?? OFFLINE_POLL_INTERVAL_MS
+  let pollTimer: ReturnType<typeof setInterval> | undefined
+  let draining: Promise<number> | undefined
+  const stopping = new AbortController()
   const rate = new RateLimiter({ ratePerSecond: DIRECT_MESSAGES_PER_SECOND, burst: DIRECT_MESSAGES_BURST })
 
   async function handle (stream: Stream, connection: Connection): Promise<void> {
@@ -90,9 +115,8 @@ export function createMessagingService (components: MessagingServiceComponents):
           sentAt: opened.sentAt,
           receivedAt: Date.now()
         }
-        inbox.push(msg)
-        if (inbox.length > INBOX_LIMIT) inbox.shift()
-        onMessage(msg)
+        // A copy of a message already received (a retry after a lost acknowledgement) is acknowledged again, not stored twice.
+        if (inbox.addDirect(msg)) onMessage(msg)
       } catch (err) {
         status = err instanceof MessageTooLargeError ? ACK_TOO_LARGE : err instanceof UnreadableMessageError ? ACK_UNREADABLE : ACK_MALFORMED
         log.debug({ code: (err as UmbraError).code }, 'refused a direct message')
@@ -106,12 +130,67 @@ export function createMessagingService (components: MessagingServiceComponents):
     }
   }
 
+  /** Opens a queued envelope, stores it unless already received; returns the ids to acknowledge at the server. */
+  async function acceptQueued (items: QueuedItem[]): Promise<Uint8Array[]> {
+    const done: Uint8Array[] = []
+    for (const item of items) {
+      try {
+        const opened = await openMessage(privateKey, item.envelope)
+        if (!uint8ArrayEquals(opened.id, item.id)) throw new UnreadableMessageError('The queued id is not the sealed id')
+        const sender = peerIdFromEd25519(opened.senderKey)
+        const msg: ReceivedMessage = {
+          id: uint8ArrayToString(opened.id, 'base16'),
+          from: sender,
+          fromKey: encodeKey(opened.senderKey),
+          body: opened.body,
+          sentAt: opened.sentAt,
+          receivedAt: Date.now()
+        }
+        if (inbox.addDirect(msg)) onMessage(msg)
+      } catch (err) {
+        // Not for this node or tampered: it can never be read, so it is acknowledged (deleted) too.
+        log.debug({ server: item.server, code: (err as UmbraError).code }, 'dropped an unreadable queued message')
+      }
+      done.push(item.id)
+    }
+    return done
+  }
+
+  async function drain (signal?: AbortSignal): Promise<number> {
+    if (draining != null) return await draining
+    const before = inbox.size()
+    draining = queue.drain(acceptQueued, withTimeout(signal ?? stopping.signal, SEND_TIMEOUT_MS))
+      .then(() => Math.max(0, inbox.size() - before))
+      .finally(() => { draining = undefined })
+    return await draining
+  }
+
+  /** Writes the envelope on one stream of `conn` and checks the recipient's acknowledgement. */
+  async function deliverOn (conn: Connection, id: Uint8Array, envelope: Uint8Array, signal: AbortSignal): Promise<void> {
+    const stream = await conn.newStream(MESSAGE_PROTOCOL, { signal, runOnLimitedConnection: true })
+    const lp = lpStream(stream, { maxDataLength: MAX_ACK_BYTES })
+    await lp.write(envelope, { signal })
+    const ackBytes = (await lp.read({ signal })).subarray()
+    const ack = MessageAck.decode(ackBytes)
+    if (ack.version !== MESSAGE_VERSION || !uint8ArrayEquals(MessageAck.encode(ack), ackBytes)) {
+      throw new DeliveryFailedError(`Malformed acknowledgement (version ${ack.version})`)
+    }
+    await stream.close({ signal }).catch(() => {})
+    if (ack.status !== ACK_DELIVERED) throw new RefusedError(ACK_TEXT[ack.status] ?? `the recipient answered status ${ack.status}`)
+    if (!uint8ArrayEquals(ack.id, id)) throw new RefusedError('The acknowledgement names another message')
+  }
+
   return {
+    store: inbox,
+
     async send (to: string, body: Uint8Array, options: SendOptions = {}): Promise<SendReceipt> {
       const started = performance.now()
       if (!(body instanceof Uint8Array)) throw new MessageTooLargeError('A message body must be bytes (Uint8Array)')
       if (body.byteLength > MAX_BODY_BYTES) {
         throw new MessageTooLargeError(`A message body is at most ${MAX_BODY_BYTES} bytes, got ${body.byteLength}`)
+      }
+      if (options.id !== undefined && (typeof options.id !== 'string' || !/^[0-9a-f]{32}$/.test(options.id))) {
+        throw new InvalidOptionError('options.id must be a message id of 32 lowercase hex characters')
       }
       let peer: PeerId
       try {
@@ -123,45 +202,79 @@ export function createMessagingService (components: MessagingServiceComponents):
       if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot send a direct message to itself')
       let sealed: { id: Uint8Array, envelope: Uint8Array }
       try {
-        sealed = await sealMessage(privateKey, peer.publicKey.raw, body)
+        sealed = await sealMessage(privateKey, peer.publicKey.raw, body, Date.now(), options.id != null ? uint8ArrayFromString(options.id, 'base16') : undefined)
       } catch (err) {
         // A PeerId carries any 32 bytes as its key; one that is not an Ed25519 point has no X25519 key to seal to.
         throw new InvalidRecipientError('The recipient\'s key is not a valid Ed25519 public key', { cause: err })
       }
+      // One id and one envelope for every path: the recipient de-duplicates by id whichever copy arrives.
       const { id, envelope } = sealed
+      const idHex = uint8ArrayToString(id, 'base16')
       const signal = withTimeout(options.signal, options.timeout ?? SEND_TIMEOUT_MS)
-      let ack: MessageAck
+      const receipt = (path: DeliveryPath, servers?: string[]): SendReceipt => ({ id: idHex, to: peer.toString(), path, ...(servers != null ? { servers } : {}), rttMs: performance.now() - started })
+      const aborted = (): boolean => options.signal?.aborted === true
+      let reason: unknown
       try {
-        const stream = await libp2p.dialProtocol(peer, MESSAGE_PROTOCOL, { signal, runOnLimitedConnection: true })
-        const lp = lpStream(stream, { maxDataLength: MAX_ACK_BYTES })
-        await lp.write(envelope, { signal })
-        const ackBytes = (await lp.read({ signal })).subarray()
-        ack = MessageAck.decode(ackBytes)
-        if (ack.version !== MESSAGE_VERSION || !uint8ArrayEquals(MessageAck.encode(ack), ackBytes)) {
-          throw new DeliveryFailedError(`Malformed acknowledgement (version ${ack.version})`)
-        }
-        await stream.close({ signal }).catch(() => {})
+        // Paths 1 and 3: an open connection, or a new one; libp2p dials direct addresses before relayed (circuit) ones.
+        const conn = await libp2p.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_TIMEOUT_MS)]) })
+        const path: DeliveryPath = conn.limits != null || conn.remoteAddr.toString().includes('/p2p-circuit') ? 'relayed' : 'direct'
+        await deliverOn(conn, id, envelope, signal)
+        return receipt(path)
       } catch (err) {
-        if (options.signal?.aborted === true) throw new AbortedError('send aborted', { cause: err })
-        if (signal.aborted) throw new DeliveryFailedError(`No acknowledgement from ${peer.toString()} in time`, { cause: err })
-        throw new DeliveryFailedError(`Could not deliver to ${peer.toString()}: ${(err as Error).message}`, { cause: err })
+        if (aborted()) throw new AbortedError('send aborted', { cause: err })
+        // The recipient answered and refused: queuing the same bytes would be refused again.
+        if (err instanceof RefusedError) throw new DeliveryFailedError(err.message, { cause: err })
+        reason = err
       }
-      if (ack.status !== ACK_DELIVERED) throw new DeliveryFailedError(ACK_TEXT[ack.status] ?? `the recipient answered status ${ack.status}`)
-      if (!uint8ArrayEquals(ack.id, id)) throw new DeliveryFailedError('The acknowledgement names another message')
-      return { id: uint8ArrayToString(id, 'base16'), to: peer.toString(), rttMs: performance.now() - started }
+      // Path 4: unreachable (or no acknowledgement): the sealed message waits in the recipient's offline queue.
+      log.debug({ to: peer.toString(), err: (reason as Error).message }, 'recipient unreachable; queuing the message')
+      try {
+        const servers = await queue.store(peer, id, envelope, signal)
+        return receipt('queued', servers)
+      } catch (err) {
+        if (aborted()) throw new AbortedError('send aborted', { cause: err })
+        if (err instanceof UmbraError && err.code !== DeliveryFailedError.code) throw err
+        const why = signal.aborted ? 'no acknowledgement in time' : (reason as Error).message
+        throw new DeliveryFailedError(`Could not deliver to ${peer.toString()} (${why}), nor queue it: ${(err as Error).message}`, { cause: err })
+      }
     },
 
     inbox (): ReceivedMessage[] {
-      return inbox.slice()
+      const out: ReceivedMessage[] = []
+      for (const m of inbox.list({ limit: INBOX_LIMIT }).messages) if (m.kind === 'direct') out.push(m)
+      return out.reverse()
+    },
+
+    async drainOfflineQueue (options = {}) {
+      return await drain(options.signal)
     },
 
     async start (): Promise<void> {
       // Relayed (limited) connections carry direct messages too: a client behind a NAT is reached through its relay.
       await libp2p.handle(MESSAGE_PROTOCOL, handle, { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true })
+      await queue.start()
+      // Messages left while this node was away: fetched now (in the background) and then periodically.
+      const poll = (): void => { void drain().catch((err) => { log.debug({ err: err.message }, 'offline queue fetch failed') }) }
+      poll()
+      pollTimer = setInterval(poll, pollInterval)
+      pollTimer.unref()
     },
 
     async stop (): Promise<void> {
+      clearInterval(pollTimer)
+      stopping.abort()
+      await draining?.catch(() => {})
+      await queue.stop()
       await libp2p.unhandle(MESSAGE_PROTOCOL)
+      if (ownState) state.close()
     }
   }
+}
+
+/** The recipient answered and refused the message (a status other than delivered). */
+class RefusedError extends Error {}
+
+/** The PeerId string of an Ed25519 public key. */
+function peerIdFromEd25519 (raw: Uint8Array): string {
+  return peerIdFromKey(encodeKey(raw)).toString()
 }

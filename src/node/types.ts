@@ -1,5 +1,6 @@
 import type { DhtService } from '../dht/index.ts'
 import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
+import type { Inbox } from '../messaging/inbox.ts'
 import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { Registry, RegistryInit } from '../registry/index.ts'
 import type { Names } from '../names/index.ts'
@@ -121,6 +122,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly dht: DhtService
   /** Direct encrypted messages. */
   readonly messaging: MessagingService
+  /** The durable inbox of direct and anonymous messages and replies: paged list, delete, ack (src/messaging/inbox.ts). */
+  readonly inbox: Inbox
   /** Anonymous messages through the Sphinx mix network. */
   readonly mixnet: MixnetService
   /** Peer records: this node's, and others' by PeerId or key (dialling by PeerId resolves through it). */
