@@ -154,6 +154,9 @@ const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
   ['UMBRA_ERR_SPHINX_TAMPERED', 502],
   ['UMBRA_ERR_NOT_ENOUGH_MIXES', 503],
   ['UMBRA_ERR_MAILBOX_FULL', 507],
+  // src/messaging/errors.ts: a direct message's recipient is offline and its offline queue is full (issue 11)
+  ['UMBRA_ERR_OFFLINE_QUEUE_FULL', 507],
+  ['UMBRA_ERR_OFFLINE_QUEUE_BYTES', 507],
   // src/discovery/errors.ts
   ['UMBRA_ERR_DISCOVERY_SET_FULL', 507],
   // src/nat/nat-service.ts
