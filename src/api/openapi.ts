@@ -833,7 +833,7 @@ export const ROUTES = {
         additionalProperties: false,
         properties: {
           limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `Entries per page, 1 to ${INBOX_PAGE_MAX}; default ${INBOX_PAGE_DEFAULT}.` },
-          before: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Cursor: the \`next\` of the previous page.' },
+          before: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Cursor: the `next` of the previous page.' },
           since: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Only messages received at or after this time, ms since the Unix epoch.' }
         }
       },
