@@ -144,6 +144,10 @@ export interface SendResponse {
   retransmissions?: number
   /** `stored` at the gateway or `delivered` to the recipient (anonymous only). */
   status?: 'stored' | 'delivered'
+  /** Direct only: the path that carried it; `queued` (HTTP 202) waits in the recipient's offline queue (issue 11). */
+  path?: 'direct' | 'relayed' | 'queued'
+  /** PeerIds of the queue servers holding it (`queued` only). */
+  servers?: string[]
   rttMs: number
 }
 
@@ -181,6 +185,8 @@ export interface ReplyInboxMessage {
   kind: 'reply'
   anonymous: true
   from: null
+  /** Inbox entry id, chosen at receipt (issue 11). */
+  id?: string
   /** Id of the message it answers. */
   inReplyTo: string
   body: string
@@ -223,9 +229,19 @@ export interface MixnetResponse {
   counters: Record<string, number | Record<string, number>>
 }
 
-/** `GET /v1/messages`. */
+/** `GET /v1/messages`: one page, newest first. */
 export interface InboxResponse {
   messages: InboxMessage[]
+  /** Cursor of the next (older) page, for `before`; absent on the last page. */
+  next?: string
+}
+
+/** Options of {@link ApiClient.inbox} (issue 11). */
+export interface InboxOptions extends RequestOptions {
+  /** Entries per page, 1 to 1,000 (the node's default: 100). */
+  limit?: number
+  /** The `next` cursor of the previous page. */
+  before?: string
 }
 
 /** Options of {@link ApiClient}. */
@@ -428,9 +444,23 @@ export class ApiClient {
     return await this.request<ReplyResponse>('POST', `/v1/messages/${encodeURIComponent(id)}/reply`, payload, options)
   }
 
-  /** `GET /v1/messages`: direct and anonymous messages and replies received since the node started, oldest first. */
-  async inbox (options: RequestOptions = {}): Promise<InboxResponse> {
-    return await this.request<InboxResponse>('GET', '/v1/messages', undefined, options)
+  /** `GET /v1/messages`: one page of the durable inbox (direct and anonymous messages and replies), newest first. */
+  async inbox (options: InboxOptions = {}): Promise<InboxResponse> {
+    const query = new URLSearchParams()
+    if (options.limit != null) query.set('limit', String(options.limit))
+    if (options.before != null) query.set('before', options.before)
+    const qs = query.size > 0 ? `?${query.toString()}` : ''
+    return await this.request<InboxResponse>('GET', `/v1/messages${qs}`, undefined, options)
+  }
+
+  /** `DELETE /v1/messages/:id`: deletes one inbox entry (404 `UMBRA_ERR_MESSAGE_NOT_FOUND` when unknown). */
+  async deleteMessage (id: string, options: RequestOptions = {}): Promise<{ id: string, deleted: true }> {
+    return await this.request<{ id: string, deleted: true }>('DELETE', `/v1/messages/${encodeURIComponent(id)}`, undefined, options)
+  }
+
+  /** `POST /v1/messages/ack`: the application processed these entries; they are deleted. */
+  async ackMessages (ids: string[], options: RequestOptions = {}): Promise<{ acked: number, unknown: string[] }> {
+    return await this.request<{ acked: number, unknown: string[] }>('POST', '/v1/messages/ack', { ids }, options)
   }
 
   /** `POST /v1/pseudonyms`: creates a pseudonym; resolves once senders can find it. */
