@@ -92,3 +92,5 @@ export const OFFLINE_STREAM_TIMEOUT_MS = 15_000
 export const DIRECT_DIAL_TIMEOUT_MS = 10_000
 /** How often a node asks its queue servers for messages left while it was away, ms (also once at start). */
 export const OFFLINE_POLL_INTERVAL_MS = 30_000
+/** Least time between two fetches of the own offline queue triggered by a queue server connecting, ms. */
+export const OFFLINE_DRAIN_GAP_MS = 5_000

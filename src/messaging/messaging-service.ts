@@ -5,7 +5,7 @@ import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { encodeKey, parsePeer, peerIdFromKey } from '../identity/index.ts'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
-import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_POLL_INTERVAL_MS, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
+import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_DRAIN_GAP_MS, OFFLINE_POLL_INTERVAL_MS, OFFLINE_PROTOCOL, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
 import { createInbox, type InboxHandle } from './inbox.ts'
 import { createOfflineQueue, type OfflineQueueLimits, type QueuedItem } from './offline-queue.ts'
@@ -72,7 +72,9 @@ export function createMessagingService (components: MessagingServiceComponents):
   const pollInterval = components.pollInterval ?? OFFLINE_POLL_INTERVAL_MS
   let pollTimer: ReturnType<typeof setInterval> | undefined
   let draining: Promise<number> | undefined
+  let lastDrain = 0
   const stopping = new AbortController()
+  let stopIdentify = (): void => {}
   const rate = new RateLimiter({ ratePerSecond: DIRECT_MESSAGES_PER_SECOND, burst: DIRECT_MESSAGES_BURST })
 
   async function handle (stream: Stream, connection: Connection): Promise<void> {
@@ -158,6 +160,7 @@ export function createMessagingService (components: MessagingServiceComponents):
 
   async function drain (signal?: AbortSignal): Promise<number> {
     if (draining != null) return await draining
+    lastDrain = Date.now()
     const before = inbox.size()
     draining = queue.drain(acceptQueued, withTimeout(signal ?? stopping.signal, SEND_TIMEOUT_MS))
       .then(() => Math.max(0, inbox.size() - before))
@@ -253,15 +256,21 @@ export function createMessagingService (components: MessagingServiceComponents):
       // Relayed (limited) connections carry direct messages too: a client behind a NAT is reached through its relay.
       await libp2p.handle(MESSAGE_PROTOCOL, handle, { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true })
       await queue.start()
-      // Messages left while this node was away: fetched now (in the background) and then periodically.
+      // Messages left while this node was away: fetched once its first queue server is identified (below), then periodically.
       const poll = (): void => { void drain().catch((err) => { log.debug({ err: err.message }, 'offline queue fetch failed') }) }
-      poll()
       pollTimer = setInterval(poll, pollInterval)
       pollTimer.unref()
+      // A node coming back learns its queue servers as they connect: the first one identified triggers a fetch.
+      libp2p.addEventListener('peer:identify', onIdentify)
+      function onIdentify (evt: CustomEvent<{ protocols: string[] }>): void {
+        if (evt.detail.protocols.includes(OFFLINE_PROTOCOL) && Date.now() - lastDrain >= OFFLINE_DRAIN_GAP_MS) poll()
+      }
+      stopIdentify = () => { libp2p.removeEventListener('peer:identify', onIdentify) }
     },
 
     async stop (): Promise<void> {
       clearInterval(pollTimer)
+      stopIdentify()
       stopping.abort()
       await draining?.catch(() => {})
       await queue.stop()

@@ -71,7 +71,7 @@ export interface MessagingService {
   /**
    * Asks this node's queue servers for messages left while it was away, stores
    * them in the inbox (dropping ids already received) and acknowledges them.
-   * Runs at start and every 30 s by itself. Resolves with the number of new messages.
+   * Runs by itself when a queue server connects (at most every 5 s) and every 30 s. Resolves with the number of new messages.
    */
   drainOfflineQueue(options?: { signal?: AbortSignal }): Promise<number>
 }
