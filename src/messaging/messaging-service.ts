@@ -1,16 +1,18 @@
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
-import { encodeKey, parsePeer, peerIdFromKey } from '../identity/index.ts'
+import { encodeKey, parsePeer } from '../identity/index.ts'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_DRAIN_GAP_MS, OFFLINE_POLL_INTERVAL_MS, OFFLINE_PROTOCOL, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
 import { createInbox, type InboxHandle } from './inbox.ts'
 import { createOfflineQueue, type OfflineQueueLimits, type QueuedItem } from './offline-queue.ts'
 import { MessageAck } from './pb/message.ts'
-import { openMessage, sealMessage } from './seal.ts'
+import { openMessage, sealMessage, type OpenedMessage } from './seal.ts'
 import type { DeliveryPath, MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { QUOTA_CODES, RateLimiter, type QuotaCounters } from '../quota.ts'
@@ -109,16 +111,8 @@ export function createMessagingService (components: MessagingServiceComponents):
         if (!uint8ArrayEquals(opened.senderKey, connection.remotePeer.publicKey?.raw ?? new Uint8Array())) {
           throw new UnreadableMessageError('Signer is not the connected peer')
         }
-        const msg: ReceivedMessage = {
-          id: uint8ArrayToString(opened.id, 'base16'),
-          from: connection.remotePeer.toString(),
-          fromKey: encodeKey(opened.senderKey),
-          body: opened.body,
-          sentAt: opened.sentAt,
-          receivedAt: Date.now()
-        }
         // A copy of a message already received (a retry after a lost acknowledgement) is acknowledged again, not stored twice.
-        if (inbox.addDirect(msg)) onMessage(msg)
+        store(opened)
       } catch (err) {
         status = err instanceof MessageTooLargeError ? ACK_TOO_LARGE : err instanceof UnreadableMessageError ? ACK_UNREADABLE : ACK_MALFORMED
         log.debug({ code: (err as UmbraError).code }, 'refused a direct message')
@@ -132,6 +126,19 @@ export function createMessagingService (components: MessagingServiceComponents):
     }
   }
 
+  /** Stores an opened message in the inbox and emits it, unless its id from this sender was already received. */
+  function store (opened: OpenedMessage): void {
+    const msg: ReceivedMessage = {
+      id: uint8ArrayToString(opened.id, 'base16'),
+      from: peerIdFromPublicKey(publicKeyFromRaw(opened.senderKey)).toString(),
+      fromKey: encodeKey(opened.senderKey),
+      body: opened.body,
+      sentAt: opened.sentAt,
+      receivedAt: Date.now()
+    }
+    if (inbox.addDirect(msg)) onMessage(msg)
+  }
+
   /** Opens a queued envelope, stores it unless already received; returns the ids to acknowledge at the server. */
   async function acceptQueued (items: QueuedItem[]): Promise<Uint8Array[]> {
     const done: Uint8Array[] = []
@@ -139,16 +146,7 @@ export function createMessagingService (components: MessagingServiceComponents):
       try {
         const opened = await openMessage(privateKey, item.envelope)
         if (!uint8ArrayEquals(opened.id, item.id)) throw new UnreadableMessageError('The queued id is not the sealed id')
-        const sender = peerIdFromEd25519(opened.senderKey)
-        const msg: ReceivedMessage = {
-          id: uint8ArrayToString(opened.id, 'base16'),
-          from: sender,
-          fromKey: encodeKey(opened.senderKey),
-          body: opened.body,
-          sentAt: opened.sentAt,
-          receivedAt: Date.now()
-        }
-        if (inbox.addDirect(msg)) onMessage(msg)
+        store(opened)
       } catch (err) {
         // Not for this node or tampered: it can never be read, so it is acknowledged (deleted) too.
         log.debug({ server: item.server, code: (err as UmbraError).code }, 'dropped an unreadable queued message')
@@ -282,8 +280,3 @@ export function createMessagingService (components: MessagingServiceComponents):
 
 /** The recipient answered and refused the message (a status other than delivered). */
 class RefusedError extends Error {}
-
-/** The PeerId string of an Ed25519 public key. */
-function peerIdFromEd25519 (raw: Uint8Array): string {
-  return peerIdFromKey(encodeKey(raw)).toString()
-}
