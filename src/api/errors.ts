@@ -157,6 +157,7 @@ const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
   // src/messaging/errors.ts: a direct message's recipient is offline and its offline queue is full (issue 11)
   ['UMBRA_ERR_OFFLINE_QUEUE_FULL', 507],
   ['UMBRA_ERR_OFFLINE_QUEUE_BYTES', 507],
+  ['UMBRA_ERR_OFFLINE_QUEUE_SERVER_FULL', 507],
   // src/discovery/errors.ts
   ['UMBRA_ERR_DISCOVERY_SET_FULL', 507],
   // src/nat/nat-service.ts

@@ -74,12 +74,21 @@ export const OFFLINE_OK = 0
 export const OFFLINE_MALFORMED = 1
 export const OFFLINE_FULL_MESSAGES = 2
 export const OFFLINE_FULL_BYTES = 3
+export const OFFLINE_FULL_SERVER = 4
 /** How long a queued message is kept, ms (seed 001: 72 h). */
 export const OFFLINE_TTL_MS = 72 * 60 * 60 * 1000
 /** Messages one recipient's queue holds at one server (seed 001: 100). */
 export const OFFLINE_MAX_MESSAGES = 100
 /** Envelope bytes one recipient's queue holds at one server (seed 001: 1 MB). */
 export const OFFLINE_MAX_BYTES = 1_000_000
+/**
+ * Envelope bytes one storing peer may keep queued at a server, for all
+ * recipients together (issue 10's per-peer quotas, docs/quotas.md): a peer
+ * that makes up recipients cannot fill the server's disk. 8 full queues.
+ */
+export const OFFLINE_MAX_BYTES_PER_SENDER = 8 * OFFLINE_MAX_BYTES
+/** Envelope bytes a server keeps queued in all (as the DHT's 256 MiB for records of others, issue 10). */
+export const OFFLINE_MAX_TOTAL_BYTES = 256 * 1024 * 1024
 /** Servers a message is queued at: the k closest server nodes to the recipient's PeerId (issue 11: k = 3). */
 export const OFFLINE_REPLICAS = 3
 /** Largest OfflineRequest frame a server reads, bytes: one envelope plus the fields, or 1,000 ack ids. */

@@ -62,3 +62,12 @@ export class OfflineQueueBytesError extends UmbraError {
     this.name = 'OfflineQueueBytesError'
   }
 }
+
+/** Every queue server that answered is out of room for this sender's messages or in all (per-sender and total quotas). Code `UMBRA_ERR_OFFLINE_QUEUE_SERVER_FULL` (HTTP 507). */
+export class OfflineQueueServerFullError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_OFFLINE_QUEUE_SERVER_FULL'
+  constructor (message = 'The recipient is offline and its queue servers have no room left for this sender', options?: ErrorOptions) {
+    super(message, OfflineQueueServerFullError.code, options)
+    this.name = 'OfflineQueueServerFullError'
+  }
+}

@@ -17,11 +17,11 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { EventTypes, type KadDHT } from '@libp2p/kad-dht'
 import {
-  MAX_ENVELOPE_BYTES, MAX_OFFLINE_REQUEST_BYTES, MAX_OFFLINE_RESPONSE_BYTES, MESSAGE_ID_BYTES, OFFLINE_FULL_BYTES, OFFLINE_FULL_MESSAGES,
-  OFFLINE_MALFORMED, OFFLINE_MAX_BYTES, OFFLINE_MAX_MESSAGES, OFFLINE_OK, OFFLINE_OP_ACK, OFFLINE_OP_FETCH, OFFLINE_OP_STORE, OFFLINE_PROTOCOL,
+  MAX_ENVELOPE_BYTES, MAX_OFFLINE_REQUEST_BYTES, MAX_OFFLINE_RESPONSE_BYTES, MESSAGE_ID_BYTES, OFFLINE_FULL_BYTES, OFFLINE_FULL_MESSAGES, OFFLINE_FULL_SERVER,
+  OFFLINE_MALFORMED, OFFLINE_MAX_BYTES, OFFLINE_MAX_BYTES_PER_SENDER, OFFLINE_MAX_MESSAGES, OFFLINE_MAX_TOTAL_BYTES, OFFLINE_OK, OFFLINE_OP_ACK, OFFLINE_OP_FETCH, OFFLINE_OP_STORE, OFFLINE_PROTOCOL,
   OFFLINE_REPLICAS, OFFLINE_STREAM_TIMEOUT_MS, OFFLINE_TTL_MS, OFFLINE_VERSION
 } from './constants.ts'
-import { DeliveryFailedError, OfflineQueueBytesError, OfflineQueueFullError } from './errors.ts'
+import { DeliveryFailedError, OfflineQueueBytesError, OfflineQueueFullError, OfflineQueueServerFullError } from './errors.ts'
 import { OfflineRequest, OfflineResponse, type OfflineItem } from './pb/offline.ts'
 import type { StateDatabase } from '../store/database.ts'
 import type { Logger } from '../logger.ts'
@@ -35,6 +35,10 @@ export interface OfflineQueueLimits {
   messages: number
   /** envelope bytes, default 1,000,000 */
   bytes: number
+  /** envelope bytes one storing peer may have queued, all recipients together; default 8,000,000 */
+  senderBytes: number
+  /** envelope bytes the server holds in all; default 256 MiB */
+  totalBytes: number
 }
 
 /** Options of {@link createOfflineQueue}. */
@@ -81,12 +85,15 @@ export interface OfflineQueue {
   drain(accept: (items: QueuedItem[]) => Promise<Uint8Array[]>, signal: AbortSignal): Promise<number>
   /** What this server holds for `recipient` (tests, metrics). */
   held(recipient: string): { messages: number, bytes: number }
+  /** Envelope bytes this server holds in all. */
+  totalBytes(): number
 }
 
 /** Schema of component `offline-queue`; append only (src/store/database.ts). */
 const MIGRATIONS = [
   `CREATE TABLE offline_queue (
      recipient TEXT NOT NULL,
+     sender TEXT NOT NULL,
      id BLOB NOT NULL,
      envelope BLOB NOT NULL,
      bytes INTEGER NOT NULL,
@@ -94,13 +101,15 @@ const MIGRATIONS = [
      expires_at INTEGER NOT NULL,
      UNIQUE (recipient, id)
    ) STRICT;
-   CREATE INDEX offline_queue_by_expiry ON offline_queue (expires_at);`
+   CREATE INDEX offline_queue_by_expiry ON offline_queue (expires_at);
+   CREATE INDEX offline_queue_by_sender ON offline_queue (sender);`
 ]
 
 const STATUS_TEXT: Record<number, string> = {
   [OFFLINE_MALFORMED]: 'the queue server could not parse the request',
   [OFFLINE_FULL_MESSAGES]: 'the recipient\'s offline queue is full',
-  [OFFLINE_FULL_BYTES]: 'the message does not fit in the recipient\'s offline queue'
+  [OFFLINE_FULL_BYTES]: 'the message does not fit in the recipient\'s offline queue',
+  [OFFLINE_FULL_SERVER]: 'the queue server has no room left for this sender'
 }
 
 function sha256 (bytes: Uint8Array): Buffer {
@@ -134,33 +143,50 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
   const limits: OfflineQueueLimits = {
     ttl: init.limits?.ttl ?? OFFLINE_TTL_MS,
     messages: init.limits?.messages ?? OFFLINE_MAX_MESSAGES,
-    bytes: init.limits?.bytes ?? OFFLINE_MAX_BYTES
+    bytes: init.limits?.bytes ?? OFFLINE_MAX_BYTES,
+    senderBytes: init.limits?.senderBytes ?? OFFLINE_MAX_BYTES_PER_SENDER,
+    totalBytes: init.limits?.totalBytes ?? OFFLINE_MAX_TOTAL_BYTES
   }
   state.migrate('offline-queue', MIGRATIONS)
   const { db } = state
+  const expired = db.prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM offline_queue WHERE expires_at <= ?')
   const sweep = db.prepare('DELETE FROM offline_queue WHERE expires_at <= ?')
+  const senderUsage = db.prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM offline_queue WHERE sender = ?')
+  const rowBytes = db.prepare('SELECT bytes FROM offline_queue WHERE recipient = ? AND id = ?')
   const exists = db.prepare('SELECT 1 AS x FROM offline_queue WHERE recipient = ? AND id = ?')
   const usage = db.prepare('SELECT COUNT(*) AS messages, COALESCE(SUM(bytes), 0) AS bytes FROM offline_queue WHERE recipient = ? AND expires_at > ?')
-  const insert = db.prepare('INSERT INTO offline_queue (recipient, id, envelope, bytes, stored_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+  const insert = db.prepare('INSERT INTO offline_queue (recipient, sender, id, envelope, bytes, stored_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
   const select = db.prepare('SELECT id, envelope, stored_at FROM offline_queue WHERE recipient = ? AND expires_at > ? ORDER BY stored_at, rowid')
   const remove = db.prepare('DELETE FROM offline_queue WHERE recipient = ? AND id = ?')
+  // Bytes held in all, kept in memory so a store does not sum the whole table.
+  let totalBytes = (db.prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM offline_queue').get() as { bytes: number }).bytes
 
-  /** Stores one envelope within the limits; idempotent per (recipient, id). */
-  function storeLocal (recipient: string, id: Uint8Array, envelope: Uint8Array): number {
+  /** Stores one envelope within the limits (per recipient, per storing peer, in all); idempotent per (recipient, id). */
+  function storeLocal (recipient: string, sender: string, id: Uint8Array, envelope: Uint8Array): number {
     const now = Date.now()
     return state.transaction(() => {
+      totalBytes -= (expired.get(now) as { bytes: number }).bytes
       sweep.run(now)
       if (exists.get(recipient, id) !== undefined) return OFFLINE_OK // a retry of a stored message
       const used = usage.get(recipient, now) as { messages: number, bytes: number }
       if (used.messages >= limits.messages) return OFFLINE_FULL_MESSAGES
       if (used.bytes + envelope.byteLength > limits.bytes) return OFFLINE_FULL_BYTES
-      insert.run(recipient, id, envelope, envelope.byteLength, now, now + limits.ttl)
+      if (totalBytes + envelope.byteLength > limits.totalBytes) return OFFLINE_FULL_SERVER
+      if ((senderUsage.get(sender) as { bytes: number }).bytes + envelope.byteLength > limits.senderBytes) return OFFLINE_FULL_SERVER
+      insert.run(recipient, sender, id, envelope, envelope.byteLength, now, now + limits.ttl)
+      totalBytes += envelope.byteLength
       return OFFLINE_OK
     })
   }
 
   function deleteLocal (recipient: string, ids: Uint8Array[]): number {
-    return state.transaction(() => ids.reduce((n, id) => n + Number(remove.run(recipient, id).changes), 0))
+    return state.transaction(() => ids.reduce((n, id) => {
+      const bytes = (rowBytes.get(recipient, id) as { bytes: number } | undefined)?.bytes
+      if (bytes === undefined) return n
+      remove.run(recipient, id)
+      totalBytes -= bytes
+      return n + 1
+    }, 0))
   }
 
   async function handle (stream: Stream, connection: Connection): Promise<void> {
@@ -180,7 +206,7 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
           if (peer.type === 'Ed25519') recipient = peer.toString()
         } catch { /* malformed below */ }
         const ok = recipient != null && req.id.byteLength === MESSAGE_ID_BYTES && req.envelope.byteLength > 0 && req.envelope.byteLength <= MAX_ENVELOPE_BYTES
-        const status = ok ? storeLocal(recipient as string, req.id, req.envelope) : OFFLINE_MALFORMED
+        const status = ok ? storeLocal(recipient as string, caller, req.id, req.envelope) : OFFLINE_MALFORMED
         if (status !== OFFLINE_OK) log.debug({ status }, 'refused to queue a message')
         await answer({ status })
       } else if (req.op === OFFLINE_OP_FETCH) {
@@ -273,6 +299,7 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
       if (stored.length > 0) return stored
       const statuses = results.flatMap((r) => r.status === 'fulfilled' ? [r.value.status] : [])
       if (statuses.includes(OFFLINE_FULL_BYTES)) throw new OfflineQueueBytesError(`${recipient.toString()} is unreachable and the message (${envelope.byteLength} bytes sealed) does not fit in its offline queue (${limits.bytes} bytes per recipient)`)
+      if (statuses.includes(OFFLINE_FULL_SERVER) && !statuses.includes(OFFLINE_FULL_MESSAGES)) throw new OfflineQueueServerFullError(`${recipient.toString()} is unreachable and its queue servers have no room left for this node's messages (${limits.senderBytes} bytes per sender, ${limits.totalBytes} in all)`)
       if (statuses.includes(OFFLINE_FULL_MESSAGES)) throw new OfflineQueueFullError(`${recipient.toString()} is unreachable and its offline queue holds ${limits.messages} messages already`)
       const why = results.map((r) => r.status === 'rejected' ? (r.reason as Error).message : STATUS_TEXT[r.value.status] ?? `status ${r.value.status}`)
       throw new DeliveryFailedError(`${recipient.toString()} is unreachable and no queue server stored the message: ${why.join('; ')}`)
@@ -299,6 +326,10 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
 
     held (recipient) {
       return usage.get(recipient, Date.now()) as { messages: number, bytes: number }
+    },
+
+    totalBytes () {
+      return totalBytes
     }
   }
 }

@@ -30,7 +30,7 @@ import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { createNode, type UmbraNode } from '../../src/node/index.ts'
 import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
 import {
-  MAX_OFFLINE_RESPONSE_BYTES, OFFLINE_FULL_BYTES, OFFLINE_FULL_MESSAGES, OFFLINE_MALFORMED, OFFLINE_MAX_BYTES, OFFLINE_MAX_MESSAGES,
+  MAX_OFFLINE_RESPONSE_BYTES, OFFLINE_FULL_BYTES, OFFLINE_FULL_MESSAGES, OFFLINE_FULL_SERVER, OFFLINE_MALFORMED, OFFLINE_MAX_BYTES, OFFLINE_MAX_BYTES_PER_SENDER, OFFLINE_MAX_MESSAGES,
   OFFLINE_OK, OFFLINE_OP_ACK, OFFLINE_OP_FETCH, OFFLINE_OP_STORE, OFFLINE_PROTOCOL, OFFLINE_VERSION
 } from '../../src/messaging/constants.ts'
 import { OfflineRequest, OfflineResponse } from '../../src/messaging/pb/offline.ts'
@@ -173,7 +173,7 @@ describe('offline queue limits and a stock libp2p peer (in process)', { timeout:
     await assert.rejects(a.messaging.send(other, new Uint8Array(600_000)), { code: 'UMBRA_ERR_OFFLINE_QUEUE_BYTES' })
   })
 
-  it('a stock peer gets nothing of another peer\'s queue, deletes nothing, and cannot overfill one', async () => {
+  it('a stock peer gets nothing of another peer\'s queue, deletes nothing, cannot overfill one, nor the server with made-up recipients', async () => {
     // Fetch: the stock peer's own (empty) queue, whatever it asks for.
     const [fetched] = await stockStore(b, { op: OFFLINE_OP_FETCH, recipient: peerIdFromPrivateKey(ghostKey).toMultihash().bytes })
     assert.equal(fetched?.status, OFFLINE_OK)
@@ -192,6 +192,13 @@ describe('offline queue limits and a stock libp2p peer (in process)', { timeout:
     assert.equal(await store(100), OFFLINE_FULL_MESSAGES)
     const [bad] = await stockStore(b, { op: OFFLINE_OP_STORE, recipient: uint8ArrayFromString('not a peer id'), id: randomBytes(16), envelope: randomBytes(10) })
     assert.equal(bad?.status, OFFLINE_MALFORMED)
+    // Making up recipients does not fill the server: one storing peer keeps at most 8 MB queued in all.
+    const statuses: number[] = []
+    for (let i = 0; i < 9; i++) {
+      const made = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+      statuses.push((await stockStore(b, { op: OFFLINE_OP_STORE, recipient: made.toMultihash().bytes, id: randomBytes(16), envelope: randomBytes(990_000) }))[0]?.status ?? -1)
+    }
+    assert.deepEqual(statuses, [...Array(8).fill(OFFLINE_OK), OFFLINE_FULL_SERVER], `${OFFLINE_MAX_BYTES_PER_SENDER} bytes per storing peer`)
   })
 
   it('the recipient, once online, receives every queued message exactly once and empties its queue', async (t) => {
