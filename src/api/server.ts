@@ -85,7 +85,7 @@ interface AnonymousEntry {
 interface ReplyEntry {
   kind: 'reply'
   anonymous: true
-  /** The inbox entry's id (issue 11); absent on `anonymous:reply` events, which precede the inbox write. */
+  /** The inbox entry's id, chosen at receipt (issue 11). */
   id?: string
   from: null
   inReplyTo: string

@@ -345,7 +345,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       gatewayNamespaces: [{ namespace: discoveryNamespace as never, validate: discoveryNamespace.validator(async (k) => await readLocalRecord(datastore, k)) }]
     }, this.#init.mixnet)
     mixnet.events.addEventListener('anonymous:message', (evt) => { if (messaging.store.addAnonymous(evt.detail)) this.safeDispatchEvent('anonymous:message', { detail: evt.detail }) })
-    mixnet.events.addEventListener('anonymous:reply', (evt) => { messaging.store.addReply(evt.detail); this.safeDispatchEvent('anonymous:reply', { detail: evt.detail }) })
+    mixnet.events.addEventListener('anonymous:reply', (evt) => { const { id } = messaging.store.addReply(evt.detail); this.safeDispatchEvent('anonymous:reply', { detail: { ...evt.detail, id } }) })
     mixnet.events.addEventListener('anonymous:delivered', (evt) => { this.safeDispatchEvent('anonymous:delivered', { detail: evt.detail }) })
     mixnet.events.addEventListener('anonymous:status', (evt) => { this.safeDispatchEvent('anonymous:status', { detail: evt.detail }) })
     const registry = createRegistry({ libp2p, kad: libp2p.services.dht, privateKey, role: this.role, log: logger('registry') }, this.#init.registry)

@@ -91,8 +91,8 @@ export interface UmbraNodeEvents {
   'message': CustomEvent<ReceivedMessage>
   /** An anonymous message for one of this node's pseudonyms was reassembled and decrypted. */
   'anonymous:message': CustomEvent<AnonymousMessage>
-  /** A reply came back through a SURB of a message this node sent. */
-  'anonymous:reply': CustomEvent<AnonymousReply>
+  /** A reply came back through a SURB of a message this node sent; `id` is its inbox entry's id (issue 11). */
+  'anonymous:reply': CustomEvent<AnonymousReply & { id: string }>
   /** The recipient acknowledged an anonymous message end to end. */
   'anonymous:delivered': CustomEvent<{ id: string }>
   /** A message this node sent reached a final status, or a late acknowledgement changed it. */

@@ -1153,7 +1153,9 @@ describe('anonymous messages through the HTTP API over six real nodes', () => {
       assert.deepEqual(replied.body, { id: sent.body.id, repliesLeft: 0 })
       await readUntil(readerS, stateS, (t) => parseEvents(t).some((e) => e.event === 'anonymous:reply'), 10_000)
       const replyEvent = parseEvents(stateS.text).find((e) => e.event === 'anonymous:reply')?.data as Record<string, unknown>
-      assert.deepEqual({ ...replyEvent, receivedAt: 0 }, { kind: 'reply', anonymous: true, from: null, inReplyTo: sent.body.id, body: 'hello back', encoding: 'utf8', receivedAt: 0 })
+      const { id: replyId, ...replyRest } = replyEvent
+      assert.match(String(replyId), /^[0-9a-f]{32}$/, 'the event names the reply\'s inbox id (issue 11)')
+      assert.deepEqual({ ...replyRest, receivedAt: 0 }, { kind: 'reply', anonymous: true, from: null, inReplyTo: sent.body.id, body: 'hello back', encoding: 'utf8', receivedAt: 0 })
       const senderInbox = await call(apiSender, 'GET', '/v1/messages', { headers: authS })
       assert.deepEqual(senderInbox.body.messages.filter((m: { kind: string }) => m.kind === 'reply'), [replyEvent])
 
