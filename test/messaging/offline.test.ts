@@ -22,6 +22,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -34,6 +35,9 @@ import {
   OFFLINE_OK, OFFLINE_OP_ACK, OFFLINE_OP_FETCH, OFFLINE_OP_STORE, OFFLINE_PROTOCOL, OFFLINE_VERSION
 } from '../../src/messaging/constants.ts'
 import { OfflineRequest, OfflineResponse } from '../../src/messaging/pb/offline.ts'
+import { createOfflineQueue, type OfflineQueue } from '../../src/messaging/offline-queue.ts'
+import { openStateDatabase } from '../../src/store/index.ts'
+import { logger } from '../../src/logger.ts'
 import { eventually, killStragglers, serverProcesses, UmbraProcess } from '../mixnet/process-helpers.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -221,5 +225,45 @@ describe('offline queue limits and a stock libp2p peer (in process)', { timeout:
     // Acknowledged end to end: the servers deleted the 100, so the full queue has room again.
     const after = await a.messaging.send(ghost, new TextEncoder().encode('after the drain'))
     assert.equal(after.path, 'queued')
+  })
+})
+
+describe('offline queue expiry and server-wide cap (createOfflineQueue with small limits)', { timeout: 30_000 }, () => {
+  const TTL_MS = 400
+  let server: Libp2p, sender: Libp2p, recipient: Libp2p
+  let serverQueue: OfflineQueue, senderQueue: OfflineQueue, recipientQueue: OfflineQueue
+  const bare = async (): Promise<Libp2p> => await createLibp2p({ addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })
+  const queueOf = (libp2p: Libp2p, isServer: boolean): OfflineQueue => createOfflineQueue({ libp2p, state: openStateDatabase({ path: ':memory:' }), server: isServer, log: logger('test'), limits: { ttl: TTL_MS, totalBytes: 3_000 } })
+
+  before(async () => {
+    ;[server, sender, recipient] = await Promise.all([bare(), bare(), bare()])
+    serverQueue = queueOf(server, true)
+    senderQueue = queueOf(sender, false)
+    recipientQueue = queueOf(recipient, false)
+    await serverQueue.start()
+    for (const peer of [sender, recipient]) {
+      await peer.dial(server.getMultiaddrs()[0] as never)
+      await eventually('the server identified', async () => (await peer.peerStore.get(server.peerId)).protocols.includes(OFFLINE_PROTOCOL) ? true : undefined, 5_000, 50)
+    }
+  })
+  after(async () => { await Promise.all([server, sender, recipient].map(async (n) => await n?.stop())) })
+
+  it('refuses past the server-wide cap, and forgets a message after its TTL (72 h by default)', async () => {
+    const signal = AbortSignal.timeout(10_000)
+    const envelope = randomBytes(1_400)
+    assert.deepEqual(await senderQueue.store(recipient.peerId, randomBytes(16), envelope, signal), [server.peerId.toString()])
+    await senderQueue.store(recipient.peerId, randomBytes(16), envelope, signal)
+    await assert.rejects(senderQueue.store(recipient.peerId, randomBytes(16), envelope, signal), { code: 'UMBRA_ERR_OFFLINE_QUEUE_SERVER_FULL' })
+    assert.equal(serverQueue.totalBytes(), 2_800)
+    await new Promise((resolve) => setTimeout(resolve, TTL_MS + 100))
+    let fetched = 0
+    await recipientQueue.drain(async (items) => { fetched += items.length; return items.map((i) => i.id) }, signal)
+    assert.equal(fetched, 0, 'expired messages are not handed out')
+    // The next store sweeps them, which frees the room.
+    await senderQueue.store(recipient.peerId, randomBytes(16), envelope, signal)
+    assert.equal(serverQueue.totalBytes(), 1_400)
+    await recipientQueue.drain(async (items) => { fetched += items.length; return items.map((i) => i.id) }, signal)
+    assert.equal(fetched, 1)
+    assert.equal(serverQueue.totalBytes(), 0, 'acknowledged, deleted')
   })
 })
