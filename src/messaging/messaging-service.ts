@@ -7,7 +7,7 @@ import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { encodeKey, parsePeer } from '../identity/index.ts'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
-import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_DRAIN_GAP_MS, OFFLINE_POLL_INTERVAL_MS, OFFLINE_PROTOCOL, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
+import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_DRAIN_GAP_MS, OFFLINE_POLL_INTERVAL_MS, OFFLINE_PROTOCOL, OFFLINE_STREAM_TIMEOUT_MS, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
 import { createInbox, type InboxHandle } from './inbox.ts'
 import { createOfflineQueue, type OfflineQueueLimits, type QueuedItem } from './offline-queue.ts'
@@ -230,7 +230,8 @@ export function createMessagingService (components: MessagingServiceComponents):
       // Path 4: unreachable (or no acknowledgement): the sealed message waits in the recipient's offline queue.
       log.debug({ to: peer.toString(), err: (reason as Error).message }, 'recipient unreachable; queuing the message')
       try {
-        const servers = await queue.store(peer, id, envelope, signal)
+        // A fresh budget: the direct attempt may have used up the send's time limit on a connection that was dead.
+        const servers = await queue.store(peer, id, envelope, withTimeout(options.signal, OFFLINE_STREAM_TIMEOUT_MS))
         return receipt('queued', servers)
       } catch (err) {
         if (aborted()) throw new AbortedError('send aborted', { cause: err })

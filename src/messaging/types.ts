@@ -58,7 +58,9 @@ export interface MessagingService {
    * connection, a relayed one (libp2p dials relayed addresses after direct
    * ones; the NAT service upgrades it by hole punching), and when the
    * recipient is unreachable the recipient's offline queue at its 3 closest
-   * server nodes. The receipt says which path carried it.
+   * server nodes. The receipt says which path carried it. `timeout` bounds
+   * the direct attempt (the dial alone at most 10 s); queuing then has 15 s
+   * of its own.
    * @param to - PeerId string (`12D3Koo…`) or transport key (`key_…`)
    * @param body - at most 1,048,576 bytes
    * @throws UMBRA_ERR_MESSAGE_TOO_LARGE, UMBRA_ERR_INVALID_RECIPIENT, UMBRA_ERR_INVALID_OPTION (bad id),
