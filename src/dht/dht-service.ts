@@ -13,6 +13,7 @@ import type { Logger } from '../logger.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
+import { observed, type MetricsRecorder } from '../metrics/recorder.ts'
 
 /** What the DHT service needs from the node. */
 export interface DhtServiceComponents {
@@ -21,6 +22,8 @@ export interface DhtServiceComponents {
   datastore: Datastore
   privateKey: PrivateKey
   log: Logger
+  /** Put and get latencies and outcomes are reported here (src/metrics). @default none */
+  metrics?: MetricsRecorder
 }
 
 /** Options of {@link createDhtService}. */
@@ -176,6 +179,12 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
       if (timer != null) clearInterval(timer)
       timer = undefined
     }
+  }
+  const { metrics } = components
+  if (metrics != null) {
+    // Every return and throw of put and get timed in one place.
+    service.put = observed(service.put.bind(service), (_r, err, ms) => { metrics.dhtOperation('put', err === undefined ? 'ok' : 'error', ms) })
+    service.get = observed(service.get.bind(service), (r, err, ms) => { metrics.dhtOperation('get', err !== undefined ? 'error' : r === undefined ? 'not-found' : 'ok', ms) })
   }
   return service
 }

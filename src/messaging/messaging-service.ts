@@ -19,6 +19,8 @@ import { QUOTA_CODES, RateLimiter, type QuotaCounters } from '../quota.ts'
 import { openStateDatabase, type StateDatabase } from '../store/database.ts'
 import type { Logger } from '../logger.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
+import type { MetricsRecorder } from '../metrics/recorder.ts'
+import { isRelayedAddr } from '../nat/nat-service.ts'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
 /** What the messaging service needs from the node. */
@@ -40,6 +42,8 @@ export interface MessagingServiceComponents {
   queueLimits?: Partial<OfflineQueueLimits>
   /** How often to fetch this node's own offline queue, ms. @default OFFLINE_POLL_INTERVAL_MS */
   pollInterval?: number
+  /** Sent messages by path (direct or relayed connection) and failed sends are reported here (src/metrics). @default none */
+  metrics?: MetricsRecorder
 }
 
 /** The messaging service with its lifecycle, as held by the node. */
@@ -218,13 +222,20 @@ export function createMessagingService (components: MessagingServiceComponents):
       try {
         // Paths 1 and 3: an open connection, or a new one; libp2p dials direct addresses before relayed (circuit) ones.
         const conn = await libp2p.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_TIMEOUT_MS)]) })
-        const path: DeliveryPath = conn.limits != null || conn.remoteAddr.toString().includes('/p2p-circuit') ? 'relayed' : 'direct'
+        const path = isRelayedAddr(conn.remoteAddr.toString()) ? 'relayed' : 'direct'
         await deliverOn(conn, id, envelope, signal)
+        components.metrics?.messageSent(path)
         return receipt(path)
       } catch (err) {
-        if (aborted()) throw new AbortedError('send aborted', { cause: err })
+        if (aborted()) {
+          components.metrics?.sendFailed('direct')
+          throw new AbortedError('send aborted', { cause: err })
+        }
         // The recipient answered and refused: queuing the same bytes would be refused again.
-        if (err instanceof RefusedError) throw new DeliveryFailedError(err.message, { cause: err })
+        if (err instanceof RefusedError) {
+          components.metrics?.sendFailed('direct')
+          throw new DeliveryFailedError(err.message, { cause: err })
+        }
         reason = err
       }
       // Path 4: unreachable (or no acknowledgement): the sealed message waits in the recipient's offline queue.
@@ -234,6 +245,8 @@ export function createMessagingService (components: MessagingServiceComponents):
         const servers = await queue.store(peer, id, envelope, withTimeout(options.signal, OFFLINE_STREAM_TIMEOUT_MS))
         return receipt('queued', servers)
       } catch (err) {
+        // Neither delivered nor queued (umbra_message_send_failures_total; a queued message is not counted as sent by src/metrics yet).
+        components.metrics?.sendFailed('direct')
         if (aborted()) throw new AbortedError('send aborted', { cause: err })
         if (err instanceof UmbraError && err.code !== DeliveryFailedError.code) throw err
         const why = signal.aborted ? 'no acknowledgement in time' : (reason as Error).message

@@ -43,6 +43,7 @@ import { stunHostsForListen } from '../nat/stun-server.ts'
 import { QuotaDatastore } from '../dht/quota-datastore.ts'
 import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
 import { createRelayPolicy, type RelayPolicy } from '../nat/relay-policy.ts'
+import { createNodeMetrics, type NodeMetrics } from '../metrics/node-metrics.ts'
 import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, REJOIN_INTERVAL_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
@@ -138,6 +139,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #state?: StateDatabase // issue 11 delivery
   #mixnet?: MixnetHandle
   #starting?: Promise<void>
+  #metrics?: NodeMetrics
   #log = logger('node')
   readonly #quotas = new QuotaCounters()
 
@@ -211,6 +213,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     return this.#nat
   }
 
+  get metrics (): NodeMetrics {
+    if (this.#metrics == null) throw new NotStartedError()
+    return this.#metrics
+  }
+
   get pseudonyms (): PseudonymService {
     if (this.#mixnet == null) throw new NotStartedError()
     return this.#mixnet.pseudonyms
@@ -247,8 +254,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       announcePrivate: this.#init.announcePrivateAddresses ?? defaultAnnouncePrivate(this.#listen),
       kadProtocol: KAD_PROTOCOL
     })
+    // A registry of this node's own, also for libp2p's metrics (src/metrics).
+    const metrics = await createNodeMetrics()
     const libp2p = await createLibp2p({
       privateKey,
+      metrics: metrics.libp2p,
       datastore,
       nodeInfo: { userAgent: AGENT_VERSION },
       addresses: { listen, announceFilter: addressPolicy.announceFilter },
@@ -305,7 +315,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     libp2p.addEventListener('peer:disconnect', (evt) => {
       this.safeDispatchEvent('peer:disconnect', { detail: { peerId: evt.detail.toString() } })
     })
-    const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht') })
+    const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht'), metrics })
     // issue 11 delivery: one state database per data directory (in memory for a node given its key, e.g. an in-process testnet)
     const state = this.#state = openStateDatabase({ path: this.#init.privateKey != null ? ':memory:' : join(this.dataDir, STATE_DB_FILE) })
     const messaging = createMessagingService({
@@ -316,6 +326,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       state,
       kad: libp2p.services.dht,
       server: this.role === 'server',
+      metrics,
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
     const nat = createNatService({
@@ -327,6 +338,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       stunHost: this.#init.nat?.stunHost ?? stunHostsForListen(this.#listen),
       stunServers: this.#stunServers,
       ownAddrs: addressPolicy.unfiltered,
+      metrics,
       lookupAddrs: async (peer, signal, fresh) => {
         if (registryRef.current == null) return []
         const rec = await registryRef.current.lookup(peer.toString(), { signal, fresh })
@@ -341,6 +353,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       dataDir: this.#init.privateKey != null ? undefined : this.dataDir,
       log: logger('mixnet'),
       quotas: this.#quotas,
+      metrics,
       // As a gateway, publish the anonymous discovery sets of the pseudonyms it serves (src/discovery).
       gatewayNamespaces: [{ namespace: discoveryNamespace as never, validate: discoveryNamespace.validator(async (k) => await readLocalRecord(datastore, k)) }]
     }, this.#init.mixnet)
@@ -396,6 +409,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
+    metrics.attach({ connections: () => libp2p.getConnections(), mixnet, quotas: this.#quotas })
+    this.#metrics = metrics
     this.#log.info({ peerId: libp2p.peerId.toString(), role: this.role }, 'node started')
   }
 
@@ -452,6 +467,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     clearInterval(this.#rejoinTimer)
     this.#rejoinTimer = undefined
     this.#libp2p = undefined
+    this.#metrics?.detach()
+    this.#metrics = undefined
     await this.#bootstrapRegistration?.stop()
     this.#bootstrapRegistration = undefined
     await this.#discovery?.stop()
