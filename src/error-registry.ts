@@ -20,7 +20,7 @@ import { AlreadyRunningError, ApiResponseError, ApiUnreachableError, DemoFailedE
 import { InvalidKeyNameError, InvalidRecordError, InvalidTtlError, KeyOwnedError, ValueTooLargeError } from './dht/errors.ts'
 import { DiscoverySetFullError, InvalidNamespaceError } from './discovery/errors.ts'
 import { IdentityFileError, InvalidKeyError, KeyChecksumError } from './identity/errors.ts'
-import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './messaging/errors.ts'
+import { DeliveryFailedError, InvalidRecipientError, MessageNotFoundError, MessageTooLargeError, OfflineQueueBytesError, OfflineQueueFullError, OfflineQueueServerFullError, UnreadableMessageError } from './messaging/errors.ts'
 import {
   AnonymousDeliveryError,
   GatewayUnreachableError,
@@ -128,6 +128,11 @@ const ENTRIES = [
   entry(InvalidRecipientError, 400),
   entry(DeliveryFailedError, 502),
   entry(UnreadableMessageError, 500),
+  // issue 11: the inbox, and a direct message's offline recipient whose queue is out of room (507 like a full mailbox)
+  entry(MessageNotFoundError, 404),
+  entry(OfflineQueueFullError, 507),
+  entry(OfflineQueueBytesError, 507),
+  entry(OfflineQueueServerFullError, 507),
   // src/mixnet
   entry(NotEnoughMixesError, 503),
   entry(UnknownPseudonymError, 404),

@@ -184,7 +184,7 @@ async function purgeMailbox (key, button) {
 
 function renderInbox ({ messages }) {
   $('inbox-count').textContent = `(${messages.length})`
-  const newest = messages.slice(-INBOX_SHOWN).reverse()
+  const newest = messages.slice(0, INBOX_SHOWN) // GET /v1/messages answers newest first (issue 11)
   $('inbox').replaceChildren(...newest.map((m) => {
     const meta = el('div', { cls: 'meta' }, badge(m.kind), el('span', { text: time(m.receivedAt) }))
     if (m.kind === 'direct') meta.append(el('span', { text: `from ${m.from}`, cls: 'mono' }))

@@ -73,8 +73,16 @@ export type AnonymousInboxMessage = AnonymousMessageEntry
 export type ReplyInboxMessage = ReplyMessageEntry
 /** One entry of `GET /v1/messages`; `kind` tells which. */
 export type InboxMessage = InboxEntry
-/** `GET /v1/messages`, entries narrowed by `kind`. */
-export interface InboxResponse { messages: InboxMessage[] }
+/** `GET /v1/messages`: one page, newest first, entries narrowed by `kind`; `next` is the cursor of the older page (issue 11). */
+export interface InboxResponse { messages: InboxMessage[], next?: string }
+
+/** Options of {@link ApiClient.inbox} (issue 11). */
+export interface InboxOptions extends RequestOptions {
+  /** Entries per page, 1 to 1,000 (the node's default: 100). */
+  limit?: number
+  /** The `next` cursor of the previous page. */
+  before?: string
+}
 /** `POST /v1/messages/:id/reply`. */
 export type ReplyResponse = RouteResponse<'messageReply'>
 /** A pseudonym, `POST /v1/pseudonyms` and `GET /v1/pseudonyms`. */
@@ -259,7 +267,7 @@ export class ApiClient {
    * the acknowledgement; with `anonymous`, through the mix network to a pseudonym.
    */
   async send (to: string, body: string, options: SendOptions = {}): Promise<SendResponse> {
-    const fields = fieldsOf(options, ['encoding', 'anonymous', 'hops', 'wait', 'replySurbs'])
+    const fields = fieldsOf(options, ['encoding', 'anonymous', 'hops', 'wait', 'replySurbs', 'id'])
     if (fields.anonymous !== true) delete fields.anonymous
     return await this.call('messageSend', { body: { to, body, ...fields } }, options)
   }
@@ -269,10 +277,21 @@ export class ApiClient {
     return await this.call('messageReply', { params: { id }, body: { body, ...fieldsOf(options, ['encoding']) } }, options)
   }
 
-  /** `GET /v1/messages`: direct and anonymous messages and replies received since the node started, oldest first. */
-  async inbox (options: RequestOptions = {}): Promise<InboxResponse> {
+  /** `GET /v1/messages`: one page of the durable inbox (direct and anonymous messages and replies), newest first. */
+  async inbox (options: InboxOptions = {}): Promise<InboxResponse> {
+    const query = { ...(options.limit != null ? { limit: String(options.limit) } : {}), ...(options.before != null ? { before: options.before } : {}) }
     // The schema has one MessageEntry shape for three kinds; `kind` narrows it (src/api/contract.ts).
-    return await this.call('messageList', {}, options) as InboxResponse
+    return await this.call('messageList', { query }, options) as InboxResponse
+  }
+
+  /** `DELETE /v1/messages/:id`: deletes one inbox entry. @throws ApiResponseError (404 `UMBRA_ERR_MESSAGE_NOT_FOUND`) */
+  async deleteMessage (id: string, options: RequestOptions = {}): Promise<RouteResponse<'messageDelete'>> {
+    return await this.call('messageDelete', { params: { id } }, options)
+  }
+
+  /** `POST /v1/messages/ack`: the application processed these entries; they are deleted. */
+  async ackMessages (ids: string[], options: RequestOptions = {}): Promise<RouteResponse<'messageAck'>> {
+    return await this.call('messageAck', { body: { ids } }, options)
   }
 
   /** `POST /v1/pseudonyms`: creates a pseudonym; resolves once senders can find it. */

@@ -95,6 +95,6 @@ export type DirectMessageEntry = MessageEntryOf<'direct', 'id' | 'fromKey' | 'se
 /** An anonymous message to one of the node's pseudonyms (`anonymous:message`). */
 export type AnonymousMessageEntry = MessageEntryOf<'anonymous', 'id' | 'to' | 'sentAt' | 'repliesLeft', { anonymous: true, from: null }>
 /** An anonymous reply through a SURB of a message the node sent (`anonymous:reply`). */
-export type ReplyMessageEntry = MessageEntryOf<'reply', 'inReplyTo', { anonymous: true, from: null }>
+export type ReplyMessageEntry = MessageEntryOf<'reply', 'id' | 'inReplyTo', { anonymous: true, from: null }>
 /** One entry of `GET /v1/messages`, narrowed by `kind`. */
 export type InboxEntry = DirectMessageEntry | AnonymousMessageEntry | ReplyMessageEntry

@@ -21,6 +21,7 @@ import {
   SSE_HEARTBEAT_MS
 } from './constants.ts'
 import { QUOTA_CODES, QUOTA_KINDS, type QuotaKind } from '../quota.ts'
+import { INBOX_PAGE_DEFAULT, INBOX_PAGE_MAX } from '../messaging/constants.ts'
 
 /**
  * The route table of the HTTP API and its OpenAPI 3.1 document (DESIGN.md
@@ -136,7 +137,7 @@ const messageEntrySchema = {
   properties: {
     kind: { type: 'string', enum: ['direct', 'anonymous', 'reply'], description: '`direct`: a direct message; `anonymous`: an anonymous message to one of this node\'s pseudonyms; `reply`: an anonymous reply to a message this node sent.' },
     anonymous: { type: 'boolean', description: '`false` for direct messages; `true` for anonymous messages and replies (the sender is unknown, also to this node).' },
-    id: { type: 'string', description: 'Message id chosen by the sender, 32 lowercase hex characters (`direct` and `anonymous`; reply with `POST /v1/messages/{id}/reply`).' },
+    id: { type: 'string', description: 'Message id, 32 lowercase hex characters: chosen by the sender (`direct` and `anonymous`; reply with `POST /v1/messages/{id}/reply`), or by this node at receipt (`reply`). `DELETE /v1/messages/{id}` and `POST /v1/messages/ack` take it.' },
     from: { type: ['string', 'null'], description: "Sender's PeerId (base58btc), proven by its signature; `null` when anonymous." },
     fromKey: { type: 'string', description: "Sender's transport key, `key_<base58btc>` (`direct` only)." },
     to: { type: 'string', description: 'The pseudonym the message was sent to, `key_…` (`anonymous` only).' },
@@ -146,6 +147,24 @@ const messageEntrySchema = {
     sentAt: { type: 'integer', description: "Sender's clock at sending, ms since the Unix epoch (not trusted; `direct` and `anonymous`)." },
     receivedAt: { type: 'integer', description: "This node's clock at receipt, ms since the Unix epoch." },
     repliesLeft: { type: 'integer', minimum: 0, description: 'Unused reply blocks (SURBs) of the message (`anonymous` only).' }
+  }
+} as const
+
+/** The answer of `POST /v1/messages`: 200 when delivered (or stored at a gateway, anonymous), 202 when queued for an offline recipient. */
+const sendReceiptSchema = {
+  type: 'object',
+  required: ['id', 'to', 'anonymous', 'rttMs'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', description: 'Message id, 32 hex characters.' },
+    to: { type: 'string', description: "Recipient's PeerId (direct) or the pseudonym (anonymous)." },
+    anonymous: { type: 'boolean', description: 'Whether the message went through the mix network.' },
+    fragments: { type: 'integer', minimum: 1, description: 'Sphinx packets the message took, without retransmissions (anonymous only).' },
+    retransmissions: { type: 'integer', minimum: 0, description: 'Fragments sent again on a new path (anonymous only).' },
+    status: { type: 'string', enum: ['stored', 'delivered'], description: '`stored` at the recipient\'s gateway, or `delivered` to the recipient (anonymous only).' },
+    path: { type: 'string', enum: ['direct', 'relayed', 'queued'], description: 'Direct messages: the path that carried it (seed 001): `direct` or `relayed` connection (200), or `queued` in the recipient\'s offline queue (202).' },
+    servers: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the queue servers holding the message (`queued` only).' },
+    rttMs: { type: 'number', minimum: 0, description: 'Time from sending until the (last) acknowledgement, ms.' }
   }
 } as const
 
@@ -250,7 +269,7 @@ export interface RouteSchema {
   querystring?: JsonSchema
   body?: JsonSchema
   /** Response schemas by success status, 200 or 201 (errors are sent by the error handler). */
-  response?: { 200: JsonSchema } | { 201: JsonSchema } | { 200: JsonSchema, 201: JsonSchema }
+  response?: { 200: JsonSchema } | { 201: JsonSchema } | { 200: JsonSchema, 201: JsonSchema } | { 200: JsonSchema, 202: JsonSchema }
 }
 
 /**
@@ -710,10 +729,10 @@ export const ROUTES = {
     operationId: 'sendMessage',
     summary: 'Send a direct or an anonymous end-to-end encrypted message',
     description: [
-      `Direct (default): encrypts \`body\` to the recipient (a PeerId or \`key_…\`), sends it and waits for the recipient's acknowledgement (up to ${MESSAGE_SEND_TIMEOUT_MS / 1000} s); the recipient learns this node's PeerId.`,
+      `Direct (default): encrypts \`body\` to the recipient (a PeerId or \`key_…\`) and delivers it on the first of seed 001's paths that works: a direct connection, a relayed one (both answer 200 once the recipient acknowledged), or, when the recipient is unreachable, its offline queue at its 3 closest server nodes (202, \`path: "queued"\`; kept 72 h, delivered when the recipient comes back). Up to ${MESSAGE_SEND_TIMEOUT_MS / 1000} s for the direct attempt, then 15 s to queue; the recipient learns this node's PeerId. Retry with the same \`id\`: the recipient keeps one copy.`,
       `Anonymous (\`"anonymous": true\`): \`to\` is a pseudonym \`key_…\`; the body is sealed to it and sent as Sphinx packets through \`hops\` mixes (default: the node's, 3) to the pseudonym's gateway. The recipient learns nothing about the sender. \`wait: "stored"\` (default) answers once the gateway acknowledged every fragment; \`wait: "delivered"\` also waits for the recipient's end-to-end acknowledgement. The message carries \`replySurbs\` reply blocks (default 2) the recipient can answer through (\`POST /v1/messages/{id}/reply\`; replies appear in \`GET /v1/messages\` as \`kind: "reply"\`). Gives up after ${ANONYMOUS_SEND_TIMEOUT_MS / 1000} s.`,
       `\`hops\`, \`wait\` and \`replySurbs\` are refused (400) without \`"anonymous": true\`. \`body\` is at most ${MAX_MESSAGE_BYTES} bytes once decoded (413 \`UMBRA_ERR_MESSAGE_TOO_LARGE\`); send large or binary bodies as base64.`,
-      'Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_RECIPIENT`, `UMBRA_ERR_INVALID_KEY`, `UMBRA_ERR_KEY_CHECKSUM`, `UMBRA_ERR_INVALID_OPTION`; 404 `UMBRA_ERR_UNKNOWN_PSEUDONYM` (no contact record for the pseudonym); 502 `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (no lookup gateway answered the contact lookup, fragments not acknowledged after every retransmission, or no end-to-end acknowledgement with `wait: "delivered"`); 503 `UMBRA_ERR_NOT_ENOUGH_MIXES` (the mix directory is too small for the path); 507 `UMBRA_ERR_MAILBOX_FULL` (the recipient\'s mailbox is full; retry later); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`.'
+      'Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_RECIPIENT`, `UMBRA_ERR_INVALID_KEY`, `UMBRA_ERR_KEY_CHECKSUM`, `UMBRA_ERR_INVALID_OPTION`; 404 `UMBRA_ERR_UNKNOWN_PSEUDONYM` (no contact record for the pseudonym); 502 `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (no lookup gateway answered the contact lookup, fragments not acknowledged after every retransmission, or no end-to-end acknowledgement with `wait: "delivered"`); 503 `UMBRA_ERR_NOT_ENOUGH_MIXES` (the mix directory is too small for the path); 507 `UMBRA_ERR_MAILBOX_FULL` (the recipient\'s mailbox is full; retry later), `UMBRA_ERR_OFFLINE_QUEUE_FULL` (direct: the recipient is offline and its queue holds 100 messages), `UMBRA_ERR_OFFLINE_QUEUE_BYTES` (direct: the message does not fit in its 1 MB queue), `UMBRA_ERR_OFFLINE_QUEUE_SERVER_FULL` (direct: the queue servers hold 8 MB from this node already); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`.'
     ].join('\n\n'),
     auth: 'bearer',
     schema: {
@@ -729,29 +748,15 @@ export const ROUTES = {
           anonymous: { type: 'boolean', default: false, description: '`true`: send through the mix network to a pseudonym, without revealing this node.' },
           hops: { type: 'integer', minimum: MIN_ANONYMOUS_HOPS, maximum: MAX_ANONYMOUS_HOPS, description: `Mix hops before the recipient's gateway, ${MIN_ANONYMOUS_HOPS} to ${MAX_ANONYMOUS_HOPS} (only with \`anonymous\`). Default: the node's \`mixnet.hops\` (3).` },
           wait: { type: 'string', enum: ['stored', 'delivered'], description: '`stored`: answer once the gateway stored every fragment; `delivered`: also wait for the recipient\'s acknowledgement (only with `anonymous`). Default `stored`.' },
-          replySurbs: { type: 'integer', minimum: 0, maximum: MAX_REPLY_SURBS, description: `Reply blocks the message carries, 0 to ${MAX_REPLY_SURBS}: how many times the recipient can answer (only with \`anonymous\`). Default 2.` }
+          replySurbs: { type: 'integer', minimum: 0, maximum: MAX_REPLY_SURBS, description: `Reply blocks the message carries, 0 to ${MAX_REPLY_SURBS}: how many times the recipient can answer (only with \`anonymous\`). Default 2.` },
+          id: { type: 'string', pattern: '^[0-9a-f]{32}$', description: 'Direct messages: the id of an earlier attempt, to retry it (32 lowercase hex characters); the recipient de-duplicates by id, so a retry never yields two copies. Random when absent.' }
         },
         // hops, wait and replySurbs only with "anonymous": true (ANONYMOUS_ONLY_FIELDS in constants.ts)
         if: { required: ['anonymous'], properties: { anonymous: { const: true } } },
-        then: {},
+        then: { properties: { id: false } },
         else: { properties: { hops: false, wait: false, replySurbs: false } }
       },
-      response: {
-        200: {
-          type: 'object',
-          required: ['id', 'to', 'anonymous', 'rttMs'],
-          additionalProperties: false,
-          properties: {
-            id: { type: 'string', description: 'Message id, 32 hex characters.' },
-            to: { type: 'string', description: "Recipient's PeerId (direct) or the pseudonym (anonymous)." },
-            anonymous: { type: 'boolean', description: 'Whether the message went through the mix network.' },
-            fragments: { type: 'integer', minimum: 1, description: 'Sphinx packets the message took, without retransmissions (anonymous only).' },
-            retransmissions: { type: 'integer', minimum: 0, description: 'Fragments sent again on a new path (anonymous only).' },
-            status: { type: 'string', enum: ['stored', 'delivered'], description: '`stored` at the recipient\'s gateway, or `delivered` to the recipient (anonymous only).' },
-            rttMs: { type: 'number', minimum: 0, description: 'Time from sending until the (last) acknowledgement, ms.' }
-          }
-        }
-      }
+      response: { 200: sendReceiptSchema, 202: sendReceiptSchema }
     },
     errors: [400, 404, 413, 415, 502, 503, 504, 507]
   },
@@ -822,14 +827,16 @@ export const ROUTES = {
     method: 'GET',
     url: '/v1/messages',
     operationId: 'listMessages',
-    summary: 'Messages and anonymous replies received since the node started',
-    description: 'Direct messages, anonymous messages to this node\'s pseudonyms and anonymous replies to messages it sent, merged, oldest first by `receivedAt` (at most the newest 1,000 of each kind). `kind` tells them apart, see the `MessageEntry` schema. With `since`, only entries with `receivedAt >= since` (so polling with the last `receivedAt` seen can repeat an entry; de-duplicate by `id`, or `inReplyTo` and `receivedAt` for replies).',
+    summary: 'One page of the durable inbox, newest first',
+    description: `Direct messages, anonymous messages to this node's pseudonyms and anonymous replies to messages it sent, from the durable inbox (kept across restarts until deleted or acknowledged), newest first, \`limit\` per page (default ${INBOX_PAGE_DEFAULT}, at most ${INBOX_PAGE_MAX}). \`next\`, when present, is the cursor of the next (older) page: pass it as \`before\`. The cursor is the position of arrival, so messages arriving meanwhile never shift or repeat entries of older pages. \`kind\` tells entries apart, see the \`MessageEntry\` schema. With \`since\`, only entries with \`receivedAt >= since\`.`,
     auth: 'bearer',
     schema: {
       querystring: {
         type: 'object',
         additionalProperties: false,
         properties: {
+          limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `Entries per page, 1 to ${INBOX_PAGE_MAX}; default ${INBOX_PAGE_DEFAULT}.` },
+          before: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Cursor: the `next` of the previous page.' },
           since: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Only messages received at or after this time, ms since the Unix epoch.' }
         }
       },
@@ -838,11 +845,66 @@ export const ROUTES = {
           type: 'object',
           required: ['messages'],
           additionalProperties: false,
-          properties: { messages: { type: 'array', items: messageEntrySchema } }
+          properties: {
+            messages: { type: 'array', items: messageEntrySchema },
+            next: { type: 'string', description: 'Cursor of the next (older) page; absent on the last page.' }
+          }
         }
       }
     },
     errors: [400, 503]
+  },
+  messageDelete: {
+    method: 'DELETE',
+    url: '/v1/messages/:id',
+    operationId: 'deleteMessage',
+    summary: 'Delete one message from the inbox',
+    description: 'Removes the entry with this id (any kind). Its id stays remembered for 7 days, so a late copy (a retry, an offline-queue copy) does not bring it back. Errors: 400 `UMBRA_ERR_BAD_REQUEST`; 404 `UMBRA_ERR_MESSAGE_NOT_FOUND`.',
+    auth: 'bearer',
+    schema: {
+      params: { ...messageIdParamsSchema, properties: { id: { ...messageIdParamsSchema.properties.id, description: 'Id of an inbox entry, 32 lowercase hex characters.' } } },
+      querystring: noQuerySchema,
+      response: {
+        200: {
+          type: 'object',
+          required: ['id', 'deleted'],
+          additionalProperties: false,
+          properties: { id: { type: 'string' }, deleted: { type: 'boolean', const: true } }
+        }
+      }
+    },
+    errors: [400, 404, 503]
+  },
+  messageAck: {
+    method: 'POST',
+    url: '/v1/messages/ack',
+    operationId: 'ackMessages',
+    summary: 'Acknowledge messages the application has processed',
+    description: `Acknowledging means the application has processed the messages: they are deleted from the inbox (their ids stay remembered for 7 days, so no copy of them comes back). Up to ${INBOX_PAGE_MAX} ids; ids not in the inbox are listed in \`unknown\` (not an error, so a retried acknowledgement succeeds). Errors: 400 \`UMBRA_ERR_BAD_REQUEST\`.`,
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        required: ['ids'],
+        additionalProperties: false,
+        properties: {
+          ids: { type: 'array', maxItems: INBOX_PAGE_MAX, items: { type: 'string', pattern: '^[0-9a-f]{32}$' }, description: 'Ids of inbox entries, 32 lowercase hex characters each.' }
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['acked', 'unknown'],
+          additionalProperties: false,
+          properties: {
+            acked: { type: 'integer', minimum: 0, description: 'Entries acknowledged (and deleted).' },
+            unknown: { type: 'array', items: { type: 'string' }, description: 'Ids that were not in the inbox.' }
+          }
+        }
+      }
+    },
+    errors: [400, 415, 503]
   },
   pseudonymCreate: {
     method: 'POST',
@@ -1061,7 +1123,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
   429: 'Over a quota (docs/quotas.md): `UMBRA_ERR_QUOTA_EVENT_STREAMS` (16 event streams are open already; close one), `UMBRA_ERR_QUOTA_DHT_RECORDS` / `UMBRA_ERR_QUOTA_DHT_BYTES` / `UMBRA_ERR_QUOTA_DHT_TOTAL_BYTES` (this node already stores 256 records or 4 MiB under this node\'s key, or 256 MiB in all; storing nodes would refuse it too).',
   504: 'The operation was aborted or timed out: `UMBRA_ERR_ABORTED`, `UMBRA_ERR_TIMEOUT`.',
-  507: "The recipient's mailbox at its gateway is full: `UMBRA_ERR_MAILBOX_FULL` (retry later, once the recipient fetched its messages)."
+  507: "The recipient's mailbox at its gateway is full: `UMBRA_ERR_MAILBOX_FULL` (retry later, once the recipient fetched its messages); or a direct message's recipient is offline and its offline queue is full: `UMBRA_ERR_OFFLINE_QUEUE_FULL` (100 messages), `UMBRA_ERR_OFFLINE_QUEUE_BYTES` (1 MB), `UMBRA_ERR_OFFLINE_QUEUE_SERVER_FULL` (its queue servers hold 8 MB from this node already)."
 }
 
 /** `/v1/dht/:key` → `/v1/dht/{key}`. */
@@ -1086,7 +1148,7 @@ function operationOf (route: RouteSpec): Record<string, unknown> {
     responses['200'] = { description: route.stream.description, content: { [route.stream.mediaType]: { schema: { type: 'string' } } } }
   } else if (route.schema.response !== undefined) {
     for (const [status, schema] of Object.entries(route.schema.response) as Array<[string, JsonSchema]>) {
-      responses[status] = { description: status === '201' ? 'Created' : 'OK', content: { 'application/json': { schema } } }
+      responses[status] = { description: status === '201' ? 'Created' : status === '202' ? 'Accepted' : 'OK', content: { 'application/json': { schema } } }
     }
   } else {
     responses['200'] = { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } }

@@ -154,9 +154,9 @@ function toAnonymousEntry (msg: AnonymousMessage): AnonymousMessageEntry {
   return { kind: 'anonymous', anonymous: true, id: msg.id, from: null, to: msg.to, body: text, encoding, sentAt: msg.sentAt, receivedAt: msg.receivedAt, repliesLeft: msg.repliesLeft }
 }
 
-function toReplyEntry (reply: AnonymousReply): ReplyMessageEntry {
+function toReplyEntry (reply: AnonymousReply & { id: string }): ReplyMessageEntry {
   const { text, encoding } = encodeBytes(reply.body)
-  return { kind: 'reply', anonymous: true, from: null, inReplyTo: reply.inReplyTo, body: text, encoding, receivedAt: reply.receivedAt }
+  return { kind: 'reply', anonymous: true, id: reply.id, from: null, inReplyTo: reply.inReplyTo, body: text, encoding, receivedAt: reply.receivedAt }
 }
 
 /** A pseudonym without `label: undefined` (the response schema omits absent fields anyway). */
@@ -407,8 +407,11 @@ class HttpApiServer implements ApiServer {
       // A name resolves to its peer record (direct) or its pseudonym record (anonymous) (src/names).
       const to = await this.#withSignal(reply, async (signal) => await resolveRecipient(node.names, request.body.to, anonymous ? 'pseudonym' : 'peer', signal))
       if (!anonymous) {
-        const receipt = await this.#withSignal(reply, (signal) => node.messaging.send(to, bytes, { signal }))
-        return { id: receipt.id, to: receipt.to, anonymous: false, rttMs: receipt.rttMs }
+        const id = request.body.id
+        const receipt = await this.#withSignal(reply, (signal) => node.messaging.send(to, bytes, { signal, ...(id !== undefined ? { id } : {}) }))
+        // Issue 11: 200 when the recipient acknowledged it, 202 when it waits in the recipient's offline queue.
+        if (receipt.path === 'queued') void reply.code(202)
+        return { id: receipt.id, to: receipt.to, anonymous: false, path: receipt.path, ...(receipt.servers !== undefined ? { servers: receipt.servers } : {}), rttMs: receipt.rttMs }
       }
       if (!to.startsWith('key_')) {
         throw new ApiError('UMBRA_ERR_INVALID_RECIPIENT', 'body.to must be a pseudonym (key_…) when "anonymous" is true; a PeerId would name the recipient\'s node')
@@ -446,17 +449,27 @@ class HttpApiServer implements ApiServer {
 
     this.#route(ROUTES.messageList, async (request) => {
       const node = this.#startedNode()
-      const since = request.query.since === undefined ? undefined : Number(request.query.since)
-      const entries: InboxEntry[] = [
-        ...node.messaging.inbox().map(toMessageEntry),
-        ...node.mixnet.inbox().map(toAnonymousEntry),
-        ...node.mixnet.replies().map(toReplyEntry)
-      ]
-      // Array.prototype.sort is stable: equal times keep direct, anonymous, reply order.
-      const messages = entries
-        .filter((entry) => since === undefined || entry.receivedAt >= since)
-        .sort((x, y) => x.receivedAt - y.receivedAt)
-      return { messages }
+      const { since, limit, before } = request.query
+      const page = node.inbox.list({
+        ...(since !== undefined ? { since: Number(since) } : {}),
+        ...(limit !== undefined ? { limit: Number(limit) } : {}),
+        ...(before !== undefined ? { before } : {})
+      })
+      // Reply blocks are spent through the mixnet: its count is the live one.
+      const repliesLeft = new Map(node.mixnet.inbox().map((m) => [m.id, m.repliesLeft]))
+      const messages: InboxEntry[] = page.messages.map((m) => m.kind === 'direct'
+        ? toMessageEntry(m)
+        : m.kind === 'anonymous' ? toAnonymousEntry({ ...m, repliesLeft: repliesLeft.get(m.id) ?? 0 }) : toReplyEntry(m))
+      return { messages, ...(page.next !== undefined ? { next: page.next } : {}) }
+    })
+
+    this.#route(ROUTES.messageDelete, async (request) => {
+      this.#startedNode().inbox.delete(request.params.id)
+      return { id: request.params.id, deleted: true as const }
+    })
+
+    this.#route(ROUTES.messageAck, async (request) => {
+      return this.#startedNode().inbox.ack(request.body.ids)
     })
 
     this.#route(ROUTES.pseudonymCreate, async (request, reply) => {
@@ -611,7 +624,7 @@ class HttpApiServer implements ApiServer {
       ['peer:disconnect', (evt: CustomEvent<PeerEventDetail>) => { send('peer:disconnect', { peerId: evt.detail.peerId }) }],
       ['message', (evt: CustomEvent<ReceivedMessage>) => { send('message', toMessageEntry(evt.detail)) }],
       ['anonymous:message', (evt: CustomEvent<AnonymousMessage>) => { send('anonymous:message', toAnonymousEntry(evt.detail)) }],
-      ['anonymous:reply', (evt: CustomEvent<AnonymousReply>) => { send('anonymous:reply', toReplyEntry(evt.detail)) }],
+      ['anonymous:reply', (evt: UmbraNodeEvents['anonymous:reply']) => { send('anonymous:reply', toReplyEntry(evt.detail)) }],
       ['anonymous:delivered', (evt: CustomEvent<{ id: string }>) => { send('anonymous:delivered', { id: evt.detail.id }) }],
       ['anonymous:status', (evt: CustomEvent<{ id: string, to: string, status: string }>) => { send('anonymous:status', { id: evt.detail.id, to: evt.detail.to, status: evt.detail.status }) }]
     ]

@@ -154,7 +154,11 @@ export function createProgram (result: { exitCode: number }): Command {
       result.exitCode = await runReply(id, message, flagsOf(cmd))
     })
 
-  addClientCommand(program, 'inbox', 'list the messages and anonymous replies the node received since it started')
+  addClientCommand(program, 'inbox', 'list the durable inbox newest first (messages and anonymous replies), or delete or acknowledge entries')
+    .option('--limit <n>', 'entries per page, 1 to 1000 (default: 100)', integerIn(1, 1000))
+    .option('--before <cursor>', 'the cursor printed under the previous page: list older entries')
+    .option('--delete <id>', 'delete the entry with this id (32 hex characters)')
+    .option('--ack <id...>', 'acknowledge entries the application has processed (they are deleted)')
     .option('--wait <seconds>', 'when the inbox is empty, wait up to this long for a message, 1 to 300 (exit 1 when none came)', integerIn(1, 300))
     .action(async (_flags: unknown, cmd: Command) => {
       const { runInbox } = await import('./commands/client.ts')

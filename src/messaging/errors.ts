@@ -35,3 +35,39 @@ export class UnreadableMessageError extends UmbraError {
     this.name = 'UnreadableMessageError'
   }
 }
+
+/** No inbox entry has this id. Code `UMBRA_ERR_MESSAGE_NOT_FOUND` (HTTP 404). */
+export class MessageNotFoundError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_MESSAGE_NOT_FOUND'
+  constructor (message = 'No message with this id is in the inbox', options?: ErrorOptions) {
+    super(message, MessageNotFoundError.code, options)
+    this.name = 'MessageNotFoundError'
+  }
+}
+
+/** The recipient's offline queue holds 100 messages already (seed 001). Code `UMBRA_ERR_OFFLINE_QUEUE_FULL` (HTTP 507). */
+export class OfflineQueueFullError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_OFFLINE_QUEUE_FULL'
+  constructor (message = 'The recipient is offline and its offline queue holds 100 messages already', options?: ErrorOptions) {
+    super(message, OfflineQueueFullError.code, options)
+    this.name = 'OfflineQueueFullError'
+  }
+}
+
+/** The message does not fit in the recipient's offline queue (1 MB per recipient, seed 001). Code `UMBRA_ERR_OFFLINE_QUEUE_BYTES` (HTTP 507). */
+export class OfflineQueueBytesError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_OFFLINE_QUEUE_BYTES'
+  constructor (message = 'The recipient is offline and the message does not fit in its offline queue (1 MB)', options?: ErrorOptions) {
+    super(message, OfflineQueueBytesError.code, options)
+    this.name = 'OfflineQueueBytesError'
+  }
+}
+
+/** Every queue server that answered is out of room for this sender's messages or in all (per-sender and total quotas). Code `UMBRA_ERR_OFFLINE_QUEUE_SERVER_FULL` (HTTP 507). */
+export class OfflineQueueServerFullError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_OFFLINE_QUEUE_SERVER_FULL'
+  constructor (message = 'The recipient is offline and its queue servers have no room left for this sender', options?: ErrorOptions) {
+    super(message, OfflineQueueServerFullError.code, options)
+    this.name = 'OfflineQueueServerFullError'
+  }
+}

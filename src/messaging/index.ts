@@ -8,7 +8,10 @@
  * other.addEventListener('message', (evt) => console.log(evt.detail.from, evt.detail.body))
  * ```
  */
-export type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
+export type { DeliveryPath, MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
+export type { Inbox, InboxEntry, InboxListOptions, InboxPage } from './inbox.ts'
+export { createInbox } from './inbox.ts'
+export { createOfflineQueue } from './offline-queue.ts'
 export { createMessagingService } from './messaging-service.ts'
 export * from './constants.ts'
 export * from './errors.ts'

@@ -1,16 +1,24 @@
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { encodeKey, parsePeer } from '../identity/index.ts'
-import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_DRAIN_GAP_MS, OFFLINE_POLL_INTERVAL_MS, OFFLINE_PROTOCOL, OFFLINE_STREAM_TIMEOUT_MS, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
+import { createInbox, type InboxHandle } from './inbox.ts'
+import { createOfflineQueue, type OfflineQueueLimits, type QueuedItem } from './offline-queue.ts'
 import { MessageAck } from './pb/message.ts'
-import { openMessage, sealMessage } from './seal.ts'
-import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
+import { openMessage, sealMessage, type OpenedMessage } from './seal.ts'
+import type { DeliveryPath, MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
+import { InvalidOptionError } from '../errors.ts'
 import { QUOTA_CODES, RateLimiter, type QuotaCounters } from '../quota.ts'
+import { openStateDatabase, type StateDatabase } from '../store/database.ts'
 import type { Logger } from '../logger.ts'
+import type { KadDHT } from '@libp2p/kad-dht'
 import type { MetricsRecorder } from '../metrics/recorder.ts'
 import { isRelayedAddr } from '../nat/nat-service.ts'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
@@ -22,14 +30,26 @@ export interface MessagingServiceComponents {
   log: Logger
   /** Per-peer rate refusals are counted here (`direct-messages`). */
   quotas?: QuotaCounters
-  /** Called once per message that decrypted and verified. */
+  /** Called once per new message that decrypted and verified (not for a copy of one already received). */
   onMessage(message: ReceivedMessage): void
+  /** Where the inbox and (on a server) the offline queues live; an in-memory database when absent. */
+  state?: StateDatabase
+  /** Finds the k closest server nodes to a recipient (its offline queue servers). */
+  kad?: KadDHT
+  /** Serve offline queues for others (server nodes). @default false */
+  server?: boolean
+  /** Per-recipient limits of the queues this node serves (seed 001 defaults). */
+  queueLimits?: Partial<OfflineQueueLimits>
+  /** How often to fetch this node's own offline queue, ms. @default OFFLINE_POLL_INTERVAL_MS */
+  pollInterval?: number
   /** Sent messages by path (direct or relayed connection) and failed sends are reported here (src/metrics). @default none */
   metrics?: MetricsRecorder
 }
 
 /** The messaging service with its lifecycle, as held by the node. */
 export interface MessagingServiceHandle extends MessagingService {
+  /** The durable inbox of every kind (the mixnet's messages and replies are written here too). */
+  readonly store: InboxHandle
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -51,7 +71,16 @@ const ACK_TEXT: Record<number, string> = {
  */
 export function createMessagingService (components: MessagingServiceComponents): MessagingServiceHandle {
   const { libp2p, privateKey, log, onMessage } = components
-  const inbox: ReceivedMessage[] = []
+  const ownState = components.state == null
+  const state = components.state ?? openStateDatabase({ path: ':memory:' })
+  const inbox = createInbox({ state, log })
+  const queue = createOfflineQueue({ libp2p, kad: components.kad, state, server: components.server ?? false, log, limits: components.queueLimits })
+  const pollInterval = components.pollInterval ?? OFFLINE_POLL_INTERVAL_MS
+  let pollTimer: ReturnType<typeof setInterval> | undefined
+  let draining: Promise<number> | undefined
+  let lastDrain = 0
+  const stopping = new AbortController()
+  let stopIdentify = (): void => {}
   const rate = new RateLimiter({ ratePerSecond: DIRECT_MESSAGES_PER_SECOND, burst: DIRECT_MESSAGES_BURST })
 
   async function handle (stream: Stream, connection: Connection): Promise<void> {
@@ -86,17 +115,8 @@ export function createMessagingService (components: MessagingServiceComponents):
         if (!uint8ArrayEquals(opened.senderKey, connection.remotePeer.publicKey?.raw ?? new Uint8Array())) {
           throw new UnreadableMessageError('Signer is not the connected peer')
         }
-        const msg: ReceivedMessage = {
-          id: uint8ArrayToString(opened.id, 'base16'),
-          from: connection.remotePeer.toString(),
-          fromKey: encodeKey(opened.senderKey),
-          body: opened.body,
-          sentAt: opened.sentAt,
-          receivedAt: Date.now()
-        }
-        inbox.push(msg)
-        if (inbox.length > INBOX_LIMIT) inbox.shift()
-        onMessage(msg)
+        // A copy of a message already received (a retry after a lost acknowledgement) is acknowledged again, not stored twice.
+        store(opened)
       } catch (err) {
         status = err instanceof MessageTooLargeError ? ACK_TOO_LARGE : err instanceof UnreadableMessageError ? ACK_UNREADABLE : ACK_MALFORMED
         log.debug({ code: (err as UmbraError).code }, 'refused a direct message')
@@ -110,12 +130,72 @@ export function createMessagingService (components: MessagingServiceComponents):
     }
   }
 
+  /** Stores an opened message in the inbox and emits it, unless its id from this sender was already received. */
+  function store (opened: OpenedMessage): void {
+    const msg: ReceivedMessage = {
+      id: uint8ArrayToString(opened.id, 'base16'),
+      from: peerIdFromPublicKey(publicKeyFromRaw(opened.senderKey)).toString(),
+      fromKey: encodeKey(opened.senderKey),
+      body: opened.body,
+      sentAt: opened.sentAt,
+      receivedAt: Date.now()
+    }
+    if (inbox.addDirect(msg)) onMessage(msg)
+  }
+
+  /** Opens a queued envelope, stores it unless already received; returns the ids to acknowledge at the server. */
+  async function acceptQueued (items: QueuedItem[]): Promise<Uint8Array[]> {
+    const done: Uint8Array[] = []
+    for (const item of items) {
+      try {
+        const opened = await openMessage(privateKey, item.envelope)
+        if (!uint8ArrayEquals(opened.id, item.id)) throw new UnreadableMessageError('The queued id is not the sealed id')
+        store(opened)
+      } catch (err) {
+        // Not for this node or tampered: it can never be read, so it is acknowledged (deleted) too.
+        log.debug({ server: item.server, code: (err as UmbraError).code }, 'dropped an unreadable queued message')
+      }
+      done.push(item.id)
+    }
+    return done
+  }
+
+  async function drain (signal?: AbortSignal): Promise<number> {
+    if (draining != null) return await draining
+    lastDrain = Date.now()
+    const before = inbox.size()
+    draining = queue.drain(acceptQueued, withTimeout(signal ?? stopping.signal, SEND_TIMEOUT_MS))
+      .then(() => Math.max(0, inbox.size() - before))
+      .finally(() => { draining = undefined })
+    return await draining
+  }
+
+  /** Writes the envelope on one stream of `conn` and checks the recipient's acknowledgement. */
+  async function deliverOn (conn: Connection, id: Uint8Array, envelope: Uint8Array, signal: AbortSignal): Promise<void> {
+    const stream = await conn.newStream(MESSAGE_PROTOCOL, { signal, runOnLimitedConnection: true })
+    const lp = lpStream(stream, { maxDataLength: MAX_ACK_BYTES })
+    await lp.write(envelope, { signal })
+    const ackBytes = (await lp.read({ signal })).subarray()
+    const ack = MessageAck.decode(ackBytes)
+    if (ack.version !== MESSAGE_VERSION || !uint8ArrayEquals(MessageAck.encode(ack), ackBytes)) {
+      throw new DeliveryFailedError(`Malformed acknowledgement (version ${ack.version})`)
+    }
+    await stream.close({ signal }).catch(() => {})
+    if (ack.status !== ACK_DELIVERED) throw new RefusedError(ACK_TEXT[ack.status] ?? `the recipient answered status ${ack.status}`)
+    if (!uint8ArrayEquals(ack.id, id)) throw new RefusedError('The acknowledgement names another message')
+  }
+
   return {
+    store: inbox,
+
     async send (to: string, body: Uint8Array, options: SendOptions = {}): Promise<SendReceipt> {
       const started = performance.now()
       if (!(body instanceof Uint8Array)) throw new MessageTooLargeError('A message body must be bytes (Uint8Array)')
       if (body.byteLength > MAX_BODY_BYTES) {
         throw new MessageTooLargeError(`A message body is at most ${MAX_BODY_BYTES} bytes, got ${body.byteLength}`)
+      }
+      if (options.id !== undefined && (typeof options.id !== 'string' || !/^[0-9a-f]{32}$/.test(options.id))) {
+        throw new InvalidOptionError('options.id must be a message id of 32 lowercase hex characters')
       }
       let peer: PeerId
       try {
@@ -127,53 +207,90 @@ export function createMessagingService (components: MessagingServiceComponents):
       if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot send a direct message to itself')
       let sealed: { id: Uint8Array, envelope: Uint8Array }
       try {
-        sealed = await sealMessage(privateKey, peer.publicKey.raw, body)
+        sealed = await sealMessage(privateKey, peer.publicKey.raw, body, Date.now(), options.id != null ? uint8ArrayFromString(options.id, 'base16') : undefined)
       } catch (err) {
         // A PeerId carries any 32 bytes as its key; one that is not an Ed25519 point has no X25519 key to seal to.
         throw new InvalidRecipientError('The recipient\'s key is not a valid Ed25519 public key', { cause: err })
       }
+      // One id and one envelope for every path: the recipient de-duplicates by id whichever copy arrives.
       const { id, envelope } = sealed
+      const idHex = uint8ArrayToString(id, 'base16')
       const signal = withTimeout(options.signal, options.timeout ?? SEND_TIMEOUT_MS)
-      let ack: MessageAck
-      let relayed: boolean
+      const receipt = (path: DeliveryPath, servers?: string[]): SendReceipt => ({ id: idHex, to: peer.toString(), path, ...(servers != null ? { servers } : {}), rttMs: performance.now() - started })
+      const aborted = (): boolean => options.signal?.aborted === true
+      let reason: unknown
       try {
-        // libp2p.dialProtocol is this dial and newStream; the connection tells which path carried the message.
-        const connection = await libp2p.dial(peer, { signal })
-        relayed = isRelayedAddr(connection.remoteAddr.toString())
-        const stream = await connection.newStream(MESSAGE_PROTOCOL, { signal, runOnLimitedConnection: true })
-        const lp = lpStream(stream, { maxDataLength: MAX_ACK_BYTES })
-        await lp.write(envelope, { signal })
-        const ackBytes = (await lp.read({ signal })).subarray()
-        ack = MessageAck.decode(ackBytes)
-        if (ack.version !== MESSAGE_VERSION || !uint8ArrayEquals(MessageAck.encode(ack), ackBytes)) {
-          throw new DeliveryFailedError(`Malformed acknowledgement (version ${ack.version})`)
-        }
-        await stream.close({ signal }).catch(() => {})
+        // Paths 1 and 3: an open connection, or a new one; libp2p dials direct addresses before relayed (circuit) ones.
+        const conn = await libp2p.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_TIMEOUT_MS)]) })
+        const path = isRelayedAddr(conn.remoteAddr.toString()) ? 'relayed' : 'direct'
+        await deliverOn(conn, id, envelope, signal)
+        components.metrics?.messageSent(path)
+        return receipt(path)
       } catch (err) {
-        components.metrics?.sendFailed('direct')
-        if (options.signal?.aborted === true) throw new AbortedError('send aborted', { cause: err })
-        if (signal.aborted) throw new DeliveryFailedError(`No acknowledgement from ${peer.toString()} in time`, { cause: err })
-        throw new DeliveryFailedError(`Could not deliver to ${peer.toString()}: ${(err as Error).message}`, { cause: err })
+        if (aborted()) {
+          components.metrics?.sendFailed('direct')
+          throw new AbortedError('send aborted', { cause: err })
+        }
+        // The recipient answered and refused: queuing the same bytes would be refused again.
+        if (err instanceof RefusedError) {
+          components.metrics?.sendFailed('direct')
+          throw new DeliveryFailedError(err.message, { cause: err })
+        }
+        reason = err
       }
-      if (ack.status !== ACK_DELIVERED || !uint8ArrayEquals(ack.id, id)) {
+      // Path 4: unreachable (or no acknowledgement): the sealed message waits in the recipient's offline queue.
+      log.debug({ to: peer.toString(), err: (reason as Error).message }, 'recipient unreachable; queuing the message')
+      try {
+        // A fresh budget: the direct attempt may have used up the send's time limit on a connection that was dead.
+        const servers = await queue.store(peer, id, envelope, withTimeout(options.signal, OFFLINE_STREAM_TIMEOUT_MS))
+        return receipt('queued', servers)
+      } catch (err) {
+        // Neither delivered nor queued (umbra_message_send_failures_total; a queued message is not counted as sent by src/metrics yet).
         components.metrics?.sendFailed('direct')
-        throw new DeliveryFailedError(ack.status !== ACK_DELIVERED ? ACK_TEXT[ack.status] ?? `the recipient answered status ${ack.status}` : 'The acknowledgement names another message')
+        if (aborted()) throw new AbortedError('send aborted', { cause: err })
+        if (err instanceof UmbraError && err.code !== DeliveryFailedError.code) throw err
+        const why = signal.aborted ? 'no acknowledgement in time' : (reason as Error).message
+        throw new DeliveryFailedError(`Could not deliver to ${peer.toString()} (${why}), nor queue it: ${(err as Error).message}`, { cause: err })
       }
-      components.metrics?.messageSent(relayed ? 'relayed' : 'direct')
-      return { id: uint8ArrayToString(id, 'base16'), to: peer.toString(), rttMs: performance.now() - started }
     },
 
     inbox (): ReceivedMessage[] {
-      return inbox.slice()
+      const out: ReceivedMessage[] = []
+      for (const m of inbox.list({ limit: INBOX_LIMIT }).messages) if (m.kind === 'direct') out.push(m)
+      return out.reverse()
+    },
+
+    async drainOfflineQueue (options = {}) {
+      return await drain(options.signal)
     },
 
     async start (): Promise<void> {
       // Relayed (limited) connections carry direct messages too: a client behind a NAT is reached through its relay.
       await libp2p.handle(MESSAGE_PROTOCOL, handle, { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true })
+      await queue.start()
+      // Messages left while this node was away: fetched once its first queue server is identified (below), then periodically.
+      const poll = (): void => { void drain().catch((err) => { log.debug({ err: err.message }, 'offline queue fetch failed') }) }
+      pollTimer = setInterval(poll, pollInterval)
+      pollTimer.unref()
+      // A node coming back learns its queue servers as they connect: the first one identified triggers a fetch.
+      libp2p.addEventListener('peer:identify', onIdentify)
+      function onIdentify (evt: CustomEvent<{ protocols: string[] }>): void {
+        if (evt.detail.protocols.includes(OFFLINE_PROTOCOL) && Date.now() - lastDrain >= OFFLINE_DRAIN_GAP_MS) poll()
+      }
+      stopIdentify = () => { libp2p.removeEventListener('peer:identify', onIdentify) }
     },
 
     async stop (): Promise<void> {
+      clearInterval(pollTimer)
+      stopIdentify()
+      stopping.abort()
+      await draining?.catch(() => {})
+      await queue.stop()
       await libp2p.unhandle(MESSAGE_PROTOCOL)
+      if (ownState) state.close()
     }
   }
 }
+
+/** The recipient answered and refused the message (a status other than delivered). */
+class RefusedError extends Error {}

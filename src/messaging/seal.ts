@@ -4,6 +4,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { AEAD_DOMAIN, KDF_DOMAIN, MAX_BODY_BYTES, MESSAGE_ID_BYTES, MESSAGE_VERSION, SIGNATURE_DOMAIN } from './constants.ts'
 import { MessageTooLargeError, UnreadableMessageError } from './errors.ts'
 import { MessageEnvelope, MessagePlaintext, MessageSignable } from './pb/message.ts'
+import { InvalidOptionError } from '../errors.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /** A message opened by {@link openMessage}. */
@@ -66,15 +67,18 @@ function signable (id: Uint8Array, senderKey: Uint8Array, recipientKey: Uint8Arr
  * it and the recipient can prove who wrote it. docs/messaging.md has the layout.
  * @param recipientKey - recipient's Ed25519 public key, 32 bytes
  * @param body - at most 1 MiB
+ * @param givenId - the message id, 16 bytes (a retry of an earlier send keeps its id); random when absent
  * @returns the id (16 bytes) and the encoded envelope
- * @throws UMBRA_ERR_MESSAGE_TOO_LARGE
+ * @throws UMBRA_ERR_MESSAGE_TOO_LARGE, UMBRA_ERR_INVALID_OPTION (givenId not 16 bytes)
  */
-export async function sealMessage (sender: PrivateKey, recipientKey: Uint8Array, body: Uint8Array, sentAt = Date.now()): Promise<{ id: Uint8Array, envelope: Uint8Array }> {
+export async function sealMessage (sender: PrivateKey, recipientKey: Uint8Array, body: Uint8Array, sentAt = Date.now(), givenId?: Uint8Array): Promise<{ id: Uint8Array, envelope: Uint8Array }> {
   if (body.byteLength > MAX_BODY_BYTES) {
     throw new MessageTooLargeError(`A message body is at most ${MAX_BODY_BYTES} bytes, got ${body.byteLength}`)
   }
   const id = Buffer.alloc(MESSAGE_ID_BYTES)
-  sodium.randombytes_buf(id)
+  if (givenId == null) sodium.randombytes_buf(id)
+  else if (givenId.byteLength === MESSAGE_ID_BYTES) id.set(givenId)
+  else throw new InvalidOptionError(`A message id is ${MESSAGE_ID_BYTES} bytes, got ${givenId.byteLength}`)
   const senderKey = sender.publicKey.raw
   const signature = await sender.sign(signable(id, senderKey, recipientKey, sentAt, body))
   const plaintext = MessagePlaintext.encode({

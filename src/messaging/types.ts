@@ -20,7 +20,16 @@ export interface SendOptions {
   signal?: AbortSignal
   /** Gives up after this many milliseconds. @default 30_000 */
   timeout?: number
+  /**
+   * Message id, 32 hex characters: pass the id of an earlier attempt to retry
+   * it (the recipient de-duplicates by id, so a retry after a lost
+   * acknowledgement never yields two copies). Random when absent.
+   */
+  id?: string
 }
+
+/** Which of seed 001's paths carried a direct message. */
+export type DeliveryPath = 'direct' | 'relayed' | 'queued'
 
 /** Proof of delivery returned by {@link MessagingService.send}. */
 export interface SendReceipt {
@@ -28,20 +37,43 @@ export interface SendReceipt {
   id: string
   /** Recipient's PeerId. */
   to: string
-  /** Time from the start of `send` until the recipient's acknowledgement, ms. */
+  /**
+   * `direct`: acknowledged by the recipient over a direct connection;
+   * `relayed`: acknowledged over a circuit-relay connection; `queued`: the
+   * recipient was unreachable, the sealed message waits in its offline queue
+   * at `servers` (delivered when it comes back, within 72 h).
+   */
+  path: DeliveryPath
+  /** PeerIds of the queue servers that stored the message (`queued` only). */
+  servers?: string[]
+  /** Time from the start of `send` until the recipient's (or, queued, the first queue server's) acknowledgement, ms. */
   rttMs: number
 }
 
 /** Direct, end-to-end encrypted messages. */
 export interface MessagingService {
   /**
-   * Encrypts `body` to the recipient's key, sends it on `/umbra/msg/1.0.0`
-   * and waits for the recipient's acknowledgement.
+   * Encrypts `body` to the recipient's key and delivers it on the first of
+   * seed 001's paths that works (issue 11): an existing or new direct
+   * connection, a relayed one (libp2p dials relayed addresses after direct
+   * ones; the NAT service upgrades it by hole punching), and when the
+   * recipient is unreachable the recipient's offline queue at its 3 closest
+   * server nodes. The receipt says which path carried it. `timeout` bounds
+   * the direct attempt (the dial alone at most 10 s); queuing then has 15 s
+   * of its own.
    * @param to - PeerId string (`12D3Koo…`) or transport key (`key_…`)
    * @param body - at most 1,048,576 bytes
-   * @throws UMBRA_ERR_MESSAGE_TOO_LARGE, UMBRA_ERR_INVALID_RECIPIENT, UMBRA_ERR_DELIVERY_FAILED, UMBRA_ERR_ABORTED
+   * @throws UMBRA_ERR_MESSAGE_TOO_LARGE, UMBRA_ERR_INVALID_RECIPIENT, UMBRA_ERR_INVALID_OPTION (bad id),
+   *   UMBRA_ERR_DELIVERY_FAILED (the recipient refused it, or it is unreachable and no queue server stored it),
+   *   UMBRA_ERR_OFFLINE_QUEUE_FULL, UMBRA_ERR_OFFLINE_QUEUE_BYTES (unreachable and its queue is full), UMBRA_ERR_ABORTED
    */
   send(to: string, body: Uint8Array, options?: SendOptions): Promise<SendReceipt>
-  /** Messages received since start, oldest first (at most the newest 1,000). */
+  /** Direct messages in the durable inbox, oldest first (at most the newest 1,000); `node.inbox` pages all kinds. */
   inbox(): ReceivedMessage[]
+  /**
+   * Asks this node's queue servers for messages left while it was away, stores
+   * them in the inbox (dropping ids already received) and acknowledges them.
+   * Runs by itself when a queue server connects (at most every 5 s) and every 30 s. Resolves with the number of new messages.
+   */
+  drainOfflineQueue(options?: { signal?: AbortSignal }): Promise<number>
 }

@@ -20,6 +20,10 @@ import { InvalidOptionError, NotStartedError } from '../errors.ts'
 import { keyFromPeerId, loadOrCreateTransportKey, resolveDataDir } from '../identity/index.ts'
 import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
+// issue 11 delivery: the state database until the durable wiring lands (the lead merges both)
+import { join } from 'node:path'
+import { openStateDatabase, STATE_DB_FILE, type StateDatabase } from '../store/index.ts'
+import type { Inbox } from '../messaging/inbox.ts'
 import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
 import { createNames, globalNameNamespace, zoneNameNamespace, type Names, type NamesHandle } from '../names/index.ts'
@@ -132,6 +136,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
+  #state?: StateDatabase // issue 11 delivery
   #mixnet?: MixnetHandle
   #starting?: Promise<void>
   #metrics?: NodeMetrics
@@ -176,6 +181,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   get messaging (): MessagingService {
     if (this.#messaging == null) throw new NotStartedError()
     return this.#messaging
+  }
+
+  get inbox (): Inbox {
+    if (this.#messaging == null) throw new NotStartedError()
+    return this.#messaging.store
   }
 
   get registry (): Registry {
@@ -306,11 +316,16 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       this.safeDispatchEvent('peer:disconnect', { detail: { peerId: evt.detail.toString() } })
     })
     const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht'), metrics })
+    // issue 11 delivery: one state database per data directory (in memory for a node given its key, e.g. an in-process testnet)
+    const state = this.#state = openStateDatabase({ path: this.#init.privateKey != null ? ':memory:' : join(this.dataDir, STATE_DB_FILE) })
     const messaging = createMessagingService({
       libp2p,
       privateKey,
       log: logger('messaging'),
       quotas: this.#quotas,
+      state,
+      kad: libp2p.services.dht,
+      server: this.role === 'server',
       metrics,
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
@@ -342,8 +357,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       // As a gateway, publish the anonymous discovery sets of the pseudonyms it serves (src/discovery).
       gatewayNamespaces: [{ namespace: discoveryNamespace as never, validate: discoveryNamespace.validator(async (k) => await readLocalRecord(datastore, k)) }]
     }, this.#init.mixnet)
-    mixnet.events.addEventListener('anonymous:message', (evt) => { this.safeDispatchEvent('anonymous:message', { detail: evt.detail }) })
-    mixnet.events.addEventListener('anonymous:reply', (evt) => { this.safeDispatchEvent('anonymous:reply', { detail: evt.detail }) })
+    mixnet.events.addEventListener('anonymous:message', (evt) => { if (messaging.store.addAnonymous(evt.detail)) this.safeDispatchEvent('anonymous:message', { detail: evt.detail }) })
+    mixnet.events.addEventListener('anonymous:reply', (evt) => { const { id } = messaging.store.addReply(evt.detail); this.safeDispatchEvent('anonymous:reply', { detail: { ...evt.detail, id } }) })
     mixnet.events.addEventListener('anonymous:delivered', (evt) => { this.safeDispatchEvent('anonymous:delivered', { detail: evt.detail }) })
     mixnet.events.addEventListener('anonymous:status', (evt) => { this.safeDispatchEvent('anonymous:status', { detail: evt.detail }) })
     const registry = createRegistry({ libp2p, kad: libp2p.services.dht, privateKey, role: this.role, log: logger('registry') }, this.#init.registry)
@@ -380,7 +395,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       relayPolicy.detach()
       await nat.stop().catch(() => {})
       await mixnet.stop().catch(() => {})
+      await messaging.stop().catch(() => {})
       await libp2p.stop()
+      state.close()
       throw err
     }
     this.#mixnet = mixnet
@@ -469,6 +486,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#dht = undefined
     this.#messaging = undefined
     await libp2p.stop()
+    this.#state?.close()
+    this.#state = undefined
     this.#relayPolicy?.detach()
     this.#relayPolicy = undefined
   }

@@ -1,5 +1,6 @@
 import type { DhtService } from '../dht/index.ts'
 import type { MessagingService, ReceivedMessage } from '../messaging/index.ts'
+import type { Inbox } from '../messaging/inbox.ts'
 import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { Registry, RegistryInit } from '../registry/index.ts'
 import type { Names } from '../names/index.ts'
@@ -91,8 +92,8 @@ export interface UmbraNodeEvents {
   'message': CustomEvent<ReceivedMessage>
   /** An anonymous message for one of this node's pseudonyms was reassembled and decrypted. */
   'anonymous:message': CustomEvent<AnonymousMessage>
-  /** A reply came back through a SURB of a message this node sent. */
-  'anonymous:reply': CustomEvent<AnonymousReply>
+  /** A reply came back through a SURB of a message this node sent; `id` is its inbox entry's id (issue 11). */
+  'anonymous:reply': CustomEvent<AnonymousReply & { id: string }>
   /** The recipient acknowledged an anonymous message end to end. */
   'anonymous:delivered': CustomEvent<{ id: string }>
   /** A message this node sent reached a final status, or a late acknowledgement changed it. */
@@ -122,6 +123,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly dht: DhtService
   /** Direct encrypted messages. */
   readonly messaging: MessagingService
+  /** The durable inbox of direct and anonymous messages and replies: paged list, delete, ack (src/messaging/inbox.ts). */
+  readonly inbox: Inbox
   /** Anonymous messages through the Sphinx mix network. */
   readonly mixnet: MixnetService
   /** Peer records: this node's, and others' by PeerId or key (dialling by PeerId resolves through it). */

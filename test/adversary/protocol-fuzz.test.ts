@@ -219,11 +219,11 @@ describe('malformed frames, slowloris streams and a STUN flood against a server'
     // Nothing accepted is lost: every anonymous message the client sent arrives at the pseudonym's holder.
     const since = 0
     await eventually('every anonymous message at the holder', async () => {
-      const { messages } = await holder.call<{ messages: MessageEntry[] }>('GET', `/v1/messages?since=${since}`)
+      const { messages } = await holder.call<{ messages: MessageEntry[] }>('GET', `/v1/messages?since=${since}&limit=1000`)
       const got = new Set(messages.filter((m) => m.kind === 'anonymous').map((m) => m.id))
       return sentAnon.every((id) => got.has(id)) ? true : undefined
     }, 30_000, 500)
-    const direct = (await target.call<{ messages: MessageEntry[] }>('GET', '/v1/messages')).messages.filter((m) => m.kind === 'direct' && m.body.startsWith('direct '))
+    const direct = (await target.call<{ messages: MessageEntry[] }>('GET', '/v1/messages?limit=1000')).messages.filter((m) => m.kind === 'direct' && m.body.startsWith('direct '))
 
     const afterDropped = (await target.call<{ counters: { dropped: Record<string, number> } }>('GET', '/v1/mixnet')).counters.dropped
     const droppedDelta = Object.fromEntries(Object.entries(afterDropped).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => (v as number) > 0))

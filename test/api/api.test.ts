@@ -18,6 +18,8 @@ import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from
 import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, AnonymousSendReceipt, MixnetCounters, MixnetService, PseudonymInfo, PseudonymService } from '../../src/mixnet/types.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from '../../src/nat/types.ts'
 import { REPLY_DATA_SIZE } from '../../src/mixnet/wire.ts'
+import { createInbox, type InboxHandle } from '../../src/messaging/inbox.ts'
+import { openStateDatabase } from '../../src/store/index.ts'
 import { createTestnet } from '../../src/testnet/index.ts'
 import type { Testnet } from '../../src/testnet/index.ts'
 
@@ -51,7 +53,9 @@ class FakeNode extends EventTarget {
   readonly puts: Array<{ key: string, value: Uint8Array, options: DhtPutOptions | undefined }> = []
   readonly gets: Array<{ key: string, options: DhtGetOptions | undefined }> = []
   readonly sent: Array<{ to: string, body: Uint8Array }> = []
-  readonly inboxMessages: ReceivedMessage[] = []
+  /** The real durable inbox on an in-memory state database; a test that needs it empty calls {@link resetInbox}. */
+  inbox: InboxHandle = createInbox({ state: openStateDatabase({ path: ':memory:' }) })
+  resetInbox (): void { this.inbox = createInbox({ state: openStateDatabase({ path: ':memory:' }) }) }
   readonly anonSent: Array<{ to: string, body: Uint8Array, options: AnonymousSendOptions | undefined }> = []
   readonly anonInbox: AnonymousMessage[] = []
   readonly anonReplies: AnonymousReply[] = []
@@ -89,9 +93,11 @@ class FakeNode extends EventTarget {
       if (to === 'unreachable') throw new UmbraError('No route to the recipient', 'UMBRA_ERR_DELIVERY_FAILED')
       if (to === 'bad-recipient') throw new UmbraError('Not a PeerId or key', 'UMBRA_ERR_INVALID_RECIPIENT')
       this.sent.push({ to, body })
-      return { id: 'ab'.repeat(16), to, rttMs: 12.5 }
+      if (to === 'offline') return { id: _options?.id ?? 'ab'.repeat(16), to, path: 'queued', servers: ['12D3KooWQueue'], rttMs: 20 }
+      return { id: _options?.id ?? 'ab'.repeat(16), to, path: 'direct', rttMs: 12.5 }
     },
-    inbox: (): ReceivedMessage[] => [...this.inboxMessages]
+    inbox: (): ReceivedMessage[] => [],
+    drainOfflineQueue: async () => 0
   }
 
   readonly mixnet: MixnetService = {
@@ -418,7 +424,7 @@ describe('HTTP API over a fake node', () => {
   it('POST /v1/messages sends the decoded bytes and returns the receipt', async () => {
     const res = await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: '12D3KooWPeerB', body: 'hi there' } })
     assert.equal(res.status, 200, JSON.stringify(res.body))
-    assert.deepEqual(res.body, { id: 'ab'.repeat(16), to: '12D3KooWPeerB', anonymous: false, rttMs: 12.5 })
+    assert.deepEqual(res.body, { id: 'ab'.repeat(16), to: '12D3KooWPeerB', anonymous: false, path: 'direct', rttMs: 12.5 })
     assert.equal(node.sent.at(-1)?.to, '12D3KooWPeerB')
     assert.equal(Buffer.from(node.sent.at(-1)?.body ?? []).toString(), 'hi there')
 
@@ -448,15 +454,14 @@ describe('HTTP API over a fake node', () => {
   })
 
   it('GET /v1/messages lists the inbox, filtered by since', async () => {
-    node.inboxMessages.push(
-      { id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new TextEncoder().encode('first'), sentAt: 1000, receivedAt: 1100 },
-      { id: '02'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new Uint8Array([0xff, 0x00]), sentAt: 2000, receivedAt: 2100 }
-    )
+    node.resetInbox()
+    node.inbox.addDirect({ id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new TextEncoder().encode('first'), sentAt: 1000, receivedAt: 1100 })
+    node.inbox.addDirect({ id: '02'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new Uint8Array([0xff, 0x00]), sentAt: 2000, receivedAt: 2100 })
     const all = await call(api, 'GET', '/v1/messages', { headers: AUTH })
     assert.equal(all.status, 200)
     assert.deepEqual(all.body.messages, [
-      { kind: 'direct', anonymous: false, id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'first', encoding: 'utf8', sentAt: 1000, receivedAt: 1100 },
-      { kind: 'direct', anonymous: false, id: '02'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: '/wA=', encoding: 'base64', sentAt: 2000, receivedAt: 2100 }
+      { kind: 'direct', anonymous: false, id: '02'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: '/wA=', encoding: 'base64', sentAt: 2000, receivedAt: 2100 },
+      { kind: 'direct', anonymous: false, id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'first', encoding: 'utf8', sentAt: 1000, receivedAt: 1100 }
     ])
     const since = await call(api, 'GET', '/v1/messages?since=2100', { headers: AUTH })
     assert.deepEqual(since.body.messages.map((m: { id: string }) => m.id), ['02'.repeat(16)])
@@ -661,25 +666,46 @@ describe('HTTP API over a fake node', () => {
     assert.equal(node.repliesSent.length, replies, 'no bad reply reached the mixnet')
   })
 
-  it('GET /v1/messages merges direct, anonymous and reply entries, oldest first', async () => {
-    node.inboxMessages.length = 0
+  it('GET /v1/messages merges direct, anonymous and reply entries newest first, pages them; DELETE and ack remove them (issue 11)', async () => {
+    node.resetInbox()
     node.anonInbox.length = 0
-    node.inboxMessages.push(
-      { id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new TextEncoder().encode('direct 1'), sentAt: 100, receivedAt: 110 },
-      { id: '03'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new TextEncoder().encode('direct 2'), sentAt: 300, receivedAt: 310 }
-    )
-    node.anonInbox.push({ id: '02'.repeat(16), from: null, to: 'key_Pseudonym0', body: new TextEncoder().encode('anon'), sentAt: 200, receivedAt: 210, repliesLeft: 2 })
-    node.anonReplies.push({ inReplyTo: 'cd'.repeat(16), body: new Uint8Array([0xfe]), receivedAt: 250 })
+    const anon: AnonymousMessage = { id: '02'.repeat(16), from: null, to: 'key_Pseudonym0', body: new TextEncoder().encode('anon'), sentAt: 200, receivedAt: 210, repliesLeft: 2 }
+    node.inbox.addDirect({ id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new TextEncoder().encode('direct 1'), sentAt: 100, receivedAt: 110 })
+    node.anonInbox.push(anon)
+    node.inbox.addAnonymous(anon)
+    const reply = node.inbox.addReply({ inReplyTo: 'cd'.repeat(16), body: new Uint8Array([0xfe]), receivedAt: 250 })
+    node.inbox.addDirect({ id: '03'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: new TextEncoder().encode('direct 2'), sentAt: 300, receivedAt: 310 })
     const res = await call(api, 'GET', '/v1/messages', { headers: AUTH })
     assert.equal(res.status, 200)
     assert.deepEqual(res.body.messages, [
-      { kind: 'direct', anonymous: false, id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'direct 1', encoding: 'utf8', sentAt: 100, receivedAt: 110 },
+      { kind: 'direct', anonymous: false, id: '03'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'direct 2', encoding: 'utf8', sentAt: 300, receivedAt: 310 },
+      { kind: 'reply', anonymous: true, id: reply.id, from: null, inReplyTo: 'cd'.repeat(16), body: '/g==', encoding: 'base64', receivedAt: 250 },
       { kind: 'anonymous', anonymous: true, id: '02'.repeat(16), from: null, to: 'key_Pseudonym0', body: 'anon', encoding: 'utf8', sentAt: 200, receivedAt: 210, repliesLeft: 2 },
-      { kind: 'reply', anonymous: true, from: null, inReplyTo: 'cd'.repeat(16), body: '/g==', encoding: 'base64', receivedAt: 250 },
-      { kind: 'direct', anonymous: false, id: '03'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'direct 2', encoding: 'utf8', sentAt: 300, receivedAt: 310 }
+      { kind: 'direct', anonymous: false, id: '01'.repeat(16), from: '12D3KooWPeerB', fromKey: 'key_B', body: 'direct 1', encoding: 'utf8', sentAt: 100, receivedAt: 110 }
     ])
+    assert.equal(res.body.next, undefined)
     const since = await call(api, 'GET', '/v1/messages?since=250', { headers: AUTH })
-    assert.deepEqual(since.body.messages.map((m: { kind: string }) => m.kind), ['reply', 'direct'])
+    assert.deepEqual(since.body.messages.map((m: { kind: string }) => m.kind), ['direct', 'reply'])
+    const first = await call(api, 'GET', '/v1/messages?limit=3', { headers: AUTH })
+    assert.equal(first.body.messages.length, 3)
+    const rest = await call(api, 'GET', `/v1/messages?limit=3&before=${String(first.body.next)}`, { headers: AUTH })
+    assert.deepEqual(rest.body.messages.map((m: { id: string }) => m.id), ['01'.repeat(16)])
+    assert.equal(rest.body.next, undefined)
+    assertError(await call(api, 'GET', '/v1/messages?limit=0', { headers: AUTH }), 400, 'UMBRA_ERR_INVALID_OPTION')
+    assertError(await call(api, 'GET', '/v1/messages?before=x', { headers: AUTH }), 400, 'UMBRA_ERR_BAD_REQUEST', 'before')
+    assert.deepEqual((await call(api, 'DELETE', `/v1/messages/${'03'.repeat(16)}`, { headers: AUTH })).body, { id: '03'.repeat(16), deleted: true })
+    assertError(await call(api, 'DELETE', `/v1/messages/${'03'.repeat(16)}`, { headers: AUTH }), 404, 'UMBRA_ERR_MESSAGE_NOT_FOUND')
+    const acked = await call(api, 'POST', '/v1/messages/ack', { headers: AUTH, json: { ids: ['01'.repeat(16), 'ef'.repeat(16)] } })
+    assert.deepEqual(acked.body, { acked: 1, unknown: ['ef'.repeat(16)] })
+    assertError(await call(api, 'POST', '/v1/messages/ack', { headers: AUTH, json: { ids: ['nope'] } }), 400, 'UMBRA_ERR_BAD_REQUEST')
+    assert.deepEqual((await call(api, 'GET', '/v1/messages', { headers: AUTH })).body.messages.map((m: { kind: string }) => m.kind), ['reply', 'anonymous'])
+  })
+
+  it('POST /v1/messages answers 202 with path "queued" when the recipient is offline (issue 11)', async () => {
+    const res = await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'offline', body: 'later', id: '0f'.repeat(16) } })
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    assert.deepEqual(res.body, { id: '0f'.repeat(16), to: 'offline', anonymous: false, path: 'queued', servers: ['12D3KooWQueue'], rttMs: 20 })
+    assertError(await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'key_x', body: 'x', anonymous: true, id: '0f'.repeat(16) } }), 400, 'UMBRA_ERR_BAD_REQUEST')
   })
 
   it('POST and GET /v1/pseudonyms create and list pseudonyms', async () => {
@@ -1127,7 +1153,9 @@ describe('anonymous messages through the HTTP API over six real nodes', () => {
       assert.deepEqual(replied.body, { id: sent.body.id, repliesLeft: 0 })
       await readUntil(readerS, stateS, (t) => parseEvents(t).some((e) => e.event === 'anonymous:reply'), 10_000)
       const replyEvent = parseEvents(stateS.text).find((e) => e.event === 'anonymous:reply')?.data as Record<string, unknown>
-      assert.deepEqual({ ...replyEvent, receivedAt: 0 }, { kind: 'reply', anonymous: true, from: null, inReplyTo: sent.body.id, body: 'hello back', encoding: 'utf8', receivedAt: 0 })
+      const { id: replyId, ...replyRest } = replyEvent
+      assert.match(String(replyId), /^[0-9a-f]{32}$/, 'the event names the reply\'s inbox id (issue 11)')
+      assert.deepEqual({ ...replyRest, receivedAt: 0 }, { kind: 'reply', anonymous: true, from: null, inReplyTo: sent.body.id, body: 'hello back', encoding: 'utf8', receivedAt: 0 })
       const senderInbox = await call(apiSender, 'GET', '/v1/messages', { headers: authS })
       assert.deepEqual(senderInbox.body.messages.filter((m: { kind: string }) => m.kind === 'reply'), [replyEvent])
 

@@ -170,6 +170,16 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 120_000 }
     const line = lines(inbox.stdout).find((l) => l.endsWith(text))
     assert.ok(line, `inbox shows the message:\n${inbox.stdout}`)
     assert.ok(line.includes(`from ${node(2).peerId}`))
+    assert.ok(line.includes(`id ${receipt.id}`))
+    // issue 11: pages of --limit, and --delete with a coded refusal for an id no longer there
+    const page = await umbra(['inbox', '--limit', '1', '--json', '--data-dir', node(6).dataDir])
+    assert.equal((JSON.parse(page.stdout) as { messages: unknown[] }).messages.length, 1)
+    const del = await umbra(['inbox', '--delete', receipt.id, '--data-dir', node(6).dataDir])
+    assert.equal(del.code, 0, del.stderr)
+    assert.match(del.stdout, new RegExp(`deleted message ${receipt.id}`))
+    const again = await umbra(['inbox', '--delete', receipt.id, '--data-dir', node(6).dataDir])
+    assert.equal(again.code, 1)
+    assert.match(again.stderr, /UMBRA_ERR_MESSAGE_NOT_FOUND/)
   })
 
   test('the same through the HTTP API with fetch', async () => {

@@ -30,6 +30,7 @@ describe('direct messages on real nodes', () => {
     assert.equal(msg.fromKey, b.key)
     assert.equal(msg.id, receipt.id)
     assert.equal(receipt.to, c.peerId)
+    assert.equal(receipt.path, 'direct')
     assert.ok(receipt.rttMs > 0)
     assert.ok(c.messaging.inbox().some((m) => m.id === receipt.id))
     assert.equal(b.messaging.inbox().some((m) => m.id === receipt.id), false)
@@ -58,11 +59,14 @@ describe('direct messages on real nodes', () => {
     await assert.rejects(b.messaging.send(b.peerId, new Uint8Array(1)), { code: 'UMBRA_ERR_INVALID_RECIPIENT' })
   })
 
-  it('fails with UMBRA_ERR_DELIVERY_FAILED when the recipient is gone', async () => {
+  it('queues the message at the recipient\'s closest servers when the recipient is unreachable (issue 11)', async (t) => {
     const { generateKeyPair } = await import('@libp2p/crypto/keys')
     const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
     const ghost = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-    await assert.rejects(b.messaging.send(ghost, new Uint8Array(1), { timeout: 3000 }), { code: 'UMBRA_ERR_DELIVERY_FAILED' })
+    const receipt = await b.messaging.send(ghost, new Uint8Array(1), { timeout: 15_000 })
+    assert.equal(receipt.path, 'queued')
+    assert.deepEqual([...(receipt.servers ?? [])].sort(), [a.peerId, c.peerId].sort(), 'both other servers hold a copy')
+    t.diagnostic(`queued after ${receipt.rttMs.toFixed(0)} ms`)
     // and the node still delivers afterwards
     const arrived = nextMessage(c)
     await b.messaging.send(c.peerId, new Uint8Array([7]))

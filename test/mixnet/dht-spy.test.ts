@@ -101,7 +101,7 @@ describe('a hostile DHT node watching contact lookups', { timeout: 150_000 }, ()
     }
     // The recipient got all of them: the lookups answered through the mixnet are the right records.
     await eventually('every message at the recipient', async () => {
-      const msgs = (await recipient.call<{ messages: Array<{ kind: string }> }>('GET', '/v1/messages?since=0')).messages
+      const msgs = (await recipient.call<{ messages: Array<{ kind: string }> }>('GET', '/v1/messages?since=0&limit=1000')).messages
       return msgs.filter((m) => m.kind === 'anonymous').length >= pairs.length ? true : undefined
     }, 30_000)
 

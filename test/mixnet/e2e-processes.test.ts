@@ -61,7 +61,7 @@ function bytesOf (entry: MessageEntry): Buffer {
 }
 
 async function messagesOf (node: UmbraProcess, since: number): Promise<MessageEntry[]> {
-  return (await node.call<{ messages: MessageEntry[] }>('GET', `/v1/messages?since=${since}`)).messages
+  return (await node.call<{ messages: MessageEntry[] }>('GET', `/v1/messages?since=${since}&limit=1000`)).messages
 }
 
 /** Waits until `node` lists the anonymous message `id` and returns it. */

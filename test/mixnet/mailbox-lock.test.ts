@@ -53,7 +53,7 @@ async function countersOf (node: UmbraProcess): Promise<MixnetCounters> {
 }
 
 async function anonymousIds (node: UmbraProcess): Promise<Set<string>> {
-  const { messages } = await node.call<{ messages: MessageEntry[] }>('GET', '/v1/messages')
+  const { messages } = await node.call<{ messages: MessageEntry[] }>('GET', '/v1/messages?limit=1000')
   return new Set(messages.filter((m) => m.kind === 'anonymous' && m.id != null).map((m) => m.id as string))
 }
 

@@ -120,7 +120,7 @@ describe('anonymous messaging over 10+ key epochs with a reply gateway restart (
     let replyFailures = 0
     const replyLoop = async (): Promise<void> => {
       while (!stop) {
-        const { messages } = await recipient.call<{ messages: MessageEntry[] }>('GET', '/v1/messages').catch(() => ({ messages: [] as MessageEntry[] }))
+        const { messages } = await recipient.call<{ messages: MessageEntry[] }>('GET', '/v1/messages?limit=1000').catch(() => ({ messages: [] as MessageEntry[] }))
         for (const m of messages) {
           if (m.kind !== 'anonymous' || m.id == null || answered.has(m.id)) continue
           answered.add(m.id)
@@ -152,17 +152,17 @@ describe('anonymous messaging over 10+ key epochs with a reply gateway restart (
     const sent = results.filter((r) => r.ok)
     const failed = results.filter((r) => !r.ok)
     await eventually('every stored message at the recipient', async () => {
-      const { messages } = await recipient.call<{ messages: MessageEntry[] }>('GET', '/v1/messages')
+      const { messages } = await recipient.call<{ messages: MessageEntry[] }>('GET', '/v1/messages?limit=1000')
       for (const m of messages) if (m.kind === 'anonymous' && m.id != null && !received.has(m.id)) received.set(m.id, m.body)
       return sent.every((r) => received.get(r.id as string) === r.body) ? true : undefined
     }, 30_000, 1_000).catch(() => {})
-    for (const m of (await recipient.call<{ messages: MessageEntry[] }>('GET', '/v1/messages')).messages) {
+    for (const m of (await recipient.call<{ messages: MessageEntry[] }>('GET', '/v1/messages?limit=1000')).messages) {
       if (m.kind === 'anonymous' && m.id != null && !answered.has(m.id)) {
         answered.add(m.id)
         await recipient.call('POST', `/v1/messages/${m.id}/reply`, { body: `re:${m.body}` }).catch(() => { replyFailures++ })
       }
     }
-    const repliesAt = async (node: UmbraProcess): Promise<Set<string>> => new Set((await node.call<{ messages: MessageEntry[] }>('GET', '/v1/messages')).messages.filter((m) => m.kind === 'reply').map((m) => m.inReplyTo as string))
+    const repliesAt = async (node: UmbraProcess): Promise<Set<string>> => new Set((await node.call<{ messages: MessageEntry[] }>('GET', '/v1/messages?limit=1000')).messages.filter((m) => m.kind === 'reply').map((m) => m.inReplyTo as string))
     let replied = new Set<string>()
     await eventually('the replies at the senders', async () => {
       replied = new Set([...await repliesAt(serverSender), ...await repliesAt(client)])

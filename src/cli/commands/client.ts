@@ -242,7 +242,11 @@ export async function runSend (to: string, message: string, flags: SendFlags): P
     process.stdout.write(`sent anonymous message ${res.id} to ${res.to}: ${where} in ${Math.round(res.rttMs)} ms (${packets})\n`)
     return 0
   }
-  process.stdout.write(`sent message ${res.id} to ${res.to}, acknowledged in ${Math.round(res.rttMs)} ms\n`)
+  if (res.path === 'queued') {
+    process.stdout.write(`queued message ${res.id} for ${res.to} (offline) at ${res.servers?.length ?? 0} queue ${res.servers?.length === 1 ? 'server' : 'servers'} in ${Math.round(res.rttMs)} ms; delivered when it comes back (72 h)\n`)
+    return 0
+  }
+  process.stdout.write(`sent message ${res.id} to ${res.to} (${res.path ?? 'direct'}), acknowledged in ${Math.round(res.rttMs)} ms\n`)
   return 0
 }
 
@@ -296,46 +300,62 @@ function inboxLine (m: InboxMessage): string {
     case 'anonymous':
       return `${at}  from (anonymous) to ${m.to}  id ${m.id}, ${m.repliesLeft} ${m.repliesLeft === 1 ? 'reply' : 'replies'} left  ${showBody(m.body, m.encoding)}`
     case 'reply':
-      return `${at}  from (anonymous) reply to ${m.inReplyTo}  ${showBody(m.body, m.encoding)}`
+      return `${at}  from (anonymous) reply to ${m.inReplyTo}  id ${m.id}  ${showBody(m.body, m.encoding)}`
     default:
-      return `${at}  from ${m.from}  ${showBody(m.body, m.encoding)}`
+      return `${at}  from ${m.from}  id ${m.id}  ${showBody(m.body, m.encoding)}`
   }
 }
 
 /**
- * `umbra inbox [--wait S]`: direct and anonymous messages and replies
- * received since the node started, oldest first. With `--wait`, an empty
- * inbox is polled every {@link CLI_POLL_INTERVAL_MS} for up to S seconds
- * (a progress line on a terminal).
+ * `umbra inbox [--limit N] [--before CURSOR] [--wait S] [--delete ID] [--ack ID...]`:
+ * one page of the durable inbox, newest first (issue 11); or deletes one
+ * entry; or acknowledges entries (the app processed them: they are deleted).
+ * With `--wait`, an empty inbox is polled every {@link CLI_POLL_INTERVAL_MS}
+ * for up to S seconds (a progress line on a terminal).
  * @throws NotFoundError (exit 1, UMBRA_ERR_NOT_FOUND) when `--wait` passed with no message
  */
-export async function runInbox (flags: ClientCommandFlags & { wait?: number }): Promise<number> {
+export async function runInbox (flags: ClientCommandFlags & { limit?: number, before?: string, wait?: number, delete?: string, ack?: string[] }): Promise<number> {
   const api = await clientFromFlags(flags)
-  let { messages } = await api.inbox()
-  if (flags.wait != null && messages.length === 0) {
+  if (flags.delete != null) {
+    const res = await api.deleteMessage(flags.delete)
+    if (flags.json === true) printJson(res)
+    else process.stdout.write(`deleted message ${res.id}\n`)
+    return 0
+  }
+  if (flags.ack != null) {
+    const res = await api.ackMessages(flags.ack)
+    if (flags.json === true) printJson(res)
+    else process.stdout.write(`acknowledged ${res.acked} ${res.acked === 1 ? 'message' : 'messages'}${res.unknown.length > 0 ? `; not in the inbox: ${res.unknown.join(', ')}` : ''}\n`)
+    return 0
+  }
+  const query = { ...(flags.limit != null ? { limit: flags.limit } : {}), ...(flags.before != null ? { before: flags.before } : {}) }
+  let page = await api.inbox(query)
+  if (flags.wait != null && page.messages.length === 0) {
     const progress = createProgress({ delayMs: PROGRESS_DELAY_MS })
     progress.update(`waiting up to ${flags.wait} s for a message`)
     const deadline = performance.now() + flags.wait * 1000
     try {
-      while (messages.length === 0 && performance.now() < deadline) {
+      while (page.messages.length === 0 && performance.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, CLI_POLL_INTERVAL_MS))
-        messages = (await api.inbox()).messages
+        page = await api.inbox(query)
       }
     } finally {
       progress.done()
     }
-    if (messages.length === 0) throw new NotFoundError(`no message arrived within ${flags.wait} s`)
+    if (page.messages.length === 0) throw new NotFoundError(`no message arrived within ${flags.wait} s`)
   }
   if (flags.json === true) {
-    printJson({ messages })
+    printJson(page)
     return 0
   }
-  if (messages.length === 0) {
+  if (page.messages.length === 0) {
     process.stdout.write('inbox is empty\n')
     return 0
   }
-  const lines = [`${messages.length} ${messages.length === 1 ? 'message' : 'messages'}`]
+  const { messages } = page
+  const lines = [`${messages.length} ${messages.length === 1 ? 'message' : 'messages'}, newest first`]
   for (const m of messages) lines.push(inboxLine(m))
+  if (page.next != null) lines.push(`older messages: umbra inbox --before ${page.next}`)
   process.stdout.write(lines.join('\n') + '\n')
   return 0
 }
