@@ -37,14 +37,8 @@ export class NotFoundError extends UmbraError {
   }
 }
 
-/** `umbra start` found a live node already using the data directory. Code `UMBRA_ERR_ALREADY_RUNNING`. */
-export class AlreadyRunningError extends UmbraError {
-  static readonly code = 'UMBRA_ERR_ALREADY_RUNNING'
-  constructor (message = 'A node is already running with this data directory', options?: ErrorOptions) {
-    super(message, AlreadyRunningError.code, options)
-    this.name = 'AlreadyRunningError'
-  }
-}
+/** `umbra start` found a live node already using the data directory (its lock, src/store/data-dir.ts). Code `UMBRA_ERR_ALREADY_RUNNING`. */
+export { AlreadyRunningError } from '../store/errors.ts'
 
 /** A step of `umbra demo` did not reach its goal in time. Code `UMBRA_ERR_DEMO_FAILED`. */
 export class DemoFailedError extends UmbraError {
