@@ -37,6 +37,7 @@ import {
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
 import { stunHostsForListen } from '../nat/stun-server.ts'
 import { QuotaDatastore } from '../dht/quota-datastore.ts'
+import { dataDirPaths, lockDataDir, openStateDatabase, type DataDirLock, type StateDatabase } from '../store/index.ts'
 import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
 import { createRelayPolicy, type RelayPolicy } from '../nat/relay-policy.ts'
 import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, REJOIN_INTERVAL_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
@@ -133,6 +134,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #messaging?: MessagingServiceHandle
   #mixnet?: MixnetHandle
   #starting?: Promise<void>
+  /** The data directory's lock and state database (issue 11); ':memory:' and no lock without a data directory. */
+  #lock?: DataDirLock
+  #state?: StateDatabase
+  #datastore?: QuotaDatastore
   #log = logger('node')
   readonly #quotas = new QuotaCounters()
 
@@ -213,9 +218,33 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   }
 
   async #start (): Promise<void> {
+    // With a data directory (no injected key): one live node per directory, one state database in it (src/store).
+    const persistent = this.#init.privateKey == null
+    this.#lock = persistent ? lockDataDir(this.dataDir) : undefined
+    try {
+      this.#state = openStateDatabase({ path: persistent ? dataDirPaths(this.dataDir).state : ':memory:' })
+      await this.#startWith(this.#state)
+    } catch (err) {
+      this.#closeState()
+      throw err
+    }
+  }
+
+  /** Closes the state database and releases the data directory's lock. */
+  #closeState (): void {
+    this.#datastore?.stop()
+    this.#datastore = undefined
+    this.#state?.close()
+    this.#state = undefined
+    this.#lock?.release()
+    this.#lock = undefined
+  }
+
+  async #startWith (state: StateDatabase): Promise<void> {
     const privateKey: PrivateKey = this.#init.privateKey ?? (await loadOrCreateTransportKey(this.dataDir)).privateKey
-    // kad-dht stores other peers' records and provider records here, within per-owner quotas (docs/quotas.md).
-    const datastore = new QuotaDatastore({ quotas: this.#quotas })
+    // kad-dht stores other peers' records and provider records here, within per-owner quotas (docs/quotas.md), written through to `state`.
+    const datastore = new QuotaDatastore({ quotas: this.#quotas, state })
+    this.#datastore = datastore
     const client = this.role === 'client'
     // A client behind a NAT listens through relay reservations and accepts WebRTC upgrades.
     const listen = client ? [...new Set([...this.#listen, '/p2p-circuit', '/webrtc'])] : this.#listen
@@ -295,7 +324,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     libp2p.addEventListener('peer:disconnect', (evt) => {
       this.safeDispatchEvent('peer:disconnect', { detail: { peerId: evt.detail.toString() } })
     })
-    const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht') })
+    const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht'), state })
     const messaging = createMessagingService({
       libp2p,
       privateKey,
@@ -324,6 +353,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       privateKey,
       server: this.role === 'server',
       dataDir: this.#init.privateKey != null ? undefined : this.dataDir,
+      state,
       log: logger('mixnet'),
       quotas: this.#quotas,
       // As a gateway, publish the anonymous discovery sets of the pseudonyms it serves (src/discovery).
@@ -454,6 +484,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     await libp2p.stop()
     this.#relayPolicy?.detach()
     this.#relayPolicy = undefined
+    this.#closeState()
   }
 
   getMultiaddrs (): string[] {
