@@ -1115,6 +1115,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         gateway = createGateway({
           libp2p,
           store,
+          state: components.state,
           dataDir: components.dataDir,
           log,
           counters,

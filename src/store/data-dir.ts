@@ -43,7 +43,7 @@ export const DATA_DIR_FILES = {
   lock: 'umbra.lock',
   /** A gateway's stored mailbox packets (src/mixnet/mailbox-store.ts). */
   mailbox: 'mailbox.db',
-  /** A gateway's claims (src/mixnet/gateway.ts). */
+  /** A gateway's claims before issue 11; imported into the state database and renamed (src/mixnet/gateway.ts). */
   gateway: 'gateway.db'
 } as const
 

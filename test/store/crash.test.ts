@@ -95,11 +95,15 @@ describe('a node SIGKILLed and restarted on the same data directory', { timeout:
     }
   })
 
+  let pseudonym: PseudonymInfo
+  let gateway: UmbraProcess
+  let sender: UmbraProcess
+
   it('a mix restarted mid-stream relays packets of its epoch and carries a reply along a SURB built before the restart', async (t) => {
-    const pseudonym = await recipient.call<PseudonymInfo>('POST', '/v1/pseudonyms', { label: 'crash' })
-    const gateway = servers.find((s) => s.id.peerId === pseudonym.gateways[0]) as UmbraProcess
+    pseudonym = await recipient.call<PseudonymInfo>('POST', '/v1/pseudonyms', { label: 'crash' })
+    gateway = servers.find((s) => s.id.peerId === pseudonym.gateways[0]) as UmbraProcess
     assert.ok(gateway != null, 'the pseudonym\'s gateway is a server')
-    const sender = servers.find((s) => s !== gateway) as UmbraProcess
+    sender = servers.find((s) => s !== gateway) as UmbraProcess
 
     const since = Date.now()
     const first = await sender.call<{ id: string, status: string }>('POST', '/v1/messages', { to: pseudonym.key, body: 'before', anonymous: true, hops: 3, replySurbs: 2, wait: 'delivered' })
@@ -142,5 +146,17 @@ describe('a node SIGKILLed and restarted on the same data directory', { timeout:
     t.diagnostic(`${victim.name} (mix on every path): SIGKILL to ready in ${Math.round(restartMs)} ms while ${streamed} messages were sent; ` +
       `a message after the restart delivered (end-to-end ack) in ${Math.round(deliveredMs)} ms with ${after.retransmissions} retransmissions; ` +
       `the reply along a pre-restart SURB listed ${Math.round(replyMs)} ms later; ${counters.forwarded} packets relayed since the restart, 0 mac drops`)
+  })
+  it('a gateway restarted while its client is offline still holds the claim: a message sent then is stored and delivered later', async (t) => {
+    const stopped = await recipient.stop('SIGTERM')
+    assert.equal(stopped.code, 0)
+    const restartMs = await crashAndRestart(gateway)
+    const since = Date.now()
+    const receipt = await sender.call<{ id: string, status: string }>('POST', '/v1/messages', { to: pseudonym.key, body: 'while offline', anonymous: true, hops: 3 })
+    assert.equal(receipt.status, 'stored', 'the restarted gateway took the message for the claimed mailbox')
+    await recipient.start(bootstrapFor(recipient))
+    const msg = await eventually('the stored message at the recipient', async () => (await messagesOf(recipient, since)).find((m) => m.kind === 'anonymous' && m.id === receipt.id), 20_000)
+    assert.equal(msg.body, 'while offline')
+    t.diagnostic(`${gateway.name} (gateway): SIGKILL to ready in ${Math.round(restartMs)} ms; its claim came back from the state database; the message stored meanwhile arrived ${msg.receivedAt - since} ms after it was sent`)
   })
 })
