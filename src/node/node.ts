@@ -40,7 +40,7 @@ import { QuotaDatastore } from '../dht/quota-datastore.ts'
 import { dataDirPaths, lockDataDir, openStateDatabase, type DataDirLock, type StateDatabase } from '../store/index.ts'
 import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
 import { createRelayPolicy, type RelayPolicy } from '../nat/relay-policy.ts'
-import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, REJOIN_INTERVAL_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
+import { AGENT_VERSION, STATE_DB_SYNCHRONOUS, BOOTSTRAP_DIAL_TIMEOUT_MS, REJOIN_INTERVAL_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
 import type { MessagingService } from '../messaging/types.ts'
@@ -222,7 +222,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const persistent = this.#init.privateKey == null
     this.#lock = persistent ? lockDataDir(this.dataDir) : undefined
     try {
-      this.#state = openStateDatabase({ path: persistent ? dataDirPaths(this.dataDir).state : ':memory:' })
+      this.#state = openStateDatabase({ path: persistent ? dataDirPaths(this.dataDir).state : ':memory:', synchronous: STATE_DB_SYNCHRONOUS })
       await this.#startWith(this.#state)
     } catch (err) {
       this.#closeState()
