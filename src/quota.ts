@@ -39,7 +39,7 @@ export type QuotaKind = typeof QUOTA_KINDS[number]
  * on the gateway protocol, the error code of a failed DHT put, the message
  * ACK text, the HTTP 429 body). docs/quotas.md.
  */
-export const QUOTA_CODES: Record<QuotaKind, string> = {
+export const QUOTA_CODES = {
   'mailbox-claims': 'UMBRA_ERR_QUOTA_MAILBOX_CLAIMS',
   'dht-records': 'UMBRA_ERR_QUOTA_DHT_RECORDS',
   'dht-bytes': 'UMBRA_ERR_QUOTA_DHT_BYTES',
@@ -47,7 +47,7 @@ export const QUOTA_CODES: Record<QuotaKind, string> = {
   'provider-records': 'UMBRA_ERR_QUOTA_PROVIDER_RECORDS',
   'direct-messages': 'UMBRA_ERR_QUOTA_DIRECT_MESSAGES',
   'event-streams': 'UMBRA_ERR_QUOTA_EVENT_STREAMS'
-}
+} as const satisfies Record<QuotaKind, string>
 
 /** Keys a per-key table holds before it evicts the least recently used one (memory bound: about 100 bytes a key). */
 export const DEFAULT_MAX_QUOTA_KEYS = 10_000

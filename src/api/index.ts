@@ -26,6 +26,18 @@
  * - `GET  /v1/events` (`?token=` accepted) → `text/event-stream` of `peer:connect`, `peer:disconnect`, `message`,
  *   `anonymous:message`, `anonymous:reply`, `anonymous:delivered`
  *
+ * The contract (issue 12): each route's JSON schemas in `ROUTES` are the
+ * single source; `RouteBody`, `RouteResponse`, … derive the types from them
+ * and `ApiClient` (this module, `umbra/api`) is the typed client.
+ *
+ * @example
+ * ```ts
+ * import { ApiClient } from 'umbra/api'
+ * const client = new ApiClient({ url: 'http://127.0.0.1:7450', token: 's3cret' })
+ * const info = await client.node() // RouteResponse<'node'>: { peerId, key, role, addrs, peers, nat }
+ * const found = await client.call('discoveryFind', { params: { namespace: 'chat' } })
+ * ```
+ *
  * @example
  * ```ts
  * import { createNode, createApiServer } from 'umbra'
@@ -80,7 +92,34 @@ export interface ApiServer {
 }
 
 export { createApiServer } from './server.ts'
-export { buildOpenApiDocument, ROUTES } from './openapi.ts'
+export { buildOpenApiDocument, COMPONENT_SCHEMAS, ROUTES } from './openapi.ts'
 export type { RouteSpec, RouteName, RouteAuth, RouteSchema, JsonSchema } from './openapi.ts'
+// The contract's types, derived from the route schemas (issue 12, item 4), and the typed client.
+export type {
+  AnonymousMessageEntry,
+  BodyOf,
+  Component,
+  DirectMessageEntry,
+  ErrorBody,
+  HolePunchEntry,
+  InboxEntry,
+  MessageEntry,
+  NatStatusEntry,
+  OwnedNameEntry,
+  ParamsOf,
+  PeerSummaryEntry,
+  PseudonymEntry,
+  QueryOf,
+  ReplyMessageEntry,
+  ResponseOf,
+  RouteBody,
+  RouteInput,
+  RouteParams,
+  RouteQuery,
+  RouteResponse,
+  ValidatedBodyOf
+} from './contract.ts'
+export type { FromSchema } from './schema-types.ts'
+export * from './client.ts'
 export * from './constants.ts'
 export * from './errors.ts'

@@ -20,13 +20,16 @@ import {
   MIN_HOLEPUNCH_TIMEOUT_MS,
   SSE_HEARTBEAT_MS
 } from './constants.ts'
-import { QUOTA_CODES, QUOTA_KINDS } from '../quota.ts'
+import { QUOTA_CODES, QUOTA_KINDS, type QuotaKind } from '../quota.ts'
 
 /**
  * The route table of the HTTP API and its OpenAPI 3.1 document (DESIGN.md
- * section 7, issue 2). Every JSON schema here is defined once and used twice:
- * by Fastify to validate requests and serialize responses (src/api/server.ts)
- * and in the document served at `GET /v1/openapi.json`.
+ * section 7, issue 2). Every JSON schema here is defined once and used three
+ * times: by Fastify to validate requests and serialize responses
+ * (src/api/server.ts), in the document served at `GET /v1/openapi.json`, and
+ * as the TypeScript types of requests and responses (src/api/contract.ts,
+ * issue 12: handlers, `ApiClient`, the CLI and the tests use them). Write
+ * schemas `as const` so their literals reach the types.
  *
  * Schemas use only keywords that mean the same in JSON Schema draft-07 (Ajv,
  * Fastify's validator) and 2020-12 (OpenAPI 3.1). Query parameters are
@@ -966,13 +969,24 @@ export const ROUTES = {
               type: 'object',
               required: [...QUOTA_KINDS],
               additionalProperties: false,
-              properties: Object.fromEntries(QUOTA_KINDS.map((k) => [k, { type: 'integer', minimum: 0, description: `Refusals answered \`${QUOTA_CODES[k]}\`.` }]))
+              properties: Object.fromEntries(QUOTA_KINDS.map((k) => [k, { type: 'integer', minimum: 0, description: `Refusals answered \`${QUOTA_CODES[k]}\`.` }])) as Record<QuotaKind, { type: 'integer', minimum: 0, description: string }>
             }
           }
         }
       }
     },
     errors: [400, 503]
+  },
+  metrics: {
+    method: 'GET',
+    url: '/metrics',
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics',
+    description: 'The node\'s metrics in the Prometheus text format 0.0.4 (docs/metrics.md lists every metric): Umbra\'s `umbra_…` and libp2p\'s own. Outside `/v1`, where Prometheus looks by default; scrape it with the bearer token (`authorization` in the scrape config).',
+    auth: 'bearer',
+    schema: {},
+    errors: [503],
+    stream: { mediaType: 'text/plain; version=0.0.4', description: 'Prometheus text exposition format 0.0.4.' }
   },
   events: {
     method: 'GET',
@@ -1010,6 +1024,23 @@ export const ROUTES = {
 /** Names of the routes in {@link ROUTES}. */
 export type RouteName = keyof typeof ROUTES
 
+/**
+ * The shapes routes share, by the name `#/components/schemas/…` gives them in
+ * the OpenAPI document; src/api/contract.ts derives a type from each.
+ */
+export const COMPONENT_SCHEMAS = {
+  Error: errorSchema,
+  PeerSummary: peerSummarySchema,
+  MessageEntry: messageEntrySchema,
+  Pseudonym: pseudonymSchema,
+  MixNode: mixNodeSchema,
+  MixnetCounters: mixnetCountersSchema,
+  NatStatus: natStatusSchema,
+  HolePunchResult: holePunchResultSchema,
+  NameRecord: nameRecordSchema,
+  OwnedName: ownedNameSchema
+} as const
+
 /** Schema of the `data` of a `message` event (same as a `GET /v1/messages` entry). */
 export const MESSAGE_EVENT_SCHEMA: JsonSchema = messageEntrySchema
 
@@ -1024,6 +1055,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   409: 'Conflict with the current state: `UMBRA_ERR_KEY_OWNED` (the DHT key belongs to another publisher until its record expires), `UMBRA_ERR_NO_SURB` (the message has no reply block left).',
   413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',
   415: 'The body is not JSON: `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`.',
+  421: 'The `Host` header is not this API\'s bound host, a localhost name or an IP literal on its port (DNS rebinding, docs/dashboard.md): `UMBRA_ERR_HOST_NOT_ALLOWED`.',
   500: 'Unexpected failure: `UMBRA_ERR_INTERNAL` (details are in the node log).',
   502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection), `UMBRA_ERR_GATEWAY_UNREACHABLE` (a pseudonym\'s gateway is not connected, or did not accept a new pseudonym\'s mailbox claim).',
   503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
@@ -1061,6 +1093,7 @@ function operationOf (route: RouteSpec): Record<string, unknown> {
   }
   const statuses = new Set(route.errors)
   if (route.auth !== 'none') statuses.add(401)
+  statuses.add(421) // every route: the Host check of src/web (issue 12)
   statuses.add(500)
   for (const status of [...statuses].sort((a, b) => a - b)) {
     responses[String(status)] = { $ref: `#/components/responses/E${status}` }
@@ -1111,16 +1144,7 @@ export function buildOpenApiDocument (serverUrl?: string): Record<string, unknow
         bearerAuth: { type: 'http', scheme: 'bearer', description: 'The API token from the data directory.' },
         queryToken: { type: 'apiKey', in: 'query', name: 'token', description: 'The API token as `?token=`; only on `/v1/events`.' }
       },
-      schemas: {
-        Error: errorSchema,
-        PeerSummary: peerSummarySchema,
-        MessageEntry: messageEntrySchema,
-        Pseudonym: pseudonymSchema,
-        MixNode: mixNodeSchema,
-        MixnetCounters: mixnetCountersSchema,
-        NatStatus: natStatusSchema,
-        HolePunchResult: holePunchResultSchema
-      },
+      schemas: COMPONENT_SCHEMAS,
       responses
     }
   }

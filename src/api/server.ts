@@ -6,7 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface, RouteHandlerMethod } from 'fastify'
 import { InvalidOptionError, UmbraError } from '../errors.ts'
 import { parsePeer } from '../identity/index.ts'
-import { resolveRecipient, type NameRecord, type OwnedName } from '../names/index.ts'
+import { resolveRecipient, type OwnedName } from '../names/index.ts'
 import { logger } from '../logger.ts'
 import { QUOTA_CODES } from '../quota.ts'
 import {
@@ -29,6 +29,7 @@ import {
   SSE_MAX_STREAMS_PER_TOKEN
 } from './constants.ts'
 import {
+  API_LISTEN_CODE,
   ApiError,
   BadRequestError,
   HEADERS_TOO_LARGE_CODE,
@@ -36,14 +37,18 @@ import {
   MESSAGE_TOO_LARGE_CODE,
   NotFoundError,
   REQUEST_TIMEOUT_CODE,
+  SHUTTING_DOWN_CODE,
   TIMEOUT_CODE,
   UnauthorizedError,
   VALUE_TOO_LARGE_CODE,
   toErrorReply
 } from './errors.ts'
 import { buildOpenApiDocument, ROUTES } from './openapi.ts'
+import { instrumentApi, metricsHandler } from '../metrics/api.ts'
 import type { RouteAuth, RouteSpec } from './openapi.ts'
+import type { AnonymousMessageEntry, DirectMessageEntry, InboxEntry, OwnedNameEntry, ParamsOf, QueryOf, ReplyMessageEntry, ResponseOf, ValidatedBodyOf } from './contract.ts'
 import type { ApiServer, ApiServerInit } from './index.ts'
+import { registerDashboard } from '../web/routes.ts'
 import type { UmbraNode, UmbraNodeEvents, PeerEventDetail } from '../node/types.ts'
 import type { ReceivedMessage } from '../messaging/types.ts'
 import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, PseudonymInfo } from '../mixnet/types.ts'
@@ -51,59 +56,17 @@ import type { HolePunchOptions, NatStatus } from '../nat/types.ts'
 
 const log = logger('api')
 
-/** How a text field of a request or response is written. */
-type Encoding = 'utf8' | 'base64'
+/** How a text field of a request or response is written (the contract's `encoding`). */
+type Encoding = DirectMessageEntry['encoding']
 
-/** A received direct message as the API shows it (`GET /v1/messages`, `message` events). */
-interface DirectEntry {
-  kind: 'direct'
-  anonymous: false
-  id: string
-  from: string
-  fromKey: string
-  body: string
-  encoding: Encoding
-  sentAt: number
-  receivedAt: number
-}
-
-/** An anonymous message to one of the node's pseudonyms (`GET /v1/messages`, `anonymous:message` events). */
-interface AnonymousEntry {
-  kind: 'anonymous'
-  anonymous: true
-  id: string
-  from: null
-  to: string
-  body: string
-  encoding: Encoding
-  sentAt: number
-  receivedAt: number
-  repliesLeft: number
-}
-
-/** A reply through a SURB of a message the node sent (`GET /v1/messages`, `anonymous:reply` events). */
-interface ReplyEntry {
-  kind: 'reply'
-  anonymous: true
-  from: null
-  inReplyTo: string
-  body: string
-  encoding: Encoding
-  receivedAt: number
-}
-
-/** One entry of `GET /v1/messages`; the `MessageEntry` schema of src/api/openapi.ts. */
-type MessageEntry = DirectEntry | AnonymousEntry | ReplyEntry
-
-/** The body of `POST /v1/messages` after validation (defaults filled in). */
-interface SendBody {
-  to: string
-  body: string
-  encoding: Encoding
-  anonymous: boolean
-  hops?: number
-  wait?: 'stored' | 'delivered'
-  replySurbs?: number
+/**
+ * What Fastify's request of route `S` holds after validation: its params,
+ * query and body as src/api/contract.ts derives them from the route's schemas.
+ */
+interface RouteTypes<S> extends RouteGenericInterface {
+  Params: ParamsOf<S>
+  Querystring: QueryOf<S>
+  Body: ValidatedBodyOf<S>
 }
 
 /** Options after validation and defaults. */
@@ -164,7 +127,7 @@ function encodeBytes (bytes: Uint8Array): { text: string, encoding: Encoding } {
  *   ApiError 413 `tooLargeCode` when the decoded bytes would exceed `maxBytes`
  */
 function decodeText (field: string, text: string, encoding: Encoding, maxBytes: number, tooLargeCode: string): Uint8Array {
-  const tooLarge = (): ApiError => new ApiError(413, tooLargeCode, `${field} is larger than ${maxBytes} bytes once decoded`)
+  const tooLarge = (): ApiError => new ApiError(tooLargeCode, `${field} is larger than ${maxBytes} bytes once decoded`)
   if (encoding === 'base64') {
     if (Math.floor(text.length / 4) * 3 > maxBytes + 2) throw tooLarge()
     const buf = Buffer.from(text, 'base64')
@@ -181,17 +144,17 @@ function decodeText (field: string, text: string, encoding: Encoding, maxBytes: 
   return utf8Encoder.encode(text)
 }
 
-function toMessageEntry (msg: ReceivedMessage): DirectEntry {
+function toMessageEntry (msg: ReceivedMessage): DirectMessageEntry {
   const { text, encoding } = encodeBytes(msg.body)
   return { kind: 'direct', anonymous: false, id: msg.id, from: msg.from, fromKey: msg.fromKey, body: text, encoding, sentAt: msg.sentAt, receivedAt: msg.receivedAt }
 }
 
-function toAnonymousEntry (msg: AnonymousMessage): AnonymousEntry {
+function toAnonymousEntry (msg: AnonymousMessage): AnonymousMessageEntry {
   const { text, encoding } = encodeBytes(msg.body)
   return { kind: 'anonymous', anonymous: true, id: msg.id, from: null, to: msg.to, body: text, encoding, sentAt: msg.sentAt, receivedAt: msg.receivedAt, repliesLeft: msg.repliesLeft }
 }
 
-function toReplyEntry (reply: AnonymousReply): ReplyEntry {
+function toReplyEntry (reply: AnonymousReply): ReplyMessageEntry {
   const { text, encoding } = encodeBytes(reply.body)
   return { kind: 'reply', anonymous: true, from: null, inReplyTo: reply.inReplyTo, body: text, encoding, receivedAt: reply.receivedAt }
 }
@@ -265,7 +228,7 @@ class HttpApiServer implements ApiServer {
     } catch (err) {
       await this.#app.close().catch(() => {})
       const reason = (err as { code?: unknown }).code ?? (err as Error).message
-      throw new UmbraError(`Cannot listen on ${this.#init.host}:${this.#init.port} (${String(reason)})`, 'UMBRA_ERR_API_LISTEN', { cause: err })
+      throw new UmbraError(`Cannot listen on ${this.#init.host}:${this.#init.port} (${String(reason)})`, API_LISTEN_CODE, { cause: err })
     }
     const address = this.#app.server.address() as AddressInfo
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
@@ -299,7 +262,7 @@ class HttpApiServer implements ApiServer {
       void reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
       if (this.#shutdown.signal.aborted) {
         void reply.header('connection', 'close')
-        throw new ApiError(503, 'UMBRA_ERR_SHUTTING_DOWN', 'The API server is closing')
+        throw new ApiError(SHUTTING_DOWN_CODE, 'The API server is closing')
       }
     })
 
@@ -321,19 +284,22 @@ class HttpApiServer implements ApiServer {
       void reply.code(404).send({ error: { code: NotFoundError.code, message: `No route ${request.method} ${path}` } })
     })
 
-    this.#route<RouteGenericInterface>(ROUTES.health, async () => ({ status: 'ok' }))
+    // The web page at `/` and the Host check against DNS rebinding on every route (src/web, issue 12).
+    registerDashboard(app, { host: this.#init.host })
+
+    this.#route(ROUTES.health, async () => ({ status: 'ok' as const }))
 
     const openApi = buildOpenApiDocument()
-    this.#route<RouteGenericInterface>(ROUTES.openapi, async () => openApi)
+    this.#route(ROUTES.openapi, async () => openApi)
 
-    this.#route<RouteGenericInterface>(ROUTES.node, async () => {
+    this.#route(ROUTES.node, async () => {
       const node = this.#startedNode()
       return { peerId: node.peerId, key: node.key, role: node.role, addrs: node.getMultiaddrs(), peers: node.getPeers().length, nat: toNatEntry(node.nat.status()) }
     })
 
-    this.#route<RouteGenericInterface>(ROUTES.peers, async () => ({ peers: this.#startedNode().getPeers() }))
+    this.#route(ROUTES.peers, async () => ({ peers: this.#startedNode().getPeers() }))
 
-    this.#route<{ Body: { peer: string, addrs?: string[], timeout?: number } }>(ROUTES.natHolePunch, async (request, reply) => {
+    this.#route(ROUTES.natHolePunch, async (request, reply) => {
       const node = this.#startedNode()
       const { addrs, timeout } = request.body
       // A name resolves to its peer record (src/names).
@@ -354,7 +320,7 @@ class HttpApiServer implements ApiServer {
       }
     })
 
-    this.#route<{ Params: { key: string }, Body: { value: string, encoding: Encoding, ttl?: number } }>(ROUTES.dhtPut, async (request, reply) => {
+    this.#route(ROUTES.dhtPut, async (request, reply) => {
       const node = this.#startedNode()
       const key = checkDhtKey(request.params.key)
       const { value, encoding, ttl } = request.body
@@ -366,7 +332,7 @@ class HttpApiServer implements ApiServer {
       return { key: result.key, seq: result.seq, expiresAt: result.expiresAt, storedOn: result.storedOn }
     })
 
-    this.#route<{ Params: { key: string }, Querystring: { fresh?: 'true' | 'false' } }>(ROUTES.dhtGet, async (request, reply) => {
+    this.#route(ROUTES.dhtGet, async (request, reply) => {
       const node = this.#startedNode()
       const key = checkDhtKey(request.params.key)
       const fresh = request.query.fresh === 'true'
@@ -376,7 +342,7 @@ class HttpApiServer implements ApiServer {
       return { key: record.key, value: text, encoding, publisher: record.publisher, seq: record.seq, expiresAt: record.expiresAt, source: record.source }
     })
 
-    this.#route<{ Params: { peer: string }, Querystring: { fresh?: 'true' | 'false' } }>(ROUTES.registryLookup, async (request, reply) => {
+    this.#route(ROUTES.registryLookup, async (request, reply) => {
       const node = this.#startedNode()
       const rec = await this.#withSignal(reply, (signal) => node.registry.lookup(request.params.peer, { fresh: request.query.fresh === 'true', signal }))
       const opened = rec.sealed ? node.registry.openMetadata(rec) : undefined
@@ -388,7 +354,7 @@ class HttpApiServer implements ApiServer {
       }
     })
 
-    this.#route<{ Body: { name: string, records: NameRecord[], ttl?: number, cacheTtl?: number, renew?: boolean } }>(ROUTES.namesRegister, async (request, reply) => {
+    this.#route(ROUTES.namesRegister, async (request, reply) => {
       const node = this.#startedNode()
       const { name, records, ttl, cacheTtl, renew } = request.body
       const result = await this.#withSignal(reply, async (signal) => await node.names.register(name, records, {
@@ -401,28 +367,28 @@ class HttpApiServer implements ApiServer {
       return { ...toOwnedNameEntry(result.name), storedOn: result.storedOn }
     })
 
-    this.#route<RouteGenericInterface>(ROUTES.namesList, async () => ({ names: this.#startedNode().names.list().map(toOwnedNameEntry) }))
+    this.#route(ROUTES.namesList, async () => ({ names: this.#startedNode().names.list().map(toOwnedNameEntry) }))
 
-    this.#route<{ Params: { name: string }, Querystring: { fresh?: 'true' | 'false' } }>(ROUTES.namesResolve, async (request, reply) => {
+    this.#route(ROUTES.namesResolve, async (request, reply) => {
       const node = this.#startedNode()
       const answer = await this.#withSignal(reply, async (signal) => await node.names.resolve(request.params.name, { fresh: request.query.fresh === 'true', signal }))
       return { ...answer, cacheTtl: Math.round(answer.cacheTtl / 1000) }
     })
 
-    this.#route<{ Params: { namespace: string }, Body: { pseudonym?: string } }>(ROUTES.discoveryAdvertise, async (request, reply) => {
+    this.#route(ROUTES.discoveryAdvertise, async (request, reply) => {
       const node = this.#startedNode()
       const pseudonym = request.body.pseudonym
       return await this.#withSignal(reply, (signal) => node.discovery.advertise(request.params.namespace, { ...(pseudonym != null ? { pseudonym } : {}), signal }))
     })
 
-    this.#route<{ Params: { namespace: string }, Querystring: { pseudonym?: string } }>(ROUTES.discoveryUnadvertise, async (request, reply) => {
+    this.#route(ROUTES.discoveryUnadvertise, async (request, reply) => {
       const node = this.#startedNode()
       const pseudonym = request.query.pseudonym
       await this.#withSignal(reply, (signal) => node.discovery.unadvertise(request.params.namespace, { ...(pseudonym != null ? { pseudonym } : {}), signal }))
-      return { namespace: request.params.namespace, removed: true }
+      return { namespace: request.params.namespace, removed: true as const }
     })
 
-    this.#route<{ Params: { namespace: string }, Querystring: { anonymous?: 'true' | 'false', limit?: string } }>(ROUTES.discoveryFind, async (request, reply) => {
+    this.#route(ROUTES.discoveryFind, async (request, reply) => {
       const node = this.#startedNode()
       const { namespace } = request.params
       const limit = request.query.limit != null ? Number(request.query.limit) : undefined
@@ -434,7 +400,7 @@ class HttpApiServer implements ApiServer {
       return { namespace, anonymous: false, peers }
     })
 
-    this.#route<{ Body: SendBody }>(ROUTES.messageSend, async (request, reply) => {
+    this.#route(ROUTES.messageSend, async (request, reply) => {
       const node = this.#startedNode()
       const { body, encoding, anonymous, hops, wait, replySurbs } = request.body
       const bytes = decodeText('body.body', body, encoding, MAX_MESSAGE_BYTES, MESSAGE_TOO_LARGE_CODE)
@@ -445,7 +411,7 @@ class HttpApiServer implements ApiServer {
         return { id: receipt.id, to: receipt.to, anonymous: false, rttMs: receipt.rttMs }
       }
       if (!to.startsWith('key_')) {
-        throw new ApiError(400, 'UMBRA_ERR_INVALID_RECIPIENT', 'body.to must be a pseudonym (key_…) when "anonymous" is true; a PeerId would name the recipient\'s node')
+        throw new ApiError('UMBRA_ERR_INVALID_RECIPIENT', 'body.to must be a pseudonym (key_…) when "anonymous" is true; a PeerId would name the recipient\'s node')
       }
       const options: AnonymousSendOptions = { timeout: ANONYMOUS_SEND_TIMEOUT_MS }
       if (hops !== undefined) options.hops = hops
@@ -463,7 +429,7 @@ class HttpApiServer implements ApiServer {
       }
     })
 
-    this.#route<{ Params: { id: string }, Body: { body: string, encoding: Encoding } }>(ROUTES.messageReply, async (request, reply) => {
+    this.#route(ROUTES.messageReply, async (request, reply) => {
       const node = this.#startedNode()
       const { id } = request.params
       const bytes = decodeText('body.body', request.body.body, request.body.encoding, MAX_REPLY_BYTES, 'UMBRA_ERR_REPLY_TOO_LARGE')
@@ -472,16 +438,16 @@ class HttpApiServer implements ApiServer {
       return { id, repliesLeft }
     })
 
-    this.#route<{ Params: { id: string } }>(ROUTES.messageStatus, async (request) => {
+    this.#route(ROUTES.messageStatus, async (request) => {
       const outcome = this.#startedNode().mixnet.outcome(request.params.id)
       if (outcome === undefined) throw new NotFoundError(`No anonymous message ${request.params.id} was sent by this node in the last 10 minutes`)
       return outcome
     })
 
-    this.#route<{ Querystring: { since?: string } }>(ROUTES.messageList, async (request) => {
+    this.#route(ROUTES.messageList, async (request) => {
       const node = this.#startedNode()
       const since = request.query.since === undefined ? undefined : Number(request.query.since)
-      const entries: MessageEntry[] = [
+      const entries: InboxEntry[] = [
         ...node.messaging.inbox().map(toMessageEntry),
         ...node.mixnet.inbox().map(toAnonymousEntry),
         ...node.mixnet.replies().map(toReplyEntry)
@@ -493,7 +459,7 @@ class HttpApiServer implements ApiServer {
       return { messages }
     })
 
-    this.#route<{ Body: { label?: string } | undefined }>(ROUTES.pseudonymCreate, async (request, reply) => {
+    this.#route(ROUTES.pseudonymCreate, async (request, reply) => {
       const node = this.#startedNode()
       const label = request.body?.label
       const info = await this.#withSignal(reply, (signal) => node.pseudonyms.create({ ...(label !== undefined ? { label } : {}), signal }))
@@ -501,28 +467,31 @@ class HttpApiServer implements ApiServer {
       return toPseudonymEntry(info)
     })
 
-    this.#route<RouteGenericInterface>(ROUTES.pseudonymList, async () => {
+    this.#route(ROUTES.pseudonymList, async () => {
       return { pseudonyms: this.#startedNode().pseudonyms.list().map(toPseudonymEntry) }
     })
 
-    this.#route<{ Params: { key: string }, Body: { all?: boolean } | undefined }>(ROUTES.pseudonymPurge, async (request) => {
+    this.#route(ROUTES.pseudonymPurge, async (request) => {
       const node = this.#startedNode()
       return await node.pseudonyms.purgeMailbox(request.params.key, { all: request.body?.all === true })
     })
 
-    this.#route<RouteGenericInterface>(ROUTES.mixnet, async () => {
+    this.#route(ROUTES.mixnet, async () => {
       const mixnet = this.#startedNode().mixnet
       const { meanDelayMs, loopRate, dropRate } = mixnet.parameters
       const replyGateway = mixnet.replyGateway()
       return { preset: mixnet.preset, parameters: { meanDelayMs, loopRate, dropRate }, directory: mixnet.directory(), counters: mixnet.counters(), suspects: mixnet.suspects(), ...(replyGateway != null ? { replyGateway } : {}) }
     })
 
-    this.#route<RouteGenericInterface>(ROUTES.quotas, async () => {
+    this.#route(ROUTES.quotas, async () => {
       const { refused } = this.#startedNode().quotas()
       return { refused: { ...refused, 'event-streams': refused['event-streams'] + this.#refusedStreams } }
     })
 
-    this.#route<RouteGenericInterface>(ROUTES.events, async (request, reply) => {
+    instrumentApi(app, () => this.#node.isStarted ? this.#node.metrics : undefined)
+    this.#route(ROUTES.metrics, metricsHandler(() => this.#startedNode().metrics))
+
+    this.#route(ROUTES.events, async (request, reply) => {
       this.#startedNode()
       // HEAD (exposeHeadRoutes): the headers of the stream, then the end; a stream that sends no body would never end.
       if (request.method === 'HEAD') {
@@ -531,7 +500,7 @@ class HttpApiServer implements ApiServer {
       }
       if (this.#streams.size >= SSE_MAX_STREAMS_PER_TOKEN) {
         this.#refusedStreams++
-        throw new ApiError(429, QUOTA_CODES['event-streams'], `At most ${SSE_MAX_STREAMS_PER_TOKEN} event streams may be open at once; close one first`)
+        throw new ApiError(QUOTA_CODES['event-streams'], `At most ${SSE_MAX_STREAMS_PER_TOKEN} event streams may be open at once; close one first`)
       }
       this.#openEventStream(request, reply)
     })
@@ -541,7 +510,7 @@ class HttpApiServer implements ApiServer {
    * Registers one route of {@link ROUTES}: its schema, its auth hook and the
    * handler. The handler's return value is the 200 body.
    */
-  #route<G extends RouteGenericInterface> (spec: RouteSpec, handler: (request: FastifyRequest<G>, reply: FastifyReply) => Promise<unknown>): void {
+  #route<S extends RouteSpec> (spec: S, handler: (request: FastifyRequest<RouteTypes<S>>, reply: FastifyReply) => Promise<ResponseOf<S> | undefined>): void {
     const auth = spec.auth
     this.#app.route({
       method: spec.method,
@@ -577,7 +546,7 @@ class HttpApiServer implements ApiServer {
 
   /** @throws ApiError 503 `UMBRA_ERR_NOT_STARTED` when the node is not running */
   #startedNode (): UmbraNode {
-    if (!this.#node.isStarted) throw new ApiError(503, 'UMBRA_ERR_NOT_STARTED', 'The node is not started')
+    if (!this.#node.isStarted) throw new ApiError('UMBRA_ERR_NOT_STARTED', 'The node is not started')
     return this.#node
   }
 
@@ -595,7 +564,7 @@ class HttpApiServer implements ApiServer {
       return await fn(AbortSignal.any([clientGone.signal, this.#shutdown.signal, timeout]))
     } catch (err) {
       if (timeout.aborted && !this.#shutdown.signal.aborted) {
-        throw new ApiError(504, TIMEOUT_CODE, `The operation did not finish within ${API_OPERATION_TIMEOUT_MS} ms`, { cause: err })
+        throw new ApiError(TIMEOUT_CODE, `The operation did not finish within ${API_OPERATION_TIMEOUT_MS} ms`, { cause: err })
       }
       throw err
     } finally {
@@ -680,7 +649,7 @@ class HttpApiServer implements ApiServer {
 function writeClientError (err: Error & { code?: string }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   let status = 400
-  let code = BadRequestError.code
+  let code: string = BadRequestError.code
   let message = 'Malformed HTTP request'
   if (err.code === 'HPE_HEADER_OVERFLOW') {
     status = 431
@@ -730,10 +699,10 @@ function checkPeerAddrs (peer: string, addrs: string[]): void {
     try {
       last = multiaddr(addr).getComponents().findLast((c) => c.name === 'p2p')?.value
     } catch (err) {
-      throw new ApiError(400, INVALID_MULTIADDR_CODE, `body.addrs[${i}] is not a multiaddr: ${(err as Error).message}`, { cause: err })
+      throw new ApiError(INVALID_MULTIADDR_CODE, `body.addrs[${i}] is not a multiaddr: ${(err as Error).message}`, { cause: err })
     }
     if (peerId !== undefined && last !== undefined && last !== peerId) {
-      throw new ApiError(400, INVALID_MULTIADDR_CODE, `body.addrs[${i}] ends in /p2p/ of another peer than body.peer; give the peer's own addresses`)
+      throw new ApiError(INVALID_MULTIADDR_CODE, `body.addrs[${i}] ends in /p2p/ of another peer than body.peer; give the peer's own addresses`)
     }
   })
 }
@@ -745,7 +714,7 @@ function checkPeerAddrs (peer: string, addrs: string[]): void {
 function checkDhtKey (key: string): string {
   const bytes = Buffer.byteLength(key, 'utf8')
   if (bytes < 1 || bytes > MAX_DHT_KEY_BYTES || LONE_SURROGATE_RE.test(key)) {
-    throw new ApiError(400, 'UMBRA_ERR_INVALID_KEY_NAME', `params.key must be 1 to ${MAX_DHT_KEY_BYTES} bytes of UTF-8 (got ${bytes})`)
+    throw new ApiError('UMBRA_ERR_INVALID_KEY_NAME', `params.key must be 1 to ${MAX_DHT_KEY_BYTES} bytes of UTF-8 (got ${bytes})`)
   }
   return key
 }
@@ -782,6 +751,6 @@ export async function createApiServer (node: UmbraNode, init: ApiServerInit): Pr
 }
 
 /** A name this node owns as the API shows it: times in seconds. */
-function toOwnedNameEntry (n: OwnedName): Record<string, unknown> {
+function toOwnedNameEntry (n: OwnedName): OwnedNameEntry {
   return { name: n.name, kind: n.kind, records: n.records, seq: n.seq, expiresAt: n.expiresAt, ttl: Math.round(n.ttl / 1000), cacheTtl: Math.round(n.cacheTtl / 1000), renew: n.renew }
 }

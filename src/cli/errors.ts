@@ -28,14 +28,8 @@ export class ApiResponseError extends UmbraError {
   }
 }
 
-/** `umbra get` found no record under the key. Code `UMBRA_ERR_NOT_FOUND`. */
-export class NotFoundError extends UmbraError {
-  static readonly code = 'UMBRA_ERR_NOT_FOUND'
-  constructor (message = 'Not found', options?: ErrorOptions) {
-    super(message, NotFoundError.code, options)
-    this.name = 'NotFoundError'
-  }
-}
+/** `umbra get` found no record under the key: the API's class of code `UMBRA_ERR_NOT_FOUND` (one class per code, src/error-registry.ts). */
+export { NotFoundError } from '../api/error-classes.ts'
 
 /** `umbra start` found a live node already using the data directory (its lock, src/store/data-dir.ts). Code `UMBRA_ERR_ALREADY_RUNNING`. */
 export { AlreadyRunningError } from '../store/errors.ts'

@@ -15,6 +15,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
 import type { StateDatabase } from '../store/index.ts'
 import { migrateDhtState } from './state.ts'
+import { observed, type MetricsRecorder } from '../metrics/recorder.ts'
 
 /** What the DHT service needs from the node. */
 export interface DhtServiceComponents {
@@ -30,6 +31,8 @@ export interface DhtServiceComponents {
    * @default none: memory only
    */
   state?: StateDatabase
+  /** Put and get latencies and outcomes are reported here (src/metrics). @default none */
+  metrics?: MetricsRecorder
 }
 
 /** Options of {@link createDhtService}. */
@@ -199,6 +202,12 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
       if (timer != null) clearInterval(timer)
       timer = undefined
     }
+  }
+  const { metrics } = components
+  if (metrics != null) {
+    // Every return and throw of put and get timed in one place.
+    service.put = observed(service.put.bind(service), (_r, err, ms) => { metrics.dhtOperation('put', err === undefined ? 'ok' : 'error', ms) })
+    service.get = observed(service.get.bind(service), (r, err, ms) => { metrics.dhtOperation('get', err !== undefined ? 'error' : r === undefined ? 'not-found' : 'ok', ms) })
   }
   return service
 }

@@ -11,6 +11,8 @@ import { openMessage, sealMessage } from './seal.ts'
 import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from './types.ts'
 import { QUOTA_CODES, RateLimiter, type QuotaCounters } from '../quota.ts'
 import type { Logger } from '../logger.ts'
+import type { MetricsRecorder } from '../metrics/recorder.ts'
+import { isRelayedAddr } from '../nat/nat-service.ts'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
 /** What the messaging service needs from the node. */
@@ -22,6 +24,8 @@ export interface MessagingServiceComponents {
   quotas?: QuotaCounters
   /** Called once per message that decrypted and verified. */
   onMessage(message: ReceivedMessage): void
+  /** Sent messages by path (direct or relayed connection) and failed sends are reported here (src/metrics). @default none */
+  metrics?: MetricsRecorder
 }
 
 /** The messaging service with its lifecycle, as held by the node. */
@@ -131,8 +135,12 @@ export function createMessagingService (components: MessagingServiceComponents):
       const { id, envelope } = sealed
       const signal = withTimeout(options.signal, options.timeout ?? SEND_TIMEOUT_MS)
       let ack: MessageAck
+      let relayed: boolean
       try {
-        const stream = await libp2p.dialProtocol(peer, MESSAGE_PROTOCOL, { signal, runOnLimitedConnection: true })
+        // libp2p.dialProtocol is this dial and newStream; the connection tells which path carried the message.
+        const connection = await libp2p.dial(peer, { signal })
+        relayed = isRelayedAddr(connection.remoteAddr.toString())
+        const stream = await connection.newStream(MESSAGE_PROTOCOL, { signal, runOnLimitedConnection: true })
         const lp = lpStream(stream, { maxDataLength: MAX_ACK_BYTES })
         await lp.write(envelope, { signal })
         const ackBytes = (await lp.read({ signal })).subarray()
@@ -142,12 +150,16 @@ export function createMessagingService (components: MessagingServiceComponents):
         }
         await stream.close({ signal }).catch(() => {})
       } catch (err) {
+        components.metrics?.sendFailed('direct')
         if (options.signal?.aborted === true) throw new AbortedError('send aborted', { cause: err })
         if (signal.aborted) throw new DeliveryFailedError(`No acknowledgement from ${peer.toString()} in time`, { cause: err })
         throw new DeliveryFailedError(`Could not deliver to ${peer.toString()}: ${(err as Error).message}`, { cause: err })
       }
-      if (ack.status !== ACK_DELIVERED) throw new DeliveryFailedError(ACK_TEXT[ack.status] ?? `the recipient answered status ${ack.status}`)
-      if (!uint8ArrayEquals(ack.id, id)) throw new DeliveryFailedError('The acknowledgement names another message')
+      if (ack.status !== ACK_DELIVERED || !uint8ArrayEquals(ack.id, id)) {
+        components.metrics?.sendFailed('direct')
+        throw new DeliveryFailedError(ack.status !== ACK_DELIVERED ? ACK_TEXT[ack.status] ?? `the recipient answered status ${ack.status}` : 'The acknowledgement names another message')
+      }
+      components.metrics?.messageSent(relayed ? 'relayed' : 'direct')
       return { id: uint8ArrayToString(id, 'base16'), to: peer.toString(), rttMs: performance.now() - started }
     },
 

@@ -13,6 +13,6 @@
  */
 export type * from './types.ts'
 export { createMixnet, PRESETS } from './mixnet-service.ts'
-export type { MixnetHandle, MixnetComponents } from './mixnet-service.ts'
+export type { MixnetHandle, MixnetComponents, GatewayUsage } from './mixnet-service.ts'
 export * from './constants.ts'
 export * from './errors.ts'

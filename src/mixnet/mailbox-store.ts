@@ -128,6 +128,16 @@ export interface MailboxUsage {
   incomplete: { messages: number, bytes: number }
 }
 
+/** What all mailboxes of a store hold, from {@link MailboxStore.totals}. */
+export interface MailboxTotals {
+  /** Mailboxes holding at least one unexpired message. */
+  mailboxes: number
+  /** Unexpired messages, complete and incomplete. */
+  messages: number
+  /** Their stored bytes. */
+  bytes: number
+}
+
 /** A gateway's on-disk mailboxes. Every method is synchronous; after `close()` every method but `close` throws UMBRA_ERR_MAILBOX_STORE. */
 export interface MailboxStore {
   /**
@@ -188,6 +198,13 @@ export interface MailboxStore {
    * @throws UMBRA_ERR_MAILBOX_STORE
    */
   mailboxes: () => Uint8Array[]
+  /**
+   * What every mailbox holds now, summed (unexpired messages, complete and
+   * incomplete): mailboxes with a message, messages, bytes. One query
+   * (metrics scrape it, src/metrics).
+   * @throws UMBRA_ERR_MAILBOX_STORE
+   */
+  totals: () => MailboxTotals
   /** Closes the database; idempotent. */
   close: () => void
 }
@@ -349,7 +366,8 @@ export function openMailboxStore (init: MailboxStoreInit): MailboxStore {
     purgeStateAll: db.prepare('DELETE FROM message_state WHERE mailbox = ?'),
     purgeRowsIncomplete: db.prepare('DELETE FROM message WHERE mailbox = ? AND message_id IN (SELECT message_id FROM message_state WHERE mailbox = ? AND complete_at IS NULL)'),
     purgeStateIncomplete: db.prepare('DELETE FROM message_state WHERE mailbox = ? AND complete_at IS NULL'),
-    mailboxes: db.prepare(`SELECT DISTINCT s.mailbox FROM message_state s WHERE ${LIVE}`)
+    mailboxes: db.prepare(`SELECT DISTINCT s.mailbox FROM message_state s WHERE ${LIVE}`),
+    totals: db.prepare(`SELECT COUNT(DISTINCT s.mailbox) AS mailboxes, COUNT(*) AS messages, COALESCE(SUM(s.bytes), 0) AS bytes FROM message_state s WHERE ${LIVE}`)
   } satisfies Record<string, StatementSync>
   let closed = false
 
@@ -508,6 +526,11 @@ export function openMailboxStore (init: MailboxStoreInit): MailboxStore {
 
     mailboxes () {
       return read('mailboxes', () => (stmt.mailboxes.all(...cutoffs(clock())) as Array<{ mailbox: Uint8Array }>).map((r) => r.mailbox))
+    },
+
+    totals () {
+      const row = read('totals', () => stmt.totals.get(...cutoffs(clock())) as { mailboxes: number, messages: number, bytes: number })
+      return { mailboxes: Number(row.mailboxes), messages: Number(row.messages), bytes: Number(row.bytes) }
     },
 
     close () {

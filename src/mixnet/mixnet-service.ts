@@ -32,7 +32,8 @@ import { AnonymousDeliveryError, MailboxFullError, NoSurbError, NotEnoughMixesEr
 import { GatewayUnreachableError, NotMyPseudonymError } from './errors.ts'
 import { DELIVERY_FRAGMENT, DELIVERY_SURB, createGateway, type Gateway } from './gateway.ts'
 import { createLinks, peerIdOfNodeKey, type Links } from './links.ts'
-import { openMailboxStore, type MailboxStore } from './mailbox-store.ts'
+import { openMailboxStore, type MailboxStore, type MailboxTotals } from './mailbox-store.ts'
+import type { MetricsRecorder } from '../metrics/recorder.ts'
 import { createMailboxClient, type Delivery, type MailboxClient } from './mailbox-client.ts'
 import { createOnionKeys, type OnionKeys } from './onion-keys.ts'
 import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
@@ -107,6 +108,14 @@ export interface MixnetComponents {
    * overwrites the local copy without validating). @default none
    */
   gatewayNamespaces?: Array<{ namespace: Namespace<unknown>, validate: (dhtKey: Uint8Array, record: Uint8Array) => Promise<void> }>
+  /** Sphinx processing times and anonymous sends are reported here (src/metrics). @default none */
+  metrics?: MetricsRecorder
+}
+
+/** What this node holds as a gateway, from {@link MixnetHandle.gatewayUsage}. */
+export interface GatewayUsage extends MailboxTotals {
+  /** Mailboxes claimed at this gateway (by pseudonyms and reply mailboxes), with messages or not. */
+  claimed: number
 }
 
 /** The mixnet with its lifecycle, as held by the node. */
@@ -125,6 +134,8 @@ export interface MixnetHandle extends MixnetService {
   publishThroughGateway(pseudonym: string, dhtKey: Uint8Array, record: Uint8Array): Promise<number>
   /** The directory entry of a node key (32 bytes), if listed. */
   directoryEntry(nodeKey: Uint8Array): MixNodeInfo | undefined
+  /** Mailboxes this node holds as a gateway and what they hold now; undefined on a client or when stopped (read by src/metrics). */
+  gatewayUsage(): GatewayUsage | undefined
   /** Sends one raw packet to a node (tests: replays and tampering on real relays). */
   sendRawPacket(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
   start(): Promise<void>
@@ -364,7 +375,9 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   async function relay (pool: SphinxPool, packet: Uint8Array, from: PeerId, epoch: number | undefined, alpha: Uint8Array | undefined): Promise<'replay' | undefined> {
     try {
+      const processing = performance.now()
       const r = await pool.process(packet)
+      components.metrics?.sphinxProcessed(performance.now() - processing)
       if (!r.ok) { drop(r.reason); return }
       if (epoch == null) { drop('replay'); return }
       // Every valid packet's α, new or a replay, so that a copy of either costs no Sphinx work next time.
@@ -982,9 +995,11 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
           ])
         }
         const status: 'stored' | 'delivered' = out.status === 'delivered' ? 'delivered' : 'stored'
+        components.metrics?.messageSent('anonymous')
         return { id: idHex, to, fragments: total, retransmissions: out.retransmissions, status, rttMs: performance.now() - started } satisfies AnonymousSendReceipt
       } catch (err) {
         if (out.status === 'sending') setOutcome(out, 'failed')
+        components.metrics?.sendFailed('anonymous')
         contacts.delete(to)
         if (err instanceof UmbraError && !(err instanceof AbortedError)) Object.assign(err, { messageId: idHex })
         throw err
@@ -999,6 +1014,11 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
     directoryEntry (nodeKey) {
       return directory.get(nodeKey)
+    },
+
+    gatewayUsage () {
+      if (gateway == null || store == null) return undefined
+      return { claimed: gateway.mailboxCount(), ...store.totals() }
     },
 
     async sendRawPacket (nodeKey, packet) {

@@ -18,6 +18,7 @@ import { withTimeout } from '../signals.ts'
 import { createStunServer, type StunServer } from './stun-server.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
 import type { Logger } from '../logger.ts'
+import { observed, type MetricsRecorder } from '../metrics/recorder.ts'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 
 /** How often a client checks that it still holds a relay reservation, ms (issue 4: re-reserve within 10 s). */
@@ -56,6 +57,8 @@ export interface NatServiceInit {
    * failed (the peer moved to another relay).
    */
   lookupAddrs?: (peer: PeerId, signal: AbortSignal, fresh: boolean) => Promise<string[]>
+  /** Hole-punch results (the method, or `failed`) are reported here (src/metrics). @default none */
+  metrics?: MetricsRecorder
 }
 
 /** The NAT service with its lifecycle, as held by the node. */
@@ -116,7 +119,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
     }
   }
 
-  return {
+  const service: NatServiceHandle = {
     status (): NatStatus {
       const reachableAddrs = libp2p.getMultiaddrs().map((ma) => ma.toString())
       const held = relays()
@@ -246,4 +249,8 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       stun = undefined
     }
   }
+  const { metrics } = init
+  // Every return and throw of holePunch counted in one place: its method, or `failed`.
+  if (metrics != null) service.holePunch = observed(service.holePunch.bind(service), (result) => { metrics.holePunch(result?.method ?? 'failed') })
+  return service
 }

@@ -40,6 +40,7 @@ import { QuotaDatastore } from '../dht/quota-datastore.ts'
 import { dataDirPaths, lockDataDir, openStateDatabase, type DataDirLock, type StateDatabase } from '../store/index.ts'
 import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
 import { createRelayPolicy, type RelayPolicy } from '../nat/relay-policy.ts'
+import { createNodeMetrics, type NodeMetrics } from '../metrics/node-metrics.ts'
 import { AGENT_VERSION, STATE_DB_SYNCHRONOUS, BOOTSTRAP_DIAL_TIMEOUT_MS, REJOIN_INTERVAL_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
@@ -138,6 +139,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #lock?: DataDirLock
   #state?: StateDatabase
   #datastore?: QuotaDatastore
+  #metrics?: NodeMetrics
   #log = logger('node')
   readonly #quotas = new QuotaCounters()
 
@@ -206,6 +208,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     return this.#nat
   }
 
+  get metrics (): NodeMetrics {
+    if (this.#metrics == null) throw new NotStartedError()
+    return this.#metrics
+  }
+
   get pseudonyms (): PseudonymService {
     if (this.#mixnet == null) throw new NotStartedError()
     return this.#mixnet.pseudonyms
@@ -266,8 +273,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       announcePrivate: this.#init.announcePrivateAddresses ?? defaultAnnouncePrivate(this.#listen),
       kadProtocol: KAD_PROTOCOL
     })
+    // A registry of this node's own, also for libp2p's metrics (src/metrics).
+    const metrics = await createNodeMetrics()
     const libp2p = await createLibp2p({
       privateKey,
+      metrics: metrics.libp2p,
       datastore,
       nodeInfo: { userAgent: AGENT_VERSION },
       addresses: { listen, announceFilter: addressPolicy.announceFilter },
@@ -324,12 +334,13 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     libp2p.addEventListener('peer:disconnect', (evt) => {
       this.safeDispatchEvent('peer:disconnect', { detail: { peerId: evt.detail.toString() } })
     })
-    const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht'), state })
+    const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht'), metrics, state })
     const messaging = createMessagingService({
       libp2p,
       privateKey,
       log: logger('messaging'),
       quotas: this.#quotas,
+      metrics,
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
     const nat = createNatService({
@@ -341,6 +352,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       stunHost: this.#init.nat?.stunHost ?? stunHostsForListen(this.#listen),
       stunServers: this.#stunServers,
       ownAddrs: addressPolicy.unfiltered,
+      metrics,
       lookupAddrs: async (peer, signal, fresh) => {
         if (registryRef.current == null) return []
         const rec = await registryRef.current.lookup(peer.toString(), { signal, fresh })
@@ -356,6 +368,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       state,
       log: logger('mixnet'),
       quotas: this.#quotas,
+      metrics,
       // As a gateway, publish the anonymous discovery sets of the pseudonyms it serves (src/discovery).
       gatewayNamespaces: [{ namespace: discoveryNamespace as never, validate: discoveryNamespace.validator(async (k) => await readLocalRecord(datastore, k)) }]
     }, this.#init.mixnet)
@@ -409,6 +422,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
+    metrics.attach({ connections: () => libp2p.getConnections(), mixnet, quotas: this.#quotas })
+    this.#metrics = metrics
     this.#log.info({ peerId: libp2p.peerId.toString(), role: this.role }, 'node started')
   }
 
@@ -465,6 +480,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     clearInterval(this.#rejoinTimer)
     this.#rejoinTimer = undefined
     this.#libp2p = undefined
+    this.#metrics?.detach()
+    this.#metrics = undefined
     await this.#bootstrapRegistration?.stop()
     this.#bootstrapRegistration = undefined
     await this.#discovery?.stop()

@@ -8,6 +8,7 @@ import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { QuotaSnapshot } from '../quota.ts'
 import type { TypedEventTarget } from 'main-event'
+import type { NodeMetrics } from '../metrics/node-metrics.ts'
 
 /** A node's role (DESIGN.md section 2). */
 export type Role = 'server' | 'client'
@@ -151,4 +152,9 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   getPeers(): PeerSummary[]
   /** Per-peer quota refusals since start, by kind (docs/quotas.md); works before start too. */
   quotas(): QuotaSnapshot
+  /**
+   * This node's Prometheus metrics (docs/metrics.md): its own registry, new at each start.
+   * @throws UMBRA_ERR_NOT_STARTED
+   */
+  readonly metrics: NodeMetrics
 }

@@ -316,7 +316,7 @@ describe('HTTP API under abuse', () => {
     assert.match(big.text, /^HTTP\/1\.1 431 /)
     assertErrorShape({ status: 431, body: rawBody(big.text), ms: 0 }, '64 KiB header')
 
-    const head = await raw(`HEAD /v1/events?token=${TOKEN} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { ms: 5_000 })
+    const head = await raw(`HEAD /v1/events?token=${TOKEN} HTTP/1.1\r\nHost: ${new URL(base).host}\r\nConnection: close\r\n\r\n`, { ms: 5_000 })
     t.diagnostic(`HEAD /v1/events: ${head.text.split('\r\n')[0]}, closed after ${Math.round(head.closedMs ?? -1)} ms`)
     assert.match(head.text, /^HTTP\/1\.1 200 /)
     assert.match(head.text, /content-type: text\/event-stream/i)
@@ -396,7 +396,7 @@ describe('HTTP API of an `umbra start` process under abuse', () => {
     const big = await raw(`GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`)
     assert.match(big.text, /^HTTP\/1\.1 431 /)
     assertErrorShape({ status: 431, body: rawBody(big.text), ms: 0 }, '64 KiB header')
-    const head = await raw(`HEAD /v1/events?token=${node.id.token} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { ms: 5_000 })
+    const head = await raw(`HEAD /v1/events?token=${node.id.token} HTTP/1.1\r\nHost: ${new URL(base).host}\r\nConnection: close\r\n\r\n`, { ms: 5_000 })
     assert.match(head.text, /^HTTP\/1\.1 200 /)
     assert.ok(head.closedMs !== undefined, 'HEAD /v1/events never ended')
     const json = { ...auth, 'content-type': 'application/json' }

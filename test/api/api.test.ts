@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createApiServer, buildOpenApiDocument, ROUTES, MAX_DHT_VALUE_BYTES, MAX_HOLEPUNCH_ADDRS, MAX_MESSAGE_BYTES, MAX_REPLY_BYTES, statusOfUmbraCode } from '../../src/api/index.ts'
-import type { ApiServer } from '../../src/api/index.ts'
+import type { ApiServer, ErrorBody, RouteResponse } from '../../src/api/index.ts'
 import { AbortedError, UmbraError } from '../../src/errors.ts'
 import { createNode } from '../../src/node/index.ts'
 import type { UmbraNode, PeerSummary } from '../../src/node/index.ts'
@@ -507,7 +507,7 @@ describe('HTTP API over a fake node', () => {
       duplex: 'half'
     } as RequestInit)
     assert.equal(chunked.status, 413)
-    assert.equal(((await chunked.json()) as { error: { code: string } }).error.code, 'UMBRA_ERR_BODY_TOO_LARGE')
+    assert.equal(((await chunked.json()) as ErrorBody).error.code, 'UMBRA_ERR_BODY_TOO_LARGE')
 
     // values and messages over the services' limits, as text and as base64
     assertError(await put({ value: 'a'.repeat(MAX_DHT_VALUE_BYTES + 1) }), 413, 'UMBRA_ERR_VALUE_TOO_LARGE', 'body.value')
@@ -726,7 +726,7 @@ describe('HTTP API over a fake node', () => {
     assert.deepEqual(res.body, { id, to: 'key_x', status: 'stored', fragments: 2, storedFragments: 2, retransmissions: 1, startedAt: 1_000, updatedAt: 2_000 })
     const missing = await call(api, 'GET', `/v1/messages/${'00'.repeat(16)}/status`, { headers: AUTH })
     assert.equal(missing.status, 404)
-    assert.equal((missing.body as { error: { code: string } }).error.code, 'UMBRA_ERR_NOT_FOUND')
+    assert.equal((missing.body as ErrorBody).error.code, 'UMBRA_ERR_NOT_FOUND')
   })
 
   it('streams anonymous:message, anonymous:reply and anonymous:delivered events', async () => {
@@ -938,7 +938,7 @@ describe('HTTP API over two real nodes', () => {
       res = await call(apiA, 'GET', `/v1/registry/${b.peerId}?fresh=true`, { headers: AUTH })
     }
     assert.equal(res.status, 200, JSON.stringify(res.body))
-    const rec = res.body as { peerId: string, role: string, addrs: string[], sealed: boolean }
+    const rec = res.body as RouteResponse<'registryLookup'>
     assert.equal(rec.peerId, b.peerId)
     assert.equal(rec.role, 'server')
     assert.deepEqual([...rec.addrs].sort(), [...b.getMultiaddrs()].sort())

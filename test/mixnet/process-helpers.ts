@@ -184,7 +184,7 @@ export class UmbraProcess {
   }
 
   /** One call of the node's HTTP API (bearer token); throws {@link ApiCallError} on an error answer. */
-  async call<T> (method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, timeoutMs = 70_000): Promise<T> {
+  async call<T> (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, timeoutMs = 70_000): Promise<T> {
     const { api, token } = this.id
     const headers: Record<string, string> = { authorization: `Bearer ${token}` }
     if (body !== undefined) headers['content-type'] = 'application/json'

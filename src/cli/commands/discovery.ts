@@ -5,22 +5,13 @@
  */
 import { clientFromFlags } from '../config.ts'
 import { printable, type ClientCommandFlags } from './client.ts'
+import type { RouteResponse } from '../../api/contract.ts'
 
-/** `POST /v1/discovery/{namespace}` and `DELETE`. */
-interface AdvertiseResponse {
-  namespace: string
-  anonymous: boolean
-  advertiser: string
-  storedOn: number
-}
+/** `POST /v1/discovery/{namespace}`: the contract's type (src/api/contract.ts). */
+type AdvertiseResponse = RouteResponse<'discoveryAdvertise'>
 
-/** `GET /v1/discovery/{namespace}`. */
-interface FindResponse {
-  namespace: string
-  anonymous: boolean
-  peers?: Array<{ peerId: string, key: string, addrs: string[] }>
-  pseudonyms?: Array<{ pseudonym: string, expiresAt: number }>
-}
+/** `GET /v1/discovery/{namespace}`: the contract's type. */
+type FindResponse = RouteResponse<'discoveryFind'>
 
 /**
  * `umbra advertise NAMESPACE [--pseudonym key_…] [--stop]`: advertise this
@@ -32,7 +23,7 @@ export async function runAdvertise (namespace: string, flags: ClientCommandFlags
   const path = `/v1/discovery/${encodeURIComponent(namespace)}`
   if (flags.stop === true) {
     const query = flags.pseudonym != null ? `?pseudonym=${encodeURIComponent(flags.pseudonym)}` : ''
-    const res = await api.request<{ namespace: string, removed: boolean }>('DELETE', path + query)
+    const res = await api.request<RouteResponse<'discoveryUnadvertise'>>('DELETE', path + query)
     if (flags.json === true) process.stdout.write(JSON.stringify(res) + '\n')
     else process.stdout.write(`no longer advertised under ${printable(namespace)}\n`)
     return 0
