@@ -67,3 +67,16 @@ export const DEMO_STEP_TIMEOUT_MS = 30_000
 
 /** Interval between two polls of the HTTP API while the demo waits for something. */
 export const DEMO_POLL_INTERVAL_MS = 100
+
+/**
+ * How long `umbra testnet` waits, once its nodes are up, for every node's mix
+ * directory to list every server node, so the first `send --anonymous` finds
+ * its mixes (issue 12). After this it says so on stderr and runs anyway.
+ */
+export const TESTNET_DIRECTORY_TIMEOUT_MS = 30_000
+
+/** Interval between two polls of the nodes' APIs while a command waits for something (the testnet's directory, a send's fragments). */
+export const CLI_POLL_INTERVAL_MS = 250
+
+/** A progress line appears only after an operation took this long, so quick commands print nothing extra. */
+export const PROGRESS_DELAY_MS = 500

@@ -35,6 +35,35 @@ export function parseApiUrl (value: string): string {
   return value
 }
 
+/**
+ * Parses the global `--api`: an http(s) URL (`http://127.0.0.1:7450`) or
+ * `HOST:PORT` (`127.0.0.1:7450`, `[::1]:0`), the form `umbra start` takes.
+ * @returns the address as a URL, `http://HOST:PORT` for the second form
+ * @throws InvalidArgumentError, which commander prints as one line (exit 2)
+ */
+export function parseApiAddress (value: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return parseApiUrl(value)
+  let hostPort: HostPort
+  try {
+    hostPort = parseHostPort(value)
+  } catch {
+    throw new InvalidArgumentError('Expected HOST:PORT (127.0.0.1:7450; port 0 picks a free port for start) or the URL of a node API (http://127.0.0.1:7450).')
+  }
+  return `http://${hostPort.host.includes(':') ? `[${hostPort.host}]` : hostPort.host}:${hostPort.port}`
+}
+
+/**
+ * Where `umbra start` serves its API: the host and port of the global
+ * `--api` (as parsed by {@link parseApiAddress}), else `fallback`. A URL
+ * without a port means its scheme's default port (80, 443).
+ */
+export function apiListenAddress (api: string | undefined, fallback: HostPort): HostPort {
+  if (api == null) return fallback
+  const url = new URL(api)
+  const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
+  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port }
+}
+
 /** Parses a multiaddr; collects repeated values into an array (for variadic options). */
 export function multiaddrCollector (requirePeerId: boolean): (value: string, previous: string[] | undefined) => string[] {
   return (value, previous) => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { Command, CommanderError, Option } from 'commander'
+import { Argument, Command, CommanderError, Option, type OptionValues } from 'commander'
+import { COMPLETION_SHELLS, type CompletionShell } from './completion.ts'
 import { UmbraError } from '../errors.ts'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../api/constants.ts'
 import { DEFAULT_STUN_PORT } from '../nat/constants.ts'
@@ -15,7 +16,7 @@ import {
   MIXNET_PRESETS,
   TESTNET_DEFAULT_NODES
 } from './constants.ts'
-import { bootstrapUrlCollector, integerIn, ipCollector, multiaddrCollector, parseApiUrl, parseHostPort, parseStunPort, stunServerCollector } from './options.ts'
+import { bootstrapUrlCollector, integerIn, ipCollector, multiaddrCollector, parseApiAddress, parseHostPort, parseStunPort, stunServerCollector } from './options.ts'
 
 /** The package's version from its package.json (`../../` from `src/cli`, `../../../` from `dist/src/cli`). */
 function packageVersion (): string {
@@ -41,15 +42,13 @@ export function createProgram (result: { exitCode: number }): Command {
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .showSuggestionAfterError(true)
-    .configureHelp({ sortSubcommands: false })
-  addQueryOption(program, result)
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
+  addGlobalOptions(program, result)
 
   program.command('start')
     .description('run a node and its HTTP API until SIGINT or SIGTERM')
-    .option('--data-dir <dir>', 'data directory (identity, API token, api.json)', undefined)
     .option('--listen <multiaddr...>', 'addresses to listen on (default: 127.0.0.1, TCP and WebSockets, free ports)', multiaddrCollector(false))
     .option('--bootstrap <multiaddr...>', 'nodes to join through, each ending in /p2p/<PeerId>', multiaddrCollector(true))
-    .option('--api <host:port>', 'where the HTTP API listens; port 0 picks a free port', parseHostPort, { host: DEFAULT_API_HOST, port: DEFAULT_API_PORT })
     .option('--bootstrap-url <url...>', 'bootstrap endpoints to join through: dial the live peers they list, then register there (docs/bootstrap.md)', bootstrapUrlCollector)
     .option('--bootstrap-api <host:port>', 'serve the public bootstrap endpoints (GET /peers, POST /register, …; no token) here; off by default', parseHostPort)
     .addOption(new Option('--role <role>', 'server: stores DHT records for others and relays as a mix node and gateway; client: does neither').choices(['server', 'client']))
@@ -62,25 +61,24 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--stun-host <ip...>', 'IP addresses the STUN server binds, IPv4 or IPv6; :: binds both families (default: the IPs of --listen)', ipCollector)
     .option('--no-upnp', 'do not ask the local router for a UPnP / NAT-PMP port mapping (client nodes)')
     .option('--announce-private', 'announce private and loopback addresses too (default: only when every --listen address is a private or loopback IP; clients announce relayed addresses only)')
-    .option('--json', 'print the ready line as one JSON object')
     .addOption(new Option('--stop-on-stdin-close').hideHelp())
     .addOption(new Option('--no-exempt-loopback', 'apply the inbound connection limits to this machine too (tests that attack over loopback)').hideHelp())
-    .addHelpText('after', `\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.\n$${ENV_MIXNET_PRESET} sets the mixnet preset when --mixnet-preset is not given; every node of one network should use the same.`)
-    .action(async (flags) => {
+    .addHelpText('after', `\n--api HOST:PORT is where the HTTP API listens (default: ${DEFAULT_API_HOST}:${DEFAULT_API_PORT}; port 0 picks a free port); --json prints the ready line as one JSON object.\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.\n$${ENV_MIXNET_PRESET} sets the mixnet preset when --mixnet-preset is not given; every node of one network should use the same.`)
+    .action(async (_flags: unknown, cmd: Command) => {
       const { runStart } = await import('./commands/start.ts')
-      result.exitCode = await runStart(flags)
+      result.exitCode = await runStart(flagsOf(cmd))
     })
 
   addClientCommand(program, 'id', 'show the node\'s PeerId, key, role, addresses and NAT reachability')
-    .action(async (flags) => {
+    .action(async (_flags: unknown, cmd: Command) => {
       const { runId } = await import('./commands/client.ts')
-      result.exitCode = await runId(flags)
+      result.exitCode = await runId(flagsOf(cmd))
     })
 
   addClientCommand(program, 'peers', 'list connected peers')
-    .action(async (flags) => {
+    .action(async (_flags: unknown, cmd: Command) => {
       const { runPeers } = await import('./commands/client.ts')
-      result.exitCode = await runPeers(flags)
+      result.exitCode = await runPeers(flagsOf(cmd))
     })
 
   addClientCommand(program, 'punch', 'make the node\'s connection to a peer direct (WebRTC through both NATs) and show the path it got')
@@ -88,52 +86,52 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--addr <multiaddr...>', 'addresses of the peer to try besides those the node knows, e.g. its /p2p-circuit/webrtc address (at most 32)', multiaddrCollector(false))
     .option('--timeout <ms>', 'give up on the direct upgrade after this many ms, 100 to 60000 (default: 10000)', integerIn(100, 60_000))
     .addHelpText('after', '\nExits 0 when a direct or a relayed path exists (the line says which), 1 when the peer cannot be reached at all.')
-    .action(async (peer: string, flags) => {
+    .action(async (peer: string, _flags: unknown, cmd: Command) => {
       const { runPunch } = await import('./commands/client.ts')
-      result.exitCode = await runPunch(peer, flags)
+      result.exitCode = await runPunch(peer, flagsOf(cmd))
     })
 
   addClientCommand(program, 'put', 'sign and store a text value in the DHT')
     .argument('<key>', 'record key, 1 to 256 bytes')
     .argument('<value>', 'text value, up to 64 KiB')
     .option('--ttl <seconds>', 'lifetime of the record (default: 24 h)', integerIn(1, 48 * 3600))
-    .action(async (key: string, value: string, flags) => {
+    .action(async (key: string, value: string, _flags: unknown, cmd: Command) => {
       const { runPut } = await import('./commands/client.ts')
-      result.exitCode = await runPut(key, value, flags)
+      result.exitCode = await runPut(key, value, flagsOf(cmd))
     })
 
   addClientCommand(program, 'get', 'print the value stored under a DHT key (exit 1 when there is none)')
     .argument('<key>', 'record key')
     .option('--fresh', 'skip the node\'s own copy and ask the network')
-    .action(async (key: string, flags) => {
+    .action(async (key: string, _flags: unknown, cmd: Command) => {
       const { runGet } = await import('./commands/client.ts')
-      result.exitCode = await runGet(key, flags)
+      result.exitCode = await runGet(key, flagsOf(cmd))
     })
 
   addClientCommand(program, 'advertise', 'advertise this node (or, with --pseudonym, one of its pseudonyms) under a namespace in the DHT')
     .argument('<namespace>', 'service name, 1 to 256 bytes, e.g. chat/lobby')
     .option('--pseudonym <key>', 'advertise this pseudonym of the node instead of its PeerId')
     .option('--stop', 'stop advertising')
-    .action(async (namespace: string, flags) => {
+    .action(async (namespace: string, _flags: unknown, cmd: Command) => {
       const { runAdvertise } = await import('./commands/discovery.ts')
-      result.exitCode = await runAdvertise(namespace, flags)
+      result.exitCode = await runAdvertise(namespace, flagsOf(cmd))
     })
 
   addClientCommand(program, 'discover', 'list who advertises a namespace: PeerIds with addresses, or pseudonyms with --anonymous (exit 1 when nobody)')
     .argument('<namespace>', 'service name')
     .option('--anonymous', 'list the pseudonyms of the anonymous set')
     .option('--limit <n>', 'most results, 1 to 100 (default: 20)', integerIn(1, 100))
-    .action(async (namespace: string, flags) => {
+    .action(async (namespace: string, _flags: unknown, cmd: Command) => {
       const { runDiscover } = await import('./commands/discovery.ts')
-      result.exitCode = await runDiscover(namespace, flags)
+      result.exitCode = await runDiscover(namespace, flagsOf(cmd))
     })
 
   addClientCommand(program, 'lookup', 'show a node\'s peer record from the registry: role, addresses others can dial, last seen')
     .argument('<peer>', 'PeerId (12D3Koo…) or key (key_…)')
     .option('--fresh', 'ask the network even when the node has a fresh copy')
-    .action(async (peer: string, flags) => {
+    .action(async (peer: string, _flags: unknown, cmd: Command) => {
       const { runLookup } = await import('./commands/client.ts')
-      result.exitCode = await runLookup(peer, flags)
+      result.exitCode = await runLookup(peer, flagsOf(cmd))
     })
 
   addClientCommand(program, 'send', 'send an end-to-end encrypted message to a peer, or anonymously to a pseudonym')
@@ -143,23 +141,24 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--hops <n>', 'mix hops before the recipient\'s gateway, 1 to 8 (default: the node\'s, 3; needs --anonymous)', integerIn(1, 8))
     .addOption(new Option('--wait <what>', 'stored: until the gateway stored it; delivered: until the recipient acknowledged it (default: stored; needs --anonymous)').choices(['stored', 'delivered']))
     .option('--reply-surbs <n>', 'how many times the recipient can reply, 0 to 8 (default: 2; needs --anonymous)', integerIn(0, 8))
-    .action(async (to: string, message: string, flags) => {
+    .action(async (to: string, message: string, _flags: unknown, cmd: Command) => {
       const { runSend } = await import('./commands/client.ts')
-      result.exitCode = await runSend(to, message, flags)
+      result.exitCode = await runSend(to, message, flagsOf(cmd))
     })
 
   addClientCommand(program, 'reply', 'answer an anonymous message through one of its reply blocks')
     .argument('<id>', 'id of an anonymous message in the inbox (32 hex characters)')
     .argument('<message>', 'text, up to 3,358 bytes')
-    .action(async (id: string, message: string, flags) => {
+    .action(async (id: string, message: string, _flags: unknown, cmd: Command) => {
       const { runReply } = await import('./commands/client.ts')
-      result.exitCode = await runReply(id, message, flags)
+      result.exitCode = await runReply(id, message, flagsOf(cmd))
     })
 
   addClientCommand(program, 'inbox', 'list the messages and anonymous replies the node received since it started')
-    .action(async (flags) => {
+    .option('--wait <seconds>', 'when the inbox is empty, wait up to this long for a message, 1 to 300 (exit 1 when none came)', integerIn(1, 300))
+    .action(async (_flags: unknown, cmd: Command) => {
       const { runInbox } = await import('./commands/client.ts')
-      result.exitCode = await runInbox(flags)
+      result.exitCode = await runInbox(flagsOf(cmd))
     })
 
   const name = program.command('name')
@@ -174,42 +173,42 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--cache-ttl <seconds>', 'how long resolvers cache the answer, 0 to 3600 (default: 300)', integerIn(0, 3600))
     .option('--no-renew', 'let the name lapse after --ttl')
     .addHelpText('after', '\nExits 1 with UMBRA_ERR_KEY_OWNED when another key holds the global name.')
-    .action(async (n: string, flags) => {
+    .action(async (n: string, _flags: unknown, cmd: Command) => {
       const { runNameRegister } = await import('./commands/names.ts')
-      result.exitCode = await runNameRegister(n, flags)
+      result.exitCode = await runNameRegister(n, flagsOf(cmd))
     })
   addClientCommand(name, 'resolve', 'print the records a name points to (exit 1 when there is none)')
     .argument('<name>', 'alice or alice.key_…')
     .option('--fresh', 'ask the network even when the node has a cached answer')
-    .action(async (n: string, flags) => {
+    .action(async (n: string, _flags: unknown, cmd: Command) => {
       const { runNameResolve } = await import('./commands/names.ts')
-      result.exitCode = await runNameResolve(n, flags)
+      result.exitCode = await runNameResolve(n, flagsOf(cmd))
     })
   addClientCommand(name, 'list', 'list the names the node owns')
-    .action(async (flags) => {
+    .action(async (_flags: unknown, cmd: Command) => {
       const { runNameList } = await import('./commands/names.ts')
-      result.exitCode = await runNameList(flags)
+      result.exitCode = await runNameList(flagsOf(cmd))
     })
 
   const pseudonym = program.command('pseudonym')
     .description('create, list and purge pseudonyms: addresses others can write to anonymously')
   addClientCommand(pseudonym, 'new', 'create a pseudonym and print its key')
     .option('--label <label>', 'a note for yourself, up to 128 characters (stays on the node)')
-    .action(async (flags) => {
+    .action(async (_flags: unknown, cmd: Command) => {
       const { runPseudonymNew } = await import('./commands/client.ts')
-      result.exitCode = await runPseudonymNew(flags)
+      result.exitCode = await runPseudonymNew(flagsOf(cmd))
     })
   addClientCommand(pseudonym, 'list', 'list the node\'s pseudonyms')
-    .action(async (flags) => {
+    .action(async (_flags: unknown, cmd: Command) => {
       const { runPseudonymList } = await import('./commands/client.ts')
-      result.exitCode = await runPseudonymList(flags)
+      result.exitCode = await runPseudonymList(flagsOf(cmd))
     })
   addClientCommand(pseudonym, 'purge', 'delete the incomplete messages the pseudonym\'s mailbox holds at its gateway')
     .argument('<key>', 'one of the node\'s pseudonyms (key_…)')
     .option('--all', 'delete every row, also complete messages not yet delivered')
-    .action(async (key: string, flags) => {
+    .action(async (key: string, _flags: unknown, cmd: Command) => {
       const { runPseudonymPurge } = await import('./commands/client.ts')
-      result.exitCode = await runPseudonymPurge(key, flags)
+      result.exitCode = await runPseudonymPurge(key, flagsOf(cmd))
     })
 
   program.command('testnet')
@@ -220,19 +219,27 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--mixnet-threads <n>', 'mix worker threads per node (default: one per core)', integerIn(1, 64))
     .option('--dir <dir>', 'directory for the nodes\' data and testnet.json (default: a temporary one, removed at the end)')
     .option('--stun-port <port|off>', 'STUN port of every server node; a fixed port suits one server only (default: 0, a free port each, since several servers on one host cannot all bind 3478)', parseStunPort)
-    .option('--json', 'print one JSON line when the testnet is up')
-    .action(async (flags) => {
+    .addHelpText('after', '\n--json prints one JSON line when the testnet is up.')
+    .action(async (_flags: unknown, cmd: Command) => {
       const { runTestnet } = await import('./commands/testnet.ts')
-      result.exitCode = await runTestnet(flags)
+      result.exitCode = await runTestnet(flagsOf(cmd))
     })
 
   program.command('demo')
     .description('run the main job end to end on a local network of node processes')
     .option('--nodes <n>', `number of nodes (${DEMO_MIN_NODES} to ${MAX_LOCAL_NODES})`, integerIn(DEMO_MIN_NODES, MAX_LOCAL_NODES), DEMO_DEFAULT_NODES)
-    .option('--json', 'print one JSON object with every step\'s result instead of progress')
-    .action(async (flags) => {
+    .addHelpText('after', '\n--json prints one JSON object with every step\'s result instead of progress.')
+    .action(async (_flags: unknown, cmd: Command) => {
       const { runDemo } = await import('./commands/demo.ts')
-      result.exitCode = await runDemo(flags)
+      result.exitCode = await runDemo(flagsOf(cmd))
+    })
+
+  program.command('completion')
+    .description('print a completion script for bash or zsh; load it with: source <(umbra completion bash)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(COMPLETION_SHELLS))
+    .action(async (shell: CompletionShell) => {
+      const { completionScript } = await import('./completion.ts')
+      process.stdout.write(completionScript(program, shell))
     })
 
   return program
@@ -243,29 +250,22 @@ function collect (value: string, previous: string[] | undefined): string[] {
 }
 
 /**
- * `umbra --query NAME` (seed 003's CLI): resolves a name through the node
- * and prints its records. Program options are positional (only before a
- * subcommand), so `start --api` keeps its own meaning.
+ * The global options, accepted before or after any command (issue 12: the
+ * README's `umbra --data-dir ./alice put …` must work as typed), and
+ * `umbra --query NAME` (seed 003's CLI), which resolves a name through the
+ * node and prints its records. Commands read them with {@link flagsOf}.
  */
-function addQueryOption (program: Command, result: { exitCode: number }): void {
+function addGlobalOptions (program: Command, result: { exitCode: number }): void {
   program
-    .enablePositionalOptions()
+    .option('--data-dir <dir>', 'data directory of the node: identity, API token, api.json (default: $UMBRA_HOME, else ~/.umbra)')
+    .option('--api <url|host:port>', `client commands: the node's API (default: $${ENV_API_URL}, else <data-dir>/api.json, else http://${DEFAULT_API_HOST}:${DEFAULT_API_PORT}); start: where the API listens (default: ${DEFAULT_API_HOST}:${DEFAULT_API_PORT}, port 0 picks a free port)`, parseApiAddress)
+    .option('--token <token>', `API bearer token of client commands (default: $${ENV_API_TOKEN}, else <data-dir>/api-token)`)
+    .option('--json', 'print JSON: the API\'s answer, the ready line of start and testnet, the demo\'s results')
     .option('--query <name>', 'resolve a name (alice, alice.key_…) through the node and print its records')
-    .option('--api <url>', 'node API URL, for --query and the client command that follows', parseApiUrl)
-    .option('--token <token>', 'API bearer token, for --query and the client command that follows')
-    .option('--data-dir <dir>', 'data directory of the node, for --query and the command that follows')
-    .option('--json', 'print the API\'s JSON answer, for --query and the command that follows')
     .allowExcessArguments(true)
-    // `umbra --data-dir D put …` (as the README writes it): client options given before the command apply to it.
+    // --query is a command of its own: with another command it would be dropped silently
     .hook('preSubcommand', (_root, sub) => {
-      const given = program.opts<Record<string, unknown>>()
-      const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)]
-      for (const cmd of all(sub)) {
-        for (const key of ['api', 'token', 'dataDir', 'json']) {
-          if (given[key] === undefined || (cmd.name() === 'start' && key === 'api')) continue
-          if (cmd.options.some((o) => o.attributeName() === key)) cmd.setOptionValueWithSource(key, given[key], 'cli')
-        }
-      }
+      if (program.opts().query !== undefined) program.error(`error: --query resolves a name on its own; drop it, or drop '${sub.name()}'`, { code: 'commander.conflictingOption', exitCode: EXIT_USAGE })
     })
     .action(async (flags: { query?: string, api?: string, token?: string, dataDir?: string, json?: boolean }) => {
       const command = program.args[0]
@@ -277,12 +277,15 @@ function addQueryOption (program: Command, result: { exitCode: number }): void {
 }
 
 function addClientCommand (program: Command, name: string, description: string): Command {
-  return program.command(name)
-    .description(description)
-    .option('--api <url>', `node API URL (default: $${ENV_API_URL}, else <data-dir>/api.json, else http://${DEFAULT_API_HOST}:${DEFAULT_API_PORT})`, parseApiUrl)
-    .option('--token <token>', `API bearer token (default: $${ENV_API_TOKEN}, else <data-dir>/api-token)`)
-    .option('--data-dir <dir>', 'data directory of the node (default: $UMBRA_HOME, else ~/.umbra)')
-    .option('--json', 'print the API\'s JSON answer')
+  return program.command(name).description(description)
+}
+
+/**
+ * A command's options merged with the global ones (`--data-dir`, `--api`,
+ * `--token`, `--json`), which may stand before or after the command name.
+ */
+function flagsOf<T extends OptionValues> (cmd: Command): T {
+  return cmd.optsWithGlobals<T>()
 }
 
 /**

@@ -24,19 +24,45 @@ export interface RunResult {
   stderr: string
 }
 
-/** Runs `umbra <args>` to completion (killed after `timeout` ms). */
-export async function umbra (args: string[], timeout = 30_000): Promise<RunResult> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] })
+/** Options of {@link runToEnd}. */
+export interface RunInit {
+  env?: Record<string, string | undefined>
+  cwd?: string
+  /** Written to the child's stdin, which is then closed. @default nothing: stdin is closed at once */
+  input?: string
+  /** The child is killed (its whole process group when `detached`) after this many ms. @default 30_000 */
+  timeout?: number
+  /** Run the child in its own process group, so a timeout kills what it started too (`bash -c`). @default false */
+  detached?: boolean
+}
+
+/**
+ * Runs `file args` to its end without blocking this process's event loop
+ * (nodes the child talks to may live in this process), collecting its output.
+ */
+export async function runToEnd (file: string, args: string[], init: RunInit = {}): Promise<RunResult> {
+  const child = spawn(file, args, { env: init.env ?? ENV, cwd: init.cwd, detached: init.detached === true, stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
   child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, timeout)
+  child.stdin.on('error', () => {}).end(init.input ?? '')
+  const timer = setTimeout(() => {
+    try {
+      if (init.detached === true && child.pid != null) process.kill(-child.pid, 'SIGKILL')
+      else child.kill('SIGKILL')
+    } catch { /* gone meanwhile */ }
+  }, init.timeout ?? 30_000)
   const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
   clearTimeout(timer)
   if (!child.stdout.readableEnded) await once(child.stdout, 'end').catch(() => {})
   if (!child.stderr.readableEnded) await once(child.stderr, 'end').catch(() => {})
   return { code, signal, stdout, stderr }
+}
+
+/** Runs `umbra <args>` to completion (killed after `timeout` ms). */
+export async function umbra (args: string[], timeout = 30_000): Promise<RunResult> {
+  return await runToEnd(process.execPath, [CLI, ...args], { timeout })
 }
 
 export interface LongRunning {

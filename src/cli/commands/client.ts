@@ -2,7 +2,9 @@ import { InvalidOptionError } from '../../errors.ts'
 import type { ClientFlags } from '../config.ts'
 import { clientFromFlags } from '../config.ts'
 import { NotFoundError } from '../errors.ts'
-import type { BodyEncoding, HolePunchRequestOptions, HolePunchResponse, InboxMessage, NatInfo, PseudonymInfo, SendOptions } from '../api-client.ts'
+import type { ApiClient, BodyEncoding, HolePunchRequestOptions, HolePunchResponse, InboxMessage, NatInfo, PseudonymInfo, SendOptions } from '../api-client.ts'
+import { CLI_POLL_INTERVAL_MS, PROGRESS_DELAY_MS } from '../constants.ts'
+import { createProgress } from '../output.ts'
 
 /** Flags of every client command. */
 export interface ClientCommandFlags extends ClientFlags {
@@ -217,7 +219,19 @@ export async function runSend (to: string, message: string, flags: SendFlags): P
     if (flags.wait != null) options.wait = flags.wait
     if (flags.replySurbs != null) options.replySurbs = flags.replySurbs
   }
-  const res = await api.send(to, message, options)
+  // A large message takes a while (an anonymous one goes out fragment by
+  // fragment): a progress line on a terminal, nothing when piped.
+  const progress = createProgress({ delayMs: PROGRESS_DELAY_MS })
+  const what = `sending ${formatBytes(Buffer.byteLength(message))}${anonymous ? ' anonymously' : ''}`
+  progress.update(what)
+  const stopWatching = anonymous && progress.active ? watchFragments(api, (sent) => { progress.update(`${what}: ${sent} Sphinx ${sent === 1 ? 'packet' : 'packets'} out`) }) : () => {}
+  let res
+  try {
+    res = await api.send(to, message, options)
+  } finally {
+    stopWatching()
+    progress.done()
+  }
   if (flags.json === true) {
     printJson(res)
     return 0
@@ -230,6 +244,37 @@ export async function runSend (to: string, message: string, flags: SendFlags): P
   }
   process.stdout.write(`sent message ${res.id} to ${res.to}, acknowledged in ${Math.round(res.rttMs)} ms\n`)
   return 0
+}
+
+/** `812 B`, `64.0 KiB`, `1.0 MiB`. */
+export function formatBytes (bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+}
+
+/**
+ * Polls the node's mixnet counters every {@link CLI_POLL_INTERVAL_MS} and
+ * reports how many fragments (`fragmentsSent`, first tries) it sent since
+ * the call: the progress of an anonymous send, as near as the API shows it
+ * (other sends of the same node at the same time count too).
+ * @returns a function that stops the polling
+ */
+function watchFragments (api: ApiClient, report: (sent: number) => void): () => void {
+  const stop = new AbortController()
+  const read = async (): Promise<number | undefined> => {
+    const { counters } = await api.mixnet({ signal: stop.signal })
+    return typeof counters.fragmentsSent === 'number' ? counters.fragmentsSent : undefined
+  }
+  void (async () => {
+    const base = await read()
+    while (base != null && !stop.signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, CLI_POLL_INTERVAL_MS).unref())
+      const now = await read()
+      if (now != null && !stop.signal.aborted) report(now - base)
+    }
+  })().catch(() => {})
+  return () => { stop.abort() }
 }
 
 /** `umbra reply ID MESSAGE`: answers an anonymous message through one of its reply blocks. */
@@ -257,10 +302,30 @@ function inboxLine (m: InboxMessage): string {
   }
 }
 
-/** `umbra inbox`: direct and anonymous messages and replies received since the node started, oldest first. */
-export async function runInbox (flags: ClientCommandFlags): Promise<number> {
+/**
+ * `umbra inbox [--wait S]`: direct and anonymous messages and replies
+ * received since the node started, oldest first. With `--wait`, an empty
+ * inbox is polled every {@link CLI_POLL_INTERVAL_MS} for up to S seconds
+ * (a progress line on a terminal).
+ * @throws NotFoundError (exit 1, UMBRA_ERR_NOT_FOUND) when `--wait` passed with no message
+ */
+export async function runInbox (flags: ClientCommandFlags & { wait?: number }): Promise<number> {
   const api = await clientFromFlags(flags)
-  const { messages } = await api.inbox()
+  let { messages } = await api.inbox()
+  if (flags.wait != null && messages.length === 0) {
+    const progress = createProgress({ delayMs: PROGRESS_DELAY_MS })
+    progress.update(`waiting up to ${flags.wait} s for a message`)
+    const deadline = performance.now() + flags.wait * 1000
+    try {
+      while (messages.length === 0 && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, CLI_POLL_INTERVAL_MS))
+        messages = (await api.inbox()).messages
+      }
+    } finally {
+      progress.done()
+    }
+    if (messages.length === 0) throw new NotFoundError(`no message arrived within ${flags.wait} s`)
+  }
   if (flags.json === true) {
     printJson({ messages })
     return 0

@@ -5,14 +5,16 @@ import type { Role, UmbraNode, UmbraNodeInit } from '../../node/index.ts'
 import type { MixnetPreset } from '../../mixnet/types.ts'
 import { removeApiInfo, writeApiInfo } from '../config.ts'
 import { EXIT_INTERRUPTED, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
-import type { HostPort } from '../options.ts'
+import { apiListenAddress, type HostPort } from '../options.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../../api/constants.ts'
 
 /** Flags of `umbra start`, as commander parsed them. */
 export interface StartFlags {
   dataDir?: string
   listen?: string[]
   bootstrap?: string[]
-  api: HostPort
+  /** The global `--api`, as a URL: where the HTTP API listens. @default 127.0.0.1:7450 */
+  api?: string
   /** `--bootstrap-url`: bootstrap endpoints to join through. */
   bootstrapUrl?: string[]
   /** `--bootstrap-api`: serve the public bootstrap endpoints here. */
@@ -133,7 +135,8 @@ export async function runStart (flags: StartFlags): Promise<number> {
       if (!stopping.signal.aborted) {
         const token = await loadOrCreateApiToken(dataDir)
         const { createApiServer } = await import('../../api/index.ts')
-        api = await createApiServer(node, { host: flags.api.host, port: flags.api.port, token })
+        const listen = apiListenAddress(flags.api, { host: DEFAULT_API_HOST, port: DEFAULT_API_PORT })
+        api = await createApiServer(node, { host: listen.host, port: listen.port, token })
         await writeApiInfo(dataDir, { url: api.url, pid: process.pid })
       }
     } catch (err) {

@@ -1,0 +1,139 @@
+/**
+ * `umbra completion bash|zsh`: shell completion scripts derived from the
+ * commander program itself (issue 12), so every command, subcommand, option
+ * and option choice the CLI accepts is completed and none is listed by hand.
+ */
+import type { Command, Option } from 'commander'
+
+/** The shells `umbra completion` writes scripts for. */
+export const COMPLETION_SHELLS = ['bash', 'zsh'] as const
+
+/** One of {@link COMPLETION_SHELLS}. */
+export type CompletionShell = typeof COMPLETION_SHELLS[number]
+
+/** Options whose value is a directory: completed with directory names. */
+const DIRECTORY_OPTIONS = new Set(['--data-dir', '--dir'])
+
+/** What the scripts need of one command: its path of names, subcommands, options. */
+interface CommandSpec {
+  /** `''` for the program, `name register` for a subcommand of a subcommand. */
+  path: string
+  /** Subcommands, and the choices of a first argument that has a fixed set. */
+  commands: Array<{ name: string, description: string }>
+  options: Array<{ flag: string, description: string }>
+}
+
+/** Long flags of the options that take a value, with their choices when they have a fixed set. */
+interface ValueOption {
+  flag: string
+  choices?: readonly string[]
+}
+
+function specs (program: Command): { commands: CommandSpec[], valueOptions: ValueOption[] } {
+  const commands: CommandSpec[] = []
+  const valueOptions = new Map<string, ValueOption>()
+  // commander's own view of what `--help` shows: no hidden command or option, plus help itself
+  const help = program.createHelp()
+  const walk = (cmd: Command, path: string, inherited: Option[]): void => {
+    const own = help.visibleOptions(cmd).filter((o) => o.long != null)
+    const options = [...inherited, ...own]
+    for (const o of options) {
+      if ((o.required || o.optional) && o.long != null) {
+        valueOptions.set(o.long, { flag: o.long, ...(o.argChoices != null ? { choices: o.argChoices } : {}) })
+      }
+    }
+    commands.push({
+      path,
+      commands: [
+        ...help.visibleCommands(cmd).map((c) => ({ name: c.name(), description: c.description() })),
+        // a first argument with a fixed set of values (`completion <shell>`) completes like a subcommand
+        ...(cmd.registeredArguments[0]?.argChoices ?? []).map((choice) => ({ name: choice, description: cmd.registeredArguments[0]?.description ?? '' }))
+      ],
+      options: options.filter((o, i) => options.findIndex((p) => p.long === o.long) === i).map((o) => ({ flag: o.long ?? '', description: o.description }))
+    })
+    // The global options stay valid after a subcommand (optsWithGlobals); --version and --query only apply to the program.
+    const passed = path === '' ? own.filter((o) => !['--version', '--query', '--help'].includes(o.long ?? '')) : options
+    for (const sub of cmd.commands) walk(sub, path === '' ? sub.name() : `${path} ${sub.name()}`, passed)
+  }
+  walk(program, '', [])
+  return { commands, valueOptions: [...valueOptions.values()] }
+}
+
+/** Quotes `text` for a POSIX shell: one single-quoted word. */
+function quote (text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`
+}
+
+/** A description for zsh's `_describe`: one line, `:` escaped. */
+function zshDescription (name: string, description: string): string {
+  return quote(`${name.replace(/:/g, '\\:')}:${description.split('\n')[0]?.replace(/\s+/g, ' ') ?? ''}`)
+}
+
+/**
+ * The completion script of `program` for `shell`. Load it with
+ * `source <(umbra completion bash)` (bash) or `source <(umbra completion zsh)`
+ * (zsh, after `compinit`), or save it where the shell looks for completions.
+ */
+export function completionScript (program: Command, shell: CompletionShell): string {
+  const name = program.name()
+  const fn = `_${name.replace(/[^A-Za-z0-9_]/g, '_')}_completion`
+  const { commands, valueOptions } = specs(program)
+  // Walks the words before the cursor: a word that names a subcommand of the
+  // current path extends it; the word after an option that takes a value is skipped.
+  const pathCases = commands.flatMap((c) => c.commands.filter((sub) => commands.some((d) => d.path === (c.path === '' ? sub.name : `${c.path} ${sub.name}`))).map((sub) => `      ${quote(`${c.path}|${sub.name}`)}) cmdpath=${quote(c.path === '' ? sub.name : `${c.path} ${sub.name}`)} ;;`))
+  const valueFlags = valueOptions.map((o) => o.flag).join('|')
+  const walk = (first: string, count: string, word: string): string[] => [
+    `  local cmdpath='' skip=0 i w`,
+    `  for ((i = ${first}; i < ${count}; i++)); do`,
+    `    w=${word}`,
+    `    if ((skip)); then skip=0; continue; fi`,
+    `    case "$w" in`,
+    `      ${valueFlags}) skip=1; continue ;;`,
+    '      -*) continue ;;',
+    '    esac',
+    '    case "$cmdpath|$w" in',
+    ...pathCases.map((l) => '  ' + l),
+    '    esac',
+    '  done'
+  ]
+  if (shell === 'bash') {
+    return [
+      `# bash completion for ${name}, generated by \`${name} completion bash\``,
+      `# load it with: source <(${name} completion bash)`,
+      `${fn} () {`,
+      '  local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"',
+      ...walk('1', 'COMP_CWORD', '"${COMP_WORDS[i]}"'),
+      '  case "$prev" in',
+      ...valueOptions.map((o) => `    ${o.flag}) ${o.choices != null
+        ? `COMPREPLY=($(compgen -W ${quote(o.choices.join(' '))} -- "$cur"))`
+        : DIRECTORY_OPTIONS.has(o.flag) ? 'COMPREPLY=($(compgen -d -- "$cur"))' : 'COMPREPLY=()'}; return ;;`),
+      '  esac',
+      '  case "$cmdpath" in',
+      ...commands.map((c) => `    ${quote(c.path)}) if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W ${quote(c.options.map((o) => o.flag).join(' '))} -- "$cur")); else COMPREPLY=($(compgen -W ${quote(c.commands.map((s) => s.name).join(' '))} -- "$cur")); fi ;;`),
+      '  esac',
+      '}',
+      `complete -F ${fn} ${name}`,
+      ''
+    ].join('\n')
+  }
+  return [
+    `#compdef ${name}`,
+    `# zsh completion for ${name}, generated by \`${name} completion zsh\``,
+    `# load it with: source <(${name} completion zsh)   (after compinit), or save it as _${name} in a directory of $fpath`,
+    `${fn} () {`,
+    '  local cur="${words[CURRENT]}" prev="${words[CURRENT-1]}"',
+    '  local -a choices',
+    ...walk('2', 'CURRENT', '"${words[i]}"'),
+    '  case "$prev" in',
+    ...valueOptions.map((o) => `    ${o.flag}) ${o.choices != null
+      ? `choices=(${o.choices.map(quote).join(' ')}); compadd -a choices`
+      : DIRECTORY_OPTIONS.has(o.flag) ? '_directories' : '_message value'}; return ;;`),
+    '  esac',
+    '  case "$cmdpath" in',
+    ...commands.map((c) => `    ${quote(c.path)}) if [[ "$cur" == -* ]]; then choices=(${c.options.map((o) => zshDescription(o.flag, o.description)).join(' ')}); _describe option choices; else choices=(${c.commands.map((s) => zshDescription(s.name, s.description)).join(' ')}); _describe command choices; fi ;;`),
+    '  esac',
+    '}',
+    `compdef ${fn} ${name}`,
+    ''
+  ].join('\n')
+}
