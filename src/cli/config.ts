@@ -1,9 +1,10 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { resolveDataDir } from '../identity/index.ts'
 import { ApiClient } from './api-client.ts'
 import { API_TOKEN_FILE } from '../identity/constants.ts'
-import { API_INFO_FILE, DEFAULT_API_URL, ENV_API_TOKEN, ENV_API_URL, PRIVATE_FILE_MODE } from './constants.ts'
+import { API_INFO_FILE, DEFAULT_API_URL, ENV_API_TOKEN, ENV_API_URL } from './constants.ts'
+import { writeFileSafely } from '../store/data-dir.ts'
 
 /** What a running node writes to `<dataDir>/api.json` so client commands find it. */
 export interface ApiInfo {
@@ -40,12 +41,9 @@ export async function readApiInfo (dataDir: string): Promise<ApiInfo | undefined
   }
 }
 
-/** Writes `<dataDir>/api.json` (mode 0600) atomically: a temporary file, then a rename. */
+/** Writes `<dataDir>/api.json` (mode 0600) atomically (src/store/data-dir.ts `writeFileSafely`). */
 export async function writeApiInfo (dataDir: string, info: ApiInfo): Promise<void> {
-  const file = join(dataDir, API_INFO_FILE)
-  const tmp = `${file}.${process.pid}.tmp`
-  await writeFile(tmp, JSON.stringify(info) + '\n', { mode: PRIVATE_FILE_MODE })
-  await rename(tmp, file)
+  await writeFileSafely(join(dataDir, API_INFO_FILE), JSON.stringify(info) + '\n')
 }
 
 /** Removes `<dataDir>/api.json` when it still names process `pid`. */
@@ -62,16 +60,6 @@ export async function readApiToken (dataDir: string): Promise<string | undefined
     return token === '' ? undefined : token
   } catch {
     return undefined
-  }
-}
-
-/** `true` when a process with this id exists (and signals can be sent to it). */
-export function isProcessAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

@@ -2,15 +2,13 @@
  * Constants of the `umbra` command line. Units are in the names.
  */
 import { API_OPERATION_TIMEOUT_MS, DEFAULT_API_HOST, DEFAULT_API_PORT } from '../api/constants.ts'
+import { DATA_DIR_FILES } from '../store/data-dir.ts'
 
 /** URL client commands use when neither `--api` nor `<dataDir>/api.json` names one. */
 export const DEFAULT_API_URL = `http://${DEFAULT_API_HOST}:${DEFAULT_API_PORT}`
 
 /** File in the data directory where a running node writes `{ url, pid }` (mode 0600). */
-export const API_INFO_FILE = 'api.json'
-
-/** Mode of every file the CLI writes that names a secret or a live endpoint. */
-export const PRIVATE_FILE_MODE = 0o600
+export const API_INFO_FILE = DATA_DIR_FILES.apiInfo
 
 /**
  * How long a client waits for one HTTP response before giving up: the API's

@@ -31,14 +31,8 @@ export class ApiResponseError extends UmbraError {
 /** `umbra get` found no record under the key: the API's class of code `UMBRA_ERR_NOT_FOUND` (one class per code, src/error-registry.ts). */
 export { NotFoundError } from '../api/error-classes.ts'
 
-/** `umbra start` found a live node already using the data directory. Code `UMBRA_ERR_ALREADY_RUNNING`. */
-export class AlreadyRunningError extends UmbraError {
-  static readonly code = 'UMBRA_ERR_ALREADY_RUNNING'
-  constructor (message = 'A node is already running with this data directory', options?: ErrorOptions) {
-    super(message, AlreadyRunningError.code, options)
-    this.name = 'AlreadyRunningError'
-  }
-}
+/** `umbra start` found a live node already using the data directory (its lock, src/store/data-dir.ts). Code `UMBRA_ERR_ALREADY_RUNNING`. */
+export { AlreadyRunningError } from '../store/errors.ts'
 
 /** A step of `umbra demo` did not reach its goal in time. Code `UMBRA_ERR_DEMO_FAILED`. */
 export class DemoFailedError extends UmbraError {

@@ -54,3 +54,9 @@ export const MAX_STORED_RECORD_BYTES = 256 * 1024 * 1024
 export const MAX_PROVIDER_RECORDS_PER_PEER = 64
 /** Provider records a node stores in all (about 100 bytes each in memory; issue 10). */
 export const MAX_PROVIDER_RECORDS_TOTAL = 65_536
+/**
+ * How often the datastore deletes the records it stores for others whose
+ * own expiry passed, ms (issue 11: expired records are swept from the state
+ * database; a sweep is one indexed DELETE).
+ */
+export const DHT_SWEEP_INTERVAL_MS = 1 * MINUTE

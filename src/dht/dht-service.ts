@@ -13,6 +13,8 @@ import type { Logger } from '../logger.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
+import type { StateDatabase } from '../store/index.ts'
+import { migrateDhtState } from './state.ts'
 import { observed, type MetricsRecorder } from '../metrics/recorder.ts'
 
 /** What the DHT service needs from the node. */
@@ -22,6 +24,13 @@ export interface DhtServiceComponents {
   datastore: Datastore
   privateKey: PrivateKey
   log: Logger
+  /**
+   * The node's state database: the records this node owns and re-publishes
+   * are kept in its `dht_owned` table (src/dht/state.ts) and reloaded at
+   * creation, so a restarted node keeps re-publishing them (issue 11).
+   * @default none: memory only
+   */
+  state?: StateDatabase
   /** Put and get latencies and outcomes are reported here (src/metrics). @default none */
   metrics?: MetricsRecorder
 }
@@ -69,6 +78,16 @@ export async function readLocalRecord (datastore: Datastore, dhtKey: Uint8Array)
   }
 }
 
+/** The unexpired owned records kept in `state` (expired ones are deleted), or an empty map without one. */
+function loadOwned (state: StateDatabase | undefined): Map<string, Owned> {
+  const owned = new Map<string, Owned>()
+  if (state == null) return owned
+  migrateDhtState(state)
+  state.db.prepare('DELETE FROM dht_owned WHERE expires_at <= ?').run(Date.now())
+  const rows = state.db.prepare('SELECT key, dht_key, record, seq, expires_at FROM dht_owned').all() as Array<{ key: string, dht_key: Uint8Array, record: Uint8Array, seq: number, expires_at: number }>
+  for (const r of rows) owned.set(r.key, { dhtKey: r.dht_key, bytes: r.record, seq: r.seq, expiresAt: r.expires_at })
+  return owned
+}
 
 /**
  * Creates the DHT storage service over a started kad-dht (seed 000's
@@ -80,7 +99,9 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
   const republishInterval = init.republishInterval ?? REPUBLISH_INTERVAL_MS
   const queryTimeout = init.queryTimeout ?? DHT_QUERY_TIMEOUT_MS
   const quorum = init.quorum ?? DEFAULT_QUORUM
-  const owned = new Map<string, Owned>()
+  const owned = loadOwned(components.state)
+  const saveOwned = components.state?.db.prepare('INSERT INTO dht_owned (key, dht_key, record, seq, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET dht_key = excluded.dht_key, record = excluded.record, seq = excluded.seq, expires_at = excluded.expires_at')
+  const dropOwned = components.state?.db.prepare('DELETE FROM dht_owned WHERE key = ?')
   const me = privateKey.publicKey.raw
   let timer: ReturnType<typeof setInterval> | undefined
 
@@ -133,6 +154,7 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
       const expiresAt = Date.now() + ttl
       const bytes = await signRecord({ privateKey, dhtKey, seq, expiresAt, value })
       owned.set(key, { dhtKey, bytes, seq, expiresAt })
+      saveOwned?.run(key, dhtKey, bytes, seq, expiresAt)
       const storedOn = await publish(dhtKey, bytes, signal)
       log.debug({ seq, storedOn }, 'dht put')
       return { key, seq, expiresAt, storedOn }
@@ -155,6 +177,7 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
       for (const [key, rec] of owned) {
         if (rec.expiresAt <= Date.now()) {
           owned.delete(key)
+          dropOwned?.run(key)
           continue
         }
         try {

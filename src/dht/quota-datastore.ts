@@ -2,8 +2,10 @@ import { Libp2pRecord } from '@libp2p/record'
 import { MemoryDatastore } from 'datastore-core'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { QuotaExceededError, type QuotaCounters } from '../quota.ts'
-import { MAX_PROVIDER_RECORDS_PER_PEER, MAX_PROVIDER_RECORDS_TOTAL, MAX_RECORD_BYTES_PER_OWNER, MAX_RECORDS_PER_OWNER, MAX_STORED_RECORD_BYTES } from './constants.ts'
+import { DHT_SWEEP_INTERVAL_MS, MAX_PROVIDER_RECORDS_PER_PEER, MAX_PROVIDER_RECORDS_TOTAL, MAX_RECORD_BYTES_PER_OWNER, MAX_RECORDS_PER_OWNER, MAX_STORED_RECORD_BYTES } from './constants.ts'
 import { UmbraRecord } from './pb/record.ts'
+import { migrateDhtState } from './state.ts'
+import type { StateDatabase } from '../store/index.ts'
 import type { AbortOptions } from '@libp2p/interface'
 import { Key } from 'interface-datastore'
 
@@ -27,6 +29,21 @@ export interface QuotaDatastoreInit {
   maxProvidersPerPeer?: number
   /** Provider records stored here in all. @default MAX_PROVIDER_RECORDS_TOTAL (65 536) */
   maxProvidersTotal?: number
+  /**
+   * The node's state database: records and provider records are written
+   * through to its `dht_store` table and loaded back (with their quota
+   * accounting) when the datastore is created, so they survive a restart
+   * (issue 11). @default none: memory only
+   */
+  state?: StateDatabase
+  /** How often records past their own expiry are deleted, ms; 0 turns the timer off. @default DHT_SWEEP_INTERVAL_MS (60 000) */
+  sweepInterval?: number
+}
+
+/** Prepared statements on `dht_store`. */
+interface StoreRows {
+  upsert: (key: string, value: Uint8Array, expiresAt: number) => void
+  remove: (key: string) => void
 }
 
 interface Entry { owner: string, bytes: number, expiresAt: number }
@@ -47,6 +64,13 @@ interface Entry { owner: string, bytes: number, expiresAt: number }
  * `…_PROVIDER_RECORDS`): kad-dht then fails the PUT_VALUE / ADD_PROVIDER
  * request, so the sender sees its put fail at this node. Every other key
  * (peer store, …) passes through unaccounted.
+ *
+ * With a state database (issue 11) records and provider records are also
+ * written through to its `dht_store` table (src/dht/state.ts), one upsert
+ * per put, and reloaded when the datastore is created: a restarted node,
+ * even after a SIGKILL, still serves what it stored. Reads stay in memory.
+ * Records past their own expiry are swept every `sweepInterval`. Other keys
+ * (peer store) stay in memory only.
  */
 export class QuotaDatastore extends MemoryDatastore {
   readonly #quotas: QuotaCounters
@@ -61,6 +85,8 @@ export class QuotaDatastore extends MemoryDatastore {
   #lastSweep = 0
   readonly #providers = new Map<string, string>()
   readonly #providerCounts = new Map<string, number>()
+  readonly #rows?: StoreRows
+  #sweepTimer?: ReturnType<typeof setInterval>
 
   constructor (init: QuotaDatastoreInit) {
     super()
@@ -70,6 +96,55 @@ export class QuotaDatastore extends MemoryDatastore {
     this.#maxTotal = init.maxTotalBytes ?? MAX_STORED_RECORD_BYTES
     this.#maxProvPeer = init.maxProvidersPerPeer ?? MAX_PROVIDER_RECORDS_PER_PEER
     this.#maxProvTotal = init.maxProvidersTotal ?? MAX_PROVIDER_RECORDS_TOTAL
+    if (init.state != null) this.#rows = this.#open(init.state)
+    const every = init.sweepInterval ?? DHT_SWEEP_INTERVAL_MS
+    if (every > 0) {
+      this.#sweepTimer = setInterval(() => { this.sweepExpired() }, every)
+      this.#sweepTimer.unref()
+    }
+  }
+
+  /** Prepares `dht_store`'s statements and loads its unexpired rows, with their quota accounting. */
+  #open (state: StateDatabase): StoreRows {
+    migrateDhtState(state)
+    const { db } = state
+    const upsert = db.prepare('INSERT INTO dht_store (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at')
+    const remove = db.prepare('DELETE FROM dht_store WHERE key = ?')
+    db.prepare('DELETE FROM dht_store WHERE expires_at <= ?').run(Date.now())
+    for (const row of db.prepare('SELECT key, value FROM dht_store').iterate() as Iterable<{ key: string, value: Uint8Array }>) {
+      try {
+        this.#admit(row.key, row.value)
+        super.put(new Key(row.key, false), row.value)
+      } catch {
+        remove.run(row.key) // over a quota lowered since: dropped, as a new put would be
+      }
+    }
+    return {
+      upsert: (key, value, expiresAt) => { upsert.run(key, value, expiresAt) },
+      remove: (key) => { remove.run(key) }
+    }
+  }
+
+  /** DHT records stored now for others (provider records not included). */
+  get storedRecordCount (): number {
+    return this.#entries.size
+  }
+
+  /**
+   * Deletes every record past its own expiry, from memory and from the
+   * state database (runs every `sweepInterval`).
+   * @returns how many were deleted
+   */
+  sweepExpired (now = Date.now()): number {
+    const before = this.#entries.size
+    this.#sweep([...this.#entries.keys()], now)
+    return before - this.#entries.size
+  }
+
+  /** Stops the sweep timer (node stop). The state database is the node's to close. */
+  stop (): void {
+    clearInterval(this.#sweepTimer)
+    this.#sweepTimer = undefined
   }
 
   /** Bytes of DHT records stored now (keys and libp2p record envelopes included). */
@@ -79,17 +154,35 @@ export class QuotaDatastore extends MemoryDatastore {
 
   override put (key: Key, val: Uint8Array, options?: AbortOptions): Key | Promise<Key> {
     const k = key.toString()
-    if (k.startsWith(RECORD_PREFIX)) this.#admitRecord(k, val)
-    else if (k.startsWith(PROVIDER_PREFIX)) this.#admitProvider(k)
-    return super.put(key, val, options)
+    const expiresAt = this.#admit(k, val)
+    const out = super.put(key, val, options)
+    if (expiresAt != null) this.#rows?.upsert(k, val, expiresAt)
+    return out
   }
 
   override delete (key: Key, options?: AbortOptions): void | Promise<void> {
-    this.#forget(key.toString())
+    const k = key.toString()
+    this.#forget(k)
+    if (k.startsWith(RECORD_PREFIX) || k.startsWith(PROVIDER_PREFIX)) this.#rows?.remove(k)
     return super.delete(key, options)
   }
 
-  #admitRecord (k: string, val: Uint8Array): void {
+  /**
+   * Admits a record or provider record within the quotas (throws when over);
+   * other keys pass.
+   * @returns the expiry to persist it with (ms; providers: never, kad-dht's reprovider deletes them), or undefined for a key that is not persisted
+   */
+  #admit (k: string, val: Uint8Array): number | undefined {
+    if (k.startsWith(RECORD_PREFIX)) return this.#admitRecord(k, val)
+    if (k.startsWith(PROVIDER_PREFIX)) {
+      this.#admitProvider(k)
+      return Number.MAX_SAFE_INTEGER
+    }
+    return undefined
+  }
+
+  /** @returns the record's expiry, ms since the Unix epoch */
+  #admitRecord (k: string, val: Uint8Array): number {
     const now = Date.now()
     let owner = 'unknown'
     let expiresAt = Number.MAX_SAFE_INTEGER
@@ -133,6 +226,7 @@ export class QuotaDatastore extends MemoryDatastore {
     o.bytes += bytes
     this.#total += bytes
     this.#entries.set(k, { owner, bytes, expiresAt })
+    return expiresAt
   }
 
   #refuse (kind: 'dht-records' | 'dht-bytes' | 'dht-total-bytes' | 'provider-records'): never {
@@ -146,6 +240,7 @@ export class QuotaDatastore extends MemoryDatastore {
       const e = this.#entries.get(k)
       if (e != null && e.expiresAt <= now) {
         this.#forget(k)
+        this.#rows?.remove(k)
         void Promise.resolve(super.delete(new Key(k, false))).catch(() => {})
       }
     }

@@ -1,3 +1,5 @@
+import { DATA_DIR_FILES } from '../store/data-dir.ts'
+
 /** Prefix of a shown public key (seed 002's `key_<base58btc>` format). */
 export const KEY_PREFIX = 'key_'
 /** Type byte of an Ed25519 public key inside a `key_` string. */
@@ -9,15 +11,13 @@ export const KEY_CHECKSUM_BYTES = 4
 /** Domain-separation prefix of the `key_` checksum hash (SHA-256). */
 export const KEY_CHECKSUM_DOMAIN = 'umbra/key-checksum/v1'
 /** Transport key file inside the data directory. */
-export const IDENTITY_FILE = 'identity.key'
+export const IDENTITY_FILE = DATA_DIR_FILES.identity
 /** HTTP API bearer token file inside the data directory. */
-export const API_TOKEN_FILE = 'api-token'
+export const API_TOKEN_FILE = DATA_DIR_FILES.apiToken
 /** Version of the identity file format. */
 export const IDENTITY_FILE_VERSION = 1
-/** Mode of every secret file Umbra writes (owner read/write only). */
-export const SECRET_FILE_MODE = 0o600
-/** Mode of the data directory. */
-export const DATA_DIR_MODE = 0o700
+/** Modes of the data directory (0700) and of every file in it (0600); src/store/data-dir.ts owns them. */
+export { DATA_DIR_MODE, SECRET_FILE_MODE } from '../store/data-dir.ts'
 /** Bytes of randomness in an API token (256 bits). */
 export const API_TOKEN_BYTES = 32
 /** Environment variable naming the data directory. */

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, link, mkdir, open, readFile, unlink } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { API_TOKEN_BYTES, API_TOKEN_FILE, DATA_DIR_MODE, IDENTITY_FILE, IDENTITY_FILE_VERSION, SECRET_FILE_MODE, UMBRA_HOME_ENV } from './constants.ts'
+import { API_TOKEN_BYTES, API_TOKEN_FILE, IDENTITY_FILE, IDENTITY_FILE_VERSION, UMBRA_HOME_ENV } from './constants.ts'
+import { ensureDataDir as mkDataDir, writeFileSafely } from '../store/data-dir.ts'
 import { IdentityFileError } from './errors.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -22,7 +23,7 @@ export function resolveDataDir (dir?: string): string {
  */
 export async function ensureDataDir (dataDir: string): Promise<void> {
   try {
-    await mkdir(dataDir, { recursive: true, mode: DATA_DIR_MODE })
+    await mkDataDir(dataDir)
   } catch (err) {
     throw new IdentityFileError(`Cannot create the data directory ${dataDir}: ${(err as Error).message}`, { cause: err })
   }
@@ -36,25 +37,6 @@ async function readIfExists (path: string): Promise<string | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new IdentityFileError(`Cannot read ${path}: ${(err as Error).message}`, { cause: err })
   }
-}
-
-/**
- * Writes `content` to a new temporary file beside `path` (mode 0600), synced
- * to disk, and returns its name; the caller links or renames it into place
- * and removes it on failure.
- * @throws the file system error (e.g. EACCES)
- */
-export async function writeSecretTemp (path: string, content: string): Promise<string> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  const fh = await open(tmp, 'wx', SECRET_FILE_MODE)
-  try {
-    await fh.writeFile(content)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await chmod(tmp, SECRET_FILE_MODE)
-  return tmp
 }
 
 /** The tail of each file's queue of load-or-create calls in this process, by absolute path. */
@@ -75,25 +57,6 @@ export async function serialisePerFile<T> (path: string, fn: () => Promise<T>): 
     return await run
   } finally {
     if (fileQueues.get(key) === tail) fileQueues.delete(key)
-  }
-}
-
-/**
- * Writes a secret file (mode 0600) without ever replacing an existing one:
- * the content is written and synced to a temporary file, then hard-linked
- * to the final name, which fails atomically if that name exists.
- * @returns `false` when the file appeared meanwhile (another process created it; it was left untouched)
- */
-async function writeSecretOnce (path: string, content: string): Promise<boolean> {
-  const tmp = await writeSecretTemp(path, content)
-  try {
-    await link(tmp, path)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
-    throw err
-  } finally {
-    await unlink(tmp)
   }
 }
 
@@ -129,7 +92,7 @@ export async function loadOrCreateTransportKey (dataDir: string): Promise<{ priv
       type: 'Ed25519',
       privateKey: Buffer.from(privateKeyToProtobuf(privateKey)).toString('base64')
     }
-    if (await writeSecretOnce(path, JSON.stringify(file) + '\n')) return { privateKey, created: true }
+    if (await writeFileSafely(path, JSON.stringify(file) + '\n', { replace: false })) return { privateKey, created: true }
     // Another process created it first: use that one.
     return { privateKey: parseIdentityFile(path, await readIfExists(path) ?? ''), created: false }
   })
@@ -176,7 +139,7 @@ export async function loadOrCreateApiToken (dataDir: string): Promise<string> {
     if (text != null) return parse(text)
     await ensureDataDir(dataDir)
     const token = randomBytes(API_TOKEN_BYTES).toString('base64url')
-    if (await writeSecretOnce(path, token + '\n')) return token
+    if (await writeFileSafely(path, token + '\n', { replace: false })) return token
     // Another process created it first: use that one.
     return parse(await readIfExists(path) ?? '')
   })

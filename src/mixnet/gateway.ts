@@ -23,7 +23,9 @@
  * gateway's key, the client's key and a timestamp) receive anything; the
  * gateway publishes and re-publishes the claimant's signed contact record in
  * the DHT, so the record never travels from the owner's PeerId to a storing
- * node. The claimed mailboxes persist in `<dataDir>/gateway.db`.
+ * node. The claimed mailboxes persist in the node's state database (table
+ * `gateway_claims`, component `gateway`; a `<dataDir>/gateway.db` of an
+ * earlier version is imported once and renamed `gateway.db.imported`).
  *
  * Quotas (issue 10; docs/quotas.md): one client PeerId holds at most
  * MAX_CLAIMS_PER_PEER mailboxes here and the gateway at most
@@ -33,8 +35,9 @@
  * claimed by another PeerId moves to it. A claim not renewed for CLAIM_TTL_MS
  * while its owner is not connected is dropped with its stored rows.
  */
-import { DatabaseSync } from 'node:sqlite'
+import { existsSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { DATA_DIR_FILES, openStateDatabase, type StateDatabase } from '../store/index.ts'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
@@ -119,7 +122,9 @@ export function claimSignable (gateway: Uint8Array, client: Uint8Array, mailbox:
 export interface GatewayInit {
   libp2p: Libp2p
   store: MailboxStore
-  /** Data directory for gateway.db, or undefined to keep claims in memory. */
+  /** The node's state database, where the claims persist. @default a `:memory:` one of its own */
+  state?: StateDatabase
+  /** Data directory: a `gateway.db` there (from before issue 11) is imported into `state` once. @default none */
   dataDir?: string
   log: Logger
   counters: MixnetCounters
@@ -185,14 +190,45 @@ function hex (b: Uint8Array): string {
   return uint8ArrayToString(b, 'base16')
 }
 
+/** Migration steps of component `gateway` (docs/ARCHITECTURE.md "Durable state"); append only. */
+const GATEWAY_STATE_STEPS: readonly string[] = [
+  "CREATE TABLE gateway_claims (mailbox BLOB PRIMARY KEY, contact BLOB, claimed_at INTEGER NOT NULL, client TEXT NOT NULL DEFAULT '') STRICT"
+]
+
+/**
+ * Copies the claims of a `gateway.db` written before issue 11 into
+ * `gateway_claims` (claims already there win), then renames the file
+ * `gateway.db.imported`. A file that cannot be read is left where it is and
+ * logged; the gateway starts without its claims (clients claim again on
+ * reconnect).
+ */
+export function importLegacyClaims (state: StateDatabase, path: string, log: Logger): void {
+  if (!existsSync(path)) return
+  try {
+    state.db.prepare('ATTACH DATABASE ? AS legacy').run(path)
+    try {
+      // Files from before issue 10 have no client column.
+      const hasClient = state.db.prepare('PRAGMA legacy.table_info(claims)').all().some((c) => c.name === 'client')
+      state.db.exec(`INSERT OR IGNORE INTO gateway_claims (mailbox, contact, claimed_at, client)
+        SELECT mailbox, contact, CAST(claimed_at AS INTEGER), ${hasClient ? 'CAST(client AS TEXT)' : "''"} FROM legacy.claims`)
+    } finally {
+      state.db.exec('DETACH DATABASE legacy')
+    }
+    renameSync(path, `${path}.imported`)
+    for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true })
+  } catch (err) {
+    log.warn({ err: (err as Error).message, path }, 'could not import the claims of an old gateway.db; clients claim again when they reconnect')
+  }
+}
+
 /** Creates the gateway role; see the module comment. */
 export function createGateway (init: GatewayInit): Gateway {
   const { libp2p, store, log, counters } = init
-  const db = new DatabaseSync(init.dataDir != null ? join(init.dataDir, 'gateway.db') : ':memory:')
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;')
-  db.exec('CREATE TABLE IF NOT EXISTS claims (mailbox BLOB PRIMARY KEY, contact BLOB, claimed_at INTEGER NOT NULL)')
-  // gateway.db files from before issue 10 have no client column.
-  if (!db.prepare('PRAGMA table_info(claims)').all().some((c) => c.name === 'client')) db.exec("ALTER TABLE claims ADD COLUMN client TEXT NOT NULL DEFAULT ''")
+  const state = init.state ?? openStateDatabase({ path: ':memory:' })
+  const ownState = init.state == null
+  state.migrate('gateway', GATEWAY_STATE_STEPS)
+  if (init.state != null && init.dataDir != null) importLegacyClaims(state, join(init.dataDir, DATA_DIR_FILES.gateway), log)
+  const { db } = state
   const maxPerPeer = init.maxClaimsPerPeer ?? MAX_CLAIMS_PER_PEER
   const maxClaims = init.maxClaims ?? MAX_GATEWAY_CLAIMS
   const claimTtlMs = init.claimTtlMs ?? CLAIM_TTL_MS
@@ -210,7 +246,7 @@ export function createGateway (init: GatewayInit): Gateway {
     if (n <= 0) perClient.delete(client)
     else perClient.set(client, n)
   }
-  for (const row of db.prepare('SELECT mailbox, contact, claimed_at, client FROM claims').all()) {
+  for (const row of db.prepare('SELECT mailbox, contact, claimed_at, client FROM gateway_claims').all()) {
     holdClaim(hex(row.mailbox as Uint8Array), { contact: row.contact == null ? undefined : new Uint8Array(row.contact as Uint8Array), client: String(row.client), claimedAt: Number(row.claimed_at) })
   }
   const sessions = new Map<string, Session>()
@@ -307,7 +343,7 @@ export function createGateway (init: GatewayInit): Gateway {
       const contactChanged = contact != null && (known == null || !uint8ArrayEquals(known, contact))
       const now = Date.now()
       if (held == null || contactChanged || held.client !== client || now - held.claimedAt > CLAIM_RENEW_WRITE_MS) {
-        db.prepare('INSERT INTO claims (mailbox, contact, claimed_at, client) VALUES (?, ?, ?, ?) ON CONFLICT(mailbox) DO UPDATE SET contact = excluded.contact, claimed_at = excluded.claimed_at, client = excluded.client')
+        db.prepare('INSERT INTO gateway_claims (mailbox, contact, claimed_at, client) VALUES (?, ?, ?, ?) ON CONFLICT(mailbox) DO UPDATE SET contact = excluded.contact, claimed_at = excluded.claimed_at, client = excluded.client')
           .run(claim.mailbox, contact ?? known ?? null, now, client)
         holdClaim(mailboxHex, { contact: contact ?? known, client, claimedAt: now })
       }
@@ -363,7 +399,7 @@ export function createGateway (init: GatewayInit): Gateway {
       if (now - c.claimedAt <= claimTtlMs || sessions.has(mailboxHex)) continue
       const mailbox = uint8ArrayFromString(mailboxHex, 'base16')
       store.purge(mailbox)
-      db.prepare('DELETE FROM claims WHERE mailbox = ?').run(mailbox)
+      db.prepare('DELETE FROM gateway_claims WHERE mailbox = ?').run(mailbox)
       claims.delete(mailboxHex)
       releaseClient(c.client)
       log.debug('dropped a mailbox claim not renewed in time')
@@ -461,7 +497,7 @@ export function createGateway (init: GatewayInit): Gateway {
       await libp2p.unhandle(GATEWAY_PROTOCOL).catch(() => {})
       for (const s of sessions.values()) s.stream.abort(new Error('gateway stopping'))
       sessions.clear()
-      db.close()
+      if (ownState) state.close()
     }
   }
 }

@@ -40,6 +40,8 @@ import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
 import { createPathProbes } from './path-probes.ts'
 import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
 import { createReplayFilter, type ReplayFilter } from './replay-filter.ts'
+import { openMixState, type MixState } from './mix-state.ts'
+import type { StateDatabase } from '../store/index.ts'
 import { PAYLOAD_SIZE, SURB_SIZE, createPacket, createSurb, createSurbReply, decodeSurb, encodeSurb, openSurbReply, packetEpoch, type SphinxHop, type SurbSecrets } from './sphinx/index.ts'
 import { ALPHA_OFFSET, ALPHA_SIZE } from './sphinx/constants.ts'
 import { createSphinxPool, type SphinxPool } from './worker-pool.ts'
@@ -94,6 +96,8 @@ export interface MixnetComponents {
   server: boolean
   /** Data directory, or undefined to keep everything in memory. */
   dataDir?: string
+  /** The node's state database: a relay keeps its onion keys and replay tags there (src/mixnet/mix-state.ts). @default none: memory only */
+  state?: StateDatabase
   log: Logger
   /** Per-peer quota refusals (mailbox claims) are counted here. */
   quotas?: QuotaCounters
@@ -253,7 +257,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const counters = newCounters()
   const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
   const graceMs = Math.min(DEFAULT_EPOCH_GRACE_MS, Math.floor(options.epochMs / 4))
-  const onion: OnionKeys | undefined = components.server ? createOnionKeys({ epochMs: options.epochMs, graceMs }) : undefined
+  const mixState: MixState | undefined = components.server && components.state != null ? openMixState(components.state) : undefined
+  const onion: OnionKeys | undefined = components.server ? createOnionKeys({ epochMs: options.epochMs, graceMs, store: mixState?.onionKeys }) : undefined
   const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [], drop })
   // A packet the links refuse before processing (overload) still counts as received; `penalized` counts streams.
   const links: Links = createLinks({
@@ -1111,7 +1116,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       pseudonymStore = await createPseudonymStore(components.dataDir)
       if (components.server) {
         pool = createSphinxPool({ threads: options.threads })
-        replay = createReplayFilter()
+        replay = createReplayFilter({ store: mixState?.replayTags })
         const updateKeys = (): void => {
           if (onion == null || pool == null) return
           pool.setKeys(onion.secrets().map((s) => ({ epoch: s.epoch, secret: s.secret })))
@@ -1130,6 +1135,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         gateway = createGateway({
           libp2p,
           store,
+          state: components.state,
           dataDir: components.dataDir,
           log,
           counters,
@@ -1176,6 +1182,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       await pool?.close()
       pool = undefined
       onion?.destroy()
+      mixState?.close()
     }
   }
 

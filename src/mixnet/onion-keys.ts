@@ -43,6 +43,25 @@ export interface OnionKeysInit {
    * @default Date.now
    */
   now?: () => number
+  /**
+   * Where the keys persist, so a restarted relay (even after a SIGKILL)
+   * still opens packets and SURBs built for its current and next epoch
+   * (issue 11; src/mixnet/mix-state.ts keeps them in the state database).
+   * A missing key is read from here before a new one is generated; every new
+   * key is written here; keys leaving the window are removed here too.
+   * @default none: memory only
+   */
+  store?: OnionKeyStore
+}
+
+/** Persistent storage of onion key pairs by epoch (see `OnionKeysInit.store`). */
+export interface OnionKeyStore {
+  /** The stored pair of `epoch`, or undefined. The caller copies `secret` and zeroes the returned array. */
+  get: (epoch: number) => { publicKey: Uint8Array, secret: Uint8Array } | undefined
+  /** Stores a new pair (X25519, 32-byte keys). */
+  put: (epoch: number, publicKey: Uint8Array, secret: Uint8Array) => void
+  /** Overwrites and deletes every stored pair whose epoch is not in `epochs`. */
+  retain: (epochs: number[]) => void
 }
 
 /** A published onion key. */
@@ -118,13 +137,37 @@ export function createOnionKeys (init: OnionKeysInit = {}): OnionKeys {
   if (typeof now !== 'function') throw new InvalidOptionError('now must be a function returning ms since the Unix epoch')
 
   const keys = new Map<number, KeyPair>()
+  /** False until the first `sync`, which also loads the previous epoch's stored key and prunes the store. */
+  let synced = false
   const epochAt = (ms: number): number => Math.floor(ms / epochMs)
 
-  function generate (): KeyPair {
-    const publicKey = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES)
+  const store = init.store
+
+  function allocate (): Pick<KeyPair, 'secret' | 'view'> {
     const secret = sodium.sodium_malloc(sodium.crypto_box_SECRETKEYBYTES)
-    sodium.crypto_box_keypair(publicKey, secret)
-    return { publicKey: new Uint8Array(publicKey), secret, view: new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) }
+    return { secret, view: new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) }
+  }
+
+  /** The stored pair of `epoch`, copied into `sodium_malloc` memory, or undefined. */
+  function load (epoch: number): KeyPair | undefined {
+    const stored = store?.get(epoch)
+    if (stored == null) return undefined
+    const ok = stored.publicKey.byteLength === sodium.crypto_box_PUBLICKEYBYTES && stored.secret.byteLength === sodium.crypto_box_SECRETKEYBYTES
+    const pair = ok ? { ...allocate(), publicKey: new Uint8Array(stored.publicKey) } : undefined
+    pair?.secret.set(stored.secret)
+    stored.secret.fill(0)
+    return pair
+  }
+
+  /** The stored pair of `epoch`, else a new one, stored. */
+  function obtain (epoch: number): KeyPair {
+    const loaded = load(epoch)
+    if (loaded != null) return loaded
+    const publicKey = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES)
+    const pair = { ...allocate(), publicKey: new Uint8Array(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength) }
+    sodium.crypto_box_keypair(publicKey, pair.secret)
+    store?.put(epoch, pair.publicKey, pair.view)
+    return pair
   }
 
   /** Makes the map hold exactly the accepted window; returns the current epoch. */
@@ -133,12 +176,18 @@ export function createOnionKeys (init: OnionKeysInit = {}): OnionKeys {
     const cur = epochAt(t)
     if (cur < 0 || cur + 1 > 0xffffffff) throw new InvalidOptionError(`the clock (${t} ms) gives epoch ${cur}, outside u32`)
     const keepPrevious = t - cur * epochMs < graceMs
+    let dropped = !synced
     for (const [epoch, pair] of keys) {
       if (epoch === cur || epoch === cur + 1 || (keepPrevious && epoch === cur - 1)) continue
       sodium.sodium_memzero(pair.secret)
       keys.delete(epoch)
+      dropped = true
     }
-    for (const epoch of [cur, cur + 1]) if (!keys.has(epoch)) keys.set(epoch, generate())
+    const previous = !synced && keepPrevious && cur > 0 ? load(cur - 1) : undefined // a relay restarted within the grace period
+    if (previous != null) keys.set(cur - 1, previous)
+    for (const epoch of [cur, cur + 1]) if (!keys.has(epoch)) keys.set(epoch, obtain(epoch))
+    if (dropped) store?.retain([...keys.keys()])
+    synced = true
     return cur
   }
 

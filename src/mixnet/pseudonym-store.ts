@@ -1,20 +1,18 @@
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import sodium from 'sodium-native'
 import { InvalidOptionError } from '../errors.ts'
 import { encodeKey } from '../identity/index.ts'
-import { writeSecretTemp } from '../identity/store.ts'
+import { DATA_DIR_FILES, ensureDataDir, writeFileSafely } from '../store/data-dir.ts'
 import { PseudonymFileError, UnknownPseudonymError } from './errors.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /** File holding the pseudonyms, in the data directory (DESIGN.md section 3). */
-const PSEUDONYM_FILE = 'pseudonyms.json'
+const PSEUDONYM_FILE = DATA_DIR_FILES.pseudonyms
 /** Format version of {@link PSEUDONYM_FILE}. */
 const PSEUDONYM_FILE_VERSION = 1
-/** Mode of a data directory created here (same as src/identity). */
-const DATA_DIR_MODE = 0o700
 /** Most gateways a pseudonym names: the contact record carries 1 to 3 (src/mixnet/contact.ts). */
 const MAX_GATEWAYS = 3
 /** Longest label, UTF-16 code units. */
@@ -191,24 +189,15 @@ async function load (path: string): Promise<Pseudonym[]> {
 }
 
 /**
- * Replaces `path` atomically: writes and syncs a temporary file (mode 0600)
- * in the same directory, renames it over `path`, then syncs the directory.
- * A reader sees the old file or the new one, never a torn one.
+ * Replaces `path` atomically (src/store/data-dir.ts `writeFileSafely`):
+ * a reader sees the old file or the new one, never a torn one.
+ * @throws UMBRA_ERR_PSEUDONYM_FILE
  */
-async function writeAtomic (dir: string, path: string, content: string): Promise<void> {
-  let tmp: string | undefined
+async function writeAtomic (path: string, content: string): Promise<void> {
   try {
-    tmp = await writeSecretTemp(path, content)
-    await rename(tmp, path)
+    await writeFileSafely(path, content)
   } catch (err) {
-    if (tmp != null) await unlink(tmp).catch(() => {})
     throw new PseudonymFileError(`Cannot write ${path}: ${(err as Error).message}`, { cause: err })
-  }
-  try {
-    const dh = await open(dir, 'r')
-    try { await dh.sync() } finally { await dh.close() }
-  } catch {
-    // directory fsync is not supported everywhere; the rename itself is atomic
   }
 }
 
@@ -244,12 +233,12 @@ export async function createPseudonymStore (dataDir: string | undefined): Promis
       const next = build()
       if (dataDir !== undefined && path !== undefined) {
         try {
-          await mkdir(dataDir, { recursive: true, mode: DATA_DIR_MODE })
+          await ensureDataDir(dataDir)
         } catch (err) {
           throw new PseudonymFileError(`Cannot create the data directory ${dataDir}: ${(err as Error).message}`, { cause: err })
         }
         const file: PseudonymFile = { version: PSEUDONYM_FILE_VERSION, pseudonyms: next.map(toEntry) }
-        await writeAtomic(dataDir, path, JSON.stringify(file, null, 2) + '\n')
+        await writeAtomic(path, JSON.stringify(file, null, 2) + '\n')
       }
       pseudonyms = next
     })

@@ -29,6 +29,24 @@ export interface ReplayFilterInit {
    * @default 2_000_000 (555 packets/s sustained over an hourly epoch)
    */
   maxPerEpoch?: number
+  /**
+   * Where the tags persist, so a restarted relay (even after a SIGKILL)
+   * still refuses a replay within the epoch (issue 11; src/mixnet/mix-state.ts
+   * keeps them in the state database, written in batches). Its tags are
+   * loaded at creation; every new tag and every `dropBefore` is passed on.
+   * @default none: memory only
+   */
+  store?: ReplayTagStore
+}
+
+/** Persistent storage of replay fingerprints (see `ReplayFilterInit.store`). */
+export interface ReplayTagStore {
+  /** Every stored fingerprint: epoch (u32) and the tag's first 8 bytes as two u32 words (lo, hi). */
+  load: () => Iterable<[epoch: number, lo: number, hi: number]>
+  /** Records a new fingerprint (may be buffered; see the store). */
+  add: (epoch: number, lo: number, hi: number) => void
+  /** Forgets the fingerprints of every epoch lower than `epoch`. */
+  dropBefore: (epoch: number) => void
 }
 
 /** A per-epoch set of seen replay tags. */
@@ -140,14 +158,36 @@ export function createReplayFilter (init: ReplayFilterInit = {}): ReplayFilter {
     }
   }
 
+  function table (epoch: number): Table {
+    let t = tables.get(epoch)
+    if (t === undefined) {
+      t = { words: new Uint32Array(INITIAL_SLOTS * 2), mask: INITIAL_SLOTS - 1, count: 0, warned: false }
+      tables.set(epoch, t)
+    }
+    return t
+  }
+
+  /** Records a fingerprint; false when it was there already. */
+  function insert (t: Table, lo: number, hi: number): boolean {
+    const i = find(t, lo, hi)
+    if (i < 0) return false
+    t.words[2 * i] = lo
+    t.words[2 * i + 1] = hi
+    t.count++
+    if (t.count > MAX_LOAD * (t.mask + 1)) grow(t)
+    return true
+  }
+
+  const store = init.store
+  for (const [epoch, lo, hi] of store?.load() ?? []) {
+    const t = table(epoch)
+    if (t.count < maxPerEpoch) insert(t, lo, hi)
+  }
+
   return {
     seen (epoch, tag) {
       check(epoch, tag)
-      let t = tables.get(epoch)
-      if (t === undefined) {
-        t = { words: new Uint32Array(INITIAL_SLOTS * 2), mask: INITIAL_SLOTS - 1, count: 0, warned: false }
-        tables.set(epoch, t)
-      }
+      const t = table(epoch)
       if (t.count >= maxPerEpoch) {
         if (!t.warned) {
           t.warned = true
@@ -156,12 +196,8 @@ export function createReplayFilter (init: ReplayFilterInit = {}): ReplayFilter {
         return true
       }
       const [lo, hi] = fingerprint(tag)
-      const i = find(t, lo, hi)
-      if (i < 0) return true
-      t.words[2 * i] = lo
-      t.words[2 * i + 1] = hi
-      t.count++
-      if (t.count > MAX_LOAD * (t.mask + 1)) grow(t)
+      if (!insert(t, lo, hi)) return true
+      store?.add(epoch, lo, hi)
       return false
     },
     has (epoch, tag) {
@@ -172,7 +208,14 @@ export function createReplayFilter (init: ReplayFilterInit = {}): ReplayFilter {
       return find(t, lo, hi) < 0
     },
     dropBefore (epoch) {
-      for (const e of tables.keys()) if (e < epoch) tables.delete(e)
+      let dropped = false
+      for (const e of tables.keys()) {
+        if (e < epoch) {
+          tables.delete(e)
+          dropped = true
+        }
+      }
+      if (dropped) store?.dropBefore(epoch)
     },
     size () {
       let n = 0

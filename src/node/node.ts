@@ -20,9 +20,6 @@ import { InvalidOptionError, NotStartedError } from '../errors.ts'
 import { keyFromPeerId, loadOrCreateTransportKey, resolveDataDir } from '../identity/index.ts'
 import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
-// issue 11 delivery: the state database until the durable wiring lands (the lead merges both)
-import { join } from 'node:path'
-import { openStateDatabase, STATE_DB_FILE, type StateDatabase } from '../store/index.ts'
 import type { Inbox } from '../messaging/inbox.ts'
 import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
@@ -41,10 +38,11 @@ import {
 import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
 import { stunHostsForListen } from '../nat/stun-server.ts'
 import { QuotaDatastore } from '../dht/quota-datastore.ts'
+import { dataDirPaths, lockDataDir, openStateDatabase, type DataDirLock, type StateDatabase } from '../store/index.ts'
 import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
 import { createRelayPolicy, type RelayPolicy } from '../nat/relay-policy.ts'
 import { createNodeMetrics, type NodeMetrics } from '../metrics/node-metrics.ts'
-import { AGENT_VERSION, BOOTSTRAP_DIAL_TIMEOUT_MS, REJOIN_INTERVAL_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
+import { AGENT_VERSION, STATE_DB_SYNCHRONOUS, BOOTSTRAP_DIAL_TIMEOUT_MS, REJOIN_INTERVAL_MS, DEFAULT_LISTEN, DEFAULT_ROLE, LOOPBACK_ALLOW } from './constants.ts'
 import type { PeerSummary, Role, UmbraNode, UmbraNodeEvents, UmbraNodeInit } from './types.ts'
 import type { DhtService } from '../dht/types.ts'
 import type { MessagingService } from '../messaging/types.ts'
@@ -136,9 +134,12 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
-  #state?: StateDatabase // issue 11 delivery
   #mixnet?: MixnetHandle
   #starting?: Promise<void>
+  /** The data directory's lock and state database (issue 11); ':memory:' and no lock without a data directory. */
+  #lock?: DataDirLock
+  #state?: StateDatabase
+  #datastore?: QuotaDatastore
   #metrics?: NodeMetrics
   #log = logger('node')
   readonly #quotas = new QuotaCounters()
@@ -230,9 +231,33 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   }
 
   async #start (): Promise<void> {
+    // With a data directory (no injected key): one live node per directory, one state database in it (src/store).
+    const persistent = this.#init.privateKey == null
+    this.#lock = persistent ? lockDataDir(this.dataDir) : undefined
+    try {
+      this.#state = openStateDatabase({ path: persistent ? dataDirPaths(this.dataDir).state : ':memory:', synchronous: STATE_DB_SYNCHRONOUS })
+      await this.#startWith(this.#state)
+    } catch (err) {
+      this.#closeState()
+      throw err
+    }
+  }
+
+  /** Closes the state database and releases the data directory's lock. */
+  #closeState (): void {
+    this.#datastore?.stop()
+    this.#datastore = undefined
+    this.#state?.close()
+    this.#state = undefined
+    this.#lock?.release()
+    this.#lock = undefined
+  }
+
+  async #startWith (state: StateDatabase): Promise<void> {
     const privateKey: PrivateKey = this.#init.privateKey ?? (await loadOrCreateTransportKey(this.dataDir)).privateKey
-    // kad-dht stores other peers' records and provider records here, within per-owner quotas (docs/quotas.md).
-    const datastore = new QuotaDatastore({ quotas: this.#quotas })
+    // kad-dht stores other peers' records and provider records here, within per-owner quotas (docs/quotas.md), written through to `state`.
+    const datastore = new QuotaDatastore({ quotas: this.#quotas, state })
+    this.#datastore = datastore
     const client = this.role === 'client'
     // A client behind a NAT listens through relay reservations and accepts WebRTC upgrades.
     const listen = client ? [...new Set([...this.#listen, '/p2p-circuit', '/webrtc'])] : this.#listen
@@ -315,9 +340,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     libp2p.addEventListener('peer:disconnect', (evt) => {
       this.safeDispatchEvent('peer:disconnect', { detail: { peerId: evt.detail.toString() } })
     })
-    const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht'), metrics })
-    // issue 11 delivery: one state database per data directory (in memory for a node given its key, e.g. an in-process testnet)
-    const state = this.#state = openStateDatabase({ path: this.#init.privateKey != null ? ':memory:' : join(this.dataDir, STATE_DB_FILE) })
+    const dht = createDhtService({ kad: libp2p.services.dht, datastore, privateKey, log: logger('dht'), metrics, state })
     const messaging = createMessagingService({
       libp2p,
       privateKey,
@@ -351,6 +374,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       privateKey,
       server: this.role === 'server',
       dataDir: this.#init.privateKey != null ? undefined : this.dataDir,
+      state,
       log: logger('mixnet'),
       quotas: this.#quotas,
       metrics,
@@ -486,10 +510,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#dht = undefined
     this.#messaging = undefined
     await libp2p.stop()
-    this.#state?.close()
-    this.#state = undefined
     this.#relayPolicy?.detach()
     this.#relayPolicy = undefined
+    this.#closeState()
   }
 
   getMultiaddrs (): string[] {

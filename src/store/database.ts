@@ -19,11 +19,12 @@
  */
 import { closeSync, openSync } from 'node:fs'
 import { DatabaseSync } from 'node:sqlite'
+import { DATA_DIR_FILES } from './data-dir.ts'
 import { StateDatabaseError } from './errors.ts'
 import { InvalidOptionError } from '../errors.ts'
 
 /** The state database's file name inside a data directory. */
-export const STATE_DB_FILE = 'umbra.db'
+export const STATE_DB_FILE = DATA_DIR_FILES.state
 /** File mode of the database (and, by inheritance, its WAL and shm files): owner read/write only. */
 export const STATE_DB_FILE_MODE = 0o600
 /** How long a statement waits for another connection's lock before failing, ms. */

@@ -8,3 +8,15 @@ export class StateDatabaseError extends UmbraError {
     this.name = 'StateDatabaseError'
   }
 }
+
+/**
+ * Another live node holds the data directory's lock (src/store/data-dir.ts
+ * `lockDataDir`). Code `UMBRA_ERR_ALREADY_RUNNING`.
+ */
+export class AlreadyRunningError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_ALREADY_RUNNING'
+  constructor (message = 'A node is already running with this data directory', options?: ErrorOptions) {
+    super(message, AlreadyRunningError.code, options)
+    this.name = 'AlreadyRunningError'
+  }
+}

@@ -1,3 +1,5 @@
 export { openStateDatabase, STATE_DB_FILE, STATE_DB_FILE_MODE, STATE_DB_BUSY_TIMEOUT_MS } from './database.ts'
 export type { StateDatabase, StateDatabaseInit } from './database.ts'
-export { StateDatabaseError } from './errors.ts'
+export { dataDirPaths, ensureDataDir, lockDataDir, writeFileSafely, DATA_DIR_FILES, DATA_DIR_MODE, SECRET_FILE_MODE } from './data-dir.ts'
+export type { DataDirLock, DataDirPaths, SafeWriteOptions } from './data-dir.ts'
+export { AlreadyRunningError, StateDatabaseError } from './errors.ts'

@@ -3,9 +3,8 @@ import { loadOrCreateApiToken, resolveDataDir } from '../../identity/index.ts'
 import { UmbraError } from '../../errors.ts'
 import type { Role, UmbraNode, UmbraNodeInit } from '../../node/index.ts'
 import type { MixnetPreset } from '../../mixnet/types.ts'
-import { isProcessAlive, readApiInfo, removeApiInfo, writeApiInfo } from '../config.ts'
+import { removeApiInfo, writeApiInfo } from '../config.ts'
 import { EXIT_INTERRUPTED, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
-import { AlreadyRunningError } from '../errors.ts'
 import { apiListenAddress, type HostPort } from '../options.ts'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../../api/constants.ts'
 
@@ -89,11 +88,9 @@ export async function runStart (flags: StartFlags): Promise<number> {
   }
 
   try {
+    // One live node per data directory: the node takes the directory's kernel lock at start (src/store/data-dir.ts
+    // lockDataDir), which a SIGKILLed node frees at once; a second node fails with UMBRA_ERR_ALREADY_RUNNING.
     const dataDir = resolveDataDir(flags.dataDir)
-    const running = await readApiInfo(dataDir)
-    if (running != null && running.pid !== process.pid && isProcessAlive(running.pid)) {
-      throw new AlreadyRunningError(`a node is already running with data dir ${dataDir} (pid ${running.pid}, API ${running.url}); stop it or choose another --data-dir`)
-    }
 
     const init: UmbraNodeInit = { dataDir }
     if (flags.role != null) init.role = flags.role
