@@ -32,6 +32,18 @@ export const MAX_CLOCK_SKEW_MS = 5 * MINUTE
  * re-publish keeps k copies alive (IPNS republishes every 4 h, BEP 44 hourly).
  */
 export const REPUBLISH_INTERVAL_MS = 1 * HOUR
+/**
+ * A put (or re-publish) acknowledged by fewer remote nodes than this is
+ * re-published early, after each delay of {@link EARLY_REPUBLISH_DELAYS_MS}
+ * in turn, until it reaches this many: a put made while the routing table is
+ * still filling (just after start) would otherwise live on the publisher
+ * alone for a whole re-publish interval (issue 11, churn test).
+ */
+export const MIN_REPLICAS = 3
+/** Delays of the early re-publishes of an under-replicated record, ms; after the last one it waits for the hourly re-publish. */
+export const EARLY_REPUBLISH_DELAYS_MS: readonly number[] = [2 * SECOND, 5 * SECOND, 15 * SECOND, 1 * MINUTE]
+/** After a (re)start, owned records loaded from the state database are re-published this long after `start()`, ms (not one interval later). */
+export const STARTUP_REPUBLISH_DELAY_MS = 10 * SECOND
 /** Default time limit of a network `get` or `put`, ms. */
 export const DHT_QUERY_TIMEOUT_MS = 15 * SECOND
 /**

@@ -5,7 +5,7 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { withTimeout } from '../signals.ts'
 import { AbortedError, InvalidOptionError } from '../errors.ts'
 import { encodeKey } from '../identity/index.ts'
-import { DEFAULT_QUORUM, DEFAULT_TTL_MS, K, DHT_QUERY_TIMEOUT_MS, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_TTL_MS, REPUBLISH_INTERVAL_MS } from './constants.ts'
+import { DEFAULT_QUORUM, DEFAULT_TTL_MS, K, DHT_QUERY_TIMEOUT_MS, EARLY_REPUBLISH_DELAYS_MS, MAX_TTL_MS, MAX_VALUE_BYTES, MIN_REPLICAS, MIN_TTL_MS, REPUBLISH_INTERVAL_MS, STARTUP_REPUBLISH_DELAY_MS } from './constants.ts'
 import { InvalidTtlError, KeyOwnedError, ValueTooLargeError } from './errors.ts'
 import { dataNamespace, dhtKeyFor, signRecord, verifyRecord, type VerifiedRecord } from './record.ts'
 import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from './types.ts'
@@ -104,6 +104,27 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
   const dropOwned = components.state?.db.prepare('DELETE FROM dht_owned WHERE key = ?')
   const me = privateKey.publicKey.raw
   let timer: ReturnType<typeof setInterval> | undefined
+  /** Pending early re-publishes of under-replicated records, by key (MIN_REPLICAS). */
+  const early = new Map<string, ReturnType<typeof setTimeout>>()
+  let startupTimer: ReturnType<typeof setTimeout> | undefined
+
+  /** Re-publishes `key` after the `attempt`-th early delay if the service runs and the record is still owned and live; again while it stays under MIN_REPLICAS. */
+  function republishEarly (key: string, attempt: number): void {
+    const delay = EARLY_REPUBLISH_DELAYS_MS[attempt]
+    if (timer == null || delay == null) return
+    clearTimeout(early.get(key))
+    const t = setTimeout(() => {
+      early.delete(key)
+      const rec = owned.get(key)
+      if (rec == null || rec.expiresAt <= Date.now()) return
+      publish(rec.dhtKey, rec.bytes, withTimeout(undefined, queryTimeout)).then((storedOn) => {
+        log.debug({ storedOn, attempt }, 'dht early re-publish')
+        if (storedOn < MIN_REPLICAS) republishEarly(key, attempt + 1)
+      }, () => { republishEarly(key, attempt + 1) })
+    }, delay)
+    t.unref()
+    early.set(key, t)
+  }
 
   function toResult (key: string, rec: VerifiedRecord, source: 'local' | 'network'): DhtGetResult {
     return { key, value: rec.value, publisher: encodeKey(rec.publisher), seq: rec.seq, expiresAt: rec.expiresAt, source }
@@ -157,6 +178,7 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
       saveOwned?.run(key, dhtKey, bytes, seq, expiresAt)
       const storedOn = await publish(dhtKey, bytes, signal)
       log.debug({ seq, storedOn }, 'dht put')
+      if (storedOn < MIN_REPLICAS) republishEarly(key, 0)
       return { key, seq, expiresAt, storedOn }
     },
 
@@ -196,11 +218,22 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
         service.republish().catch((err: Error) => log.warn({ err: err.message }, 'dht re-publish failed'))
       }, republishInterval)
       timer.unref()
+      // Records owned before a restart (state database) go out once the routing table has filled, not one interval later.
+      if (owned.size > 0) {
+        startupTimer = setTimeout(() => {
+          service.republish().catch((err: Error) => log.warn({ err: err.message }, 'dht re-publish after start failed'))
+        }, STARTUP_REPUBLISH_DELAY_MS)
+        startupTimer.unref()
+      }
     },
 
     stop (): void {
       if (timer != null) clearInterval(timer)
       timer = undefined
+      clearTimeout(startupTimer)
+      startupTimer = undefined
+      for (const t of early.values()) clearTimeout(t)
+      early.clear()
     }
   }
   const { metrics } = components
