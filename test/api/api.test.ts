@@ -108,7 +108,7 @@ class FakeNode extends EventTarget {
       const failure = failures[to]
       if (failure !== undefined) throw new UmbraError(failure[1], failure[0])
       this.anonSent.push({ to, body, options })
-      return { id: 'cd'.repeat(16), to, fragments: 1, retransmissions: 0, status: options?.wait ?? 'stored', rttMs: 42.5 }
+      return { id: 'cd'.repeat(16), to, fragments: 1, retransmissions: 0, status: options?.wait ?? 'stored', rttMs: 42.5, gateways: ['12D3KooWGateway'], gatewayFailovers: 0 }
     },
     reply: async (messageId: string, body: Uint8Array): Promise<void> => {
       if (body.byteLength > REPLY_DATA_SIZE) throw new UmbraError('A reply is at most 3358 bytes', 'UMBRA_ERR_REPLY_TOO_LARGE')
@@ -122,7 +122,8 @@ class FakeNode extends EventTarget {
     directory: () => [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
     counters: (): MixnetCounters => ({
       packetsIn: 5, forwarded: 4, forwardFailed: 0, dropped: { mac: 1 }, stored: 2, refused: 0, acksSent: 2, acksFailed: 0,
-      fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0
+      fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0,
+      gatewayFailovers: 0, gatewayReplacements: 0, duplicatesDropped: 0
     }),
     replyGateway: () => '12D3KooWMixA',
     suspects: () => [],
@@ -132,7 +133,7 @@ class FakeNode extends EventTarget {
   readonly pseudonyms: PseudonymService = {
     create: async (options?: { label?: string, signal?: AbortSignal }): Promise<PseudonymInfo> => {
       if (options?.label === 'nomixes') throw new UmbraError('The mix directory lists no gateway yet', 'UMBRA_ERR_NOT_ENOUGH_MIXES')
-      const info: PseudonymInfo = { key: `key_Pseudonym${this.pseudonymList.length}`, gateways: ['12D3KooWGateway'], label: options?.label, createdAt: 1234, online: true }
+      const info: PseudonymInfo = { key: `key_Pseudonym${this.pseudonymList.length}`, gateways: ['12D3KooWGateway'], label: options?.label, createdAt: 1234, online: true, gatewayStates: [{ peerId: '12D3KooWGateway', state: 'connected', since: 1234, listed: true }] }
       this.pseudonymList.push(info)
       return info
     },
@@ -610,7 +611,7 @@ describe('HTTP API over a fake node', () => {
 
   it('purges a pseudonym\'s mailbox: incomplete rows by default, every row with all', async () => {
     const key = 'key_Purge'
-    node.pseudonymList.push({ key, gateways: ['12D3KooWGateway'], createdAt: 1, online: true })
+    node.pseudonymList.push({ key, gateways: ['12D3KooWGateway'], createdAt: 1, online: true, gatewayStates: [] })
     const purge = (k: string, json?: unknown): Promise<CallResult> => call(api, 'POST', `/v1/pseudonyms/${k}/purge`, { headers: AUTH, ...(json !== undefined ? { json } : {}) })
     const plain = await purge(key)
     assert.equal(plain.status, 200)
