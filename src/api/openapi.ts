@@ -879,7 +879,7 @@ export const ROUTES = {
         additionalProperties: false,
         properties: {
           label: { type: 'string', minLength: 1, maxLength: MAX_PSEUDONYM_LABEL_CHARS, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: `A note for yourself, 1 to ${MAX_PSEUDONYM_LABEL_CHARS} characters without control characters; stays on this node.` },
-          gateways: { type: 'integer', minimum: 1, maximum: MAX_PSEUDONYM_GATEWAYS, default: DEFAULT_PSEUDONYM_GATEWAYS, description: `How many distinct gateways hold its mailbox, 1 to ${MAX_PSEUDONYM_GATEWAYS} (fewer only when the mix directory lists fewer). Senders fail over between them.` }
+          gateways: { type: 'integer', minimum: 1, maximum: MAX_PSEUDONYM_GATEWAYS, description: `How many distinct gateways hold its mailbox, 1 to ${MAX_PSEUDONYM_GATEWAYS}, default ${DEFAULT_PSEUDONYM_GATEWAYS} (fewer only when the mix directory lists fewer). Senders fail over between them.` }
         }
       },
       response: { 201: pseudonymSchema }
