@@ -12,12 +12,12 @@
  * never wrote to the pseudonym before then finds and uses.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { MixnetCounters, MixnetPreset, PseudonymInfo } from '../../src/mixnet/types.ts'
-import { awaitDirectories, eventually, killStragglers, serverProcesses, startNetwork, UmbraProcess } from './process-helpers.ts'
+import { awaitDirectories, eventually, serverProcesses, startNetwork, stopAllAndClean, UmbraProcess } from './process-helpers.ts'
 
 const SERVERS = 6
 const PRESET: MixnetPreset = 'balanced'
@@ -84,12 +84,7 @@ describe('a pseudonym with 3 gateways, one SIGKILLed', { timeout: 120_000 }, () 
     setupNote = `${SERVERS} servers + 2 clients (preset ${PRESET}) up, directories full after ${Date.now() - started} ms`
   })
 
-  after(async () => {
-    await Promise.all(all().map(async (p) => await p.stop('SIGTERM', 5_000).catch(() => {})))
-    await killStragglers()
-    if (process.env.UMBRA_E2E_KEEP === '1') process.stderr.write(`kept ${dir}\n`)
-    else if (dir != null) await rm(dir, { recursive: true, force: true })
-  })
+  after(async () => { await stopAllAndClean(all(), dir) })
 
   it('keeps delivering every message exactly once, and the owner replaces the dead gateway', async (t) => {
     t.diagnostic(setupNote)
