@@ -296,7 +296,7 @@ export class ApiClient {
 
   /** `POST /v1/pseudonyms`: creates a pseudonym; resolves once senders can find it. */
   async createPseudonym (options: RequestOptions & RouteBody<'pseudonymCreate'> = {}): Promise<PseudonymInfo> {
-    return await this.call('pseudonymCreate', { body: fieldsOf(options, ['label']) }, options)
+    return await this.call('pseudonymCreate', { body: fieldsOf(options, ['label', 'gateways']) }, options)
   }
 
   /** `GET /v1/pseudonyms`: the node's pseudonyms, oldest first. */

@@ -22,6 +22,7 @@ import {
 } from './constants.ts'
 import { QUOTA_CODES, QUOTA_KINDS, type QuotaKind } from '../quota.ts'
 import { INBOX_PAGE_DEFAULT, INBOX_PAGE_MAX } from '../messaging/constants.ts'
+import { DEFAULT_PSEUDONYM_GATEWAYS, MAX_PSEUDONYM_GATEWAYS } from '../mixnet/constants.ts'
 
 /**
  * The route table of the HTTP API and its OpenAPI 3.1 document (DESIGN.md
@@ -164,7 +165,9 @@ const sendReceiptSchema = {
     status: { type: 'string', enum: ['stored', 'delivered'], description: '`stored` at the recipient\'s gateway, or `delivered` to the recipient (anonymous only).' },
     path: { type: 'string', enum: ['direct', 'relayed', 'queued'], description: 'Direct messages: the path that carried it (seed 001): `direct` or `relayed` connection (200), or `queued` in the recipient\'s offline queue (202).' },
     servers: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the queue servers holding the message (`queued` only).' },
-    rttMs: { type: 'number', minimum: 0, description: 'Time from sending until the (last) acknowledgement, ms.' }
+    rttMs: { type: 'number', minimum: 0, description: 'Time from sending until the (last) acknowledgement, ms.' },
+    gateways: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the pseudonym\'s gateways that acknowledged storing a fragment (anonymous only).' },
+    gatewayFailovers: { type: 'integer', minimum: 0, description: 'How many of the pseudonym\'s gateways, in its contact record\'s order, the message passed over before one stored it: not listed, recently silent, no acknowledgement in time, or no mailbox there (anonymous only; 0: the first one took it).' }
   }
 } as const
 
@@ -178,7 +181,22 @@ const pseudonymSchema = {
     gateways: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the gateways holding its mailbox.' },
     label: { type: 'string', description: 'The note given at creation, if any (never sent to the network).' },
     createdAt: { type: 'integer', description: 'Creation time, ms since the Unix epoch.' },
-    online: { type: 'boolean', description: 'True while a gateway holds the mailbox claim on an open connection.' }
+    online: { type: 'boolean', description: 'True while at least one gateway holds the mailbox claim on an open connection.' },
+    gatewayStates: {
+      type: 'array',
+      description: 'Each of `gateways`, in the same order, with the state of its mailbox claim. A gateway `unreachable` for 15 s (3 s once it left the mix directory) is replaced by another and the contact record re-published.',
+      items: {
+        type: 'object',
+        required: ['peerId', 'state', 'since', 'listed'],
+        additionalProperties: false,
+        properties: {
+          peerId: { type: 'string', description: 'The gateway\'s PeerId.' },
+          state: { type: 'string', enum: ['connected', 'connecting', 'unreachable'], description: '`connected`: it holds the claim on an open connection; `connecting`: not claimed yet since start or since the record changed; `unreachable`: the claim was lost, re-dialling.' },
+          since: { type: 'integer', description: 'Since when it is in this state, ms since the Unix epoch.' },
+          listed: { type: 'boolean', description: 'Whether this node\'s mix directory lists it now.' }
+        }
+      }
+    }
   }
 } as const
 
@@ -200,7 +218,7 @@ const counterSchema = { type: 'integer', minimum: 0 } as const
 /** Counters of the mixnet since start (`GET /v1/mixnet`). */
 const mixnetCountersSchema = {
   type: 'object',
-  required: ['packetsIn', 'forwarded', 'forwardFailed', 'dropped', 'stored', 'refused', 'acksSent', 'acksFailed', 'fragmentsSent', 'retransmitted', 'loopsSent', 'loopsReturned', 'dropCoverSent', 'coverDropped', 'replyGatewayMoves'],
+  required: ['packetsIn', 'forwarded', 'forwardFailed', 'dropped', 'stored', 'refused', 'acksSent', 'acksFailed', 'fragmentsSent', 'retransmitted', 'loopsSent', 'loopsReturned', 'dropCoverSent', 'coverDropped', 'replyGatewayMoves', 'gatewayFailovers', 'gatewayReplacements', 'duplicatesDropped'],
   additionalProperties: false,
   properties: {
     packetsIn: { ...counterSchema, description: 'Sphinx packets received.' },
@@ -217,7 +235,10 @@ const mixnetCountersSchema = {
     loopsReturned: { ...counterSchema, description: 'Loop cover packets that came back.' },
     dropCoverSent: { ...counterSchema, description: 'Drop cover packets sent.' },
     coverDropped: { ...counterSchema, description: 'Cover packets received and dropped.' },
-    replyGatewayMoves: { ...counterSchema, description: 'Times this node moved its reply mailbox to another gateway (the old one left the directory or stayed unreachable).' }
+    replyGatewayMoves: { ...counterSchema, description: 'Times this node moved its reply mailbox to another gateway (the old one left the directory or stayed unreachable).' },
+    gatewayFailovers: { ...counterSchema, description: 'Times a send of this node moved to the pseudonym\'s next gateway (no acknowledgement in time, or the gateway did not hold the mailbox).' },
+    gatewayReplacements: { ...counterSchema, description: 'Gateways of this node\'s pseudonyms it replaced (gone or unreachable), re-publishing the contact record.' },
+    duplicatesDropped: { ...counterSchema, description: 'Fragments of anonymous messages already delivered that came again (from a second gateway, or re-delivered) and were dropped.' }
   }
 } as const
 
@@ -911,7 +932,7 @@ export const ROUTES = {
     url: '/v1/pseudonyms',
     operationId: 'createPseudonym',
     summary: 'Create a pseudonym others can write to anonymously',
-    description: 'Makes a fresh Ed25519 key, picks a gateway from the mix directory (never this node), claims a mailbox there and has the gateway publish the signed contact record in the DHT. Answers 201 once senders can find it. The body may be left out. Keep `key`: it is the address to hand out. Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_OPTION`; 502 `UMBRA_ERR_GATEWAY_UNREACHABLE` (the gateway did not accept the mailbox claim within 15 s); 503 `UMBRA_ERR_NOT_ENOUGH_MIXES` (no gateway known yet: wait for the mix directory to fill); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`. On any error nothing is kept: the pseudonym is removed again, so the request can simply be retried.',
+    description: 'Makes a fresh Ed25519 key, picks `gateways` (default 3) distinct gateways from the mix directory (never this node), claims a mailbox at each and has them publish the signed contact record naming all of them in the DHT. Answers 201 once senders can find it (one gateway accepted the claim; `gatewayStates` shows the others). A gateway that goes away later is replaced and the record re-published. The body may be left out. Keep `key`: it is the address to hand out. Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_OPTION`; 502 `UMBRA_ERR_GATEWAY_UNREACHABLE` (no gateway accepted the mailbox claim within 15 s); 503 `UMBRA_ERR_NOT_ENOUGH_MIXES` (no gateway known yet: wait for the mix directory to fill); 504 `UMBRA_ERR_ABORTED`/`UMBRA_ERR_TIMEOUT`. On any error nothing is kept: the pseudonym is removed again, so the request can simply be retried.',
     auth: 'bearer',
     schema: {
       querystring: noQuerySchema,
@@ -919,7 +940,8 @@ export const ROUTES = {
         type: 'object',
         additionalProperties: false,
         properties: {
-          label: { type: 'string', minLength: 1, maxLength: MAX_PSEUDONYM_LABEL_CHARS, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: `A note for yourself, 1 to ${MAX_PSEUDONYM_LABEL_CHARS} characters without control characters; stays on this node.` }
+          label: { type: 'string', minLength: 1, maxLength: MAX_PSEUDONYM_LABEL_CHARS, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: `A note for yourself, 1 to ${MAX_PSEUDONYM_LABEL_CHARS} characters without control characters; stays on this node.` },
+          gateways: { type: 'integer', minimum: 1, maximum: MAX_PSEUDONYM_GATEWAYS, description: `How many distinct gateways hold its mailbox, 1 to ${MAX_PSEUDONYM_GATEWAYS}, default ${DEFAULT_PSEUDONYM_GATEWAYS} (fewer only when the mix directory lists fewer). Senders fail over between them.` }
         }
       },
       response: { 201: pseudonymSchema }

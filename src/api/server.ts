@@ -161,7 +161,7 @@ function toReplyEntry (reply: AnonymousReply & { id: string }): ReplyMessageEntr
 
 /** A pseudonym without `label: undefined` (the response schema omits absent fields anyway). */
 function toPseudonymEntry (p: PseudonymInfo): PseudonymInfo {
-  return { key: p.key, gateways: [...p.gateways], ...(p.label !== undefined ? { label: p.label } : {}), createdAt: p.createdAt, online: p.online }
+  return { key: p.key, gateways: [...p.gateways], ...(p.label !== undefined ? { label: p.label } : {}), createdAt: p.createdAt, online: p.online, gatewayStates: p.gatewayStates.map((g) => ({ ...g })) }
 }
 
 /** One open `GET /v1/events` stream. */
@@ -428,7 +428,9 @@ class HttpApiServer implements ApiServer {
         fragments: receipt.fragments,
         retransmissions: receipt.retransmissions,
         status: receipt.status,
-        rttMs: receipt.rttMs
+        rttMs: receipt.rttMs,
+        gateways: receipt.gateways,
+        gatewayFailovers: receipt.gatewayFailovers
       }
     })
 
@@ -475,7 +477,8 @@ class HttpApiServer implements ApiServer {
     this.#route(ROUTES.pseudonymCreate, async (request, reply) => {
       const node = this.#startedNode()
       const label = request.body?.label
-      const info = await this.#withSignal(reply, (signal) => node.pseudonyms.create({ ...(label !== undefined ? { label } : {}), signal }))
+      const gateways = request.body?.gateways
+      const info = await this.#withSignal(reply, (signal) => node.pseudonyms.create({ ...(label !== undefined ? { label } : {}), ...(gateways !== undefined ? { gateways } : {}), signal }))
       void reply.code(201)
       return toPseudonymEntry(info)
     })

@@ -198,6 +198,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .description('create, list and purge pseudonyms: addresses others can write to anonymously')
   addClientCommand(pseudonym, 'new', 'create a pseudonym and print its key')
     .option('--label <label>', 'a note for yourself, up to 128 characters (stays on the node)')
+    .option('--gateways <n>', 'how many gateways hold its mailbox, 1 to 3; senders fail over between them (default: 3)', integerIn(1, 3))
     .action(async (_flags: unknown, cmd: Command) => {
       const { runPseudonymNew } = await import('./commands/client.ts')
       result.exitCode = await runPseudonymNew(flagsOf(cmd))

@@ -214,3 +214,21 @@ export const LOOKUP_TIMEOUT_MS = 5 * SECOND
 export const GATEWAY_LOOKUP_DHT_TIMEOUT_MS = 3500
 /** DHT queries one gateway runs at once for lookups; more are dropped and counted (`lookup-busy`). */
 export const MAX_GATEWAY_LOOKUPS = 32
+
+/**
+ * Gateways with failover (issue 11, item 4; docs/mixnet.md "Gateways with
+ * failover"): a pseudonym names up to 3 gateways, senders fail over between
+ * them, the owner replaces one that left or stays unreachable.
+ */
+/** Gateways a new pseudonym picks by default (the contact record's maximum, DESIGN.md section 5 "Addressing"). */
+export const DEFAULT_PSEUDONYM_GATEWAYS = 3
+/** Most gateways a pseudonym names (src/mixnet/contact.ts). */
+export const MAX_PSEUDONYM_GATEWAYS = 3
+/** How often the owner checks its pseudonyms' gateways, ms. */
+export const GATEWAY_CHECK_INTERVAL_MS = 2 * SECOND
+/** A gateway whose mailbox claim has been lost (or never held) this long is replaced, ms (3 missed re-dials at GATEWAY_RECONNECT_MAX_MS, plus slack). */
+export const GATEWAY_REPLACE_AFTER_MS = 15 * SECOND
+/** A gateway gone from the mix directory whose claim has been lost this long is replaced at once, ms (a short grace for a directory re-check). */
+export const GATEWAY_LEFT_GRACE_MS = 3 * SECOND
+/** A sender prefers a pseudonym's other gateways this long after one did not acknowledge in time, ms. */
+export const GATEWAY_DOWN_AVOID_MS = 1 * MINUTE

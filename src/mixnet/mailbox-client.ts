@@ -58,6 +58,8 @@ export interface MailboxClient {
   readonly connected: boolean
   /** When the claim was last lost (ms since the Unix epoch); undefined while connected and before the first claim. */
   readonly disconnectedSince: number | undefined
+  /** When the current claim was accepted (ms since the Unix epoch); undefined while not connected. */
+  readonly connectedSince: number | undefined
   /** Acknowledges delivery ids; the gateway deletes them. */
   ack(ids: number[]): void
   /**
@@ -83,6 +85,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
   let running = true
   let connected = false
   let disconnectedSince: number | undefined
+  let connectedSince: number | undefined
   let send: ((frame: GatewayFrame) => Promise<void>) | undefined
   let abortCurrent: (() => void) | undefined
   /** Purges waiting for their answer, in the order sent (the gateway answers in order). */
@@ -112,6 +115,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
       if (ok.type !== FRAME_CLAIM_OK) throw new Error(`gateway refused the claim: ${ok.reason}`)
       connected = true
       disconnectedSince = undefined
+      connectedSince = Date.now()
       resolveReady()
       while (running) {
         const f = GatewayFrame.decode((await lp.read()).subarray())
@@ -129,6 +133,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
     } finally {
       if (connected) disconnectedSince = Date.now()
       connected = false
+      connectedSince = undefined
       send = undefined
       const waiting = purges
       purges = []
@@ -164,6 +169,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
     },
     get connected () { return connected },
     get disconnectedSince () { return disconnectedSince },
+    get connectedSince () { return connectedSince },
     ack (ids) {
       const real = ids.filter((id) => id > 0)
       if (real.length === 0 || send == null) return

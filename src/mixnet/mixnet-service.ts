@@ -24,6 +24,9 @@ import {
   REASSEMBLY_TTL_MS, RELAY_MAX_HELD_PACKETS, RELAY_MAX_HELD_PER_PEER, SEND_TIMEOUT_MS, WIRE_VERSION,
   CONTACT_CACHE_MS, CONTACT_IDLE_MS, CONTACT_REFRESH_MEAN_MS, GATEWAY_LOOKUP_DHT_TIMEOUT_MS, LOOKUP_ATTEMPTS, LOOKUP_TIMEOUT_MS, MAX_CACHED_CONTACTS
 } from './constants.ts'
+import {
+  DEFAULT_PSEUDONYM_GATEWAYS, GATEWAY_CHECK_INTERVAL_MS, GATEWAY_DOWN_AVOID_MS, GATEWAY_LEFT_GRACE_MS, GATEWAY_REPLACE_AFTER_MS, MAX_PSEUDONYM_GATEWAYS
+} from './constants.ts'
 import { contactDhtKey, contactNamespace, signContactRecord, verifyContactRecord, type VerifiedContact } from './contact.ts'
 import type { Namespace } from '../dht/namespace.ts'
 import { ROLE_GATEWAY, ROLE_MIX } from './descriptor.ts'
@@ -55,7 +58,7 @@ import {
 import { ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE } from './wire.ts'
 import type {
   AnonymousMessage, AnonymousReply, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
-  MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymInfo, PseudonymService, RelayObservation
+  MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymGatewayState, PseudonymInfo, PseudonymService, RelayObservation
 } from './types.ts'
 import type { Logger } from '../logger.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -175,8 +178,14 @@ interface Outgoing {
   /** Fragments (0 until sealed). */
   total: number
   hops: number
-  /** The pseudonym's gateways (node keys, 32 bytes); looked up in the directory at every try. */
+  /** The pseudonym's gateways (node keys, 32 bytes) in its contact record's order; looked up in the directory at every try. */
   gatewayKeys: Uint8Array[]
+  /** Gateways (node key hex) that did not acknowledge a try of this message in time, or do not hold the mailbox: its later tries go to the next one. */
+  failedGateways: Set<string>
+  /** PeerIds of the gateways that acknowledged storing a fragment. */
+  storedBy: Set<string>
+  /** Most gateways, in record order, that one fragment passed over before a gateway stored it (AnonymousSendReceipt.gatewayFailovers). */
+  gatewayFailovers: number
   mailbox: Uint8Array
   /** Fragment indexes the gateway acknowledged as stored. */
   stored: Set<number>
@@ -202,13 +211,28 @@ interface Reassembly {
   total: number
   chunks: Array<Uint8Array | undefined>
   have: number
-  deliveryIds: number[]
+  /** Delivery ids to acknowledge once the message is whole, each at the gateway that delivered it. */
+  deliveries: Array<{ client: MailboxClient, id: number }>
   startedAt: number
 }
 
+/** One gateway of a pseudonym this node owns: the mailbox client that holds the claim there. */
+interface OwnedGateway {
+  /** The gateway's Ed25519 node key, 32 bytes. */
+  nodeKey: Uint8Array
+  peerId: string
+  client: MailboxClient
+  /** When the client was created, ms since the Unix epoch (a claim never held counts as lost since then). */
+  createdAt: number
+}
+
+/** A pseudonym this node owns, with a mailbox client per gateway (issue 11, item 4). */
 interface Owned {
   pseudonym: Pseudonym
-  client?: MailboxClient
+  gateways: OwnedGateway[]
+  /** Sequence number of the contact record last signed (a new record always gets a higher one). */
+  seq: number
+  /** Fragments being reassembled, by message id (hex); fragments of one message may come from several gateways. */
   reassembly: Map<string, Reassembly>
 }
 
@@ -232,7 +256,7 @@ function expDraw (mean: number, cap: number): number {
 }
 
 function newCounters (): MixnetCounters {
-  return { packetsIn: 0, forwarded: 0, forwardFailed: 0, dropped: {}, stored: 0, refused: 0, acksSent: 0, acksFailed: 0, fragmentsSent: 0, retransmitted: 0, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0 }
+  return { packetsIn: 0, forwarded: 0, forwardFailed: 0, dropped: {}, stored: 0, refused: 0, acksSent: 0, acksFailed: 0, fragmentsSent: 0, retransmitted: 0, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0, gatewayFailovers: 0, gatewayReplacements: 0, duplicatesDropped: 0 }
 }
 
 /** Validates `init.mixnet`. @throws UMBRA_ERR_INVALID_OPTION naming the field */
@@ -291,8 +315,12 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   let replyMailbox: Promise<ReplyMailbox> | undefined
   /** The settled value of `replyMailbox`, once claimed. */
   let replyMailboxCurrent: ReplyMailbox | undefined
-  /** Gateways (node key hex) not to pick for the reply mailbox until the time given, ms. */
+  /** Gateways (node key hex) not to pick for the reply mailbox or a pseudonym until the time given, ms. */
   const avoidGateway = new Map<string, number>()
+  /** Pseudonym gateways (node key hex) that did not acknowledge a fragment in time: sends prefer the others until the time given, ms. */
+  const gatewayDownUntil = new Map<string, number>()
+  /** When start() ran, ms since the Unix epoch: gateways are not judged unreachable before they had GATEWAY_REPLACE_AFTER_MS to answer. */
+  let startedAt = 0
   const timers = new Set<ReturnType<typeof setTimeout>>()
   /** Packets held for their delay, in all and by predecessor PeerId. */
   let held = 0
@@ -542,10 +570,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   async function ensureReplyMailbox (): Promise<ReplyMailbox> {
     replyMailbox ??= (async () => {
       const key = await generateKeyPair('Ed25519')
-      const now = Date.now()
-      for (const [k, until] of avoidGateway) if (until <= now) avoidGateway.delete(k)
-      const avoided = [...avoidGateway.keys()].map((k) => uint8ArrayFromString(k, 'base16'))
-      const gw = pickGateway([ownKey, ...avoided])
+      const gw = pickGateway([ownKey, ...avoidedGateways()])
       const gatewayKey = gw.nodeKey
       const client = createMailboxClient({
         libp2p,
@@ -822,6 +847,11 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
    * hop that cannot be reached is excluded from the message's later tries
    * and reported to the directory (issue 8, item 6). The gateway and every
    * onion key are read from the directory at each try.
+   * Gateway failover (issue 11, item 4): each try goes to the first of the
+   * pseudonym's gateways (contact record order, see {@link sendGateway})
+   * that is listed and has not failed this message; a try whose
+   * acknowledgement does not come in time, or that the gateway answers with
+   * "unknown mailbox", moves the later tries to the next gateway.
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES, UMBRA_ERR_MAILBOX_FULL, UMBRA_ERR_ANON_DELIVERY_FAILED, UMBRA_ERR_ABORTED
    */
   async function sendFragment (out: Outgoing, index: number, fragment: Uint8Array, signal: AbortSignal): Promise<void> {
@@ -836,11 +866,13 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       // Mixes of this try (forward path and ack SURB): avoided by the message's later tries if its acknowledgement is lost.
       const used: Uint8Array[] = []
       const avoid = [...out.excluded, ...out.lossy]
+      // The gateway of this try, set when the packet is built (the acknowledgement comes later).
+      let target: { node: MixNodeInfo, rank: number } | undefined
       try {
-        const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) onFragmentAck(out, index, status) }, avoid, (path) => { used.push(...path) })
+        const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) onFragmentAck(out, index, status, target) }, avoid, (path) => { used.push(...path) })
         const built = withEpoch((epoch) => {
-          const gw = out.gatewayKeys.map((k) => directory.get(k)).find((n) => n?.onionKeys.has(epoch) === true)
-          if (gw == null) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
+          target = sendGateway(out, epoch)
+          const gw = target.node
           const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], avoid)
           used.push(...mixes.map((m) => m.nodeKey))
           const path = hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: out.mailbox })
@@ -867,8 +899,15 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (status === ACK_REFUSED_BYTES) throw new MailboxFullError('The recipient\'s mailbox would exceed its limit of 1 MB')
       if (status === ACK_REFUSED_INCOMPLETE) throw new MailboxFullError('The recipient\'s mailbox holds its limit of 8 incomplete multi-fragment messages (each kept at most 10 min); retry later or send one fragment (a shorter body, fewer reply SURBs)')
       if (status === ACK_REFUSED_CONFLICT) throw new AnonymousDeliveryError('The gateway holds fragments of another message with this message id')
-      if (status === ACK_UNKNOWN_MAILBOX) throw new AnonymousDeliveryError('The gateway does not hold a mailbox for this pseudonym')
+      if (status === ACK_UNKNOWN_MAILBOX) {
+        // A gateway the owner replaced (or whose claim it lost) answers; the pseudonym's other gateways may hold the mailbox.
+        if (target == null || !failOver(out, target.node)) throw new AnonymousDeliveryError('No gateway of the pseudonym holds a mailbox for it')
+        lastError = new Error('a gateway does not hold the mailbox')
+        continue
+      }
       lastError = new Error('no acknowledgement in time')
+      // The gateway may be gone: the next tries go to the pseudonym's next gateway (the recipient drops a second copy by message id).
+      if (target != null) failOver(out, target.node)
       // Some mix of this try lost the packet or its acknowledgement: the next tries go around all of them (softly).
       out.lossy.push(...used)
       if (out.lossy.length > MAX_LOSSY_MIXES) out.lossy.splice(0, out.lossy.length - MAX_LOSSY_MIXES)
@@ -896,10 +935,50 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     })
   }
 
-  /** A gateway's acknowledgement of fragment `index`, from any try, in time or late. */
-  function onFragmentAck (out: Outgoing, index: number, status: number): void {
+  /**
+   * The gateway for a try of `out` in `epoch`: the first of the pseudonym's
+   * gateways, in contact record order, that the directory lists with a key
+   * for the epoch, that has not failed this message and that did not
+   * recently leave a fragment unacknowledged (GATEWAY_DOWN_AVOID_MS); with
+   * none such, the first listed one not failed for this message, then the
+   * first listed. `rank` is its index in the record (failovers passed over).
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES when none is listed
+   */
+  function sendGateway (out: Outgoing, epoch: number): { node: MixNodeInfo, rank: number } {
+    const now = Date.now()
+    const listed = out.gatewayKeys
+      .map((k, rank) => ({ node: directory.get(k), rank }))
+      .filter((c): c is { node: MixNodeInfo, rank: number } => c.node?.onionKeys.has(epoch) === true)
+    const fresh = listed.filter((c) => !out.failedGateways.has(hex(c.node.nodeKey)))
+    const pick = fresh.find((c) => (gatewayDownUntil.get(hex(c.node.nodeKey)) ?? 0) <= now) ?? fresh[0] ?? listed[0]
+    if (pick == null) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
+    return pick
+  }
+
+  /**
+   * Moves the later tries of `out` away from gateway `gw` (it did not
+   * acknowledge in time, or does not hold the mailbox), and has the next
+   * sends to any pseudonym prefer other gateways for GATEWAY_DOWN_AVOID_MS.
+   * @returns whether another gateway of the pseudonym is left to try
+   */
+  function failOver (out: Outgoing, gw: MixNodeInfo): boolean {
+    const k = hex(gw.nodeKey)
+    if (!out.failedGateways.has(k)) counters.gatewayFailovers++
+    out.failedGateways.add(k)
+    gatewayDownUntil.set(k, Date.now() + GATEWAY_DOWN_AVOID_MS)
+    if (gatewayDownUntil.size > MAX_CACHED_CONTACTS) gatewayDownUntil.delete(gatewayDownUntil.keys().next().value as string)
+    return out.gatewayKeys.some((key) => !out.failedGateways.has(hex(key)) && directory.get(key) != null)
+  }
+
+  /** A gateway's acknowledgement of fragment `index`, from any try, in time or late; `via` is the try's gateway. */
+  function onFragmentAck (out: Outgoing, index: number, status: number, via?: { node: MixNodeInfo, rank: number }): void {
+    if (status === ACK_STORED && via != null) {
+      gatewayDownUntil.delete(hex(via.node.nodeKey))
+      out.storedBy.add(via.node.peerId)
+    }
     if (status === ACK_STORED && !out.stored.has(index)) {
       out.stored.add(index)
+      if (via != null) out.gatewayFailovers = Math.max(out.gatewayFailovers, via.rank)
       if (out.stored.size === out.total && out.status === 'failed') setOutcome(out, 'stored')
     }
     for (const w of [...(out.waiters.get(index) ?? [])]) w(status)
@@ -943,7 +1022,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       const messageId = randomBytes(16)
       const idHex = hex(messageId)
       const out: Outgoing = {
-        id: idHex, to, total: 0, hops, gatewayKeys: contact.gateways, mailbox: contact.mailbox, stored: new Set(), excluded: [], lossy: [],
+        id: idHex, to, total: 0, hops, gatewayKeys: contact.gateways, failedGateways: new Set(), storedBy: new Set(), gatewayFailovers: 0, mailbox: contact.mailbox, stored: new Set(), excluded: [], lossy: [],
         retransmissions: 0, status: 'sending', waiters: new Map(), updatedAt: Date.now(), startedAt: Date.now()
       }
       let delivered: Promise<void> | undefined
@@ -996,7 +1075,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         }
         const status: 'stored' | 'delivered' = out.status === 'delivered' ? 'delivered' : 'stored'
         components.metrics?.messageSent('anonymous')
-        return { id: idHex, to, fragments: total, retransmissions: out.retransmissions, status, rttMs: performance.now() - started } satisfies AnonymousSendReceipt
+        return { id: idHex, to, fragments: total, retransmissions: out.retransmissions, status, rttMs: performance.now() - started, gateways: [...out.storedBy], gatewayFailovers: out.gatewayFailovers } satisfies AnonymousSendReceipt
       } catch (err) {
         if (out.status === 'sending') setOutcome(out, 'failed')
         components.metrics?.sendFailed('anonymous')
@@ -1066,7 +1145,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     },
 
     async publishThroughGateway (pseudonym, dhtKey, record) {
-      const client = connectedMailbox(pseudonym)
+      // One gateway is enough: the record goes to the DHT, not to a gateway.
+      const client = connectedMailboxes(pseudonym)[0] as MailboxClient
       try {
         return await client.publish(dhtKey, record)
       } catch (err) {
@@ -1078,34 +1158,39 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       async create (opts = {}) {
         if (pseudonymStore == null) throw new AbortedError('The node is stopping')
         const pseudonyms = pseudonymStore
-        const gw = pickGateway([ownKey])
+        const count = opts.gateways ?? DEFAULT_PSEUDONYM_GATEWAYS
+        if (!Number.isInteger(count) || count < 1 || count > MAX_PSEUDONYM_GATEWAYS) {
+          throw new InvalidOptionError(`gateways must be an integer from 1 to ${MAX_PSEUDONYM_GATEWAYS}, got ${String(count)}`)
+        }
+        const gws = pickGateways(count, [ownKey])
         opts.signal?.throwIfAborted()
         const p = await pseudonyms.create({ label: opts.label })
         try {
-          await pseudonyms.setGateways(p.key, [gw.peerId])
+          await pseudonyms.setGateways(p.key, gws.map((g) => g.peerId))
           const stored = pseudonyms.get(p.key) ?? p
-          await raceAbort(attach(stored), opts.signal)
+          await raceAbort(attach(stored, 'one'), opts.signal)
           return info(stored)
         } catch (err) {
           // Roll back (issue 10): a pseudonym whose mailbox no gateway holds is not kept,
           // so a failed create leaves nothing behind and the caller may simply retry.
-          owned.get(p.key)?.client?.stop()
+          for (const g of owned.get(p.key)?.gateways ?? []) g.client.stop()
           owned.delete(p.key)
           await pseudonyms.remove(p.key).catch((e: Error) => { log.warn({ err: e.message }, 'could not roll back a pseudonym') })
           if (opts.signal?.aborted === true) throw new AbortedError('pseudonym creation aborted; the pseudonym was not kept', { cause: err })
           if (err instanceof UmbraError) throw err
-          throw new GatewayUnreachableError(`The gateway ${gw.peerId} did not accept the mailbox claim (${(err as Error).message}); the pseudonym was not kept`, { cause: err })
+          throw new GatewayUnreachableError(`No gateway of ${gws.map((g) => g.peerId).join(', ')} accepted the mailbox claim (${(err as Error).message}); the pseudonym was not kept`, { cause: err })
         }
       },
       list () {
         return (pseudonymStore?.list() ?? []).map(info)
       },
       async purgeMailbox (key, opts = {}) {
-        const client = connectedMailbox(key)
+        const clients = connectedMailboxes(key)
         try {
-          return { deleted: await client.purge({ all: opts.all === true }) }
+          const counts = await Promise.all(clients.map(async (c) => await c.purge({ all: opts.all === true })))
+          return { deleted: counts.reduce((a, b) => a + b, 0) }
         } catch (err) {
-          throw new GatewayUnreachableError(`The gateway of ${key} did not purge: ${(err as Error).message}`, { cause: err })
+          throw new GatewayUnreachableError(`A gateway of ${key} did not purge: ${(err as Error).message}`, { cause: err })
         }
       }
     },
@@ -1154,7 +1239,11 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       }
       await links.start()
       await directory.start()
-      for (const p of pseudonymStore.list()) void attach(p).catch((err) => { log.warn({ err: err.message }, 'could not reach a pseudonym\'s gateway; retrying in the background') })
+      startedAt = Date.now()
+      for (const p of pseudonymStore.list()) void attach(p, 'none').catch((err) => { log.warn({ err: err.message }, 'could not claim a pseudonym\'s mailboxes; retrying in the background') })
+      const gatewayTimer = setInterval(checkGateways, GATEWAY_CHECK_INTERVAL_MS)
+      gatewayTimer.unref()
+      timers.add(gatewayTimer)
       scheduleCover('loop')
       scheduleCover('drop')
     },
@@ -1167,7 +1256,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       stopContactRefresh()
       held = 0
       heldBy.clear()
-      for (const o of owned.values()) o.client?.stop()
+      for (const o of owned.values()) for (const g of o.gateways) g.client.stop()
       owned.clear()
       // A claim still under way (a lone node's gateway may take its full timeout to answer) is not waited for: its client is stopped when it settles.
       void replyMailbox?.then((rm) => { rm.client.stop() }, () => {})
@@ -1187,19 +1276,32 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   }
 
   /**
-   * The mailbox client of one of this node's pseudonyms.
-   * @throws UMBRA_ERR_INVALID_KEY / UMBRA_ERR_KEY_CHECKSUM, UMBRA_ERR_NOT_MY_PSEUDONYM, UMBRA_ERR_GATEWAY_UNREACHABLE (not connected)
+   * The connected mailbox clients of one of this node's pseudonyms, at least one, in its gateways' order.
+   * @throws UMBRA_ERR_INVALID_KEY / UMBRA_ERR_KEY_CHECKSUM, UMBRA_ERR_NOT_MY_PSEUDONYM, UMBRA_ERR_GATEWAY_UNREACHABLE (none connected)
    */
-  function connectedMailbox (key: string): MailboxClient {
+  function connectedMailboxes (key: string): MailboxClient[] {
     decodeKey(key)
-    const client = owned.get(key)?.client
-    if (client != null) return client
+    const clients = (owned.get(key)?.gateways ?? []).map((g) => g.client).filter((c) => c.connected)
+    if (clients.length > 0) return clients
     if (pseudonymStore?.get(key) == null) throw new NotMyPseudonymError(`This node does not hold the pseudonym ${key}`)
-    throw new GatewayUnreachableError(`The mailbox of ${key} is not connected to its gateway`)
+    throw new GatewayUnreachableError(`The mailbox of ${key} is not connected to any of its gateways`)
+  }
+
+  /** The state of one owned gateway's claim (GET /v1/pseudonyms). */
+  function gatewayState (g: OwnedGateway): PseudonymGatewayState {
+    const listed = directory.get(g.nodeKey) != null
+    if (g.client.connected) return { peerId: g.peerId, state: 'connected', since: g.client.connectedSince ?? g.createdAt, listed }
+    const lost = g.client.disconnectedSince
+    return lost == null ? { peerId: g.peerId, state: 'connecting', since: g.createdAt, listed } : { peerId: g.peerId, state: 'unreachable', since: lost, listed }
   }
 
   function info (p: Pseudonym): PseudonymInfo {
-    return { key: p.key, gateways: p.gateways, label: p.label, createdAt: p.createdAt, online: owned.get(p.key)?.client?.connected === true }
+    const o = owned.get(p.key)
+    const gatewayStates = p.gateways.map((peerId) => {
+      const g = o?.gateways.find((x) => x.peerId === peerId)
+      return g != null ? gatewayState(g) : { peerId, state: 'connecting' as const, since: startedAt, listed: false }
+    })
+    return { key: p.key, gateways: p.gateways, label: p.label, createdAt: p.createdAt, online: gatewayStates.some((g) => g.state === 'connected'), gatewayStates }
   }
 
   /** `promise`, or AbortedError(`message`) once `signal` aborts (also when it already has); the promise keeps running, and its later rejection is not reported as unhandled. */
@@ -1219,64 +1321,185 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   }
 
 
-  /** Claims a pseudonym's mailbox at its gateway and hands it the contact record to publish. */
-  async function attach (p: Pseudonym): Promise<void> {
-    const gwPeer = p.gateways[0]
-    if (gwPeer == null) throw new NotEnoughMixesError(`Pseudonym ${p.key} has no gateway`)
-    const gwKey = peerIdFromString(gwPeer).publicKey?.raw
-    if (gwKey == null) throw new InvalidOptionError(`Gateway ${gwPeer} is not an Ed25519 PeerId`)
+  /**
+   * Claims a pseudonym's mailbox at each of its gateways (one mailbox client
+   * per gateway; clients held before are stopped) and hands every gateway
+   * the same newly signed contact record, which names all of them in the
+   * pseudonym's order, to publish (issue 11, item 4). Each client keeps
+   * re-dialling its gateway; {@link checkGateways} replaces one that stays away.
+   * @param wait - `one`: resolve once a gateway accepted the claim (and so
+   *   published the record), reject when none did within 15 s; `none`: resolve once the clients are started
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES (no gateway), UMBRA_ERR_INVALID_OPTION (a gateway is not an Ed25519 PeerId),
+   *   Error naming each gateway's refusal (`one` only: no claim accepted)
+   */
+  async function attach (p: Pseudonym, wait: 'one' | 'none'): Promise<void> {
+    if (p.gateways.length === 0) throw new NotEnoughMixesError(`Pseudonym ${p.key} has no gateway`)
+    const keys = p.gateways.map((id) => {
+      const k = peerIdFromString(id).publicKey?.raw
+      if (k == null || k.byteLength !== 32) throw new InvalidOptionError(`Gateway ${id} is not an Ed25519 PeerId`)
+      return k
+    })
+    const prev = owned.get(p.key)
+    // Strictly increasing, also when the record is re-signed within one ms; ms since the epoch, so a restart signs a higher one too.
+    const seq = Math.max(Date.now(), (prev?.seq ?? 0) + 1)
     const contact = await signContactRecord({
       pseudonymKey: p.signKey,
       boxKey: p.boxPublicKey,
-      gateways: [gwKey],
+      gateways: keys,
       mailbox: p.signKey.publicKey.raw,
-      seq: Date.now(),
+      seq,
       expiresAt: Date.now() + CONTACT_TTL_MS
     })
-    const entry: Owned = { pseudonym: p, reassembly: new Map() }
-    owned.get(p.key)?.client?.stop()
+    const entry: Owned = { pseudonym: p, gateways: [], seq, reassembly: prev?.reassembly ?? new Map() }
+    for (const g of prev?.gateways ?? []) g.client.stop()
     owned.set(p.key, entry)
-    entry.client = createMailboxClient({
-      libp2p,
-      log,
-      gateway: gwKey,
-      gatewayAddrs: () => directory.get(gwKey)?.addrs ?? [],
-      mailboxKey: p.signKey,
-      contact,
-      onDelivery: (d) => { onFragmentDelivery(entry, d) }
+    entry.gateways = keys.map((nodeKey, i) => {
+      const client: MailboxClient = createMailboxClient({
+        libp2p,
+        log,
+        gateway: nodeKey,
+        gatewayAddrs: () => directory.get(nodeKey)?.addrs ?? [],
+        mailboxKey: p.signKey,
+        contact,
+        onDelivery: (d) => { onFragmentDelivery(entry, client, d) }
+      })
+      return { nodeKey, peerId: p.gateways[i] as string, client, createdAt: Date.now() }
     })
-    await entry.client.ready()
+    if (wait === 'none') return
+    try {
+      await Promise.any(entry.gateways.map(async (g) => { await g.client.ready() }))
+    } catch (err) {
+      const reasons = err instanceof AggregateError ? err.errors.map((e: Error) => e.message) : [(err as Error).message]
+      throw new Error([...new Set(reasons)].join('; '), { cause: err })
+    }
+  }
+
+  /** Gateways picked recently for a mailbox that failed (reply mailbox, pseudonym gateways): avoided while others are listed. */
+  function avoidedGateways (): Uint8Array[] {
+    const now = Date.now()
+    for (const [k, until] of avoidGateway) if (until <= now) avoidGateway.delete(k)
+    return [...avoidGateway.keys()].map((k) => uint8ArrayFromString(k, 'base16'))
+  }
+
+  /**
+   * Up to `count` distinct gateways, uniformly at random from the directory
+   * (none in `exclude`; recently failed ones only when nothing else is
+   * listed); fewer when the directory lists fewer.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES when it lists none
+   */
+  function pickGateways (count: number, exclude: Uint8Array[]): MixNodeInfo[] {
+    const picked: MixNodeInfo[] = []
+    while (picked.length < count) {
+      try {
+        picked.push(pickGateway(avoidedGateways(), [...exclude, ...picked.map((g) => g.nodeKey)]))
+      } catch (err) {
+        if (picked.length > 0 && err instanceof NotEnoughMixesError) break
+        throw err
+      }
+    }
+    return picked
+  }
+
+  /** Pseudonyms (`key_…`) whose gateways are being replaced now (one replacement at a time per pseudonym). */
+  const replacing = new Set<string>()
+
+  /**
+   * Owner side of gateway failover (issue 11, item 4), every
+   * GATEWAY_CHECK_INTERVAL_MS: a gateway of an owned pseudonym whose claim
+   * has been lost (or never held) for GATEWAY_REPLACE_AFTER_MS, or for
+   * GATEWAY_LEFT_GRACE_MS once the mix directory no longer lists it, is
+   * replaced (see {@link replaceGateways}). Time before this node started
+   * does not count, so a restart does not replace gateways the directory has
+   * not listed yet.
+   */
+  function checkGateways (): void {
+    if (!running) return
+    const now = Date.now()
+    for (const o of owned.values()) {
+      if (replacing.has(o.pseudonym.key)) continue
+      const gone = o.gateways.filter((g) => {
+        if (g.client.connected) return false
+        const downFor = now - Math.max(g.client.disconnectedSince ?? g.createdAt, startedAt)
+        return downFor >= GATEWAY_REPLACE_AFTER_MS || (downFor >= GATEWAY_LEFT_GRACE_MS && directory.get(g.nodeKey) == null)
+      })
+      if (gone.length === 0) continue
+      replacing.add(o.pseudonym.key)
+      void replaceGateways(o, gone)
+        .catch((err) => { log.warn({ err: (err as Error).message }, 'could not replace a pseudonym\'s gateway; trying again later') })
+        .finally(() => { replacing.delete(o.pseudonym.key) })
+    }
+  }
+
+  /**
+   * Puts another gateway from the directory in the place of each of `gone`
+   * (never one the pseudonym already names, nor this node), persists the
+   * list, re-signs the contact record (higher seq) and re-claims at every
+   * gateway, so each holds and publishes the new record. A gateway with no
+   * other to take its place is kept (it may come back).
+   * @throws UMBRA_ERR_PSEUDONYM_FILE (the list could not be saved; nothing changed)
+   */
+  async function replaceGateways (o: Owned, gone: OwnedGateway[]): Promise<void> {
+    const store = pseudonymStore
+    if (store == null) return
+    const p = o.pseudonym
+    const next = [...p.gateways]
+    const exclude = [ownKey, ...o.gateways.map((g) => g.nodeKey)]
+    const moves: string[] = []
+    for (const g of gone) {
+      const [fresh] = (() => { try { return pickGateways(1, exclude) } catch { return [] } })()
+      if (fresh == null) continue
+      exclude.push(fresh.nodeKey)
+      avoidGateway.set(hex(g.nodeKey), Date.now() + AVOID_GATEWAY_MS)
+      next[next.indexOf(g.peerId)] = fresh.peerId
+      moves.push(`${g.peerId} -> ${fresh.peerId}`)
+    }
+    if (moves.length === 0) return
+    await store.setGateways(p.key, next)
+    const stored = store.get(p.key)
+    if (!running || stored == null || owned.get(p.key) !== o) return
+    counters.gatewayReplacements += moves.length
+    log.info({ moves }, 'replaced unreachable pseudonym gateways; re-publishing the contact record')
+    await attach(stored, 'none')
   }
 
   // ---- receiving -------------------------------------------------------------
 
-  function onFragmentDelivery (o: Owned, d: Delivery): void {
-    if (d.kind !== DELIVERY_FRAGMENT) { drop('malformed'); o.client?.ack([d.id]); return }
+  /**
+   * One fragment delivered by one of `o`'s gateways (`client`). Fragments
+   * of a message are reassembled across gateways, and acknowledged each at
+   * the gateway that delivered it once the message is whole.
+   * De-duplication by message id (issue 11, item 4): a message already
+   * reassembled (`seen`) is acknowledged and dropped, so a copy stored at a
+   * second gateway (a sender that failed over after a lost acknowledgement)
+   * never reaches the inbox push below twice.
+   */
+  function onFragmentDelivery (o: Owned, client: MailboxClient, d: Delivery): void {
+    if (d.kind !== DELIVERY_FRAGMENT) { drop('malformed'); client.ack([d.id]); return }
     let f
     try {
       f = decodeFragment(d.data)
     } catch {
       drop('malformed')
-      o.client?.ack([d.id])
+      client.ack([d.id])
       return
     }
     const id = hex(f.messageId)
-    if (seen.has(id)) { o.client?.ack([d.id]); return }
+    if (seen.has(id)) { counters.duplicatesDropped++; client.ack([d.id]); return }
     const now = Date.now()
     for (const [k, r] of o.reassembly) if (now - r.startedAt > REASSEMBLY_TTL_MS) o.reassembly.delete(k)
     let r = o.reassembly.get(id)
     if (r == null) {
-      r = { total: f.total, chunks: new Array(f.total), have: 0, deliveryIds: [], startedAt: now }
+      r = { total: f.total, chunks: new Array(f.total), have: 0, deliveries: [], startedAt: now }
       o.reassembly.set(id, r)
     }
-    if (r.total !== f.total) { drop('malformed'); o.client?.ack([d.id]); return }
-    r.deliveryIds.push(d.id)
+    if (r.total !== f.total) { drop('malformed'); client.ack([d.id]); return }
+    r.deliveries.push({ client, id: d.id })
     if (r.chunks[f.index] == null) { r.chunks[f.index] = f.data; r.have++ }
     if (r.have < r.total) return
     o.reassembly.delete(id)
     seen.add(id)
     if (seen.size > SEEN_LIMIT) seen.delete(seen.values().next().value as string)
-    o.client?.ack(r.deliveryIds)
+    for (const c of new Set(r.deliveries.map((x) => x.client))) c.ack(r.deliveries.filter((x) => x.client === c).map((x) => x.id))
     const sealed = Buffer.concat(r.chunks as Uint8Array[])
     if (sealed.byteLength < sodium.crypto_box_SEALBYTES) { drop('unreadable'); return }
     const plain = Buffer.alloc(sealed.byteLength - sodium.crypto_box_SEALBYTES)

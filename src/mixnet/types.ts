@@ -65,6 +65,15 @@ export interface AnonymousSendReceipt {
   status: 'stored' | 'delivered'
   /** From the call until the last acknowledgement, ms. */
   rttMs: number
+  /** PeerIds of the pseudonym's gateways that acknowledged storing a fragment (empty when only the end-to-end acknowledgement came). */
+  gateways: string[]
+  /**
+   * Gateway failovers of this message (issue 11, item 4): how many of the
+   * pseudonym's gateways, in its contact record's order, it passed over
+   * before one stored it (not in the mix directory, recently silent, did
+   * not acknowledge in time, or did not hold the mailbox). 0: the first one took it.
+   */
+  gatewayFailovers: number
 }
 
 /** An anonymous message this node received for one of its pseudonyms. */
@@ -104,8 +113,26 @@ export interface PseudonymInfo {
   label?: string
   /** ms since the Unix epoch. */
   createdAt: number
-  /** True while a gateway holds the mailbox claim on an open connection. */
+  /** True while at least one gateway holds the mailbox claim on an open connection. */
   online: boolean
+  /** Each gateway of {@link gateways}, in the same order, with the state of its mailbox claim (issue 11, item 4). */
+  gatewayStates: PseudonymGatewayState[]
+}
+
+/** One gateway of a pseudonym as the owner sees it. */
+export interface PseudonymGatewayState {
+  /** The gateway's PeerId. */
+  peerId: string
+  /**
+   * `connected`: it holds the mailbox claim on an open connection;
+   * `connecting`: not claimed yet since the node started or the record changed;
+   * `unreachable`: the claim was lost and is being re-dialled (replaced after 15 s, or 3 s once it left the mix directory).
+   */
+  state: 'connected' | 'connecting' | 'unreachable'
+  /** Since when it is in this state, ms since the Unix epoch. */
+  since: number
+  /** Whether the mix directory lists it now. */
+  listed: boolean
 }
 
 /** One directory entry as shown to users. */
@@ -158,6 +185,12 @@ export interface MixnetCounters {
   coverDropped: number
   /** Times this node moved its reply mailbox to another gateway (the old one left the directory or was unreachable). */
   replyGatewayMoves: number
+  /** Times a send of this node moved a fragment to another of the pseudonym's gateways (issue 11, item 4). */
+  gatewayFailovers: number
+  /** Times this node replaced a gateway of one of its pseudonyms and re-published the contact record. */
+  gatewayReplacements: number
+  /** Fragments of messages already delivered that came again (from a second gateway, or re-delivered) and were dropped. */
+  duplicatesDropped: number
 }
 
 /** What became of a message this node sent ({@link MixnetService.outcome}, `anonymous:status`). */
@@ -265,29 +298,44 @@ export interface MixnetService {
   suspects(): string[]
 }
 
+/** Options of {@link PseudonymService.create}. */
+export interface PseudonymCreateOptions {
+  /** A note for the owner, at most 128 characters, never sent. */
+  label?: string
+  /**
+   * How many distinct gateways to pick, 1 to 3; fewer only when the mix
+   * directory lists fewer (issue 11, item 4).
+   * @default 3
+   */
+  gateways?: number
+  signal?: AbortSignal
+}
+
 /** Pseudonyms held by this node (DESIGN.md section 3). */
 export interface PseudonymService {
   /**
-   * Creates a pseudonym, picks a gateway at random from the directory (never
-   * this node), claims the mailbox there and has the gateway publish the
-   * signed contact record in the DHT. Resolves when senders can find it.
-   * When the claim fails (the gateway does not accept it within 15 s) or
-   * `signal` aborts, the pseudonym is removed again: nothing is kept.
-   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES (no gateway known), UMBRA_ERR_INVALID_OPTION (label),
-   *   UMBRA_ERR_GATEWAY_UNREACHABLE (the claim failed), UMBRA_ERR_ABORTED (signal)
+   * Creates a pseudonym, picks `gateways` (default 3) distinct gateways at
+   * random from the directory (never this node), claims the mailbox at each
+   * and has them publish the signed contact record in the DHT. Resolves when
+   * senders can find it: every claim settled and at least one accepted (a
+   * gateway that refused is replaced in the background like one that went
+   * away). When no claim is accepted within 15 s or `signal` aborts, the
+   * pseudonym is removed again: nothing is kept.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES (no gateway known), UMBRA_ERR_INVALID_OPTION (label, gateways),
+   *   UMBRA_ERR_GATEWAY_UNREACHABLE (no claim accepted), UMBRA_ERR_ABORTED (signal)
    */
-  create(options?: { label?: string, signal?: AbortSignal }): Promise<PseudonymInfo>
+  create(options?: PseudonymCreateOptions): Promise<PseudonymInfo>
   /** Every pseudonym of this node, oldest first. */
   list(): PseudonymInfo[]
   /**
-   * Has the pseudonym's gateway delete what its mailbox holds (issue 8):
+   * Has the pseudonym's gateways (every one connected) delete what its mailbox holds (issue 8):
    * the rows of incomplete messages (default; they would expire 10 min after
    * their last fragment anyway), or with `all` every row, including messages
    * not yet delivered to this node.
    * @param key - one of this node's pseudonyms, `key_…`
-   * @returns `deleted`: how many rows (fragments) the gateway deleted
+   * @returns `deleted`: how many rows (fragments) the gateways deleted, summed
    * @throws UMBRA_ERR_INVALID_KEY / UMBRA_ERR_KEY_CHECKSUM (not a key), UMBRA_ERR_NOT_MY_PSEUDONYM,
-   *   UMBRA_ERR_GATEWAY_UNREACHABLE (the mailbox is not connected, or no answer within 15 s)
+   *   UMBRA_ERR_GATEWAY_UNREACHABLE (no gateway connected, or a connected one did not answer within 15 s)
    */
   purgeMailbox(key: string, options?: { all?: boolean }): Promise<{ deleted: number }>
 }

@@ -15,7 +15,7 @@ import { createNode } from '../../src/node/index.ts'
 import type { UmbraNode, PeerSummary } from '../../src/node/index.ts'
 import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from '../../src/dht/types.ts'
 import type { MessagingService, ReceivedMessage, SendOptions, SendReceipt } from '../../src/messaging/types.ts'
-import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, AnonymousSendReceipt, MixnetCounters, MixnetService, PseudonymInfo, PseudonymService } from '../../src/mixnet/types.ts'
+import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, AnonymousSendReceipt, MixnetCounters, MixnetService, PseudonymCreateOptions, PseudonymInfo, PseudonymService } from '../../src/mixnet/types.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from '../../src/nat/types.ts'
 import { REPLY_DATA_SIZE } from '../../src/mixnet/wire.ts'
 import { createInbox, type InboxHandle } from '../../src/messaging/inbox.ts'
@@ -114,7 +114,7 @@ class FakeNode extends EventTarget {
       const failure = failures[to]
       if (failure !== undefined) throw new UmbraError(failure[1], failure[0])
       this.anonSent.push({ to, body, options })
-      return { id: 'cd'.repeat(16), to, fragments: 1, retransmissions: 0, status: options?.wait ?? 'stored', rttMs: 42.5 }
+      return { id: 'cd'.repeat(16), to, fragments: 1, retransmissions: 0, status: options?.wait ?? 'stored', rttMs: 42.5, gateways: ['12D3KooWGateway'], gatewayFailovers: 0 }
     },
     reply: async (messageId: string, body: Uint8Array): Promise<void> => {
       if (body.byteLength > REPLY_DATA_SIZE) throw new UmbraError('A reply is at most 3358 bytes', 'UMBRA_ERR_REPLY_TOO_LARGE')
@@ -128,7 +128,8 @@ class FakeNode extends EventTarget {
     directory: () => [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
     counters: (): MixnetCounters => ({
       packetsIn: 5, forwarded: 4, forwardFailed: 0, dropped: { mac: 1 }, stored: 2, refused: 0, acksSent: 2, acksFailed: 0,
-      fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0
+      fragmentsSent: 3, retransmitted: 1, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0,
+      gatewayFailovers: 0, gatewayReplacements: 0, duplicatesDropped: 0
     }),
     replyGateway: () => '12D3KooWMixA',
     suspects: () => [],
@@ -136,9 +137,10 @@ class FakeNode extends EventTarget {
   }
 
   readonly pseudonyms: PseudonymService = {
-    create: async (options?: { label?: string, signal?: AbortSignal }): Promise<PseudonymInfo> => {
+    create: async (options?: PseudonymCreateOptions): Promise<PseudonymInfo> => {
       if (options?.label === 'nomixes') throw new UmbraError('The mix directory lists no gateway yet', 'UMBRA_ERR_NOT_ENOUGH_MIXES')
-      const info: PseudonymInfo = { key: `key_Pseudonym${this.pseudonymList.length}`, gateways: ['12D3KooWGateway'], label: options?.label, createdAt: 1234, online: true }
+      const gateways = Array.from({ length: options?.gateways ?? 1 }, (_, i) => i === 0 ? '12D3KooWGateway' : `12D3KooWGateway${i}`)
+      const info: PseudonymInfo = { key: `key_Pseudonym${this.pseudonymList.length}`, gateways, label: options?.label, createdAt: 1234, online: true, gatewayStates: gateways.map((peerId) => ({ peerId, state: 'connected', since: 1234, listed: true })) }
       this.pseudonymList.push(info)
       return info
     },
@@ -566,7 +568,7 @@ describe('HTTP API over a fake node', () => {
   it('POST /v1/messages with anonymous: true sends through the mixnet with hops, wait and replySurbs', async () => {
     const res = await call(api, 'POST', '/v1/messages', { headers: AUTH, json: { to: 'key_Alice', body: 'psst', anonymous: true, hops: 5, wait: 'delivered', replySurbs: 4 } })
     assert.equal(res.status, 200, JSON.stringify(res.body))
-    assert.deepEqual(res.body, { id: 'cd'.repeat(16), to: 'key_Alice', anonymous: true, fragments: 1, retransmissions: 0, status: 'delivered', rttMs: 42.5 })
+    assert.deepEqual(res.body, { id: 'cd'.repeat(16), to: 'key_Alice', anonymous: true, fragments: 1, retransmissions: 0, status: 'delivered', rttMs: 42.5, gateways: ['12D3KooWGateway'], gatewayFailovers: 0 })
     const sent = node.anonSent.at(-1)
     assert.equal(sent?.to, 'key_Alice')
     assert.equal(Buffer.from(sent.body).toString(), 'psst')
@@ -615,7 +617,7 @@ describe('HTTP API over a fake node', () => {
 
   it('purges a pseudonym\'s mailbox: incomplete rows by default, every row with all', async () => {
     const key = 'key_Purge'
-    node.pseudonymList.push({ key, gateways: ['12D3KooWGateway'], createdAt: 1, online: true })
+    node.pseudonymList.push({ key, gateways: ['12D3KooWGateway'], createdAt: 1, online: true, gatewayStates: [] })
     const purge = (k: string, json?: unknown): Promise<CallResult> => call(api, 'POST', `/v1/pseudonyms/${k}/purge`, { headers: AUTH, ...(json !== undefined ? { json } : {}) })
     const plain = await purge(key)
     assert.equal(plain.status, 200)
@@ -711,7 +713,7 @@ describe('HTTP API over a fake node', () => {
   it('POST and GET /v1/pseudonyms create and list pseudonyms', async () => {
     const created = await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 'for the forum' } })
     assert.equal(created.status, 201, JSON.stringify(created.body))
-    assert.deepEqual(created.body, { key: 'key_Pseudonym0', gateways: ['12D3KooWGateway'], label: 'for the forum', createdAt: 1234, online: true })
+    assert.deepEqual(created.body, { key: 'key_Pseudonym0', gateways: ['12D3KooWGateway'], label: 'for the forum', createdAt: 1234, online: true, gatewayStates: [{ peerId: '12D3KooWGateway', state: 'connected', since: 1234, listed: true }] })
     const bare = await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: {} })
     assert.equal(bare.status, 201, JSON.stringify(bare.body))
     assert.equal('label' in bare.body, false, 'no label, no field')
@@ -723,6 +725,8 @@ describe('HTTP API over a fake node', () => {
 
     const count = node.pseudonymList.length
     assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: '' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.label')
+    assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { gateways: 4 } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.gateways')
+    assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { gateways: 0 } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.gateways')
     assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 'x'.repeat(129) } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.label')
     assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 'bell\u0007' } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.label')
     assertError(await call(api, 'POST', '/v1/pseudonyms', { headers: AUTH, json: { label: 7 } }), 400, 'UMBRA_ERR_BAD_REQUEST', 'body.label')

@@ -225,12 +225,13 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 120_000 }
       }, 20_000, `node-${i}'s mix directory to list 6 nodes`)
     }
 
-    const created = await umbra(['pseudonym', 'new', '--label', 'cli test', '--json', ...apiFlags(6)])
+    const created = await umbra(['pseudonym', 'new', '--label', 'cli test', '--gateways', '2', '--json', ...apiFlags(6)])
     assert.equal(created.code, 0, created.stderr)
     const info = JSON.parse(created.stdout) as { key: string, label: string, gateways: string[], online: boolean }
     assert.match(info.key, /^key_\w+$/)
     assert.equal(info.label, 'cli test')
-    assert.equal(info.gateways.length, 1)
+    assert.equal(info.gateways.length, 2)
+    assert.equal((await umbra(['pseudonym', 'new', '--gateways', '4', ...apiFlags(6)])).code, 2, '--gateways is 1 to 3 (a usage error)')
     const plain = await umbra(['pseudonym', 'new', '--data-dir', node(6).dataDir])
     assert.equal(plain.code, 0, plain.stderr)
     assert.match(plain.stdout, /^key_\w+\n$/, 'prints only the key')
@@ -241,6 +242,7 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 120_000 }
     assert.equal(lines(list.stdout)[0], '2 pseudonyms')
     assert.match(list.stdout, new RegExp(`^${info.key}  .*"cli test"$`, 'm'))
     assert.match(list.stdout, new RegExp(`^${second}  `, 'm'))
+    assert.match(list.stdout, new RegExp(`^${second}  .* gateways (12D3Koo\\w+ (connected|connecting|unreachable)(, )?){3}$`, 'm'), 'three gateways by default, each with its state')
     const listJson = JSON.parse((await umbra(['pseudonym', 'list', '--json', ...apiFlags(6)])).stdout) as { pseudonyms: Array<{ key: string }> }
     assert.deepEqual(listJson.pseudonyms.map((p) => p.key), [info.key, second])
     const purge = await umbra(['pseudonym', 'purge', info.key, ...apiFlags(6)])

@@ -84,9 +84,10 @@ describe('service discovery on 6 loopback nodes', { timeout: 90_000 }, () => {
       }
     }
     const res = await adv.discovery.advertise('chat/lobby', { pseudonym: p.key })
-    t.diagnostic(`the set was put by ${[...putters].map((id) => id === p.gateways[0] ? 'the pseudonym\'s gateway' : id === adv.peerId ? 'THE ADVERTISER' : 'another node').join(', ')}`)
+    t.diagnostic(`the set was put by ${[...putters].map((id) => p.gateways.includes(id) ? 'a gateway of the pseudonym' : id === adv.peerId ? 'THE ADVERTISER' : 'another node').join(', ')}`)
     assert.ok(!putters.has(adv.peerId), 'the advertiser never puts the set itself')
-    assert.deepEqual([...putters], p.gateways, 'the pseudonym\'s gateway put it')
+    assert.equal(putters.size, 1, 'one gateway put it')
+    assert.ok([...putters].every((id) => p.gateways.includes(id)), 'a gateway of the pseudonym put it')
     assert.equal(res.anonymous, true)
     assert.equal(res.advertiser, p.key)
     t.diagnostic(`anonymous set stored on ${res.storedOn} nodes`)

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -218,6 +218,18 @@ export async function killStragglers (): Promise<void> {
     await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 5_000).unref())])
   }))
   children.clear()
+}
+
+/**
+ * Cleanup for `after`: stops `nodes` (SIGTERM, SIGKILL after 5 s), kills any
+ * other child left, then removes `dir`, or keeps it with UMBRA_E2E_KEEP=1
+ * (each node's stderr is in its node.log).
+ */
+export async function stopAllAndClean (nodes: UmbraProcess[], dir: string | undefined): Promise<void> {
+  await Promise.all(nodes.map(async (p) => await p.stop('SIGTERM', 5_000).catch(() => {})))
+  await killStragglers()
+  if (process.env.UMBRA_E2E_KEEP === '1') process.stderr.write(`kept ${dir}\n`)
+  else if (dir != null) await rm(dir, { recursive: true, force: true })
 }
 
 /** Polls `check` every `intervalMs` until it returns something other than undefined; throws after `timeoutMs` (test/helpers/wait.ts). */

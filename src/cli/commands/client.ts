@@ -360,10 +360,10 @@ export async function runInbox (flags: ClientCommandFlags & { limit?: number, be
   return 0
 }
 
-/** `umbra pseudonym new [--label L]`: creates a pseudonym and prints its key (the address to hand out). */
-export async function runPseudonymNew (flags: ClientCommandFlags & { label?: string }): Promise<number> {
+/** `umbra pseudonym new [--label L] [--gateways N]`: creates a pseudonym and prints its key (the address to hand out). */
+export async function runPseudonymNew (flags: ClientCommandFlags & { label?: string, gateways?: number }): Promise<number> {
   const api = await clientFromFlags(flags)
-  const info = await api.createPseudonym(flags.label == null ? {} : { label: flags.label })
+  const info = await api.createPseudonym({ ...(flags.label != null ? { label: flags.label } : {}), ...(flags.gateways != null ? { gateways: flags.gateways } : {}) })
   if (flags.json === true) {
     printJson(info)
     return 0
@@ -386,7 +386,8 @@ export async function runPseudonymPurge (key: string, flags: ClientCommandFlags 
 
 function pseudonymLine (p: PseudonymInfo): string {
   const label = p.label == null ? '' : `  ${JSON.stringify(printable(p.label))}`
-  return `${p.key}  ${p.online ? 'online ' : 'offline'}  created ${new Date(p.createdAt).toISOString()}  gateway ${p.gateways.join(',') || '(none)'}${label}`
+  const gateways = (p.gatewayStates ?? []).map((g) => `${g.peerId} ${g.state}`).join(', ') || p.gateways.join(', ') || '(none)'
+  return `${p.key}  ${p.online ? 'online ' : 'offline'}  created ${new Date(p.createdAt).toISOString()}  gateways ${gateways}${label}`
 }
 
 /** `umbra pseudonym list`: the node's pseudonyms, oldest first. */
