@@ -11,6 +11,7 @@
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { withTimeout } from '../signals.ts'
+import { GatewayUnreachableError } from './errors.ts'
 import { GATEWAY_PROTOCOL, GATEWAY_RECONNECT_MAX_MS, MAX_GATEWAY_FRAME_BYTES } from './constants.ts'
 import {
   FRAME_CLAIM, FRAME_CLAIM_OK, FRAME_DELIVERY, FRAME_DELIVERY_ACK, FRAME_PUBLISH, FRAME_PUBLISH_OK, FRAME_PURGE, FRAME_PURGE_OK, PURGE_ALL, PURGE_INCOMPLETE,
@@ -164,7 +165,7 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
     async ready () {
       await Promise.race([
         readyPromise,
-        new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error('the gateway did not accept the mailbox claim in time')) }, CLAIM_TIMEOUT_MS).unref())
+        new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new GatewayUnreachableError(`The gateway did not accept the mailbox claim within ${CLAIM_TIMEOUT_MS} ms`)) }, CLAIM_TIMEOUT_MS).unref())
       ])
     },
     get connected () { return connected },

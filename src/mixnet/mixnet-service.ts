@@ -539,11 +539,21 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
    * abandoned: the node claims a fresh reply mailbox at another gateway
    * (issue 8, item 1). SURBs already handed out for the old one are lost;
    * the senders' retransmissions cover fragments.
-   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES when no gateway is usable
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES when no gateway is usable, UMBRA_ERR_GATEWAY_UNREACHABLE when claims at 3 gateways in turn were not accepted in time
    */
   async function replyRoute (): Promise<{ rm: ReplyMailbox, gateway: MixNodeInfo }> {
+    let claimError: Error | undefined
     for (let attempt = 0; attempt < 3; attempt++) {
-      const rm = await ensureReplyMailbox()
+      let rm: ReplyMailbox
+      try {
+        rm = await ensureReplyMailbox()
+      } catch (err) {
+        // A gateway that did not take the claim (down, restarting) is avoided now: the next try claims at another one.
+        if (err instanceof NotEnoughMixesError) throw err
+        claimError = err as Error
+        log.info({ err: claimError.message }, 'reply mailbox claim failed; trying another gateway')
+        continue
+      }
       // The epoch is read after the claim (which may take seconds), next to the directory it is checked against.
       const epoch = epochNow()
       const gw = directory.get(rm.gatewayKey)
@@ -553,6 +563,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       const why = gw == null ? 'left the directory' : !keyed ? `lists no key for epoch ${epoch}` : `unreachable for ${downFor} ms`
       abandonReplyMailbox(rm, why)
     }
+    if (claimError != null) throw new GatewayUnreachableError(`No reply mailbox could be claimed at 3 gateways (last: ${claimError.message})`, { cause: claimError })
     throw new NotEnoughMixesError('No reply gateway could be claimed')
   }
 
