@@ -53,7 +53,10 @@ export interface MailboxClientInit {
 
 /** A live mailbox connection. */
 export interface MailboxClient {
-  /** Resolves once the gateway accepted the claim (first time), rejects after 15 s. */
+  /**
+   * Resolves once the gateway accepted the claim (first time).
+   * @throws UMBRA_ERR_GATEWAY_UNREACHABLE at once when the gateway refuses the first claim (its reason in the message, e.g. a claim quota), or after 15 s without an answer
+   */
   ready(): Promise<void>
   /** True while the claim stands on an open stream. */
   readonly connected: boolean
@@ -95,7 +98,11 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
   const publishes = new Map<bigint, { resolve(n: number): void, reject(err: Error): void }>()
   let nextPublishId = 1n
   let resolveReady!: () => void
-  const readyPromise = new Promise<void>((resolve) => { resolveReady = resolve })
+  let rejectReady!: (err: Error) => void
+  const readyPromise = new Promise<void>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
+  readyPromise.catch(() => {}) // read through ready(); a refusal nobody waits for is not an unhandled rejection
+  /** Whether the gateway ever accepted the claim: a first refusal ends the client, a later one (e.g. after a gateway restart) is retried. */
+  let claimed = false
 
   async function session (): Promise<void> {
     const peer = peerIdOfNodeKey(init.gateway)
@@ -113,7 +120,15 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
       const signature = await init.mailboxKey.sign(claimSignable(init.gateway, client, mailbox, timestamp))
       await send(gatewayFrame({ type: FRAME_CLAIM, mailbox: mailbox as Uint8Array<ArrayBuffer>, timestamp: BigInt(timestamp), signature: signature as Uint8Array<ArrayBuffer>, contact: (init.contact ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer> }))
       const ok = GatewayFrame.decode((await lp.read({ signal })).subarray())
-      if (ok.type !== FRAME_CLAIM_OK) throw new Error(`gateway refused the claim: ${ok.reason}`)
+      if (ok.type !== FRAME_CLAIM_OK) {
+        if (!claimed) {
+          // A first refusal (a quota, a claim the gateway does not accept) is final: the caller learns it now instead of after CLAIM_TIMEOUT_MS.
+          running = false
+          rejectReady(new GatewayUnreachableError(`The gateway refused the mailbox claim: ${ok.reason.slice(0, 200)}`))
+        }
+        throw new Error(`gateway refused the claim: ${ok.reason}`)
+      }
+      claimed = true
       connected = true
       disconnectedSince = undefined
       connectedSince = Date.now()

@@ -275,7 +275,7 @@ describe('umbra testnet --nodes 6 and the client commands', { timeout: 120_000 }
       const res = await umbra(['inbox', ...apiFlags(2)])
       return lines(res.stdout).find((l) => l.endsWith('got it, stranger'))
     }, 10_000, 'the reply in node-2\'s inbox')
-    assert.ok(senderInbox.includes(`from (anonymous) reply to ${id}  got it, stranger`), senderInbox)
+    assert.match(senderInbox, new RegExp(`from \\(anonymous\\) reply to ${id}  id [0-9a-f]{32}  got it, stranger$`), 'the reply names the message it answers and its own inbox id')
     const json = JSON.parse((await umbra(['inbox', '--json', ...apiFlags(2)])).stdout) as { messages: Array<{ kind: string, inReplyTo?: string, from: string | null }> }
     assert.ok(json.messages.some((m) => m.kind === 'reply' && m.inReplyTo === id && m.from === null))
   })

@@ -136,8 +136,8 @@ describe('a pseudonym with 3 gateways, one SIGKILLed', { timeout: 120_000 }, () 
     assert.ok(startedAfterKill.length >= 4, `${startedAfterKill.length} sends started after the kill`)
     assert.ok(startedAfterKill.every((r) => !(r.receipt?.gateways ?? []).includes(victim.id.peerId)), 'no send after the kill was stored at the dead gateway')
     const failovers = afterKill.filter((r) => (r.receipt?.gatewayFailovers ?? 0) > 0)
-    // The dead gateway is first in the record, so every send that ended after the kill passed it over.
-    assert.ok(failovers.length >= startedAfterKill.length, `${failovers.length} of ${afterKill.length} sends ended after the kill needed a failover`)
+    // The dead gateway is first in the record, so sends after the kill pass it over, until the owner's re-published record (the dead gateway replaced) reaches the sender.
+    assert.ok(failovers.length > 0, `${failovers.length} of ${afterKill.length} sends ended after the kill needed a failover`)
 
     // Every stored message arrives, none twice.
     const ids = new Set(stored.map((r) => r.receipt?.id))
