@@ -298,6 +298,11 @@ class HttpApiServer implements ApiServer {
     })
 
     this.#route(ROUTES.peers, async () => ({ peers: this.#startedNode().getPeers() }))
+    this.#route(ROUTES.peerPaths, async (request) => {
+      const node = this.#startedNode()
+      const paths = await node.messaging.paths(request.params.peer)
+      return { peerId: parsePeer(request.params.peer).toString(), paths }
+    })
 
     this.#route(ROUTES.natHolePunch, async (request, reply) => {
       const node = this.#startedNode()

@@ -1,3 +1,4 @@
+import type { RankedPath } from './path-ranking.ts'
 /** A message this node received and decrypted. */
 export interface ReceivedMessage {
   /** Message id chosen by the sender, 32 lowercase hex characters (16 bytes). */
@@ -68,6 +69,13 @@ export interface MessagingService {
    *   UMBRA_ERR_OFFLINE_QUEUE_FULL, UMBRA_ERR_OFFLINE_QUEUE_BYTES (unreachable and its queue is full), UMBRA_ERR_ABORTED
    */
   send(to: string, body: Uint8Array, options?: SendOptions): Promise<SendReceipt>
+  /**
+   * The paths to `to` (PeerId or `key_…`), best first, with their measurements
+   * (seed 002's path ranking, issue 11): open connections, addresses the peer
+   * store knows, each with what was measured over it. `send` tries them in this order.
+   * @throws UMBRA_ERR_INVALID_RECIPIENT
+   */
+  paths(to: string): Promise<RankedPath[]>
   /** Direct messages in the durable inbox, oldest first (at most the newest 1,000); `node.inbox` pages all kinds. */
   inbox(): ReceivedMessage[]
   /**
