@@ -586,6 +586,7 @@ export const ROUTES = {
             role: { type: 'string', enum: ['server', 'client'] },
             addrs: { type: 'array', items: { type: 'string' }, description: 'Multiaddrs others can dial.' },
             lastSeen: { type: 'integer', description: 'When the node signed the record, ms since the Unix epoch.' },
+            queueServers: { type: 'array', maxItems: 3, items: { type: 'string' }, description: 'PeerIds of the server nodes holding the node\'s offline queue (issue 11); absent when the record names none (an older node): senders then use the 3 servers closest to its key.' },
             metadata: { type: 'string', description: 'Application metadata, base64 (absent when empty). Sealed metadata is opened when it is sealed to this node.' },
             sealed: { type: 'boolean', description: 'The metadata is sealed to one recipient key.' },
             opened: { type: 'boolean', description: 'Sealed metadata was sealed to this node and `metadata` is its plaintext.' },

@@ -355,6 +355,7 @@ class HttpApiServer implements ApiServer {
       return {
         peerId: rec.peerId, key: rec.key, role: rec.role, addrs: rec.addrs, lastSeen: rec.lastSeen, sealed: rec.sealed, seq: rec.seq, expiresAt: rec.expiresAt,
         ...(metadata.byteLength > 0 ? { metadata: Buffer.from(metadata).toString('base64') } : {}),
+        ...(rec.queueServers.length > 0 ? { queueServers: rec.queueServers } : {}),
         ...(rec.sealed ? { opened: opened != null } : {})
       }
     })

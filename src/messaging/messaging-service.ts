@@ -7,7 +7,7 @@ import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { encodeKey, parsePeer } from '../identity/index.ts'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
-import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, PATH_DIAL_TIMEOUT_MS, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_DRAIN_GAP_MS, OFFLINE_POLL_INTERVAL_MS, OFFLINE_PROTOCOL, OFFLINE_STREAM_TIMEOUT_MS, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
+import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, PATH_DIAL_TIMEOUT_MS, QUEUE_LOOKUP_TIMEOUT_MS, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_DRAIN_GAP_MS, OFFLINE_POLL_INTERVAL_MS, OFFLINE_PROTOCOL, OFFLINE_STREAM_TIMEOUT_MS, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
 import { createInbox, type InboxHandle } from './inbox.ts'
 import { createOfflineQueue, type OfflineQueueLimits, type QueuedItem } from './offline-queue.ts'
@@ -43,6 +43,13 @@ export interface MessagingServiceComponents {
   queueLimits?: Partial<OfflineQueueLimits>
   /** How often to fetch this node's own offline queue, ms. @default OFFLINE_POLL_INTERVAL_MS */
   pollInterval?: number
+  /**
+   * The servers the recipient's peer record names for its offline queue
+   * (PeerId strings; issue 11); empty or rejected: the 3 servers closest to its key. @default none
+   */
+  queueServersOf?: (peer: PeerId, signal: AbortSignal) => Promise<string[]>
+  /** The queue servers this node's own published peer record names: fetched from besides the closest ones. @default none */
+  publishedQueueServers?: () => string[]
   /** Sent messages by path (direct or relayed connection, or queued) and failed sends are reported here (src/metrics). @default none */
   metrics?: MetricsRecorder
 }
@@ -51,6 +58,8 @@ export interface MessagingServiceComponents {
 export interface MessagingServiceHandle extends MessagingService {
   /** The durable inbox of every kind (the mixnet's messages and replies are written here too). */
   readonly store: InboxHandle
+  /** The k (3) closest servers to this node serving the offline queue: what its peer record names (PeerId strings). */
+  ownQueueServers(signal: AbortSignal): Promise<string[]>
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -166,7 +175,7 @@ export function createMessagingService (components: MessagingServiceComponents):
     if (draining != null) return await draining
     lastDrain = Date.now()
     const before = inbox.size()
-    draining = queue.drain(acceptQueued, withTimeout(signal ?? stopping.signal, SEND_TIMEOUT_MS))
+    draining = queue.drain(acceptQueued, withTimeout(signal ?? stopping.signal, SEND_TIMEOUT_MS), components.publishedQueueServers?.())
       .then(() => Math.max(0, inbox.size() - before))
       .finally(() => { draining = undefined })
     return await draining
@@ -248,6 +257,10 @@ export function createMessagingService (components: MessagingServiceComponents):
   return {
     store: inbox,
 
+    async ownQueueServers (signal: AbortSignal): Promise<string[]> {
+      return await queue.ownServers(signal)
+    },
+
     async send (to: string, body: Uint8Array, options: SendOptions = {}): Promise<SendReceipt> {
       const started = performance.now()
       if (!(body instanceof Uint8Array)) throw new MessageTooLargeError('A message body must be bytes (Uint8Array)')
@@ -301,7 +314,13 @@ export function createMessagingService (components: MessagingServiceComponents):
       log.debug({ to: peer.toString(), err: (reason as Error).message }, 'recipient unreachable; queuing the message')
       try {
         // A fresh budget: the direct attempt may have used up the send's time limit on a connection that was dead.
-        const servers = await queue.store(peer, id, envelope, withTimeout(options.signal, OFFLINE_STREAM_TIMEOUT_MS))
+        const queueSignal = withTimeout(options.signal, OFFLINE_STREAM_TIMEOUT_MS)
+        // Where the recipient's peer record says its queue lives; an older record (or none) names no server.
+        const named = await components.queueServersOf?.(peer, AbortSignal.any([queueSignal, AbortSignal.timeout(QUEUE_LOOKUP_TIMEOUT_MS)])).catch((err: Error) => {
+          log.debug({ to: peer.toString(), err: err.message }, 'no queue servers from the recipient\'s peer record; using the closest servers')
+          return undefined
+        })
+        const servers = await queue.store(peer, id, envelope, queueSignal, named)
         components.metrics?.messageSent('queued')
         return receipt('queued', servers)
       } catch (err) {

@@ -55,11 +55,11 @@ export interface SendReceipt {
 export interface MessagingService {
   /**
    * Encrypts `body` to the recipient's key and delivers it on the first of
-   * seed 001's paths that works (issue 11): an existing or new direct
-   * connection, a relayed one (libp2p dials relayed addresses after direct
-   * ones; the NAT service upgrades it by hole punching), and when the
-   * recipient is unreachable the recipient's offline queue at its 3 closest
-   * server nodes. The receipt says which path carried it. `timeout` bounds
+   * seed 001's paths that works (issue 11): the peer's open connections and
+   * known direct and relayed addresses, best ranked first (`paths`; the NAT
+   * service upgrades a relayed connection by hole punching), and when the
+   * recipient is unreachable the recipient's offline queue at the servers
+   * its peer record names, else its 3 closest server nodes. The receipt says which path carried it. `timeout` bounds
    * the direct attempt (the dial alone at most 10 s); queuing then has 15 s
    * of its own.
    * @param to - PeerId string (`12D3Koo…`) or transport key (`key_…`)
