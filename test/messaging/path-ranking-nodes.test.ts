@@ -7,6 +7,7 @@ import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
 import { createNode } from '../../src/node/index.ts'
 import { isRelayedAddr } from '../../src/nat/nat-service.ts'
 import { pathKey } from '../../src/messaging/path-ranking.ts'
+import { ApiClient, createApiServer, type ApiServer } from '../../src/api/index.ts'
 import { until } from '../helpers/wait.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
 
@@ -23,6 +24,8 @@ describe('path ranking on real nodes', () => {
   let b: UmbraNode
   let bDirect: Multiaddr
   let blocked = false
+  let api: ApiServer
+  let client: ApiClient
 
   before(async () => {
     net = await createTestnet(2, { mixnet: { preset: 'none', threads: 1 } })
@@ -35,6 +38,8 @@ describe('path ranking on real nodes', () => {
       mixnet: { preset: 'none', threads: 1 }
     })
     await b.start()
+    api = await createApiServer(a, { token: 'path-ranking-test-token-0123', port: 0 })
+    client = new ApiClient({ url: api.url, token: 'path-ranking-test-token-0123' })
     await until('a relay reservation', () => b.getMultiaddrs().some(isRelayedAddr), 15_000)
     const tcp = b.libp2p.getMultiaddrs().find((ma) => !isRelayedAddr(ma.toString()))
       ?? (b.libp2p as unknown as { components: { transportManager: { getAddrs(): Multiaddr[] } } }).components.transportManager.getAddrs().find((ma) => ma.toString().includes('/tcp/'))
@@ -50,6 +55,7 @@ describe('path ranking on real nodes', () => {
       (blocked && peer.toString() === b.peerId && !isRelayedAddr(conn.remoteAddr.toString())) || (await inboundDeny?.(peer, conn) ?? false)
   })
   after(async () => {
+    await api?.close().catch(() => {})
     await b?.stop().catch(() => {})
     await net?.stop()
   })
@@ -66,7 +72,10 @@ describe('path ranking on real nodes', () => {
       const receipt = await a.messaging.send(b.peerId, new TextEncoder().encode(`direct ${i}`))
       assert.equal(receipt.path, 'direct')
     }
-    const first = await a.messaging.paths(b.peerId)
+    // GET /v1/peers/{peer} shows the same ranking with its measurements.
+    const shown = await client.peerPaths(b.peerId)
+    assert.equal(shown.peerId, b.peerId)
+    const first = shown.paths
     t.diagnostic(`before: ${JSON.stringify(first.map((p) => [p.kind, p.rttMs, p.successRate, p.attempts]))}`)
     assert.equal(first[0]?.kind, 'direct', 'the direct path ranks first')
     assert.ok((first[0]?.rttMs ?? 0) > 0, 'with its measured RTT')
@@ -84,7 +93,8 @@ describe('path ranking on real nodes', () => {
       paths.push(receipt.path)
     }
     assert.deepEqual(paths, ['relayed', 'relayed', 'relayed', 'relayed'], 'the messages still arrive, over the relay')
-    const after = await a.messaging.paths(b.peerId)
+    const after = (await client.peerPaths(b.key)).paths
+    assert.deepEqual(after.map((p) => p.addr), (await a.messaging.paths(b.peerId)).map((p) => p.addr))
     t.diagnostic(`after: ${JSON.stringify(after.map((p) => [p.kind, p.rttMs, p.successRate, p.attempts]))}`)
     assert.equal(after[0]?.kind, 'relayed', 'the relayed path moved up')
     assert.ok((after[0]?.rttMs ?? 0) > 0)
@@ -93,5 +103,6 @@ describe('path ranking on real nodes', () => {
     assert.ok(after.indexOf(failed) > 0)
     t.diagnostic(`direct RTT ${directRtt} ms, relayed RTT ${after[0]?.rttMs} ms`)
     assert.equal(b.messaging.inbox().length, 7, 'every message arrived once')
+    await assert.rejects(client.peerPaths('not-a-peer'), { status: 400, code: 'UMBRA_ERR_INVALID_RECIPIENT' })
   })
 })
