@@ -432,7 +432,7 @@ export const ROUTES = {
     url: '/v1/peers/:peer',
     operationId: 'peerPaths',
     summary: 'The ranked paths to a peer, with their measurements',
-    description: 'The paths this node knows to `peer` (its open connections and the addresses it knows, with what was measured over each), best first, as a direct message tries them (seed 002\'s path ranking, issue 11): healthy paths (success rate of the last 8 sends at least 0.5, or not tried yet) first, then fewer relays, then lower measured RTT. Measurements are kept in memory. An empty list when nothing is known. Errors: 400 `UMBRA_ERR_INVALID_RECIPIENT` (not a PeerId or `key_…`).',
+    description: 'The paths this node knows to `peer` (its open connections and the addresses it knows, with what was measured over each), best first, as a direct message tries them (seed 002\'s path ranking, issue 11): healthy paths (success rate of the last 8 sends at least 0.5, not tried yet, or not tried for 60 s) first, then fewer relays, then lower measured RTT. Measurements are kept in memory. An empty list when nothing is known. Errors: 400 `UMBRA_ERR_INVALID_RECIPIENT` (not a PeerId or `key_…`).',
     auth: 'bearer',
     schema: {
       params: { type: 'object', required: ['peer'], additionalProperties: false, properties: { peer: { type: 'string', minLength: 1, maxLength: 128, description: 'A PeerId (`12D3Koo…`) or a `key_…`.' } } },

@@ -7,7 +7,9 @@
  * 1. health: a path is healthy until its recent success rate (the last
  *    {@link PATH_WINDOW} sends over it) falls below
  *    {@link PATH_HEALTHY_RATE}; every healthy path ranks above every
- *    unhealthy one, and unhealthy ones rank by success rate, best first;
+ *    unhealthy one, and unhealthy ones rank by success rate, best first.
+ *    An unhealthy path not tried for {@link PATH_RETRY_MS} counts as healthy
+ *    again, so a path that recovered (a NAT mapping back) is probed again;
  * 2. hop count: a direct path (0 relays) before a relayed one (1 relay);
  * 3. measured latency: the round trip of a send (write, then the
  *    recipient's acknowledgement), ms, smoothed as an EWMA with weight
@@ -23,6 +25,8 @@ import { isRelayedAddr } from '../nat/nat-service.ts'
 export const PATH_WINDOW = 8
 /** Lowest success rate over the window at which a path still counts as healthy, 0 to 1. */
 export const PATH_HEALTHY_RATE = 0.5
+/** After this long without a send over it, an unhealthy path is tried again (ranked as healthy), ms. */
+export const PATH_RETRY_MS = 60_000
 /** Weight of a new RTT sample in the EWMA (0 to 1; 0.3 follows a change within about 3 sends). */
 export const PATH_RTT_ALPHA = 0.3
 /** Peers whose paths are remembered; the least recently used is forgotten past this. */
@@ -140,7 +144,8 @@ export class PathRanker {
     }
     if (candidates != null) for (const c of candidates) add(c.addr, c.connected)
     else for (const key of stats?.keys() ?? []) add(key, false)
-    return [...byKey.values()].sort(comparePaths)
+    const now = Date.now()
+    return [...byKey.values()].sort((a, b) => comparePaths(a, b, now))
   }
 
   /** Forgets everything measured for `peer`. */
@@ -158,9 +163,13 @@ export class PathRanker {
   }
 }
 
-/** Health, then hop count, then EWMA RTT (measured before unmeasured), then an open connection first (module comment). */
-export function comparePaths (a: RankedPath, b: RankedPath): number {
-  const healthy = (p: RankedPath): boolean => p.successRate === undefined || p.successRate >= PATH_HEALTHY_RATE
+/**
+ * Health, then hop count, then EWMA RTT (measured before unmeasured), then an
+ * open connection first (module comment). `now`: ms since the Unix epoch, for
+ * {@link PATH_RETRY_MS}.
+ */
+export function comparePaths (a: RankedPath, b: RankedPath, now = Date.now()): number {
+  const healthy = (p: RankedPath): boolean => p.successRate === undefined || p.successRate >= PATH_HEALTHY_RATE || now - (p.lastUsed ?? 0) >= PATH_RETRY_MS
   if (healthy(a) !== healthy(b)) return healthy(a) ? -1 : 1
   if (!healthy(a) && a.successRate !== b.successRate) return (b.successRate ?? 0) - (a.successRate ?? 0)
   if (a.hops !== b.hops) return a.hops - b.hops

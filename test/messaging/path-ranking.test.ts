@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { PATH_WINDOW, PathRanker, pathKey, pathKind } from '../../src/messaging/path-ranking.ts'
+import { PATH_RETRY_MS, PATH_WINDOW, PathRanker, comparePaths, pathKey, pathKind } from '../../src/messaging/path-ranking.ts'
 
 const PEER = '12D3KooWPeer'
 const DIRECT = '/ip4/10.0.0.2/tcp/4001'
@@ -59,6 +59,18 @@ describe('path ranking (seed 002, issue 11)', () => {
     for (let i = 0; i < PATH_WINDOW; i++) r.record(PEER, DIRECT, 2)
     assert.equal(r.rank(PEER)[0]?.addr, DIRECT)
     assert.equal(r.rank(PEER)[0]?.attempts, PATH_WINDOW)
+  })
+
+  it('tries an unhealthy path again once it has not been used for PATH_RETRY_MS', () => {
+    const r = new PathRanker()
+    const long = Date.now() - PATH_RETRY_MS - 1
+    r.record(PEER, DIRECT, undefined, long)
+    r.record(PEER, RELAYED, 9)
+    const [direct, relayed] = r.rank(PEER)
+    assert.equal(direct?.addr, DIRECT, 'a minute after it failed, the direct path is probed first again')
+    assert.equal(direct?.successRate, 0)
+    assert.ok(direct != null && relayed != null)
+    assert.equal(comparePaths(direct, relayed, long + 1), 1, 'but not right after it failed')
   })
 
   it('ranks unhealthy paths by success rate, and a connected path first among equals', () => {
