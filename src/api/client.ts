@@ -51,6 +51,8 @@ export type HolePunchResponse = HolePunchEntry
 export type PeerInfo = PeerSummaryEntry
 /** `GET /v1/peers`. */
 export type PeersResponse = RouteResponse<'peers'>
+/** `GET /v1/peers/:peer`: the ranked paths to a peer. */
+export type PeerPathsResponse = RouteResponse<'peerPaths'>
 /** `PUT /v1/dht/:key`. */
 export type DhtPutResponse = RouteResponse<'dhtPut'>
 /** `GET /v1/dht/:key`. */
@@ -208,6 +210,15 @@ export class ApiClient {
   /** `GET /v1/peers`: connected peers. */
   async peers (options: RequestOptions = {}): Promise<PeersResponse> {
     return await this.call('peers', {}, options)
+  }
+
+  /**
+   * `GET /v1/peers/:peer`: the paths to `peer` (PeerId or `key_…`), best first,
+   * with hop count, EWMA RTT (ms) and recent success rate (issue 11).
+   * @throws ApiResponseError (400 `UMBRA_ERR_INVALID_RECIPIENT`)
+   */
+  async peerPaths (peer: string, options: RequestOptions = {}): Promise<PeerPathsResponse> {
+    return await this.call('peerPaths', { params: { peer } }, options)
   }
 
   /**

@@ -39,6 +39,23 @@ import { DEFAULT_PSEUDONYM_GATEWAYS, MAX_PSEUDONYM_GATEWAYS } from '../mixnet/co
  * rejected rather than guessed at); handlers parse them.
  */
 
+/** One path to a peer as `GET /v1/peers/{peer}` ranks it (src/messaging/path-ranking.ts; seed 002's path ranking, issue 11). */
+const rankedPathSchema = {
+  type: 'object',
+  required: ['addr', 'kind', 'hops', 'attempts', 'connected'],
+  additionalProperties: false,
+  properties: {
+    addr: { type: 'string', description: 'The multiaddr of the path, without the peer\'s trailing `/p2p/<peer>`.' },
+    kind: { type: 'string', enum: ['direct', 'relayed'], description: '`direct` (TCP, WebSockets, WebRTC) or `relayed` (circuit relay v2).' },
+    hops: { type: 'integer', minimum: 0, maximum: 1, description: 'Relays on the path: 0 direct, 1 relayed.' },
+    rttMs: { type: 'number', minimum: 0, description: 'EWMA (weight 0.3) of the measured send round trips over this path, ms; absent before the first success.' },
+    successRate: { type: 'number', minimum: 0, maximum: 1, description: 'Successful sends over the last `attempts` (at most 8); absent before the first send. Below 0.5 the path ranks after every healthy one.' },
+    attempts: { type: 'integer', minimum: 0, description: 'Sends remembered for `successRate`, 0 to 8.' },
+    connected: { type: 'boolean', description: 'A connection over this path is open now.' },
+    lastUsed: { type: 'integer', minimum: 0, description: 'Last send over this path, ms since the Unix epoch.' }
+  }
+} as const
+
 /** A JSON schema object, as used by Fastify and OpenAPI 3.1. */
 export type JsonSchema = Record<string, unknown>
 
@@ -431,6 +448,30 @@ export const ROUTES = {
     },
     errors: [400, 503]
   },
+  peerPaths: {
+    method: 'GET',
+    url: '/v1/peers/:peer',
+    operationId: 'peerPaths',
+    summary: 'The ranked paths to a peer, with their measurements',
+    description: 'The paths this node knows to `peer` (its open connections and the addresses it knows, with what was measured over each), best first, as a direct message tries them (seed 002\'s path ranking, issue 11): healthy paths (success rate of the last 8 sends at least 0.5, not tried yet, or not tried for 60 s) first, then fewer relays, then lower measured RTT. Measurements are kept in memory. An empty list when nothing is known. Errors: 400 `UMBRA_ERR_INVALID_RECIPIENT` (not a PeerId or `key_…`).',
+    auth: 'bearer',
+    schema: {
+      params: { type: 'object', required: ['peer'], additionalProperties: false, properties: { peer: { type: 'string', minLength: 1, maxLength: 128, description: 'A PeerId (`12D3Koo…`) or a `key_…`.' } } },
+      querystring: noQuerySchema,
+      response: {
+        200: {
+          type: 'object',
+          required: ['peerId', 'paths'],
+          additionalProperties: false,
+          properties: {
+            peerId: { type: 'string' },
+            paths: { type: 'array', items: rankedPathSchema, description: 'Best first.' }
+          }
+        }
+      }
+    },
+    errors: [400, 503]
+  },
   natHolePunch: {
     method: 'POST',
     url: '/v1/nat/holepunch',
@@ -566,6 +607,7 @@ export const ROUTES = {
             role: { type: 'string', enum: ['server', 'client'] },
             addrs: { type: 'array', items: { type: 'string' }, description: 'Multiaddrs others can dial.' },
             lastSeen: { type: 'integer', description: 'When the node signed the record, ms since the Unix epoch.' },
+            queueServers: { type: 'array', maxItems: 3, items: { type: 'string' }, description: 'PeerIds of the server nodes holding the node\'s offline queue (issue 11); absent when the record names none (an older node): senders then use the 3 servers closest to its key.' },
             metadata: { type: 'string', description: 'Application metadata, base64 (absent when empty). Sealed metadata is opened when it is sealed to this node.' },
             sealed: { type: 'boolean', description: 'The metadata is sealed to one recipient key.' },
             opened: { type: 'boolean', description: 'Sealed metadata was sealed to this node and `metadata` is its plaintext.' },
@@ -1121,6 +1163,7 @@ export const COMPONENT_SCHEMAS = {
   MixnetCounters: mixnetCountersSchema,
   NatStatus: natStatusSchema,
   HolePunchResult: holePunchResultSchema,
+  RankedPath: rankedPathSchema,
   NameRecord: nameRecordSchema,
   OwnedName: ownedNameSchema
 } as const

@@ -298,6 +298,11 @@ class HttpApiServer implements ApiServer {
     })
 
     this.#route(ROUTES.peers, async () => ({ peers: this.#startedNode().getPeers() }))
+    this.#route(ROUTES.peerPaths, async (request) => {
+      const node = this.#startedNode()
+      const paths = await node.messaging.paths(request.params.peer)
+      return { peerId: parsePeer(request.params.peer).toString(), paths }
+    })
 
     this.#route(ROUTES.natHolePunch, async (request, reply) => {
       const node = this.#startedNode()
@@ -350,6 +355,7 @@ class HttpApiServer implements ApiServer {
       return {
         peerId: rec.peerId, key: rec.key, role: rec.role, addrs: rec.addrs, lastSeen: rec.lastSeen, sealed: rec.sealed, seq: rec.seq, expiresAt: rec.expiresAt,
         ...(metadata.byteLength > 0 ? { metadata: Buffer.from(metadata).toString('base64') } : {}),
+        ...(rec.queueServers.length > 0 ? { queueServers: rec.queueServers } : {}),
         ...(rec.sealed ? { opened: opened != null } : {})
       }
     })

@@ -18,6 +18,10 @@ export const AEAD_DOMAIN = 'umbra/direct-message/v1/aead'
 export const MESSAGE_ID_BYTES = 16
 /** Default time limit of a send (dial, write, acknowledgement), ms. */
 export const SEND_TIMEOUT_MS = 30_000
+/** One ranked path's dial, ms: a path that does not answer leaves time for the next within the 10 s dial budget (issue 11 path ranking). */
+export const PATH_DIAL_TIMEOUT_MS = 5_000
+/** Looking up where an unreachable recipient's offline queue lives (its peer record), ms; then the closest servers are used. */
+export const QUEUE_LOOKUP_TIMEOUT_MS = 5_000
 /** Time a receiver waits for the envelope after a stream opens, ms. */
 export const RECEIVE_TIMEOUT_MS = 30_000
 /** Messages kept in memory for `inbox()`. */

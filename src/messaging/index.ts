@@ -12,6 +12,8 @@ export type { DeliveryPath, MessagingService, ReceivedMessage, SendOptions, Send
 export type { Inbox, InboxEntry, InboxListOptions, InboxPage } from './inbox.ts'
 export { createInbox } from './inbox.ts'
 export { createOfflineQueue } from './offline-queue.ts'
+export { PathRanker, comparePaths, pathKey, pathKind } from './path-ranking.ts'
+export type { PathCandidate, PathKind, RankedPath } from './path-ranking.ts'
 export { createMessagingService } from './messaging-service.ts'
 export * from './constants.ts'
 export * from './errors.ts'

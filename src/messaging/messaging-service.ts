@@ -7,7 +7,7 @@ import { withTimeout } from '../signals.ts'
 import { AbortedError, UmbraError } from '../errors.ts'
 import { encodeKey, parsePeer } from '../identity/index.ts'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
-import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_DRAIN_GAP_MS, OFFLINE_POLL_INTERVAL_MS, OFFLINE_PROTOCOL, OFFLINE_STREAM_TIMEOUT_MS, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
+import { ACK_DELIVERED, ACK_MALFORMED, ACK_RATE_LIMITED, DIRECT_DIAL_TIMEOUT_MS, DIRECT_MESSAGE_TOKEN_BYTES, DIRECT_MESSAGES_BURST, DIRECT_MESSAGES_PER_SECOND, ACK_TOO_LARGE, PATH_DIAL_TIMEOUT_MS, QUEUE_LOOKUP_TIMEOUT_MS, ACK_UNREADABLE, INBOX_LIMIT, MAX_ACK_BYTES, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_PROTOCOL, MESSAGE_VERSION, OFFLINE_DRAIN_GAP_MS, OFFLINE_POLL_INTERVAL_MS, OFFLINE_PROTOCOL, OFFLINE_STREAM_TIMEOUT_MS, RECEIVE_TIMEOUT_MS, SEND_TIMEOUT_MS } from './constants.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageTooLargeError, UnreadableMessageError } from './errors.ts'
 import { createInbox, type InboxHandle } from './inbox.ts'
 import { createOfflineQueue, type OfflineQueueLimits, type QueuedItem } from './offline-queue.ts'
@@ -20,7 +20,8 @@ import { openStateDatabase, type StateDatabase } from '../store/database.ts'
 import type { Logger } from '../logger.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { MetricsRecorder } from '../metrics/recorder.ts'
-import { isRelayedAddr } from '../nat/nat-service.ts'
+import { multiaddr } from '@multiformats/multiaddr'
+import { PathRanker, pathKey, pathKind, type PathCandidate, type PathKind, type RankedPath } from './path-ranking.ts'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
 /** What the messaging service needs from the node. */
@@ -42,7 +43,14 @@ export interface MessagingServiceComponents {
   queueLimits?: Partial<OfflineQueueLimits>
   /** How often to fetch this node's own offline queue, ms. @default OFFLINE_POLL_INTERVAL_MS */
   pollInterval?: number
-  /** Sent messages by path (direct or relayed connection) and failed sends are reported here (src/metrics). @default none */
+  /**
+   * The servers the recipient's peer record names for its offline queue
+   * (PeerId strings; issue 11); empty or rejected: the 3 servers closest to its key. @default none
+   */
+  queueServersOf?: (peer: PeerId, signal: AbortSignal) => Promise<string[]>
+  /** The queue servers this node's own published peer record names: fetched from besides the closest ones. @default none */
+  publishedQueueServers?: () => string[]
+  /** Sent messages by path (direct or relayed connection, or queued) and failed sends are reported here (src/metrics). @default none */
   metrics?: MetricsRecorder
 }
 
@@ -50,6 +58,8 @@ export interface MessagingServiceComponents {
 export interface MessagingServiceHandle extends MessagingService {
   /** The durable inbox of every kind (the mixnet's messages and replies are written here too). */
   readonly store: InboxHandle
+  /** The k (3) closest servers to this node serving the offline queue: what its peer record names (PeerId strings). */
+  ownQueueServers(signal: AbortSignal): Promise<string[]>
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -81,6 +91,7 @@ export function createMessagingService (components: MessagingServiceComponents):
   let lastDrain = 0
   const stopping = new AbortController()
   let stopIdentify = (): void => {}
+  const ranker = new PathRanker()
   const rate = new RateLimiter({ ratePerSecond: DIRECT_MESSAGES_PER_SECOND, burst: DIRECT_MESSAGES_BURST })
 
   async function handle (stream: Stream, connection: Connection): Promise<void> {
@@ -164,7 +175,7 @@ export function createMessagingService (components: MessagingServiceComponents):
     if (draining != null) return await draining
     lastDrain = Date.now()
     const before = inbox.size()
-    draining = queue.drain(acceptQueued, withTimeout(signal ?? stopping.signal, SEND_TIMEOUT_MS))
+    draining = queue.drain(acceptQueued, withTimeout(signal ?? stopping.signal, SEND_TIMEOUT_MS), components.publishedQueueServers?.())
       .then(() => Math.max(0, inbox.size() - before))
       .finally(() => { draining = undefined })
     return await draining
@@ -185,8 +196,70 @@ export function createMessagingService (components: MessagingServiceComponents):
     if (!uint8ArrayEquals(ack.id, id)) throw new RefusedError('The acknowledgement names another message')
   }
 
+  /** The paths to `peer` this node can use now: its open connections and the addresses the peer store knows. */
+  async function candidatesOf (peer: PeerId): Promise<PathCandidate[]> {
+    const out: PathCandidate[] = libp2p.getConnections(peer).filter((c) => c.status === 'open').map((c) => ({ addr: c.remoteAddr.toString(), connected: true }))
+    try {
+      for (const a of (await libp2p.peerStore.get(peer)).addresses) out.push({ addr: a.multiaddr.toString(), connected: false })
+    } catch {
+      // Not in the peer store: only open connections, or libp2p's own peer routing (below).
+    }
+    return out
+  }
+
+  /**
+   * Delivers over the best ranked path that works, recording each attempt's
+   * outcome and round trip (ms) in the ranking; without any known path, lets
+   * libp2p find one (peer routing). Dials share `dialBudget`.
+   * @returns the kind of the path that carried it
+   * @throws RefusedError when the recipient answered and refused; the last path's error when none worked
+   */
+  async function deliverRanked (peer: PeerId, id: Uint8Array, envelope: Uint8Array, signal: AbortSignal, dialBudget: AbortSignal): Promise<PathKind> {
+    const peerStr = peer.toString()
+    const candidates = await candidatesOf(peer)
+    const ranked = ranker.rank(peerStr, candidates)
+    let last: unknown = new DeliveryFailedError('No known address')
+    const attempt = async (addr: string | undefined, open: () => Promise<Connection>): Promise<PathKind> => {
+      let key = addr
+      const t0 = performance.now()
+      try {
+        const conn = await open()
+        key = pathKey(conn.remoteAddr.toString(), peerStr)
+        const sent = performance.now()
+        await deliverOn(conn, id, envelope, signal)
+        ranker.record(peerStr, key, performance.now() - sent)
+        return pathKind(key)
+      } catch (err) {
+        if (!(err instanceof RefusedError) && key != null) ranker.record(peerStr, key, undefined)
+        log.debug({ to: peerStr, path: key, ms: Math.round(performance.now() - t0), err: (err as Error).message }, 'path failed')
+        throw err
+      }
+    }
+    for (const path of ranked) {
+      if (dialBudget.aborted) break
+      try {
+        return await attempt(path.addr, async () => {
+          const open = libp2p.getConnections(peer).find((c) => c.status === 'open' && pathKey(c.remoteAddr.toString(), peerStr) === path.addr)
+          if (open != null) return open
+          // `force`: this address, not whichever connection to the peer is open (that one ranked lower).
+          return await libp2p.dial(multiaddr(`${path.addr}/p2p/${peerStr}`), { signal: AbortSignal.any([dialBudget, AbortSignal.timeout(PATH_DIAL_TIMEOUT_MS)]), force: true })
+        })
+      } catch (err) {
+        if (err instanceof RefusedError) throw err
+        last = err
+      }
+    }
+    if (ranked.length > 0) throw last
+    // No path known: libp2p's own choice (peer routing, the registry), direct addresses before relayed ones.
+    return await attempt(undefined, async () => await libp2p.dial(peer, { signal: dialBudget }))
+  }
+
   return {
     store: inbox,
+
+    async ownQueueServers (signal: AbortSignal): Promise<string[]> {
+      return await queue.ownServers(signal)
+    },
 
     async send (to: string, body: Uint8Array, options: SendOptions = {}): Promise<SendReceipt> {
       const started = performance.now()
@@ -220,12 +293,11 @@ export function createMessagingService (components: MessagingServiceComponents):
       const aborted = (): boolean => options.signal?.aborted === true
       let reason: unknown
       try {
-        // Paths 1 and 3: an open connection, or a new one; libp2p dials direct addresses before relayed (circuit) ones.
-        const conn = await libp2p.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_TIMEOUT_MS)]) })
-        const path = isRelayedAddr(conn.remoteAddr.toString()) ? 'relayed' : 'direct'
-        await deliverOn(conn, id, envelope, signal)
-        components.metrics?.messageSent(path)
-        return receipt(path)
+        // Paths 1 and 3, best ranked first (seed 002's path ranking): open connections and known addresses of the peer.
+        const dialBudget = AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_TIMEOUT_MS)])
+        const delivered = await deliverRanked(peer, id, envelope, signal, dialBudget)
+        components.metrics?.messageSent(delivered)
+        return receipt(delivered)
       } catch (err) {
         if (aborted()) {
           components.metrics?.sendFailed('direct')
@@ -242,16 +314,33 @@ export function createMessagingService (components: MessagingServiceComponents):
       log.debug({ to: peer.toString(), err: (reason as Error).message }, 'recipient unreachable; queuing the message')
       try {
         // A fresh budget: the direct attempt may have used up the send's time limit on a connection that was dead.
-        const servers = await queue.store(peer, id, envelope, withTimeout(options.signal, OFFLINE_STREAM_TIMEOUT_MS))
+        const queueSignal = withTimeout(options.signal, OFFLINE_STREAM_TIMEOUT_MS)
+        // Where the recipient's peer record says its queue lives; an older record (or none) names no server.
+        const named = await components.queueServersOf?.(peer, AbortSignal.any([queueSignal, AbortSignal.timeout(QUEUE_LOOKUP_TIMEOUT_MS)])).catch((err: Error) => {
+          log.debug({ to: peer.toString(), err: err.message }, 'no queue servers from the recipient\'s peer record; using the closest servers')
+          return undefined
+        })
+        const servers = await queue.store(peer, id, envelope, queueSignal, named)
+        components.metrics?.messageSent('queued')
         return receipt('queued', servers)
       } catch (err) {
-        // Neither delivered nor queued (umbra_message_send_failures_total; a queued message is not counted as sent by src/metrics yet).
+        // Neither delivered nor queued (umbra_message_send_failures_total).
         components.metrics?.sendFailed('direct')
         if (aborted()) throw new AbortedError('send aborted', { cause: err })
         if (err instanceof UmbraError && err.code !== DeliveryFailedError.code) throw err
         const why = signal.aborted ? 'no acknowledgement in time' : (reason as Error).message
         throw new DeliveryFailedError(`Could not deliver to ${peer.toString()} (${why}), nor queue it: ${(err as Error).message}`, { cause: err })
       }
+    },
+
+    async paths (to: string): Promise<RankedPath[]> {
+      let peer: PeerId
+      try {
+        peer = parsePeer(to)
+      } catch (err) {
+        throw new InvalidRecipientError(`Not a PeerId or key_ key: ${(err as Error).message}`, { cause: err })
+      }
+      return ranker.rank(peer.toString(), await candidatesOf(peer))
     },
 
     inbox (): ReceivedMessage[] {

@@ -10,7 +10,7 @@
  * (src/messaging/seal.ts). docs/messaging.md "Offline queue" has the exchange.
  */
 import { createHash } from 'node:crypto'
-import { peerIdFromMultihash } from '@libp2p/peer-id'
+import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import * as Digest from 'multiformats/hashes/digest'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
@@ -69,20 +69,24 @@ export interface OfflineQueue {
   start(): Promise<void>
   stop(): Promise<void>
   /**
-   * Stores a sealed message for `recipient` at its k (3) closest server nodes.
+   * Stores a sealed message for `recipient` at the servers its peer record
+   * names (`named`, PeerId strings; issue 11), or at its k (3) closest server
+   * nodes when it names none (an older record, or no record).
    * Resolves with the PeerIds of the servers that stored it (at least one).
    * @throws UMBRA_ERR_OFFLINE_QUEUE_FULL (every server that answered holds 100
    *   messages for the recipient), UMBRA_ERR_OFFLINE_QUEUE_BYTES (the message
    *   does not fit in 1 MB), UMBRA_ERR_DELIVERY_FAILED (no server stored it)
    */
-  store(recipient: PeerId, id: Uint8Array, envelope: Uint8Array, signal: AbortSignal): Promise<string[]>
+  store(recipient: PeerId, id: Uint8Array, envelope: Uint8Array, signal: AbortSignal, named?: string[]): Promise<string[]>
   /**
-   * Fetches this node's queued messages from its k closest server nodes,
-   * hands each server's batch to `accept`, which returns the ids it has
+   * Fetches this node's queued messages from its k closest server nodes and
+   * the servers in `named` (those its published peer record names), hands each server's batch to `accept`, which returns the ids it has
    * durably stored or will never accept (those are acknowledged and deleted
    * at the server). Resolves with the number of messages fetched.
    */
-  drain(accept: (items: QueuedItem[]) => Promise<Uint8Array[]>, signal: AbortSignal): Promise<number>
+  drain(accept: (items: QueuedItem[]) => Promise<Uint8Array[]>, signal: AbortSignal, named?: string[]): Promise<number>
+  /** The k (3) closest server nodes to this node serving the protocol, nearest first: where its own queue lives (PeerId strings). */
+  ownServers(signal: AbortSignal): Promise<string[]>
   /** What this server holds for `recipient` (tests, metrics). */
   held(recipient: string): { messages: number, bytes: number }
   /** Envelope bytes this server holds in all. */
@@ -132,6 +136,19 @@ function decodeRequest (bytes: Uint8Array): OfflineRequest | undefined {
   } catch {
     return undefined
   }
+}
+
+/** PeerIds from strings (a verified peer record's `queueServers`), at most OFFLINE_REPLICAS; malformed ones are skipped. */
+function parseServers (named: string[] | undefined): PeerId[] {
+  const out: PeerId[] = []
+  for (const s of (named ?? []).slice(0, OFFLINE_REPLICAS)) {
+    try {
+      out.push(peerIdFromString(s))
+    } catch {
+      // A verified record holds PeerIds only; nothing else to do with a bad one.
+    }
+  }
+  return out
 }
 
 /**
@@ -288,13 +305,22 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
       if (init.server) await libp2p.unhandle(OFFLINE_PROTOCOL)
     },
 
-    async store (recipient, id, envelope, signal) {
-      const servers = await serversFor(recipient, signal)
+    async store (recipient, id, envelope, signal, named) {
+      const self = libp2p.peerId.toString()
+      const listed = parseServers(named).filter((p) => p.toString() !== self && !p.equals(recipient))
+      const servers = listed.length > 0 ? listed : await serversFor(recipient, signal)
       if (servers.length === 0) throw new DeliveryFailedError(`${recipient.toString()} is unreachable and no queue server is known to hold its offline queue`)
-      const results = await Promise.allSettled(servers.map(async (server) => {
+      const storeAt = async (at: PeerId[]): Promise<Array<PromiseSettledResult<{ server: string, status: number }>>> => await Promise.allSettled(at.map(async (server) => {
         const res = await exchange(server, { op: OFFLINE_OP_STORE, recipient: recipient.toMultihash().bytes, id: id as Uint8Array<ArrayBuffer>, envelope: envelope as Uint8Array<ArrayBuffer> }, signal)
         return { server: server.toString(), status: res.status }
       }))
+      let results = await storeAt(servers)
+      // None of the servers the record names answered (gone since it was published): the closest ones instead.
+      if (listed.length > 0 && results.every((r) => r.status === 'rejected')) {
+        log.debug({ to: recipient.toString() }, 'no queue server named in the peer record answered; trying the closest servers')
+        const closest = await serversFor(recipient, signal)
+        if (closest.length > 0) results = await storeAt(closest)
+      }
       const stored = results.flatMap((r) => r.status === 'fulfilled' && r.value.status === OFFLINE_OK ? [r.value.server] : [])
       if (stored.length > 0) return stored
       const statuses = results.flatMap((r) => r.status === 'fulfilled' ? [r.value.status] : [])
@@ -305,8 +331,9 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
       throw new DeliveryFailedError(`${recipient.toString()} is unreachable and no queue server stored the message: ${why.join('; ')}`)
     },
 
-    async drain (accept, signal) {
-      const servers = await serversFor(libp2p.peerId, signal)
+    async drain (accept, signal, named) {
+      const servers = [...new Map([...await serversFor(libp2p.peerId, signal), ...parseServers(named)].map((p) => [p.toString(), p])).values()]
+        .filter((p) => !p.equals(libp2p.peerId))
       let fetched = 0
       await Promise.allSettled(servers.map(async (server) => {
         try {
@@ -322,6 +349,10 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
         }
       }))
       return fetched
+    },
+
+    async ownServers (signal) {
+      return (await serversFor(libp2p.peerId, signal)).map((p) => p.toString())
     },
 
     held (recipient) {

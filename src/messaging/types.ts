@@ -1,3 +1,4 @@
+import type { RankedPath } from './path-ranking.ts'
 /** A message this node received and decrypted. */
 export interface ReceivedMessage {
   /** Message id chosen by the sender, 32 lowercase hex characters (16 bytes). */
@@ -54,11 +55,11 @@ export interface SendReceipt {
 export interface MessagingService {
   /**
    * Encrypts `body` to the recipient's key and delivers it on the first of
-   * seed 001's paths that works (issue 11): an existing or new direct
-   * connection, a relayed one (libp2p dials relayed addresses after direct
-   * ones; the NAT service upgrades it by hole punching), and when the
-   * recipient is unreachable the recipient's offline queue at its 3 closest
-   * server nodes. The receipt says which path carried it. `timeout` bounds
+   * seed 001's paths that works (issue 11): the peer's open connections and
+   * known direct and relayed addresses, best ranked first (`paths`; the NAT
+   * service upgrades a relayed connection by hole punching), and when the
+   * recipient is unreachable the recipient's offline queue at the servers
+   * its peer record names, else its 3 closest server nodes. The receipt says which path carried it. `timeout` bounds
    * the direct attempt (the dial alone at most 10 s); queuing then has 15 s
    * of its own.
    * @param to - PeerId string (`12D3Koo…`) or transport key (`key_…`)
@@ -68,6 +69,13 @@ export interface MessagingService {
    *   UMBRA_ERR_OFFLINE_QUEUE_FULL, UMBRA_ERR_OFFLINE_QUEUE_BYTES (unreachable and its queue is full), UMBRA_ERR_ABORTED
    */
   send(to: string, body: Uint8Array, options?: SendOptions): Promise<SendReceipt>
+  /**
+   * The paths to `to` (PeerId or `key_…`), best first, with their measurements
+   * (seed 002's path ranking, issue 11): open connections, addresses the peer
+   * store knows, each with what was measured over it. `send` tries them in this order.
+   * @throws UMBRA_ERR_INVALID_RECIPIENT
+   */
+  paths(to: string): Promise<RankedPath[]>
   /** Direct messages in the durable inbox, oldest first (at most the newest 1,000); `node.inbox` pages all kinds. */
   inbox(): ReceivedMessage[]
   /**

@@ -39,9 +39,10 @@ export type MixDropReason = typeof MIX_DROP_REASONS[number]
  * Delivery paths of a sent message (DESIGN.md section 6) that exist today:
  * `direct` and `relayed` (a direct E2E stream, over a direct or a circuit
  * relay connection) and `anonymous` (Sphinx through the mixnet to a
- * gateway's mailbox). The offline queue of a peer record is not built yet.
+ * gateway's mailbox) and `queued` (a direct message stored in the offline
+ * queue of an unreachable recipient at its queue servers; issue 11).
  */
-export const DELIVERY_PATHS = ['direct', 'relayed', 'anonymous'] as const
+export const DELIVERY_PATHS = ['direct', 'relayed', 'anonymous', 'queued'] as const
 
 /** A label value of `umbra_messages_sent_total{path}`. */
 export type DeliveryPath = typeof DELIVERY_PATHS[number]

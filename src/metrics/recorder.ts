@@ -13,7 +13,7 @@ export interface MetricsRecorder {
   sphinxProcessed(ms: number): void
   /** A DHT `put` or `get` ended with `outcome` after `ms`, ms. */
   dhtOperation(op: DhtOp, outcome: DhtOutcome, ms: number): void
-  /** A message was accepted on `path` (direct or relayed: acknowledged by the recipient; anonymous: stored at the gateway). */
+  /** A message was accepted on `path` (direct or relayed: acknowledged by the recipient; anonymous: stored at the gateway; queued: stored by a queue server). */
   messageSent(path: DeliveryPath): void
   /** A send of `kind` failed (direct: no acknowledgement; anonymous: fragments not stored after every retransmission). */
   sendFailed(kind: SendKind): void

@@ -350,6 +350,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       kad: libp2p.services.dht,
       server: this.role === 'server',
       metrics,
+      // Issue 11: where a recipient's offline queue lives, from its peer record (src/registry).
+      queueServersOf: async (peer, signal) => await registryRef.current?.lookup(peer.toString(), { signal }).then((r) => r.queueServers) ?? [],
+      publishedQueueServers: () => registryRef.current?.own()?.queueServers ?? [],
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
     const nat = createNatService({
@@ -385,7 +388,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     mixnet.events.addEventListener('anonymous:reply', (evt) => { const { id } = messaging.store.addReply(evt.detail); this.safeDispatchEvent('anonymous:reply', { detail: { ...evt.detail, id } }) })
     mixnet.events.addEventListener('anonymous:delivered', (evt) => { this.safeDispatchEvent('anonymous:delivered', { detail: evt.detail }) })
     mixnet.events.addEventListener('anonymous:status', (evt) => { this.safeDispatchEvent('anonymous:status', { detail: evt.detail }) })
-    const registry = createRegistry({ libp2p, kad: libp2p.services.dht, privateKey, role: this.role, log: logger('registry') }, this.#init.registry)
+    const registry = createRegistry({ libp2p, kad: libp2p.services.dht, privateKey, role: this.role, log: logger('registry'), queueServers: messaging.ownQueueServers }, this.#init.registry)
     registryRef.current = registry
     const names = createNames({ kad: libp2p.services.dht, privateKey, log: logger('names') })
     const discovery = createDiscovery({

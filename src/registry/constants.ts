@@ -21,6 +21,8 @@ export const PEER_REPUBLISH_MS = 30 * MINUTE
 export const PEER_REPUBLISH_DEBOUNCE_MS = 2 * SECOND
 /** Most addresses in a record, and the longest one, bytes of UTF-8 (as mix descriptors). */
 export const MAX_PEER_ADDRS = 16
+/** Queue servers a record may name (issue 11: the k = 3 servers holding the node's offline queue, OFFLINE_REPLICAS). */
+export const MAX_QUEUE_SERVERS = 3
 export const MAX_PEER_ADDR_BYTES = 256
 /** Largest application metadata, bytes (issue 9: at most 1 KiB). */
 export const MAX_METADATA_BYTES = 1024

@@ -5,7 +5,7 @@
  * self-certifying: only the node whose key the DHT key names can publish
  * there. Declared once with `defineNamespace` (src/dht/namespace.ts).
  */
-import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import sodium from 'sodium-native'
@@ -15,7 +15,7 @@ import { defineNamespace, type Namespace, type VerifiedRecord } from '../dht/nam
 import { InvalidOptionError } from '../errors.ts'
 import { decodeKey, encodeKey } from '../identity/index.ts'
 import {
-  MAX_CLOCK_SKEW_MS, MAX_METADATA_BYTES, MAX_PEER_ADDR_BYTES, MAX_PEER_ADDRS, MAX_PEER_RECORD_BYTES, PEER_NAMESPACE,
+  MAX_CLOCK_SKEW_MS, MAX_METADATA_BYTES, MAX_PEER_ADDR_BYTES, MAX_PEER_ADDRS, MAX_PEER_RECORD_BYTES, MAX_QUEUE_SERVERS, PEER_NAMESPACE,
   PEER_RECORD_VERSION, ROLE_CLIENT, ROLE_SERVER
 } from './constants.ts'
 import { MetadataTooLargeError } from './errors.ts'
@@ -39,6 +39,12 @@ export interface PeerRecordInfo {
   metadata: Uint8Array
   /** `metadata` is sealed to one recipient (open it with {@link openMetadata}). */
   sealed: boolean
+  /**
+   * PeerIds of the server nodes holding this node's offline queue, at most 3
+   * (issue 11); senders queue there when it is unreachable. Empty in records
+   * of older nodes: senders then use the 3 servers closest to its key.
+   */
+  queueServers: string[]
   seq: number
   /** ms since the Unix epoch. */
   expiresAt: number
@@ -49,7 +55,7 @@ type Fields = Omit<PeerRecordInfo, 'seq' | 'expiresAt'>
 function decodeValue (value: Uint8Array, rec: VerifiedRecord, now: number): Fields {
   let v: PeerRecordValue
   try {
-    v = PeerRecordValue.decode(value, { limits: { addrs: MAX_PEER_ADDRS } })
+    v = PeerRecordValue.decode(value, { limits: { addrs: MAX_PEER_ADDRS, queueServers: MAX_QUEUE_SERVERS } })
   } catch (err) {
     throw new InvalidRecordError('Peer record value is not a valid PeerRecordValue', { cause: err })
   }
@@ -65,6 +71,13 @@ function decodeValue (value: Uint8Array, rec: VerifiedRecord, now: number): Fiel
       throw new InvalidRecordError('A peer address is not a multiaddr', { cause: err })
     }
   }
+  for (const q of v.queueServers) {
+    try {
+      if (peerIdFromString(q).toString() !== q) throw new Error('not in canonical form')
+    } catch (err) {
+      throw new InvalidRecordError('A queue server is not a PeerId', { cause: err })
+    }
+  }
   if (v.metadata.byteLength > MAX_METADATA_BYTES + sodium.crypto_box_SEALBYTES) throw new InvalidRecordError(`Peer metadata exceeds ${MAX_METADATA_BYTES} bytes`)
   const lastSeen = Number(v.lastSeen)
   if (lastSeen < 1 || lastSeen > now + MAX_CLOCK_SKEW_MS || lastSeen > rec.expiresAt) throw new InvalidRecordError('Peer record lastSeen is missing, in the future or after the expiry')
@@ -75,7 +88,8 @@ function decodeValue (value: Uint8Array, rec: VerifiedRecord, now: number): Fiel
     addrs: v.addrs,
     lastSeen,
     metadata: v.metadata,
-    sealed: v.sealed
+    sealed: v.sealed,
+    queueServers: v.queueServers
   }
 }
 
@@ -108,6 +122,7 @@ export function peerRecordKey (key: string): Uint8Array {
  * @param init.metadata - at most 1,024 bytes @default empty
  * @param init.sealTo - seal the metadata to this `key_…` (libsodium `crypto_box_seal` to its X25519 form), so only it can read them
  * @param init.lastSeen - ms since the Unix epoch @default Date.now()
+ * @param init.queueServers - PeerIds of the servers holding the node's offline queue, at most 3 @default none
  * @returns the encoded signed record
  * @throws UMBRA_ERR_INVALID_OPTION (a bad field), UMBRA_ERR_METADATA_TOO_LARGE
  */
@@ -120,10 +135,13 @@ export async function signPeerRecord (init: {
   seq: number
   expiresAt: number
   lastSeen?: number
+  queueServers?: string[]
 }): Promise<Uint8Array> {
   if (init?.privateKey?.type !== 'Ed25519') throw new InvalidOptionError('privateKey must be the node\'s Ed25519 transport key')
   if (init.role !== 'server' && init.role !== 'client') throw new InvalidOptionError('role must be "server" or "client"')
   if (!Array.isArray(init.addrs) || init.addrs.length > MAX_PEER_ADDRS) throw new InvalidOptionError(`addrs must be at most ${MAX_PEER_ADDRS} multiaddrs`)
+  const queueServers = init.queueServers ?? []
+  if (!Array.isArray(queueServers) || queueServers.length > MAX_QUEUE_SERVERS) throw new InvalidOptionError(`queueServers must be at most ${MAX_QUEUE_SERVERS} PeerIds`)
   let metadata = init.metadata ?? new Uint8Array(0)
   if (!(metadata instanceof Uint8Array) || metadata.byteLength > MAX_METADATA_BYTES) throw new MetadataTooLargeError(`Peer record metadata is at most ${MAX_METADATA_BYTES} bytes`)
   if (init.sealTo != null) metadata = sealMetadata(metadata, init.sealTo)
@@ -134,7 +152,8 @@ export async function signPeerRecord (init: {
     addrs: init.addrs,
     lastSeen: BigInt(lastSeen),
     metadata: metadata as Uint8Array<ArrayBuffer>,
-    sealed: init.sealTo != null
+    sealed: init.sealTo != null,
+    queueServers
   })
   const dhtKey = peerNamespace.key(encodeKey(init.privateKey.publicKey.raw))
   return await peerNamespace.sign({ privateKey: init.privateKey, dhtKey, seq: init.seq, expiresAt: init.expiresAt, value })

@@ -17,7 +17,7 @@ import { keyFromPeerId, parsePeer } from '../identity/index.ts'
 import { withTimeout } from '../signals.ts'
 import {
   LOOKUP_CACHE_MS, LOOKUP_TIMEOUT_MS, MAX_METADATA_BYTES, MAX_PEER_ADDR_BYTES, MAX_PEER_ADDRS, PEER_RECORD_TTL_MS,
-  PEER_REPUBLISH_DEBOUNCE_MS, PEER_REPUBLISH_MS, PUBLISH_TIMEOUT_MS
+  PEER_REPUBLISH_DEBOUNCE_MS, PEER_REPUBLISH_MS, PUBLISH_TIMEOUT_MS, MAX_QUEUE_SERVERS
 } from './constants.ts'
 import { MetadataTooLargeError, PeerNotFoundError } from './errors.ts'
 import { openMetadata, peerNamespace, peerRecordKey, signPeerRecord, verifyPeerRecord, type PeerRecordInfo } from './peer-record.ts'
@@ -71,6 +71,11 @@ export interface RegistryComponents {
   privateKey: PrivateKey
   role: 'server' | 'client'
   log: Logger
+  /**
+   * The PeerIds of the servers holding this node's offline queue (issue 11),
+   * named in each record it publishes; none when absent or when it fails.
+   */
+  queueServers?: (signal: AbortSignal) => Promise<string[]>
 }
 
 /** The registry with its lifecycle and the peer-routing hook, as held by the node. */
@@ -111,7 +116,11 @@ export function createRegistry (components: RegistryComponents, init: RegistryIn
     seq = Math.max(seq + 1, now)
     const addrs = publishableAddrs(libp2p.getMultiaddrs().map((a) => a.toString()), role)
     lastAddrs = addrs.join(' ')
-    const bytes = await signPeerRecord({ privateKey, role, addrs, metadata, sealTo, seq, expiresAt: now + PEER_RECORD_TTL_MS, lastSeen: now })
+    const queueServers = await components.queueServers?.(withTimeout(signal, PUBLISH_TIMEOUT_MS)).then((q) => q.slice(0, MAX_QUEUE_SERVERS), (err: Error) => {
+      log.debug({ err: err.message }, 'could not find this node\'s queue servers; the record names none')
+      return []
+    }) ?? []
+    const bytes = await signPeerRecord({ privateKey, role, addrs, metadata, sealTo, seq, expiresAt: now + PEER_RECORD_TTL_MS, lastSeen: now, queueServers })
     const dhtKey = peerRecordKey(myKey)
     const record = await verifyPeerRecord(dhtKey, bytes)
     own = record

@@ -23,11 +23,12 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { stunBinding } from '../../src/nat/stun-client.ts'
+import { OFFLINE_PROTOCOL } from '../../src/messaging/constants.ts'
 import type { PseudonymInfo } from '../../src/mixnet/types.ts'
 import { eventually, freePort, killStragglers, UmbraProcess } from '../mixnet/process-helpers.ts'
 
 /** Every protocol an Umbra server answers: kad-dht's under Umbra's id, then Umbra's own (src/*\/constants.ts). */
-const PROTOCOLS = ['/umbra/kad/1.0.0', '/umbra/msg/1.0.0', '/umbra/mix/1.0.0', '/umbra/mixdir/1.0.0', '/umbra/gateway/1.0.0']
+const PROTOCOLS = ['/umbra/kad/1.0.0', '/umbra/msg/1.0.0', OFFLINE_PROTOCOL, '/umbra/mix/1.0.0', '/umbra/mixdir/1.0.0', '/umbra/gateway/1.0.0']
 /** Malformed frames of each kind sent on each protocol. */
 const FRAMES_PER_KIND = 3
 /** How long slowloris streams drip (1 byte per second) or stay silent, ms. */

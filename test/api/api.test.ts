@@ -96,6 +96,10 @@ class FakeNode extends EventTarget {
       if (to === 'offline') return { id: _options?.id ?? 'ab'.repeat(16), to, path: 'queued', servers: ['12D3KooWQueue'], rttMs: 20 }
       return { id: _options?.id ?? 'ab'.repeat(16), to, path: 'direct', rttMs: 12.5 }
     },
+    paths: async (to: string) => {
+      if (to === 'bad-recipient') throw new UmbraError('Not a PeerId or key', 'UMBRA_ERR_INVALID_RECIPIENT')
+      return []
+    },
     inbox: (): ReceivedMessage[] => [],
     drainOfflineQueue: async () => 0
   }

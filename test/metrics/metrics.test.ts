@@ -7,6 +7,8 @@
  * and every node of the process with its own registry.
  */
 import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { readFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import { register as globalRegister } from 'prom-client'
@@ -109,6 +111,9 @@ describe('GET /metrics on real loopback nodes with the mixnet', () => {
     const [a, b] = nodes as [UmbraNode, UmbraNode]
     const api = apis.get(a) as ApiServer
     await a.messaging.send(b.peerId, new TextEncoder().encode('direct'))
+    // An unreachable recipient: the message waits in its offline queue (issue 11), counted as `queued`.
+    const ghost = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    assert.equal((await a.messaging.send(ghost, new TextEncoder().encode('queued'))).path, 'queued')
     await a.dht.put('metrics-key', new TextEncoder().encode('v'))
     assert.ok(await a.dht.get('metrics-key') !== undefined)
     assert.equal(await a.dht.get('no-such-key-for-metrics'), undefined)
@@ -118,6 +123,7 @@ describe('GET /metrics on real loopback nodes with the mixnet', () => {
     const fams = await families(api)
     assert.equal(valueOf(fams, 'umbra_messages_sent_total', { path: 'direct' }), 1)
     assert.equal(valueOf(fams, 'umbra_messages_sent_total', { path: 'relayed' }), 0)
+    assert.equal(valueOf(fams, 'umbra_messages_sent_total', { path: 'queued' }), 1)
     const dht = 'umbra_dht_operation_seconds'
     assert.equal(valueOf(fams, `${dht}_count`, { op: 'put', outcome: 'ok' }, dht), 1)
     // The API's GET /v1/dht/:key above is a third get.

@@ -12,6 +12,7 @@ export interface PeerRecordValue {
   lastSeen: bigint
   metadata: Uint8Array<ArrayBuffer>
   sealed: boolean
+  queueServers: string[]
 }
 
 export const PeerRecordValue: {
@@ -60,6 +61,13 @@ export const PeerRecordValue: {
           w.bool(obj.sealed)
         }
 
+        if (obj.queueServers != null && obj.queueServers.length > 0) {
+          for (const value of obj.queueServers) {
+            w.uint32(58)
+            w.string(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -70,7 +78,8 @@ export const PeerRecordValue: {
           addrs: [],
           lastSeen: 0n,
           metadata: uint8ArrayAlloc(0),
-          sealed: false
+          sealed: false,
+          queueServers: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -107,6 +116,14 @@ export const PeerRecordValue: {
               obj.sealed = reader.bool()
               break
             }
+            case 7: {
+              if (opts.limits?.queueServers != null && obj.queueServers.length === opts.limits.queueServers) {
+                throw new MaxLengthError('Decode error - repeated field "queueServers" had too many elements')
+              }
+
+              obj.queueServers.push(reader.string())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -117,7 +134,8 @@ export const PeerRecordValue: {
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
-          addrs: 0
+          addrs: 0,
+          queueServers: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -176,6 +194,21 @@ export const PeerRecordValue: {
               }
               break
             }
+            case 7: {
+              if (opts.limits?.queueServers != null && obj.queueServers === opts.limits.queueServers) {
+                throw new MaxLengthError('Streaming decode error - repeated field "queueServers" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.queueServers[]`,
+                index: obj.queueServers,
+                value: reader.string()
+              }
+
+              obj.queueServers++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -187,6 +220,7 @@ export const PeerRecordValue: {
 
     return _codec
   }
+
 
 
 
