@@ -2,7 +2,7 @@
  * Packet links' admission rules (src/mixnet/links.ts) on fake streams: the
  * bounds, round robin between predecessors, pausing, the replay penalty and
  * the no-dial rule for next hops outside the directory. The same rules over
- * real processes: relay-hygiene.test.ts.
+ * real processes: relay-hygiene.longtest.ts.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'

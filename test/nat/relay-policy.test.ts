@@ -3,7 +3,7 @@
  * per-host cap on inbound handshakes (issue 10: one host's silent sockets
  * kept every new peer out), the allow list's CIDR matching, and refusing
  * everything before the policy is attached to a node. The end-to-end attacks
- * are in test/adversary/relay.test.ts.
+ * are in test/adversary/relay.longtest.ts.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
