@@ -296,8 +296,10 @@ describe('HTTP API under abuse', () => {
         const what = `${r.method} ${path}${r.query.slice(0, 60)} body ${String(r.body).slice(0, 100)} → ${a.status} ${JSON.stringify(a.body).slice(0, 200)}`
         assert.notEqual(a.status, 500, what)
         if (a.status >= 400 && r.method !== 'HEAD') assertErrorShape(a, what)
-        if (a.status >= 500) assert.ok(r.route.errors.includes(a.status) && r.method === r.route.method, `undocumented ${what}`)
-        else if (a.status >= 400) assert.ok(GENERIC.has(a.status) || r.route.errors.includes(a.status), `undocumented ${what}`)
+        // A request whose method was changed may reach another route on the same URL (GET → POST /v1/pseudonyms): that route's documented errors apply.
+        const answering = routes.find((x) => x.method === r.method && x.url === r.route.url) ?? r.route
+        if (a.status >= 500) assert.ok(answering.errors.includes(a.status) && r.method === answering.method, `undocumented ${what}`)
+        else if (a.status >= 400) assert.ok(GENERIC.has(a.status) || answering.errors.includes(a.status), `undocumented ${what}`)
       }))
       }), { interruptAfterTimeLimit: FUZZ_MS, numRuns: 1_000_000, endOnFailure: true })
     } finally {
