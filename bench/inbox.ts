@@ -3,8 +3,8 @@
  *
  * Prints:
  * - durable inbox insert rate (one transaction per message, as a receiving
- *   node does it) on a file with synchronous=FULL (the node's setting), on a
- *   file with NORMAL, and in memory;
+ *   node does it) on a file with synchronous=FULL, on a file with NORMAL
+ *   (the node's setting, STATE_DB_SYNCHRONOUS), and in memory;
  * - page read rate (`inbox.list()`, 100 newest first) from 10,000 entries,
  *   first page and a page deep in the inbox;
  * - the cost of durability on the direct-message round trip, same run: two
@@ -87,7 +87,7 @@ try {
   await Promise.all([da.stop(), db.stop()])
   console.table([
     { measure: 'direct message round trip, inbox in memory', n: ROUNDS, ...inMemory },
-    { measure: 'direct message round trip, inbox in umbra.db (FULL)', n: ROUNDS, ...onDisk },
+    { measure: 'direct message round trip, inbox in umbra.db (NORMAL)', n: ROUNDS, ...onDisk },
     { measure: 'cost of durability, p50', n: ROUNDS, p50: +(onDisk.p50 - inMemory.p50).toFixed(2), p95: +(onDisk.p95 - inMemory.p95).toFixed(2) }
   ])
 } finally {
