@@ -196,11 +196,17 @@ export function createMessagingService (components: MessagingServiceComponents):
     if (!uint8ArrayEquals(ack.id, id)) throw new RefusedError('The acknowledgement names another message')
   }
 
-  /** The paths to `peer` this node can use now: its open connections and the addresses the peer store knows. */
+  /** The paths to `peer` this node can use now: its open connections (WebRTC ones included) and the non-WebRTC addresses the peer store knows. */
   async function candidatesOf (peer: PeerId): Promise<PathCandidate[]> {
     const out: PathCandidate[] = libp2p.getConnections(peer).filter((c) => c.status === 'open').map((c) => ({ addr: c.remoteAddr.toString(), connected: true }))
     try {
-      for (const a of (await libp2p.peerStore.get(peer)).addresses) out.push({ addr: a.multiaddr.toString(), connected: false })
+      for (const a of (await libp2p.peerStore.get(peer)).addresses) {
+        const addr = a.multiaddr.toString()
+        // A WebRTC connection is set up by a hole punch (nat.holePunch), not by a send: a WebRTC dial cut short by the
+        // per-path timeout could leave its native peer connection behind (seen under load: the process could not exit).
+        if (addr.includes('/webrtc')) continue
+        out.push({ addr, connected: false })
+      }
     } catch {
       // Not in the peer store: only open connections, or libp2p's own peer routing (below).
     }
