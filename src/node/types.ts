@@ -5,6 +5,7 @@ import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, Pseud
 import type { Registry, RegistryInit } from '../registry/index.ts'
 import type { Names } from '../names/index.ts'
 import type { Discovery } from '../discovery/index.ts'
+import type { Auth } from '../auth/index.ts'
 import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { QuotaSnapshot } from '../quota.ts'
@@ -133,6 +134,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly names: Names
   /** Service discovery: advertise and find a namespace, by PeerId or by pseudonym. */
   readonly discovery: Discovery
+  /** Challenge-response: issue, answer and verify proofs of a key; ask a peer to prove its node key (src/auth). */
+  readonly auth: Auth
   /** This node's pseudonyms. */
   readonly pseudonyms: PseudonymService
   /** NAT status and hole punching. */
