@@ -25,6 +25,7 @@ import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
 import { createNames, globalNameNamespace, zoneNameNamespace, type Names, type NamesHandle } from '../names/index.ts'
 import { createDiscovery, discoveryNamespace, type Discovery, type DiscoveryHandle } from '../discovery/index.ts'
+import { setDataDirPassphrase } from '../identity/keyfile.ts'
 import { createAuth, type Auth, type AuthHandle } from '../auth/index.ts'
 import { PROVIDER_TTL_MS, REPROVIDE_INTERVAL_MS } from '../discovery/constants.ts'
 import { createBootstrapRegistration, normalizeBootstrapUrl, type BootstrapRegistration } from '../bootstrap/index.ts'
@@ -243,6 +244,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const persistent = this.#init.privateKey == null
     this.#lock = persistent ? lockDataDir(this.dataDir) : undefined
     try {
+      if (persistent && this.#init.passphrase != null) setDataDirPassphrase(this.dataDir, this.#init.passphrase)
       this.#state = openStateDatabase({ path: persistent ? dataDirPaths(this.dataDir).state : ':memory:', synchronous: STATE_DB_SYNCHRONOUS })
       await this.#startWith(this.#state)
     } catch (err) {

@@ -47,6 +47,13 @@ export interface UmbraNodeInit {
    * embedded use). When set, nothing is read from or written to `dataDir`.
    */
   privateKey?: PrivateKey
+  /**
+   * Passphrase of the data directory's key files (`identity.key`,
+   * `pseudonyms.json`; issue 14 item 4, src/identity/keyfile.ts): sealed
+   * files are opened with it and new ones written sealed. A wrong one stops
+   * `start()` with UMBRA_ERR_BAD_PASSPHRASE and changes no file.
+   */
+  passphrase?: string
   /** Anonymity layer options (preset, default hops, key epoch, worker threads). */
   mixnet?: MixnetInit
   /** NAT traversal options (STUN port of a server, STUN servers of a client, UPnP). */
