@@ -371,6 +371,13 @@ const ownedNameSchema = {
   }
 } as const
 
+/** A `key_…` string (base58btc); describe it where used: `{ ...keyStringSchema, description }`. */
+const keyStringSchema = { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$' } as const
+/** A purpose of src/auth (src/auth/constants.ts PURPOSE_PATTERN, MAX_PURPOSE_LENGTH). */
+const purposeSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]*$' } as const
+/** 32 bytes in base64url (43 characters). */
+const bytes32Schema = { type: 'string', minLength: 43, maxLength: 43, pattern: '^[A-Za-z0-9_-]+$' } as const
+
 /** A challenge of src/auth (issue 14, item 1), as issued by `POST /v1/auth/challenge`. */
 const authChallengeSchema = {
   type: 'object',
@@ -378,11 +385,11 @@ const authChallengeSchema = {
   additionalProperties: false,
   properties: {
     version: { type: 'integer', const: 1 },
-    purpose: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]*$', description: 'What the proof is for.' },
-    issuer: { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$', description: 'The issuing node\'s key.' },
-    nonce: { type: 'string', minLength: 43, maxLength: 43, pattern: '^[A-Za-z0-9_-]+$', description: '32 random bytes, base64url.' },
+    purpose: { ...purposeSchema, description: 'What the proof is for.' },
+    issuer: { ...keyStringSchema, description: 'The issuing node\'s key.' },
+    nonce: { ...bytes32Schema, description: '32 random bytes, base64url.' },
     expiresAt: { type: 'integer', minimum: 0, description: 'Expiry, ms since the Unix epoch.' },
-    tag: { type: 'string', minLength: 43, maxLength: 43, pattern: '^[A-Za-z0-9_-]+$', description: 'The issuer\'s HMAC-SHA256 tag over the other fields, base64url.' }
+    tag: { ...bytes32Schema, description: 'The issuer\'s HMAC-SHA256 tag over the other fields, base64url.' }
   }
 } as const
 
@@ -393,9 +400,9 @@ const authResponseSchema = {
   additionalProperties: false,
   properties: {
     version: { type: 'integer', const: 1 },
-    key: { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$', description: 'The key that signed: the node key or a pseudonym.' },
-    purpose: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]*$' },
-    nonce: { type: 'string', minLength: 43, maxLength: 43, pattern: '^[A-Za-z0-9_-]+$' },
+    key: { ...keyStringSchema, description: 'The key that signed: the node key or a pseudonym.' },
+    purpose: { ...purposeSchema, description: 'The purpose the signer saw in the challenge.' },
+    nonce: bytes32Schema,
     signature: { type: 'string', minLength: 86, maxLength: 86, pattern: '^[A-Za-z0-9_-]+$', description: 'Ed25519 signature over the domain-separated fields (docs/auth.md), base64url.' }
   }
 } as const
@@ -1120,7 +1127,7 @@ export const ROUTES = {
         additionalProperties: false,
         properties: {
           challenge: authChallengeSchema,
-          key: { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$', description: 'Sign with this key (the node key or a pseudonym of this node). Default: the node key.' }
+          key: { ...keyStringSchema, description: 'Sign with this key (the node key or a pseudonym of this node). Default: the node key.' }
         }
       },
       response: { 200: { type: 'object', required: ['response'], additionalProperties: false, properties: { response: authResponseSchema } } }
@@ -1144,7 +1151,7 @@ export const ROUTES = {
           challenge: authChallengeSchema,
           response: authResponseSchema,
           purpose: { ...authChallengeSchema.properties.purpose, description: 'Refuse unless the challenge is for this purpose.' },
-          key: { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$', description: 'Refuse unless this key signed.' }
+          key: { ...keyStringSchema, description: 'Refuse unless this key signed.' }
         }
       },
       response: { 200: authVerifiedSchema }
