@@ -80,7 +80,9 @@ export interface Auth {
   /**
    * Asks a connected or dialable peer to prove its node key over
    * {@link AUTH_PROTOCOL}: sends a fresh challenge, verifies the answer, and
-   * checks that the key is the peer's PeerId key.
+   * checks that the key is the peer's PeerId key. The answering side signs
+   * only with its node key and only challenges the asking peer issued (no
+   * relaying a third party's challenge through it).
    * @throws UMBRA_ERR_AUTH_PEER (no answer, refusal), the codes of {@link verify}
    */
   prove(peer: PeerId, options: { purpose: string, signal?: AbortSignal }): Promise<Verified>
@@ -217,14 +219,18 @@ export function createAuth (components: AuthComponents): AuthHandle {
       if (running || libp2p == null) return
       running = true
       // Only the node key answers on the network: a pseudonym signing here would link it to this PeerId.
-      await libp2p.handle(AUTH_PROTOCOL, async (stream) => {
+      // And only challenges the asking peer issued itself: else a peer could relay a third party's
+      // challenge here and pass this node's answer off as its own proof (a signing oracle).
+      await libp2p.handle(AUTH_PROTOCOL, async (stream, connection) => {
         const signal = withTimeout(undefined, AUTH_EXCHANGE_TIMEOUT_MS)
         try {
           const lp = lpStream(stream, { maxDataLength: MAX_AUTH_MESSAGE_BYTES })
           let reply
           try {
-            const msg = decodeMessage((await lp.read({ signal })).subarray())
-            reply = { version: AUTH_VERSION, response: await auth.respond(msg.challenge) }
+            const challenge = parseChallenge(decodeMessage((await lp.read({ signal })).subarray()).challenge)
+            const asker = connection.remotePeer.publicKey
+            if (asker?.type !== 'Ed25519' || encodeKey(asker.raw) !== challenge.issuer) throw new AuthChallengeError('Over /umbra/auth/1.0.0 this node answers only challenges issued by the asking peer')
+            reply = { version: AUTH_VERSION, response: await auth.respond(challenge) }
           } catch (err) {
             const e = err as UmbraError
             reply = { version: AUTH_VERSION, error: { code: e.code ?? 'UMBRA_ERR_AUTH_CHALLENGE', message: e.message } }
