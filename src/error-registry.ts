@@ -15,11 +15,12 @@ import {
   UnauthorizedError,
   UnsupportedMediaTypeError
 } from './api/error-classes.ts'
+import { AuthChallengeError, AuthExpiredError, AuthPeerError, AuthPurposeError, AuthReplayError, AuthSignatureError } from './auth/errors.ts'
 import { BadChallengeError, BadSignatureError, BootstrapFailedError, RateLimitedError } from './bootstrap/errors.ts'
 import { AlreadyRunningError, ApiResponseError, ApiUnreachableError, DemoFailedError } from './cli/errors.ts'
 import { InvalidKeyNameError, InvalidRecordError, InvalidTtlError, KeyOwnedError, ValueTooLargeError } from './dht/errors.ts'
 import { DiscoverySetFullError, InvalidNamespaceError } from './discovery/errors.ts'
-import { IdentityFileError, InvalidKeyError, KeyChecksumError } from './identity/errors.ts'
+import { BadPassphraseError, IdentityFileError, InvalidKeyError, KeyChecksumError, PassphraseRequiredError } from './identity/errors.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageNotFoundError, MessageTooLargeError, OfflineQueueBytesError, OfflineQueueFullError, OfflineQueueServerFullError, UnreadableMessageError } from './messaging/errors.ts'
 import {
   AnonymousDeliveryError,
@@ -117,6 +118,8 @@ const ENTRIES = [
   entry(InvalidKeyError, 400),
   entry(KeyChecksumError, 400),
   entry(IdentityFileError, 500),
+  entry(BadPassphraseError, 401),
+  entry(PassphraseRequiredError, 401),
   // src/dht
   entry(InvalidKeyNameError, 400),
   entry(ValueTooLargeError, 413),
@@ -172,6 +175,14 @@ const ENTRIES = [
   entry(BootstrapFailedError, 500),
   codeEntry('UMBRA_ERR_STALE_RECORD', UmbraError, 409, 'An older record than the one the server holds'),
   codeEntry('UMBRA_ERR_BOOTSTRAP_FULL', UmbraError, 503, 'The bootstrap server holds as many records as it may'),
+  // src/auth (issue 14, item 1): a refused proof is the caller's input, 400; a peer that would not answer is 502 like an undelivered message
+  entry(AuthChallengeError, 400),
+  entry(AuthExpiredError, 400),
+  entry(AuthPurposeError, 400),
+  entry(AuthSignatureError, 400),
+  entry(AuthReplayError, 400),
+  entry(AuthPeerError, 502),
+  codeEntry('UMBRA_ERR_AUTH_BUSY', UmbraError, 503, 'Too many challenges answered at once; try again when some expired'),
   // src/store
   entry(StateDatabaseError, 500),
   // src/testnet

@@ -268,6 +268,26 @@ export class ApiClient {
     return await this.call('namesResolve', { params: { name }, query: freshQuery(options) }, options)
   }
 
+  /** `POST /v1/auth/challenge`: a challenge issued by the node for `purpose` (`ttlMs` 1,000-600,000, default 60,000). */
+  async authChallenge (purpose: string, options: RequestOptions & { ttlMs?: number } = {}): Promise<RouteResponse<'authChallenge'>> {
+    return await this.call('authChallenge', { body: { purpose, ...fieldsOf(options, ['ttlMs']) } }, options)
+  }
+
+  /** `POST /v1/auth/respond`: the node answers `challenge` with its node key or the pseudonym `key`. @throws ApiResponseError (400 `UMBRA_ERR_AUTH_EXPIRED`, 404 `UMBRA_ERR_NOT_MY_PSEUDONYM`) */
+  async authRespond (challenge: RouteBody<'authRespond'>['challenge'], key?: string, options: RequestOptions = {}): Promise<RouteResponse<'authRespond'>> {
+    return await this.call('authRespond', { body: { challenge, ...(key != null ? { key } : {}) } }, options)
+  }
+
+  /** `POST /v1/auth/verify`: the node verifies a response to a challenge it issued (once). @throws ApiResponseError (400 `UMBRA_ERR_AUTH_…`, docs/auth.md) */
+  async authVerify (challenge: RouteBody<'authVerify'>['challenge'], response: RouteBody<'authVerify'>['response'], options: RequestOptions & { purpose?: string, key?: string } = {}): Promise<RouteResponse<'authVerify'>> {
+    return await this.call('authVerify', { body: { challenge, response, ...fieldsOf(options, ['purpose', 'key']) } }, options)
+  }
+
+  /** `POST /v1/auth/prove`: the node asks `peer` to prove its node key over /umbra/auth/1.0.0. @throws ApiResponseError (502 `UMBRA_ERR_AUTH_PEER`) */
+  async authProve (peer: string, purpose: string, options: RequestOptions = {}): Promise<RouteResponse<'authProve'>> {
+    return await this.call('authProve', { body: { peer, purpose } }, options)
+  }
+
   /** `GET /v1/names`: the names the node owns. */
   async names (options: RequestOptions = {}): Promise<RouteResponse<'namesList'>> {
     return await this.call('namesList', {}, options)

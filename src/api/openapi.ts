@@ -371,6 +371,56 @@ const ownedNameSchema = {
   }
 } as const
 
+/** A `key_…` string (base58btc); describe it where used: `{ ...keyStringSchema, description }`. */
+const keyStringSchema = { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$' } as const
+/** A purpose of src/auth (src/auth/constants.ts PURPOSE_PATTERN, MAX_PURPOSE_LENGTH). */
+const purposeSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]*$' } as const
+/** 32 bytes in base64url (43 characters). */
+const bytes32Schema = { type: 'string', minLength: 43, maxLength: 43, pattern: '^[A-Za-z0-9_-]+$' } as const
+
+/** A challenge of src/auth (issue 14, item 1), as issued by `POST /v1/auth/challenge`. */
+const authChallengeSchema = {
+  type: 'object',
+  required: ['version', 'purpose', 'issuer', 'nonce', 'expiresAt', 'tag'],
+  additionalProperties: false,
+  properties: {
+    version: { type: 'integer', const: 1 },
+    purpose: { ...purposeSchema, description: 'What the proof is for.' },
+    issuer: { ...keyStringSchema, description: 'The issuing node\'s key.' },
+    nonce: { ...bytes32Schema, description: '32 random bytes, base64url.' },
+    expiresAt: { type: 'integer', minimum: 0, description: 'Expiry, ms since the Unix epoch.' },
+    tag: { ...bytes32Schema, description: 'The issuer\'s HMAC-SHA256 tag over the other fields, base64url.' }
+  }
+} as const
+
+/** A response to a challenge (`POST /v1/auth/respond`). */
+const authResponseSchema = {
+  type: 'object',
+  required: ['version', 'key', 'purpose', 'nonce', 'signature'],
+  additionalProperties: false,
+  properties: {
+    version: { type: 'integer', const: 1 },
+    key: { ...keyStringSchema, description: 'The key that signed: the node key or a pseudonym.' },
+    purpose: { ...purposeSchema, description: 'The purpose the signer saw in the challenge.' },
+    nonce: bytes32Schema,
+    signature: { type: 'string', minLength: 86, maxLength: 86, pattern: '^[A-Za-z0-9_-]+$', description: 'Ed25519 signature over the domain-separated fields (docs/auth.md), base64url.' }
+  }
+} as const
+
+/** What a verified proof answers (`POST /v1/auth/verify`, `POST /v1/auth/prove`). */
+const authVerifiedSchema = {
+  type: 'object',
+  required: ['valid', 'key', 'purpose'],
+  additionalProperties: false,
+  properties: {
+    valid: { type: 'boolean', const: true },
+    key: { type: 'string', description: 'The key that proved itself, `key_…`.' },
+    purpose: { type: 'string' }
+  }
+} as const
+
+const AUTH_REFUSALS = '400 `UMBRA_ERR_AUTH_CHALLENGE` (malformed, not issued by this node since its last start, or answering another challenge), `UMBRA_ERR_AUTH_EXPIRED`, `UMBRA_ERR_AUTH_PURPOSE`, `UMBRA_ERR_AUTH_SIGNATURE` (not signed by the named or expected key), `UMBRA_ERR_AUTH_REPLAY` (already accepted once); 503 `UMBRA_ERR_AUTH_BUSY`'
+
 export const ROUTES = {
   health: {
     method: 'GET',
@@ -1040,6 +1090,96 @@ export const ROUTES = {
     bodyOptional: true,
     errors: [400, 404, 415, 502, 503]
   },
+  authChallenge: {
+    method: 'POST',
+    url: '/v1/auth/challenge',
+    operationId: 'authChallenge',
+    summary: 'Issue a challenge for someone to prove a key (docs/auth.md)',
+    description: 'A random 32-byte nonce bound to `purpose`, this node as issuer and an expiry (`ttlMs`, 1,000-600,000, default 60,000), tagged so this node can later verify an answer to it, once. Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_INVALID_OPTION`.',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        required: ['purpose'],
+        additionalProperties: false,
+        properties: {
+          purpose: authChallengeSchema.properties.purpose,
+          ttlMs: { type: 'integer', minimum: 1000, maximum: 600_000, description: 'Lifetime of the challenge, ms. Default 60,000.' }
+        }
+      },
+      response: { 200: { type: 'object', required: ['challenge'], additionalProperties: false, properties: { challenge: authChallengeSchema } } }
+    },
+    errors: [400, 415, 503]
+  },
+  authRespond: {
+    method: 'POST',
+    url: '/v1/auth/respond',
+    operationId: 'authRespond',
+    summary: 'Answer a challenge with the node key or one of its pseudonyms',
+    description: 'Signs the challenge\'s domain-separated fields (never the raw nonce) with the node key, or with `key` (the node key or one of this node\'s pseudonyms, `key_…`). Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_AUTH_CHALLENGE`, `UMBRA_ERR_AUTH_EXPIRED`; 404 `UMBRA_ERR_NOT_MY_PSEUDONYM`.',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        required: ['challenge'],
+        additionalProperties: false,
+        properties: {
+          challenge: authChallengeSchema,
+          key: { ...keyStringSchema, description: 'Sign with this key (the node key or a pseudonym of this node). Default: the node key.' }
+        }
+      },
+      response: { 200: { type: 'object', required: ['response'], additionalProperties: false, properties: { response: authResponseSchema } } }
+    },
+    errors: [400, 404, 415, 503]
+  },
+  authVerify: {
+    method: 'POST',
+    url: '/v1/auth/verify',
+    operationId: 'authVerify',
+    summary: 'Verify a response to a challenge this node issued',
+    description: `Accepts each challenge once: signature under the response's key, freshness, purpose (and \`purpose\`/\`key\` when given), single use. Errors: ${AUTH_REFUSALS}.`,
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        required: ['challenge', 'response'],
+        additionalProperties: false,
+        properties: {
+          challenge: authChallengeSchema,
+          response: authResponseSchema,
+          purpose: { ...authChallengeSchema.properties.purpose, description: 'Refuse unless the challenge is for this purpose.' },
+          key: { ...keyStringSchema, description: 'Refuse unless this key signed.' }
+        }
+      },
+      response: { 200: authVerifiedSchema }
+    },
+    errors: [400, 415, 503]
+  },
+  authProve: {
+    method: 'POST',
+    url: '/v1/auth/prove',
+    operationId: 'authProve',
+    summary: 'Ask a peer to prove its node key over /umbra/auth/1.0.0',
+    description: `Sends the peer a fresh challenge for \`purpose\` and verifies its answer against the peer's PeerId key. Only node keys answer on the network (a pseudonym would be linked to the PeerId). Errors: 400 \`UMBRA_ERR_INVALID_KEY\`; 502 \`UMBRA_ERR_AUTH_PEER\` (no answer or a refusal); ${AUTH_REFUSALS}.`,
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        required: ['peer', 'purpose'],
+        additionalProperties: false,
+        properties: {
+          peer: { type: 'string', minLength: 1, maxLength: 128, description: 'PeerId or `key_…` of the peer.' },
+          purpose: authChallengeSchema.properties.purpose
+        }
+      },
+      response: { 200: authVerifiedSchema }
+    },
+    errors: [400, 415, 502, 503]
+  },
   mixnet: {
     method: 'GET',
     url: '/v1/mixnet',
@@ -1165,7 +1305,9 @@ export const COMPONENT_SCHEMAS = {
   HolePunchResult: holePunchResultSchema,
   RankedPath: rankedPathSchema,
   NameRecord: nameRecordSchema,
-  OwnedName: ownedNameSchema
+  OwnedName: ownedNameSchema,
+  AuthChallenge: authChallengeSchema,
+  AuthResponse: authResponseSchema
 } as const
 
 /** Schema of the `data` of a `message` event (same as a `GET /v1/messages` entry). */

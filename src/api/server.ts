@@ -498,6 +498,24 @@ class HttpApiServer implements ApiServer {
       return await node.pseudonyms.purgeMailbox(request.params.key, { all: request.body?.all === true })
     })
 
+    this.#route(ROUTES.authChallenge, async (request) => {
+      const { purpose, ttlMs } = request.body
+      return { challenge: this.#startedNode().auth.challenge({ purpose, ...(ttlMs != null ? { ttlMs } : {}) }) }
+    })
+
+    this.#route(ROUTES.authRespond, async (request) => ({ response: await this.#startedNode().auth.respond(request.body.challenge, request.body.key) }))
+
+    this.#route(ROUTES.authVerify, async (request) => {
+      const { challenge, response, purpose, key } = request.body
+      return await this.#startedNode().auth.verify(challenge, response, { ...(purpose != null ? { purpose } : {}), ...(key != null ? { key } : {}) })
+    })
+
+    this.#route(ROUTES.authProve, async (request, reply) => {
+      const node = this.#startedNode()
+      const peer = parsePeer(request.body.peer)
+      return await this.#withSignal(reply, async (signal) => await node.auth.prove(peer, { purpose: request.body.purpose, signal }))
+    })
+
     this.#route(ROUTES.mixnet, async () => {
       const mixnet = this.#startedNode().mixnet
       const { meanDelayMs, loopRate, dropRate } = mixnet.parameters

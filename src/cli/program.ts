@@ -61,6 +61,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--stun-host <ip...>', 'IP addresses the STUN server binds, IPv4 or IPv6; :: binds both families (default: the IPs of --listen)', ipCollector)
     .option('--no-upnp', 'do not ask the local router for a UPnP / NAT-PMP port mapping (client nodes)')
     .option('--announce-private', 'announce private and loopback addresses too (default: only when every --listen address is a private or loopback IP; clients announce relayed addresses only)')
+    .option('--passphrase-file <file>', 'read the key files\' passphrase from FILE (else $UMBRA_PASSPHRASE, else a prompt when they are encrypted); on a first start it encrypts the new ones (docs/auth.md)')
     .addOption(new Option('--stop-on-stdin-close').hideHelp())
     .addOption(new Option('--no-exempt-loopback', 'apply the inbound connection limits to this machine too (tests that attack over loopback)').hideHelp())
     .addHelpText('after', `\n--api HOST:PORT is where the HTTP API listens (default: ${DEFAULT_API_HOST}:${DEFAULT_API_PORT}; port 0 picks a free port); --json prints the ready line as one JSON object.\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.\n$${ENV_MIXNET_PRESET} sets the mixnet preset when --mixnet-preset is not given; every node of one network should use the same.`)
@@ -192,6 +193,52 @@ export function createProgram (result: { exitCode: number }): Command {
     .action(async (_flags: unknown, cmd: Command) => {
       const { runNameList } = await import('./commands/names.ts')
       result.exitCode = await runNameList(flagsOf(cmd))
+    })
+
+  const passphrase = program.command('passphrase')
+    .description('encrypt the key files (identity.key, pseudonyms.json) of a stopped node with a passphrase, change it, or remove it (docs/auth.md)')
+  for (const [action, what] of [['set', 'encrypt the key files with a new passphrase ($UMBRA_NEW_PASSPHRASE, --new-passphrase-file or a prompt)'], ['change', 'change the passphrase (current: $UMBRA_PASSPHRASE or --passphrase-file; new: $UMBRA_NEW_PASSPHRASE or --new-passphrase-file)'], ['remove', 'decrypt the key files for good (current passphrase: $UMBRA_PASSPHRASE or --passphrase-file)']] as const) {
+    addClientCommand(passphrase, action, what)
+      .option('--passphrase-file <file>', 'the current passphrase, from a file')
+      .option('--new-passphrase-file <file>', 'the new passphrase, from a file')
+      .addHelpText('after', '\nExits 1 with UMBRA_ERR_BAD_PASSPHRASE (no file changed) or UMBRA_ERR_ALREADY_RUNNING (stop the node first).')
+      .action(async (_flags: unknown, cmd: Command) => {
+        const { runPassphrase } = await import('./commands/passphrase.ts')
+        result.exitCode = await runPassphrase(action, flagsOf(cmd))
+      })
+  }
+
+  const auth = program.command('auth')
+    .description('challenge-response: prove that a node or pseudonym holds its key, once, for one purpose (docs/auth.md)')
+  addClientCommand(auth, 'challenge', 'issue a challenge (printed as one JSON line) for someone to answer')
+    .requiredOption('--purpose <purpose>', 'what the proof is for, 1 to 64 characters of A-Z a-z 0-9 . _ : / -')
+    .option('--ttl <ms>', 'lifetime of the challenge, 1000 to 600000 (default: 60000)', integerIn(1000, 600_000))
+    .action(async (_flags: unknown, cmd: Command) => {
+      const { runAuthChallenge } = await import('./commands/auth.ts')
+      result.exitCode = await runAuthChallenge(flagsOf(cmd))
+    })
+  addClientCommand(auth, 'respond', 'answer a challenge with the node key or one of its pseudonyms (prints the response)')
+    .argument('<challenge>', 'the challenge JSON, or @FILE (@- for stdin)')
+    .option('--key <key>', 'sign with this key: the node key or one of its pseudonyms (default: the node key)')
+    .action(async (challenge: string, _flags: unknown, cmd: Command) => {
+      const { runAuthRespond } = await import('./commands/auth.ts')
+      result.exitCode = await runAuthRespond(challenge, flagsOf(cmd))
+    })
+  addClientCommand(auth, 'verify', 'verify a response to a challenge this node issued (exit 1 with the reason\'s code when refused)')
+    .argument('<challenge>', 'the challenge JSON, or @FILE')
+    .argument('<response>', 'the response JSON, or @FILE')
+    .option('--purpose <purpose>', 'refuse unless the challenge is for this purpose')
+    .option('--key <key>', 'refuse unless this key signed')
+    .action(async (challenge: string, response: string, _flags: unknown, cmd: Command) => {
+      const { runAuthVerify } = await import('./commands/auth.ts')
+      result.exitCode = await runAuthVerify(challenge, response, flagsOf(cmd))
+    })
+  addClientCommand(auth, 'prove', 'ask a peer to prove its node key over /umbra/auth/1.0.0')
+    .argument('<peer>', 'PeerId or key_…')
+    .requiredOption('--purpose <purpose>', 'what the proof is for')
+    .action(async (peer: string, _flags: unknown, cmd: Command) => {
+      const { runAuthProve } = await import('./commands/auth.ts')
+      result.exitCode = await runAuthProve(peer, flagsOf(cmd))
     })
 
   const pseudonym = program.command('pseudonym')

@@ -26,3 +26,21 @@ export class IdentityFileError extends UmbraError {
     this.name = 'IdentityFileError'
   }
 }
+
+/** The passphrase does not open an encrypted key file; the file was not changed. Code `UMBRA_ERR_BAD_PASSPHRASE`. */
+export class BadPassphraseError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_BAD_PASSPHRASE'
+  constructor (message = 'Wrong passphrase: the key file does not open with it (it was not changed)', options?: ErrorOptions) {
+    super(message, BadPassphraseError.code, options)
+    this.name = 'BadPassphraseError'
+  }
+}
+
+/** A key file is encrypted and no passphrase was given (UMBRA_PASSPHRASE, --passphrase-file or a terminal prompt). Code `UMBRA_ERR_PASSPHRASE_REQUIRED`. */
+export class PassphraseRequiredError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_PASSPHRASE_REQUIRED'
+  constructor (message = 'The key files are encrypted: give the passphrase in UMBRA_PASSPHRASE, with --passphrase-file, or at the prompt', options?: ErrorOptions) {
+    super(message, PassphraseRequiredError.code, options)
+    this.name = 'PassphraseRequiredError'
+  }
+}

@@ -13,5 +13,6 @@
  */
 export { encodeKey, decodeKey, isKey, keyFromPeerId, peerIdFromKey, parsePeer } from './keys.ts'
 export { resolveDataDir, ensureDataDir, loadOrCreateTransportKey, loadOrCreateApiToken } from './store.ts'
+export { setDataDirPassphrase, rekeyDataDir, isSealed, PASSPHRASE_OPSLIMIT, PASSPHRASE_MEMLIMIT } from './keyfile.ts'
 export * from './constants.ts'
 export * from './errors.ts'

@@ -6,6 +6,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { API_TOKEN_BYTES, API_TOKEN_FILE, IDENTITY_FILE, IDENTITY_FILE_VERSION, UMBRA_HOME_ENV } from './constants.ts'
 import { ensureDataDir as mkDataDir, writeFileSafely } from '../store/data-dir.ts'
 import { IdentityFileError } from './errors.ts'
+import { keyFileContent, readKeyFileText } from './keyfile.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /**
@@ -76,14 +77,17 @@ interface IdentityFile {
  * A malformed or truncated file is never overwritten: start-up stops with
  * a message that names the file.
  * @returns the key and whether it was created now
- * @throws UMBRA_ERR_IDENTITY_FILE (unreadable, malformed or truncated file)
+ * A file sealed under a passphrase (src/identity/keyfile.ts) is opened with
+ * the one registered for `dataDir`; a new one is written sealed when one is.
+ * @throws UMBRA_ERR_IDENTITY_FILE (unreadable, malformed or truncated file),
+ *   UMBRA_ERR_BAD_PASSPHRASE, UMBRA_ERR_PASSPHRASE_REQUIRED (file unchanged)
  */
 export async function loadOrCreateTransportKey (dataDir: string): Promise<{ privateKey: PrivateKey, created: boolean }> {
   const path = join(dataDir, IDENTITY_FILE)
   return await serialisePerFile(path, async () => {
     const text = await readIfExists(path)
     if (text != null) {
-      return { privateKey: parseIdentityFile(path, text), created: false }
+      return { privateKey: parseIdentityFile(path, await readKeyFileText(path, text)), created: false }
     }
     await ensureDataDir(dataDir)
     const privateKey = await generateKeyPair('Ed25519')
@@ -92,9 +96,9 @@ export async function loadOrCreateTransportKey (dataDir: string): Promise<{ priv
       type: 'Ed25519',
       privateKey: Buffer.from(privateKeyToProtobuf(privateKey)).toString('base64')
     }
-    if (await writeFileSafely(path, JSON.stringify(file) + '\n', { replace: false })) return { privateKey, created: true }
+    if (await writeFileSafely(path, await keyFileContent(path, JSON.stringify(file) + '\n'), { replace: false })) return { privateKey, created: true }
     // Another process created it first: use that one.
-    return { privateKey: parseIdentityFile(path, await readIfExists(path) ?? ''), created: false }
+    return { privateKey: parseIdentityFile(path, await readKeyFileText(path, await readIfExists(path) ?? '')), created: false }
   })
 }
 

@@ -6,6 +6,7 @@ import sodium from 'sodium-native'
 import { InvalidOptionError } from '../errors.ts'
 import { encodeKey } from '../identity/index.ts'
 import { DATA_DIR_FILES, ensureDataDir, writeFileSafely } from '../store/data-dir.ts'
+import { keyFileContent, readKeyFileText } from '../identity/keyfile.ts'
 import { PseudonymFileError, UnknownPseudonymError } from './errors.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -172,6 +173,8 @@ async function load (path: string): Promise<Pseudonym[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw new PseudonymFileError(`Cannot read ${path}: ${(err as Error).message}`, { cause: err })
   }
+  // Sealed under the data directory's passphrase (issue 14, item 4): opened here, never rewritten on failure.
+  text = await readKeyFileText(path, text)
   let parsed: Partial<PseudonymFile>
   try {
     parsed = JSON.parse(text) as Partial<PseudonymFile>
@@ -195,7 +198,7 @@ async function load (path: string): Promise<Pseudonym[]> {
  */
 async function writeAtomic (path: string, content: string): Promise<void> {
   try {
-    await writeFileSafely(path, content)
+    await writeFileSafely(path, await keyFileContent(path, content))
   } catch (err) {
     throw new PseudonymFileError(`Cannot write ${path}: ${(err as Error).message}`, { cause: err })
   }

@@ -25,6 +25,8 @@ import { contactNamespace } from '../mixnet/contact.ts'
 import { createRegistry, peerNamespace, type Registry, type RegistryHandle } from '../registry/index.ts'
 import { createNames, globalNameNamespace, zoneNameNamespace, type Names, type NamesHandle } from '../names/index.ts'
 import { createDiscovery, discoveryNamespace, type Discovery, type DiscoveryHandle } from '../discovery/index.ts'
+import { setDataDirPassphrase } from '../identity/keyfile.ts'
+import { createAuth, type Auth, type AuthHandle } from '../auth/index.ts'
 import { PROVIDER_TTL_MS, REPROVIDE_INTERVAL_MS } from '../discovery/constants.ts'
 import { createBootstrapRegistration, normalizeBootstrapUrl, type BootstrapRegistration } from '../bootstrap/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
@@ -131,6 +133,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #rejoinTimer?: ReturnType<typeof setInterval>
   #names?: NamesHandle
   #discovery?: DiscoveryHandle
+  #auth?: AuthHandle
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -199,6 +202,12 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     return this.#names
   }
 
+  /** Challenge-response authentication (src/auth, issue 14 item 1). @throws UMBRA_ERR_NOT_STARTED */
+  get auth (): Auth {
+    if (this.#auth == null) throw new NotStartedError()
+    return this.#auth
+  }
+
   get discovery (): Discovery {
     if (this.#discovery == null) throw new NotStartedError()
     return this.#discovery
@@ -235,6 +244,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     const persistent = this.#init.privateKey == null
     this.#lock = persistent ? lockDataDir(this.dataDir) : undefined
     try {
+      if (persistent && this.#init.passphrase != null) setDataDirPassphrase(this.dataDir, this.#init.passphrase)
       this.#state = openStateDatabase({ path: persistent ? dataDirPaths(this.dataDir).state : ':memory:', synchronous: STATE_DB_SYNCHRONOUS })
       await this.#startWith(this.#state)
     } catch (err) {
@@ -399,6 +409,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       publishThroughGateway: async (pseudonym, dhtKey, record) => await mixnet.publishThroughGateway(pseudonym, dhtKey, record),
       log: logger('discovery')
     })
+    const auth = createAuth({ libp2p, privateKey, pseudonymKey: (key) => mixnet.pseudonymSignKey(key), log: logger('auth') })
     const bootstrapRegistration = this.#bootstrapUrls.length === 0
       ? undefined
       : createBootstrapRegistration({ libp2p, privateKey, role: this.role, urls: this.#bootstrapUrls, register: this.#init.registry?.publish ?? true, log: logger('bootstrap') })
@@ -414,8 +425,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       await nat.start()
       registry.start()
       names.start()
+      await auth.start()
       bootstrapRegistration?.start()
     } catch (err) {
+      await auth.stop()
       names.stop()
       await bootstrapRegistration?.stop()
       registry.stop()
@@ -433,6 +446,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#relayPolicy = relayPolicy
     this.#names = names
     this.#discovery = discovery
+    this.#auth = auth
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -500,6 +514,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#bootstrapRegistration = undefined
     await this.#discovery?.stop()
     this.#discovery = undefined
+    await this.#auth?.stop()
+    this.#auth = undefined
     this.#registry?.stop()
     this.#registry = undefined
     this.#names?.stop()

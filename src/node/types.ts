@@ -5,6 +5,7 @@ import type { AnonymousMessage, AnonymousReply, MixnetInit, MixnetService, Pseud
 import type { Registry, RegistryInit } from '../registry/index.ts'
 import type { Names } from '../names/index.ts'
 import type { Discovery } from '../discovery/index.ts'
+import type { Auth } from '../auth/index.ts'
 import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { QuotaSnapshot } from '../quota.ts'
@@ -46,6 +47,13 @@ export interface UmbraNodeInit {
    * embedded use). When set, nothing is read from or written to `dataDir`.
    */
   privateKey?: PrivateKey
+  /**
+   * Passphrase of the data directory's key files (`identity.key`,
+   * `pseudonyms.json`; issue 14 item 4, src/identity/keyfile.ts): sealed
+   * files are opened with it and new ones written sealed. A wrong one stops
+   * `start()` with UMBRA_ERR_BAD_PASSPHRASE and changes no file.
+   */
+  passphrase?: string
   /** Anonymity layer options (preset, default hops, key epoch, worker threads). */
   mixnet?: MixnetInit
   /** NAT traversal options (STUN port of a server, STUN servers of a client, UPnP). */
@@ -133,6 +141,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly names: Names
   /** Service discovery: advertise and find a namespace, by PeerId or by pseudonym. */
   readonly discovery: Discovery
+  /** Challenge-response: issue, answer and verify proofs of a key; ask a peer to prove its node key (src/auth). */
+  readonly auth: Auth
   /** This node's pseudonyms. */
   readonly pseudonyms: PseudonymService
   /** NAT status and hole punching. */

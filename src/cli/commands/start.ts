@@ -34,6 +34,8 @@ export interface StartFlags {
   stunServer?: string[]
   /** `--stun-host`: IPs the STUN server binds. @default the node's (the IPs of `--listen`) */
   stunHost?: string[]
+  /** `--passphrase-file`: the key files' passphrase (issue 14, item 4). */
+  passphraseFile?: string
   /** `false` with `--no-upnp`. @default true */
   upnp?: boolean
   /** `--announce-private`: announce private and loopback addresses. @default the node's (only when every listen address is one) */
@@ -93,6 +95,9 @@ export async function runStart (flags: StartFlags): Promise<number> {
     const dataDir = resolveDataDir(flags.dataDir)
 
     const init: UmbraNodeInit = { dataDir }
+    const { startPassphrase } = await import('./passphrase.ts')
+    const passphrase = await startPassphrase(dataDir, flags.passphraseFile)
+    if (passphrase != null) init.passphrase = passphrase
     if (flags.role != null) init.role = flags.role
     if (flags.client === true) init.role = 'client'
     if (flags.mixnetPreset != null || flags.mixnetThreads != null || flags.mixnetEpoch != null) {
