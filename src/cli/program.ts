@@ -194,6 +194,25 @@ export function createProgram (result: { exitCode: number }): Command {
       result.exitCode = await runNameList(flagsOf(cmd))
     })
 
+  // Issue 14, item 2: ring signatures (docs/proofs.md)
+  addClientCommand(program, 'prove', 'sign a message as an anonymous member of a ring of keys (the node signs with its key or a pseudonym in the ring)')
+    .argument('<message>', 'the message, text')
+    .requiredOption('--ring <key...>', '2 to 256 key_ ids (node keys or pseudonyms), in order', collect)
+    .option('--scope <scope>', 'linking scope: two signatures by one member in one scope share a key image (default: empty)')
+    .action(async (message: string, _flags: unknown, cmd: Command) => {
+      const { runProve } = await import('./commands/proofs.ts')
+      result.exitCode = await runProve(message, flagsOf(cmd))
+    })
+  addClientCommand(program, 'verify', 'check a ring signature made by umbra prove (exit 1 when it does not verify)')
+    .argument('<message>', 'the message, text')
+    .argument('<signature>', 'the signature, base64')
+    .requiredOption('--ring <key...>', 'the same key_ ids in the same order', collect)
+    .option('--scope <scope>', 'the scope it was signed in (default: empty)')
+    .action(async (message: string, signature: string, _flags: unknown, cmd: Command) => {
+      const { runVerify } = await import('./commands/proofs.ts')
+      result.exitCode = await runVerify(message, signature, flagsOf(cmd))
+    })
+
   const pseudonym = program.command('pseudonym')
     .description('create, list and purge pseudonyms: addresses others can write to anonymously')
   addClientCommand(pseudonym, 'new', 'create a pseudonym and print its key')

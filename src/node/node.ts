@@ -28,6 +28,7 @@ import { createDiscovery, discoveryNamespace, type Discovery, type DiscoveryHand
 import { PROVIDER_TTL_MS, REPROVIDE_INTERVAL_MS } from '../discovery/constants.ts'
 import { createBootstrapRegistration, normalizeBootstrapUrl, type BootstrapRegistration } from '../bootstrap/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
+import { createProofService, type ProofService } from '../proofs/service.ts'
 import { createAddressPolicy, defaultAnnouncePrivate } from '../nat/address-policy.ts'
 import {
   DEFAULT_STUN_PORT,
@@ -130,6 +131,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #relayPolicy?: RelayPolicy
   #rejoinTimer?: ReturnType<typeof setInterval>
   #names?: NamesHandle
+  #proofs?: ProofService
   #discovery?: DiscoveryHandle
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
@@ -217,6 +219,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   get metrics (): NodeMetrics {
     if (this.#metrics == null) throw new NotStartedError()
     return this.#metrics
+  }
+
+  get proofs (): ProofService {
+    if (this.#proofs == null) throw new NotStartedError()
+    return this.#proofs
   }
 
   get pseudonyms (): PseudonymService {
@@ -432,6 +439,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#registry = registry
     this.#relayPolicy = relayPolicy
     this.#names = names
+    this.#proofs = createProofService({ keyFor: (key) => key === keyFromPeerId(libp2p.peerId) ? privateKey : mixnet.pseudonymSignKey(key) })
     this.#discovery = discovery
     this.#libp2p = libp2p
     this.#dht = dht
@@ -504,6 +512,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#registry = undefined
     this.#names?.stop()
     this.#names = undefined
+    this.#proofs = undefined
     await this.#nat?.stop().catch(() => {})
     this.#nat = undefined
     await this.#mixnet?.stop().catch((err) => { this.#log.warn({ err: err.message }, 'mixnet stop failed') })

@@ -9,7 +9,9 @@
  * proofs.ringVerify('vote: yes', ring, signature, { scope: 'poll-7' })  // { valid: true, keyImage }
  * ```
  */
-export { ringSign, ringVerify } from './ring.ts'
+export { checkRing, ringSign, ringVerify } from './ring.ts'
+export { createProofService } from './service.ts'
+export type { ProofService, ProofServiceInit } from './service.ts'
 export type { RingOptions, RingSignOptions, RingSignature, RingVerification, RingSignerKey } from './ring.ts'
 export * from './constants.ts'
 export * from './errors.ts'

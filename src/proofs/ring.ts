@@ -105,6 +105,14 @@ function decodeRing (ring: unknown): DecodedRing {
   return { points, encodings }
 }
 
+/**
+ * Checks a ring as {@link ringSign} and {@link ringVerify} do, without signing.
+ * @throws UMBRA_ERR_RING_INVALID
+ */
+export function checkRing (ring: unknown): void {
+  decodeRing(ring)
+}
+
 /** The ristretto255 element of ring member `i` (a `key_` id). @throws UMBRA_ERR_RING_INVALID */
 function memberPoint (member: unknown, i: number): Point {
   let edwards
