@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomInt } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { ed25519, ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519.js'
+import { ed25519, ED25519_TORSION_SUBGROUP, ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js'
 import * as umbra from '../../src/index.ts'
 import { encodeKey } from '../../src/identity/keys.ts'
 import { ringSign, ringVerify, ringSignatureBytes } from '../../src/proofs/index.ts'
@@ -173,6 +173,14 @@ describe('ring signatures (bLSAG over ristretto255)', () => {
       const result = ringVerify(v.message, v.ring, Buffer.from(v.signature, 'hex'), { scope: v.scope })
       assert.equal(result.valid, true)
       assert.equal(hex(result.keyImage), v.keyImage)
+      // the key image recomputed from the signer's seed with the library alone: I = a·hash_to_ristretto255(P ‖ scope),
+      // P = a·G the member's Ed25519 point read as a ristretto255 element (docs/proofs.md)
+      const { scalar, pointBytes } = ed25519.utils.getExtendedPublicKey(Buffer.from(v.seeds[v.signer] as string, 'hex'))
+      assert.equal(hex(pointBytes), hex(umbra.identity.decodeKey(v.ring[v.signer] as string)))
+      const P = ristretto255.Point.BASE.multiply(ed25519.Point.Fn.create(scalar))
+      assert.ok(P.equals(ristretto255.Point.fromAffine(ed25519.Point.fromBytes(pointBytes).toAffine())))
+      const hp = ristretto255_hasher.hashToCurve(Buffer.concat([P.toBytes(), Buffer.from(v.scope, 'utf8')]), { DST: 'umbra/ring/v1/hash-to-point' })
+      assert.equal(hex(hp.multiply(ed25519.Point.Fn.create(scalar)).toBytes()), v.keyImage)
       // the nonce stream is the only randomness: another stream gives another signature but the same key image
       const { keys: vk } = await fixedRing(v.ring.length, v.keyLabel)
       const again = ringSign(v.message, v.ring, vk[v.signer] as PrivateKey, { scope: v.scope, random: fixedRandom(v.randomSeed + '!') })
