@@ -6,6 +6,9 @@
  * only service is its real proof service (no libp2p: the proofs need none).
  */
 import { after, before, describe, it } from 'node:test'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { ApiClient, createApiServer } from '../../src/api/index.ts'
@@ -13,6 +16,7 @@ import type { ApiServer } from '../../src/api/index.ts'
 import { umbra } from '../cli/helpers.ts'
 import { encodeKey } from '../../src/identity/keys.ts'
 import { createProofService, ringVerify } from '../../src/proofs/index.ts'
+import { createNode } from '../../src/node/index.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -101,5 +105,26 @@ describe('ring signatures over HTTP and the CLI', () => {
     const outsider = await umbra(['prove', 'x', ...flags, '--ring', ...others.slice(0, 2)])
     assert.equal(outsider.code, 1)
     assert.match(outsider.stderr, /^umbra: .*\(UMBRA_ERR_NOT_RING_MEMBER\)\n$/)
+  })
+})
+
+describe('node.proofs on a started node', () => {
+  it('signs with the node\'s transport key when it is in the ring, refuses a ring without it, and is gone after stop', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'umbra-proofs-'))
+    const node = await createNode({ dataDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], mixnet: { preset: 'none', threads: 1 } })
+    try {
+      await node.start()
+      const other = encodeKey((await generateKeyPair('Ed25519')).publicKey.raw)
+      const ring = [other, node.key]
+      const { signature, keyImage } = node.proofs.ringSign('hello', ring, { scope: 's' })
+      assert.deepEqual(ringVerify('hello', ring, signature, { scope: 's' }), { valid: true, keyImage })
+      assert.throws(() => node.proofs.ringSign('hello', [other, encodeKey((new Uint8Array(32)).fill(9))]), { code: 'UMBRA_ERR_RING_INVALID' })
+      const third = encodeKey((await generateKeyPair('Ed25519')).publicKey.raw)
+      assert.throws(() => node.proofs.ringSign('hello', [other, third]), { code: 'UMBRA_ERR_NOT_RING_MEMBER' })
+    } finally {
+      await node.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+    assert.throws(() => node.proofs, { code: 'UMBRA_ERR_NOT_STARTED' })
   })
 })
