@@ -37,6 +37,7 @@ import {
   UnknownPseudonymError
 } from './mixnet/errors.ts'
 import { SphinxMalformedError, SphinxTamperedError } from './mixnet/sphinx/errors.ts'
+import { NotRingMemberError, RingInvalidError, RingSignatureMalformedError } from './proofs/errors.ts'
 import { InvalidNameError, InvalidNameRecordError, NameNotFoundError, NotZoneOwnerError } from './names/errors.ts'
 import { StunEncodeError, StunErrorResponseError, StunMalformedError, StunTimeoutError } from './nat/errors.ts'
 import { PeerUnreachableError } from './nat/nat-service.ts'
@@ -156,6 +157,10 @@ const ENTRIES = [
   entry(InvalidNameRecordError, 400),
   entry(NameNotFoundError, 404),
   entry(NotZoneOwnerError, 403),
+  // src/proofs (issue 14: a node holding none of the ring's keys cannot sign for it, 403 like a zone it does not own)
+  entry(RingInvalidError, 400),
+  entry(NotRingMemberError, 403),
+  entry(RingSignatureMalformedError, 400),
   // src/discovery
   entry(InvalidNamespaceError, 400),
   entry(DiscoverySetFullError, 507),

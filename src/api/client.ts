@@ -340,6 +340,19 @@ export class ApiClient {
     return await this.call('pseudonymPurge', { params: { key }, body: options.all === true ? { all: true } : {} }, options)
   }
 
+  /**
+   * `POST /v1/proofs/ring`: a ring signature over `message` by whichever of the node's keys is in `ring` (docs/proofs.md).
+   * @returns `{ signature (base64), keyImage (hex) }`
+   */
+  async ringSign (message: string, ring: string[], options: RequestOptions & Omit<RouteBody<'proofRingSign'>, 'message' | 'ring'> = {}): Promise<RouteResponse<'proofRingSign'>> {
+    return await this.call('proofRingSign', { body: { message, ring, ...fieldsOf(options, ['encoding', 'scope']) } }, options)
+  }
+
+  /** `POST /v1/proofs/ring/verify`: whether one member of `ring` made `signature` (base64) over `message`; `{ valid, keyImage (hex) }`. */
+  async ringVerify (message: string, ring: string[], signature: string, options: RequestOptions & Omit<RouteBody<'proofRingVerify'>, 'message' | 'ring' | 'signature'> = {}): Promise<RouteResponse<'proofRingVerify'>> {
+    return await this.call('proofRingVerify', { body: { message, ring, signature, ...fieldsOf(options, ['encoding', 'scope']) } }, options)
+  }
+
   /** `GET /v1/mixnet`: preset, mix directory and counters. */
   async mixnet (options: RequestOptions = {}): Promise<MixnetResponse> {
     return await this.call('mixnet', {}, options)

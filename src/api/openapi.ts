@@ -23,6 +23,7 @@ import {
 import { QUOTA_CODES, QUOTA_KINDS, type QuotaKind } from '../quota.ts'
 import { INBOX_PAGE_DEFAULT, INBOX_PAGE_MAX } from '../messaging/constants.ts'
 import { DEFAULT_PSEUDONYM_GATEWAYS, MAX_PSEUDONYM_GATEWAYS } from '../mixnet/constants.ts'
+import { RING_MAX_MEMBERS, RING_MIN_MEMBERS, RING_SCOPE_MAX_BYTES } from '../proofs/constants.ts'
 
 /**
  * The route table of the HTTP API and its OpenAPI 3.1 document (DESIGN.md
@@ -420,6 +421,20 @@ const authVerifiedSchema = {
 } as const
 
 const AUTH_REFUSALS = '400 `UMBRA_ERR_AUTH_CHALLENGE` (malformed, not issued by this node since its last start, or answering another challenge), `UMBRA_ERR_AUTH_EXPIRED`, `UMBRA_ERR_AUTH_PURPOSE`, `UMBRA_ERR_AUTH_SIGNATURE` (not signed by the named or expected key), `UMBRA_ERR_AUTH_REPLAY` (already accepted once); 503 `UMBRA_ERR_AUTH_BUSY`'
+
+/** Fields both ring-signature routes take (issue 14, item 2; docs/proofs.md). */
+const ringProofFields = {
+  message: { type: 'string', description: `The signed message, written as \`encoding\` says; at most ${MAX_MESSAGE_BYTES} bytes once decoded.` },
+  encoding: { ...encodingSchema, default: 'utf8' },
+  ring: { type: 'array', minItems: RING_MIN_MEMBERS, maxItems: RING_MAX_MEMBERS, items: { type: 'string', minLength: 1, maxLength: MAX_RECIPIENT_CHARS }, description: `${RING_MIN_MEMBERS} to ${RING_MAX_MEMBERS} distinct \`key_…\` ids (node keys or pseudonyms); the order is part of what is signed.` },
+  scope: { type: 'string', maxLength: RING_SCOPE_MAX_BYTES, description: `Linking scope, at most ${RING_SCOPE_MAX_BYTES} bytes of UTF-8 (default empty): two signatures by one member carry the same \`keyImage\` exactly when their scopes are equal.` }
+} as const
+
+/** A key image in a response: 32 bytes, hex. */
+const keyImageSchema = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'Key image, 32 bytes as lowercase hex: equal for two signatures by the same member in the same scope.' } as const
+
+/** A ring signature in a request or response: standard padded base64. */
+const ringSignatureSchema = { type: 'string', minLength: 1, maxLength: 12000, description: 'Ring signature, standard padded base64 (1 + 32·(ring size + 2) bytes).' } as const
 
 export const ROUTES = {
   health: {
@@ -1180,6 +1195,48 @@ export const ROUTES = {
     },
     errors: [400, 415, 502, 503]
   },
+  proofRingSign: {
+    method: 'POST',
+    url: '/v1/proofs/ring',
+    operationId: 'ringSign',
+    summary: 'Sign as an anonymous member of a ring of keys',
+    description: 'Signs `message` with a linkable ring signature (bLSAG over ristretto255, docs/proofs.md) using the first ring member whose key this node holds (its node key or one of its pseudonyms). The signature shows that one of the ring\'s keys signed, not which. Errors: 400 `UMBRA_ERR_BAD_REQUEST`, `UMBRA_ERR_RING_INVALID` (a member is not a `key_` Ed25519 id, or appears twice), `UMBRA_ERR_INVALID_OPTION`; 403 `UMBRA_ERR_NOT_RING_MEMBER` (this node holds none of the ring\'s keys); 413 `UMBRA_ERR_MESSAGE_TOO_LARGE`.',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: { type: 'object', required: ['message', 'ring'], additionalProperties: false, properties: ringProofFields },
+      response: {
+        200: {
+          type: 'object',
+          required: ['signature', 'keyImage'],
+          additionalProperties: false,
+          properties: { signature: ringSignatureSchema, keyImage: keyImageSchema }
+        }
+      }
+    },
+    errors: [400, 403, 413, 415, 503]
+  },
+  proofRingVerify: {
+    method: 'POST',
+    url: '/v1/proofs/ring/verify',
+    operationId: 'ringVerify',
+    summary: 'Check a ring signature',
+    description: 'Checks that one member of `ring` signed `message` in `scope` (docs/proofs.md); needs none of this node\'s keys. A well-formed signature that does not verify answers `{"valid": false}`. Errors: 400 `UMBRA_ERR_BAD_REQUEST` (also: `signature` not base64), `UMBRA_ERR_RING_INVALID`, `UMBRA_ERR_RING_SIGNATURE_MALFORMED` (wrong length for the ring, non-canonical scalar, bad key image), `UMBRA_ERR_INVALID_OPTION`; 413 `UMBRA_ERR_MESSAGE_TOO_LARGE`.',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      body: { type: 'object', required: ['message', 'ring', 'signature'], additionalProperties: false, properties: { ...ringProofFields, signature: ringSignatureSchema } },
+      response: {
+        200: {
+          type: 'object',
+          required: ['valid', 'keyImage'],
+          additionalProperties: false,
+          properties: { valid: { type: 'boolean' }, keyImage: keyImageSchema }
+        }
+      }
+    },
+    errors: [400, 413, 415, 503]
+  },
   mixnet: {
     method: 'GET',
     url: '/v1/mixnet',
@@ -1319,7 +1376,7 @@ export const ERROR_SCHEMA: JsonSchema = errorSchema
 const STATUS_DESCRIPTIONS: Record<number, string> = {
   400: 'Bad request: `UMBRA_ERR_BAD_REQUEST` (a field is missing, unknown, of the wrong type or out of range; the message names it), `UMBRA_ERR_BAD_JSON`, or a service code such as `UMBRA_ERR_INVALID_KEY_NAME`, `UMBRA_ERR_INVALID_RECIPIENT`, `UMBRA_ERR_INVALID_OPTION`, `UMBRA_ERR_INVALID_MULTIADDR`.',
   401: 'Missing or wrong bearer token: `UMBRA_ERR_UNAUTHORIZED`.',
-  403: 'Forbidden: `UMBRA_ERR_NOT_ZONE_OWNER` (a zone name in another key\'s zone).',
+  403: 'Forbidden: `UMBRA_ERR_NOT_ZONE_OWNER` (a zone name in another key\'s zone), `UMBRA_ERR_NOT_RING_MEMBER` (this node holds none of a ring\'s keys).',
   404: 'Not found: `UMBRA_ERR_NOT_FOUND`, `UMBRA_ERR_NAME_NOT_FOUND`, `UMBRA_ERR_UNKNOWN_PSEUDONYM` (no contact record for the pseudonym), `UMBRA_ERR_NOT_MY_PSEUDONYM` (this node does not hold it).',
   409: 'Conflict with the current state: `UMBRA_ERR_KEY_OWNED` (the DHT key belongs to another publisher until its record expires), `UMBRA_ERR_NO_SURB` (the message has no reply block left).',
   413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',

@@ -516,6 +516,22 @@ class HttpApiServer implements ApiServer {
       return await this.#withSignal(reply, async (signal) => await node.auth.prove(peer, { purpose: request.body.purpose, signal }))
     })
 
+    // Issue 14, item 2: ring signatures with this node's keys (docs/proofs.md)
+    this.#route(ROUTES.proofRingSign, async (request) => {
+      const { message, encoding, ring, scope } = request.body
+      const bytes = decodeText('body.message', message, encoding, MAX_MESSAGE_BYTES, MESSAGE_TOO_LARGE_CODE)
+      const { signature, keyImage } = this.#startedNode().proofs.ringSign(bytes, ring, { scope })
+      return { signature: Buffer.from(signature).toString('base64'), keyImage: Buffer.from(keyImage).toString('hex') }
+    })
+
+    this.#route(ROUTES.proofRingVerify, async (request) => {
+      const { message, encoding, ring, scope } = request.body
+      const bytes = decodeText('body.message', message, encoding, MAX_MESSAGE_BYTES, MESSAGE_TOO_LARGE_CODE)
+      const signature = decodeText('body.signature', request.body.signature, 'base64', MAX_MESSAGE_BYTES, MESSAGE_TOO_LARGE_CODE)
+      const { valid, keyImage } = this.#startedNode().proofs.ringVerify(bytes, ring, signature, { scope })
+      return { valid, keyImage: Buffer.from(keyImage).toString('hex') }
+    })
+
     this.#route(ROUTES.mixnet, async () => {
       const mixnet = this.#startedNode().mixnet
       const { meanDelayMs, loopRate, dropRate } = mixnet.parameters

@@ -30,6 +30,7 @@ import { createAuth, type Auth, type AuthHandle } from '../auth/index.ts'
 import { PROVIDER_TTL_MS, REPROVIDE_INTERVAL_MS } from '../discovery/constants.ts'
 import { createBootstrapRegistration, normalizeBootstrapUrl, type BootstrapRegistration } from '../bootstrap/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
+import { createProofService, type ProofService } from '../proofs/service.ts'
 import { createAddressPolicy, defaultAnnouncePrivate } from '../nat/address-policy.ts'
 import {
   DEFAULT_STUN_PORT,
@@ -132,6 +133,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #relayPolicy?: RelayPolicy
   #rejoinTimer?: ReturnType<typeof setInterval>
   #names?: NamesHandle
+  #proofs?: ProofService
   #discovery?: DiscoveryHandle
   #auth?: AuthHandle
   #libp2p?: Libp2p<{ dht: KadDHT }>
@@ -226,6 +228,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   get metrics (): NodeMetrics {
     if (this.#metrics == null) throw new NotStartedError()
     return this.#metrics
+  }
+
+  get proofs (): ProofService {
+    if (this.#proofs == null) throw new NotStartedError()
+    return this.#proofs
   }
 
   get pseudonyms (): PseudonymService {
@@ -445,6 +452,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#registry = registry
     this.#relayPolicy = relayPolicy
     this.#names = names
+    this.#proofs = createProofService({ keyFor: (key) => key === keyFromPeerId(libp2p.peerId) ? privateKey : mixnet.pseudonymSignKey(key) })
     this.#discovery = discovery
     this.#auth = auth
     this.#libp2p = libp2p
@@ -520,6 +528,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#registry = undefined
     this.#names?.stop()
     this.#names = undefined
+    this.#proofs = undefined
     await this.#nat?.stop().catch(() => {})
     this.#nat = undefined
     await this.#mixnet?.stop().catch((err) => { this.#log.warn({ err: err.message }, 'mixnet stop failed') })

@@ -11,6 +11,7 @@ import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { QuotaSnapshot } from '../quota.ts'
 import type { TypedEventTarget } from 'main-event'
 import type { NodeMetrics } from '../metrics/node-metrics.ts'
+import type { ProofService } from '../proofs/service.ts'
 
 /** A node's role (DESIGN.md section 2). */
 export type Role = 'server' | 'client'
@@ -145,6 +146,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly auth: Auth
   /** This node's pseudonyms. */
   readonly pseudonyms: PseudonymService
+  /** Ring-signature membership proofs with this node's keys (docs/proofs.md). */
+  readonly proofs: ProofService
   /** NAT status and hole punching. */
   readonly nat: NatService
   /** The underlying libp2p node (valid after `start()`), for advanced use. */
