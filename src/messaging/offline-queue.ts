@@ -170,7 +170,6 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
   const sweep = db.prepare('DELETE FROM offline_queue WHERE expires_at <= ?')
   const senderUsage = db.prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM offline_queue WHERE sender = ?')
   const rowBytes = db.prepare('SELECT bytes FROM offline_queue WHERE recipient = ? AND id = ?')
-  const exists = db.prepare('SELECT 1 AS x FROM offline_queue WHERE recipient = ? AND id = ?')
   const usage = db.prepare('SELECT COUNT(*) AS messages, COALESCE(SUM(bytes), 0) AS bytes FROM offline_queue WHERE recipient = ? AND expires_at > ?')
   const insert = db.prepare('INSERT INTO offline_queue (recipient, sender, id, envelope, bytes, stored_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
   const select = db.prepare('SELECT id, envelope, stored_at FROM offline_queue WHERE recipient = ? AND expires_at > ? ORDER BY stored_at, rowid')
@@ -184,7 +183,7 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
     return state.transaction(() => {
       totalBytes -= (expired.get(now) as { bytes: number }).bytes
       sweep.run(now)
-      if (exists.get(recipient, id) !== undefined) return OFFLINE_OK // a retry of a stored message
+      if (rowBytes.get(recipient, id) !== undefined) return OFFLINE_OK // a retry of a stored message
       const used = usage.get(recipient, now) as { messages: number, bytes: number }
       if (used.messages >= limits.messages) return OFFLINE_FULL_MESSAGES
       if (used.bytes + envelope.byteLength > limits.bytes) return OFFLINE_FULL_BYTES
