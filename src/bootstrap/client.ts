@@ -5,13 +5,12 @@
  * addresses), and register / heartbeat / unregister this node by answering
  * a fresh challenge. Uses the global `fetch` (undici).
  */
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { keyFromPeerId } from '../identity/index.ts'
+import { createAuth } from '../auth/index.ts'
 import { withTimeout } from '../signals.ts'
 import { peerRecordKey, verifyPeerRecord, type PeerRecordInfo } from '../registry/index.ts'
 import { CLIENT_TIMEOUT_MS, MAX_ANSWER_BYTES, MAX_PEERS_ANSWER } from './constants.ts'
 import { BootstrapFailedError } from './errors.ts'
-import { challengeSignable, type BootstrapAction } from './server.ts'
+import { bootstrapPurpose, type BootstrapAction } from './server.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /**
@@ -76,20 +75,37 @@ export async function fetchBootstrapPeers (url: string, options: { signal?: Abor
 }
 
 /**
+ * Answers a challenge of `GET /challenge?action=<action>` with `privateKey`
+ * (src/auth's `respond`: a domain-separated signature over the purpose,
+ * issuer, nonce, expiry and key). Only a challenge for that action's
+ * purpose is signed: a server cannot use this node as a signing oracle for
+ * any other purpose.
+ * @param issued - the `issued` field of the answer to GET /challenge
+ * @returns the fields of a signed request body: `{ key, challenge, signature }`
+ * @throws UMBRA_ERR_BOOTSTRAP_FAILED (a challenge for another purpose), the codes of src/auth `respond`
+ */
+export async function answerBootstrapChallenge (privateKey: PrivateKey, action: BootstrapAction, issued: unknown): Promise<{ key: string, challenge: string, signature: string }> {
+  const purpose = (issued as { purpose?: unknown } | null)?.purpose
+  if (purpose !== bootstrapPurpose(action)) throw new BootstrapFailedError(`The bootstrap server issued a challenge for "${String(purpose)}", not "${bootstrapPurpose(action)}"`)
+  const response = await createAuth({ privateKey }).respond(issued)
+  return { key: response.key, challenge: response.nonce, signature: response.signature }
+}
+
+/**
  * Registers, heartbeats or unregisters this node at a bootstrap server:
- * GET /challenge, sign it (domain-separated, with the action and the key),
- * then POST /register, POST /heartbeat or DELETE /unregister.
- * @param init.privateKey - the node's Ed25519 transport key (the key registered)
+ * GET /challenge?action=…, answer it with src/auth (see
+ * {@link answerBootstrapChallenge}), then POST /register, POST /heartbeat or
+ * DELETE /unregister.
+ * @param init.privateKey - the node's transport key, Ed25519 or secp256k1 (the key registered)
  * @param init.record - the node's signed peer record (src/registry signPeerRecord); required for `register`
  * @returns the server's answer
  * @throws UMBRA_ERR_BOOTSTRAP_FAILED with the HTTP status (`status`) of a refusal
  */
 export async function signedBootstrapCall (url: string, action: BootstrapAction, init: { privateKey: PrivateKey, record?: Uint8Array, signal?: AbortSignal }): Promise<unknown> {
   const base = normalizeBootstrapUrl(url)
-  const { challenge } = await call<{ challenge: string }>(base, 'GET', '/challenge', undefined, init.signal)
-  const key = keyFromPeerId(peerIdFromPrivateKey(init.privateKey))
-  const signature = Buffer.from(await init.privateKey.sign(challengeSignable(action, challenge, key))).toString('base64')
-  const body = { key, challenge, signature, ...(init.record != null ? { record: Buffer.from(init.record).toString('base64') } : {}) }
+  const { issued } = await call<{ issued?: unknown }>(base, 'GET', `/challenge?action=${action}`, undefined, init.signal)
+  const signed = await answerBootstrapChallenge(init.privateKey, action, issued)
+  const body = { ...signed, ...(init.record != null ? { record: Buffer.from(init.record).toString('base64') } : {}) }
   const method = action === 'unregister' ? 'DELETE' : 'POST'
   return await call(base, method, `/${action}`, body, init.signal)
 }

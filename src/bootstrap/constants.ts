@@ -5,14 +5,17 @@
 const SECOND = 1000
 const MINUTE = 60 * SECOND
 
-/** Random bytes of a challenge (256 bits: unguessable, never repeats). */
-export const CHALLENGE_BYTES = 32
 /** How long a challenge may be answered, ms; it is single use. */
 export const CHALLENGE_TTL_MS = 60 * SECOND
 /** Most outstanding challenges a server keeps; the oldest is dropped beyond it. */
 export const MAX_CHALLENGES = 10_000
-/** Domain-separation prefix of the signature over a challenge (STYLE.md, Wire and crypto). */
-export const CHALLENGE_SIGNATURE_DOMAIN = 'umbra-bootstrap/challenge/v1'
+/**
+ * Purpose of the src/auth challenges the endpoints issue, followed by the
+ * action (`umbra/bootstrap-register`, `-heartbeat`, `-unregister`): src/auth's
+ * domain-separated signature binds it, so a signature for one action is no
+ * good for another, nor for any other use of challenge-response (issue 14 item 1).
+ */
+export const BOOTSTRAP_PURPOSE_PREFIX = 'umbra/bootstrap-'
 /** A registered peer is live until its last register or heartbeat is older than this, ms (seed 001: heartbeats keep a peer listed). */
 export const PEER_LIVE_MS = 5 * MINUTE
 /** How often a node heartbeats to the bootstrap servers it registered with, ms (a fifth of PEER_LIVE_MS: four may be lost). */

@@ -11,8 +11,8 @@
  * const { peers } = await fetchBootstrapPeers('http://seed.example:4100')
  * ```
  */
-export { createBootstrapServer, challengeSignable, type BootstrapAction, type BootstrapPeer, type BootstrapServer, type BootstrapServerInit } from './server.ts'
+export { createBootstrapServer, bootstrapPurpose, type BootstrapAction, type BootstrapPeer, type BootstrapServer, type BootstrapServerInit } from './server.ts'
 export { createBootstrapRegistration, type BootstrapRegistration, type BootstrapRegistrationComponents } from './registration.ts'
-export { fetchBootstrapPeers, normalizeBootstrapUrl, signedBootstrapCall } from './client.ts'
+export { answerBootstrapChallenge, fetchBootstrapPeers, normalizeBootstrapUrl, signedBootstrapCall } from './client.ts'
 export { BadChallengeError, BadSignatureError, BootstrapFailedError, RateLimitedError } from './errors.ts'
 export * as bootstrapConstants from './constants.ts'

@@ -3,31 +3,36 @@
  * issue 9 item 5; docs/bootstrap.md): a small public HTTP service, off by
  * default, that lists live peers to nodes joining the network. No bearer
  * token: anyone may read it; only the holder of a key may register,
- * heartbeat or unregister it, by signing a fresh single-use challenge
- * (domain-separated) with that key and presenting a peer record signed by
- * it (src/registry). Rate-limited per source address (token bucket).
+ * heartbeat or unregister it, by answering a fresh single-use challenge of
+ * src/auth (issue 14 item 1: purpose `umbra/bootstrap-<action>`, signed
+ * with src/auth's domain-separated response) with that key and presenting
+ * a peer record signed by it (src/registry). Ed25519 and secp256k1 (wallet)
+ * keys both register. Rate-limited per source address (token bucket).
  *
  * Routes (JSON; errors are `{ error: { code, message } }`):
- * - `GET /challenge` → `{ challenge, expiresAt }`
- * - `POST /register` `{ key, challenge, signature, record }` → 201 `{ peer }`
+ * - `GET /challenge[?action=register|heartbeat|unregister]` → `{ challenge, expiresAt, issued }`:
+ *   `challenge` is the nonce a request names, `issued` the src/auth challenge object to answer
+ *   (answerBootstrapChallenge in client.ts); the action defaults to `register`
+ * - `POST /register` `{ key, challenge, signature, record }` → 201 `{ peer }` (`signature`: the src/auth response's, base64url)
  * - `POST /heartbeat` `{ key, challenge, signature, record? }` → `{ peer }`
  * - `GET /peers` → `{ peers }`: at most 20 live peers, random order
  * - `GET /peer/:id` (PeerId or `key_…`) → `{ peer }`
  * - `DELETE /unregister` `{ key, challenge, signature }` → `{ removed: true }`
  */
-import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { fastify, type FastifyInstance } from 'fastify'
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { AUTH_VERSION, AuthChallengeError, AuthExpiredError, AuthPurposeError, AuthReplayError, AuthSignatureError, createAuth, type Challenge } from '../auth/index.ts'
 import { UmbraError, InvalidOptionError } from '../errors.ts'
-import { keyFromPeerId, parsePeer } from '../identity/index.ts'
+import { InvalidKeyError, KeyChecksumError, keyFromPeerId, parsePeer } from '../identity/index.ts'
 import { logger } from '../logger.ts'
 import { peerRecordKey, verifyPeerRecord, type PeerRecordInfo } from '../registry/index.ts'
 import {
-  BODY_LIMIT_BYTES, CHALLENGE_BYTES, CHALLENGE_SIGNATURE_DOMAIN, CHALLENGE_TTL_MS, MAX_CHALLENGES, MAX_PEERS_ANSWER,
+  BODY_LIMIT_BYTES, BOOTSTRAP_PURPOSE_PREFIX, CHALLENGE_TTL_MS, MAX_CHALLENGES, MAX_PEERS_ANSWER,
   MAX_RATE_BUCKETS, MAX_REGISTERED, PEER_LIVE_MS, RATE_BURST, RATE_PER_SECOND
 } from './constants.ts'
 import { BadChallengeError, BadSignatureError, RateLimitedError } from './errors.ts'
+import type { PrivateKey } from '@libp2p/interface'
 
 const log = logger('bootstrap')
 
@@ -46,6 +51,8 @@ export interface BootstrapServerInit {
   ratePerSecond?: number
   /** A peer is listed until its last register or heartbeat is older than this, ms. @default 300_000 (5 min) */
   liveMs?: number
+  /** The key named as issuer in the challenges (src/auth). @default a fresh Ed25519 key per server */
+  privateKey?: PrivateKey
 }
 
 /** A running bootstrap server. */
@@ -72,14 +79,13 @@ export interface BootstrapPeer {
   record: string
 }
 
-/**
- * The bytes a node signs to answer a challenge:
- * UTF-8 of `umbra-bootstrap/challenge/v1\n<action>\n<challenge>\n<key_…>`.
- * Every field is fixed-alphabet (no newline), so the layout is unambiguous.
- */
-export function challengeSignable (action: BootstrapAction, challenge: string, key: string): Uint8Array {
-  return new TextEncoder().encode(`${CHALLENGE_SIGNATURE_DOMAIN}\n${action}\n${challenge}\n${key}`)
+/** The src/auth purpose of a challenge for `action`. */
+export function bootstrapPurpose (action: BootstrapAction): string {
+  return BOOTSTRAP_PURPOSE_PREFIX + action
 }
+
+/** The actions, in the order `GET /challenge?action=` accepts them. */
+const ACTIONS: readonly BootstrapAction[] = ['register', 'heartbeat', 'unregister']
 
 const STATUS: ReadonlyMap<string, number> = new Map([
   [BadChallengeError.code, 401],
@@ -103,7 +109,7 @@ const signedBody = (recordRequired: boolean): Record<string, unknown> => ({
   additionalProperties: false,
   properties: {
     key: { type: 'string', pattern: keyPattern },
-    challenge: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+    challenge: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' }, // the nonce of a src/auth challenge (32 bytes, base64url)
     signature: { type: 'string', minLength: 1, maxLength: 128 },
     record: { type: 'string', minLength: 1, maxLength: 12_000 }
   }
@@ -124,8 +130,9 @@ export async function createBootstrapServer (init: BootstrapServerInit = {}): Pr
   if (!(burst >= 1) || !(perSecond > 0)) throw new InvalidOptionError('rateBurst must be at least 1 and ratePerSecond above 0')
   if (!Number.isInteger(liveMs) || liveMs < 1000) throw new InvalidOptionError('liveMs must be an integer number of ms, at least 1000')
 
-  /** challenge → expiry (ms since the epoch); insertion order is age order. */
-  const challenges = new Map<string, number>()
+  const auth = createAuth({ privateKey: init.privateKey ?? await generateKeyPair('Ed25519') })
+  /** nonce → the src/auth challenge issued with it (single use); insertion order is age order. */
+  const challenges = new Map<string, Challenge>()
   /** key_… → registration. */
   const peers = new Map<string, { info: PeerRecordInfo, record: string, heartbeatAt: number }>()
   /** source address → token bucket. */
@@ -157,19 +164,25 @@ export async function createBootstrapServer (init: BootstrapServerInit = {}): Pr
     return { peerId: p.info.peerId, key: p.info.key, role: p.info.role, addrs: p.info.addrs, lastSeen: p.info.lastSeen, heartbeatAt: p.heartbeatAt, record: p.record }
   }
 
-  /** Consumes the challenge (whatever the outcome) and checks the signature by `key` over it. */
+  /**
+   * Consumes the challenge (whatever the outcome) and checks, with src/auth,
+   * that `key` answered it for `action`: an unknown, used or expired challenge
+   * is UMBRA_ERR_BAD_CHALLENGE; a signature by another key or for another
+   * action is UMBRA_ERR_BAD_SIGNATURE (both 401).
+   */
   async function proveKey (action: BootstrapAction, body: { key: string, challenge: string, signature: string }): Promise<void> {
-    const expiresAt = challenges.get(body.challenge)
+    const issued = challenges.get(body.challenge)
     challenges.delete(body.challenge)
-    if (expiresAt == null || expiresAt < Date.now()) throw new BadChallengeError()
-    const id = parsePeer(body.key)
-    let ok: boolean
+    if (issued == null) throw new BadChallengeError()
     try {
-      ok = await publicKeyFromRaw(id.publicKey?.raw ?? new Uint8Array()).verify(challengeSignable(action, body.challenge, body.key), Buffer.from(body.signature, 'base64'))
-    } catch {
-      ok = false
+      await auth.verify(issued, { version: AUTH_VERSION, key: body.key, purpose: issued.purpose, nonce: issued.nonce, signature: body.signature }, { purpose: bootstrapPurpose(action) })
+    } catch (err) {
+      const code = (err as UmbraError).code
+      if (code === AuthSignatureError.code || code === AuthPurposeError.code) throw new BadSignatureError(undefined, { cause: err })
+      if (code === AuthExpiredError.code || code === AuthReplayError.code) throw new BadChallengeError(undefined, { cause: err })
+      if (code === AuthChallengeError.code || code === InvalidKeyError.code || code === KeyChecksumError.code) throw new HttpError(`Malformed answer: ${(err as Error).message}`, 'UMBRA_ERR_BAD_REQUEST')
+      throw err
     }
-    if (!ok) throw new BadSignatureError()
   }
 
   async function readRecord (key: string, record: string): Promise<PeerRecordInfo> {
@@ -206,16 +219,17 @@ export async function createBootstrapServer (init: BootstrapServerInit = {}): Pr
     void reply.code(404).send({ error: { code: 'UMBRA_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?', 1)[0] ?? ''}` } })
   })
 
-  app.get('/challenge', async () => {
+  app.get<{ Querystring: { action?: BootstrapAction } }>('/challenge', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { action: { type: 'string', enum: [...ACTIONS] } } } }
+  }, async (request) => {
     const now = Date.now()
-    for (const [c, exp] of challenges) {
-      if (exp >= now && challenges.size < MAX_CHALLENGES) break
-      challenges.delete(c)
+    for (const [nonce, c] of challenges) {
+      if (c.expiresAt >= now && challenges.size < MAX_CHALLENGES) break
+      challenges.delete(nonce)
     }
-    const challenge = randomBytes(CHALLENGE_BYTES).toString('base64url')
-    const expiresAt = now + CHALLENGE_TTL_MS
-    challenges.set(challenge, expiresAt)
-    return { challenge, expiresAt }
+    const issued = auth.challenge({ purpose: bootstrapPurpose(request.query.action ?? 'register'), ttlMs: CHALLENGE_TTL_MS })
+    challenges.set(issued.nonce, issued)
+    return { challenge: issued.nonce, expiresAt: issued.expiresAt, issued }
   })
 
   app.post<{ Body: { key: string, challenge: string, signature: string, record: string } }>('/register', { schema: { body: signedBody(true) } }, async (request, reply) => {

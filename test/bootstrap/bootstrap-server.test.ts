@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { challengeSignable, createBootstrapServer, fetchBootstrapPeers, signedBootstrapCall, type BootstrapServer } from '../../src/bootstrap/index.ts'
+import { answerBootstrapChallenge, createBootstrapServer, fetchBootstrapPeers, signedBootstrapCall, type BootstrapServer } from '../../src/bootstrap/index.ts'
 import { keyFromPeerId } from '../../src/identity/index.ts'
 import { signPeerRecord } from '../../src/registry/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -26,9 +26,10 @@ async function record (privateKey: PrivateKey, seq = Date.now()): Promise<Uint8A
 }
 
 async function signedBody (url: string, action: 'register' | 'heartbeat' | 'unregister', signer: PrivateKey, key: string, rec?: Uint8Array): Promise<Record<string, string>> {
-  const { json } = await http('GET', `${url}/challenge`)
-  const signature = Buffer.from(await signer.sign(challengeSignable(action, json.challenge, key))).toString('base64')
-  return { key, challenge: json.challenge, signature, ...(rec != null ? { record: Buffer.from(rec).toString('base64') } : {}) }
+  const { json } = await http('GET', `${url}/challenge?action=${action}`)
+  // src/auth's answer by `signer`; `key` may name another key (a forgery the server must refuse).
+  const signed = await answerBootstrapChallenge(signer, action, json.issued)
+  return { ...signed, key, ...(rec != null ? { record: Buffer.from(rec).toString('base64') } : {}) }
 }
 
 describe('bootstrap endpoints', { timeout: 60_000 }, () => {
