@@ -20,7 +20,7 @@ import { BadChallengeError, BadSignatureError, BootstrapFailedError, RateLimited
 import { AlreadyRunningError, ApiResponseError, ApiUnreachableError, DemoFailedError } from './cli/errors.ts'
 import { InvalidKeyNameError, InvalidRecordError, InvalidTtlError, KeyOwnedError, ValueTooLargeError } from './dht/errors.ts'
 import { DiscoverySetFullError, InvalidNamespaceError } from './discovery/errors.ts'
-import { BadPassphraseError, IdentityFileError, InvalidKeyError, KeyChecksumError, PassphraseRequiredError } from './identity/errors.ts'
+import { BadPassphraseError, IdentityFileError, InvalidKeyError, KeyChecksumError, KeyTypeUnsupportedError, PassphraseRequiredError } from './identity/errors.ts'
 import { DeliveryFailedError, InvalidRecipientError, MessageNotFoundError, MessageTooLargeError, OfflineQueueBytesError, OfflineQueueFullError, OfflineQueueServerFullError, UnreadableMessageError } from './messaging/errors.ts'
 import {
   AnonymousDeliveryError,
@@ -118,6 +118,7 @@ const ENTRIES = [
   // src/identity
   entry(InvalidKeyError, 400),
   entry(KeyChecksumError, 400),
+  entry(KeyTypeUnsupportedError, 400),
   entry(IdentityFileError, 500),
   entry(BadPassphraseError, 401),
   entry(PassphraseRequiredError, 401),

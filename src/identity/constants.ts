@@ -4,6 +4,10 @@ import { DATA_DIR_FILES } from '../store/data-dir.ts'
 export const KEY_PREFIX = 'key_'
 /** Type byte of an Ed25519 public key inside a `key_` string. */
 export const KEY_TYPE_ED25519 = 0x01
+/** Type byte of a secp256k1 public key (33-byte SEC1 compressed form) inside a `key_` string (issue 14, item 3). */
+export const KEY_TYPE_SECP256K1 = 0x02
+/** secp256k1 compressed public key length, bytes (SEC 1 v2, section 2.3.3). */
+export const SECP256K1_PUBLIC_KEY_BYTES = 33
 /** Ed25519 public key length, bytes (RFC 8032). */
 export const ED25519_PUBLIC_KEY_BYTES = 32
 /** Checksum length appended to a `key_` payload, bytes. */

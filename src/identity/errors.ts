@@ -18,6 +18,19 @@ export class KeyChecksumError extends UmbraError {
   }
 }
 
+/**
+ * A key of a type this use does not accept: a secp256k1 (wallet) key where
+ * only Ed25519 keys work (pseudonyms, ring members, zones, mix nodes and
+ * gateways), or an unknown type. Code `UMBRA_ERR_KEY_TYPE_UNSUPPORTED`.
+ */
+export class KeyTypeUnsupportedError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_KEY_TYPE_UNSUPPORTED'
+  constructor (message = 'This key type is not supported here (only Ed25519 keys are)', options?: ErrorOptions) {
+    super(message, KeyTypeUnsupportedError.code, options)
+    this.name = 'KeyTypeUnsupportedError'
+  }
+}
+
 /** The identity or token file exists but cannot be read or parsed. It is left untouched. Code `UMBRA_ERR_IDENTITY_FILE`. */
 export class IdentityFileError extends UmbraError {
   static readonly code = 'UMBRA_ERR_IDENTITY_FILE'
