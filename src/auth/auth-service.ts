@@ -1,7 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
-import { decodeKey, encodeKey } from '../identity/keys.ts'
+import { encodeKey, publicKeyFromKey } from '../identity/keys.ts'
 import { InvalidOptionError, UmbraError } from '../errors.ts'
 import { NotMyPseudonymError } from '../mixnet/errors.ts'
 import { withTimeout } from '../signals.ts'
@@ -20,7 +19,12 @@ import {
 import { AuthChallengeError, AuthExpiredError, AuthPeerError, AuthPurposeError, AuthReplayError, AuthSignatureError } from './errors.ts'
 import { checkPurpose, decodeMessage, encodeMessage, parseChallenge, parseResponse, signedBytes, tagBytes, type Challenge, type ChallengeResponse } from './wire.ts'
 import type { Logger } from '../logger.ts'
-import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
+
+/** A PeerId key with a `key_` form: Ed25519, or secp256k1 (a wallet identity, issue 14 item 3). */
+function hasKeyForm (key: PublicKey | undefined): key is PublicKey {
+  return key?.type === 'Ed25519' || key?.type === 'secp256k1'
+}
 
 /** Options of {@link Auth.challenge}. */
 export interface ChallengeOptions {
@@ -61,8 +65,9 @@ export interface Auth {
   challenge(options: ChallengeOptions): Challenge
   /**
    * Answers a challenge (from any issuer) with the node key (`key` left out or
-   * the node's own `key_`) or one of this node's pseudonyms: an Ed25519
-   * signature over {@link signedBytes} (domain-separated, never the raw nonce).
+   * the node's own `key_`) or one of this node's pseudonyms: a signature over
+   * {@link signedBytes} (domain-separated, never the raw nonce) — Ed25519, or
+   * ECDSA secp256k1 over SHA-256 (DER) when the node key is a wallet key.
    * @throws UMBRA_ERR_AUTH_CHALLENGE (malformed), UMBRA_ERR_AUTH_EXPIRED,
    *   UMBRA_ERR_NOT_MY_PSEUDONYM (a key this node does not hold)
    */
@@ -177,8 +182,12 @@ export function createAuth (components: AuthComponents): AuthHandle {
       if (response.purpose !== challenge.purpose) throw new AuthPurposeError(`The response was made for "${response.purpose}", the challenge is for "${challenge.purpose}"`)
       if (options.purpose != null && options.purpose !== challenge.purpose) throw new AuthPurposeError(`The challenge is for "${challenge.purpose}", not "${options.purpose}"`)
       if (response.nonce !== challenge.nonce) throw new AuthChallengeError('The response answers another challenge')
-      const publicKey = publicKeyFromRaw(decodeKey(response.key))
-      const ok = await publicKey.verify(signedBytes(challenge, response.key), Buffer.from(response.signature, 'base64url'))
+      let ok: boolean
+      try {
+        ok = await publicKeyFromKey(response.key).verify(signedBytes(challenge, response.key), Buffer.from(response.signature, 'base64url'))
+      } catch {
+        ok = false // a secp256k1 key_ that is not a curve point, or a malformed DER signature
+      }
       if (!ok) throw new AuthSignatureError(`The signature does not verify under ${response.key}`)
       if (options.key != null && options.key !== response.key) throw new AuthSignatureError(`${response.key} signed, not ${options.key}`)
       prune(t)
@@ -206,8 +215,8 @@ export function createAuth (components: AuthComponents): AuthHandle {
       }
       const refusal = answer.error as { code?: unknown, message?: unknown } | undefined
       if (refusal != null) throw new AuthPeerError(`${peer.toString()} refused: ${String(refusal.code)} ${String(refusal.message)}`)
-      const want = peer.publicKey?.type === 'Ed25519' ? encodeKey(peer.publicKey.raw) : undefined
-      if (want == null) throw new AuthPeerError(`${peer.toString()} is not an Ed25519 PeerId`)
+      const want = hasKeyForm(peer.publicKey) ? encodeKey(peer.publicKey.raw) : undefined
+      if (want == null) throw new AuthPeerError(`${peer.toString()} is neither an Ed25519 nor a secp256k1 PeerId`)
       return await auth.verify(challenge, answer.response, { key: want })
     },
 
@@ -229,7 +238,7 @@ export function createAuth (components: AuthComponents): AuthHandle {
           try {
             const challenge = parseChallenge(decodeMessage((await lp.read({ signal })).subarray()).challenge)
             const asker = connection.remotePeer.publicKey
-            if (asker?.type !== 'Ed25519' || encodeKey(asker.raw) !== challenge.issuer) throw new AuthChallengeError('Over /umbra/auth/1.0.0 this node answers only challenges issued by the asking peer')
+            if (!hasKeyForm(asker) || encodeKey(asker.raw) !== challenge.issuer) throw new AuthChallengeError('Over /umbra/auth/1.0.0 this node answers only challenges issued by the asking peer')
             reply = { version: AUTH_VERSION, response: await auth.respond(challenge) }
           } catch (err) {
             const e = err as UmbraError

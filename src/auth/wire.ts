@@ -5,7 +5,7 @@
  * `/umbra/auth/1.0.0` (JSON, one length-prefixed frame each way, at most
  * {@link MAX_AUTH_MESSAGE_BYTES}).
  */
-import { isKey } from '../identity/keys.ts'
+import { decodeTypedKey, isKey } from '../identity/keys.ts'
 import {
   AUTH_NONCE_BYTES,
   AUTH_RESPONSE_CONTEXT,
@@ -47,16 +47,16 @@ export interface ChallengeResponse {
   purpose: string
   /** The nonce of the challenge answered, base64url. */
   nonce: string
-  /** Ed25519 signature, 64 bytes base64url. */
+  /** base64url signature: Ed25519, 64 bytes; or ECDSA secp256k1 (a wallet node key, issue 14 item 3), DER, 8-72 bytes. */
   signature: string
 }
 
 const B64URL = /^[A-Za-z0-9_-]+$/
 
-function b64 (value: unknown, bytes: number, field: string): Uint8Array {
+function b64 (value: unknown, bytes: number, field: string, maxBytes = bytes): Uint8Array {
   if (typeof value !== 'string' || !B64URL.test(value)) throw new AuthChallengeError(`${field} must be base64url`)
   const raw = Buffer.from(value, 'base64url')
-  if (raw.byteLength !== bytes) throw new AuthChallengeError(`${field} must be ${bytes} bytes, got ${raw.byteLength}`)
+  if (raw.byteLength < bytes || raw.byteLength > maxBytes) throw new AuthChallengeError(`${field} must be ${bytes === maxBytes ? bytes : `${bytes}-${maxBytes}`} bytes, got ${raw.byteLength}`)
   return raw
 }
 
@@ -98,7 +98,8 @@ export function parseResponse (value: unknown): ChallengeResponse {
   if (typeof r.key !== 'string' || !isKey(r.key)) throw new AuthChallengeError('key must be a key_ key')
   try { checkPurpose(r.purpose) } catch (err) { throw new AuthChallengeError((err as Error).message) }
   b64(r.nonce, AUTH_NONCE_BYTES, 'nonce')
-  b64(r.signature, 64, 'signature')
+  if (decodeTypedKey(r.key).type === 'Ed25519') b64(r.signature, 64, 'signature')
+  else b64(r.signature, 8, 'signature', 72)
   return { version: AUTH_VERSION, key: r.key, purpose: r.purpose as string, nonce: r.nonce as string, signature: r.signature as string }
 }
 

@@ -38,7 +38,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** A record whose envelope passed verification (every namespace). */
 export interface VerifiedRecord {
-  /** Publisher's raw Ed25519 public key, 32 bytes. */
+  /** Publisher's raw public key: Ed25519, 32 bytes, or compressed secp256k1 (a wallet identity), 33 bytes. */
   publisher: Uint8Array
   seq: number
   /** ms since the Unix epoch. */
@@ -182,8 +182,10 @@ export function defineNamespace<T> (spec: NamespaceSpec<T>): Namespace<T> {
     }
     if (!uint8ArrayEquals(UmbraRecord.encode(rec), bytes)) throw new InvalidRecordError('Record is not canonically encoded')
     if (rec.version !== RECORD_VERSION) throw new InvalidRecordError(`Unsupported record version ${rec.version}`)
-    if (rec.publisher.byteLength !== 32) throw new InvalidRecordError('Record publisher key is not 32 bytes')
-    if (rec.signature.byteLength !== 64) throw new InvalidRecordError('Record signature is not 64 bytes')
+    // Ed25519: 32-byte key, 64-byte signature; secp256k1 (a wallet identity, issue 14 item 3): 33-byte key, DER signature of at most 72 bytes.
+    const secp = rec.publisher.byteLength === 33
+    if (rec.publisher.byteLength !== 32 && !secp) throw new InvalidRecordError('Record publisher key is not 32 (Ed25519) or 33 (secp256k1) bytes')
+    if (secp ? rec.signature.byteLength < 8 || rec.signature.byteLength > 72 : rec.signature.byteLength !== 64) throw new InvalidRecordError('Record signature has the wrong length for its key type')
     if (rec.value.byteLength > spec.maxValueBytes) throw new InvalidRecordError(`Record value of ${rec.value.byteLength} bytes exceeds ${spec.maxValueBytes}`)
     if (rec.seq < 1n || rec.seq > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidRecordError('Record sequence number out of range')
     const expiresAt = Number(rec.expiresAt)

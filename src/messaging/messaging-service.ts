@@ -48,6 +48,11 @@ export interface MessagingServiceComponents {
    * (PeerId strings; issue 11); empty or rejected: the 3 servers closest to its key. @default none
    */
   queueServersOf?: (peer: PeerId, signal: AbortSignal) => Promise<string[]>
+  /**
+   * The X25519 key a secp256k1 (wallet) recipient's peer record publishes
+   * (issue 14, item 3): direct messages to such a node are sealed to it. @default none (such recipients are refused)
+   */
+  encryptionKeyOf?: (peer: PeerId, signal: AbortSignal) => Promise<Uint8Array | undefined>
   /** The queue servers this node's own published peer record names: fetched from besides the closest ones. @default none */
   publishedQueueServers?: () => string[]
   /** Sent messages by path (direct or relayed connection, or queued) and failed sends are reported here (src/metrics). @default none */
@@ -282,11 +287,17 @@ export function createMessagingService (components: MessagingServiceComponents):
       } catch (err) {
         throw new InvalidRecipientError(`Not a PeerId or key_ key: ${(err as Error).message}`, { cause: err })
       }
-      if (peer.type !== 'Ed25519' || peer.publicKey == null) throw new InvalidRecipientError('Only Ed25519 PeerIds can receive messages')
+      if ((peer.type !== 'Ed25519' && peer.type !== 'secp256k1') || peer.publicKey == null) throw new InvalidRecipientError('Only Ed25519 and secp256k1 PeerIds can receive messages')
       if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot send a direct message to itself')
+      // A wallet (secp256k1) node has no X25519 form of its key: seal to the X25519 key its signed peer record publishes.
+      let sealTo: Uint8Array | undefined
+      if (peer.type === 'secp256k1') {
+        sealTo = await components.encryptionKeyOf?.(peer, withTimeout(options.signal, QUEUE_LOOKUP_TIMEOUT_MS)).catch(() => undefined)
+        if (sealTo == null) throw new InvalidRecipientError(`${peer.toString()} is a secp256k1 (wallet) node and no peer record with its encryption key was found`)
+      }
       let sealed: { id: Uint8Array, envelope: Uint8Array }
       try {
-        sealed = await sealMessage(privateKey, peer.publicKey.raw, body, Date.now(), options.id != null ? uint8ArrayFromString(options.id, 'base16') : undefined)
+        sealed = await sealMessage(privateKey, peer.publicKey.raw, body, Date.now(), options.id != null ? uint8ArrayFromString(options.id, 'base16') : undefined, sealTo)
       } catch (err) {
         // A PeerId carries any 32 bytes as its key; one that is not an Ed25519 point has no X25519 key to seal to.
         throw new InvalidRecipientError('The recipient\'s key is not a valid Ed25519 public key', { cause: err })

@@ -219,7 +219,7 @@ export function createOfflineQueue (init: OfflineQueueInit): OfflineQueue {
         let recipient: string | undefined
         try {
           const peer = peerIdFromMultihash(Digest.decode(req.recipient))
-          if (peer.type === 'Ed25519') recipient = peer.toString()
+          if (peer.type === 'Ed25519' || peer.type === 'secp256k1') recipient = peer.toString()
         } catch { /* malformed below */ }
         const ok = recipient != null && req.id.byteLength === MESSAGE_ID_BYTES && req.envelope.byteLength > 0 && req.envelope.byteLength <= MAX_ENVELOPE_BYTES
         const status = ok ? storeLocal(recipient as string, caller, req.id, req.envelope) : OFFLINE_MALFORMED

@@ -17,7 +17,7 @@ import { createDhtService, readLocalRecord, type DhtServiceHandle } from '../dht
 import { K, KAD_PROTOCOL } from '../dht/constants.ts'
 import { dataNamespace } from '../dht/record.ts'
 import { InvalidOptionError, NotStartedError } from '../errors.ts'
-import { keyFromPeerId, loadOrCreateTransportKey, resolveDataDir } from '../identity/index.ts'
+import { checkIdentityFits, keyFromPeerId, loadOrCreateTransportKey, resolveDataDir, walletInfo, type WalletInfo } from '../identity/index.ts'
 import { logger } from '../logger.ts'
 import { createMessagingService, type MessagingServiceHandle } from '../messaging/messaging-service.ts'
 import type { Inbox } from '../messaging/inbox.ts'
@@ -136,6 +136,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #proofs?: ProofService
   #discovery?: DiscoveryHandle
   #auth?: AuthHandle
+  #wallet?: WalletInfo
   #libp2p?: Libp2p<{ dht: KadDHT }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
@@ -177,6 +178,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
 
   get key (): string {
     return keyFromPeerId(this.libp2p.peerId)
+  }
+
+  get wallet (): WalletInfo | undefined {
+    return this.#wallet
   }
 
   get dht (): DhtService {
@@ -271,7 +276,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   }
 
   async #startWith (state: StateDatabase): Promise<void> {
-    const privateKey: PrivateKey = this.#init.privateKey ?? (await loadOrCreateTransportKey(this.dataDir)).privateKey
+    const identity = this.#init.privateKey != null ? { privateKey: this.#init.privateKey, compressed: true } : await loadOrCreateTransportKey(this.dataDir)
+    const privateKey: PrivateKey = identity.privateKey
+    checkIdentityFits(privateKey, this.role)
+    this.#wallet = walletInfo(privateKey, identity.compressed)
     // kad-dht stores other peers' records and provider records here, within per-owner quotas (docs/quotas.md), written through to `state`.
     const datastore = new QuotaDatastore({ quotas: this.#quotas, state })
     this.#datastore = datastore
@@ -370,6 +378,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       // Issue 11: where a recipient's offline queue lives, from its peer record (src/registry).
       queueServersOf: async (peer, signal) => await registryRef.current?.lookup(peer.toString(), { signal }).then((r) => r.queueServers) ?? [],
       publishedQueueServers: () => registryRef.current?.own()?.queueServers ?? [],
+      // Issue 14: a wallet (secp256k1) recipient's X25519 key, from its peer record.
+      encryptionKeyOf: async (peer, signal) => await registryRef.current?.lookup(peer.toString(), { signal }).then((r) => r.encryptionKey),
       onMessage: (msg) => this.safeDispatchEvent('message', { detail: msg })
     })
     const nat = createNatService({

@@ -6,6 +6,7 @@ import type { Registry, RegistryInit } from '../registry/index.ts'
 import type { Names } from '../names/index.ts'
 import type { Discovery } from '../discovery/index.ts'
 import type { Auth } from '../auth/index.ts'
+import type { WalletInfo } from '../identity/wallet.ts'
 import type { NatInit, NatService } from '../nat/types.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { QuotaSnapshot } from '../quota.ts'
@@ -125,6 +126,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly peerId: string
   /** Transport public key as `key_<base58btc>`, valid after `start()`. */
   readonly key: string
+  /** A secp256k1 (wallet) identity's Bitcoin and Evrmore addresses (issue 14, item 3); undefined for Ed25519 nodes or before `start()`. */
+  readonly wallet: WalletInfo | undefined
   readonly role: Role
   /** Data directory in use (absolute path). */
   readonly dataDir: string

@@ -19,7 +19,7 @@ import { bytesToNumberLE } from '@noble/curves/utils.js'
 import { sha512 } from '@noble/hashes/sha2.js'
 import { InvalidOptionError } from '../errors.ts'
 import { decodeKey } from '../identity/keys.ts'
-import { InvalidKeyError } from '../identity/errors.ts'
+import { InvalidKeyError, KeyTypeUnsupportedError } from '../identity/errors.ts'
 import {
   RING_CHALLENGE_DOMAIN,
   RING_DEFAULT_SCOPE,
@@ -83,7 +83,7 @@ interface DecodedRing {
 
 /**
  * Decodes and checks a ring of `key_` ids.
- * @throws UMBRA_ERR_RING_INVALID
+ * @throws UMBRA_ERR_RING_INVALID, UMBRA_ERR_KEY_TYPE_UNSUPPORTED (a secp256k1 member)
  */
 function decodeRing (ring: unknown): DecodedRing {
   if (!Array.isArray(ring)) throw new RingInvalidError('A ring is a list of key_ keys')
@@ -107,18 +107,20 @@ function decodeRing (ring: unknown): DecodedRing {
 
 /**
  * Checks a ring as {@link ringSign} and {@link ringVerify} do, without signing.
- * @throws UMBRA_ERR_RING_INVALID
+ * @throws UMBRA_ERR_RING_INVALID, UMBRA_ERR_KEY_TYPE_UNSUPPORTED (a secp256k1 member)
  */
 export function checkRing (ring: unknown): void {
   decodeRing(ring)
 }
 
-/** The ristretto255 element of ring member `i` (a `key_` id). @throws UMBRA_ERR_RING_INVALID */
+/** The ristretto255 element of ring member `i` (a `key_` id). @throws UMBRA_ERR_RING_INVALID, UMBRA_ERR_KEY_TYPE_UNSUPPORTED */
 function memberPoint (member: unknown, i: number): Point {
   let edwards
   try {
     edwards = ed25519.Point.fromBytes(decodeKey(member as string))
   } catch (err) {
+    // A secp256k1 (wallet) key_ is well formed but has no ristretto255 reading (issue 14, item 3).
+    if (err instanceof KeyTypeUnsupportedError) throw new KeyTypeUnsupportedError(`Ring member ${i} is a secp256k1 (wallet) key; ring members are Ed25519 keys (node keys or pseudonyms)`, { cause: err })
     throw new RingInvalidError(`Ring member ${i} is not a key_ Ed25519 key: ${(err as Error).message}`, { cause: err })
   }
   // A = a·B for an honest key: in the prime-order subgroup. A torsion component would make the ristretto255 reading ambiguous.
@@ -179,13 +181,15 @@ function challenge (digest: Uint8Array, l: Point, r: Point): bigint {
   return Fn.create(bytesToNumberLE(h.digest()))
 }
 
-/** The Ed25519 secret scalar a (RFC 8032 section 5.1.5) and public key of a signer key. @throws UMBRA_ERR_INVALID_KEY */
+/** The Ed25519 secret scalar a (RFC 8032 section 5.1.5) and public key of a signer key. @throws UMBRA_ERR_INVALID_KEY, UMBRA_ERR_KEY_TYPE_UNSUPPORTED (secp256k1) */
 function signerSecret (key: RingSignerKey): { scalar: bigint, point: Point } {
   let raw: Uint8Array
   if (key instanceof Uint8Array) {
     raw = key
   } else if (key != null && typeof key === 'object' && key.type === 'Ed25519' && key.raw instanceof Uint8Array) {
     raw = key.raw
+  } else if (key != null && typeof key === 'object' && key.type === 'secp256k1') {
+    throw new KeyTypeUnsupportedError('A secp256k1 (wallet) key cannot sign in a ring; use one of the node\'s pseudonyms')
   } else {
     throw new InvalidKeyError('A ring signer key is an Ed25519 private key')
   }

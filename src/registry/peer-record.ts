@@ -13,7 +13,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { InvalidRecordError } from '../dht/errors.ts'
 import { defineNamespace, type Namespace, type VerifiedRecord } from '../dht/namespace.ts'
 import { InvalidOptionError } from '../errors.ts'
-import { decodeKey, encodeKey } from '../identity/index.ts'
+import { decodeKey, decodeTypedKey, encodeKey, walletEncryptionKeyPair } from '../identity/index.ts'
 import {
   MAX_CLOCK_SKEW_MS, MAX_METADATA_BYTES, MAX_PEER_ADDR_BYTES, MAX_PEER_ADDRS, MAX_PEER_RECORD_BYTES, MAX_QUEUE_SERVERS, PEER_NAMESPACE,
   PEER_RECORD_VERSION, ROLE_CLIENT, ROLE_SERVER
@@ -45,6 +45,12 @@ export interface PeerRecordInfo {
    * of older nodes: senders then use the 3 servers closest to its key.
    */
   queueServers: string[]
+  /**
+   * X25519 public key (32 bytes) to seal direct messages to: published by
+   * nodes whose transport key is a secp256k1 wallet key (issue 14, item 3),
+   * which has no X25519 form. Absent for Ed25519 nodes and in older records.
+   */
+  encryptionKey?: Uint8Array
   seq: number
   /** ms since the Unix epoch. */
   expiresAt: number
@@ -79,6 +85,7 @@ function decodeValue (value: Uint8Array, rec: VerifiedRecord, now: number): Fiel
     }
   }
   if (v.metadata.byteLength > MAX_METADATA_BYTES + sodium.crypto_box_SEALBYTES) throw new InvalidRecordError(`Peer metadata exceeds ${MAX_METADATA_BYTES} bytes`)
+  if (v.encryptionKey.byteLength !== 0 && v.encryptionKey.byteLength !== sodium.crypto_box_PUBLICKEYBYTES) throw new InvalidRecordError(`A peer record's encryption key is ${sodium.crypto_box_PUBLICKEYBYTES} bytes`)
   const lastSeen = Number(v.lastSeen)
   if (lastSeen < 1 || lastSeen > now + MAX_CLOCK_SKEW_MS || lastSeen > rec.expiresAt) throw new InvalidRecordError('Peer record lastSeen is missing, in the future or after the expiry')
   return {
@@ -89,7 +96,8 @@ function decodeValue (value: Uint8Array, rec: VerifiedRecord, now: number): Fiel
     lastSeen,
     metadata: v.metadata,
     sealed: v.sealed,
-    queueServers: v.queueServers
+    queueServers: v.queueServers,
+    ...(v.encryptionKey.byteLength > 0 ? { encryptionKey: v.encryptionKey } : {})
   }
 }
 
@@ -99,7 +107,7 @@ export const peerNamespace: Namespace<Fields> = defineNamespace<Fields>({
   maxRecordBytes: MAX_PEER_RECORD_BYTES,
   maxValueBytes: MAX_PEER_RECORD_BYTES,
   parseSuffix: (suffix) => {
-    const publicKey = decodeKey(suffix)
+    const publicKey = decodeTypedKey(suffix).publicKey
     if (encodeKey(publicKey) !== suffix) throw new InvalidRecordError('DHT key is not in canonical key_ form')
     return { owner: publicKey }
   },
@@ -112,12 +120,14 @@ export const peerNamespace: Namespace<Fields> = defineNamespace<Fields>({
  * @throws UMBRA_ERR_INVALID_KEY, UMBRA_ERR_KEY_CHECKSUM
  */
 export function peerRecordKey (key: string): Uint8Array {
-  return peerNamespace.key(encodeKey(decodeKey(key)))
+  return peerNamespace.key(encodeKey(decodeTypedKey(key).publicKey))
 }
 
 /**
  * Builds and signs a node's peer record.
- * @param init.privateKey - the node's Ed25519 transport key
+ * @param init.privateKey - the node's transport key: Ed25519, or secp256k1 (a
+ *   wallet identity, issue 14 item 3), whose record then carries its X25519
+ *   encryption key ({@link walletEncryptionKeyPair})
  * @param init.addrs - at most 16 multiaddrs of at most 256 bytes
  * @param init.metadata - at most 1,024 bytes @default empty
  * @param init.sealTo - seal the metadata to this `key_…` (libsodium `crypto_box_seal` to its X25519 form), so only it can read them
@@ -137,7 +147,8 @@ export async function signPeerRecord (init: {
   lastSeen?: number
   queueServers?: string[]
 }): Promise<Uint8Array> {
-  if (init?.privateKey?.type !== 'Ed25519') throw new InvalidOptionError('privateKey must be the node\'s Ed25519 transport key')
+  const type = init?.privateKey?.type
+  if (type !== 'Ed25519' && type !== 'secp256k1') throw new InvalidOptionError('privateKey must be the node\'s Ed25519 or secp256k1 transport key')
   if (init.role !== 'server' && init.role !== 'client') throw new InvalidOptionError('role must be "server" or "client"')
   if (!Array.isArray(init.addrs) || init.addrs.length > MAX_PEER_ADDRS) throw new InvalidOptionError(`addrs must be at most ${MAX_PEER_ADDRS} multiaddrs`)
   const queueServers = init.queueServers ?? []
@@ -153,7 +164,8 @@ export async function signPeerRecord (init: {
     lastSeen: BigInt(lastSeen),
     metadata: metadata as Uint8Array<ArrayBuffer>,
     sealed: init.sealTo != null,
-    queueServers
+    queueServers,
+    ...(type === 'secp256k1' ? { encryptionKey: walletEncryptionPublicKey(init.privateKey) } : {})
   })
   const dhtKey = peerNamespace.key(encodeKey(init.privateKey.publicKey.raw))
   return await peerNamespace.sign({ privateKey: init.privateKey, dhtKey, seq: init.seq, expiresAt: init.expiresAt, value })
@@ -169,13 +181,23 @@ export async function verifyPeerRecord (dhtKey: Uint8Array, bytes: Uint8Array, n
   return { ...rec.decoded, seq: rec.seq, expiresAt: rec.expiresAt }
 }
 
+/** The X25519 public key of a secp256k1 node key (the secret is zeroed at once). */
+function walletEncryptionPublicKey (privateKey: PrivateKey): Uint8Array<ArrayBuffer> {
+  const pair = walletEncryptionKeyPair(privateKey)
+  sodium.sodium_memzero(pair.secretKey)
+  return pair.publicKey as Uint8Array<ArrayBuffer>
+}
+
 function x25519Public (edKey: Uint8Array): Buffer {
   const out = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES)
   sodium.crypto_sign_ed25519_pk_to_curve25519(out, Buffer.from(edKey))
   return out
 }
 
-/** Seals `metadata` to the X25519 form of `key_…` (libsodium `crypto_box_seal`). @throws UMBRA_ERR_INVALID_KEY */
+/**
+ * Seals `metadata` to the X25519 form of `key_…` (libsodium `crypto_box_seal`).
+ * @throws UMBRA_ERR_INVALID_KEY, UMBRA_ERR_KEY_TYPE_UNSUPPORTED (a secp256k1 key has no X25519 form)
+ */
 function sealMetadata (metadata: Uint8Array, recipient: string): Uint8Array {
   const out = Buffer.alloc(metadata.byteLength + sodium.crypto_box_SEALBYTES)
   sodium.crypto_box_seal(out, Buffer.from(metadata), x25519Public(decodeKey(recipient)))

@@ -13,6 +13,7 @@ export interface PeerRecordValue {
   metadata: Uint8Array<ArrayBuffer>
   sealed: boolean
   queueServers: string[]
+  encryptionKey: Uint8Array<ArrayBuffer>
 }
 
 export const PeerRecordValue: {
@@ -68,6 +69,11 @@ export const PeerRecordValue: {
           }
         }
 
+        if ((obj.encryptionKey != null && obj.encryptionKey.byteLength > 0)) {
+          w.uint32(66)
+          w.bytes(obj.encryptionKey)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -79,7 +85,8 @@ export const PeerRecordValue: {
           lastSeen: 0n,
           metadata: uint8ArrayAlloc(0),
           sealed: false,
-          queueServers: []
+          queueServers: [],
+          encryptionKey: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -122,6 +129,10 @@ export const PeerRecordValue: {
               }
 
               obj.queueServers.push(reader.string())
+              break
+            }
+            case 8: {
+              obj.encryptionKey = reader.bytes()
               break
             }
             default: {
@@ -209,6 +220,13 @@ export const PeerRecordValue: {
 
               break
             }
+            case 8: {
+              yield {
+                field: `${prefix}.encryptionKey`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -220,6 +238,7 @@ export const PeerRecordValue: {
 
     return _codec
   }
+
 
 
 
