@@ -471,7 +471,7 @@ export const ROUTES = {
     url: '/v1/node',
     operationId: 'getNode',
     summary: "This node's identity and addresses",
-    description: 'PeerId, transport key, role, listening multiaddrs, the number of connected peers and the NAT status (`nat`: reachability, reachable addresses, relay reservations, STUN server port and STUN servers).',
+    description: 'PeerId, transport key, role, listening multiaddrs, the number of connected peers and the NAT status (`nat`: reachability, reachable addresses, relay reservations, STUN server port and STUN servers); `wallet` (Bitcoin and Evrmore addresses) when the identity is a secp256k1 wallet key.',
     auth: 'bearer',
     schema: {
       querystring: noQuerySchema,
@@ -486,7 +486,26 @@ export const ROUTES = {
             role: { type: 'string', enum: ['server', 'client'], description: 'DESIGN.md section 2.' },
             addrs: { type: 'array', items: { type: 'string' }, description: 'Listening multiaddrs, each ending in `/p2p/<PeerId>`.' },
             peers: { type: 'integer', minimum: 0, description: 'Number of connected peers.' },
-            nat: natStatusSchema
+            nat: natStatusSchema,
+            wallet: {
+              type: 'object',
+              required: ['type', 'compressed', 'addresses'],
+              additionalProperties: false,
+              description: 'Only for a node whose identity is an imported secp256k1 wallet key (issue 14, docs/wallet-keys.md): the P2PKH addresses of that key.',
+              properties: {
+                type: { type: 'string', enum: ['secp256k1'] },
+                compressed: { type: 'boolean', description: 'The addresses hash the compressed public key (false: imported from an uncompressed WIF).' },
+                addresses: {
+                  type: 'object',
+                  required: ['bitcoin', 'evrmore'],
+                  additionalProperties: false,
+                  properties: {
+                    bitcoin: { type: 'string', description: 'Bitcoin P2PKH address (version 0x00, `1…`).' },
+                    evrmore: { type: 'string', description: 'Evrmore P2PKH address (version 0x21, `E…`).' }
+                  }
+                }
+              }
+            }
           }
         }
       }

@@ -294,7 +294,7 @@ class HttpApiServer implements ApiServer {
 
     this.#route(ROUTES.node, async () => {
       const node = this.#startedNode()
-      return { peerId: node.peerId, key: node.key, role: node.role, addrs: node.getMultiaddrs(), peers: node.getPeers().length, nat: toNatEntry(node.nat.status()) }
+      return { peerId: node.peerId, key: node.key, role: node.role, addrs: node.getMultiaddrs(), peers: node.getPeers().length, nat: toNatEntry(node.nat.status()), ...(node.wallet != null ? { wallet: node.wallet } : {}) }
     })
 
     this.#route(ROUTES.peers, async () => ({ peers: this.#startedNode().getPeers() }))

@@ -62,6 +62,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--no-upnp', 'do not ask the local router for a UPnP / NAT-PMP port mapping (client nodes)')
     .option('--announce-private', 'announce private and loopback addresses too (default: only when every --listen address is a private or loopback IP; clients announce relayed addresses only)')
     .option('--passphrase-file <file>', 'read the key files\' passphrase from FILE (else $UMBRA_PASSPHRASE, else a prompt when they are encrypted); on a first start it encrypts the new ones (docs/auth.md)')
+    .option('--import-key <file>', 'use the secp256k1 wallet key in FILE (WIF or 64 hex digits) as the node identity: PeerId 16Uiu2HA…, client role only; shows its Bitcoin and Evrmore addresses in umbra id (docs/wallet-keys.md, with its privacy cost)')
     .addOption(new Option('--stop-on-stdin-close').hideHelp())
     .addOption(new Option('--no-exempt-loopback', 'apply the inbound connection limits to this machine too (tests that attack over loopback)').hideHelp())
     .addHelpText('after', `\n--api HOST:PORT is where the HTTP API listens (default: ${DEFAULT_API_HOST}:${DEFAULT_API_PORT}; port 0 picks a free port); --json prints the ready line as one JSON object.\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.\n$${ENV_MIXNET_PRESET} sets the mixnet preset when --mixnet-preset is not given; every node of one network should use the same.`)

@@ -36,7 +36,7 @@ function showBody (body: string, encoding: BodyEncoding): string {
   return printable(body)
 }
 
-/** `umbra id`: the node's PeerId, key, role, addresses, peer count and NAT reachability. */
+/** `umbra id`: the node's PeerId, key, role, addresses, peer count, NAT reachability and, for a wallet identity, its addresses. */
 export async function runId (flags: ClientCommandFlags): Promise<number> {
   const api = await clientFromFlags(flags)
   const info = await api.node()
@@ -53,6 +53,8 @@ export async function runId (flags: ClientCommandFlags): Promise<number> {
     ...rest.map((a) => `        ${a}`),
     `peers   ${info.peers}`,
     `nat     ${natLine(info.nat)}`,
+    // A wallet identity (issue 14): anyone who sees the PeerId can derive these addresses (docs/wallet-keys.md).
+    ...(info.wallet != null ? [`wallet  bitcoin ${info.wallet.addresses.bitcoin}  evrmore ${info.wallet.addresses.evrmore}`] : []),
     `api     ${api.url}`
   ]
   process.stdout.write(lines.join('\n') + '\n')

@@ -1,6 +1,8 @@
 import { once } from 'node:events'
-import { loadOrCreateApiToken, resolveDataDir } from '../../identity/index.ts'
-import { UmbraError } from '../../errors.ts'
+import { readFile } from 'node:fs/promises'
+import { checkIdentityFits, importSecp256k1, loadOrCreateApiToken, parseWalletKey, resolveDataDir, setDataDirPassphrase } from '../../identity/index.ts'
+import { InvalidOptionError, UmbraError } from '../../errors.ts'
+import { DEFAULT_ROLE } from '../../node/constants.ts'
 import type { Role, UmbraNode, UmbraNodeInit } from '../../node/index.ts'
 import type { MixnetPreset } from '../../mixnet/types.ts'
 import { removeApiInfo, writeApiInfo } from '../config.ts'
@@ -36,6 +38,8 @@ export interface StartFlags {
   stunHost?: string[]
   /** `--passphrase-file`: the key files' passphrase (issue 14, item 4). */
   passphraseFile?: string
+  /** `--import-key`: a file holding a secp256k1 wallet key (WIF or hex) to use as the node identity (issue 14, item 3). */
+  importKey?: string
   /** `false` with `--no-upnp`. @default true */
   upnp?: boolean
   /** `--announce-private`: announce private and loopback addresses. @default the node's (only when every listen address is one) */
@@ -60,6 +64,27 @@ export interface ReadyEvent {
   stunPort?: number
   /** Base URL of the public bootstrap endpoints, with `--bootstrap-api`. */
   bootstrapApi?: string
+}
+
+/**
+ * `--import-key FILE` (issue 14, item 3): makes the secp256k1 wallet key in
+ * FILE (WIF or 64 hex digits) the identity of `dataDir` before the node
+ * starts: written once (sealed under the passphrase when one is given),
+ * accepted again on later starts, never replacing another identity.
+ * Checked against the role first, so a refused server start writes nothing.
+ * @throws UMBRA_ERR_INVALID_OPTION (unreadable file), UMBRA_ERR_INVALID_KEY,
+ *   UMBRA_ERR_KEY_TYPE_UNSUPPORTED (role server), UMBRA_ERR_IDENTITY_FILE (another identity is there)
+ */
+async function importWalletKey (dataDir: string, file: string, role: Role, passphrase: string | undefined): Promise<void> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new InvalidOptionError(`--import-key: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
+  }
+  checkIdentityFits(parseWalletKey(text).privateKey, role)
+  if (passphrase != null) setDataDirPassphrase(dataDir, passphrase)
+  await importSecp256k1(dataDir, text)
 }
 
 /**
@@ -100,6 +125,7 @@ export async function runStart (flags: StartFlags): Promise<number> {
     if (passphrase != null) init.passphrase = passphrase
     if (flags.role != null) init.role = flags.role
     if (flags.client === true) init.role = 'client'
+    if (flags.importKey != null) await importWalletKey(dataDir, flags.importKey, init.role ?? DEFAULT_ROLE, passphrase)
     if (flags.mixnetPreset != null || flags.mixnetThreads != null || flags.mixnetEpoch != null) {
       init.mixnet = {
         ...(flags.mixnetPreset != null ? { preset: flags.mixnetPreset } : {}),
