@@ -24,7 +24,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { InvalidRecordError } from '../dht/errors.ts'
 import { defineNamespace, type Namespace, type VerifiedRecord } from '../dht/namespace.ts'
-import { decodeKey, encodeKey, parsePeer } from '../identity/index.ts'
+import { decodeKey, encodeKey, KeyTypeUnsupportedError, parsePeer } from '../identity/index.ts'
 import {
   GLOBAL_NAMESPACE, LABEL_PATTERN, MAX_CACHE_TTL_MS, MAX_NAME_RECORD_BYTES, MAX_NAME_RECORD_VALUE_BYTES, MAX_NAME_RECORDS,
   NAME_VALUE_VERSION, POW_DOMAIN, POW_NONCE_BYTES, powBits, TYPE_MULTIADDR, TYPE_PEER, TYPE_PSEUDONYM, TYPE_TEXT, ZONE_KEY_DOMAIN,
@@ -80,6 +80,8 @@ export function parseName (name: string): ParsedName {
   try {
     zone = decodeKey(zoneText)
   } catch (err) {
+    // A secp256k1 (wallet) key_ is well formed, but zones are Ed25519 keys (their storage keys are derived from the seed).
+    if (err instanceof KeyTypeUnsupportedError) throw new KeyTypeUnsupportedError(`The zone of "${name.slice(0, 140)}" is a secp256k1 (wallet) key; zone keys are Ed25519 (a wallet node registers global names only)`, { cause: err })
     throw new InvalidNameError(`The zone of "${name.slice(0, 140)}" is not a key_…`, { cause: err })
   }
   const zoneKey = encodeKey(zone)

@@ -30,6 +30,7 @@ import {
   parseWalletKey, peerIdFromKey, walletAddresses, walletInfo
 } from '../../src/identity/index.ts'
 import { setDataDirPassphrase } from '../../src/identity/keyfile.ts'
+import { parseName } from '../../src/names/name-record.ts'
 import { ringSign } from '../../src/proofs/index.ts'
 import { peerRecordKey, signPeerRecord, verifyPeerRecord } from '../../src/registry/index.ts'
 
@@ -116,7 +117,7 @@ describe('wallet keys (issue 14, item 3)', () => {
     // One changed character is caught by the checksum, as for Ed25519 keys.
     const typo = key.slice(0, 10) + (key[10] === 'a' ? 'b' : 'a') + key.slice(11)
     assert.throws(() => decodeTypedKey(typo), { code: /UMBRA_ERR_(KEY_CHECKSUM|INVALID_KEY)/ })
-    // Ed25519-only: pseudonym-style decoding, ring members, sealing metadata to the key.
+    // Ed25519-only: pseudonym-style decoding, ring members and signers, zones, sealing metadata to the key.
     assert.throws(() => decodeKey(key), { code: 'UMBRA_ERR_KEY_TYPE_UNSUPPORTED' })
     const ed = await generateKeyPair('Ed25519')
     const edKey = keyFromPeerId(peerIdFromPrivateKey(ed))
@@ -124,6 +125,7 @@ describe('wallet keys (issue 14, item 3)', () => {
     const other = keyFromPeerId(peerIdFromPrivateKey(await generateKeyPair('Ed25519')))
     assert.throws(() => ringSign('vote', [edKey, other], privateKey), { code: 'UMBRA_ERR_KEY_TYPE_UNSUPPORTED' })
     await assert.rejects(signPeerRecord({ privateKey: ed, role: 'client', addrs: [], seq: 1, expiresAt: Date.now() + 60_000, metadata: new Uint8Array([1]), sealTo: key }), { code: 'UMBRA_ERR_KEY_TYPE_UNSUPPORTED' })
+    assert.throws(() => parseName(`home.${key}`), { code: 'UMBRA_ERR_KEY_TYPE_UNSUPPORTED' }, 'a wallet key is no zone')
     // A 33-byte key that is not compressed SEC 1 has no key_ form.
     assert.throws(() => encodeKey(new Uint8Array(33).fill(4)), { code: 'UMBRA_ERR_INVALID_KEY' })
   })
