@@ -79,3 +79,17 @@ describe('a relay\'s own anonymity estimate (umbra_mixnet_anonymity_bits)', () =
     assert.equal(unmixed.departures(), 100)
   })
 })
+
+describe('the relay estimate on /metrics', () => {
+  it('is served as umbra_mixnet_anonymity_bits from the mixnet handle, 0 on a node without one', async () => {
+    const { createNodeMetrics } = await import('../../../src/metrics/node-metrics.ts')
+    const relay = createPoolEntropy({ coverRate: 0 })
+    for (let i = 0; i < 10; i++) relay.departed(16, 100)
+    const metrics = await createNodeMetrics()
+    metrics.attach({ connections: () => [], mixnet: { counters: () => ({ packetsIn: 0, forwarded: 0, forwardFailed: 0, dropped: {}, stored: 0, refused: 0, acksSent: 0, acksFailed: 0, fragmentsSent: 0, retransmitted: 0, loopsSent: 0, loopsReturned: 0, dropCoverSent: 0, coverDropped: 0, replyGatewayMoves: 0, gatewayFailovers: 0, gatewayReplacements: 0, duplicatesDropped: 0 }), gatewayUsage: () => undefined, anonymityEstimate: () => ({ bits: relay.bits() }) } })
+    assert.match(await metrics.text(), /^umbra_mixnet_anonymity_bits 4$/m)
+    const client = await createNodeMetrics()
+    client.attach({ connections: () => [] })
+    assert.match(await client.text(), /^umbra_mixnet_anonymity_bits 0$/m)
+  })
+})
