@@ -35,6 +35,51 @@ describe('anonymity simulator (issue 16, item 4)', () => {
     assert.ok(withCover.entropyBits > 1, `entropy with mix cover ${withCover.entropyBits}`)
   })
 
+  it('the one-pass posterior equals a direct evaluation of Loopix\'s pool weights on a small network', (t) => {
+    const trace = simulate({ preset: PRESETS.balanced, mixes: 5, clients: 10, messageRate: 0.5, windowMs: 10_000, seed: 3 })
+    const hostile = hostileMixes(5, 0.2)
+    const mu = 1 / trace.meanDelayMs
+    const lambda = trace.mixCoverRate / 1000
+    // Reference: for each output o of honest mix f, every earlier input i of f gets a_o · Π(1 − a_o') over f's outputs between i and o.
+    const entropyOf = (last: number): number => {
+      const mass = new Float64Array(trace.length)
+      const senders = new Float64Array(trace.nodes)
+      mass[last] = 1
+      for (let e = last; e >= 0; e--) {
+        const m = mass[e] as number
+        const f = trace.from[e] as number
+        if (m === 0) continue
+        if (f >= trace.mixes) { senders[f] = (senders[f] as number) + m; continue }
+        const p = trace.prev[e] as number
+        if (hostile[f] === 1) {
+          if (p < 0) senders[f] = (senders[f] as number) + m
+          else mass[p] = (mass[p] as number) + m
+          continue
+        }
+        const weight = (o: number): number => { const k = trace.pool[o] as number; return k === 0 ? 0 : mu / (k * mu + lambda) }
+        const k = trace.pool[e] as number
+        senders[f] = (senders[f] as number) + m * lambda / (k * mu + lambda)
+        let survive = 1
+        for (let i = e - 1; i >= 0; i--) {
+          if (trace.to[i] === f) mass[i] = (mass[i] as number) + m * weight(e) * survive
+          if (trace.from[i] === f) survive *= 1 - weight(i)
+        }
+      }
+      let total = 0
+      for (const v of senders) total += v
+      let h = 0
+      for (const v of senders) if (v > 0) h -= (v / total) * Math.log2(v / total)
+      return h
+    }
+    const n = Math.min(trace.targets.length, 20)
+    let sum = 0
+    for (let i = 0; i < n; i++) sum += entropyOf((trace.targets[Math.floor(i * trace.targets.length / n)] as Trace['targets'][number]).last)
+    const fast = analyseTrace(trace, { hostile, maxTargets: n })
+    t.diagnostic(`${n} targets, ${trace.length} transmissions: one pass ${fast.entropyBits.toFixed(6)} bits, reference ${(sum / n).toFixed(6)} bits`)
+    assert.ok(n >= 5, `${n} targets`)
+    assert.ok(Math.abs(fast.entropyBits - sum / n) < 1e-3, `one pass ${fast.entropyBits} bits, reference ${sum / n} bits`)
+  })
+
   it('preset none gives a global observer every sender; balanced and strong hide them, hostile mixes erode it', (t) => {
     const none = analyseTrace(simulate({ preset: PRESETS.none, mixes: 10, clients: 100, windowMs: 5000 }))
     assert.equal(none.entropyBits, 0)
