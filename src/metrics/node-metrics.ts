@@ -35,7 +35,7 @@ export interface MetricsSources {
   /** Remote addresses of the open connections (libp2p `getConnections()`). */
   connections: () => Array<{ remoteAddr: { toString(): string } }>
   /** The mixnet's counters and, on a server, its gateway's mailboxes. */
-  mixnet?: { counters(): MixnetCounters, gatewayUsage(): GatewayUsage | undefined }
+  mixnet?: { counters(): MixnetCounters, gatewayUsage(): GatewayUsage | undefined, anonymityEstimate?(): { bits: number } | undefined }
   /** Quota refusals by kind (src/quota.ts). */
   quotas?: { snapshot(): QuotaSnapshot }
 }
@@ -133,6 +133,9 @@ export class NodeMetrics implements MetricsRecorder {
     })
     readMetric('gauge', registry, 'umbra_gateway_mailbox_bytes', 'Bytes held in this gateway\'s mailboxes.', [], (set) => {
       set({}, this.#sources?.mixnet?.gatewayUsage()?.bytes ?? 0)
+    })
+    readMetric('gauge', registry, 'umbra_mixnet_anonymity_bits', 'This relay\'s own anonymity estimate: mean entropy (bits) of Loopix\'s Poisson-mix distribution at its recent departures (docs/mixnet.md "Measured anonymity"; 0 on a client).', [], (set) => {
+      set({}, this.#sources?.mixnet?.anonymityEstimate?.()?.bits ?? 0)
     })
     readMetric('gauge', registry, 'umbra_connections', 'Open libp2p connections by path: direct, or relayed through a circuit relay.', ['path'], (set) => {
       let relayed = 0

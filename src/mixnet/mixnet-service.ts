@@ -41,6 +41,7 @@ import { createMailboxClient, type Delivery, type MailboxClient } from './mailbo
 import { createOnionKeys, type OnionKeys } from './onion-keys.ts'
 import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
 import { createPathProbes } from './path-probes.ts'
+import { createPoolEntropy } from './sim/pool-entropy.ts'
 import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
 import { createReplayFilter, type ReplayFilter } from './replay-filter.ts'
 import { openMixState, type MixState } from './mix-state.ts'
@@ -139,6 +140,8 @@ export interface MixnetHandle extends MixnetService {
   directoryEntry(nodeKey: Uint8Array): MixNodeInfo | undefined
   /** Mailboxes this node holds as a gateway and what they hold now; undefined on a client or when stopped (read by src/metrics). */
   gatewayUsage(): GatewayUsage | undefined
+  /** This relay's own anonymity estimate (src/mixnet/sim/pool-entropy.ts): mean entropy of its recent departures, bits; undefined on a client (read by src/metrics). */
+  anonymityEstimate(): { bits: number, departures: number } | undefined
   /** Sends one raw packet to a node (tests: replays and tampering on real relays). */
   sendRawPacket(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
   start(): Promise<void>
@@ -248,10 +251,14 @@ function expDelay (mean: number): number {
   return expDraw(mean, MAX_HOP_DELAY_MS)
 }
 
-/** An exponential draw with mean `mean` ms from a CSPRNG, at most `cap` ms (0 when `mean` is 0). */
-function expDraw (mean: number, cap: number): number {
+/**
+ * An exponential draw with mean `mean` ms, rounded to whole ms, at most `cap`
+ * ms (0 when `mean` is 0). `uniform` gives u in (0, 1]: a CSPRNG by default;
+ * the anonymity simulator (src/mixnet/sim) passes a seeded one.
+ */
+export function expDraw (mean: number, cap: number, uniform: () => number = () => randomInt(1, 2 ** 47) / 2 ** 47): number {
   if (mean <= 0) return 0
-  const u = randomInt(1, 2 ** 47) / 2 ** 47
+  const u = uniform()
   return Math.min(Math.round(-mean * Math.log(u)), cap)
 }
 
@@ -325,6 +332,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   /** Packets held for their delay, in all and by predecessor PeerId. */
   let held = 0
   const heldBy = new Map<string, number>()
+  const poolEntropy = components.server ? createPoolEntropy({ coverRate: parameters.loopRate + parameters.dropRate }) : undefined
   let running = false
 
   /** How long to wait for an answer that crosses `hops` mixes and the gateway there and back: `baseMs` plus four mean delays per hop each way, ms. */
@@ -425,13 +433,14 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
             log.debug({ err: (err as Error).message }, 'next hop unreachable; packet dropped')
           }
         }
-        if (r.delayMs === 0) { await fwd(); return }
+        if (r.delayMs === 0) { poolEntropy?.departed(1, 0); await fwd(); return }
         const peer = from.toString()
         const fromPeer = heldBy.get(peer) ?? 0
         if (held >= RELAY_MAX_HELD_PACKETS || fromPeer >= RELAY_MAX_HELD_PER_PEER) { drop('held-full'); return }
         held++
         heldBy.set(peer, fromPeer + 1)
         later(r.delayMs, () => {
+          poolEntropy?.departed(held, r.delayMs)
           held--
           const n = (heldBy.get(peer) ?? 1) - 1
           if (n > 0) heldBy.set(peer, n)
@@ -1104,6 +1113,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
     directoryEntry (nodeKey) {
       return directory.get(nodeKey)
+    },
+
+    anonymityEstimate () {
+      return poolEntropy == null ? undefined : { bits: poolEntropy.bits(), departures: poolEntropy.departures() }
     },
 
     gatewayUsage () {
