@@ -413,12 +413,14 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (replay?.seen(epoch, r.tag) !== false) { drop('replay'); return 'replay' }
       if (events.listenerCount('relay:packet') > 0) observe(from, r)
       if (r.kind === 'forward') {
-        const next = r.nextNode
+        const next = r.delayMs === 0 ? r.nextNode : r.nextNode.slice()
         if (r.delayMs > MAX_HOP_DELAY_MS) { drop('delay'); return }
+        // The pool's results are views into its batch buffer: a packet held for its delay gets its own copies.
+        const out = r.delayMs === 0 ? r.packet : r.packet.slice()
         if (!uint8ArrayEquals(next, ownKey) && directory.get(next) == null) { drop('next-hop'); return }
         const fwd = async (): Promise<void> => {
           try {
-            await links.send(next, r.packet)
+            await links.send(next, out)
             counters.forwarded++
           } catch (err) {
             counters.forwardFailed++
