@@ -57,6 +57,8 @@ export interface ForwardingResult {
   dropped: Record<string, number>
   /** The relay's `forwarded` counter after the run. */
   forwarded: number
+  /** Mix streams the sender had to open again during the run because the relay's side closed (0 expected). */
+  reopened: number
 }
 
 /** Options of {@link measureForwarding}. */
@@ -72,7 +74,8 @@ export interface ForwardingOptions {
 }
 
 const SELF = fileURLToPath(import.meta.url)
-const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url))
+/** The relay's CLI; BENCH_UMBRA_CLI points at another build (e.g. main's dist/src/cli/main.js) to compare. */
+const CLI = process.env.BENCH_UMBRA_CLI ?? fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url))
 
 /** Next JSON line a child prints on stdout. */
 function nextLine (child: ChildProcess): () => Promise<Record<string, unknown>> {
@@ -142,6 +145,7 @@ export async function measureForwarding (opts: ForwardingOptions): Promise<Forwa
       sender.stdin?.write('go\n')
       const started = await fromSender() as { startedAt: number }
       const got = await fromReceiver() as { received: number, lastAt: number }
+      const { reopened } = await fromSender() as { reopened: number }
       const after = await procStat(relay.pid as number)
       const counters = (await api.mixnet()).counters
       results.push({
@@ -151,7 +155,8 @@ export async function measureForwarding (opts: ForwardingOptions): Promise<Forwa
         relayCpuMs: after.cpuMs - before.cpuMs,
         relayRssBytes: after.rssBytes,
         dropped: counters.dropped,
-        forwarded: counters.forwarded
+        forwarded: counters.forwarded,
+        reopened
       })
     }
     return results
@@ -288,7 +293,8 @@ async function senderMain (relayAddr: string, receiverHex: string, epochMs: numb
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   await awaitDirectory(directory, [relayKey, receiverKey])
-  const stream = await libp2p.dialProtocol(ma, MIX_PROTOCOL)
+  let stream = await libp2p.dialProtocol(ma, MIX_PROTOCOL)
+  let reopened = 0
   print({ ready: true })
   let packets: Uint8Array[] = []
   for await (const line of stdinLines()) {
@@ -313,13 +319,24 @@ async function senderMain (relayAddr: string, receiverHex: string, epochMs: numb
       print({ startedAt: performance.timeOrigin + performance.now() })
       const t0 = performance.now()
       for (let i = 0; i < packets.length; i++) {
-        if (!stream.send(packets[i] as Uint8Array)) await stream.onDrain()
+        if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
+          // Counted and reported: the relay (or the connection) closed the stream; go on with a new one.
+          stream = await libp2p.dialProtocol(ma, MIX_PROTOCOL)
+          reopened++
+        }
+        try {
+          if (!stream.send(packets[i] as Uint8Array)) await stream.onDrain()
+        } catch {
+          i--
+          continue
+        }
         if (rate > 0 && i % 64 === 63) {
           const ahead = t0 + (i + 1) * 1000 / rate - performance.now()
           if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead))
         }
       }
       packets = []
+      print({ finished: true, reopened })
     }
   }
 }
@@ -330,7 +347,7 @@ else if (isMainThread && import.meta.main) {
   if (role === 'receiver') await receiverMain(args[0] as string, Number(args[1]))
   else if (role === 'sender') await senderMain(args[0] as string, args[1] as string, Number(args[2]), Number(args[3]))
   else {
-    const results = await measureForwarding({ packets: Number(process.env.BENCH_FORWARD_PACKETS ?? 30_000), runs: Number(process.env.BENCH_RUNS ?? 2) })
+    const results = await measureForwarding({ packets: Number(process.env.BENCH_FORWARD_PACKETS ?? 30_000), runs: Number(process.env.BENCH_RUNS ?? 2), rate: Number(process.env.BENCH_RATE ?? 0) })
     for (const r of results) console.log(JSON.stringify({ ...r, packetsPerSecond: Math.round(r.received / (r.ms / 1000)), relayCpuUsPerPacket: +(1000 * r.relayCpuMs / r.received).toFixed(1) }))
   }
 }

@@ -27,13 +27,13 @@
  * False positives: a lookup compares its fingerprint with at most 9 slots
  * per segment (two buckets and the stash), each equal by chance with
  * probability 2^-32, so a fresh packet is taken for a replay with
- * probability ≤ 9 × S × 2^-32 for S segments: ≤ 3.2e-8 at the 15 segments
+ * probability ≤ 9 × S × 2^-32 for S segments: ≤ 6e-8 at the 28 segments
  * of the default capacity (target ≤ 1e-6).
  *
- * Memory: 4 bytes per slot at ≥ 0.9 load: about 4.3 bytes per tag, so
- * 46.8M tags (12,000 packets/s for an hour plus its grace period) take
- * about 200 MiB, and the default capacity of 78M tags (20,000 packets/s)
- * at most 336 MiB. `memoryBytes()` reports the bytes held.
+ * Memory: 4 bytes per slot, 90 % of them used, plus the unused part of the
+ * last segment (< 16 MiB): 46.8M tags (12,000 packets/s for an hour plus
+ * its grace period) take 208 MiB, and the default capacity of 78M tags
+ * (20,000 packets/s) at most 331 MiB. `memoryBytes()` reports the bytes held.
  */
 import sodium from 'sodium-native'
 import { InvalidOptionError } from '../errors.ts'
@@ -101,7 +101,7 @@ export interface ReplayFilter {
    * pre-check; `seen` stays the check that counts).
    * @param epoch - key epoch, u32
    * @param tag - 16 bytes
-   * @returns true when `seen` recorded this tag for this epoch (or, with probability ≤ 3.2e-8, a false positive)
+   * @returns true when `seen` recorded this tag for this epoch (or, with probability ≤ 6e-8, a false positive)
    * @throws InvalidOptionError `UMBRA_ERR_INVALID_OPTION` when `epoch` is not a u32 or `tag` is not 16 bytes
    */
   has: (epoch: number, tag: Uint8Array) => boolean
@@ -121,8 +121,8 @@ const TAG_SIZE = 16
 const BUCKET_SLOTS = 4
 /** Buckets of an epoch's first segment: 16,384 slots, 64 KiB. */
 export const FIRST_SEGMENT_BUCKETS = 4096
-/** Largest segment, buckets: 2^23 × 4 slots × 4 bytes = 128 MiB. */
-export const MAX_SEGMENT_BUCKETS = 2 ** 23
+/** Largest segment, buckets: 2^20 × 4 slots × 4 bytes = 16 MiB (bounds the part of the last segment not yet used). */
+export const MAX_SEGMENT_BUCKETS = 2 ** 20
 /** Share of a segment's slots filled before the next segment is started (Fan et al. 2014 §5: inserts stay short below 95 %). */
 export const SEGMENT_LOAD = 0.9
 /** Cuckoo kicks before an insertion gives up and the segment counts as full (Fan et al. 2014, Algorithm 1: MaxNumKicks = 500). */
