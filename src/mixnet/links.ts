@@ -359,6 +359,7 @@ export function createLinks (init: LinksInit): Links {
 
   /** Writes a batch of packets for one next hop in one stream write (opening the stream first if needed). */
   async function write (nodeKey: Uint8Array, id: string, packets: Uint8Array[]): Promise<void> {
+    if (!running) throw new Error('links stopped')
     let pending = outbound.get(id)
     if (pending == null) {
       const peer = peerIdOfNodeKey(nodeKey)

@@ -159,4 +159,34 @@ describe('packet links: admission', () => {
     assert.equal(h.dials, 0)
     await h.links.stop()
   })
+
+  it('sends the packets of one macrotask to one next hop in one stream write, in order', async () => {
+    const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const next = await generateKeyPair('Ed25519')
+    const writes: Uint8Array[] = []
+    const out = {
+      status: 'open',
+      writeStatus: 'writable',
+      send: (data: Uint8Array | { subarray: () => Uint8Array }) => { writes.push(data instanceof Uint8Array ? data : data.subarray()); return true },
+      addEventListener: () => {},
+      abort: () => {}
+    }
+    let dials = 0
+    const libp2p = {
+      peerId: self,
+      async handle () {},
+      async unhandle () {},
+      async dialProtocol () { dials++; return out }
+    } as unknown as Libp2p
+    const links = createLinks({ libp2p, log: logger('test:links'), inbound: false, addrsFor: () => ['/ip4/127.0.0.1/tcp/1'], drop: () => {}, onPacket: () => undefined })
+    await links.start()
+    const all = packets(3, 0, 10)
+    await Promise.all(Array.from({ length: 10 }, async (_, i) => { await links.send(next.publicKey.raw, all.subarray(i * PACKET_SIZE, (i + 1) * PACKET_SIZE)) }))
+    assert.equal(dials, 1)
+    assert.equal(writes.length, 1, 'one write for the 10 packets')
+    assert.deepEqual(writes[0], all, 'the packets back to back, in order')
+    await links.send(next.publicKey.raw, all.subarray(0, PACKET_SIZE))
+    assert.equal(writes.length, 2, 'a later macrotask: a new write')
+    await links.stop()
+  })
 })
