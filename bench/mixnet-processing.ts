@@ -93,7 +93,8 @@ export function buildPackets (count: number, hops = 3): BenchPackets {
  * @throws Error when a packet does not come back as processed
  */
 export async function measureProcessing (input: BenchPackets, opts: { threads?: number, maxBatch?: number } = {}): Promise<Throughput> {
-  const pool = createSphinxPool({ threads: opts.threads ?? availableParallelism(), ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }) })
+  // maxQueue: every packet is submitted at once (the relay's links bound what they submit instead).
+  const pool = createSphinxPool({ threads: opts.threads ?? availableParallelism(), maxQueue: Math.max(4096, input.packets.length), ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }) })
   try {
     pool.setKeys([{ epoch: input.epoch, secret: input.secret }])
     await Promise.all(input.packets.slice(0, 1000).map((p) => pool.process(p)))

@@ -69,6 +69,22 @@ export const RELAY_MAX_QUEUED_PER_PEER = 256
  * new packet on a new path), so any replay is the predecessor's doing.
  */
 export const RELAY_MAX_REPLAYS_PER_SECOND = 100
+/**
+ * New packets/s a relay's replay filter is sized for, over a whole epoch and
+ * its grace period (issue 15: the relay target is 12,000 packets/s; 20,000
+ * leaves headroom up to about the 2-core Sphinx floor). The filter's memory
+ * follows the packets actually seen, about 4.3 bytes each (docs/sphinx.md
+ * "Replay filter"); a relay sustaining more for a whole epoch refuses the
+ * rest of that epoch's new packets (fails closed).
+ */
+export const RELAY_DESIGN_RATE = 20_000
+/**
+ * Most packet α values per epoch the relay's exact-copy pre-check remembers
+ * (src/mixnet/mixnet-service.ts `alphas`; about 17 MiB). Past it new α are
+ * not recorded (the filter fails open): exact copies of later packets then
+ * cost Sphinx work before the replay-tag filter, which counts, drops them.
+ */
+export const RELAY_ALPHA_FILTER_MAX = 4_000_000
 /** How long a penalized predecessor's mix streams are reset and its new ones refused, ms. */
 export const RELAY_PENALTY_MS = 10 * SECOND
 

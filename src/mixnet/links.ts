@@ -14,10 +14,16 @@
  * slot waits in its predecessor's queue (at most `maxQueuedPerPeer`, and
  * `maxQueued` in all), and free slots go to the waiting predecessors in
  * turn (round robin), so a flooding peer waits behind its own packets, not
- * others'. While a predecessor has packets waiting its streams are paused
- * (yamux grants no more window); a packet that finds the queues full is
- * dropped and counted `overload` (yamux windows grow to 16 MiB on fast
- * links, so pausing alone bounds nothing). A predecessor whose packets
+ * others'. When a predecessor's queue (or the total) is full its stream
+ * stops reading: the packet and the bytes after it stay in the stream's
+ * buffer and the stream is paused (yamux grants no more window, so its
+ * sender's writes wait for drain), until a slot frees (issue 15:
+ * backpressure without drops). What a paused stream still receives is
+ * bounded by the yamux window (16 MiB at most; the stream's read buffer
+ * limit is raised to {@link MIX_READ_BUFFER_BYTES} so the window fits).
+ * Outbound packets are batched per next hop: packets sent to one next hop
+ * in the same macrotask go out in one stream write (at most
+ * {@link MAX_WRITE_PACKETS} packets). A predecessor whose packets
  * `onPacket` refuses as replays more than `maxReplaysPerSecond` times in a
  * second has its mix streams reset and new ones refused for `penaltyMs`.
  */
@@ -37,6 +43,17 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 
 /** How long a dial of the next hop may take, ms. */
 const LINK_DIAL_TIMEOUT_MS = 10_000
+/** Most packets in one outbound stream write (256 KiB). */
+export const MAX_WRITE_PACKETS = 64
+/**
+ * Read buffer limit of an inbound mix stream, bytes: the largest yamux
+ * window (16 MiB, @chainsafe/libp2p-yamux MAX_STREAM_WINDOW) and a frame
+ * more, so a paused stream is not aborted for what its window allowed
+ * (the libp2p default, 4 MiB, is below the window).
+ */
+export const MIX_READ_BUFFER_BYTES = 16 * 1024 * 1024 + 256 * 1024
+/** Inbound mix streams per connection (a predecessor needs one; each may buffer a window while paused). */
+const MAX_INBOUND_MIX_STREAMS = 8
 
 /** What {@link createLinks} needs. */
 export interface LinksInit {
@@ -51,7 +68,8 @@ export interface LinksInit {
    */
   onPacket(packet: Uint8Array, from: PeerId): Promise<'replay' | undefined> | 'replay' | undefined
   /**
-   * Counts a drop: `overload`, one packet that found the queues full;
+   * Counts a drop: `overload`, one of this node's own packets (it is its
+   * next hop) that found the queues full (inbound streams wait instead);
    * `penalized`, one mix stream of a penalized predecessor reset or refused;
    * `truncated`, an inbound stream that ended inside a packet.
    */
@@ -97,7 +115,9 @@ export interface LinksInit {
 export interface Links {
   /**
    * Sends one packet to the node with Ed25519 key `nodeKey` (32 bytes).
-   * Resolves when the bytes are queued on the stream.
+   * Packets sent to one node in the same macrotask share one stream write.
+   * Resolves when the bytes are queued on the stream (after its drain when
+   * its buffer was full), so awaiting callers feel backpressure.
    * @throws Error when the node is not in the mix directory (no dial is
    *   made), or the dial or stream error (the caller counts and drops)
    */
@@ -140,6 +160,11 @@ export function createLinks (init: LinksInit): Links {
   let inflight = 0
   let queued = 0
   let running = false
+  /** Readers waiting for queue room (woken whenever a queued packet leaves its queue, and at stop). */
+  let roomWaiters: Array<() => void> = []
+  /** Per next hop: the batch collecting this macrotask's packets, and the last write (writes stay in order). */
+  const outboxes = new Map<string, { packets: Uint8Array[], sent: Promise<void> }>()
+  const lastWrite = new Map<string, Promise<void>>()
   const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
 
   async function open (nodeKey: Uint8Array, peer: PeerId): Promise<Stream> {
@@ -196,6 +221,7 @@ export function createLinks (init: LinksInit): Links {
         if (load === undefined || next === undefined) { waiting.delete(key); setPaused(key, false); continue }
         if (load.inflight >= maxPerPeer) { load.queue.unshift(next); continue }
         queued--
+        wakeReaders()
         waiting.delete(key)
         if (load.queue.length > 0) waiting.add(key)
         else setPaused(key, false)
@@ -206,12 +232,20 @@ export function createLinks (init: LinksInit): Links {
     }
   }
 
+  function wakeReaders (): void {
+    if (roomWaiters.length === 0) return
+    const waiters = roomWaiters
+    roomWaiters = []
+    for (const wake of waiters) wake()
+  }
+
   /**
    * Admits one inbound packet from predecessor `key`: processes it now if
    * both bounds allow and nothing of this peer waits, else queues it, else
-   * (queues full) drops it as `overload`.
+   * (queues full) returns false: the caller keeps the packet and waits for
+   * room (`roomWaiters`).
    */
-  function admit (packet: Uint8Array, from: PeerId, key: string): void {
+  function admit (packet: Uint8Array, from: PeerId, key: string): boolean {
     let load = loads.get(key)
     if (load === undefined) {
       load = { inflight: 0, queue: [] }
@@ -219,18 +253,18 @@ export function createLinks (init: LinksInit): Links {
     }
     if (inflight < maxInflight && load.inflight < maxPerPeer && load.queue.length === 0) {
       start(packet, from, key, load)
-      return
+      return true
     }
     if (queued >= maxQueued || load.queue.length >= maxQueuedPerPeer) {
       if (load.inflight === 0 && load.queue.length === 0) loads.delete(key)
-      init.drop('overload')
-      return
+      return false
     }
     // A copy: the packet may be a view into a large chunk, which must not stay alive while it waits.
     load.queue.push({ packet: packet.slice(), from })
     queued++
     waiting.add(key)
     setPaused(key, true)
+    return true
   }
 
   /** Counts a replay from `key`; past the budget the predecessor is penalized. */
@@ -282,6 +316,7 @@ export function createLinks (init: LinksInit): Links {
   async function read (stream: Stream, from: PeerId): Promise<void> {
     const buf = new Uint8ArrayList()
     const key = from.toString()
+    let waited = false
     let mine = streamsOf.get(key)
     if (mine === undefined) {
       mine = new Set()
@@ -293,11 +328,22 @@ export function createLinks (init: LinksInit): Links {
       for await (const chunk of stream) {
         buf.append(chunk)
         // Not after this node aborted the stream (a penalty); a stream the sender closed is still read to its end.
-        while (buf.byteLength >= PACKET_SIZE && stream.status !== 'aborted') {
+        while (buf.byteLength >= PACKET_SIZE && stream.status !== 'aborted' && running) {
           // A view where it can be (admit copies it only if it has to wait; the pool copies it at its next flush).
           const packet = buf.subarray(0, PACKET_SIZE)
+          if (!admit(packet, from, key)) {
+            // Queues full: keep the packet (and what follows) here, stop reading, and wait for room.
+            setPaused(key, true)
+            await new Promise<void>((resolve) => { roomWaiters.push(resolve) })
+            waited = true
+            continue
+          }
           buf.consume(PACKET_SIZE)
-          admit(packet, from, key)
+          if (waited) {
+            waited = false
+            // Room came from the total bound: this peer has no queue that would resume it when it empties.
+            if ((loads.get(key)?.queue.length ?? 0) === 0) setPaused(key, false)
+          }
         }
       }
       // A stream that ended inside a packet: the partial packet is dropped and counted, never admitted.
@@ -311,31 +357,57 @@ export function createLinks (init: LinksInit): Links {
     }
   }
 
+  /** Writes a batch of packets for one next hop in one stream write (opening the stream first if needed). */
+  async function write (nodeKey: Uint8Array, id: string, packets: Uint8Array[]): Promise<void> {
+    if (!running) throw new Error('links stopped')
+    let pending = outbound.get(id)
+    if (pending == null) {
+      const peer = peerIdOfNodeKey(nodeKey)
+      pending = open(nodeKey, peer)
+      outbound.set(id, pending)
+      pending.then((s) => {
+        const drop = (): void => { if (outbound.get(id) === pending) outbound.delete(id) }
+        s.addEventListener('close', drop, { once: true })
+      }, () => { if (outbound.get(id) === pending) outbound.delete(id) })
+    }
+    const stream = await pending
+    if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
+      if (outbound.get(id) === pending) outbound.delete(id)
+      throw new Error('mix stream closed')
+    }
+    // One write of the packets without concatenating them (the encrypter frames the list as a whole).
+    const bytes = packets.length === 1 ? packets[0] as Uint8Array : new Uint8ArrayList(...packets)
+    if (!stream.send(bytes)) await stream.onDrain({ signal: withTimeout(undefined, LINK_DIAL_TIMEOUT_MS) })
+  }
+
   return {
     async send (nodeKey, packet) {
       if (!running) throw new Error('links stopped')
       if (init.inbound && uint8ArrayEquals(nodeKey, ownKey)) {
         // This node is the next hop of a path (e.g. a gateway that is also the first mix of a SURB): no socket needed.
-        queueMicrotask(() => { admit(packet, libp2p.peerId, '') })
+        queueMicrotask(() => { if (!admit(packet, libp2p.peerId, '')) init.drop('overload') })
         return
       }
       const id = uint8ArrayToString(nodeKey, 'base64')
-      let pending = outbound.get(id)
-      if (pending == null) {
-        const peer = peerIdOfNodeKey(nodeKey)
-        pending = open(nodeKey, peer)
-        outbound.set(id, pending)
-        pending.then((s) => {
-          const drop = (): void => { if (outbound.get(id) === pending) outbound.delete(id) }
-          s.addEventListener('close', drop, { once: true })
-        }, () => { if (outbound.get(id) === pending) outbound.delete(id) })
+      const box = outboxes.get(id)
+      if (box !== undefined && box.packets.length < MAX_WRITE_PACKETS) {
+        box.packets.push(packet)
+        await box.sent
+        return
       }
-      const stream = await pending
-      if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
-        if (outbound.get(id) === pending) outbound.delete(id)
-        throw new Error('mix stream closed')
-      }
-      if (!stream.send(packet)) await stream.onDrain({ signal: withTimeout(undefined, LINK_DIAL_TIMEOUT_MS) })
+      const packets = [packet]
+      const previous = lastWrite.get(id)
+      const sent = (async () => {
+        await new Promise((resolve) => setImmediate(resolve)) // collect this macrotask's packets for the same hop
+        if (outboxes.get(id)?.packets === packets) outboxes.delete(id)
+        await previous
+        await write(nodeKey, id, packets)
+      })()
+      outboxes.set(id, { packets, sent })
+      const settled = sent.catch(() => {})
+      lastWrite.set(id, settled)
+      void settled.then(() => { if (lastWrite.get(id) === settled) lastWrite.delete(id) })
+      await sent
     },
 
     async start () {
@@ -348,12 +420,16 @@ export function createLinks (init: LinksInit): Links {
           return
         }
         inboundStreams.add(stream)
+        stream.maxReadBufferLength = MIX_READ_BUFFER_BYTES
         void read(stream, connection.remotePeer)
-      }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
+      }, { maxInboundStreams: MAX_INBOUND_MIX_STREAMS, maxOutboundStreams: 256 })
     },
 
     async stop () {
       running = false
+      wakeReaders()
+      outboxes.clear()
+      lastWrite.clear()
       loads.clear()
       waiting.clear()
       paused.clear()

@@ -21,7 +21,7 @@ import { withTimeout } from '../signals.ts'
 import {
   ANON_INBOX_LIMIT, CONTACT_TTL_MS, DEFAULT_EPOCH_GRACE_MS, DEFAULT_EPOCH_MS, DEFAULT_HOPS, DEFAULT_REPLY_SURBS,
   FRAGMENT_ACK_TIMEOUT_MS, FRAGMENT_ATTEMPTS, MAX_HOP_DELAY_MS, MAX_HOPS, MAX_MESSAGE_BYTES, MAX_REPLY_SURBS, MIN_HOPS,
-  REASSEMBLY_TTL_MS, RELAY_MAX_HELD_PACKETS, RELAY_MAX_HELD_PER_PEER, SEND_TIMEOUT_MS, WIRE_VERSION,
+  REASSEMBLY_TTL_MS, RELAY_ALPHA_FILTER_MAX, RELAY_DESIGN_RATE, RELAY_MAX_HELD_PACKETS, RELAY_MAX_HELD_PER_PEER, SEND_TIMEOUT_MS, WIRE_VERSION,
   CONTACT_CACHE_MS, CONTACT_IDLE_MS, CONTACT_REFRESH_MEAN_MS, GATEWAY_LOOKUP_DHT_TIMEOUT_MS, LOOKUP_ATTEMPTS, LOOKUP_TIMEOUT_MS, MAX_CACHED_CONTACTS
 } from './constants.ts'
 import {
@@ -43,7 +43,7 @@ import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
 import { createPathProbes } from './path-probes.ts'
 import { createPoolEntropy } from './sim/pool-entropy.ts'
 import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
-import { createReplayFilter, type ReplayFilter } from './replay-filter.ts'
+import { createReplayFilter, replayCapacity, type ReplayFilter } from './replay-filter.ts'
 import { openMixState, type MixState } from './mix-state.ts'
 import type { StateDatabase } from '../store/index.ts'
 import { PAYLOAD_SIZE, SURB_SIZE, createPacket, createSurb, createSurbReply, decodeSurb, encodeSurb, openSurbReply, packetEpoch, type SphinxHop, type SurbSecrets } from './sphinx/index.ts'
@@ -374,7 +374,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
    * (BLAKE2b-128 under a per-node random key) so that the filter's buckets
    * stay random to senders.
    */
-  const alphas: ReplayFilter = createReplayFilter()
+  const alphas: ReplayFilter = createReplayFilter({ maxPerEpoch: RELAY_ALPHA_FILTER_MAX, whenFull: 'forget' })
   const alphaKey = sodium.sodium_malloc(sodium.crypto_generichash_KEYBYTES)
   sodium.randombytes_buf(alphaKey)
 
@@ -421,12 +421,14 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (replay?.seen(epoch, r.tag) !== false) { drop('replay'); return 'replay' }
       if (events.listenerCount('relay:packet') > 0) observe(from, r)
       if (r.kind === 'forward') {
-        const next = r.nextNode
+        const next = r.delayMs === 0 ? r.nextNode : r.nextNode.slice()
         if (r.delayMs > MAX_HOP_DELAY_MS) { drop('delay'); return }
+        // The pool's results are views into its batch buffer: a packet held for its delay gets its own copies.
+        const out = r.delayMs === 0 ? r.packet : r.packet.slice()
         if (!uint8ArrayEquals(next, ownKey) && directory.get(next) == null) { drop('next-hop'); return }
         const fwd = async (): Promise<void> => {
           try {
-            await links.send(next, r.packet)
+            await links.send(next, out)
             counters.forwarded++
           } catch (err) {
             counters.forwardFailed++
@@ -1225,13 +1227,14 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       pseudonymStore = await createPseudonymStore(components.dataDir)
       if (components.server) {
         pool = createSphinxPool({ threads: options.threads })
-        replay = createReplayFilter({ store: mixState?.replayTags })
+        replay = createReplayFilter({ store: mixState?.replayTags, maxPerEpoch: replayCapacity(RELAY_DESIGN_RATE, options.epochMs, graceMs) })
         const updateKeys = (): void => {
           if (onion == null || pool == null) return
           pool.setKeys(onion.secrets().map((s) => ({ epoch: s.epoch, secret: s.secret })))
-          const current = onion.current()
-          replay?.dropBefore(current - 1)
-          alphas.dropBefore(current - 1)
+          // Tags of an epoch whose key left (its grace period is over) can go.
+          const oldest = Math.min(onion.current(), ...onion.secrets().map((k) => k.epoch))
+          replay?.dropBefore(oldest)
+          alphas.dropBefore(oldest)
         }
         updateKeys()
         const keyTimer = setInterval(() => {

@@ -7,7 +7,8 @@
  * Packets are collected until `maxBatch` are waiting or the current
  * macrotask ends (`setImmediate`), then sent to the least-loaded worker as
  * one transferred `ArrayBuffer`; results come back the same way (layout in
- * src/mixnet/mix-worker.ts).
+ * src/mixnet/mix-worker.ts) and are handed out as views into it, with no
+ * copy (issue 15).
  *
  * @example
  * ```ts
@@ -90,7 +91,11 @@ export interface SphinxPool {
   setKeys: (keys: ReadonlyArray<PoolKey>) => void
   /**
    * Processes one packet (4096 bytes) with the key of its epoch. Never
-   * rejects; the result's byte arrays are fresh copies the caller owns.
+   * rejects. A forward result's byte arrays are views into the batch's
+   * result buffer, which the pool never reuses: the caller owns them, but a
+   * view keeps its whole batch (at most `maxBatch` × 4,168 bytes) alive, so
+   * copy what is held for long (a delayed packet). Deliver results are
+   * fresh copies.
    * A packet of the wrong size resolves `{ ok: false, reason: 'size' }`
    * at once, and one beyond `maxQueue` `{ ok: false, reason: 'overload' }`.
    */
@@ -358,13 +363,15 @@ export function createSphinxPool (init: SphinxPoolInit = {}): SphinxPool {
 function decode (u8: Uint8Array, at: number, m: number): PoolProcessResult {
   const kind = u8[m]
   if (kind === RESULT_KIND.fail) return FAILURES[u8[m + 1] as number] ?? WORKER_FAILED
-  const tag = u8.slice(m + 8, m + 24)
-  const node = u8.slice(m + 24, m + 56)
-  const data = u8.slice(at, at + (((u8[m + 2] as number) << 8) | (u8[m + 3] as number)))
+  // Forwards get views, not copies (issue 15): the batch buffer came back transferred and is never reused.
+  const tag = u8.subarray(m + 8, m + 24)
+  const node = u8.subarray(m + 24, m + 56)
+  const data = u8.subarray(at, at + (((u8[m + 2] as number) << 8) | (u8[m + 3] as number)))
   if (kind === RESULT_KIND.forward) {
     const delayMs = (((u8[m + 4] as number) << 24) | ((u8[m + 5] as number) << 16) | ((u8[m + 6] as number) << 8) | (u8[m + 7] as number)) >>> 0
     return { ok: true, tag, kind: 'forward', nextNode: node, delayMs, packet: data }
   }
-  if (kind === RESULT_KIND.deliver) return { ok: true, tag, kind: 'deliver', mailbox: node, body: data }
-  return { ok: true, tag, kind: 'deliverSurb', mailbox: node, surbId: u8.slice(m + 56, m + 72), payload: data }
+  // Delivered bodies may be held (a gateway's lookups, pushes): copies, so they do not pin the batch.
+  if (kind === RESULT_KIND.deliver) return { ok: true, tag, kind: 'deliver', mailbox: node.slice(), body: data.slice() }
+  return { ok: true, tag, kind: 'deliverSurb', mailbox: node.slice(), surbId: u8.slice(m + 56, m + 72), payload: data.slice() }
 }

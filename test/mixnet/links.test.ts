@@ -107,16 +107,17 @@ async function harness (init: Partial<LinksInit> = {}, verdict?: (packet: Uint8A
 }
 
 describe('packet links: admission', () => {
-  it('bounds one predecessor: processing, then its queue (stream paused), then drops counted overload', async () => {
+  it('bounds one predecessor: processing, then its queue, then its stream waits (paused): no packet is dropped', async () => {
     const h = await harness({ maxInflight: 100, maxInflightPerPeer: 4, maxQueuedPerPeer: 8 })
     const a = h.open(peerIdFromPrivateKey(await generateKeyPair('Ed25519')))
     a.push(packets(1, 0, 20))
     await tick()
     assert.deepEqual(h.started, ['1:0', '1:1', '1:2', '1:3'])
-    assert.equal(h.drops.filter((d) => d === 'overload').length, 8, '20 - 4 processing - 8 waiting')
+    assert.equal(h.drops.length, 0, '20 - 4 processing - 8 waiting: the other 8 stay in the stream')
     assert.equal(a.readStatus, 'paused', 'a peer with packets waiting is not read')
-    for (let i = 0; i < 12; i++) { h.finish(1); await tick() }
-    assert.deepEqual(h.started.slice(4), ['1:4', '1:5', '1:6', '1:7', '1:8', '1:9', '1:10', '1:11'], 'the queue is served in order')
+    for (let i = 0; i < 20; i++) { h.finish(1); await tick() }
+    assert.deepEqual(h.started, Array.from({ length: 20 }, (_, i) => `1:${i}`), 'every packet, in order')
+    assert.equal(h.drops.length, 0)
     assert.equal(a.readStatus, 'readable', 'read again once its queue is empty')
     await h.links.stop()
   })
@@ -157,5 +158,35 @@ describe('packet links: admission', () => {
     await assert.rejects(h.links.send(stranger, new Uint8Array(PACKET_SIZE)), /not in the mix directory/)
     assert.equal(h.dials, 0)
     await h.links.stop()
+  })
+
+  it('sends the packets of one macrotask to one next hop in one stream write, in order', async () => {
+    const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const next = await generateKeyPair('Ed25519')
+    const writes: Uint8Array[] = []
+    const out = {
+      status: 'open',
+      writeStatus: 'writable',
+      send: (data: Uint8Array | { subarray: () => Uint8Array }) => { writes.push(data instanceof Uint8Array ? data : data.subarray()); return true },
+      addEventListener: () => {},
+      abort: () => {}
+    }
+    let dials = 0
+    const libp2p = {
+      peerId: self,
+      async handle () {},
+      async unhandle () {},
+      async dialProtocol () { dials++; return out }
+    } as unknown as Libp2p
+    const links = createLinks({ libp2p, log: logger('test:links'), inbound: false, addrsFor: () => ['/ip4/127.0.0.1/tcp/1'], drop: () => {}, onPacket: () => undefined })
+    await links.start()
+    const all = packets(3, 0, 10)
+    await Promise.all(Array.from({ length: 10 }, async (_, i) => { await links.send(next.publicKey.raw, all.subarray(i * PACKET_SIZE, (i + 1) * PACKET_SIZE)) }))
+    assert.equal(dials, 1)
+    assert.equal(writes.length, 1, 'one write for the 10 packets')
+    assert.deepEqual(writes[0], all, 'the packets back to back, in order')
+    await links.send(next.publicKey.raw, all.subarray(0, PACKET_SIZE))
+    assert.equal(writes.length, 2, 'a later macrotask: a new write')
+    await links.stop()
   })
 })

@@ -91,6 +91,8 @@ describe('a relay\'s durable state (onion keys, replay tags)', () => {
     reopened.dropBefore(8)
     mix.close()
     assert.equal((state.db.prepare('SELECT count(*) AS n FROM mix_replay WHERE epoch = 7').get() as { n: number }).n, 0)
+    assert.equal((state.db.prepare('SELECT count(*) AS n FROM mix_replay_log WHERE epoch = 7').get() as { n: number }).n, 0)
+    assert.ok((state.db.prepare('SELECT count(*) AS n FROM mix_replay_log WHERE epoch = 8').get() as { n: number }).n > 0)
     state.close()
     t.diagnostic(`${n} tags: seen() ${(n / seenMs * 1000).toFixed(0)}/s with persistence (batched), ${(n / memoryMs * 1000).toFixed(0)}/s in memory only; final flush ${flushMs.toFixed(1)} ms, reload ${loadMs.toFixed(1)} ms`)
   })
