@@ -68,10 +68,10 @@ describe('pub/sub over 10 processes', { timeout: 400_000 }, () => {
       for (const s of subscribers) await clientOf(s).subscribe(TOPIC)
       // Node 1 serves the topic once a peer subscribes; wait until a warm-up message reaches everyone.
       await eventually('a warm-up message on every subscriber', async () => {
-        const { id } = await clientOf(publisher).publish(TOPIC, 'warm-up')
+        const { id } = await clientOf(publisher).publish(TOPIC, 'warm-up', { signal: AbortSignal.timeout(15_000) })
         await new Promise((resolve) => setTimeout(resolve, 1000))
         return arrivals.every((a) => a.has(id)) ? true : undefined
-      }, 60_000, 0)
+      }, 120_000, 0)
       const sent = new Map<string, number>()
       for (let i = 0; i < MESSAGES; i++) {
         const at = Date.now()
