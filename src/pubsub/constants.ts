@@ -50,6 +50,11 @@ export const MCACHE_LENGTH = 300
 /** Heartbeats whose message ids are advertised in IHAVE gossip (GossipSub default 3). */
 export const MCACHE_GOSSIP = 3
 
+/** GossipSub P4 weight of a topic: score change per invalid message squared (4 in a burst reach the -80 graylist threshold). */
+export const INVALID_MESSAGE_WEIGHT = -5
+/** GossipSub P4 decay: the invalid-message count is multiplied by this every second (halves). */
+export const INVALID_MESSAGE_DECAY = 0.5
+
 /** Protocol of the message store's history answers (issue 13 item 3). */
 export const HISTORY_PROTOCOL = '/umbra/pubsub-history/1.0.0'
 /** Default messages a server keeps per topic (issue 13 item 3: last 100). */

@@ -5,7 +5,9 @@
  */
 import { DEFAULT_MAX_MESSAGE_BYTES, HEARTBEAT_INTERVAL_MS, MCACHE_GOSSIP, MCACHE_LENGTH, MESH_D, MESH_D_HIGH, MESH_D_LOW } from './constants.ts'
 import type { EnvelopeValidator } from './validator.ts'
-import type { GossipsubOpts } from '@libp2p/gossipsub'
+import { createTopicScoreParams } from '@libp2p/gossipsub/score'
+import { INVALID_MESSAGE_DECAY, INVALID_MESSAGE_WEIGHT } from './constants.ts'
+import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 
 /** GossipSub's inbound RPC frame limit (it-length-prefixed default), bytes. */
 const GOSSIPSUB_DEFAULT_FRAME_BYTES = 4 * 1024 * 1024
@@ -54,4 +56,29 @@ export function gossipsubOptions (init: GossipConfigInit = {}): Partial<Gossipsu
     maxInboundDataLength: Math.max(GOSSIPSUB_DEFAULT_FRAME_BYTES, maxBytes + RPC_FRAME_SLACK_BYTES),
     ...(init.ipColocationPenalty === false ? { scoreParams: { IPColocationFactorWeight: 0 } } : {})
   }
+}
+
+/**
+ * Scores `topic` on `gossipsub` with GossipSub's P4 alone (invalid message
+ * deliveries: the count squared, times {@link INVALID_MESSAGE_WEIGHT},
+ * decaying by {@link INVALID_MESSAGE_DECAY} a second). Every other topic
+ * component stays 0: topics are created at run time with unknown rates, and
+ * P3 (too few mesh deliveries) would punish honest peers of a quiet topic.
+ * Four invalid messages in a burst put a peer at -80, GossipSub's graylist
+ * threshold: its RPCs are ignored until the count decays. Topic parameters
+ * cannot be given per topic at construction for topics named later, so they
+ * are added to the live score parameters when the node joins the topic.
+ */
+export function scoreTopic (gossipsub: GossipSub & { score?: { params: { topics: Record<string, unknown> } } }, topic: string): void {
+  const topics = gossipsub.score?.params.topics
+  if (topics == null || topics[topic] != null) return
+  topics[topic] = createTopicScoreParams({
+    topicWeight: 1,
+    timeInMeshWeight: 0,
+    firstMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    invalidMessageDeliveriesWeight: INVALID_MESSAGE_WEIGHT,
+    invalidMessageDeliveriesDecay: INVALID_MESSAGE_DECAY
+  })
 }

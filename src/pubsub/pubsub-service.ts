@@ -23,6 +23,7 @@ import {
 } from './constants.ts'
 import { PubSubHistoryError, PubSubUnsupportedError } from './errors.ts'
 import { requestHistory, serveHistory } from './history.ts'
+import { scoreTopic } from './gossip-config.ts'
 import { MessageStore } from './store.ts'
 import { EnvelopeValidator, REJECT_REASONS } from './validator.ts'
 import type { PubSubEnvelope } from './pb/pubsub.ts'
@@ -208,6 +209,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
 
   const join = (topic: string): void => {
     if (gossipsub.topicValidators.has(topic)) return
+    scoreTopic(gossipsub, topic)
     gossipsub.topicValidators.set(topic, async (_peer, msg) => {
       const r = await validator.check(topic, msg.data, 'p2p')
       if (r.ok) return TopicValidatorResult.Accept

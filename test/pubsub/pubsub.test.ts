@@ -120,6 +120,10 @@ describe('GossipSub with signed envelopes', () => {
       t.diagnostic(`${reason}: sent to ${sent} peers, ${rejected(reason) - was} rejected, 0 delivered`)
     }
     assert.deepEqual(inboxSizes(), before, 'no subscriber received any of them')
+    const score = gossip(b).getScore(attacker.peerId)
+    t.diagnostic(`the attacker's GossipSub score at a first-hop peer: ${score.toFixed(1)} (P4, invalid messages)`)
+    assert.ok(score < 0, `the attacker's score at b is ${score}`)
+    assert.ok(gossip(b).getScore(a.peerId) >= 0, 'an honest publisher keeps its score')
     const metrics = await b.metrics.text()
     assert.match(metrics, /umbra_pubsub_rejected_total\{reason="signature"\} [1-9]/)
   })
