@@ -29,8 +29,9 @@ let net: Testnet
 /** Every pubsub:message each node saw, by node index. */
 const inbox: PubSubMessage[][] = []
 
-function gossip (node: UmbraNode): GossipSub {
-  return (node.libp2p.services as { pubsub: GossipSub }).pubsub
+/** The node's GossipSub service (`getScore` is on the implementation, not the interface). */
+function gossip (node: UmbraNode): GossipSub & { getScore(peerId: string): number } {
+  return (node.libp2p.services as { pubsub: GossipSub & { getScore(peerId: string): number } }).pubsub
 }
 
 function rejected (reason: RejectReason): number {
