@@ -39,6 +39,7 @@ import {
 import { SphinxMalformedError, SphinxTamperedError } from './mixnet/sphinx/errors.ts'
 import { NotRingMemberError, RingInvalidError, RingSignatureMalformedError } from './proofs/errors.ts'
 import { InvalidNameError, InvalidNameRecordError, NameNotFoundError, NotZoneOwnerError } from './names/errors.ts'
+import { InvalidEnvelopeError, InvalidTopicError, PubSubHistoryError, PubSubMessageTooLargeError, PubSubUnsupportedError } from './pubsub/errors.ts'
 import { StunEncodeError, StunErrorResponseError, StunMalformedError, StunTimeoutError } from './nat/errors.ts'
 import { PeerUnreachableError } from './nat/nat-service.ts'
 import { MetadataTooLargeError, PeerNotFoundError } from './registry/errors.ts'
@@ -69,7 +70,7 @@ import { QUOTA_CODES, QUOTA_KINDS, QuotaExceededError } from './quota.ts'
  */
 
 /** An HTTP status the API answers errors with. */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 421 | 429 | 431 | 500 | 502 | 503 | 504 | 507
+export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 421 | 429 | 431 | 500 | 501 | 502 | 503 | 504 | 507
 
 /** A class of error in the registry: an `UmbraError` subclass (constructor arguments vary). */
 export type ErrorClass = abstract new (...args: any[]) => UmbraError // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -158,6 +159,12 @@ const ENTRIES = [
   entry(InvalidNameRecordError, 400),
   entry(NameNotFoundError, 404),
   entry(NotZoneOwnerError, 403),
+  // src/pubsub (issue 13: a feature this build lacks, such as anonymous publishing before the mixnet bridge, is 501 Not Implemented)
+  entry(InvalidTopicError, 400),
+  entry(PubSubMessageTooLargeError, 413),
+  entry(InvalidEnvelopeError, 400),
+  entry(PubSubUnsupportedError, 501),
+  entry(PubSubHistoryError, 502),
   // src/proofs (issue 14: a node holding none of the ring's keys cannot sign for it, 403 like a zone it does not own)
   entry(RingInvalidError, 400),
   entry(NotRingMemberError, 403),
