@@ -295,6 +295,17 @@ export function createProgram (result: { exitCode: number }): Command {
       result.exitCode = await runTestnet(flagsOf(cmd))
     })
 
+  program.command('central')
+    .description('run the central WebSocket pub/sub server of hybrid mode until SIGINT or SIGTERM; it sees who publishes what, so nodes use it only when told (docs/pubsub-hybrid.md)')
+    .option('--listen <host:port>', 'where to listen (default: 127.0.0.1:7460; port 0 picks a free port)', parseHostPort)
+    .option('--max-message-bytes <n>', 'largest envelope one publish may carry (default: 1048576)', integerIn(1, 64 * 1024 * 1024))
+    .option('--rate <n>', 'frames per second one connection may send, bursts of twice that (default: 100)', integerIn(1, 1_000_000))
+    .addHelpText('after', '\n--json prints the ready line as one JSON object.')
+    .action(async (_flags: unknown, cmd: Command) => {
+      const { runCentral } = await import('./commands/central.ts')
+      result.exitCode = await runCentral(flagsOf(cmd))
+    })
+
   program.command('demo')
     .description('run the main job end to end on a local network of node processes')
     .option('--nodes <n>', `number of nodes (${DEMO_MIN_NODES} to ${MAX_LOCAL_NODES})`, integerIn(DEMO_MIN_NODES, MAX_LOCAL_NODES), DEMO_DEFAULT_NODES)
