@@ -14,7 +14,7 @@ import sodium from 'sodium-native'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { AbortedError, InvalidOptionError, UmbraError } from '../errors.ts'
+import { AbortedError, InvalidOptionError, NotStartedError, UmbraError } from '../errors.ts'
 import { decodeKey, encodeKey } from '../identity/index.ts'
 import { MessageTooLargeError, InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
@@ -56,6 +56,7 @@ import {
   FLAG_LOOKUP, LOOKUP_FOUND, REPLY_LOOKUP, encodeLookupRequest
 } from './wire.ts'
 import { ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE } from './wire.ts'
+import { FLAG_PUBSUB, MAX_ANONYMOUS_ENVELOPE_BYTES, PUBLISH_OK, PUBLISH_REFUSED, REPLY_PUBLISHED, encodePubsubPublish } from './wire.ts'
 import type {
   AnonymousMessage, AnonymousReply, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
   MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymGatewayState, PseudonymInfo, PseudonymService, RelayObservation
@@ -141,6 +142,19 @@ export interface MixnetHandle extends MixnetService {
   gatewayUsage(): GatewayUsage | undefined
   /** Sends one raw packet to a node (tests: replays and tampering on real relays). */
   sendRawPacket(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
+  /**
+   * Anonymous publishing (issue 13, item 2): sends a pub/sub envelope (at
+   * most MAX_ANONYMOUS_ENVELOPE_BYTES) through `hops` mixes to a random exit
+   * (a server node other than this one), which publishes it on GossipSub
+   * and answers through a SURB. Tries up to LOOKUP_ATTEMPTS exits; a retry
+   * re-sends the same envelope, which subscribers de-duplicate on its id.
+   * @returns how many exits were tried until one published it
+   * @throws UMBRA_ERR_MESSAGE_TOO_LARGE, UMBRA_ERR_INVALID_OPTION (hops), UMBRA_ERR_NOT_ENOUGH_MIXES,
+   *   UMBRA_ERR_ANONYMOUS_DELIVERY (refused by an exit, or no exit answered), UMBRA_ERR_ABORTED
+   */
+  publishAnonymous(envelope: Uint8Array, options?: { hops?: number, signal?: AbortSignal }): Promise<{ attempts: number }>
+  /** Sets what this node does with the anonymous envelopes it exits (the pub/sub service's checked publish; resolves the message id). */
+  setPubsubExit(publish: ((envelope: Uint8Array) => Promise<Uint8Array>) | undefined): void
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -326,6 +340,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   let held = 0
   const heldBy = new Map<string, number>()
   let running = false
+  /** The pub/sub service's publish for envelopes this node exits (issue 13, item 2). */
+  let pubsubExit: ((envelope: Uint8Array) => Promise<Uint8Array>) | undefined
 
   /** How long to wait for an answer that crosses `hops` mixes and the gateway there and back: `baseMs` plus four mean delays per hop each way, ms. */
   function roundTripBudget (baseMs: number, hops: number): number {
@@ -755,6 +771,42 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     return answer
   }
 
+  /**
+   * One anonymous publish through `hops` mixes to exit `exit` (FLAG_PUBSUB,
+   * mailbox field random) with a SURB for the answer. Resolves the exit's
+   * status, or undefined when the first hop is unreachable or no answer came
+   * in time. Same shape as {@link lookupThrough}.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
+   */
+  async function publishThrough (exit: MixNodeInfo, envelope: Uint8Array, hops: number, signal: AbortSignal): Promise<number | undefined> {
+    let settle!: (status: number) => void
+    const answered = new Promise<number>((resolve) => { settle = resolve })
+    const surb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_PUBLISHED) settle(status) })
+    const { first, packet } = withEpoch((epoch) => {
+      const mixes = pickMixes(hops, epoch, [ownKey, exit.nodeKey])
+      return {
+        first: (mixes[0] as MixNodeInfo).nodeKey,
+        packet: createPacket({
+          epoch,
+          hops: hopsTo(mixes, exit, epoch, { type: 'deliver', mailbox: randomBytes(32) }),
+          body: encodeGatewayLayer(FLAG_PUBSUB, surb, encodePubsubPublish(envelope))
+        })
+      }
+    })
+    try {
+      await links.send(first, packet)
+    } catch (err) {
+      directory.reportFailure?.(first)
+      log.debug({ err: (err as Error).message }, 'first hop of an anonymous publish unreachable')
+      return undefined
+    }
+    const wait = withTimeout(signal, roundTripBudget(FRAGMENT_ACK_TIMEOUT_MS, hops))
+    return await Promise.race([
+      answered,
+      new Promise<undefined>((resolve) => { wait.addEventListener('abort', () => { resolve(undefined) }, { once: true }) })
+    ])
+  }
+
   /** Caches a verified record (a newer seq wins) and starts its refresh schedule when it is new. */
   function cacheContact (to: string, v: VerifiedContact): Contact {
     const now = Date.now()
@@ -1115,6 +1167,31 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       await links.send(nodeKey, packet)
     },
 
+    async publishAnonymous (envelope, opts = {}) {
+      if (!running) throw new NotStartedError('The mixnet is not started')
+      if (!(envelope instanceof Uint8Array) || envelope.byteLength > MAX_ANONYMOUS_ENVELOPE_BYTES) {
+        throw new MessageTooLargeError(`An anonymous publish carries one packet: the envelope is at most ${MAX_ANONYMOUS_ENVELOPE_BYTES} bytes`)
+      }
+      const hops = opts.hops ?? options.hops
+      if (!Number.isInteger(hops) || hops < MIN_HOPS || hops > MAX_HOPS) throw new InvalidOptionError(`hops must be an integer from ${MIN_HOPS} to ${MAX_HOPS}, got ${String(hops)}`)
+      const signal = opts.signal ?? new AbortController().signal
+      const tried: Uint8Array[] = []
+      for (let attempt = 1; attempt <= LOOKUP_ATTEMPTS; attempt++) {
+        if (signal.aborted) throw new AbortedError()
+        const exit = pickGateway(tried, [ownKey], 'The mix directory lists no exit other than this node for an anonymous publish')
+        tried.push(exit.nodeKey)
+        const status = await publishThrough(exit, envelope, hops, signal)
+        if (status === PUBLISH_OK) return { attempts: attempt }
+        if (status === PUBLISH_REFUSED) throw new AnonymousDeliveryError('The exit refused the anonymous publish: the envelope does not decode or verify, or the exit runs no pub/sub')
+      }
+      if (signal.aborted) throw new AbortedError()
+      throw new AnonymousDeliveryError(`No exit confirmed the anonymous publish (${LOOKUP_ATTEMPTS} tries)`)
+    },
+
+    setPubsubExit (publish) {
+      pubsubExit = publish
+    },
+
     async reply (messageId, body) {
       if (!(body instanceof Uint8Array) || body.byteLength > REPLY_DATA_SIZE) throw new ReplyTooLargeError(`A reply is at most ${REPLY_DATA_SIZE} bytes`)
       const entry = replySurbs.get(messageId)
@@ -1240,6 +1317,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
           publishContact,
           lookupContact: lookupForOthers,
           publishRecord: publishRecordForOwner,
+          publishPubsub: async (envelope) => {
+            if (pubsubExit == null) throw new Error('no pub/sub service')
+            return await pubsubExit(envelope)
+          },
           quotas: components.quotas
         })
         await gateway.start()
