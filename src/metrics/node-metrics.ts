@@ -25,6 +25,7 @@ import { libp2pMetrics, type Libp2pMetricsFactory } from './libp2p.ts'
 import type { MetricsRecorder } from './recorder.ts'
 import type { GatewayUsage } from '../mixnet/mixnet-service.ts'
 import type { MixnetCounters } from '../mixnet/types.ts'
+import type { PubSubStats } from '../pubsub/pubsub-service.ts'
 
 /**
  * What the node's metrics read at each scrape: the counters the subsystems
@@ -38,6 +39,8 @@ export interface MetricsSources {
   mixnet?: { counters(): MixnetCounters, gatewayUsage(): GatewayUsage | undefined }
   /** Quota refusals by kind (src/quota.ts). */
   quotas?: { snapshot(): QuotaSnapshot }
+  /** Pub/sub counters (src/pubsub). */
+  pubsub?: { stats(): PubSubStats }
 }
 
 const MS_PER_S = 1000
@@ -144,6 +147,12 @@ export class NodeMetrics implements MetricsRecorder {
     readMetric('counter', registry, 'umbra_quota_refusals_total', 'Requests refused over a per-peer quota, by kind (docs/quotas.md).', ['kind'], (set) => {
       const refused = this.#sources?.quotas?.snapshot().refused
       for (const kind of QUOTA_KINDS) set({ kind }, refused?.[kind] ?? 0)
+    })
+    readMetric('counter', registry, 'umbra_pubsub_rejected_total', 'Pub/sub messages rejected by reason: malformed, oversized, topic, signature, unsigned, stale, replay (docs/pubsub.md "Validation").', ['reason'], (set) => {
+      for (const [reason, n] of Object.entries(this.#sources?.pubsub?.stats().rejected ?? {})) set({ reason }, n)
+    })
+    readMetric('counter', registry, 'umbra_pubsub_delivered_total', 'Pub/sub messages delivered (subscribed or served topics), by the path that brought them first: p2p, central, store, mixnet.', ['via'], (set) => {
+      for (const [via, n] of Object.entries(this.#sources?.pubsub?.stats().delivered ?? {})) set({ via }, n)
     })
 
     this.#sphinx = new Histogram({ name: 'umbra_mix_sphinx_processing_seconds', help: 'Time a relay took to process one Sphinx packet, worker-pool queueing included, seconds.', buckets: SPHINX_BUCKETS_S, registers })

@@ -31,6 +31,8 @@ import { PROVIDER_TTL_MS, REPROVIDE_INTERVAL_MS } from '../discovery/constants.t
 import { createBootstrapRegistration, normalizeBootstrapUrl, type BootstrapRegistration } from '../bootstrap/index.ts'
 import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/mixnet-service.ts'
 import { createProofService, type ProofService } from '../proofs/service.ts'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { createPubSub, createValidator, gossipsubOptions, validatePubSubInit, type PubSubHandle, type PubSubService } from '../pubsub/index.ts'
 import { createAddressPolicy, defaultAnnouncePrivate } from '../nat/address-policy.ts'
 import {
   DEFAULT_STUN_PORT,
@@ -87,6 +89,7 @@ function validateInit (init: UmbraNodeInit): { role: Role, listen: string[], boo
     }
   })
   validateMixnetInit(init.mixnet)
+  validatePubSubInit(init.pubsub)
   for (const field of ['providerTtl', 'reprovideInterval'] as const) {
     const v = init.discovery?.[field]
     if (v !== undefined && (!Number.isInteger(v) || v < 1000)) throw new InvalidOptionError(`init.discovery.${field} must be an integer number of ms, at least 1000`)
@@ -136,10 +139,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #proofs?: ProofService
   #discovery?: DiscoveryHandle
   #auth?: AuthHandle
-  #libp2p?: Libp2p<{ dht: KadDHT }>
+  #libp2p?: Libp2p<{ dht: KadDHT, pubsub: GossipSub }>
   #dht?: DhtServiceHandle
   #messaging?: MessagingServiceHandle
   #mixnet?: MixnetHandle
+  #pubsub?: PubSubHandle
   #starting?: Promise<void>
   /** The data directory's lock and state database (issue 11); ':memory:' and no lock without a data directory. */
   #lock?: DataDirLock
@@ -220,6 +224,12 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     return this.#mixnet
   }
 
+  /** Topics over GossipSub with signed envelopes (src/pubsub, issue 13). @throws UMBRA_ERR_NOT_STARTED */
+  get pubsub (): PubSubService {
+    if (this.#pubsub == null) throw new NotStartedError()
+    return this.#pubsub
+  }
+
   get nat (): NatService {
     if (this.#nat == null) throw new NotStartedError()
     return this.#nat
@@ -298,6 +308,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     })
     // A registry of this node's own, also for libp2p's metrics (src/metrics).
     const metrics = await createNodeMetrics()
+    // Pub/sub (issue 13): GossipSub's message ids come from the envelope validator, so it exists before libp2p.
+    const pubsubValidator = createValidator(this.#init.pubsub)
     const libp2p = await createLibp2p({
       privateKey,
       metrics: metrics.libp2p,
@@ -326,6 +338,12 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
         // policy, not announced as libp2p limits: js-libp2p never reuses a "limited" connection, so every message to a relayed client
         // would open a new circuit that is then closed as a duplicate (docs/nat.md "Relay limits").
         ...(!client ? { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS, applyDefaultLimit: false } }) } : {}),
+        pubsub: gossipsub(gossipsubOptions({
+          validator: pubsubValidator,
+          maxMessageBytes: pubsubValidator.maxBytes,
+          ipColocationPenalty: this.#init.pubsub?.ipColocationPenalty,
+          seenTtl: this.#init.pubsub?.seenTtl
+        })),
         dht: kadDHT({
           protocol: KAD_PROTOCOL,
           kBucketSize: K,
@@ -416,6 +434,17 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       publishThroughGateway: async (pseudonym, dhtKey, record) => await mixnet.publishThroughGateway(pseudonym, dhtKey, record),
       log: logger('discovery')
     })
+    const pubsub = createPubSub({
+      libp2p,
+      gossipsub: libp2p.services.pubsub,
+      privateKey,
+      validator: pubsubValidator,
+      state,
+      server: this.role === 'server',
+      log: logger('pubsub'),
+      pseudonymKey: (key) => mixnet.pseudonymSignKey(key)
+    }, this.#init.pubsub)
+    pubsub.events.addEventListener('message', (evt) => { this.safeDispatchEvent('pubsub:message', { detail: evt.detail }) })
     const auth = createAuth({ libp2p, privateKey, pseudonymKey: (key) => mixnet.pseudonymSignKey(key), log: logger('auth') })
     const bootstrapRegistration = this.#bootstrapUrls.length === 0
       ? undefined
@@ -433,8 +462,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       registry.start()
       names.start()
       await auth.start()
+      await pubsub.start()
       bootstrapRegistration?.start()
     } catch (err) {
+      await pubsub.stop()
       await auth.stop()
       names.stop()
       await bootstrapRegistration?.stop()
@@ -455,10 +486,11 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#proofs = createProofService({ keyFor: (key) => key === keyFromPeerId(libp2p.peerId) ? privateKey : mixnet.pseudonymSignKey(key) })
     this.#discovery = discovery
     this.#auth = auth
+    this.#pubsub = pubsub
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
-    metrics.attach({ connections: () => libp2p.getConnections(), mixnet, quotas: this.#quotas })
+    metrics.attach({ connections: () => libp2p.getConnections(), mixnet, quotas: this.#quotas, pubsub })
     this.#metrics = metrics
     this.#log.info({ peerId: libp2p.peerId.toString(), role: this.role }, 'node started')
   }
@@ -522,6 +554,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#bootstrapRegistration = undefined
     await this.#discovery?.stop()
     this.#discovery = undefined
+    await this.#pubsub?.stop()
+    this.#pubsub = undefined
     await this.#auth?.stop()
     this.#auth = undefined
     this.#registry?.stop()

@@ -12,6 +12,7 @@ import type { QuotaSnapshot } from '../quota.ts'
 import type { TypedEventTarget } from 'main-event'
 import type { NodeMetrics } from '../metrics/node-metrics.ts'
 import type { ProofService } from '../proofs/service.ts'
+import type { PubSubInit, PubSubMessage, PubSubService } from '../pubsub/index.ts'
 
 /** A node's role (DESIGN.md section 2). */
 export type Role = 'server' | 'client'
@@ -73,6 +74,8 @@ export interface UmbraNodeInit {
   announcePrivateAddresses?: boolean
   /** Service discovery options (src/discovery). */
   discovery?: DiscoveryInit
+  /** Pub/sub options (src/pubsub, docs/pubsub.md): message size and age limits, the message store, GossipSub's co-location penalty. */
+  pubsub?: PubSubInit
 }
 
 /** Options of service discovery, `createNode({ discovery })`. */
@@ -107,6 +110,8 @@ export interface UmbraNodeEvents {
   'anonymous:delivered': CustomEvent<{ id: string }>
   /** A message this node sent reached a final status, or a late acknowledgement changed it. */
   'anonymous:status': CustomEvent<{ id: string, to: string, status: 'stored' | 'delivered' | 'failed' }>
+  /** A verified message on a subscribed topic (src/pubsub), once per message id whichever path brought it. */
+  'pubsub:message': CustomEvent<PubSubMessage>
 }
 
 /** One connected peer, as listed by {@link UmbraNode.getPeers}. */
@@ -148,6 +153,8 @@ export interface UmbraNode extends TypedEventTarget<UmbraNodeEvents> {
   readonly pseudonyms: PseudonymService
   /** Ring-signature membership proofs with this node's keys (docs/proofs.md). */
   readonly proofs: ProofService
+  /** Publish/subscribe over GossipSub with signed envelopes and a message store (src/pubsub, docs/pubsub.md). */
+  readonly pubsub: PubSubService
   /** NAT status and hole punching. */
   readonly nat: NatService
   /** The underlying libp2p node (valid after `start()`), for advanced use. */

@@ -65,7 +65,9 @@ export async function createTestnet (n = 3, init: TestnetInit = {}): Promise<Tes
     const privateKey = await generateKeyPair('Ed25519')
     // Many server nodes on one host cannot all bind UDP 3478: each STUN server gets a free port unless asked otherwise.
     const nat = { stunPort: 0, ...nodeInit.nat }
-    const node = await createNode({ ...nodeInit, nat, listen, bootstrap, privateKey })
+    // Every node shares 127.0.0.1: GossipSub's IP co-location penalty would mark them all as Sybils (docs/pubsub.md).
+    const pubsub = { ipColocationPenalty: false, ...nodeInit.pubsub }
+    const node = await createNode({ ...nodeInit, nat, pubsub, listen, bootstrap, privateKey })
     nodes.push(node)
     await node.start()
     return node
