@@ -322,8 +322,8 @@ export function createGateway (init: GatewayInit): Gateway {
   /**
    * Exits an anonymous publish (FLAG_PUBSUB): hands the envelope to
    * `init.publishPubsub` and answers REPLY_PUBLISHED through the SURB, if
-   * any. Refusals are counted (`pubsub-refused`); nothing about the
-   * envelope or the packet is logged.
+   * any. Refusals are counted (`pubsub-refused`); the log line names the
+   * outcome only, nothing about the envelope or the packet.
    */
   async function exitPublish (ackSurb: Uint8Array | undefined, slot: Uint8Array): Promise<void> {
     let envelope: Uint8Array
@@ -343,6 +343,8 @@ export function createGateway (init: GatewayInit): Gateway {
       status = PUBLISH_REFUSED
       init.drop('pubsub-refused')
     }
+    // Only the outcome: never the topic, the envelope, or the predecessor.
+    log.debug({ status: status === PUBLISH_OK ? 'published' : 'refused' }, 'anonymous pub/sub publish exited')
     if (ackSurb == null) return
     try {
       const { firstNode, packet } = createSurbReply(decodeSurb(ackSurb), encodeReplyLayer({ kind: REPLY_PUBLISHED, messageId: id, status, data: new Uint8Array(0) }))

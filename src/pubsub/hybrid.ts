@@ -67,6 +67,32 @@ export const MAX_REPLAY_PER_TOPIC = 1_000
 /** Most publishes waiting while neither side is healthy. */
 export const DEFAULT_HYBRID_MAX_QUEUE = 1_000
 
+/** The hybrid options of `createNode({ pubsub })` (PubSubInit extends it). */
+export interface HybridPubSubInit {
+  /**
+   * `p2p`: GossipSub only. `hybrid`: GossipSub and the central server, bridged.
+   * `central`: publishes go to the central server only. A central server sees
+   * who publishes and reads what: hybrid and central are opt-in. @default 'p2p'
+   */
+  mode?: PubSubMode
+  /** Where publishes go in hybrid mode. @default 'prefer-p2p' */
+  strategy?: HybridStrategy
+  /** The central server, `ws://HOST:PORT` (`umbra central`); needed with hybrid and central. */
+  central?: string
+  /** Hybrid mode: forward what one side delivers to the other. @default true */
+  bridge?: boolean
+  /** Fail back to the preferred side after it was healthy this long, ms. @default 10,000 */
+  failbackMs?: number
+}
+
+/** What the pub/sub service hands its publishes and subscriptions to in hybrid and central modes ({@link Hybrid} is one). */
+export interface PublishRoute {
+  /** @returns GossipSub recipients */
+  publish(topic: string, envelope: Uint8Array): Promise<number>
+  subscribe(topic: string): void
+  unsubscribe(topic: string): void
+}
+
 /** The GossipSub side, as the hybrid needs it. */
 export interface HybridP2P {
   /** Publishes an envelope as it is on GossipSub. @returns the peers it was sent to (0: nobody got it) */
@@ -133,7 +159,7 @@ export interface HybridStats {
 }
 
 /** The hybrid manager. */
-export interface Hybrid extends TypedEventEmitter<HybridEvents> {
+export interface Hybrid extends TypedEventEmitter<HybridEvents>, PublishRoute {
   /**
    * Publishes an envelope on the side(s) the strategy picks; queued while no
    * side is healthy.
@@ -155,12 +181,15 @@ export interface Hybrid extends TypedEventEmitter<HybridEvents> {
  * Checks the hybrid options of `init.pubsub`.
  * @throws UMBRA_ERR_INVALID_OPTION naming the field
  */
-export function validateHybridInit (init: { mode?: unknown, strategy?: unknown, central?: unknown } | undefined): void {
+export function validateHybridInit (init: HybridPubSubInit | undefined): void {
   if (init == null) return
   if (init.mode !== undefined && !PUBSUB_MODES.includes(init.mode as PubSubMode)) throw new InvalidOptionError(`init.pubsub.mode must be one of ${PUBSUB_MODES.join(', ')}, got ${JSON.stringify(init.mode)}`)
   if (init.strategy !== undefined && !HYBRID_STRATEGIES.includes(init.strategy as HybridStrategy)) throw new InvalidOptionError(`init.pubsub.strategy must be one of ${HYBRID_STRATEGIES.join(', ')}, got ${JSON.stringify(init.strategy)}`)
   if ((init.mode === 'hybrid' || init.mode === 'central') && typeof init.central !== 'string') throw new InvalidOptionError(`init.pubsub.central (ws://HOST:PORT of a central server) is needed with mode ${String(init.mode)}`)
   if (init.strategy !== undefined && init.mode !== 'hybrid') throw new InvalidOptionError('init.pubsub.strategy applies to mode hybrid only')
+  if (init.central !== undefined && !/^wss?:\/\/./.test(String(init.central))) throw new InvalidOptionError(`init.pubsub.central must be a ws:// or wss:// URL, got ${JSON.stringify(init.central)}`)
+  if (init.bridge !== undefined && typeof init.bridge !== 'boolean') throw new InvalidOptionError('init.pubsub.bridge must be true or false')
+  if (init.failbackMs !== undefined && (!Number.isSafeInteger(init.failbackMs) || init.failbackMs < 1)) throw new InvalidOptionError('init.pubsub.failbackMs must be a positive integer (ms)')
 }
 
 /** The resolved timing options. */

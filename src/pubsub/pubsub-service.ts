@@ -25,6 +25,7 @@ import { PubSubHistoryError, PubSubUnsupportedError } from './errors.ts'
 import { requestHistory, serveHistory } from './history.ts'
 import { MessageStore } from './store.ts'
 import { EnvelopeValidator, REJECT_REASONS } from './validator.ts'
+import { validateHybridInit, type HybridPubSubInit, type PublishRoute } from './hybrid.ts'
 import type { PubSubEnvelope } from './pb/pubsub.ts'
 import type { PublishOptions, PublishResult, PubSubMessage, PubSubVia, RejectReason } from './types.ts'
 import type { Logger } from '../logger.ts'
@@ -40,7 +41,7 @@ const RESTORE_ATTEMPTS = 10
 const RESTORE_RETRY_MS = 1000
 
 /** Pub/sub options, `createNode({ pubsub })`. Every field is optional. */
-export interface PubSubInit {
+export interface PubSubInit extends HybridPubSubInit {
   /** Largest encoded message accepted or published, bytes. @default 1_048_576 (1 MiB, issue 13) */
   maxMessageBytes?: number
   /** Oldest message accepted from GossipSub, ms; ids are remembered as long (replays). @default 300_000 (5 min) */
@@ -158,6 +159,8 @@ export interface PubSubHandle extends PubSubService {
   publishEnvelope(envelope: Uint8Array): Promise<number>
   /** Installs the anonymous path; until then `publish({ anonymous: true })` throws UMBRA_ERR_PUBSUB_UNSUPPORTED. */
   setAnonymousPublisher(fn: AnonymousPublisher | undefined): void
+  /** Hybrid modes (src/pubsub/hybrid.ts): publishes go through `route` instead of GossipSub alone, and it learns the subscribed topics. */
+  setRoute(route: PublishRoute | undefined): void
 }
 
 /**
@@ -167,6 +170,7 @@ export interface PubSubHandle extends PubSubService {
 export function validatePubSubInit (init: PubSubInit | undefined): void {
   if (init == null) return
   if (typeof init !== 'object') throw new InvalidOptionError('init.pubsub must be an object')
+  validateHybridInit(init)
   const ints: Array<[keyof PubSubInit, number]> = [['maxMessageBytes', 64], ['maxMessageAge', 1000], ['storeMessages', 1], ['storeTtl', 1000], ['seenTtl', 1000]]
   for (const [field, min] of ints) {
     const v = init[field]
@@ -201,6 +205,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
   let published = 0
   let running = false
   let anonymous: AnonymousPublisher | undefined
+  let route: PublishRoute | undefined
   let unserve: (() => Promise<void>) | undefined
   const restoring = new AbortController()
 
@@ -295,6 +300,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       store.subscribe(topic)
       user.add(topic)
       join(topic)
+      route?.subscribe(topic)
       let history = 0
       if (options.since !== undefined) history = (await handle.history(topic, { since: options.since, signal: options.signal }).catch(() => [])).length
       return { topic, history }
@@ -306,6 +312,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       store.unsubscribe(topic)
       user.delete(topic)
       leave(topic)
+      route?.unsubscribe(topic)
     },
 
     async publish (topic, data, options = {}) {
@@ -324,9 +331,9 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       validator.remember(id, Number(envelope.timestamp), true)
       validator.markDelivered(id)
       if (joined(topic)) store.add(topic, envelope.id, Number(envelope.timestamp), bytes)
-      const { recipients } = await gossipsub.publish(topic, bytes)
+      const recipients = route != null ? await route.publish(topic, bytes) : (await gossipsub.publish(topic, bytes)).recipients.length
       published++
-      return { id, recipients: recipients.length }
+      return { id, recipients }
     },
 
     topics () {
@@ -395,6 +402,11 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       anonymous = fn
     },
 
+    setRoute (r) {
+      route = r
+      for (const topic of user) route?.subscribe(topic)
+    },
+
     async start () {
       if (running) return
       running = true
@@ -406,6 +418,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       for (const topic of restored) {
         user.add(topic)
         join(topic)
+        route?.subscribe(topic)
       }
       if (restored.length > 0) void restore(restored)
     },
