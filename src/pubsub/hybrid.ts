@@ -64,6 +64,8 @@ export const DEFAULT_FAILBACK_MS = 10_000
 export const DEFAULT_REPLAY_MS = 5_000
 /** Most envelopes kept for replay per topic. */
 export const MAX_REPLAY_PER_TOPIC = 1_000
+/** Switches kept for `stats().switchLog`. */
+export const MAX_SWITCH_LOG = 32
 /** Most publishes waiting while neither side is healthy. */
 export const DEFAULT_HYBRID_MAX_QUEUE = 1_000
 
@@ -91,6 +93,8 @@ export interface PublishRoute {
   publish(topic: string, envelope: Uint8Array): Promise<number>
   subscribe(topic: string): void
   unsubscribe(topic: string): void
+  /** Shown as `stats().hybrid` of the pub/sub service. */
+  stats?(): HybridStats
 }
 
 /** The GossipSub side, as the hybrid needs it. */
@@ -144,9 +148,13 @@ export interface HybridEvents {
 export interface HybridStats {
   mode: PubSubMode
   strategy: HybridStrategy
-  /** Health now. */
+  /** Health now: the P2P side per topic published on, the central side. */
   p2pTopics: Record<string, boolean>
   central: boolean
+  /** Side(s) a publish on each topic published on would use now ([]: queued). */
+  active: Record<string, HybridSide[]>
+  /** The last {@link MAX_SWITCH_LOG} switches, oldest first (`at`: ms since the Unix epoch). */
+  switchLog: Array<{ topic: string, from: HybridSide | undefined, to: HybridSide | undefined, at: number, replayed: number }>
   /** Publishes sent on each side (a parallel publish counts on both). */
   sent: Record<HybridSide, number>
   /** Envelopes forwarded by the bridge to each side. */
@@ -239,6 +247,7 @@ class HybridImpl extends TypedEventEmitter<HybridEvents> implements Hybrid {
   readonly #sent: Record<HybridSide, number> = { p2p: 0, central: 0 }
   readonly #bridged: Record<HybridSide, number> = { p2p: 0, central: 0 }
   #replayed = 0
+  readonly #switchLog: HybridStats['switchLog'] = []
   #switches = 0
   #timer: ReturnType<typeof setInterval> | undefined
   #offP2P: (() => void) | undefined
@@ -311,6 +320,8 @@ class HybridImpl extends TypedEventEmitter<HybridEvents> implements Hybrid {
       }
       this.#replayed += replayed
     }
+    this.#switchLog.push({ topic, from, to, at: now, replayed })
+    if (this.#switchLog.length > MAX_SWITCH_LOG) this.#switchLog.shift()
     this.#log?.info({ from: from ?? 'none', to: to ?? 'none', replayed }, 'pub/sub side switched')
     this.safeDispatchEvent('switch', { detail: { topic, from, to, replayed } })
   }
@@ -412,12 +423,18 @@ class HybridImpl extends TypedEventEmitter<HybridEvents> implements Hybrid {
 
   stats (): HybridStats {
     const p2pTopics: Record<string, boolean> = {}
-    for (const t of this.#topics.keys()) p2pTopics[t] = this.#healthy('p2p', t)
+    const active: Record<string, HybridSide[]> = {}
+    for (const t of this.#topics.keys()) {
+      p2pTopics[t] = this.#healthy('p2p', t)
+      active[t] = this.activeSides(t)
+    }
     return {
       mode: this.#mode,
       strategy: this.#strategy,
       p2pTopics,
       central: this.#central.healthy(),
+      active,
+      switchLog: this.#switchLog.map((x) => ({ ...x })),
       sent: { ...this.#sent },
       bridged: { ...this.#bridged },
       replayed: this.#replayed,

@@ -25,7 +25,7 @@ import { PubSubHistoryError, PubSubUnsupportedError } from './errors.ts'
 import { requestHistory, serveHistory } from './history.ts'
 import { MessageStore } from './store.ts'
 import { EnvelopeValidator, REJECT_REASONS } from './validator.ts'
-import { validateHybridInit, type HybridPubSubInit, type PublishRoute } from './hybrid.ts'
+import { validateHybridInit, type HybridPubSubInit, type HybridStats, type PublishRoute } from './hybrid.ts'
 import type { PubSubEnvelope } from './pb/pubsub.ts'
 import type { PublishOptions, PublishResult, PubSubMessage, PubSubVia, RejectReason } from './types.ts'
 import type { Logger } from '../logger.ts'
@@ -75,6 +75,8 @@ export interface PubSubStats {
   delivered: Record<PubSubVia, number>
   /** Messages this node published. */
   published: number
+  /** Hybrid and central modes: each side's health, the side(s) in use per topic, switches (src/pubsub/hybrid.ts). */
+  hybrid?: HybridStats
 }
 
 /** Events of the pub/sub service. */
@@ -379,7 +381,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
     },
 
     stats () {
-      return { rejected: { ...validator.rejected }, delivered: { ...delivered }, published }
+      return { rejected: { ...validator.rejected }, delivered: { ...delivered }, published, ...(route?.stats != null ? { hybrid: route.stats() } : {}) }
     },
 
     async ingest (bytes, via) {
