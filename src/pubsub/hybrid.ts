@@ -43,18 +43,15 @@ import { InvalidOptionError } from '../errors.ts'
 import { createDeduplicator, type Deduplicator } from './dedup.ts'
 import { decodeEnvelope } from './envelope.ts'
 import { PubSubQueueFullError } from './central/errors.ts'
+import { HYBRID_STRATEGIES, PUBSUB_MODES, type HybridStrategy, type PubSubMode } from './hybrid-modes.ts'
 import type { CentralClient } from './central/client.ts'
 import type { Logger } from '../logger.ts'
 
-/** Pub/sub modes (seed 004: P2P_ONLY, HYBRID, CENTRAL_ONLY). */
-export type PubSubMode = 'p2p' | 'hybrid' | 'central'
-/** Hybrid strategies (seed 004: PREFER_P2P, PREFER_CENTRAL, PARALLEL). */
-export type HybridStrategy = 'prefer-p2p' | 'prefer-central' | 'parallel'
 /** A side of the hybrid. */
 export type HybridSide = 'p2p' | 'central'
 
-export const PUBSUB_MODES: readonly PubSubMode[] = ['p2p', 'hybrid', 'central']
-export const HYBRID_STRATEGIES: readonly HybridStrategy[] = ['prefer-p2p', 'prefer-central', 'parallel']
+export { HYBRID_STRATEGIES, PUBSUB_MODES } from './hybrid-modes.ts'
+export type { HybridStrategy, PubSubMode } from './hybrid-modes.ts'
 
 /** How often the failover manager checks both sides' health, ms. */
 export const DEFAULT_HYBRID_CHECK_MS = 250

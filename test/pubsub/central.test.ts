@@ -5,12 +5,16 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { WebSocket } from 'ws'
 import { createCentralServer } from '../../src/pubsub/central/server.ts'
 import { createCentralClient, type CentralClient } from '../../src/pubsub/central/client.ts'
 import { createDeduplicator } from '../../src/pubsub/dedup.ts'
 import { encodeEnvelope, signEnvelope } from '../../src/pubsub/envelope.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { spawnUmbra, umbra } from '../cli/helpers.ts'
 
 async function envelope (topic: string, text: string): Promise<Uint8Array> {
   return encodeEnvelope(await signEnvelope({ topic, data: new TextEncoder().encode(text) }))
@@ -109,4 +113,23 @@ test('central client: unhealthy when the server dies, reconnects and re-subscrib
   await pub.publish('news', await envelope('news', 'after'))
   await waitFor('message after the restart', () => got.length === 1, 5000, 20)
   assert.deepEqual(health, [true, false, true])
+})
+
+test('umbra central: serves until SIGTERM and exits 0; umbra start refuses hybrid mode without a central server with a code', async (t) => {
+  const central = spawnUmbra(['central', '--listen', '127.0.0.1:0', '--json'])
+  t.after(async () => { if (central.child.exitCode == null) await central.stop('SIGKILL', 1000) })
+  const ready = JSON.parse(await central.waitForLine((l) => l.includes('"ready"'), 10_000)) as { url: string }
+  const client = createCentralClient({ url: ready.url })
+  await client.start()
+  await waitFor('connected to the CLI server', () => client.healthy(), 5_000, 20)
+  await client.stop()
+  assert.deepEqual(await central.stop('SIGTERM', 5_000), { code: 0, signal: null })
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'umbra-hybrid-'))
+  t.after(() => { rmSync(dataDir, { recursive: true, force: true }) })
+  const refused = await umbra(['start', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--pubsub-mode', 'hybrid'])
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /pubsub\.central.*\(UMBRA_ERR_INVALID_OPTION\)/)
+  const bad = await umbra(['start', '--data-dir', dataDir, '--pubsub-central', 'http://x'])
+  assert.equal(bad.code, 2, 'a URL that is not ws:// is a usage error')
 })
