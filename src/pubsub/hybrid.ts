@@ -344,10 +344,6 @@ class HybridImpl extends TypedEventEmitter<HybridEvents> implements Hybrid {
   }
 
   async publish (topic: string, envelope: Uint8Array): Promise<number> {
-    const s = this.#state(topic)
-    const now = Date.now()
-    s.recent.push({ envelope, at: now })
-    while (s.recent.length > MAX_REPLAY_PER_TOPIC || (s.recent.length > 0 && now - (s.recent[0]?.at ?? now) > this.#o.replayMs)) s.recent.shift()
     const sides = this.activeSides(topic)
     let recipients = 0
     let ok = false
@@ -364,8 +360,17 @@ class HybridImpl extends TypedEventEmitter<HybridEvents> implements Hybrid {
       const other: HybridSide = sides[0] === 'p2p' ? 'central' : 'p2p'
       ok = await this.#sendOn(other, topic, envelope).then((n) => { recipients += n; return true }, () => false)
     }
-    if (!ok) this.#enqueue(topic, envelope)
+    if (ok) this.#remember(topic, envelope)
+    else this.#enqueue(topic, envelope)
     return recipients
+  }
+
+  /** Keeps a sent envelope for the replay window (bounded per topic). */
+  #remember (topic: string, envelope: Uint8Array): void {
+    const s = this.#state(topic)
+    const now = Date.now()
+    s.recent.push({ envelope, at: now })
+    while (s.recent.length > MAX_REPLAY_PER_TOPIC || (s.recent.length > 0 && now - (s.recent[0]?.at ?? now) > this.#o.replayMs)) s.recent.shift()
   }
 
   #enqueue (topic: string, envelope: Uint8Array): void {
@@ -387,6 +392,7 @@ class HybridImpl extends TypedEventEmitter<HybridEvents> implements Hybrid {
           if (await this.#sendOn(side, q.topic, q.envelope).then(() => true, () => false)) ok = true
         }
         if (!ok) { this.#queue = [...waiting.slice(i), ...this.#queue]; return }
+        this.#remember(q.topic, q.envelope)
       }
     } finally {
       this.#flushing = false
