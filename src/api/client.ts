@@ -14,6 +14,7 @@ import type {
   OwnedNameEntry,
   PeerSummaryEntry,
   PseudonymEntry,
+  PubSubMessageEntry,
   ReplyMessageEntry,
   RouteBody,
   RouteInput,
@@ -93,6 +94,12 @@ export type PseudonymInfo = PseudonymEntry
 export type PseudonymsResponse = RouteResponse<'pseudonymList'>
 /** `GET /v1/mixnet`. */
 export type MixnetResponse = RouteResponse<'mixnet'>
+/** One pub/sub message (`GET /v1/pubsub/{topic}/messages`, event `pubsub:message`). */
+export type PubSubMessageInfo = PubSubMessageEntry
+/** Options of {@link ApiClient.publish}: `encoding`, `anonymous`, `hops`, `pseudonym`. */
+export type PublishRequestOptions = RequestOptions & Omit<RouteBody<'pubsubPublish'>, 'data'>
+/** One event of `GET /v1/events`: its name and its parsed `data`. */
+export interface ApiEvent { event: string, data: unknown }
 
 /** Options of {@link ApiClient}. */
 export interface ApiClientInit {
@@ -351,6 +358,76 @@ export class ApiClient {
   /** `POST /v1/proofs/ring/verify`: whether one member of `ring` made `signature` (base64) over `message`; `{ valid, keyImage (hex) }`. */
   async ringVerify (message: string, ring: string[], signature: string, options: RequestOptions & Omit<RouteBody<'proofRingVerify'>, 'message' | 'ring' | 'signature'> = {}): Promise<RouteResponse<'proofRingVerify'>> {
     return await this.call('proofRingVerify', { body: { message, ring, signature, ...fieldsOf(options, ['encoding', 'scope']) } }, options)
+  }
+
+  /** `PUT /v1/pubsub/subscriptions/:topic`: subscribes; with `since` (ms), fetches history from server nodes. */
+  async subscribe (topic: string, options: RequestOptions & { since?: number } = {}): Promise<RouteResponse<'pubsubSubscribe'>> {
+    return await this.call('pubsubSubscribe', { params: { topic }, body: fieldsOf(options, ['since']) }, options)
+  }
+
+  /** `DELETE /v1/pubsub/subscriptions/:topic`: unsubscribes. */
+  async unsubscribe (topic: string, options: RequestOptions = {}): Promise<RouteResponse<'pubsubUnsubscribe'>> {
+    return await this.call('pubsubUnsubscribe', { params: { topic } }, options)
+  }
+
+  /** `GET /v1/pubsub/subscriptions`: the node's topics and their connected subscribers. */
+  async subscriptions (options: RequestOptions = {}): Promise<RouteResponse<'pubsubSubscriptions'>> {
+    return await this.call('pubsubSubscriptions', {}, options)
+  }
+
+  /**
+   * `POST /v1/pubsub/:topic`: publishes `data` signed by the node.
+   * @throws ApiResponseError (413 `UMBRA_ERR_PUBSUB_MESSAGE_TOO_LARGE`, 501 `UMBRA_ERR_PUBSUB_UNSUPPORTED`)
+   */
+  async publish (topic: string, data: string, options: PublishRequestOptions = {}): Promise<RouteResponse<'pubsubPublish'>> {
+    const fields = fieldsOf(options, ['encoding', 'anonymous', 'hops', 'pseudonym'])
+    if (fields.anonymous !== true) delete fields.anonymous
+    return await this.call('pubsubPublish', { params: { topic }, body: { data, ...fields } }, options)
+  }
+
+  /** `GET /v1/pubsub/:topic/messages`: what the node holds of `topic` since `since` (ms), oldest first. */
+  async topicMessages (topic: string, options: RequestOptions & { since?: number, limit?: number } = {}): Promise<RouteResponse<'pubsubMessages'>> {
+    const query = { ...(options.since != null ? { since: String(options.since) } : {}), ...(options.limit != null ? { limit: String(options.limit) } : {}) }
+    return await this.call('pubsubMessages', { params: { topic }, query }, options)
+  }
+
+  /**
+   * `GET /v1/events`: the node's server-sent events, parsed, until `signal`
+   * aborts (then the iteration ends quietly) or the node closes the stream.
+   * @throws ApiUnreachableError, ApiResponseError (429 over the stream quota)
+   */
+  async * events (options: { signal?: AbortSignal } = {}): AsyncGenerator<ApiEvent> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' }
+    if (this.hasToken) headers.authorization = `Bearer ${this.#token}`
+    let res: Response
+    try {
+      res = await fetch(`${this.url}${ROUTES.events.url}`, { headers, signal: options.signal })
+    } catch (err) {
+      if (options.signal?.aborted === true) return
+      throw new ApiUnreachableError(`cannot reach the node API at ${this.url}: ${describeNetworkError(err)}`, { cause: err })
+    }
+    if (!res.ok || res.body == null) {
+      const error = readErrorBody(await res.json().catch(() => undefined))
+      throw new ApiResponseError(error?.message ?? `GET /v1/events answered HTTP ${res.status}`, error?.code ?? ApiResponseError.code, res.status)
+    }
+    const decoder = new TextDecoder()
+    let buffer = ''
+    try {
+      for await (const chunk of res.body) {
+        buffer += decoder.decode(chunk, { stream: true })
+        let end: number
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          const event = /^event: (.*)$/m.exec(block)?.[1]
+          const data = /^data: (.*)$/m.exec(block)?.[1]
+          if (event != null && data != null) yield { event, data: JSON.parse(data) }
+        }
+      }
+    } catch (err) {
+      if (options.signal?.aborted === true) return
+      throw new ApiUnreachableError(`the event stream of ${this.url} broke: ${describeNetworkError(err)}`, { cause: err })
+    }
   }
 
   /** `GET /v1/mixnet`: preset, mix directory and counters. */

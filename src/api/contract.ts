@@ -64,6 +64,8 @@ export type RouteInput<N extends RouteName> =
 /** A shape of `#/components/schemas/<K>`. */
 export type Component<K extends keyof typeof COMPONENT_SCHEMAS> = FromSchema<(typeof COMPONENT_SCHEMAS)[K]>
 
+/** One pub/sub message (`GET /v1/pubsub/{topic}/messages`, event `pubsub:message`). */
+export type PubSubMessageEntry = Component<'PubSubMessage'>
 /** The body of every error answer: `{ error: { code, message } }`. */
 export type ErrorBody = Component<'Error'>
 /** One connected peer (`GET /v1/peers`). */

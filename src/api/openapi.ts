@@ -24,6 +24,7 @@ import { QUOTA_CODES, QUOTA_KINDS, type QuotaKind } from '../quota.ts'
 import { INBOX_PAGE_DEFAULT, INBOX_PAGE_MAX } from '../messaging/constants.ts'
 import { DEFAULT_PSEUDONYM_GATEWAYS, MAX_PSEUDONYM_GATEWAYS } from '../mixnet/constants.ts'
 import { RING_MAX_MEMBERS, RING_MIN_MEMBERS, RING_SCOPE_MAX_BYTES } from '../proofs/constants.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_HISTORY_MESSAGES, MAX_TOPIC_BYTES } from '../pubsub/constants.ts'
 
 /**
  * The route table of the HTTP API and its OpenAPI 3.1 document (DESIGN.md
@@ -167,6 +168,30 @@ const messageEntrySchema = {
     receivedAt: { type: 'integer', description: "This node's clock at receipt, ms since the Unix epoch." },
     repliesLeft: { type: 'integer', minimum: 0, description: 'Unused reply blocks (SURBs) of the message (`anonymous` only).' }
   }
+} as const
+
+/** One pub/sub message as an application receives it: `PubSubMessage` of src/pubsub/types.ts, bytes as text. */
+const pubsubMessageSchema = {
+  type: 'object',
+  required: ['topic', 'id', 'from', 'data', 'encoding', 'timestamp', 'via'],
+  additionalProperties: false,
+  properties: {
+    topic: { type: 'string', description: 'The topic.' },
+    id: { type: 'string', description: 'Message id, 32 lowercase hex characters, signed by the publisher: the same on every path and every node.' },
+    from: { type: ['string', 'null'], description: "Publisher's key, `key_…` (a node key or a pseudonym), proven by its signature; `null` for an unsigned anonymous message." },
+    data: { type: 'string', description: 'The data: UTF-8 text when the bytes are valid UTF-8, else base64.' },
+    encoding: { type: 'string', enum: ['utf8', 'base64'], description: 'How `data` is written.' },
+    timestamp: { type: 'integer', description: "Publisher's clock when it signed, ms since the Unix epoch (checked within 5 minutes of this node's clock on GossipSub)." },
+    via: { type: 'string', enum: ['p2p', 'central', 'store', 'mixnet'], description: 'The path that brought it to this node first: `p2p` (GossipSub), `central` (the central server of the hybrid modes), `store` (history from a server node\'s message store), `mixnet` (the exit mix of an anonymous publish).' }
+  }
+} as const
+
+/** `:topic` of the pub/sub routes. */
+const topicParamsSchema = {
+  type: 'object',
+  required: ['topic'],
+  additionalProperties: false,
+  properties: { topic: { type: 'string', minLength: 1, maxLength: MAX_TOPIC_BYTES, description: `The topic, 1 to ${MAX_TOPIC_BYTES} bytes of UTF-8, URL-encoded.` } }
 } as const
 
 /** The answer of `POST /v1/messages`: 200 when delivered (or stored at a gateway, anonymous), 202 when queued for an offline recipient. */
@@ -1300,6 +1325,140 @@ export const ROUTES = {
     },
     errors: [400, 503]
   },
+  pubsubSubscriptions: {
+    method: 'GET',
+    url: '/v1/pubsub/subscriptions',
+    operationId: 'listSubscriptions',
+    summary: 'Topics this node subscribes to',
+    description: 'The application\'s pub/sub subscriptions (kept across restarts), each with the connected peers subscribed to it (docs/pubsub.md).',
+    auth: 'bearer',
+    schema: {
+      querystring: noQuerySchema,
+      response: {
+        200: {
+          type: 'object',
+          required: ['topics'],
+          additionalProperties: false,
+          properties: {
+            topics: {
+              type: 'array',
+              items: { type: 'object', required: ['topic', 'peers'], additionalProperties: false, properties: { topic: { type: 'string' }, peers: { type: 'array', items: { type: 'string' }, description: 'PeerIds of connected peers subscribed to the topic.' } } }
+            }
+          }
+        }
+      }
+    },
+    errors: [503]
+  },
+  pubsubSubscribe: {
+    method: 'PUT',
+    url: '/v1/pubsub/subscriptions/:topic',
+    operationId: 'subscribe',
+    summary: 'Subscribe to a topic',
+    description: 'Joins the topic\'s GossipSub mesh; its messages then arrive as `pubsub:message` on `/v1/events` and in `GET /v1/pubsub/{topic}/messages`. The subscription is kept across restarts; after one, the node asks server nodes for what it missed. With `since` (ms since the Unix epoch), server nodes are asked at once for the messages published since then (their store keeps the last 100 or 5 minutes per topic). Idempotent. The body may be left out. Errors: 400 `UMBRA_ERR_PUBSUB_INVALID_TOPIC`.',
+    auth: 'bearer',
+    schema: {
+      params: topicParamsSchema,
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { since: { type: 'integer', minimum: 0, description: 'Fetch history published at or after this time, ms since the Unix epoch.' } }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['topic', 'history'],
+          additionalProperties: false,
+          properties: {
+            topic: { type: 'string' },
+            history: { type: 'integer', minimum: 0, description: 'Messages fetched from server nodes\' stores and delivered now (0 without `since`, or when no server answered).' }
+          }
+        }
+      }
+    },
+    bodyOptional: true,
+    errors: [400, 415, 503, 504]
+  },
+  pubsubUnsubscribe: {
+    method: 'DELETE',
+    url: '/v1/pubsub/subscriptions/:topic',
+    operationId: 'unsubscribe',
+    summary: 'Unsubscribe from a topic',
+    description: 'Leaves the topic and forgets the subscription; what the node stored stays until its store drops it. Idempotent. Errors: 400 `UMBRA_ERR_PUBSUB_INVALID_TOPIC`.',
+    auth: 'bearer',
+    schema: {
+      params: topicParamsSchema,
+      querystring: noQuerySchema,
+      response: { 200: { type: 'object', required: ['topic', 'removed'], additionalProperties: false, properties: { topic: { type: 'string' }, removed: { type: 'boolean', const: true } } } }
+    },
+    errors: [400, 503]
+  },
+  pubsubPublish: {
+    method: 'POST',
+    url: '/v1/pubsub/:topic',
+    operationId: 'publish',
+    summary: 'Publish a message on a topic',
+    description: `Signs \`data\` with the node key (or \`pseudonym\`'s) inside a pub/sub envelope with a fresh message id and publishes it over GossipSub; subscribers receive it once, with the publisher's \`key_…\` (docs/pubsub.md). This node does not receive its own message. \`anonymous\` (through the mix network to an exit mix that publishes, issue 13 item 2) answers 501 \`UMBRA_ERR_PUBSUB_UNSUPPORTED\` on a node without that path. Errors: 400 \`UMBRA_ERR_PUBSUB_INVALID_TOPIC\`, \`UMBRA_ERR_BAD_REQUEST\`; 404 \`UMBRA_ERR_UNKNOWN_PSEUDONYM\`; 413 \`UMBRA_ERR_PUBSUB_MESSAGE_TOO_LARGE\` (over ${DEFAULT_MAX_MESSAGE_BYTES} bytes with the envelope, by default); 501 \`UMBRA_ERR_PUBSUB_UNSUPPORTED\`.`,
+    auth: 'bearer',
+    schema: {
+      params: topicParamsSchema,
+      querystring: noQuerySchema,
+      body: {
+        type: 'object',
+        required: ['data'],
+        additionalProperties: false,
+        properties: {
+          data: { type: 'string', description: 'The message, written as `encoding` says.' },
+          encoding: { ...encodingSchema, default: 'utf8' },
+          anonymous: { type: 'boolean', default: false, description: 'Publish through the mix network: subscribers and the exit mix learn nothing about this node.' },
+          hops: { type: 'integer', minimum: MIN_ANONYMOUS_HOPS, maximum: MAX_ANONYMOUS_HOPS, description: 'Mix hops of an anonymous publish (needs `anonymous`).' },
+          pseudonym: { type: 'string', minLength: 5, maxLength: 128, pattern: '^key_[0-9A-Za-z]+$', description: 'Sign with this pseudonym of the node instead of the node key (with `anonymous`: readers can tell two messages came from one pseudonym, not from whom).' }
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['topic', 'id', 'recipients'],
+          additionalProperties: false,
+          properties: {
+            topic: { type: 'string' },
+            id: { type: 'string', description: 'Message id, 32 hex characters.' },
+            recipients: { type: 'integer', minimum: 0, description: 'Peers GossipSub sent it to directly (0 when no peer subscribes yet).' }
+          }
+        }
+      }
+    },
+    errors: [400, 404, 413, 415, 501, 503, 504]
+  },
+  pubsubMessages: {
+    method: 'GET',
+    url: '/v1/pubsub/:topic/messages',
+    operationId: 'listTopicMessages',
+    summary: 'Messages of a topic this node holds',
+    description: `Messages of the topic in this node's message store (received while subscribed, or served for peers), oldest first; the store keeps the last 100 or 5 minutes per topic by default. Errors: 400 \`UMBRA_ERR_PUBSUB_INVALID_TOPIC\`, \`UMBRA_ERR_BAD_REQUEST\`.`,
+    auth: 'bearer',
+    schema: {
+      params: topicParamsSchema,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          since: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Only messages published at or after this time, ms since the Unix epoch. Default 0.' },
+          limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$', description: `Most messages, 1 to ${MAX_HISTORY_MESSAGES}. Default ${MAX_HISTORY_MESSAGES}.` }
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['topic', 'messages'],
+          additionalProperties: false,
+          properties: { topic: { type: 'string' }, messages: { type: 'array', items: pubsubMessageSchema } }
+        }
+      }
+    },
+    errors: [400, 503]
+  },
   metrics: {
     method: 'GET',
     url: '/metrics',
@@ -1337,6 +1496,7 @@ export const ROUTES = {
         '- `anonymous:message`: an anonymous message to one of this node\'s pseudonyms, as an entry of `GET /v1/messages` (`kind: "anonymous"`)',
         '- `anonymous:reply`: a reply through a SURB of a message this node sent, as an entry of `GET /v1/messages` (`kind: "reply"`)',
         '- `anonymous:delivered`: the recipient acknowledged an anonymous message this node sent: `{"id": "<message id>"}`',
+        '- `pubsub:message`: a message on a topic this node subscribes to, once per message id, as an entry of `GET /v1/pubsub/{topic}/messages`',
         '- `anonymous:status`: an anonymous message this node sent reached `stored`, `delivered` or `failed`, or a late acknowledgement changed its status: `{"id", "to", "status"}`',
         `A comment line (\`: heartbeat\`) is sent every ${SSE_HEARTBEAT_MS / 1000} s. The stream ends when the server closes.`
       ].join('\n')
@@ -1364,7 +1524,8 @@ export const COMPONENT_SCHEMAS = {
   NameRecord: nameRecordSchema,
   OwnedName: ownedNameSchema,
   AuthChallenge: authChallengeSchema,
-  AuthResponse: authResponseSchema
+  AuthResponse: authResponseSchema,
+  PubSubMessage: pubsubMessageSchema
 } as const
 
 /** Schema of the `data` of a `message` event (same as a `GET /v1/messages` entry). */
@@ -1379,11 +1540,12 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   403: 'Forbidden: `UMBRA_ERR_NOT_ZONE_OWNER` (a zone name in another key\'s zone), `UMBRA_ERR_NOT_RING_MEMBER` (this node holds none of a ring\'s keys).',
   404: 'Not found: `UMBRA_ERR_NOT_FOUND`, `UMBRA_ERR_NAME_NOT_FOUND`, `UMBRA_ERR_UNKNOWN_PSEUDONYM` (no contact record for the pseudonym), `UMBRA_ERR_NOT_MY_PSEUDONYM` (this node does not hold it).',
   409: 'Conflict with the current state: `UMBRA_ERR_KEY_OWNED` (the DHT key belongs to another publisher until its record expires), `UMBRA_ERR_NO_SURB` (the message has no reply block left).',
-  413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE` or `UMBRA_ERR_REPLY_TOO_LARGE`.',
+  413: 'Too large: `UMBRA_ERR_BODY_TOO_LARGE` (request over 1.5 MiB), `UMBRA_ERR_VALUE_TOO_LARGE`, `UMBRA_ERR_MESSAGE_TOO_LARGE`, `UMBRA_ERR_REPLY_TOO_LARGE` or `UMBRA_ERR_PUBSUB_MESSAGE_TOO_LARGE`.',
   415: 'The body is not JSON: `UMBRA_ERR_UNSUPPORTED_MEDIA_TYPE`.',
   421: 'The `Host` header is not this API\'s bound host, a localhost name or an IP literal on its port (DNS rebinding, docs/dashboard.md): `UMBRA_ERR_HOST_NOT_ALLOWED`.',
   500: 'Unexpected failure: `UMBRA_ERR_INTERNAL` (details are in the node log).',
   502: 'The recipient could not be reached: `UMBRA_ERR_DELIVERY_FAILED` (direct), `UMBRA_ERR_ANON_DELIVERY_FAILED` (anonymous: not acknowledged after every retransmission), `UMBRA_ERR_PEER_UNREACHABLE` (hole punch: neither a direct nor a relayed connection), `UMBRA_ERR_GATEWAY_UNREACHABLE` (a pseudonym\'s gateway is not connected, or did not accept a new pseudonym\'s mailbox claim).',
+  501: 'Not built on this node: `UMBRA_ERR_PUBSUB_UNSUPPORTED` (anonymous publishing before the mixnet path is wired).',
   503: 'Not available now: the node is not started (`UMBRA_ERR_NOT_STARTED`), the API server is closing (`UMBRA_ERR_SHUTTING_DOWN`), or the mix directory is too small for the path (`UMBRA_ERR_NOT_ENOUGH_MIXES`).',
   429: 'Over a quota (docs/quotas.md): `UMBRA_ERR_QUOTA_EVENT_STREAMS` (16 event streams are open already; close one), `UMBRA_ERR_QUOTA_DHT_RECORDS` / `UMBRA_ERR_QUOTA_DHT_BYTES` / `UMBRA_ERR_QUOTA_DHT_TOTAL_BYTES` (this node already stores 256 records or 4 MiB under this node\'s key, or 256 MiB in all; storing nodes would refuse it too).',
   504: 'The operation was aborted or timed out: `UMBRA_ERR_ABORTED`, `UMBRA_ERR_TIMEOUT`.',

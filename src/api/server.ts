@@ -46,13 +46,16 @@ import {
 import { buildOpenApiDocument, ROUTES } from './openapi.ts'
 import { instrumentApi, metricsHandler } from '../metrics/api.ts'
 import type { RouteAuth, RouteSpec } from './openapi.ts'
-import type { AnonymousMessageEntry, DirectMessageEntry, InboxEntry, OwnedNameEntry, ParamsOf, QueryOf, ReplyMessageEntry, ResponseOf, ValidatedBodyOf } from './contract.ts'
+import type { AnonymousMessageEntry, DirectMessageEntry, InboxEntry, OwnedNameEntry, ParamsOf, PubSubMessageEntry, QueryOf, ReplyMessageEntry, ResponseOf, ValidatedBodyOf } from './contract.ts'
 import type { ApiServer, ApiServerInit } from './index.ts'
 import { registerDashboard } from '../web/routes.ts'
 import type { UmbraNode, UmbraNodeEvents, PeerEventDetail } from '../node/types.ts'
 import type { ReceivedMessage } from '../messaging/types.ts'
 import type { AnonymousMessage, AnonymousReply, AnonymousSendOptions, PseudonymInfo } from '../mixnet/types.ts'
 import type { HolePunchOptions, NatStatus } from '../nat/types.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../pubsub/constants.ts'
+import { PubSubMessageTooLargeError } from '../pubsub/errors.ts'
+import type { PubSubMessage } from '../pubsub/types.ts'
 
 const log = logger('api')
 
@@ -157,6 +160,12 @@ function toAnonymousEntry (msg: AnonymousMessage): AnonymousMessageEntry {
 function toReplyEntry (reply: AnonymousReply & { id: string }): ReplyMessageEntry {
   const { text, encoding } = encodeBytes(reply.body)
   return { kind: 'reply', anonymous: true, id: reply.id, from: null, inReplyTo: reply.inReplyTo, body: text, encoding, receivedAt: reply.receivedAt }
+}
+
+/** A pub/sub message as `GET /v1/pubsub/{topic}/messages` and the `pubsub:message` event write it. */
+function toPubSubEntry (m: PubSubMessage): PubSubMessageEntry {
+  const { text, encoding } = encodeBytes(m.data)
+  return { topic: m.topic, id: m.id, from: m.from ?? null, data: text, encoding, timestamp: m.timestamp, via: m.via }
 }
 
 /** A pseudonym without `label: undefined` (the response schema omits absent fields anyway). */
@@ -480,6 +489,39 @@ class HttpApiServer implements ApiServer {
       return this.#startedNode().inbox.ack(request.body.ids)
     })
 
+    // Pub/sub (issue 13, docs/pubsub.md)
+    this.#route(ROUTES.pubsubSubscriptions, async () => {
+      const { pubsub } = this.#startedNode()
+      return { topics: pubsub.topics().map((topic) => ({ topic, peers: pubsub.peers(topic) })) }
+    })
+
+    this.#route(ROUTES.pubsubSubscribe, async (request, reply) => {
+      const { pubsub } = this.#startedNode()
+      const since = request.body?.since
+      return await this.#withSignal(reply, async (signal) => await pubsub.subscribe(request.params.topic, { signal, ...(since !== undefined ? { since } : {}) }))
+    })
+
+    this.#route(ROUTES.pubsubUnsubscribe, async (request) => {
+      await this.#startedNode().pubsub.unsubscribe(request.params.topic)
+      return { topic: request.params.topic, removed: true as const }
+    })
+
+    this.#route(ROUTES.pubsubPublish, async (request, reply) => {
+      const { pubsub } = this.#startedNode()
+      const { data, encoding, anonymous, hops, pseudonym } = request.body
+      if (hops !== undefined && !anonymous) throw new BadRequestError('body.hops needs "anonymous": true')
+      const bytes = decodeText('body.data', data, encoding, DEFAULT_MAX_MESSAGE_BYTES, PubSubMessageTooLargeError.code)
+      const res = await this.#withSignal(reply, async (signal) => await pubsub.publish(request.params.topic, bytes, { signal, anonymous, ...(hops !== undefined ? { hops } : {}), ...(pseudonym !== undefined ? { pseudonym } : {}) }))
+      return { topic: request.params.topic, ...res }
+    })
+
+    this.#route(ROUTES.pubsubMessages, async (request) => {
+      const { pubsub } = this.#startedNode()
+      const { since, limit } = request.query
+      const messages = pubsub.messages(request.params.topic, { since: since !== undefined ? Number(since) : 0, ...(limit !== undefined ? { limit: Number(limit) } : {}) })
+      return { topic: request.params.topic, messages: messages.map(toPubSubEntry) }
+    })
+
     this.#route(ROUTES.pseudonymCreate, async (request, reply) => {
       const node = this.#startedNode()
       const label = request.body?.label
@@ -669,7 +711,8 @@ class HttpApiServer implements ApiServer {
       ['anonymous:message', (evt: CustomEvent<AnonymousMessage>) => { send('anonymous:message', toAnonymousEntry(evt.detail)) }],
       ['anonymous:reply', (evt: UmbraNodeEvents['anonymous:reply']) => { send('anonymous:reply', toReplyEntry(evt.detail)) }],
       ['anonymous:delivered', (evt: CustomEvent<{ id: string }>) => { send('anonymous:delivered', { id: evt.detail.id }) }],
-      ['anonymous:status', (evt: CustomEvent<{ id: string, to: string, status: string }>) => { send('anonymous:status', { id: evt.detail.id, to: evt.detail.to, status: evt.detail.status }) }]
+      ['anonymous:status', (evt: CustomEvent<{ id: string, to: string, status: string }>) => { send('anonymous:status', { id: evt.detail.id, to: evt.detail.to, status: evt.detail.status }) }],
+      ['pubsub:message', (evt: CustomEvent<PubSubMessage>) => { send('pubsub:message', toPubSubEntry(evt.detail)) }]
     ]
     const heartbeat = setInterval(() => { write(': heartbeat\n\n') }, this.#init.heartbeatInterval)
 

@@ -66,6 +66,9 @@ export function createProgram (result: { exitCode: number }): Command {
     .option('--no-upnp', 'do not ask the local router for a UPnP / NAT-PMP port mapping (client nodes)')
     .option('--announce-private', 'announce private and loopback addresses too (default: only when every --listen address is a private or loopback IP; clients announce relayed addresses only)')
     .option('--passphrase-file <file>', 'read the key files\' passphrase from FILE (else $UMBRA_PASSPHRASE, else a prompt when they are encrypted); on a first start it encrypts the new ones (docs/auth.md)')
+    .option('--pubsub-store-messages <n>', 'pub/sub messages a server keeps per topic for late subscribers, 1 to 100000 (default: 100)', integerIn(1, 100_000))
+    .option('--pubsub-store-ttl <ms>', 'how long a server keeps a pub/sub message, 1000 to 86400000 ms (default: 300000, 5 minutes)', integerIn(1000, 86_400_000))
+    .addOption(new Option('--no-pubsub-ip-penalty', 'no GossipSub IP co-location penalty (testnets: every node on one IP)').hideHelp())
     .addOption(new Option('--stop-on-stdin-close').hideHelp())
     .addOption(new Option('--no-exempt-loopback', 'apply the inbound connection limits to this machine too (tests that attack over loopback)').hideHelp())
     .addHelpText('after', `\n--api HOST:PORT is where the HTTP API listens (default: ${DEFAULT_API_HOST}:${DEFAULT_API_PORT}; port 0 picks a free port); --json prints the ready line as one JSON object.\nThe data directory is --data-dir, else $UMBRA_HOME, else ~/.umbra.\n$${ENV_MIXNET_PRESET} sets the mixnet preset when --mixnet-preset is not given; every node of one network should use the same.`)
@@ -149,6 +152,26 @@ export function createProgram (result: { exitCode: number }): Command {
     .action(async (to: string, message: string, _flags: unknown, cmd: Command) => {
       const { runSend } = await import('./commands/client.ts')
       result.exitCode = await runSend(to, message, flagsOf(cmd))
+    })
+
+  addClientCommand(program, 'sub', 'subscribe to a topic and print its messages until Ctrl-C (docs/pubsub.md)')
+    .argument('<topic>', 'the topic, 1 to 256 bytes')
+    .option('--history <seconds>', 'first print what server nodes stored in the last SECONDS, 1 to 3600', integerIn(1, 3600))
+    .action(async (topic: string, _flags: unknown, cmd: Command) => {
+      const { runSub } = await import('./commands/pubsub.ts')
+      result.exitCode = await runSub(topic, flagsOf(cmd))
+    })
+
+  addClientCommand(program, 'pub', 'publish a message on a topic, signed by the node (docs/pubsub.md)')
+    .argument('<topic>', 'the topic, 1 to 256 bytes')
+    .argument('<message>', 'text (or base64 with --base64), up to 1 MiB')
+    .option('--base64', 'MESSAGE is base64 of the bytes to publish')
+    .option('--anonymous', 'publish through the mix network: subscribers and the exit mix learn nothing about this node')
+    .option('--hops <n>', 'mix hops of an anonymous publish, 1 to 8 (needs --anonymous)', integerIn(1, 8))
+    .option('--pseudonym <key>', 'sign with this pseudonym of the node instead of the node key')
+    .action(async (topic: string, message: string, _flags: unknown, cmd: Command) => {
+      const { runPub } = await import('./commands/pubsub.ts')
+      result.exitCode = await runPub(topic, message, flagsOf(cmd))
     })
 
   addClientCommand(program, 'reply', 'answer an anonymous message through one of its reply blocks')

@@ -235,6 +235,8 @@ class NodeProcess {
     if (init.threads != null) args.push('--mixnet-threads', String(init.threads))
     if (init.stunPort != null) args.push('--stun-port', init.stunPort === false ? 'off' : String(init.stunPort))
     if (init.stunServer != null) args.push('--stun-server', init.stunServer)
+    // Every node on 127.0.0.1: GossipSub's IP co-location penalty would mark them all as Sybils (docs/pubsub.md).
+    args.push('--no-pubsub-ip-penalty')
     for (const addr of PROCESS_TESTNET_LISTEN) args.push('--listen', addr)
     for (const addr of init.bootstrap) args.push('--bootstrap', addr)
     const execArgv = init.entry.endsWith('.ts') && process.features.typescript == null ? ['--experimental-strip-types'] : []

@@ -48,6 +48,12 @@ export interface StartFlags {
   json?: boolean
   /** Hidden, `false` with `--no-exempt-loopback`: loopback gets no exemption from the inbound limits (`nat.allow = []`). @default true */
   exemptLoopback?: boolean
+  /** `--pubsub-store-messages`: messages the pub/sub store keeps per topic. @default the node's (100) */
+  pubsubStoreMessages?: number
+  /** `--pubsub-store-ttl`: how long the pub/sub store keeps a message, ms. @default the node's (300000) */
+  pubsubStoreTtl?: number
+  /** Hidden, `false` with `--no-pubsub-ip-penalty` (testnets on one host): no GossipSub IP co-location penalty. @default true */
+  pubsubIpPenalty?: boolean
   /** Hidden: stop when stdin closes (set by the process testnet, so nodes never outlive it). */
   stopOnStdinClose?: boolean
 }
@@ -119,6 +125,13 @@ export async function runStart (flags: StartFlags): Promise<number> {
         ...(flags.stunServer != null ? { stunServers: flags.stunServer } : {}),
         ...(flags.upnp === false ? { upnp: false } : {}),
         ...(flags.exemptLoopback === false ? { allow: [] } : {})
+      }
+    }
+    if (flags.pubsubStoreMessages != null || flags.pubsubStoreTtl != null || flags.pubsubIpPenalty === false) {
+      init.pubsub = {
+        ...(flags.pubsubStoreMessages != null ? { storeMessages: flags.pubsubStoreMessages } : {}),
+        ...(flags.pubsubStoreTtl != null ? { storeTtl: flags.pubsubStoreTtl } : {}),
+        ...(flags.pubsubIpPenalty === false ? { ipColocationPenalty: false } : {})
       }
     }
     if (flags.pubsubMode != null || flags.pubsubStrategy != null || flags.pubsubCentral != null) {
