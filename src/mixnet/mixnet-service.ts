@@ -150,7 +150,7 @@ export interface MixnetHandle extends MixnetService {
    * re-sends the same envelope, which subscribers de-duplicate on its id.
    * @returns how many exits were tried until one published it
    * @throws UMBRA_ERR_MESSAGE_TOO_LARGE, UMBRA_ERR_INVALID_OPTION (hops), UMBRA_ERR_NOT_ENOUGH_MIXES,
-   *   UMBRA_ERR_ANONYMOUS_DELIVERY (refused by an exit, or no exit answered), UMBRA_ERR_ABORTED
+   *   UMBRA_ERR_ANON_DELIVERY_FAILED (refused by an exit, or no exit answered), UMBRA_ERR_ABORTED
    */
   publishAnonymous(envelope: Uint8Array, options?: { hops?: number, signal?: AbortSignal }): Promise<{ attempts: number }>
   /** Sets what this node does with the anonymous envelopes it exits (the pub/sub service's checked publish; resolves the message id). */

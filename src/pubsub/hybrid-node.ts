@@ -6,7 +6,9 @@
  */
 import { createCentralClient } from './central/client.ts'
 import { decodeEnvelope, messageIdText } from './envelope.ts'
+import { PubSubMessageTooLargeError } from './errors.ts'
 import { createHybrid, type Hybrid } from './hybrid.ts'
+import { MAX_ANONYMOUS_ENVELOPE_BYTES } from '../mixnet/wire.ts'
 import type { PubSubHandle, PubSubInit } from './pubsub-service.ts'
 import type { MixnetHandle } from '../mixnet/mixnet-service.ts'
 import type { Logger } from '../logger.ts'
@@ -56,6 +58,7 @@ export function attachHybrid (pubsub: PubSubHandle, gossipsub: GossipSub, init: 
  */
 export function attachAnonymous (pubsub: PubSubHandle, mixnet: MixnetHandle): void {
   pubsub.setAnonymousPublisher(async (envelope, options) => {
+    if (envelope.byteLength > MAX_ANONYMOUS_ENVELOPE_BYTES) throw new PubSubMessageTooLargeError(`An anonymous publish is one mix packet: the envelope is ${envelope.byteLength} bytes, over ${MAX_ANONYMOUS_ENVELOPE_BYTES}`)
     await mixnet.publishAnonymous(envelope, { hops: options.hops, signal: options.signal })
     return { id: messageIdText(decodeEnvelope(envelope).id), recipients: 0 }
   })

@@ -96,7 +96,7 @@ describe('anonymous publishing through the mixnet', { timeout: 60_000 }, () => {
   it('refuses an envelope too large for one packet with a code', async () => {
     await assert.rejects(
       (nodes[0] as UmbraNode).pubsub.publish(TOPIC, new Uint8Array(MAX_ANONYMOUS_ENVELOPE_BYTES), { anonymous: true }),
-      { code: 'UMBRA_ERR_MESSAGE_TOO_LARGE' }
+      { code: 'UMBRA_ERR_PUBSUB_MESSAGE_TOO_LARGE' }
     )
   })
 })
