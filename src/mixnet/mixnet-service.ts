@@ -730,18 +730,19 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   }
 
   /**
-   * One lookup request through `hops` mixes to gateway `gw` (a forward
-   * packet like any other, FLAG_LOOKUP in its gateway layer, mailbox field
-   * random) with a SURB for the answer. Resolves the answer, or undefined
-   * when the first hop is unreachable or no answer came in time.
+   * One request through `hops` mixes to server `gw` (a forward packet like
+   * any other, `flag` in its gateway layer with `slot` after the SURB,
+   * mailbox field random) with a SURB for the answer. Resolves the first
+   * answer `match` accepts, or undefined when the first hop is unreachable,
+   * no answer came within `waitMs`, or `signal` aborted. Contact lookups
+   * (FLAG_LOOKUP) and anonymous pub/sub publishes (FLAG_PUBSUB) use it.
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
    */
-  async function lookupThrough (gw: MixNodeInfo, key: Uint8Array, hops: number): Promise<{ status: number, data: Uint8Array } | undefined> {
-    const requestId = randomBytes(16)
+  async function requestThrough (gw: MixNodeInfo, hops: number, flag: number, slot: Uint8Array, match: (kind: number, messageId: Uint8Array) => boolean, waitMs: number, what: string, signal?: AbortSignal): Promise<{ status: number, data: Uint8Array } | undefined> {
     let settle!: (answer: { status: number, data: Uint8Array }) => void
     const answered = new Promise<{ status: number, data: Uint8Array }>((resolve) => { settle = resolve })
     const surb = await makeSurb(hops, (kind, mid, status, data) => {
-      if (kind === REPLY_LOOKUP && uint8ArrayEquals(mid, requestId)) settle({ status, data })
+      if (match(kind, mid)) settle({ status, data })
     })
     const { first, packet } = withEpoch((epoch) => {
       const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
@@ -750,7 +751,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         packet: createPacket({
           epoch,
           hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }),
-          body: encodeGatewayLayer(FLAG_LOOKUP, surb, encodeLookupRequest({ requestId, key }))
+          body: encodeGatewayLayer(flag, surb, slot)
         })
       }
     })
@@ -758,53 +759,39 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       await links.send(first, packet)
     } catch (err) {
       directory.reportFailure?.(first)
-      log.debug({ err: (err as Error).message }, 'first hop of a contact lookup unreachable')
+      log.debug({ err: (err as Error).message }, `first hop of ${what} unreachable`)
       return undefined
     }
-    const waitMs = roundTripBudget(LOOKUP_TIMEOUT_MS, hops)
-    let timer: ReturnType<typeof setTimeout> | undefined
+    const wait = withTimeout(signal, waitMs)
+    let onAbort: (() => void) | undefined
     const answer = await Promise.race([
       answered,
-      new Promise<undefined>((resolve) => { timer = setTimeout(() => { resolve(undefined) }, waitMs); timer.unref() })
+      new Promise<undefined>((resolve) => { onAbort = () => { resolve(undefined) }; wait.addEventListener('abort', onAbort, { once: true }) })
     ])
-    clearTimeout(timer)
+    if (onAbort != null) wait.removeEventListener('abort', onAbort)
     return answer
   }
 
   /**
-   * One anonymous publish through `hops` mixes to exit `exit` (FLAG_PUBSUB,
-   * mailbox field random) with a SURB for the answer. Resolves the exit's
-   * status, or undefined when the first hop is unreachable or no answer came
-   * in time. Same shape as {@link lookupThrough}.
+   * One lookup request to gateway `gw` ({@link requestThrough}, FLAG_LOOKUP).
+   * Resolves the answer, or undefined.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
+   */
+  async function lookupThrough (gw: MixNodeInfo, key: Uint8Array, hops: number): Promise<{ status: number, data: Uint8Array } | undefined> {
+    const requestId = randomBytes(16)
+    return await requestThrough(gw, hops, FLAG_LOOKUP, encodeLookupRequest({ requestId, key }),
+      (kind, mid) => kind === REPLY_LOOKUP && uint8ArrayEquals(mid, requestId), roundTripBudget(LOOKUP_TIMEOUT_MS, hops), 'a contact lookup')
+  }
+
+  /**
+   * One anonymous publish to exit `exit` ({@link requestThrough}, FLAG_PUBSUB).
+   * Resolves the exit's status (PUBLISH_OK, PUBLISH_REFUSED), or undefined.
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
    */
   async function publishThrough (exit: MixNodeInfo, envelope: Uint8Array, hops: number, signal: AbortSignal): Promise<number | undefined> {
-    let settle!: (status: number) => void
-    const answered = new Promise<number>((resolve) => { settle = resolve })
-    const surb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_PUBLISHED) settle(status) })
-    const { first, packet } = withEpoch((epoch) => {
-      const mixes = pickMixes(hops, epoch, [ownKey, exit.nodeKey])
-      return {
-        first: (mixes[0] as MixNodeInfo).nodeKey,
-        packet: createPacket({
-          epoch,
-          hops: hopsTo(mixes, exit, epoch, { type: 'deliver', mailbox: randomBytes(32) }),
-          body: encodeGatewayLayer(FLAG_PUBSUB, surb, encodePubsubPublish(envelope))
-        })
-      }
-    })
-    try {
-      await links.send(first, packet)
-    } catch (err) {
-      directory.reportFailure?.(first)
-      log.debug({ err: (err as Error).message }, 'first hop of an anonymous publish unreachable')
-      return undefined
-    }
-    const wait = withTimeout(signal, roundTripBudget(FRAGMENT_ACK_TIMEOUT_MS, hops))
-    return await Promise.race([
-      answered,
-      new Promise<undefined>((resolve) => { wait.addEventListener('abort', () => { resolve(undefined) }, { once: true }) })
-    ])
+    const answer = await requestThrough(exit, hops, FLAG_PUBSUB, encodePubsubPublish(envelope),
+      (kind) => kind === REPLY_PUBLISHED, roundTripBudget(FRAGMENT_ACK_TIMEOUT_MS, hops), 'an anonymous publish', signal)
+    return answer?.status
   }
 
   /** Caches a verified record (a newer seq wins) and starts its refresh schedule when it is new. */
