@@ -93,6 +93,20 @@ describe('anonymous publishing through the mixnet', { timeout: 60_000 }, () => {
     t.diagnostic(`exits: ${exits.length}; deliveries by path: ${JSON.stringify(subscribers.map((n) => n.pubsub.stats().delivered))}`)
   })
 
+  it('signed by a pseudonym: readers see the pseudonym on every message, never the node', async (t) => {
+    const publisher = nodes[0] as UmbraNode
+    const pseudonym = await publisher.pseudonyms.create()
+    const reader = nodes[1] as UmbraNode
+    const got: PubSubMessage[] = []
+    reader.addEventListener('pubsub:message', (e) => { if (e.detail.topic === TOPIC) got.push(e.detail) })
+    for (let i = 0; i < 2; i++) await publisher.pubsub.publish(TOPIC, new TextEncoder().encode(`pseudonymous ${i}`), { anonymous: true, hops: 2, pseudonym: pseudonym.key })
+    await waitFor('both messages', () => got.length >= 2, 20_000, 20)
+    t.diagnostic(`two messages from ${pseudonym.key.slice(0, 16)}…`)
+    assert.deepEqual(got.map((m) => m.from), [pseudonym.key, pseudonym.key], 'linkable to the pseudonym')
+    const seen = JSON.stringify(got.map((m) => ({ ...m, data: uint8ArrayToString(m.data, 'base64') })))
+    assert.ok(!seen.includes(publisher.key) && !seen.includes(publisher.peerId), 'not to the node')
+  })
+
   it('refuses an envelope too large for one packet with a code', async () => {
     await assert.rejects(
       (nodes[0] as UmbraNode).pubsub.publish(TOPIC, new Uint8Array(MAX_ANONYMOUS_ENVELOPE_BYTES), { anonymous: true }),
