@@ -230,13 +230,18 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
     gossipsub.topicValidators.delete(topic)
   }
 
-  /** Stores and hands over a verified envelope once per id. */
+  /**
+   * Stores a verified envelope (subscribed or served topic) and hands it to
+   * the application once per id when it subscribes to the topic. A message
+   * of a topic only served stays unmarked: a later `subscribe(topic, { since })`
+   * hands it over from the store.
+   */
   const deliver = (e: PubSubEnvelope, bytes: Uint8Array, via: PubSubVia): PubSubMessage | undefined => {
-    if (!validator.markDelivered(messageIdText(e.id))) return undefined
     if (joined(e.topic)) store.add(e.topic, e.id, Number(e.timestamp), bytes)
+    if (!user.has(e.topic) || !validator.markDelivered(messageIdText(e.id))) return undefined
     delivered[via]++
     const msg = toMessage(e, via)
-    if (user.has(e.topic)) events.safeDispatchEvent('message', { detail: msg })
+    events.safeDispatchEvent('message', { detail: msg })
     return msg
   }
 
@@ -304,7 +309,14 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       join(topic)
       route?.subscribe(topic)
       let history = 0
-      if (options.since !== undefined) history = (await handle.history(topic, { since: options.since, signal: options.signal }).catch(() => [])).length
+      if (options.since !== undefined) {
+        // What this node holds already (it served the topic, or subscribed before), then what the servers hold.
+        for (const m of store.since(topic, options.since, MAX_HISTORY_MESSAGES)) {
+          const e = validator.decode(m.envelope)
+          if (!(e instanceof Error) && deliver(e, m.envelope, 'store') != null) history++
+        }
+        history += (await handle.history(topic, { since: options.since, signal: options.signal }).catch(() => [])).length
+      }
       return { topic, history }
     },
 
@@ -371,7 +383,8 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
         if (a.status !== 'fulfilled') continue
         for (const bytes of a.value) {
           const r = await validator.check(topic, bytes, 'store')
-          if (!r.ok || r.duplicate === true || store.has(topic, r.envelope.id)) continue
+          // Held here already: handed over before (or by subscribe's own pass over the store).
+          if (!r.ok || store.has(topic, r.envelope.id)) continue
           const msg = deliver(r.envelope, bytes, 'store')
           if (msg != null) out.push(msg)
         }

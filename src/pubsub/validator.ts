@@ -135,11 +135,9 @@ export class EnvelopeValidator {
     const ts = Number(e.timestamp)
     // History answers hold messages up to the store's age: only the clock skew is checked for them.
     if (ts > now + MAX_CLOCK_SKEW_MS || (via !== 'store' && ts < now - this.maxAgeMs)) return { ok: false, reason: 'stale' }
-    const key = messageIdText(e.id)
-    const before = this.#seen.get(key)
-    if (before?.gossip === true && via === 'p2p') return { ok: false, reason: 'replay' }
+    // The signature before the replay check: a forged copy of a known id counts as forged.
     if (!(await verifyEnvelope(e))) return { ok: false, reason: 'signature' }
-    // Re-read after the await: another copy may have been accepted meanwhile.
+    const key = messageIdText(e.id)
     const seen = this.#seen.get(key)
     if (seen != null) {
       if (via !== 'p2p') return { ok: true, envelope: e, duplicate: true }
