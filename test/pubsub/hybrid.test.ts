@@ -55,7 +55,7 @@ describe('hybrid pub/sub', { timeout: 60_000 }, () => {
     const ids: string[] = []
     for (let i = 0; i < 30; i++) ids.push((await publisher.pubsub.publish(TOPIC, new TextEncoder().encode(`parallel ${i}`))).id)
     await waitFor('every subscriber has every message', () => [...got.values()].every((m) => m.length >= ids.length), 15_000, 20)
-    await new Promise((resolve) => setTimeout(resolve, 1_000)) // late copies would show up now
+    await new Promise((resolve) => setTimeout(resolve, 500)) // late copies would show up now
     assertExactlyOnce(got, ids)
     const hybrid = publisher.pubsub.stats().hybrid
     assert.ok(hybrid != null)
@@ -113,7 +113,7 @@ describe('hybrid pub/sub', { timeout: 60_000 }, () => {
     await waitFor('moved to central', () => sides() === 'central', 10_000, 10)
     const toCentral = (publisher.pubsub.stats().hybrid?.switchLog.find((s) => s.to === 'central' && s.at >= killedP2P)?.at ?? Infinity) - killedP2P
     const onCentralFrom = ids.length
-    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    await new Promise((resolve) => setTimeout(resolve, 700))
 
     // P2P comes back (a new relay); the publisher stays on central (failback after 60 s) until central dies.
     const relay2 = await createTestnet(1, { mixnet: { preset: 'none', threads: 1 } })
@@ -130,7 +130,7 @@ describe('hybrid pub/sub', { timeout: 60_000 }, () => {
     central = undefined
     await waitFor('moved back to P2P', () => sides() === 'p2p', 10_000, 10)
     const toP2P = (publisher.pubsub.stats().hybrid?.switchLog.find((s) => s.to === 'p2p' && s.at >= killedCentral)?.at ?? Infinity) - killedCentral
-    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    await new Promise((resolve) => setTimeout(resolve, 700))
     publishing = false
     await loop
 
