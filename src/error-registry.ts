@@ -40,6 +40,7 @@ import { SphinxMalformedError, SphinxTamperedError } from './mixnet/sphinx/error
 import { NotRingMemberError, RingInvalidError, RingSignatureMalformedError } from './proofs/errors.ts'
 import { InvalidNameError, InvalidNameRecordError, NameNotFoundError, NotZoneOwnerError } from './names/errors.ts'
 import { InvalidEnvelopeError, InvalidTopicError, PubSubHistoryError, PubSubMessageTooLargeError, PubSubUnsupportedError } from './pubsub/errors.ts'
+import { CentralProtocolError, CentralRateLimitedError, CentralUnavailableError, PubSubQueueFullError } from './pubsub/central/errors.ts'
 import { StunEncodeError, StunErrorResponseError, StunMalformedError, StunTimeoutError } from './nat/errors.ts'
 import { PeerUnreachableError } from './nat/nat-service.ts'
 import { MetadataTooLargeError, PeerNotFoundError } from './registry/errors.ts'
@@ -165,6 +166,11 @@ const ENTRIES = [
   entry(InvalidEnvelopeError, 400),
   entry(PubSubUnsupportedError, 501),
   entry(PubSubHistoryError, 502),
+  // src/pubsub/central (hybrid modes: the central server unreachable or the publish queue full is 503, like a node shutting down)
+  entry(CentralProtocolError, 400),
+  entry(CentralRateLimitedError, 429),
+  entry(CentralUnavailableError, 503),
+  entry(PubSubQueueFullError, 503),
   // src/proofs (issue 14: a node holding none of the ring's keys cannot sign for it, 403 like a zone it does not own)
   entry(RingInvalidError, 400),
   entry(NotRingMemberError, 403),

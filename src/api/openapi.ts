@@ -1418,7 +1418,7 @@ export const ROUTES = {
     url: '/v1/pubsub/:topic',
     operationId: 'publish',
     summary: 'Publish a message on a topic',
-    description: `Signs \`data\` with the node key (or \`pseudonym\`'s) inside a pub/sub envelope with a fresh message id and publishes it over GossipSub; subscribers receive it once, with the publisher's \`key_…\` (docs/pubsub.md). This node does not receive its own message. \`anonymous\` (through the mix network to an exit mix that publishes, issue 13 item 2) answers 501 \`UMBRA_ERR_PUBSUB_UNSUPPORTED\` on a node without that path. Errors: 400 \`UMBRA_ERR_PUBSUB_INVALID_TOPIC\`, \`UMBRA_ERR_BAD_REQUEST\`; 404 \`UMBRA_ERR_UNKNOWN_PSEUDONYM\`; 413 \`UMBRA_ERR_PUBSUB_MESSAGE_TOO_LARGE\` (over ${DEFAULT_MAX_MESSAGE_BYTES} bytes with the envelope, by default); 501 \`UMBRA_ERR_PUBSUB_UNSUPPORTED\`.`,
+    description: `Signs \`data\` with the node key (or \`pseudonym\`'s) inside a pub/sub envelope with a fresh message id and publishes it over GossipSub; subscribers receive it once, with the publisher's \`key_…\` (docs/pubsub.md). This node does not receive its own message. With \`anonymous\` the envelope (unsigned, or signed by \`pseudonym\`) travels through \`hops\` mixes to a random exit mix that publishes it (one Sphinx packet: an envelope of at most about 2.6 KB; issue 13 item 2, docs/pubsub-hybrid.md); \`recipients\` is then 0. In hybrid and central modes the message goes where \`pubsub.mode\` and \`strategy\` say, and waits in a bounded queue while no side is healthy. Errors: 400 \`UMBRA_ERR_PUBSUB_INVALID_TOPIC\`, \`UMBRA_ERR_BAD_REQUEST\`; 404 \`UMBRA_ERR_UNKNOWN_PSEUDONYM\`; 413 \`UMBRA_ERR_PUBSUB_MESSAGE_TOO_LARGE\` (over ${DEFAULT_MAX_MESSAGE_BYTES} bytes with the envelope, by default, or over one packet when anonymous); 501 \`UMBRA_ERR_PUBSUB_UNSUPPORTED\`; 502 \`UMBRA_ERR_ANON_DELIVERY_FAILED\` (no exit confirmed it); 503 \`UMBRA_ERR_NOT_ENOUGH_MIXES\`, \`UMBRA_ERR_PUBSUB_QUEUE_FULL\`.`,
     auth: 'bearer',
     schema: {
       params: topicParamsSchema,
@@ -1448,7 +1448,7 @@ export const ROUTES = {
         }
       }
     },
-    errors: [400, 404, 413, 415, 501, 503, 504]
+    errors: [400, 404, 413, 415, 501, 502, 503, 504]
   },
   pubsubMessages: {
     method: 'GET',

@@ -35,6 +35,13 @@ export function parseApiUrl (value: string): string {
   return value
 }
 
+/** Parses a ws:// or wss:// URL (`umbra start --pubsub-central`). @throws InvalidArgumentError */
+export function parseWsUrl (value: string): string {
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  if (url == null || (url.protocol !== 'ws:' && url.protocol !== 'wss:')) throw new InvalidArgumentError('Expected a ws:// or wss:// URL, e.g. ws://127.0.0.1:7460 (umbra central).')
+  return value
+}
+
 /**
  * Parses the global `--api`: an http(s) URL (`http://127.0.0.1:7450`) or
  * `HOST:PORT` (`127.0.0.1:7450`, `[::1]:0`), the form `umbra start` takes.

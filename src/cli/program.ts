@@ -16,7 +16,8 @@ import {
   MIXNET_PRESETS,
   TESTNET_DEFAULT_NODES
 } from './constants.ts'
-import { bootstrapUrlCollector, integerIn, ipCollector, multiaddrCollector, parseApiAddress, parseHostPort, parseStunPort, stunServerCollector } from './options.ts'
+import { bootstrapUrlCollector, integerIn, ipCollector, multiaddrCollector, parseApiAddress, parseHostPort, parseStunPort, parseWsUrl, stunServerCollector } from './options.ts'
+import { HYBRID_STRATEGIES, PUBSUB_MODES } from '../pubsub/hybrid-modes.ts'
 
 /** The package's version from its package.json (`../../` from `src/cli`, `../../../` from `dist/src/cli`). */
 function packageVersion (): string {
@@ -56,6 +57,9 @@ export function createProgram (result: { exitCode: number }): Command {
     .addOption(new Option('--mixnet-preset <preset>', 'traffic-analysis protection: none (no delays, no cover traffic), balanced, strong (default: balanced)').choices(MIXNET_PRESETS).env(ENV_MIXNET_PRESET))
     .option('--mixnet-threads <n>', 'worker threads that process mix packets (default: one per core)', integerIn(1, 64))
     .option('--mixnet-epoch <ms>', 'onion key epoch in ms, at least 10000; every node of one network must use the same (default: 3600000, hourly)', integerIn(10_000, 2 ** 31 - 1))
+    .addOption(new Option('--pubsub-mode <mode>', 'pub/sub: p2p (GossipSub only), hybrid (GossipSub and a central server, bridged), central (central server only); a central server sees who publishes what (default: p2p)').choices(PUBSUB_MODES))
+    .addOption(new Option('--pubsub-strategy <strategy>', 'hybrid mode: where publishes go (default: prefer-p2p)').choices(HYBRID_STRATEGIES))
+    .option('--pubsub-central <url>', 'the central pub/sub server of hybrid and central modes, ws://HOST:PORT (umbra central)', parseWsUrl)
     .option('--stun-port <port|off>', `UDP port of the STUN server a server node runs for WebRTC hole punching; 0 picks a free port, off runs none (default: ${DEFAULT_STUN_PORT}; clients ignore it)`, parseStunPort)
     .option('--stun-server <host:port...>', `STUN servers a client's WebRTC hole punching asks; only these are ever contacted (default: each bootstrap host, port ${DEFAULT_STUN_PORT})`, stunServerCollector)
     .option('--stun-host <ip...>', 'IP addresses the STUN server binds, IPv4 or IPv6; :: binds both families (default: the IPs of --listen)', ipCollector)
@@ -317,6 +321,17 @@ export function createProgram (result: { exitCode: number }): Command {
     .action(async (_flags: unknown, cmd: Command) => {
       const { runTestnet } = await import('./commands/testnet.ts')
       result.exitCode = await runTestnet(flagsOf(cmd))
+    })
+
+  program.command('central')
+    .description('run the central WebSocket pub/sub server of hybrid mode until SIGINT or SIGTERM; it sees who publishes what, so nodes use it only when told (docs/pubsub-hybrid.md)')
+    .option('--listen <host:port>', 'where to listen (default: 127.0.0.1:7460; port 0 picks a free port)', parseHostPort)
+    .option('--max-message-bytes <n>', 'largest envelope one publish may carry (default: 1048576)', integerIn(1, 64 * 1024 * 1024))
+    .option('--rate <n>', 'frames per second one connection may send, bursts of twice that (default: 100)', integerIn(1, 1_000_000))
+    .addHelpText('after', '\n--json prints the ready line as one JSON object.')
+    .action(async (_flags: unknown, cmd: Command) => {
+      const { runCentral } = await import('./commands/central.ts')
+      result.exitCode = await runCentral(flagsOf(cmd))
     })
 
   program.command('demo')

@@ -19,6 +19,12 @@
  * record itself and answers through the request's SURB, so storing nodes see
  * the gateway's PeerId, not the sender's. Its mailbox field is ignored.
  *
+ * A DELIVER hop whose gateway layer has FLAG_PUBSUB is an anonymous publish
+ * (issue 13, item 2): this node is the exit and hands the envelope to its
+ * pub/sub service, which checks and publishes it on GossipSub; the answer
+ * (REPLY_PUBLISHED) goes back through the SURB when there is one. The exit
+ * never learns the publisher (Sphinx), and logs nothing of the envelope.
+ *
  * Only mailboxes claimed by their key (an Ed25519 signature over the
  * gateway's key, the client's key and a timestamp) receive anything; the
  * gateway publishes and re-publishes the claimant's signed contact record in
@@ -50,6 +56,7 @@ import {
   ACK_REFUSED_BYTES, ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, FLAG_LOOKUP,
   LOOKUP_FOUND, LOOKUP_NOT_FOUND, REPLY_FRAGMENT_ACK, REPLY_LOOKUP, decodeFragment, decodeGatewayLayer, decodeLookupRequest, encodeReplyLayer
 } from './wire.ts'
+import { FLAG_PUBSUB, PUBLISH_OK, PUBLISH_REFUSED, REPLY_PUBLISHED, decodePubsubPublish } from './wire.ts'
 import { QUOTA_CODES, type QuotaCounters } from '../quota.ts'
 import type { MailboxPutResult, MailboxStore } from './mailbox-store.ts'
 import type { MixnetCounters } from './types.ts'
@@ -142,6 +149,12 @@ export interface GatewayInit {
   lookupContact(key: Uint8Array): Promise<Uint8Array | undefined>
   /** Refused claims are counted here (`mailbox-claims`). */
   quotas?: QuotaCounters
+  /**
+   * Publishes an anonymous pub/sub envelope this node exits (FLAG_PUBSUB);
+   * resolves the envelope's 16-byte message id, rejects when the envelope is
+   * refused. Absent: every one is refused (PUBLISH_REFUSED).
+   */
+  publishPubsub?(envelope: Uint8Array): Promise<Uint8Array>
   /** Mailboxes one client PeerId may hold. @default MAX_CLAIMS_PER_PEER (16) */
   maxClaimsPerPeer?: number
   /** Mailboxes held in all. @default MAX_GATEWAY_CLAIMS (20,000) */
@@ -306,6 +319,41 @@ export function createGateway (init: GatewayInit): Gateway {
     }
   }
 
+  /**
+   * Exits an anonymous publish (FLAG_PUBSUB): hands the envelope to
+   * `init.publishPubsub` and answers REPLY_PUBLISHED through the SURB, if
+   * any. Refusals are counted (`pubsub-refused`); the log line names the
+   * outcome only, nothing about the envelope or the packet.
+   */
+  async function exitPublish (ackSurb: Uint8Array | undefined, slot: Uint8Array): Promise<void> {
+    let envelope: Uint8Array
+    try {
+      envelope = decodePubsubPublish(slot)
+    } catch {
+      init.drop('malformed')
+      return
+    }
+    let status = PUBLISH_OK
+    // The answer names the envelope's message id; zeros when it was refused (the publisher matches on its SURB as well).
+    let id: Uint8Array = new Uint8Array(16)
+    try {
+      if (init.publishPubsub == null) throw new Error('no pub/sub')
+      id = await init.publishPubsub(envelope)
+    } catch {
+      status = PUBLISH_REFUSED
+      init.drop('pubsub-refused')
+    }
+    // Only the outcome: never the topic, the envelope, or the predecessor.
+    log.debug({ status: status === PUBLISH_OK ? 'published' : 'refused' }, 'anonymous pub/sub publish exited')
+    if (ackSurb == null) return
+    try {
+      const { firstNode, packet } = createSurbReply(decodeSurb(ackSurb), encodeReplyLayer({ kind: REPLY_PUBLISHED, messageId: id, status, data: new Uint8Array(0) }))
+      await init.sendPacket(firstNode, packet)
+    } catch {
+      counters.acksFailed++
+    }
+  }
+
   function push (mailboxHex: string, id: number, kind: number, data: Uint8Array): void {
     const session = sessions.get(mailboxHex)
     if (session == null) return
@@ -422,6 +470,10 @@ export function createGateway (init: GatewayInit): Gateway {
       if ((layer.flags & FLAG_LOOKUP) !== 0) {
         // Not awaited: the DHT query takes up to GATEWAY_LOOKUP_DHT_TIMEOUT_MS and must not hold up the packet loop.
         void answerLookup(layer.ackSurb, layer.fragment)
+        return
+      }
+      if ((layer.flags & FLAG_PUBSUB) !== 0) {
+        void exitPublish(layer.ackSurb, layer.fragment)
         return
       }
       let fragment

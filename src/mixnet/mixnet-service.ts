@@ -14,7 +14,7 @@ import sodium from 'sodium-native'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { AbortedError, InvalidOptionError, UmbraError } from '../errors.ts'
+import { AbortedError, InvalidOptionError, NotStartedError, UmbraError } from '../errors.ts'
 import { decodeKey, encodeKey } from '../identity/index.ts'
 import { MessageTooLargeError, InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
@@ -57,6 +57,7 @@ import {
   FLAG_LOOKUP, LOOKUP_FOUND, REPLY_LOOKUP, encodeLookupRequest
 } from './wire.ts'
 import { ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE } from './wire.ts'
+import { FLAG_PUBSUB, MAX_ANONYMOUS_ENVELOPE_BYTES, PUBLISH_OK, PUBLISH_REFUSED, REPLY_PUBLISHED, encodePubsubPublish } from './wire.ts'
 import type {
   AnonymousMessage, AnonymousReply, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
   MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymGatewayState, PseudonymInfo, PseudonymService, RelayObservation
@@ -144,6 +145,19 @@ export interface MixnetHandle extends MixnetService {
   anonymityEstimate(): { bits: number, departures: number } | undefined
   /** Sends one raw packet to a node (tests: replays and tampering on real relays). */
   sendRawPacket(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
+  /**
+   * Anonymous publishing (issue 13, item 2): sends a pub/sub envelope (at
+   * most MAX_ANONYMOUS_ENVELOPE_BYTES) through `hops` mixes to a random exit
+   * (a server node other than this one), which publishes it on GossipSub
+   * and answers through a SURB. Tries up to LOOKUP_ATTEMPTS exits; a retry
+   * re-sends the same envelope, which subscribers de-duplicate on its id.
+   * @returns how many exits were tried until one published it
+   * @throws UMBRA_ERR_MESSAGE_TOO_LARGE, UMBRA_ERR_INVALID_OPTION (hops), UMBRA_ERR_NOT_ENOUGH_MIXES,
+   *   UMBRA_ERR_ANON_DELIVERY_FAILED (refused by an exit, or no exit answered), UMBRA_ERR_ABORTED
+   */
+  publishAnonymous(envelope: Uint8Array, options?: { hops?: number, signal?: AbortSignal }): Promise<{ attempts: number }>
+  /** Sets what this node does with the anonymous envelopes it exits (the pub/sub service's checked publish; resolves the message id). */
+  setPubsubExit(publish: ((envelope: Uint8Array) => Promise<Uint8Array>) | undefined): void
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -334,6 +348,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const heldBy = new Map<string, number>()
   const poolEntropy = components.server ? createPoolEntropy({ coverRate: parameters.loopRate + parameters.dropRate }) : undefined
   let running = false
+  /** The pub/sub service's publish for envelopes this node exits (issue 13, item 2). */
+  let pubsubExit: ((envelope: Uint8Array) => Promise<Uint8Array>) | undefined
 
   /** How long to wait for an answer that crosses `hops` mixes and the gateway there and back: `baseMs` plus four mean delays per hop each way, ms. */
   function roundTripBudget (baseMs: number, hops: number): number {
@@ -725,18 +741,19 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   }
 
   /**
-   * One lookup request through `hops` mixes to gateway `gw` (a forward
-   * packet like any other, FLAG_LOOKUP in its gateway layer, mailbox field
-   * random) with a SURB for the answer. Resolves the answer, or undefined
-   * when the first hop is unreachable or no answer came in time.
+   * One request through `hops` mixes to server `gw` (a forward packet like
+   * any other, `flag` in its gateway layer with `slot` after the SURB,
+   * mailbox field random) with a SURB for the answer. Resolves the first
+   * answer `match` accepts, or undefined when the first hop is unreachable,
+   * no answer came within `waitMs`, or `signal` aborted. Contact lookups
+   * (FLAG_LOOKUP) and anonymous pub/sub publishes (FLAG_PUBSUB) use it.
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
    */
-  async function lookupThrough (gw: MixNodeInfo, key: Uint8Array, hops: number): Promise<{ status: number, data: Uint8Array } | undefined> {
-    const requestId = randomBytes(16)
+  async function requestThrough (gw: MixNodeInfo, hops: number, flag: number, slot: Uint8Array, match: (kind: number, messageId: Uint8Array) => boolean, waitMs: number, what: string, signal?: AbortSignal): Promise<{ status: number, data: Uint8Array } | undefined> {
     let settle!: (answer: { status: number, data: Uint8Array }) => void
     const answered = new Promise<{ status: number, data: Uint8Array }>((resolve) => { settle = resolve })
     const surb = await makeSurb(hops, (kind, mid, status, data) => {
-      if (kind === REPLY_LOOKUP && uint8ArrayEquals(mid, requestId)) settle({ status, data })
+      if (match(kind, mid)) settle({ status, data })
     })
     const { first, packet } = withEpoch((epoch) => {
       const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
@@ -745,7 +762,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         packet: createPacket({
           epoch,
           hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }),
-          body: encodeGatewayLayer(FLAG_LOOKUP, surb, encodeLookupRequest({ requestId, key }))
+          body: encodeGatewayLayer(flag, surb, slot)
         })
       }
     })
@@ -753,17 +770,39 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       await links.send(first, packet)
     } catch (err) {
       directory.reportFailure?.(first)
-      log.debug({ err: (err as Error).message }, 'first hop of a contact lookup unreachable')
+      log.debug({ err: (err as Error).message }, `first hop of ${what} unreachable`)
       return undefined
     }
-    const waitMs = roundTripBudget(LOOKUP_TIMEOUT_MS, hops)
-    let timer: ReturnType<typeof setTimeout> | undefined
+    const wait = withTimeout(signal, waitMs)
+    let onAbort: (() => void) | undefined
     const answer = await Promise.race([
       answered,
-      new Promise<undefined>((resolve) => { timer = setTimeout(() => { resolve(undefined) }, waitMs); timer.unref() })
+      new Promise<undefined>((resolve) => { onAbort = () => { resolve(undefined) }; wait.addEventListener('abort', onAbort, { once: true }) })
     ])
-    clearTimeout(timer)
+    if (onAbort != null) wait.removeEventListener('abort', onAbort)
     return answer
+  }
+
+  /**
+   * One lookup request to gateway `gw` ({@link requestThrough}, FLAG_LOOKUP).
+   * Resolves the answer, or undefined.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
+   */
+  async function lookupThrough (gw: MixNodeInfo, key: Uint8Array, hops: number): Promise<{ status: number, data: Uint8Array } | undefined> {
+    const requestId = randomBytes(16)
+    return await requestThrough(gw, hops, FLAG_LOOKUP, encodeLookupRequest({ requestId, key }),
+      (kind, mid) => kind === REPLY_LOOKUP && uint8ArrayEquals(mid, requestId), roundTripBudget(LOOKUP_TIMEOUT_MS, hops), 'a contact lookup')
+  }
+
+  /**
+   * One anonymous publish to exit `exit` ({@link requestThrough}, FLAG_PUBSUB).
+   * Resolves the exit's status (PUBLISH_OK, PUBLISH_REFUSED), or undefined.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
+   */
+  async function publishThrough (exit: MixNodeInfo, envelope: Uint8Array, hops: number, signal: AbortSignal): Promise<number | undefined> {
+    const answer = await requestThrough(exit, hops, FLAG_PUBSUB, encodePubsubPublish(envelope),
+      (kind) => kind === REPLY_PUBLISHED, roundTripBudget(FRAGMENT_ACK_TIMEOUT_MS, hops), 'an anonymous publish', signal)
+    return answer?.status
   }
 
   /** Caches a verified record (a newer seq wins) and starts its refresh schedule when it is new. */
@@ -1130,6 +1169,31 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       await links.send(nodeKey, packet)
     },
 
+    async publishAnonymous (envelope, opts = {}) {
+      if (!running) throw new NotStartedError('The mixnet is not started')
+      if (!(envelope instanceof Uint8Array) || envelope.byteLength > MAX_ANONYMOUS_ENVELOPE_BYTES) {
+        throw new MessageTooLargeError(`An anonymous publish carries one packet: the envelope is at most ${MAX_ANONYMOUS_ENVELOPE_BYTES} bytes`)
+      }
+      const hops = opts.hops ?? options.hops
+      if (!Number.isInteger(hops) || hops < MIN_HOPS || hops > MAX_HOPS) throw new InvalidOptionError(`hops must be an integer from ${MIN_HOPS} to ${MAX_HOPS}, got ${String(hops)}`)
+      const signal = opts.signal ?? new AbortController().signal
+      const tried: Uint8Array[] = []
+      for (let attempt = 1; attempt <= LOOKUP_ATTEMPTS; attempt++) {
+        if (signal.aborted) throw new AbortedError()
+        const exit = pickGateway(tried, [ownKey], 'The mix directory lists no exit other than this node for an anonymous publish')
+        tried.push(exit.nodeKey)
+        const status = await publishThrough(exit, envelope, hops, signal)
+        if (status === PUBLISH_OK) return { attempts: attempt }
+        if (status === PUBLISH_REFUSED) throw new AnonymousDeliveryError('The exit refused the anonymous publish: the envelope does not decode or verify, or the exit runs no pub/sub')
+      }
+      if (signal.aborted) throw new AbortedError()
+      throw new AnonymousDeliveryError(`No exit confirmed the anonymous publish (${LOOKUP_ATTEMPTS} tries)`)
+    },
+
+    setPubsubExit (publish) {
+      pubsubExit = publish
+    },
+
     async reply (messageId, body) {
       if (!(body instanceof Uint8Array) || body.byteLength > REPLY_DATA_SIZE) throw new ReplyTooLargeError(`A reply is at most ${REPLY_DATA_SIZE} bytes`)
       const entry = replySurbs.get(messageId)
@@ -1256,6 +1320,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
           publishContact,
           lookupContact: lookupForOthers,
           publishRecord: publishRecordForOwner,
+          publishPubsub: async (envelope) => {
+            if (pubsubExit == null) throw new Error('no pub/sub service')
+            return await pubsubExit(envelope)
+          },
           quotas: components.quotas
         })
         await gateway.start()

@@ -21,6 +21,11 @@ export const FLAG_HAS_ACK_SURB = 1
 export const FLAG_DROP_COVER = 2
 /** The fragment slot holds a contact lookup request ({@link encodeLookupRequest}); an ack SURB carries the answer back. */
 export const FLAG_LOOKUP = 4
+/**
+ * The fragment slot holds a pub/sub envelope ({@link encodePubsubPublish}) for the exit to publish on
+ * GossipSub (issue 13, item 2: anonymous publishing); an ack SURB, when present, carries {@link REPLY_PUBLISHED} back.
+ */
+export const FLAG_PUBSUB = 8
 
 /** Fragment header: messageId 16 | index u16 | total u16 | length u16. */
 export const FRAGMENT_HEADER_SIZE = 16 + 2 + 2 + 2
@@ -43,6 +48,17 @@ export const REPLY_DATA = 3
 export const REPLY_LOOP = 4
 /** A gateway's answer to a contact lookup: status {@link LOOKUP_FOUND} with the signed record as data, or {@link LOOKUP_NOT_FOUND}. */
 export const REPLY_LOOKUP = 5
+/** An exit's answer to an anonymous publish: status {@link PUBLISH_OK} or {@link PUBLISH_REFUSED}; message id = the envelope's id. */
+export const REPLY_PUBLISHED = 6
+
+/** Anonymous publish slot: length u16 | envelope. */
+export const PUBSUB_SLOT_HEADER_SIZE = 2
+/** Largest pub/sub envelope one anonymous publish carries, bytes (2,609 with Sphinx v1: one packet, no fragmentation). */
+export const MAX_ANONYMOUS_ENVELOPE_BYTES = BODY_SIZE - GATEWAY_HEADER_SIZE - PUBSUB_SLOT_HEADER_SIZE
+/** Anonymous publish answer statuses (exit → publisher). */
+export const PUBLISH_OK = 0
+/** The exit refused the envelope (does not decode or verify, or the exit runs no pub/sub). */
+export const PUBLISH_REFUSED = 1
 
 /** Contact lookup request: requestId 16 | pseudonym (Ed25519 public key) 32. */
 export const LOOKUP_REQUEST_SIZE = 16 + 32
@@ -158,13 +174,17 @@ export function encodeGatewayLayer (flags: number, ackSurb: Uint8Array | undefin
 export function decodeGatewayLayer (body: Uint8Array): GatewayLayer {
   if (body.byteLength !== BODY_SIZE || body[0] !== WIRE_VERSION) malformed('gateway layer version or size')
   const flags = body[1] ?? 0
-  if ((flags & ~(FLAG_HAS_ACK_SURB | FLAG_DROP_COVER | FLAG_LOOKUP)) !== 0) malformed('gateway layer flags')
+  if ((flags & ~(FLAG_HAS_ACK_SURB | FLAG_DROP_COVER | FLAG_LOOKUP | FLAG_PUBSUB)) !== 0) malformed('gateway layer flags')
   const ackSurb = (flags & FLAG_HAS_ACK_SURB) !== 0 ? body.slice(2, 2 + SURB_SIZE) : undefined
   const rest = body.subarray(GATEWAY_HEADER_SIZE)
   if ((flags & FLAG_LOOKUP) !== 0) {
     // A lookup is answered through its SURB only: without one it is useless, and it is never cover.
     if (ackSurb == null || (flags & FLAG_DROP_COVER) !== 0) malformed('lookup flags')
     return { flags, ackSurb, fragment: rest.slice(0, LOOKUP_REQUEST_SIZE) }
+  }
+  if ((flags & FLAG_PUBSUB) !== 0) {
+    if ((flags & FLAG_DROP_COVER) !== 0) malformed('pubsub flags')
+    return { flags, ackSurb, fragment: rest.slice() }
   }
   const len = new DataView(rest.buffer, rest.byteOffset, rest.byteLength).getUint16(20)
   if (len > FRAGMENT_DATA_SIZE) malformed('fragment length')
@@ -195,6 +215,30 @@ export function decodeLookupRequest (bytes: Uint8Array): LookupRequest {
 }
 
 /**
+ * Encodes the slot of an anonymous publish: `length u16 | envelope`
+ * (docs/mixnet.md "Payload layers"; issue 13, item 2).
+ * @throws UMBRA_ERR_MIXNET_MALFORMED when the envelope is over {@link MAX_ANONYMOUS_ENVELOPE_BYTES}
+ */
+export function encodePubsubPublish (envelope: Uint8Array): Uint8Array {
+  if (envelope.byteLength > MAX_ANONYMOUS_ENVELOPE_BYTES) malformed('pubsub envelope (too long for one packet)')
+  const out = new Uint8Array(PUBSUB_SLOT_HEADER_SIZE + envelope.byteLength)
+  new DataView(out.buffer).setUint16(0, envelope.byteLength)
+  out.set(envelope, PUBSUB_SLOT_HEADER_SIZE)
+  return out
+}
+
+/**
+ * Decodes the slot of an anonymous publish (trailing bytes are padding).
+ * @throws UMBRA_ERR_MIXNET_MALFORMED
+ */
+export function decodePubsubPublish (slot: Uint8Array): Uint8Array {
+  if (slot.byteLength < PUBSUB_SLOT_HEADER_SIZE) malformed('pubsub slot (short)')
+  const len = new DataView(slot.buffer, slot.byteOffset, slot.byteLength).getUint16(0)
+  if (len > MAX_ANONYMOUS_ENVELOPE_BYTES || PUBSUB_SLOT_HEADER_SIZE + len > slot.byteLength) malformed('pubsub slot length')
+  return slot.slice(PUBSUB_SLOT_HEADER_SIZE, PUBSUB_SLOT_HEADER_SIZE + len)
+}
+
+/**
  * Encodes a reply layer into a full {@link BODY_SIZE} body (zero padded).
  * @throws UMBRA_ERR_MIXNET_MALFORMED when data is longer than {@link REPLY_DATA_SIZE}
  */
@@ -217,7 +261,7 @@ export function encodeReplyLayer (r: ReplyLayer): Uint8Array {
 export function decodeReplyLayer (body: Uint8Array): ReplyLayer {
   if (body.byteLength !== BODY_SIZE || body[0] !== WIRE_VERSION) malformed('reply layer version or size')
   const kind = body[1] ?? 0
-  if (kind < REPLY_FRAGMENT_ACK || kind > REPLY_LOOKUP) malformed('reply kind')
+  if (kind < REPLY_FRAGMENT_ACK || kind > REPLY_PUBLISHED) malformed('reply kind')
   const len = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint16(19)
   if (len > REPLY_DATA_SIZE) malformed('reply length')
   return { kind, messageId: body.slice(2, 18), status: body[18] ?? 0, data: body.slice(REPLY_HEADER_SIZE, REPLY_HEADER_SIZE + len) }

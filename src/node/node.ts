@@ -33,6 +33,8 @@ import { createMixnet, validateMixnetInit, type MixnetHandle } from '../mixnet/m
 import { createProofService, type ProofService } from '../proofs/service.ts'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { createPubSub, createValidator, gossipsubOptions, validatePubSubInit, type PubSubHandle, type PubSubService } from '../pubsub/index.ts'
+import { attachAnonymous, attachHybrid } from '../pubsub/hybrid-node.ts'
+import type { Hybrid } from '../pubsub/hybrid.ts'
 import { createAddressPolicy, defaultAnnouncePrivate } from '../nat/address-policy.ts'
 import {
   DEFAULT_STUN_PORT,
@@ -145,6 +147,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   #messaging?: MessagingServiceHandle
   #mixnet?: MixnetHandle
   #pubsub?: PubSubHandle
+  #hybrid?: Hybrid
   #starting?: Promise<void>
   /** The data directory's lock and state database (issue 11); ':memory:' and no lock without a data directory. */
   #lock?: DataDirLock
@@ -455,6 +458,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       pseudonymKey: (key) => mixnet.pseudonymSignKey(key)
     }, this.#init.pubsub)
     pubsub.events.addEventListener('message', (evt) => { this.safeDispatchEvent('pubsub:message', { detail: evt.detail }) })
+    attachAnonymous(pubsub, mixnet)
+    const hybrid = attachHybrid(pubsub, libp2p.services.pubsub, this.#init.pubsub, logger('pubsub-hybrid'))
     const auth = createAuth({ libp2p, privateKey, pseudonymKey: (key) => mixnet.pseudonymSignKey(key), log: logger('auth') })
     const bootstrapRegistration = this.#bootstrapUrls.length === 0
       ? undefined
@@ -473,8 +478,10 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       names.start()
       await auth.start()
       await pubsub.start()
+      await hybrid?.start()
       bootstrapRegistration?.start()
     } catch (err) {
+      await hybrid?.stop()
       await pubsub.stop()
       await auth.stop()
       names.stop()
@@ -497,6 +504,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#discovery = discovery
     this.#auth = auth
     this.#pubsub = pubsub
+    this.#hybrid = hybrid
     this.#libp2p = libp2p
     this.#dht = dht
     this.#messaging = messaging
@@ -564,6 +572,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
     this.#bootstrapRegistration = undefined
     await this.#discovery?.stop()
     this.#discovery = undefined
+    await this.#hybrid?.stop()
+    this.#hybrid = undefined
     await this.#pubsub?.stop()
     this.#pubsub = undefined
     await this.#auth?.stop()

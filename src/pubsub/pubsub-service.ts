@@ -26,6 +26,7 @@ import { requestHistory, serveHistory } from './history.ts'
 import { scoreTopic } from './gossip-config.ts'
 import { MessageStore } from './store.ts'
 import { EnvelopeValidator, REJECT_REASONS } from './validator.ts'
+import { validateHybridInit, type HybridPubSubInit, type HybridStats, type PublishRoute } from './hybrid.ts'
 import type { PubSubEnvelope } from './pb/pubsub.ts'
 import type { PublishOptions, PublishResult, PubSubMessage, PubSubVia, RejectReason } from './types.ts'
 import type { Logger } from '../logger.ts'
@@ -41,7 +42,7 @@ const RESTORE_ATTEMPTS = 10
 const RESTORE_RETRY_MS = 1000
 
 /** Pub/sub options, `createNode({ pubsub })`. Every field is optional. */
-export interface PubSubInit {
+export interface PubSubInit extends HybridPubSubInit {
   /** Largest encoded message accepted or published, bytes. @default 1_048_576 (1 MiB, issue 13) */
   maxMessageBytes?: number
   /** Oldest message accepted from GossipSub, ms; ids are remembered as long (replays). @default 300_000 (5 min) */
@@ -75,6 +76,8 @@ export interface PubSubStats {
   delivered: Record<PubSubVia, number>
   /** Messages this node published. */
   published: number
+  /** Hybrid and central modes: each side's health, the side(s) in use per topic, switches (src/pubsub/hybrid.ts). */
+  hybrid?: HybridStats
 }
 
 /** Events of the pub/sub service. */
@@ -159,6 +162,8 @@ export interface PubSubHandle extends PubSubService {
   publishEnvelope(envelope: Uint8Array): Promise<number>
   /** Installs the anonymous path; until then `publish({ anonymous: true })` throws UMBRA_ERR_PUBSUB_UNSUPPORTED. */
   setAnonymousPublisher(fn: AnonymousPublisher | undefined): void
+  /** Hybrid modes (src/pubsub/hybrid.ts): publishes go through `route` instead of GossipSub alone, and it learns the subscribed topics. */
+  setRoute(route: PublishRoute | undefined): void
 }
 
 /**
@@ -168,6 +173,7 @@ export interface PubSubHandle extends PubSubService {
 export function validatePubSubInit (init: PubSubInit | undefined): void {
   if (init == null) return
   if (typeof init !== 'object') throw new InvalidOptionError('init.pubsub must be an object')
+  validateHybridInit(init)
   const ints: Array<[keyof PubSubInit, number]> = [['maxMessageBytes', 64], ['maxMessageAge', 1000], ['storeMessages', 1], ['storeTtl', 1000], ['seenTtl', 1000]]
   for (const [field, min] of ints) {
     const v = init[field]
@@ -202,6 +208,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
   let published = 0
   let running = false
   let anonymous: AnonymousPublisher | undefined
+  let route: PublishRoute | undefined
   let unserve: (() => Promise<void>) | undefined
   const restoring = new AbortController()
 
@@ -302,6 +309,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       store.subscribe(topic)
       user.add(topic)
       join(topic)
+      route?.subscribe(topic)
       let history = 0
       if (options.since !== undefined) {
         // What this node holds already (it served the topic, or subscribed before), then what the servers hold.
@@ -320,6 +328,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       store.unsubscribe(topic)
       user.delete(topic)
       leave(topic)
+      route?.unsubscribe(topic)
     },
 
     async publish (topic, data, options = {}) {
@@ -338,9 +347,9 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       validator.remember(id, Number(envelope.timestamp), true)
       validator.markDelivered(id)
       if (joined(topic)) store.add(topic, envelope.id, Number(envelope.timestamp), bytes)
-      const { recipients } = await gossipsub.publish(topic, bytes)
+      const recipients = route != null ? await route.publish(topic, bytes) : (await gossipsub.publish(topic, bytes)).recipients.length
       published++
-      return { id, recipients: recipients.length }
+      return { id, recipients }
     },
 
     topics () {
@@ -387,7 +396,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
     },
 
     stats () {
-      return { rejected: { ...validator.rejected }, delivered: { ...delivered }, published }
+      return { rejected: { ...validator.rejected }, delivered: { ...delivered }, published, ...(route?.stats != null ? { hybrid: route.stats() } : {}) }
     },
 
     async ingest (bytes, via) {
@@ -410,6 +419,11 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       anonymous = fn
     },
 
+    setRoute (r) {
+      route = r
+      for (const topic of user) route?.subscribe(topic)
+    },
+
     async start () {
       if (running) return
       running = true
@@ -421,6 +435,7 @@ export function createPubSub (c: PubSubComponents, init: PubSubInit = {}): PubSu
       for (const topic of restored) {
         user.add(topic)
         join(topic)
+        route?.subscribe(topic)
       }
       if (restored.length > 0) void restore(restored)
     },

@@ -43,7 +43,7 @@ describe('contact lookup wire layout', () => {
     assert.throws(() => encodeLookupRequest({ requestId: randomBytes(15), key: randomBytes(32) }), { code: 'UMBRA_ERR_MIXNET_MALFORMED' })
     assert.throws(() => decodeLookupRequest(randomBytes(LOOKUP_REQUEST_SIZE - 1)), { code: 'UMBRA_ERR_MIXNET_MALFORMED' })
     const body = encodeGatewayLayer(0, undefined, new Uint8Array(22))
-    body[1] = 8
+    body[1] = 16
     assert.throws(() => decodeGatewayLayer(body), { code: 'UMBRA_ERR_MIXNET_MALFORMED' })
   })
 })

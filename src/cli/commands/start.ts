@@ -5,6 +5,7 @@ import { InvalidOptionError, UmbraError } from '../../errors.ts'
 import { DEFAULT_ROLE } from '../../node/constants.ts'
 import type { Role, UmbraNode, UmbraNodeInit } from '../../node/index.ts'
 import type { MixnetPreset } from '../../mixnet/types.ts'
+import type { HybridStrategy, PubSubMode } from '../../pubsub/hybrid-modes.ts'
 import { removeApiInfo, writeApiInfo } from '../config.ts'
 import { EXIT_INTERRUPTED, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { apiListenAddress, type HostPort } from '../options.ts'
@@ -30,6 +31,10 @@ export interface StartFlags {
   mixnetThreads?: number
   /** `--mixnet-epoch`: onion key epoch, ms. */
   mixnetEpoch?: number
+  /** `--pubsub-mode`, `--pubsub-strategy`, `--pubsub-central`: hybrid pub/sub (src/pubsub/hybrid.ts). */
+  pubsubMode?: PubSubMode
+  pubsubStrategy?: HybridStrategy
+  pubsubCentral?: string
   /** `--stun-port`: UDP port of a server's STUN server, `false` for `off`. @default the node's (3478) */
   stunPort?: number | false
   /** `--stun-server`: `host:port` STUN servers of a client's ICE. @default the node's (each bootstrap host, port 3478) */
@@ -153,6 +158,14 @@ export async function runStart (flags: StartFlags): Promise<number> {
         ...(flags.pubsubStoreMessages != null ? { storeMessages: flags.pubsubStoreMessages } : {}),
         ...(flags.pubsubStoreTtl != null ? { storeTtl: flags.pubsubStoreTtl } : {}),
         ...(flags.pubsubIpPenalty === false ? { ipColocationPenalty: false } : {})
+      }
+    }
+    if (flags.pubsubMode != null || flags.pubsubStrategy != null || flags.pubsubCentral != null) {
+      init.pubsub = {
+        ...init.pubsub,
+        ...(flags.pubsubMode != null ? { mode: flags.pubsubMode } : {}),
+        ...(flags.pubsubStrategy != null ? { strategy: flags.pubsubStrategy } : {}),
+        ...(flags.pubsubCentral != null ? { central: flags.pubsubCentral } : {})
       }
     }
     if (flags.listen != null) init.listen = flags.listen
