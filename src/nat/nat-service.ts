@@ -16,6 +16,7 @@ import { parsePeer } from '../identity/index.ts'
 import { InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
 import { createStunServer, type StunServer } from './stun-server.ts'
+import { connectionPath, directConnections, isRelayedAddr, pingOver } from './path.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
 import type { Logger } from '../logger.ts'
 import { observed, type MetricsRecorder } from '../metrics/recorder.ts'
@@ -67,18 +68,7 @@ export interface NatServiceHandle extends NatService {
   stop(): Promise<void>
 }
 
-/**
- * True for a connection carried by a circuit relay. A private-to-private
- * WebRTC connection keeps the `/p2p-circuit/webrtc` address it was dialled
- * at, but its data flows directly between the peers (ICE): not relayed.
- */
-export function isRelayedAddr (addr: string): boolean {
-  return addr.includes('/p2p-circuit') && !addr.includes('/webrtc')
-}
-
-function isRelayed (conn: Connection): boolean {
-  return isRelayedAddr(conn.remoteAddr.toString())
-}
+export { isRelayedAddr } from './path.ts'
 
 /** Creates the NAT service; see the module comment. */
 export function createNatService (init: NatServiceInit): NatServiceHandle {
@@ -94,16 +84,10 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       const s = ma.toString()
       const m = /\/p2p\/([^/]+)\/p2p-circuit/.exec(s)
       if (m?.[1] == null || out.has(m[1])) continue
-      const connected = libp2p.getConnections().some((c) => c.remotePeer.toString() === m[1] && c.status === 'open' && !isRelayed(c))
+      const connected = libp2p.getConnections().some((c) => c.remotePeer.toString() === m[1] && connectionPath(c, c.remotePeer) === 'direct')
       if (connected) out.add(m[1])
     }
     return [...out]
-  }
-
-  async function ping (peer: PeerId | Connection['remoteAddr'], signal: AbortSignal): Promise<number> {
-    const pinger = (libp2p.services as { ping?: { ping(p: unknown, o: unknown): Promise<number> } }).ping
-    if (pinger == null) return -1
-    return await pinger.ping(peer, { signal, runOnLimitedConnection: true })
   }
 
   async function checkReservation (): Promise<void> {
@@ -150,20 +134,37 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot hole-punch to itself')
       const started = performance.now()
       const signal = withTimeout(options.signal, options.timeout ?? HOLE_PUNCH_TIMEOUT_MS)
-      const openDirect = (): Connection | undefined => libp2p.getConnections(peer).find((c) => !isRelayed(c) && c.status === 'open')
-      const report = async (conn: Connection, method: HolePunchResult['method'], pingSignal: AbortSignal): Promise<HolePunchResult> => ({
-        peer: peer.toString(),
-        path: 'direct',
-        method,
-        // A peer that does not speak ping (a stock libp2p node) still has the path: -1, as the relayed report says.
-        rttMs: await ping(peer, pingSignal).catch(() => -1),
-        elapsedMs: performance.now() - started,
-        remoteAddr: conn.remoteAddr.toString()
-      })
+      /**
+       * A `direct` report for `conn`, or undefined when it is not an open, unlimited, unrelayed connection to this
+       * very peer that carries a ping now (issue 17 item 0: never a report from an address's shape alone).
+       */
+      const verified = async (conn: Connection, method: HolePunchResult['method'], pingSignal: AbortSignal): Promise<HolePunchResult | undefined> => {
+        if (connectionPath(conn, peer) !== 'direct') return undefined
+        let rttMs: number
+        try {
+          rttMs = await pingOver(conn, pingSignal)
+        } catch (err) {
+          // A peer that does not speak ping (a stock libp2p node) still negotiated over this connection: -1, as the relayed report says.
+          if ((err as Error).name !== 'UnsupportedProtocolError') {
+            log.debug({ err: (err as Error).message, remoteAddr: conn.remoteAddr.toString() }, 'a direct connection carried no ping; not reported direct')
+            return undefined
+          }
+          rttMs = -1
+        }
+        return { peer: peer.toString(), path: 'direct', method, rttMs, elapsedMs: performance.now() - started, remoteAddr: conn.remoteAddr.toString() }
+      }
+      /** The first direct connection to the peer that carries a ping now. */
+      const workingDirect = async (method: HolePunchResult['method'], pingSignal: AbortSignal): Promise<HolePunchResult | undefined> => {
+        for (const conn of directConnections(libp2p.getConnections(peer), peer)) {
+          const r = await verified(conn, method, pingSignal)
+          if (r != null) return r
+        }
+        return undefined
+      }
       const extra = (options.addrs ?? []).map((a) => multiaddr(a))
       if (extra.length > 0) await libp2p.peerStore.merge(peer, { multiaddrs: extra }).catch(() => {})
-      const direct = openDirect()
-      if (direct != null) return await report(direct, 'existing-direct', signal)
+      const existing = await workingDirect('existing-direct', withTimeout(signal, 5_000))
+      if (existing != null) return existing
       const known = [...extra, ...((await libp2p.peerStore.get(peer).catch(() => undefined))?.addresses.map((a) => a.multiaddr) ?? [])]
       /** The addresses the peer's record names now (src/registry), merged into `known`; returns the new ones. */
       const fromRecord = async (fresh: boolean): Promise<Multiaddr[]> => {
@@ -190,7 +191,9 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
           try {
             // force: an open relayed connection to the peer must not be handed back instead of a new WebRTC one.
             const conn = await libp2p.dial(multiaddr(addr), { signal, force: true })
-            if (!isRelayed(conn)) return { direct: await report(conn, 'webrtc', withTimeout(options.signal, 5_000)) }
+            const direct = await verified(conn, 'webrtc', withTimeout(options.signal, 5_000))
+            if (direct != null) return { direct }
+            reason = `the WebRTC connection at ${conn.remoteAddr.toString()} is not a working direct path to the peer`
           } catch (err) {
             if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
             reason = `WebRTC upgrade failed: ${(err as Error).message}`
@@ -198,7 +201,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
           }
         }
         // No direct path: make sure a relayed one exists and report it honestly.
-        let relayed = libp2p.getConnections(peer).find((c) => c.status === 'open')
+        let relayed = libp2p.getConnections(peer).find((c) => connectionPath(c, peer) != null)
         if (relayed == null) {
           for (const ma of addrs.filter((a) => isRelayedAddr(a.toString()))) {
             try {
@@ -222,9 +225,11 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       const relaySignal = withTimeout(options.signal, 10_000)
       const relayed = outcome.relayed
       if (relayed == null) throw new PeerUnreachableError(`No direct or relayed connection to ${peer.toString()}: ${reason}`)
-      const direct2 = openDirect()
-      if (direct2 != null) return await report(direct2, 'webrtc', relaySignal)
-      return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs: await ping(peer, relaySignal).catch(() => -1), elapsedMs: performance.now() - started, remoteAddr: relayed.remoteAddr.toString(), reason }
+      // A direct connection that appeared meanwhile (the peer's own upgrade towards us) counts only if it carries a ping.
+      const late = await workingDirect('webrtc', relaySignal)
+      if (late != null) return late
+      // The relayed report names the connection its ping crossed.
+      return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs: await pingOver(relayed, relaySignal).catch(() => -1), elapsedMs: performance.now() - started, remoteAddr: relayed.remoteAddr.toString(), reason }
     },
 
     async start () {

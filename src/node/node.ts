@@ -38,7 +38,8 @@ import {
   MAX_PENDING_INBOUND_CONNECTIONS,
   RELAY_MAX_RESERVATIONS
 } from '../nat/constants.ts'
-import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
+import { createNatService, type NatServiceHandle } from '../nat/nat-service.ts'
+import { connectionPath } from '../nat/path.ts'
 import { stunHostsForListen } from '../nat/stun-server.ts'
 import { QuotaDatastore } from '../dht/quota-datastore.ts'
 import { dataDirPaths, lockDataDir, openStateDatabase, type DataDirLock, type StateDatabase } from '../store/index.ts'
@@ -554,12 +555,13 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   getPeers (): PeerSummary[] {
     const byPeer = new Map<string, PeerSummary>()
     for (const conn of this.libp2p.getConnections()) {
+      // The path of the connection itself (open, its PeerId, limited or circuit: src/nat/path.ts), never of an address alone.
+      const path = connectionPath(conn, conn.remotePeer)
+      if (path == null) continue
       const id = conn.remotePeer.toString()
-      const addr = conn.remoteAddr.toString()
-      const relayed = isRelayedAddr(addr)
       const entry = byPeer.get(id) ?? { peerId: id, addrs: [], path: 'relayed' }
-      entry.addrs.push(addr)
-      if (!relayed) entry.path = 'direct'
+      entry.addrs.push(conn.remoteAddr.toString())
+      if (path === 'direct') entry.path = 'direct'
       byPeer.set(id, entry)
     }
     return [...byPeer.values()]

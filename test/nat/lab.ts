@@ -78,6 +78,24 @@ export interface RouterCounters {
   wanOutput: number
 }
 
+/** One UDP flow in a router's connection tracking table (`conntrack -L -p udp`). */
+export interface UdpFlow {
+  /** Original direction, as the first packet had it (before NAT). */
+  src: string
+  dst: string
+  sport: number
+  dport: number
+  /** The reply direction the router expects (after NAT: its WAN address and mapped port for an outgoing flow). */
+  replySrc: string
+  replyDst: string
+  replySport: number
+  replyDport: number
+  /** A packet came back in the reply direction (the entry is not `[UNREPLIED]`). */
+  replied: boolean
+  /** The kernel saw traffic both ways and keeps the entry (`[ASSURED]`). */
+  assured: boolean
+}
+
 /** Options of {@link createNatLab}. */
 export interface NatLabInit {
   /**
@@ -154,6 +172,8 @@ export interface NatLab {
   leaks: (opts?: { signal?: AbortSignal }) => Promise<Record<string, number>>
   /** The firewall counters of a router. */
   counters: (router: Router, opts?: { signal?: AbortSignal }) => Promise<RouterCounters>
+  /** The UDP flows a router's connection tracking holds now (`conntrack -L -p udp` inside its namespace). */
+  udpFlows: (router: Router, opts?: { signal?: AbortSignal }) => Promise<UdpFlow[]>
   /**
    * Kills every process in the lab's namespaces and deletes the namespaces,
    * which takes their veths, routes and iptables rules with them.
@@ -268,6 +288,22 @@ function routerRules (nat: NatKind): string {
     'COMMIT',
     ''
   ].join('\n')
+}
+
+/** Parses `conntrack -L -p udp` output (one flow a line: two `src= dst= sport= dport=` tuples, flags in brackets). */
+export function parseUdpFlows (text: string): UdpFlow[] {
+  const flows: UdpFlow[] = []
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('udp')) continue
+    const field = (name: string): string[] => [...line.matchAll(new RegExp(`\\b${name}=(\\S+)`, 'g'))].map((m) => m[1] as string)
+    const [src, replySrc] = field('src')
+    const [dst, replyDst] = field('dst')
+    const [sport, replySport] = field('sport').map(Number)
+    const [dport, replyDport] = field('dport').map(Number)
+    if (src == null || dst == null || replySrc == null || replyDst == null) continue
+    flows.push({ src, dst, sport: sport ?? 0, dport: dport ?? 0, replySrc, replyDst, replySport: replySport ?? 0, replyDport: replyDport ?? 0, replied: !line.includes('[UNREPLIED]'), assured: line.includes('[ASSURED]') })
+  }
+  return flows
 }
 
 /** Packet counts of the rules named by `--comment`, from `iptables-save -c`. */
@@ -452,6 +488,9 @@ export async function createNatLab (init: NatLabInit = {}): Promise<NatLab> {
         forwardDropped: counts.get(COUNTER.forwardDropped) ?? 0,
         wanOutput: counts.get(COUNTER.wanOutput) ?? 0
       }
+    },
+    async udpFlows (router, opts = {}) {
+      return parseUdpFlows((await run('ip', ['netns', 'exec', router.ns, 'conntrack', '-L', '-p', 'udp'], opts)).stdout)
     },
     async destroy () {
       state.destroying ??= destroyAsync(state)

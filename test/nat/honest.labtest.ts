@@ -1,0 +1,74 @@
+/**
+ * Issue 17 item 0 in the NAT lab: repeated `umbra punch` to the same peer
+ * must report as honestly as the first. Every report is checked against
+ * what the routers' connection tracking saw: a `direct` report needs a
+ * two-way (replied) UDP flow between the two NATs' public addresses in both
+ * routers' tables, and `umbra peers` must name the same path.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, before, describe, it } from 'node:test'
+import { createNatLab, natLabSkipReason, type NatKind, type NatLab, type Router } from './lab.ts'
+import { cli, reserved, start, stop, type Running } from './lab-nodes.ts'
+
+/** Punches to the same peer per scenario. */
+const REPEATS = Number(process.env.UMBRA_NAT_REPEATS ?? 5)
+const skip = await natLabSkipReason()
+
+/** True when `router` holds a replied UDP flow with the other NAT's public address. */
+async function twoWayFlow (lab: NatLab, router: Router, other: Router): Promise<boolean> {
+  const flows = await lab.udpFlows(router)
+  return flows.some((f) => f.replied && (f.dst === other.addr || f.src === other.addr || f.replySrc === other.addr))
+}
+
+function scenario (natA: NatKind, natB: NatKind): void {
+  describe(`honest punch reports, ${natA}/${natB}`, { skip, timeout: 180_000 }, () => {
+    let lab: NatLab
+    let dir: string
+    let relay: Running, a: Running, b: Running
+    before(async () => {
+      lab = await createNatLab({ natA, natB, id: `h${natA[0]}${natB[0]}` })
+      dir = await mkdtemp(join(tmpdir(), 'umbra-nat-honest-'))
+      relay = { host: lab.server, apiPort: 7450, dataDir: join(dir, 'relay'), args: ['--listen', `/ip4/${lab.server.addr}/tcp/4001`, '--stun-port', '3478'], peerId: '', addrs: [] }
+      await start(lab, relay)
+      const boot = relay.addrs.find((x) => x.includes('/tcp/4001/p2p/')) as string
+      a = { host: lab.clientA, apiPort: 7450, dataDir: join(dir, 'a'), args: ['--client', '--listen', '/ip4/0.0.0.0/tcp/0', '--bootstrap', boot], peerId: '', addrs: [] }
+      b = { host: lab.clientB, apiPort: 7450, dataDir: join(dir, 'b'), args: ['--client', '--listen', '/ip4/0.0.0.0/tcp/0', '--bootstrap', boot], peerId: '', addrs: [] }
+      await Promise.all([start(lab, a), start(lab, b)])
+    })
+    after(async () => {
+      for (const n of [a, b, relay]) if (n != null) await stop(n, 'SIGKILL').catch(() => {})
+      await lab?.destroy()
+      if (dir != null) await rm(dir, { recursive: true, force: true })
+    })
+
+    it(`${REPEATS} punches to the same peer: every report matches the routers' connection tracking and the peer list`, async (t) => {
+      await reserved(lab, a)
+      const bAddrs = await reserved(lab, b)
+      const seen: string[] = []
+      for (let i = 0; i < REPEATS; i++) {
+        const r = await cli(lab, a, ['punch', b.peerId, ...bAddrs.flatMap((x) => ['--addr', x]), '--timeout', '4000'], 40_000)
+        const flowA = await twoWayFlow(lab, lab.routerA, lab.routerB)
+        const flowB = await twoWayFlow(lab, lab.routerB, lab.routerA)
+        const listed = ((await cli(lab, a, ['peers'])).peers as Array<{ peerId: string, path: string }>).find((p) => p.peerId === b.peerId)?.path
+        seen.push(`${r.path}/${r.method} ${Math.round(r.elapsedMs)}ms conntrack A:${flowA ? 'two-way' : 'none'} B:${flowB ? 'two-way' : 'none'} peers:${listed}`)
+        t.diagnostic(`punch ${i + 1}: ${seen.at(-1)}`)
+        assert.ok(r.rttMs >= 0, `a ping crossed the connection reported: ${JSON.stringify(r)}`)
+        if (r.path === 'direct') assert.ok(flowA && flowB, `punch ${i + 1} reported direct, but the routers hold no two-way UDP flow between ${lab.routerA.addr} and ${lab.routerB.addr}`)
+        assert.equal(listed, r.path, `punch ${i + 1}: umbra peers says ${listed}, the punch said ${r.path}`)
+        if (natA === 'cone' && natB === 'cone') assert.equal(r.path, 'direct', JSON.stringify(r))
+        else {
+          assert.equal(r.path, 'relayed', JSON.stringify(r))
+          assert.ok(!(flowA && flowB), 'no two-way flow between the NATs behind a randomising NAT')
+        }
+        await sleep(500)
+      }
+    })
+  })
+}
+
+scenario('cone', 'random')
+scenario('cone', 'cone')
