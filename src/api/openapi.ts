@@ -103,7 +103,7 @@ const peerSummarySchema = {
 /** The `nat` object of `GET /v1/node`: `NatStatus` of src/nat/types.ts. */
 const natStatusSchema = {
   type: 'object',
-  required: ['reachability', 'reachableAddrs', 'relays', 'stunServers'],
+  required: ['reachability', 'reachableAddrs', 'relays', 'stunServers', 'mapping', 'samples'],
   additionalProperties: false,
   properties: {
     reachability: {
@@ -114,7 +114,21 @@ const natStatusSchema = {
     reachableAddrs: { type: 'array', items: { type: 'string' }, description: 'Addresses other nodes can dial this node at, relayed (`/p2p-circuit`) ones included.' },
     relays: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the relays this node holds a reservation on.' },
     stunPort: { type: 'integer', minimum: 0, maximum: 65535, description: "UDP port of this node's STUN server (RFC 5389 Binding), when it runs one (server nodes; absent when turned off or not bound)." },
-    stunServers: { type: 'array', items: { type: 'string' }, description: "STUN servers (`host:port`) this node's WebRTC ICE asks; only these, never a third-party server." }
+    stunServers: { type: 'array', items: { type: 'string' }, description: "STUN servers (`host:port`) this node's WebRTC ICE asks; only these, never a third-party server." },
+    mapping: { type: 'string', enum: ['consistent', 'random', 'unknown'], description: "How this node's NAT maps one UDP socket to different destinations, from STUN answers to one socket (docs/nat.md, NAT classification): `consistent` (same public port: a cone NAT, or no NAT), `random` (a new port per destination: a symmetric NAT), `unknown` (fewer than two answers)." },
+    samples: {
+      type: 'array',
+      description: 'The STUN answers the mapping verdict rests on, all from one socket.',
+      items: {
+        type: 'object',
+        required: ['server', 'mapped'],
+        additionalProperties: false,
+        properties: {
+          server: { type: 'string', description: 'STUN endpoint asked, `host:port`.' },
+          mapped: { type: 'string', description: 'Mapped (server-reflexive) address it saw, `host:port`.' }
+        }
+      }
+    }
   }
 } as const
 

@@ -16,6 +16,7 @@ import { parsePeer } from '../identity/index.ts'
 import { InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
 import { createStunServer, type StunServer } from './stun-server.ts'
+import { mappingEndpoints, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
 import { connectionPath, directConnections, isRelayedAddr, pingOver } from './path.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
 import type { Logger } from '../logger.ts'
@@ -24,6 +25,10 @@ import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 
 /** How often a client checks that it still holds a relay reservation, ms (issue 4: re-reserve within 10 s). */
 const RESERVATION_CHECK_MS = 2_000
+/** How often the NAT mapping is sampled again once known, ms (a home router's behaviour rarely changes; a moved laptop's does). */
+const MAPPING_REFRESH_MS = 5 * 60_000
+/** How soon an `unknown` mapping verdict is retried, ms (the STUN servers may not be up yet). */
+const MAPPING_RETRY_MS = 10_000
 /** Default time allowed for the direct upgrade, ms. */
 const HOLE_PUNCH_TIMEOUT_MS = 10_000
 
@@ -74,6 +79,11 @@ export { isRelayedAddr } from './path.ts'
 export function createNatService (init: NatServiceInit): NatServiceHandle {
   const { libp2p, log } = init
   let stun: StunServer | undefined
+  /** The second STUN server (port + STUN_SECOND_PORT_OFFSET) that lets clients classify their NAT's mapping. */
+  let stun2: StunServer | undefined
+  let mapping: MappingReport = { mapping: 'unknown', samples: [] }
+  let mappingTimer: ReturnType<typeof setTimeout> | undefined
+  let stopped = false
   let watchdog: ReturnType<typeof setInterval> | undefined
   let redialing = false
 
@@ -88,6 +98,19 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       if (connected) out.add(m[1])
     }
     return [...out]
+  }
+
+  /** Samples the mapping from one socket against every known STUN endpoint, then schedules the next round. */
+  async function classify (): Promise<void> {
+    try {
+      mapping = await sampleMapping(mappingEndpoints(init.stunServers), AbortSignal.timeout(30_000))
+      log.debug({ mapping: mapping.mapping, samples: mapping.samples }, 'NAT mapping sampled')
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'NAT mapping sampling failed')
+    }
+    if (stopped) return
+    mappingTimer = setTimeout(() => { void classify() }, mapping.mapping === 'unknown' ? MAPPING_RETRY_MS : MAPPING_REFRESH_MS)
+    mappingTimer.unref()
   }
 
   async function checkReservation (): Promise<void> {
@@ -120,7 +143,9 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         reachableAddrs,
         relays: held,
         ...(stun != null ? { stunPort: stun.address().port } : {}),
-        stunServers: init.stunServers
+        stunServers: init.stunServers,
+        mapping: mapping.mapping,
+        samples: mapping.samples.map((x) => ({ ...x }))
       }
     },
 
@@ -241,7 +266,19 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
           log.warn({ err: (err as Error).message, port: init.stunPort }, 'STUN server could not start; WebRTC upgrades through this node will lack it')
           stun = undefined
         }
+        // The second port (issue 17 item 1): a client compares the mapped ports both ports saw from one socket.
+        if (stun != null && init.stunPort !== 0) {
+          stun2 = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort + STUN_SECOND_PORT_OFFSET })
+          try {
+            await stun2.start()
+          } catch (err) {
+            log.warn({ err: (err as Error).message, port: init.stunPort + STUN_SECOND_PORT_OFFSET }, 'second STUN port could not start; clients cannot classify their NAT through this node')
+            stun2 = undefined
+          }
+        }
       }
+      stopped = false
+      void classify()
       if (init.role === 'client') {
         watchdog = setInterval(() => { void checkReservation() }, RESERVATION_CHECK_MS)
         watchdog.unref()
@@ -249,9 +286,13 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
     },
 
     async stop () {
+      stopped = true
       clearInterval(watchdog)
+      clearTimeout(mappingTimer)
       await stun?.stop()
+      await stun2?.stop()
       stun = undefined
+      stun2 = undefined
     }
   }
   const { metrics } = init
