@@ -29,6 +29,8 @@ const RESERVATION_CHECK_MS = 2_000
 const MAPPING_REFRESH_MS = 5 * 60_000
 /** How soon an `unknown` mapping verdict is retried, ms (the STUN servers may not be up yet). */
 const MAPPING_RETRY_MS = 10_000
+/** Time allowed for a plain dial of a peer's public address before the WebRTC upgrade, ms (a closed port drops SYNs silently). */
+const DIRECT_DIAL_TIMEOUT_MS = 3_000
 /** Default time allowed for the direct upgrade, ms. */
 const HOLE_PUNCH_TIMEOUT_MS = 10_000
 
@@ -74,6 +76,12 @@ export interface NatServiceHandle extends NatService {
 }
 
 export { isRelayedAddr } from './path.ts'
+
+/** True for an address with a public IP and no circuit hop: something a plain dial may reach. */
+function isPublicDirectAddr (addr: string): boolean {
+  const ip = /^\/ip[46]\/([^/]+)\//.exec(addr)?.[1]
+  return ip != null && !addr.includes('/p2p-circuit') && isPrivateIp(ip) === false
+}
 
 /** Creates the NAT service; see the module comment. */
 export function createNatService (init: NatServiceInit): NatServiceHandle {
@@ -134,10 +142,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       // an observed or UPnP-mapped address after AutoNAT peers confirmed they could dial it (a client
       // does not announce it: see address-policy.ts).
       const own = init.ownAddrs?.().map((ma) => ma.toString()) ?? reachableAddrs
-      const publicAddr = own.some((a) => {
-        const ip = /^\/ip[46]\/([^/]+)\//.exec(a)?.[1]
-        return ip != null && !a.includes('/p2p-circuit') && isPrivateIp(ip) === false
-      })
+      const publicAddr = own.some(isPublicDirectAddr)
       return {
         reachability: init.role === 'server' || publicAddr ? 'public' : held.length > 0 ? 'private' : 'unknown',
         reachableAddrs,
@@ -203,6 +208,18 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         } catch (err) {
           log.debug({ err: (err as Error).message }, 'no peer record for the hole punch target')
           return []
+        }
+      }
+      // A public address of the peer that is not a circuit (a server's, or a client's UPnP mapping passed in `addrs`):
+      // dial it first; through a mapped or open port that is direct with no relay and no punch (issue 17 item 4).
+      for (const ma of new Set(known.map((a) => a.toString()).filter(isPublicDirectAddr))) {
+        try {
+          const conn = await libp2p.dial(multiaddr(ma), { signal: withTimeout(signal, DIRECT_DIAL_TIMEOUT_MS) })
+          const direct = await verified(conn, 'direct-dial', withTimeout(options.signal, 5_000))
+          if (direct != null) return direct
+        } catch (err) {
+          if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
+          log.debug({ err: (err as Error).message, addr: ma }, 'direct dial failed; trying WebRTC')
         }
       }
       // Only the PeerId is known: the peer record names its relayed (and WebRTC) addresses.

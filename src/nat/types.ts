@@ -77,10 +77,11 @@ export interface HolePunchResult {
   /** `direct`: a connection without a relay exists now; `relayed`: only through a circuit relay. */
   path: 'direct' | 'relayed'
   /**
-   * How: `existing-direct` (already direct), `webrtc` (relayed signalling, then ICE through both NATs),
+   * How: `existing-direct` (already direct), `direct-dial` (a plain dial of a public address of the peer given
+   * or known, e.g. its UPnP mapping), `webrtc` (relayed signalling, then ICE through both NATs),
    * `circuit-relay` (the upgrade failed or is impossible; the relay carries the traffic).
    */
-  method: 'existing-direct' | 'webrtc' | 'circuit-relay'
+  method: 'existing-direct' | 'direct-dial' | 'webrtc' | 'circuit-relay'
   /** Round-trip time of a ping over the path reported, ms. */
   rttMs: number
   /** Time the upgrade attempt took, ms. */

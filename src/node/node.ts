@@ -36,7 +36,8 @@ import {
   DEFAULT_STUN_PORT,
   INBOUND_UPGRADE_TIMEOUT_MS,
   MAX_PENDING_INBOUND_CONNECTIONS,
-  RELAY_MAX_RESERVATIONS
+  RELAY_MAX_RESERVATIONS,
+  UPNP_DESCRIPTION
 } from '../nat/constants.ts'
 import { createNatService, type NatServiceHandle } from '../nat/nat-service.ts'
 import { connectionPath } from '../nat/path.ts'
@@ -322,7 +323,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
         registryRouting: () => ({ [peerRoutingSymbol]: { findPeer: async (id: PeerId, options?: AbortOptions) => await findPeerByRecord(id, options) } }),
         ping: ping({ runOnLimitedConnection: true }),
         autoNAT: autoNAT(),
-        ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT() } : {}),
+        ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT({ portMappingDescription: UPNP_DESCRIPTION }) } : {}),
         // Umbra relays carry Umbra messages for clients behind NATs. The per-circuit byte and time budgets are enforced by the relay
         // policy, not announced as libp2p limits: js-libp2p never reuses a "limited" connection, so every message to a relayed client
         // would open a new circuit that is then closed as a duplicate (docs/nat.md "Relay limits").
