@@ -243,7 +243,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
           }
         }
         // No direct path: make sure a relayed one exists and report it honestly.
-        let relayed = libp2p.getConnections(peer).find((c) => connectionPath(c, peer) != null)
+        let relayed = libp2p.getConnections(peer).find((c) => connectionPath(c, peer) === 'relayed')
         if (relayed == null) {
           for (const ma of addrs.filter((a) => isRelayedAddr(a.toString()))) {
             try {
@@ -270,8 +270,18 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       // A direct connection that appeared meanwhile (the peer's own upgrade towards us) counts only if it carries a ping.
       const late = await workingDirect('webrtc', relaySignal)
       if (late != null) return late
-      // The relayed report names the connection its ping crossed.
-      return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs: await pingOver(relayed, relaySignal).catch(() => -1), elapsedMs: performance.now() - started, remoteAddr: relayed.remoteAddr.toString(), reason }
+      // The relayed report names the connection its ping crossed: the one found, else another relayed one (a circuit
+      // that just closed is replaced by libp2p on the next dial), else -1 for the one found.
+      const relayedNow = (): Connection[] => [relayed, ...libp2p.getConnections(peer).filter((c) => c !== relayed && connectionPath(c, peer) === 'relayed')]
+      for (const round of [0, 1]) {
+        if (round === 1) await libp2p.dial(peer, { signal: relaySignal }).catch(() => undefined)
+        for (const conn of relayedNow()) {
+          if (connectionPath(conn, peer) !== 'relayed') continue
+          const rttMs = await pingOver(conn, relaySignal).catch(() => -1)
+          if (rttMs >= 0) return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs, elapsedMs: performance.now() - started, remoteAddr: conn.remoteAddr.toString(), reason }
+        }
+      }
+      return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs: -1, elapsedMs: performance.now() - started, remoteAddr: relayed.remoteAddr.toString(), reason }
     },
 
     async start () {

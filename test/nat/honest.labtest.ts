@@ -18,7 +18,7 @@ import { createNatLab, natLabSkipReason, type NatKind, type NatLab, type Router 
 import { cli, reserved, start, stop, until, type Running } from './lab-nodes.ts'
 
 /** Punches to the same peer per scenario. */
-const REPEATS = Number(process.env.UMBRA_NAT_REPEATS ?? 4)
+const REPEATS = Number(process.env.UMBRA_NAT_REPEATS ?? 3)
 const skip = await natLabSkipReason(['conntrack'])
 
 /** True when `router` holds a replied UDP flow with the other NAT's public address. */
@@ -68,7 +68,10 @@ function scenario (natA: NatKind, natB: NatKind): void {
       }
       // AutoNAT (its verdict is internal to libp2p; the node derives `reachability` from the addresses AutoNAT confirmed):
       // neither client behind a NAT is confirmed, the public server is public.
-      for (const node of [a, b]) assert.equal((await cli(lab, node, ['id'])).nat.reachability, 'private', node.host.ns)
+      for (const node of [a, b]) {
+        await reserved(lab, node)
+        assert.equal((await cli(lab, node, ['id'])).nat.reachability, 'private', node.host.ns)
+      }
       assert.equal((await cli(lab, server2, ['id'])).nat.reachability, 'public')
       // The first server knows no STUN server but itself is not one it asks: nothing to compare.
       const first = (await cli(lab, relay, ['id'])).nat
