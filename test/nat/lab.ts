@@ -30,8 +30,9 @@
  *   destination outside the lab's prefixes; {@link NatLab.leaks} reads it.
  * - IPv6 is disabled in every lab namespace.
  *
- * Needs root, iproute2 (`ip`) and iptables; {@link natLabSkipReason} tells
- * when they are missing.
+ * Needs root, iproute2 (`ip`) and iptables; {@link NatLab.udpFlows} needs
+ * `conntrack`, a `upnp` router `miniupnpd` (Debian's nftables backend) and
+ * `nft`. {@link natLabSkipReason} tells when they are missing.
  *
  * @example
  * ```ts
