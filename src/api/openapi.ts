@@ -104,7 +104,7 @@ const peerSummarySchema = {
 /** The `nat` object of `GET /v1/node`: `NatStatus` of src/nat/types.ts. */
 const natStatusSchema = {
   type: 'object',
-  required: ['reachability', 'reachableAddrs', 'relays', 'stunServers'],
+  required: ['reachability', 'reachableAddrs', 'relays', 'stunServers', 'mapping', 'samples'],
   additionalProperties: false,
   properties: {
     reachability: {
@@ -115,7 +115,21 @@ const natStatusSchema = {
     reachableAddrs: { type: 'array', items: { type: 'string' }, description: 'Addresses other nodes can dial this node at, relayed (`/p2p-circuit`) ones included.' },
     relays: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the relays this node holds a reservation on.' },
     stunPort: { type: 'integer', minimum: 0, maximum: 65535, description: "UDP port of this node's STUN server (RFC 5389 Binding), when it runs one (server nodes; absent when turned off or not bound)." },
-    stunServers: { type: 'array', items: { type: 'string' }, description: "STUN servers (`host:port`) this node's WebRTC ICE asks; only these, never a third-party server." }
+    stunServers: { type: 'array', items: { type: 'string' }, description: "STUN servers (`host:port`) this node's WebRTC ICE asks; only these, never a third-party server." },
+    mapping: { type: 'string', enum: ['consistent', 'random', 'unknown'], description: "How this node's NAT maps one UDP socket to different destinations, from STUN answers to one socket (docs/nat.md, NAT classification): `consistent` (same public port: a cone NAT, or no NAT), `random` (a new port per destination: a symmetric NAT), `unknown` (fewer than two answers)." },
+    samples: {
+      type: 'array',
+      description: 'The STUN answers the mapping verdict rests on, all from one socket.',
+      items: {
+        type: 'object',
+        required: ['server', 'mapped'],
+        additionalProperties: false,
+        properties: {
+          server: { type: 'string', description: 'STUN endpoint asked, `host:port`.' },
+          mapped: { type: 'string', description: 'Mapped (server-reflexive) address it saw, `host:port`.' }
+        }
+      }
+    }
   }
 } as const
 
@@ -129,8 +143,8 @@ const holePunchResultSchema = {
     path: { type: 'string', enum: ['direct', 'relayed'], description: '`direct`: a connection without a relay exists now; `relayed`: only through a circuit relay.' },
     method: {
       type: 'string',
-      enum: ['existing-direct', 'webrtc', 'circuit-relay'],
-      description: '`existing-direct`: a direct connection was already open; `webrtc`: upgraded through both NATs (SDP over the relay, then ICE with this network\'s STUN servers); `circuit-relay`: the upgrade failed or was impossible, the relay carries the traffic.'
+      enum: ['existing-direct', 'direct-dial', 'webrtc', 'circuit-relay'],
+      description: '`existing-direct`: a direct connection was already open; `direct-dial`: a plain dial of a public address of the peer (e.g. its UPnP mapping) answered; `webrtc`: upgraded through both NATs (SDP over the relay, then ICE with this network\'s STUN servers); `circuit-relay`: the upgrade failed or was impossible, the relay carries the traffic.'
     },
     rttMs: { type: 'number', description: 'Round-trip time of a ping over the path reported, ms; -1 when the ping failed.' },
     elapsedMs: { type: 'number', minimum: 0, description: 'Time the attempt took, ms.' },

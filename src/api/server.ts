@@ -774,7 +774,9 @@ function toNatEntry (status: NatStatus): NatStatus {
     reachableAddrs: [...status.reachableAddrs],
     relays: [...status.relays],
     ...(status.stunPort !== undefined ? { stunPort: status.stunPort } : {}),
-    stunServers: [...status.stunServers]
+    stunServers: [...status.stunServers],
+    mapping: status.mapping,
+    samples: status.samples.map((x) => ({ ...x }))
   }
 }
 

@@ -175,3 +175,12 @@ export const MAX_PENDING_INBOUND_PER_HOST = 4
  * negotiation take three round trips; 5 s is ample even on a slow link.
  */
 export const INBOUND_UPGRADE_TIMEOUT_MS = 5 * SECOND
+
+/**
+ * Description of a client's UPnP port mapping on its router. @libp2p/upnp-nat's
+ * default, `js-libp2p@<version> <PeerId>`, tells the router (and any LAN host
+ * that lists its mappings, UPnP GetGenericPortMappingEntry) the node's PeerId
+ * and libp2p version (issue 17 item 4, seen in the lab's miniupnpd); identify's
+ * agent version hides the version for the same reason (docs/nat.md).
+ */
+export const UPNP_DESCRIPTION = 'umbra'

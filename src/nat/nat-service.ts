@@ -16,6 +16,8 @@ import { parsePeer } from '../identity/index.ts'
 import { InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
 import { createStunServer, type StunServer } from './stun-server.ts'
+import { mappingEndpoints, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
+import { connectionPath, directConnections, isRelayedAddr, pingOver } from './path.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
 import type { Logger } from '../logger.ts'
 import { observed, type MetricsRecorder } from '../metrics/recorder.ts'
@@ -23,6 +25,12 @@ import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 
 /** How often a client checks that it still holds a relay reservation, ms (issue 4: re-reserve within 10 s). */
 const RESERVATION_CHECK_MS = 2_000
+/** How often the NAT mapping is sampled again once known, ms (a home router's behaviour rarely changes; a moved laptop's does). */
+const MAPPING_REFRESH_MS = 5 * 60_000
+/** How soon an `unknown` mapping verdict is retried, ms (the STUN servers may not be up yet). */
+const MAPPING_RETRY_MS = 10_000
+/** Time allowed for a plain dial of a peer's public address before the WebRTC upgrade, ms (a closed port drops SYNs silently). */
+const DIRECT_DIAL_TIMEOUT_MS = 3_000
 /** Default time allowed for the direct upgrade, ms. */
 const HOLE_PUNCH_TIMEOUT_MS = 10_000
 
@@ -67,23 +75,23 @@ export interface NatServiceHandle extends NatService {
   stop(): Promise<void>
 }
 
-/**
- * True for a connection carried by a circuit relay. A private-to-private
- * WebRTC connection keeps the `/p2p-circuit/webrtc` address it was dialled
- * at, but its data flows directly between the peers (ICE): not relayed.
- */
-export function isRelayedAddr (addr: string): boolean {
-  return addr.includes('/p2p-circuit') && !addr.includes('/webrtc')
-}
+export { isRelayedAddr } from './path.ts'
 
-function isRelayed (conn: Connection): boolean {
-  return isRelayedAddr(conn.remoteAddr.toString())
+/** True for an address with a public IP and no circuit hop: something a plain dial may reach. */
+function isPublicDirectAddr (addr: string): boolean {
+  const ip = /^\/ip[46]\/([^/]+)\//.exec(addr)?.[1]
+  return ip != null && !addr.includes('/p2p-circuit') && isPrivateIp(ip) === false
 }
 
 /** Creates the NAT service; see the module comment. */
 export function createNatService (init: NatServiceInit): NatServiceHandle {
   const { libp2p, log } = init
   let stun: StunServer | undefined
+  /** The second STUN server (port + STUN_SECOND_PORT_OFFSET) that lets clients classify their NAT's mapping. */
+  let stun2: StunServer | undefined
+  let mapping: MappingReport = { mapping: 'unknown', samples: [] }
+  let mappingTimer: ReturnType<typeof setTimeout> | undefined
+  let stopped = false
   let watchdog: ReturnType<typeof setInterval> | undefined
   let redialing = false
 
@@ -94,16 +102,23 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       const s = ma.toString()
       const m = /\/p2p\/([^/]+)\/p2p-circuit/.exec(s)
       if (m?.[1] == null || out.has(m[1])) continue
-      const connected = libp2p.getConnections().some((c) => c.remotePeer.toString() === m[1] && c.status === 'open' && !isRelayed(c))
+      const connected = libp2p.getConnections().some((c) => c.remotePeer.toString() === m[1] && connectionPath(c, c.remotePeer) === 'direct')
       if (connected) out.add(m[1])
     }
     return [...out]
   }
 
-  async function ping (peer: PeerId | Connection['remoteAddr'], signal: AbortSignal): Promise<number> {
-    const pinger = (libp2p.services as { ping?: { ping(p: unknown, o: unknown): Promise<number> } }).ping
-    if (pinger == null) return -1
-    return await pinger.ping(peer, { signal, runOnLimitedConnection: true })
+  /** Samples the mapping from one socket against every known STUN endpoint, then schedules the next round. */
+  async function classify (): Promise<void> {
+    try {
+      mapping = await sampleMapping(mappingEndpoints(init.stunServers), AbortSignal.timeout(30_000))
+      log.debug({ mapping: mapping.mapping, samples: mapping.samples }, 'NAT mapping sampled')
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'NAT mapping sampling failed')
+    }
+    if (stopped) return
+    mappingTimer = setTimeout(() => { void classify() }, mapping.mapping === 'unknown' ? MAPPING_RETRY_MS : MAPPING_REFRESH_MS)
+    mappingTimer.unref()
   }
 
   async function checkReservation (): Promise<void> {
@@ -127,16 +142,15 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       // an observed or UPnP-mapped address after AutoNAT peers confirmed they could dial it (a client
       // does not announce it: see address-policy.ts).
       const own = init.ownAddrs?.().map((ma) => ma.toString()) ?? reachableAddrs
-      const publicAddr = own.some((a) => {
-        const ip = /^\/ip[46]\/([^/]+)\//.exec(a)?.[1]
-        return ip != null && !a.includes('/p2p-circuit') && isPrivateIp(ip) === false
-      })
+      const publicAddr = own.some(isPublicDirectAddr)
       return {
         reachability: init.role === 'server' || publicAddr ? 'public' : held.length > 0 ? 'private' : 'unknown',
         reachableAddrs,
         relays: held,
         ...(stun != null ? { stunPort: stun.address().port } : {}),
-        stunServers: init.stunServers
+        stunServers: init.stunServers,
+        mapping: mapping.mapping,
+        samples: mapping.samples.map((x) => ({ ...x }))
       }
     },
 
@@ -150,20 +164,37 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       if (peer.equals(libp2p.peerId)) throw new InvalidRecipientError('A node cannot hole-punch to itself')
       const started = performance.now()
       const signal = withTimeout(options.signal, options.timeout ?? HOLE_PUNCH_TIMEOUT_MS)
-      const openDirect = (): Connection | undefined => libp2p.getConnections(peer).find((c) => !isRelayed(c) && c.status === 'open')
-      const report = async (conn: Connection, method: HolePunchResult['method'], pingSignal: AbortSignal): Promise<HolePunchResult> => ({
-        peer: peer.toString(),
-        path: 'direct',
-        method,
-        // A peer that does not speak ping (a stock libp2p node) still has the path: -1, as the relayed report says.
-        rttMs: await ping(peer, pingSignal).catch(() => -1),
-        elapsedMs: performance.now() - started,
-        remoteAddr: conn.remoteAddr.toString()
-      })
+      /**
+       * A `direct` report for `conn`, or undefined when it is not an open, unlimited, unrelayed connection to this
+       * very peer that carries a ping now (issue 17 item 0: never a report from an address's shape alone).
+       */
+      const verified = async (conn: Connection, method: HolePunchResult['method'], pingSignal: AbortSignal): Promise<HolePunchResult | undefined> => {
+        if (connectionPath(conn, peer) !== 'direct') return undefined
+        let rttMs: number
+        try {
+          rttMs = await pingOver(conn, pingSignal)
+        } catch (err) {
+          // A peer that does not speak ping (a stock libp2p node) still negotiated over this connection: -1, as the relayed report says.
+          if ((err as Error).name !== 'UnsupportedProtocolError') {
+            log.debug({ err: (err as Error).message, remoteAddr: conn.remoteAddr.toString() }, 'a direct connection carried no ping; not reported direct')
+            return undefined
+          }
+          rttMs = -1
+        }
+        return { peer: peer.toString(), path: 'direct', method, rttMs, elapsedMs: performance.now() - started, remoteAddr: conn.remoteAddr.toString() }
+      }
+      /** The first direct connection to the peer that carries a ping now. */
+      const workingDirect = async (method: HolePunchResult['method'], pingSignal: AbortSignal): Promise<HolePunchResult | undefined> => {
+        for (const conn of directConnections(libp2p.getConnections(peer), peer)) {
+          const r = await verified(conn, method, pingSignal)
+          if (r != null) return r
+        }
+        return undefined
+      }
       const extra = (options.addrs ?? []).map((a) => multiaddr(a))
       if (extra.length > 0) await libp2p.peerStore.merge(peer, { multiaddrs: extra }).catch(() => {})
-      const direct = openDirect()
-      if (direct != null) return await report(direct, 'existing-direct', signal)
+      const existing = await workingDirect('existing-direct', withTimeout(signal, 5_000))
+      if (existing != null) return existing
       const known = [...extra, ...((await libp2p.peerStore.get(peer).catch(() => undefined))?.addresses.map((a) => a.multiaddr) ?? [])]
       /** The addresses the peer's record names now (src/registry), merged into `known`; returns the new ones. */
       const fromRecord = async (fresh: boolean): Promise<Multiaddr[]> => {
@@ -179,6 +210,18 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
           return []
         }
       }
+      // A public address of the peer that is not a circuit (a server's, or a client's UPnP mapping passed in `addrs`):
+      // dial it first; through a mapped or open port that is direct with no relay and no punch (issue 17 item 4).
+      for (const ma of new Set(known.map((a) => a.toString()).filter(isPublicDirectAddr))) {
+        try {
+          const conn = await libp2p.dial(multiaddr(ma), { signal: withTimeout(signal, DIRECT_DIAL_TIMEOUT_MS) })
+          const direct = await verified(conn, 'direct-dial', withTimeout(options.signal, 5_000))
+          if (direct != null) return direct
+        } catch (err) {
+          if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
+          log.debug({ err: (err as Error).message, addr: ma }, 'direct dial failed; trying WebRTC')
+        }
+      }
       // Only the PeerId is known: the peer record names its relayed (and WebRTC) addresses.
       if (!known.some((ma) => ma.toString().includes('/p2p-circuit/webrtc'))) await fromRecord(false)
       let reason = 'the peer announces no /p2p-circuit/webrtc address'
@@ -190,7 +233,9 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
           try {
             // force: an open relayed connection to the peer must not be handed back instead of a new WebRTC one.
             const conn = await libp2p.dial(multiaddr(addr), { signal, force: true })
-            if (!isRelayed(conn)) return { direct: await report(conn, 'webrtc', withTimeout(options.signal, 5_000)) }
+            const direct = await verified(conn, 'webrtc', withTimeout(options.signal, 5_000))
+            if (direct != null) return { direct }
+            reason = `the WebRTC connection at ${conn.remoteAddr.toString()} is not a working direct path to the peer`
           } catch (err) {
             if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
             reason = `WebRTC upgrade failed: ${(err as Error).message}`
@@ -198,7 +243,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
           }
         }
         // No direct path: make sure a relayed one exists and report it honestly.
-        let relayed = libp2p.getConnections(peer).find((c) => c.status === 'open')
+        let relayed = libp2p.getConnections(peer).find((c) => connectionPath(c, peer) === 'relayed')
         if (relayed == null) {
           for (const ma of addrs.filter((a) => isRelayedAddr(a.toString()))) {
             try {
@@ -222,9 +267,21 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       const relaySignal = withTimeout(options.signal, 10_000)
       const relayed = outcome.relayed
       if (relayed == null) throw new PeerUnreachableError(`No direct or relayed connection to ${peer.toString()}: ${reason}`)
-      const direct2 = openDirect()
-      if (direct2 != null) return await report(direct2, 'webrtc', relaySignal)
-      return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs: await ping(peer, relaySignal).catch(() => -1), elapsedMs: performance.now() - started, remoteAddr: relayed.remoteAddr.toString(), reason }
+      // A direct connection that appeared meanwhile (the peer's own upgrade towards us) counts only if it carries a ping.
+      const late = await workingDirect('webrtc', relaySignal)
+      if (late != null) return late
+      // The relayed report names the connection its ping crossed: the one found, else another relayed one (a circuit
+      // that just closed is replaced by libp2p on the next dial), else -1 for the one found.
+      const relayedNow = (): Connection[] => [relayed, ...libp2p.getConnections(peer).filter((c) => c !== relayed && connectionPath(c, peer) === 'relayed')]
+      for (const round of [0, 1]) {
+        if (round === 1) await libp2p.dial(peer, { signal: relaySignal }).catch(() => undefined)
+        for (const conn of relayedNow()) {
+          if (connectionPath(conn, peer) !== 'relayed') continue
+          const rttMs = await pingOver(conn, relaySignal).catch(() => -1)
+          if (rttMs >= 0) return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs, elapsedMs: performance.now() - started, remoteAddr: conn.remoteAddr.toString(), reason }
+        }
+      }
+      return { peer: peer.toString(), path: 'relayed', method: 'circuit-relay', rttMs: -1, elapsedMs: performance.now() - started, remoteAddr: relayed.remoteAddr.toString(), reason }
     },
 
     async start () {
@@ -236,7 +293,19 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
           log.warn({ err: (err as Error).message, port: init.stunPort }, 'STUN server could not start; WebRTC upgrades through this node will lack it')
           stun = undefined
         }
+        // The second port (issue 17 item 1): a client compares the mapped ports both ports saw from one socket.
+        if (stun != null && init.stunPort !== 0) {
+          stun2 = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort + STUN_SECOND_PORT_OFFSET })
+          try {
+            await stun2.start()
+          } catch (err) {
+            log.warn({ err: (err as Error).message, port: init.stunPort + STUN_SECOND_PORT_OFFSET }, 'second STUN port could not start; clients cannot classify their NAT through this node')
+            stun2 = undefined
+          }
+        }
       }
+      stopped = false
+      void classify()
       if (init.role === 'client') {
         watchdog = setInterval(() => { void checkReservation() }, RESERVATION_CHECK_MS)
         watchdog.unref()
@@ -244,9 +313,13 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
     },
 
     async stop () {
+      stopped = true
       clearInterval(watchdog)
+      clearTimeout(mappingTimer)
       await stun?.stop()
+      await stun2?.stop()
       stun = undefined
+      stun2 = undefined
     }
   }
   const { metrics } = init

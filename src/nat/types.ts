@@ -1,3 +1,5 @@
+import type { MappingBehaviour, MappingSample } from './mapping.ts'
+
 /** NAT options of a node, `createNode({ nat })`. Every field is optional. */
 export interface NatInit {
   /**
@@ -48,6 +50,15 @@ export interface NatStatus {
   stunPort?: number
   /** STUN servers this node's ICE uses (`host:port`). */
   stunServers: string[]
+  /**
+   * How this node's NAT maps one UDP socket to different destinations
+   * (issue 17 item 1, src/nat/mapping.ts): `consistent` (the same public
+   * port for all: a cone NAT or none), `random` (a new port per
+   * destination: a symmetric NAT), `unknown` (too few STUN answers yet).
+   */
+  mapping: MappingBehaviour
+  /** The STUN answers the verdict rests on, all from one socket: endpoint asked and mapped address seen, `host:port`. */
+  samples: MappingSample[]
 }
 
 /** Options of {@link NatService.holePunch}. */
@@ -66,10 +77,11 @@ export interface HolePunchResult {
   /** `direct`: a connection without a relay exists now; `relayed`: only through a circuit relay. */
   path: 'direct' | 'relayed'
   /**
-   * How: `existing-direct` (already direct), `webrtc` (relayed signalling, then ICE through both NATs),
+   * How: `existing-direct` (already direct), `direct-dial` (a plain dial of a public address of the peer given
+   * or known, e.g. its UPnP mapping), `webrtc` (relayed signalling, then ICE through both NATs),
    * `circuit-relay` (the upgrade failed or is impossible; the relay carries the traffic).
    */
-  method: 'existing-direct' | 'webrtc' | 'circuit-relay'
+  method: 'existing-direct' | 'direct-dial' | 'webrtc' | 'circuit-relay'
   /** Round-trip time of a ping over the path reported, ms. */
   rttMs: number
   /** Time the upgrade attempt took, ms. */

@@ -40,9 +40,11 @@ import {
   DEFAULT_STUN_PORT,
   INBOUND_UPGRADE_TIMEOUT_MS,
   MAX_PENDING_INBOUND_CONNECTIONS,
-  RELAY_MAX_RESERVATIONS
+  RELAY_MAX_RESERVATIONS,
+  UPNP_DESCRIPTION
 } from '../nat/constants.ts'
-import { createNatService, isRelayedAddr, type NatServiceHandle } from '../nat/nat-service.ts'
+import { createNatService, type NatServiceHandle } from '../nat/nat-service.ts'
+import { connectionPath } from '../nat/path.ts'
 import { stunHostsForListen } from '../nat/stun-server.ts'
 import { QuotaDatastore } from '../dht/quota-datastore.ts'
 import { dataDirPaths, lockDataDir, openStateDatabase, type DataDirLock, type StateDatabase } from '../store/index.ts'
@@ -344,7 +346,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
         registryRouting: () => ({ [peerRoutingSymbol]: { findPeer: async (id: PeerId, options?: AbortOptions) => await findPeerByRecord(id, options) } }),
         ping: ping({ runOnLimitedConnection: true }),
         autoNAT: autoNAT(),
-        ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT() } : {}),
+        ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT({ portMappingDescription: UPNP_DESCRIPTION }) } : {}),
         // Umbra relays carry Umbra messages for clients behind NATs. The per-circuit byte and time budgets are enforced by the relay
         // policy, not announced as libp2p limits: js-libp2p never reuses a "limited" connection, so every message to a relayed client
         // would open a new circuit that is then closed as a duplicate (docs/nat.md "Relay limits").
@@ -608,12 +610,13 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
   getPeers (): PeerSummary[] {
     const byPeer = new Map<string, PeerSummary>()
     for (const conn of this.libp2p.getConnections()) {
+      // The path of the connection itself (open, its PeerId, limited or circuit: src/nat/path.ts), never of an address alone.
+      const path = connectionPath(conn, conn.remotePeer)
+      if (path == null) continue
       const id = conn.remotePeer.toString()
-      const addr = conn.remoteAddr.toString()
-      const relayed = isRelayedAddr(addr)
       const entry = byPeer.get(id) ?? { peerId: id, addrs: [], path: 'relayed' }
-      entry.addrs.push(addr)
-      if (!relayed) entry.path = 'direct'
+      entry.addrs.push(conn.remoteAddr.toString())
+      if (path === 'direct') entry.path = 'direct'
       byPeer.set(id, entry)
     }
     return [...byPeer.values()]

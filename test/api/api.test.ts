@@ -155,7 +155,7 @@ class FakeNode extends EventTarget {
     }
   }
 
-  readonly natStatus: NatStatus = { reachability: 'public', reachableAddrs: [`/ip4/127.0.0.1/tcp/4000/p2p/${this.peerId}`], relays: [], stunPort: 3478, stunServers: [] }
+  readonly natStatus: NatStatus = { reachability: 'public', reachableAddrs: [`/ip4/127.0.0.1/tcp/4000/p2p/${this.peerId}`], relays: [], stunPort: 3478, stunServers: [], mapping: 'consistent', samples: [] }
 
   readonly nat: NatService = {
     status: (): NatStatus => this.natStatus,

@@ -30,8 +30,9 @@
  *   destination outside the lab's prefixes; {@link NatLab.leaks} reads it.
  * - IPv6 is disabled in every lab namespace.
  *
- * Needs root, iproute2 (`ip`) and iptables; {@link natLabSkipReason} tells
- * when they are missing.
+ * Needs root, iproute2 (`ip`) and iptables; {@link NatLab.udpFlows} needs
+ * `conntrack`, a `upnp` router `miniupnpd` (Debian's nftables backend) and
+ * `nft`. {@link natLabSkipReason} tells when they are missing.
  *
  * @example
  * ```ts
@@ -46,9 +47,16 @@
  */
 import { execFile, execFileSync, spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
-/** How a router maps LAN sources to its WAN address. */
-export type NatKind = 'cone' | 'random'
+/**
+ * How a router maps LAN sources to its WAN address: `upnp` is `cone` plus a
+ * real UPnP IGD / NAT-PMP daemon (Debian's miniupnpd, nftables backend)
+ * listening on the LAN (issue 17 item 4).
+ */
+export type NatKind = 'cone' | 'random' | 'upnp'
 
 /** A host of the lab: its network namespace and its own IPv4 address. */
 export interface Host {
@@ -78,6 +86,24 @@ export interface RouterCounters {
   wanOutput: number
 }
 
+/** One UDP flow in a router's connection tracking table (`conntrack -L -p udp`). */
+export interface UdpFlow {
+  /** Original direction, as the first packet had it (before NAT). */
+  src: string
+  dst: string
+  sport: number
+  dport: number
+  /** The reply direction the router expects (after NAT: its WAN address and mapped port for an outgoing flow). */
+  replySrc: string
+  replyDst: string
+  replySport: number
+  replyDport: number
+  /** A packet came back in the reply direction (the entry is not `[UNREPLIED]`). */
+  replied: boolean
+  /** The kernel saw traffic both ways and keeps the entry (`[ASSURED]`). */
+  assured: boolean
+}
+
 /** Options of {@link createNatLab}. */
 export interface NatLabInit {
   /**
@@ -96,6 +122,15 @@ export interface NatLabInit {
    * @default a counter
    */
   id?: string
+  /**
+   * First three octets of the public segment (a /24): the server is `.10`,
+   * the routers' WAN `.1` and `.2`. The default is TEST-NET-3, which
+   * libp2p (and its UPnP client, which then refuses to map: "double NAT")
+   * counts as a private range; a UPnP lab needs a prefix it counts as public.
+   * The lab has no route out of it either way.
+   * @default '203.0.113'
+   */
+  publicNet?: string
   /** Aborts the set-up (what was made is removed). */
   signal?: AbortSignal
 }
@@ -152,8 +187,16 @@ export interface NatLab {
    * prefixes (and dropped before leaving it). All zero in a sound run.
    */
   leaks: (opts?: { signal?: AbortSignal }) => Promise<Record<string, number>>
+  /**
+   * The port mappings the UPnP daemon of a `upnp` router installed now: one
+   * line of its nftables DNAT chain each (`nft list chain inet miniupnpd
+   * prerouting_miniupnpd`). Empty for other routers.
+   */
+  upnpMappings: (router: Router, opts?: { signal?: AbortSignal }) => Promise<string[]>
   /** The firewall counters of a router. */
   counters: (router: Router, opts?: { signal?: AbortSignal }) => Promise<RouterCounters>
+  /** The UDP flows a router's connection tracking holds now (`conntrack -L -p udp` inside its namespace). */
+  udpFlows: (router: Router, opts?: { signal?: AbortSignal }) => Promise<UdpFlow[]>
   /**
    * Kills every process in the lab's namespaces and deletes the namespaces,
    * which takes their veths, routes and iptables rules with them.
@@ -174,8 +217,15 @@ export class NatLabError extends Error {
 /** Every lab namespace is named `umbra-<pid>-<id>-<role>`. */
 const NS_PATTERN = /^umbra-(\d+)-([a-z0-9]{1,12})-(pub|srv|ra|rb|ca|cb)$/
 const ID_PATTERN = /^[a-z0-9]{1,12}$/
-/** Destinations a lab packet may have: the public segment, both LANs, loopback. */
-const LAB_PREFIXES = ['203.0.113.0/24', '192.168.1.0/24', '192.168.2.0/24', '127.0.0.0/8'] as const
+/** Destinations a lab packet may have besides its public segment: both LANs, loopback. */
+const LAB_PREFIXES = ['192.168.1.0/24', '192.168.2.0/24', '127.0.0.0/8'] as const
+const DEFAULT_PUBLIC_NET = '203.0.113'
+const PUBLIC_NET_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
+/** The nftables table (inet) and chains the lab's miniupnpd writes to (its config names them). */
+const UPNP_TABLE = 'miniupnpd'
+const UPNP_NAT_CHAIN = 'prerouting_miniupnpd'
+/** How long a lab router's miniupnpd may take to listen, ms. */
+const UPNP_START_MS = 5_000
 /** Guard against a runaway test: labs alive at once in one process. */
 const MAX_LIVE_LABS = 4
 const DEFAULT_EXEC_TIMEOUT_MS = 10_000
@@ -194,6 +244,8 @@ interface LabState {
   destroyed: boolean
   /** The one clean-up that every destroy() call awaits. */
   destroying?: Promise<void>
+  /** Temporary directories (a UPnP daemon's config and lease file), removed with the lab. */
+  tmpDirs: string[]
 }
 
 /** Runs a command on the host (not in a namespace). */
@@ -211,22 +263,29 @@ async function run (cmd: string, args: readonly string[], opts: ExecOptions = {}
   })
 }
 
-/** Why the lab cannot run here, or undefined when it can. */
-export async function natLabSkipReason (): Promise<string | undefined> {
+/** Optional tools a lab test may need, with the Debian package that has them. */
+const OPTIONAL_TOOLS = { conntrack: 'conntrack', miniupnpd: 'miniupnpd-nftables', nft: 'nftables' } as const
+
+/**
+ * Why the lab cannot run here, or undefined when it can.
+ * @param tools - optional tools this test also needs: `conntrack` ({@link NatLab.udpFlows}), `miniupnpd` and `nft` (a `upnp` router)
+ */
+export async function natLabSkipReason (tools: ReadonlyArray<keyof typeof OPTIONAL_TOOLS> = []): Promise<string | undefined> {
   if (process.platform !== 'linux') return 'the NAT lab needs Linux network namespaces'
   if (process.getuid?.() !== 0) return 'the NAT lab needs root (ip netns, iptables)'
-  for (const [cmd, args] of [['ip', ['-V']], ['iptables', ['-V']], ['iptables-restore', ['-V']]] as const) {
+  const checks: Array<[string, string[], string]> = [['ip', ['-V'], 'iproute2'], ['iptables', ['-V'], 'iptables'], ['iptables-restore', ['-V'], 'iptables'], ...tools.map((t): [string, string[], string] => [t, ['--version'], OPTIONAL_TOOLS[t]])]
+  for (const [cmd, args, pkg] of checks) {
     try {
       await run(cmd, args)
     } catch {
-      return `the NAT lab needs \`${cmd}\` (Debian: ${cmd === 'ip' ? 'iproute2' : 'iptables'})`
+      return `the NAT lab needs \`${cmd}\` (Debian: ${pkg})`
     }
   }
   return undefined
 }
 
 /** The `raw` table of every host namespace: count and drop packets for destinations outside the lab. */
-function leakRules (): string {
+function leakRules (publicPrefix: string): string {
   return [
     '*raw',
     ':PREROUTING ACCEPT [0:0]',
@@ -234,7 +293,7 @@ function leakRules (): string {
     ':UMBRA_LEAK - [0:0]',
     '-A PREROUTING -j UMBRA_LEAK',
     '-A OUTPUT -j UMBRA_LEAK',
-    ...LAB_PREFIXES.map((p) => `-A UMBRA_LEAK -d ${p} -j RETURN`),
+    ...[publicPrefix, ...LAB_PREFIXES].map((p) => `-A UMBRA_LEAK -d ${p} -j RETURN`),
     // Multicast (e.g. a UPnP client's SSDP search, 239.255.255.250) stays on its own link: the lab has no
     // multicast routing, and a router's FORWARD policy drops (and counts) anything it would pass on.
     '-A UMBRA_LEAK -d 224.0.0.0/4 -j RETURN',
@@ -255,6 +314,8 @@ function routerRules (nat: NatKind): string {
     '-A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
     `-A INPUT -i wan -m comment --comment ${COUNTER.wanInputDropped} -j DROP`,
     '-A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
+    // A UPnP router forwards what its daemon's DNAT rules let in (only those rewrite a WAN packet's destination).
+    ...(nat === 'upnp' ? ['-A FORWARD -i wan -o lan -m conntrack --ctstate DNAT -j ACCEPT'] : []),
     '-A FORWARD -i lan -o wan -j ACCEPT',
     `-A FORWARD -m comment --comment ${COUNTER.forwardDropped} -j DROP`,
     `-A OUTPUT -o wan -m comment --comment ${COUNTER.wanOutput} -j ACCEPT`,
@@ -270,6 +331,91 @@ function routerRules (nat: NatKind): string {
   ].join('\n')
 }
 
+/** Parses `conntrack -L -p udp` output (one flow a line: two `src= dst= sport= dport=` tuples, flags in brackets). */
+export function parseUdpFlows (text: string): UdpFlow[] {
+  const flows: UdpFlow[] = []
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('udp')) continue
+    const field = (name: string): string[] => [...line.matchAll(new RegExp(`\\b${name}=(\\S+)`, 'g'))].map((m) => m[1] as string)
+    const [src, replySrc] = field('src')
+    const [dst, replyDst] = field('dst')
+    const [sport, replySport] = field('sport').map(Number)
+    const [dport, replyDport] = field('dport').map(Number)
+    if (src == null || dst == null || replySrc == null || replyDst == null) continue
+    flows.push({ src, dst, sport: sport ?? 0, dport: dport ?? 0, replySrc, replyDst, replySport: replySport ?? 0, replyDport: replyDport ?? 0, replied: !line.includes('[UNREPLIED]'), assured: line.includes('[ASSURED]') })
+  }
+  return flows
+}
+
+/**
+ * The nftables structure a miniupnpd (nftables backend) writes its rules to,
+ * as Debian's `nft_init.sh` makes it but with an accepting forward policy:
+ * the router's own iptables FORWARD chain (policy DROP) stays the firewall
+ * and accepts what the daemon's DNAT let in (`--ctstate DNAT`).
+ */
+function upnpTables (): string {
+  return [
+    `table inet ${UPNP_TABLE} {`,
+    '  chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }',
+    '  chain miniupnpd { }',
+    `  chain prerouting { type nat hook prerouting priority -100; policy accept; jump ${UPNP_NAT_CHAIN}; }`,
+    '  chain postrouting { type nat hook postrouting priority 100; policy accept; jump postrouting_miniupnpd; }',
+    `  chain ${UPNP_NAT_CHAIN} { }`,
+    '  chain postrouting_miniupnpd { }',
+    '}',
+    ''
+  ].join('\n')
+}
+
+/** miniupnpd's config for `router`: UPnP IGD and NAT-PMP on the LAN only, mappings only for a LAN host's own address (secure mode). */
+function upnpConfig (router: Router, dir: string): string {
+  return [
+    'ext_ifname=wan',
+    'listening_ip=lan',
+    'http_port=5555',
+    'enable_natpmp=yes',
+    'enable_upnp=yes',
+    'secure_mode=yes',
+    'system_uptime=yes',
+    'notify_interval=60',
+    'clean_ruleset_interval=600',
+    'uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b',
+    `lease_file=${join(dir, 'leases')}`,
+    `upnp_table_name=${UPNP_TABLE}`,
+    `upnp_nat_table_name=${UPNP_TABLE}`,
+    'upnp_forward_chain=miniupnpd',
+    `upnp_nat_chain=${UPNP_NAT_CHAIN}`,
+    'upnp_nat_postrouting_chain=postrouting_miniupnpd',
+    `allow 1024-65535 ${router.lanPrefix} 1024-65535`,
+    'deny 0-65535 0.0.0.0/0 0-65535',
+    ''
+  ].join('\n')
+}
+
+/** Sets up a `upnp` router's nftables chains and starts its miniupnpd (killed with the lab); resolves once it listens. */
+async function startUpnpDaemon (state: LabState, router: Router, signal?: AbortSignal): Promise<void> {
+  await run('ip', ['netns', 'exec', router.ns, 'nft', '-f', '-'], { signal, input: upnpTables() })
+  const dir = mkdtempSync(join(tmpdir(), 'umbra-lab-upnp-'))
+  state.tmpDirs.push(dir)
+  const conf = join(dir, 'miniupnpd.conf')
+  writeFileSync(conf, upnpConfig(router, dir))
+  const child = spawnChild('ip', ['netns', 'exec', router.ns, 'miniupnpd', '-f', conf, '-d', '-P', join(dir, 'pid')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  state.children.add(child)
+  child.once('exit', () => { state.children.delete(child) })
+  let log = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new NatLabError(`miniupnpd in ${router.ns} did not listen within ${UPNP_START_MS} ms: ${log.slice(-1000)}`)) }, UPNP_START_MS)
+    const onData = (d: Buffer): void => {
+      log += d.toString()
+      if (/HTTP listening on port/.test(log)) { clearTimeout(timer); resolve() }
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.once('error', (err) => { clearTimeout(timer); reject(new NatLabError(`miniupnpd could not start: ${err.message}`, { cause: err })) })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new NatLabError(`miniupnpd in ${router.ns} exited ${String(code)}: ${log.slice(-1000)}`)) })
+  })
+}
+
 /** Packet counts of the rules named by `--comment`, from `iptables-save -c`. */
 function commentCounts (save: string): Map<string, number> {
   const counts = new Map<string, number>()
@@ -280,16 +426,21 @@ function commentCounts (save: string): Map<string, number> {
   return counts
 }
 
-function validate (init: NatLabInit): { natA: NatKind, natB: NatKind, id: string } {
+function validate (init: NatLabInit): { natA: NatKind, natB: NatKind, id: string, publicNet: string } {
   const natA = init.natA ?? 'cone'
   const natB = init.natB ?? 'cone'
   for (const [field, value] of [['natA', natA], ['natB', natB]] as const) {
-    if (value !== 'cone' && value !== 'random') throw new NatLabError(`${field} must be 'cone' or 'random', got ${JSON.stringify(value)}`)
+    if (value !== 'cone' && value !== 'random' && value !== 'upnp') throw new NatLabError(`${field} must be 'cone', 'random' or 'upnp', got ${JSON.stringify(value)}`)
   }
   const id = init.id ?? String(nextId++)
   if (!ID_PATTERN.test(id)) throw new NatLabError(`id must match ${ID_PATTERN.source} (it is part of namespace names), got ${JSON.stringify(id)}`)
   if (live.size >= MAX_LIVE_LABS) throw new NatLabError(`at most ${MAX_LIVE_LABS} NAT labs may be alive at once; destroy() one first`)
-  return { natA, natB, id }
+  const publicNet = init.publicNet ?? DEFAULT_PUBLIC_NET
+  const octets = PUBLIC_NET_PATTERN.exec(publicNet)
+  if (octets == null || octets.slice(1).some((o) => Number(o) > 255) || publicNet.startsWith('192.168.')) {
+    throw new NatLabError(`publicNet must be three octets such as '203.0.113' (not in 192.168/16, the lab's LANs), got ${JSON.stringify(publicNet)}`)
+  }
+  return { natA, natB, id, publicNet }
 }
 
 /** Kills the lab's processes and deletes its namespaces, synchronously (for process exit). */
@@ -308,7 +459,12 @@ function destroySync (state: LabState): void {
       execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
     } catch { /* already gone */ }
   }
+  removeTmpDirs(state)
   if (live.size === 0) uninstallExitHooks()
+}
+
+function removeTmpDirs (state: LabState): void {
+  for (const dir of state.tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 }
 
 function onExit (): void {
@@ -359,19 +515,19 @@ async function deleteNamespace (ns: string): Promise<boolean> {
  * whatever was built is removed before the promise rejects.
  */
 export async function createNatLab (init: NatLabInit = {}): Promise<NatLab> {
-  const { natA, natB, id } = validate(init)
+  const { natA, natB, id, publicNet } = validate(init)
   const { signal } = init
   signal?.throwIfAborted()
   const prefix = `umbra-${process.pid}-${id}-`
   const name = (role: string): string => prefix + role
   const pub = name('pub')
-  const server: Host = { ns: name('srv'), addr: '203.0.113.10' }
-  const routerA: Router = { ns: name('ra'), addr: '203.0.113.1', lanAddr: '192.168.1.1', lanPrefix: '192.168.1.0/24', nat: natA }
-  const routerB: Router = { ns: name('rb'), addr: '203.0.113.2', lanAddr: '192.168.2.1', lanPrefix: '192.168.2.0/24', nat: natB }
+  const server: Host = { ns: name('srv'), addr: `${publicNet}.10` }
+  const routerA: Router = { ns: name('ra'), addr: `${publicNet}.1`, lanAddr: '192.168.1.1', lanPrefix: '192.168.1.0/24', nat: natA }
+  const routerB: Router = { ns: name('rb'), addr: `${publicNet}.2`, lanAddr: '192.168.2.1', lanPrefix: '192.168.2.0/24', nat: natB }
   const clientA: Host = { ns: name('ca'), addr: '192.168.1.10' }
   const clientB: Host = { ns: name('cb'), addr: '192.168.2.10' }
   const hosts = [server, routerA, routerB, clientA, clientB]
-  const state: LabState = { namespaces: [pub, ...hosts.map((h) => h.ns)], children: new Set(), destroyed: false }
+  const state: LabState = { namespaces: [pub, ...hosts.map((h) => h.ns)], children: new Set(), destroyed: false, tmpDirs: [] }
 
   const ip = async (...args: string[]): Promise<unknown> => await run('ip', args, { signal })
   const inNs = async (ns: string, cmd: string, args: string[], input?: string): Promise<ExecResult> =>
@@ -410,7 +566,10 @@ export async function createNatLab (init: NatLabInit = {}): Promise<NatLab> {
       await inNs(router.ns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'])
       await inNs(router.ns, 'iptables-restore', [], routerRules(router.nat))
     }
-    for (const host of hosts) await inNs(host.ns, 'iptables-restore', ['--noflush'], leakRules())
+    for (const host of hosts) await inNs(host.ns, 'iptables-restore', ['--noflush'], leakRules(`${publicNet}.0/24`))
+    for (const router of [routerA, routerB]) {
+      if (router.nat === 'upnp') await startUpnpDaemon(state, router, signal)
+    }
   } catch (err) {
     destroySync(state)
     throw err instanceof NatLabError ? err : new NatLabError('NAT lab set-up failed', { cause: err })
@@ -453,6 +612,14 @@ export async function createNatLab (init: NatLabInit = {}): Promise<NatLab> {
         wanOutput: counts.get(COUNTER.wanOutput) ?? 0
       }
     },
+    async upnpMappings (router, opts = {}) {
+      if (router.nat !== 'upnp') return []
+      const { stdout } = await run('ip', ['netns', 'exec', router.ns, 'nft', 'list', 'chain', 'inet', UPNP_TABLE, UPNP_NAT_CHAIN], opts)
+      return stdout.split('\n').map((l) => l.trim()).filter((l) => l.includes('dnat'))
+    },
+    async udpFlows (router, opts = {}) {
+      return parseUdpFlows((await run('ip', ['netns', 'exec', router.ns, 'conntrack', '-L', '-p', 'udp'], opts)).stdout)
+    },
     async destroy () {
       state.destroying ??= destroyAsync(state)
       await state.destroying
@@ -472,6 +639,7 @@ async function destroyAsync (state: LabState): Promise<void> {
     try { await deleteNamespace(ns) } catch (err) { errors.push(err) }
   }
   live.delete(state)
+  removeTmpDirs(state)
   if (live.size === 0) uninstallExitHooks()
   if (errors.length > 0) throw new NatLabError('NAT lab clean-up failed', { cause: new AggregateError(errors) })
 }

@@ -1,0 +1,114 @@
+/**
+ * NAT mapping classification (issue 17, item 1): does this node's NAT map
+ * one UDP socket to the same public port whatever the destination
+ * (endpoint-independent mapping, `consistent`: a cone NAT, or no NAT at all)
+ * or to a new port per destination (`random`: `MASQUERADE --random-fully`, a
+ * symmetric NAT)?
+ *
+ * From ONE socket the node asks several STUN endpoints (every STUN server it
+ * knows, each on its port and on the second port server nodes answer on,
+ * {@link STUN_SECOND_PORT_OFFSET}) for its mapped address, and compares. The
+ * rules follow hyperdht's `lib/nat.js` (holepunchto/hyperdht, `Nat#_updateFirewall`),
+ * adapted to the few endpoints of a small Umbra network: two agreeing
+ * samples from two endpoints are enough for `consistent`.
+ */
+import { createSocket } from 'node:dgram'
+import { isIP } from 'node:net'
+import { stunBinding } from './stun-client.ts'
+
+/** A server node answers STUN on its STUN port and on this port plus this offset (issue 17 item 1). */
+export const STUN_SECOND_PORT_OFFSET = 1
+/** Time allowed for one endpoint's Binding transaction during classification, ms (3 transmissions at 250, 500 ms RTO). */
+const SAMPLE_TIMEOUT_MS = 2_000
+/** Initial retransmission timeout of a classification transaction, ms (RFC 5389 §7.2.1 allows a smaller RTO on a known path). */
+const SAMPLE_RTO_MS = 250
+
+/** How the NAT maps one socket's packets to different destinations: see the module comment. */
+export type MappingBehaviour = 'consistent' | 'random' | 'unknown'
+
+/** One STUN answer: which endpoint was asked (`host:port`) and the mapped address it saw (`host:port`). */
+export interface MappingSample {
+  server: string
+  mapped: string
+}
+
+/** The verdict and the samples it rests on (`GET /v1/node`, `nat.mapping` and `nat.samples`). */
+export interface MappingReport {
+  mapping: MappingBehaviour
+  samples: MappingSample[]
+}
+
+/**
+ * The STUN endpoints to sample for `stunServers` (`host:port`): each on its
+ * port and on the port {@link STUN_SECOND_PORT_OFFSET} above it, de-duplicated.
+ */
+export function mappingEndpoints (stunServers: readonly string[]): Array<{ host: string, port: number }> {
+  const out = new Map<string, { host: string, port: number }>()
+  for (const s of stunServers) {
+    const i = s.lastIndexOf(':')
+    const host = s.slice(0, i).replace(/^\[|\]$/g, '')
+    const port = Number(s.slice(i + 1))
+    if (isIP(host) !== 4 || !Number.isInteger(port) || port < 1 || port + STUN_SECOND_PORT_OFFSET > 0xffff) continue
+    for (const p of [port, port + STUN_SECOND_PORT_OFFSET]) out.set(`${host}:${p}`, { host, port: p })
+  }
+  return [...out.values()]
+}
+
+/**
+ * Classifies samples taken from one socket (hyperdht `lib/nat.js` rules):
+ * - fewer than 2 samples: `unknown`;
+ * - the most frequent mapped address seen 3 times or more, or by every sample: `consistent`;
+ * - every sample a different mapped address: `random`;
+ * - otherwise (seen twice among more samples): `consistent` when a second
+ *   mapped IP is also seen twice (a multi-homed NAT), `random` when all share
+ *   one IP and more than 3 samples disagree, else `unknown`.
+ */
+export function classifyMapping (samples: readonly MappingSample[]): MappingBehaviour {
+  if (samples.length < 2) return 'unknown'
+  const hits = new Map<string, number>()
+  const hosts = new Map<string, number>()
+  for (const s of samples) {
+    hits.set(s.mapped, (hits.get(s.mapped) ?? 0) + 1)
+    const host = s.mapped.slice(0, s.mapped.lastIndexOf(':'))
+    hosts.set(host, (hosts.get(host) ?? 0) + 1)
+  }
+  const ranked = [...hits.values()].sort((a, b) => b - a)
+  const max = ranked[0] ?? 0
+  if (max >= 3 || max === samples.length) return 'consistent'
+  if (max === 1) return 'random'
+  if (hosts.size > 1 && (ranked[1] ?? 0) > 1) return 'consistent'
+  if (hosts.size === 1 && samples.length > 3) return 'random'
+  return 'unknown'
+}
+
+/**
+ * Asks every endpoint for the mapped address of ONE fresh UDP socket
+ * (bound to `0.0.0.0`, any port) and classifies the answers. Endpoints that
+ * do not answer within 2 s are left out of the samples.
+ * @param endpoints - STUN endpoints, IPv4 (see {@link mappingEndpoints})
+ * @returns the verdict and its samples; `unknown` with no samples when nothing answered
+ */
+export async function sampleMapping (endpoints: ReadonlyArray<{ host: string, port: number }>, signal?: AbortSignal): Promise<MappingReport> {
+  if (endpoints.length === 0) return { mapping: 'unknown', samples: [] }
+  const socket = createSocket('udp4')
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject)
+      socket.bind(0, '0.0.0.0', () => { socket.off('error', reject); resolve() })
+    })
+    socket.on('error', () => {})
+    // One at a time: each transaction opens its own mapping on the NAT from the same socket.
+    const samples: MappingSample[] = []
+    for (const ep of endpoints) {
+      try {
+        const got = await stunBinding(ep, { socket, signal, timeout: SAMPLE_TIMEOUT_MS, rto: SAMPLE_RTO_MS, maxTransmissions: 3 })
+        samples.push({ server: `${ep.host}:${ep.port}`, mapped: `${got.address}:${got.port}` })
+      } catch {
+        // An endpoint that does not answer (an older server without the second port) is no sample.
+      }
+    }
+    return { mapping: classifyMapping(samples), samples }
+  } finally {
+    socket.close()
+  }
+}
