@@ -1255,12 +1255,34 @@ export const ROUTES = {
             preset: { type: 'string', enum: ['none', 'balanced', 'strong'], description: '`none`: no delays, no cover traffic; `balanced`; `strong` (docs/mixnet.md, Presets).' },
             parameters: {
               type: 'object',
-              required: ['meanDelayMs', 'loopRate', 'dropRate'],
+              required: ['meanDelayMs', 'loopRate', 'dropRate', 'payloadRate'],
               additionalProperties: false,
               properties: {
                 meanDelayMs: { type: 'number', minimum: 0, description: 'Mean of the exponential per-hop delay, ms.' },
                 loopRate: { type: 'number', minimum: 0, description: 'Loop cover packets per second.' },
-                dropRate: { type: 'number', minimum: 0, description: 'Drop cover packets per second.' }
+                dropRate: { type: 'number', minimum: 0, description: 'Drop cover packets per second.' },
+                payloadRate: { type: 'number', minimum: 0, description: 'Packets per second of the constant-rate payload stream: a real packet takes the next slot, cover fills the rest; 0: off (docs/mixnet.md, Constant-rate sending).' }
+              }
+            },
+            traffic: {
+              type: 'object',
+              required: ['sendQueue', 'guards', 'packetsOutByLink'],
+              additionalProperties: false,
+              description: 'What an observer of this node\'s links sees and what shapes it (docs/mixnet.md, Constant-rate sending; Layers and guards).',
+              properties: {
+                sendQueue: {
+                  type: 'object',
+                  required: ['rate', 'queued', 'capacity', 'estimatedWaitMs'],
+                  additionalProperties: false,
+                  properties: {
+                    rate: { type: 'number', minimum: 0, description: 'Packets per second (0: off).' },
+                    queued: { type: 'integer', minimum: 0, description: 'Packets waiting for a slot.' },
+                    capacity: { type: 'integer', minimum: 0, description: 'Most packets that may wait; a send that does not fit gets 503 UMBRA_ERR_SEND_QUEUE_FULL.' },
+                    estimatedWaitMs: { type: 'integer', minimum: 0, description: 'Expected wait of a packet queued now, ms.' }
+                  }
+                },
+                guards: { type: 'array', items: { type: 'string' }, description: 'PeerIds of this node\'s primary guards, in the order they are used as first hop.' },
+                packetsOutByLink: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 }, description: 'Packets this node originated since start, by the PeerId of the first hop.' }
               }
             },
             directory: { type: 'array', items: mixNodeSchema },

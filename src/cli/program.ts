@@ -56,6 +56,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .addOption(new Option('--mixnet-preset <preset>', 'traffic-analysis protection: none (no delays, no cover traffic), balanced, strong (default: balanced)').choices(MIXNET_PRESETS).env(ENV_MIXNET_PRESET))
     .option('--mixnet-threads <n>', 'worker threads that process mix packets (default: one per core)', integerIn(1, 64))
     .option('--mixnet-epoch <ms>', 'onion key epoch in ms, at least 10000; every node of one network must use the same (default: 3600000, hourly)', integerIn(10_000, 2 ** 31 - 1))
+    .option('--mixnet-rate-scale <n>', 'multiply the preset\'s cover and payload packet rates by n, 1 to 100 (tests; default: 1)', integerIn(1, 100))
     .option('--stun-port <port|off>', `UDP port of the STUN server a server node runs for WebRTC hole punching; 0 picks a free port, off runs none (default: ${DEFAULT_STUN_PORT}; clients ignore it)`, parseStunPort)
     .option('--stun-server <host:port...>', `STUN servers a client's WebRTC hole punching asks; only these are ever contacted (default: each bootstrap host, port ${DEFAULT_STUN_PORT})`, stunServerCollector)
     .option('--stun-host <ip...>', 'IP addresses the STUN server binds, IPv4 or IPv6; :: binds both families (default: the IPs of --listen)', ipCollector)
