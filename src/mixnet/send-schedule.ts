@@ -79,6 +79,9 @@ export interface SendSchedule {
   stop: () => void
 }
 
+/** Most slots the clock catches up after the process stalled (a longer stall restarts the process from now). */
+const MAX_CATCH_UP = 10
+
 interface Job {
   build: () => Promise<BuiltPacket>
   queuedAt: number
@@ -119,13 +122,19 @@ export function createSendSchedule (init: SendScheduleInit): SendSchedule {
     init.onCover?.()
   }
 
+  /** Time of the next event, ms (performance.now()): events are placed on the clock, so timer lateness does not lower the rate. */
+  let nextAt = 0
   const tick = (): void => {
     if (!running) return
+    const now = performance.now()
+    // A process stalled for more than MAX_CATCH_UP slots does not burst to catch up: the process restarts from now.
+    if (nextAt < now - MAX_CATCH_UP * slotMs) nextAt = now
+    nextAt += init.expDraw(slotMs)
     timer = setTimeout(() => {
       const job = queue.shift()
       void fire(job).catch((err: Error) => { init.onError?.(err) })
       tick()
-    }, init.expDraw(slotMs))
+    }, Math.max(0, nextAt - now))
     timer.unref?.()
   }
 
@@ -165,6 +174,7 @@ export function createSendSchedule (init: SendScheduleInit): SendSchedule {
     start () {
       if (running || rate <= 0) return
       running = true
+      nextAt = performance.now()
       tick()
     },
     stop () {
