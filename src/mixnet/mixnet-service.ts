@@ -376,6 +376,14 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     packetsOutByLink.set(peer, (packetsOutByLink.get(peer) ?? 0) + 1)
   }
 
+  /** Node keys of this node's primary guards (32 bytes each). */
+  function guardKeys (): Uint8Array[] {
+    const listed = directory.list()
+    // Samples the guards if none are yet (a first start), so the answer does not change at the first packet.
+    guards.pick(listed.filter((n) => (n.roles & ROLE_MIX) !== 0 && !uint8ArrayEquals(n.nodeKey, ownKey)))
+    return guards.primary(new Set(listed.map((n) => nodeKeyHex(n.nodeKey)))).map((k) => uint8ArrayFromString(k, 'base16'))
+  }
+
   /** How long to wait for an answer that crosses `hops` mixes and the gateway there and back: `baseMs` plus four mean delays per hop each way, ms. */
   function roundTripBudget (baseMs: number, hops: number): number {
     return baseMs + 2 * (hops + 1) * parameters.meanDelayMs * 4
@@ -640,7 +648,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   async function ensureReplyMailbox (): Promise<ReplyMailbox> {
     replyMailbox ??= (async () => {
       const key = await generateKeyPair('Ed25519')
-      const gw = pickGateway([ownKey, ...avoidedGateways()])
+      // Not one of this node's guards while others are listed: a loop's last hop must not be its first, which would send every loop through the next guard.
+      const gw = pickGateway([ownKey, ...avoidedGateways(), ...guardKeys()])
       const gatewayKey = gw.nodeKey
       const client = createMailboxClient({
         libp2p,
