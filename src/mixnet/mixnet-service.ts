@@ -44,7 +44,7 @@ import { createOnionKeys, type OnionKeys } from './onion-keys.ts'
 import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
 import { createPathProbes } from './path-probes.ts'
 import { openGuards, type Guards } from './guards.ts'
-import { createSendSchedule, type BuiltPacket, type SendSchedule } from './send-schedule.ts'
+import { createPoissonClock, createSendSchedule, type BuiltPacket, type PoissonClock, type SendSchedule } from './send-schedule.ts'
 import { assignLayers, nodeKeyHex, selectLayeredPath } from './topology.ts'
 import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
 import { createReplayFilter, type ReplayFilter } from './replay-filter.ts'
@@ -1651,14 +1651,15 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   // ---- cover traffic (Loopix) --------------------------------------------------
 
-  function scheduleCover (kind: 'loop' | 'drop'): void {
+  /** Runs one cover stream (Loopix loop or drop cover) at its Poisson rate, its events placed on the clock (src/mixnet/send-schedule.ts). */
+  function scheduleCover (kind: 'loop' | 'drop', clock?: PoissonClock): void {
     const rate = kind === 'loop' ? parameters.loopRate : parameters.dropRate
     if (rate <= 0 || !running) return
-    const wait = expDelay(1000 / rate)
-    later(wait, () => {
+    const c = clock ?? createPoissonClock(1000 / rate, expDelay)
+    later(c.nextDelay(), () => {
       if (!running) return
       void sendCover(kind).catch((err) => { log.trace({ err: err.message }, 'cover packet not sent') })
-      scheduleCover(kind)
+      scheduleCover(kind, c)
     })
   }
 

@@ -82,6 +82,36 @@ export interface SendSchedule {
 /** Most slots the clock catches up after the process stalled (a longer stall restarts the process from now). */
 const MAX_CATCH_UP = 10
 
+/** A Poisson process placed on the clock (see {@link createPoissonClock}). */
+export interface PoissonClock {
+  /** Restarts the process from now. */
+  reset: () => void
+  /** Draws the next event and returns how long to wait for it from now, ms (0 when it is already due). */
+  nextDelay: () => number
+}
+
+/**
+ * Events of a Poisson process with mean gap `meanMs`, placed on the clock
+ * (performance.now()) rather than chained from timer to timer: a timer that
+ * fires late shortens the next wait, so lateness does not lower the rate.
+ * After a stall of more than MAX_CATCH_UP mean gaps the process restarts
+ * from now instead of sending a burst. Used by the payload stream and by
+ * the loop and drop cover streams (mixnet-service.ts).
+ * @param draw - an exponential draw with the given mean, ms
+ */
+export function createPoissonClock (meanMs: number, draw: (meanMs: number) => number): PoissonClock {
+  let nextAt = performance.now()
+  return {
+    reset () { nextAt = performance.now() },
+    nextDelay () {
+      const now = performance.now()
+      if (nextAt < now - MAX_CATCH_UP * meanMs) nextAt = now
+      nextAt += draw(meanMs)
+      return Math.max(0, nextAt - now)
+    }
+  }
+}
+
 interface Job {
   build: () => Promise<BuiltPacket>
   queuedAt: number
@@ -122,19 +152,14 @@ export function createSendSchedule (init: SendScheduleInit): SendSchedule {
     init.onCover?.()
   }
 
-  /** Time of the next event, ms (performance.now()): events are placed on the clock, so timer lateness does not lower the rate. */
-  let nextAt = 0
+  const clock = createPoissonClock(slotMs, init.expDraw)
   const tick = (): void => {
     if (!running) return
-    const now = performance.now()
-    // A process stalled for more than MAX_CATCH_UP slots does not burst to catch up: the process restarts from now.
-    if (nextAt < now - MAX_CATCH_UP * slotMs) nextAt = now
-    nextAt += init.expDraw(slotMs)
     timer = setTimeout(() => {
       const job = queue.shift()
       void fire(job).catch((err: Error) => { init.onError?.(err) })
       tick()
-    }, Math.max(0, nextAt - now))
+    }, clock.nextDelay())
     timer.unref?.()
   }
 
@@ -174,7 +199,7 @@ export function createSendSchedule (init: SendScheduleInit): SendSchedule {
     start () {
       if (running || rate <= 0) return
       running = true
-      nextAt = performance.now()
+      clock.reset()
       tick()
     },
     stop () {
