@@ -1272,17 +1272,18 @@ export const ROUTES = {
               properties: {
                 sendQueue: {
                   type: 'object',
+                  description: 'The constant-rate send queue.',
                   required: ['rate', 'queued', 'capacity', 'estimatedWaitMs'],
                   additionalProperties: false,
                   properties: {
                     rate: { type: 'number', minimum: 0, description: 'Packets per second (0: off).' },
-                    queued: { type: 'integer', minimum: 0, description: 'Packets waiting for a slot.' },
-                    capacity: { type: 'integer', minimum: 0, description: 'Most packets that may wait; a send that does not fit gets 503 UMBRA_ERR_SEND_QUEUE_FULL.' },
-                    estimatedWaitMs: { type: 'integer', minimum: 0, description: 'Expected wait of a packet queued now, ms.' }
+                    queued: { ...counterSchema, description: 'Packets waiting for a slot.' },
+                    capacity: { ...counterSchema, description: 'Most packets that may wait; a send that does not fit gets 503 UMBRA_ERR_SEND_QUEUE_FULL.' },
+                    estimatedWaitMs: { ...counterSchema, description: 'Expected wait of a packet queued now, ms.' }
                   }
                 },
                 guards: { type: 'array', items: { type: 'string' }, description: 'PeerIds of this node\'s primary guards, in the order they are used as first hop.' },
-                packetsOutByLink: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 }, description: 'Packets this node originated since start, by the PeerId of the first hop.' }
+                packetsOutByLink: { type: 'object', additionalProperties: counterSchema, description: 'Packets this node originated since start, by the PeerId of the first hop.' }
               }
             },
             directory: { type: 'array', items: mixNodeSchema },
