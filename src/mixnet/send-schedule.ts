@@ -79,8 +79,15 @@ export interface SendSchedule {
   stop: () => void
 }
 
-/** Most slots the clock catches up after the process stalled (a longer stall restarts the process from now). */
-const MAX_CATCH_UP = 10
+/**
+ * How far behind the clock may fall and still catch up, ms: at least 10
+ * mean gaps and at least 5 s. A process starved of CPU (a loaded host, a
+ * long GC) sends the events it missed when it runs again, so its long-run
+ * rate holds; after a longer stall the process restarts from now. The
+ * observer sees a gap and a burst either way, whether the node sends or not.
+ */
+const MAX_CATCH_UP_SLOTS = 10
+const MAX_CATCH_UP_MIN_MS = 5_000
 
 /** A Poisson process placed on the clock (see {@link createPoissonClock}). */
 export interface PoissonClock {
@@ -94,8 +101,8 @@ export interface PoissonClock {
  * Events of a Poisson process with mean gap `meanMs`, placed on the clock
  * (performance.now()) rather than chained from timer to timer: a timer that
  * fires late shortens the next wait, so lateness does not lower the rate.
- * After a stall of more than MAX_CATCH_UP mean gaps the process restarts
- * from now instead of sending a burst. Used by the payload stream and by
+ * After a stall longer than MAX_CATCH_UP_SLOTS mean gaps (and 5 s) the
+ * process restarts from now instead of sending a longer burst. Used by the payload stream and by
  * the loop and drop cover streams (mixnet-service.ts).
  * @param draw - an exponential draw with the given mean, ms
  */
@@ -105,7 +112,7 @@ export function createPoissonClock (meanMs: number, draw: (meanMs: number) => nu
     reset () { nextAt = performance.now() },
     nextDelay () {
       const now = performance.now()
-      if (nextAt < now - MAX_CATCH_UP * meanMs) nextAt = now
+      if (nextAt < now - Math.max(MAX_CATCH_UP_SLOTS * meanMs, MAX_CATCH_UP_MIN_MS)) nextAt = now
       nextAt += draw(meanMs)
       return Math.max(0, nextAt - now)
     }
