@@ -185,7 +185,8 @@ const sendReceiptSchema = {
     servers: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the queue servers holding the message (`queued` only).' },
     rttMs: { type: 'number', minimum: 0, description: 'Time from sending until the (last) acknowledgement, ms.' },
     gateways: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the pseudonym\'s gateways that acknowledged storing a fragment (anonymous only).' },
-    gatewayFailovers: { type: 'integer', minimum: 0, description: 'How many of the pseudonym\'s gateways, in its contact record\'s order, the message passed over before one stored it: not listed, recently silent, no acknowledgement in time, or no mailbox there (anonymous only; 0: the first one took it).' }
+    gatewayFailovers: { type: 'integer', minimum: 0, description: 'How many of the pseudonym\'s gateways, in its contact record\'s order, the message passed over before one stored it: not listed, recently silent, no acknowledgement in time, or no mailbox there (anonymous only; 0: the first one took it).' },
+    queuedMs: { type: 'integer', minimum: 0, description: 'How long the message\'s packets waited in the constant-rate send queue, ms (anonymous only; 0 with preset `none`; docs/mixnet.md, Constant-rate sending).' }
   }
 } as const
 

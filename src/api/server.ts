@@ -436,7 +436,8 @@ class HttpApiServer implements ApiServer {
         status: receipt.status,
         rttMs: receipt.rttMs,
         gateways: receipt.gateways,
-        gatewayFailovers: receipt.gatewayFailovers
+        gatewayFailovers: receipt.gatewayFailovers,
+        ...(receipt.queuedMs != null ? { queuedMs: receipt.queuedMs } : {})
       }
     })
 

@@ -1106,7 +1106,7 @@ describe('anonymous messages through the HTTP API over six real nodes', () => {
     }
     assert.equal(mix.status, 200)
     assert.equal(mix.body.preset, 'none')
-    assert.deepEqual(mix.body.parameters, { meanDelayMs: 0, loopRate: 0, dropRate: 0 })
+    assert.deepEqual(mix.body.parameters, { meanDelayMs: 0, loopRate: 0, dropRate: 0, payloadRate: 0 })
     const peerIds = net.nodes.map((n) => n.peerId).sort()
     assert.deepEqual(mix.body.directory.map((d: { peerId: string }) => d.peerId), peerIds)
     assert.equal(typeof mix.body.counters.packetsIn, 'number')
