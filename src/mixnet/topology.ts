@@ -20,9 +20,12 @@
  *
  * Usage:
  * ```ts
- * const layers = assignLayers(directory.list(), epoch)
- * const guard = pickGuard(guards, directory.list(), Date.now())
- * const path = selectLayeredPath({ layers, hops: 3, first: guard, rng: randomInt })
+ * const mixes = directory.list()                       // TopologyNode[] (MixNodeInfo fits)
+ * const layers = assignLayers(mixes, epoch)              // 3 layers, the same on every node
+ * const { sample } = maintainGuards({ sample: [], candidates: mixes, now: Date.now(), rng: randomInt })
+ * const key = pickGuard(sample, new Set(mixes.map((n) => nodeKeyHex(n.nodeKey))), Date.now())
+ * const first = mixes.find((n) => nodeKeyHex(n.nodeKey) === key)
+ * const path = selectLayeredPath({ layers, hops: 3, first, rng: randomInt })
  * ```
  */
 import { createHash } from 'node:crypto'

@@ -24,8 +24,8 @@ export interface PresetParameters {
 export interface MixnetInit {
   /**
    * `none`: no delays, no cover traffic (tests, benchmarks).
-   * `balanced`: 20 ms mean delay per mix, 0.5 loop + 0.5 drop cover packets/s.
-   * `strong`: 100 ms mean delay per mix, 2 loop + 2 drop cover packets/s.
+   * `balanced`: 20 ms mean delay per mix, 0.5 loop + 0.5 drop cover packets/s, a 2 packets/s payload stream.
+   * `strong`: 100 ms mean delay per mix, 2 loop + 2 drop cover packets/s, a 5 packets/s payload stream.
    * @default 'balanced'
    */
   preset?: MixnetPreset
