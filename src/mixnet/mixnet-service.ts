@@ -45,7 +45,7 @@ import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
 import { createPathProbes } from './path-probes.ts'
 import { openGuards, type Guards } from './guards.ts'
 import { createPoissonClock, createSendSchedule, type BuiltPacket, type PoissonClock, type SendSchedule } from './send-schedule.ts'
-import { assignLayers, nodeKeyHex, selectLayeredPath } from './topology.ts'
+import { MIX_LAYERS, assignLayers, nodeKeyHex, selectLayeredPath } from './topology.ts'
 import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
 import { createReplayFilter, type ReplayFilter } from './replay-filter.ts'
 import { openMixState, type MixState } from './mix-state.ts'
@@ -517,10 +517,11 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
    * has others. With `own` (a packet this node writes to its own first
    * link), hop 0 is this node's first usable guard that is not excluded
    * (suspects are passed over while another guard is usable); with no usable
-   * guard, hop 0 is drawn from layer 0 like any hop.
+   * guard, hop 0 is drawn from layer 0 like any hop. `layerOffset` shifts
+   * the layers (loop cover: see selectLayeredPath).
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
    */
-  function pickMixes (count: number, epoch: number, exclude: Uint8Array[], avoid: Uint8Array[] = [], own = false): MixNodeInfo[] {
+  function pickMixes (count: number, epoch: number, exclude: Uint8Array[], avoid: Uint8Array[] = [], own = false, layerOffset = 0): MixNodeInfo[] {
     const mixes = directory.list().filter((n) => (n.roles & ROLE_MIX) !== 0 && n.onionKeys.has(epoch))
     const layers = assignLayers(mixes, epoch)
     const excluded = new Set(exclude.map(nodeKeyHex))
@@ -537,6 +538,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       first,
       exclude: (n) => excluded.has(nodeKeyHex(n.nodeKey)),
       avoid: (n) => avoided.has(nodeKeyHex(n.nodeKey)),
+      layerOffset,
       rng: randomInt
     })
   }
@@ -566,8 +568,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   async function makeSurb (hops: number, onReply: SurbEntry['onReply'], exclude: Uint8Array[] = [], onPath?: (mixes: Uint8Array[]) => void, own = false): Promise<Uint8Array> {
     const { rm, gateway: gw } = await replyRoute()
     const surbId = randomBytes(16)
+    // A loop (own) rotates the layers after its guard, so the probes reach every layer (src/mixnet/topology.ts).
+    const layerOffset = own ? randomInt(MIX_LAYERS) : 0
     return withEpoch((epoch) => {
-      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], exclude, own)
+      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], exclude, own, layerOffset)
       onPath?.(mixes.map((m) => m.nodeKey))
       const path = hopsTo(mixes, gw, epoch, { type: 'deliverSurb', mailbox: rm.key.publicKey.raw, surbId })
       const { surb, secrets } = createSurb({ epoch, firstNode: (mixes[0] as MixNodeInfo).nodeKey, hops: path })

@@ -122,12 +122,18 @@ export interface LayeredPathInput<T extends TopologyNode> {
   exclude?: (n: T) => boolean
   /** Nodes left out while the layer (or, in a fallback, the network) has others: suspects, lossy mixes. */
   avoid?: (n: T) => boolean
+  /**
+   * Hop i is drawn from layer (i + layerOffset) mod L. Loop cover draws it
+   * at random, so loops (the path probes) reach every layer although their
+   * first hop is a guard. @default 0
+   */
+  layerOffset?: number
   rng: Rng
 }
 
 /**
  * A path of `hops` distinct mixes: hop i is drawn uniformly from layer
- * i mod L (L = `layers.length`), preferring nodes not in `avoid`; with
+ * (i + `layerOffset`) mod L (L = `layers.length`), preferring nodes not in `avoid`; with
  * `first` given, hop 0 is that node (a guard plays the part of layer 0 for
  * the packets its node originates). A layer with no usable node left (a
  * small network, or the layer's nodes excluded) lends the hop to the
@@ -153,7 +159,7 @@ export function selectLayeredPath<T extends TopologyNode> (input: LayeredPathInp
   for (let i = 0; i < hops; i++) {
     let pick: T | undefined
     if (i === 0 && first != null) pick = first
-    else pick = draw(layers[i % Math.max(1, layers.length)] ?? []) ?? draw(all)
+    else pick = draw(layers[(i + (input.layerOffset ?? 0)) % Math.max(1, layers.length)] ?? []) ?? draw(all)
     if (pick == null) {
       const have = new Set([...all.filter((n) => !exclude(n)), ...(first != null ? [first] : [])]).size
       throw new NotEnoughMixesError(`A ${hops}-hop path needs ${hops} mix nodes besides this node and the gateway; the directory has ${have}`)

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openGuards } from '../../src/mixnet/guards.ts'
+import { createPathProbes } from '../../src/mixnet/path-probes.ts'
 import {
   GUARD_LIFETIME_MAX_MS, GUARD_LIFETIME_MIN_MS, GUARD_PRIMARY, GUARD_REMOVE_UNLISTED_MS, assignLayers, guardFailed, guardRetryDelayMs, guardSucceeded,
   maintainGuards, nodeKeyHex, pickGuard, primaryGuards, selectLayeredPath, type GuardEntry, type Rng, type TopologyNode
@@ -161,6 +162,19 @@ describe('guard policy (Tor guard-spec)', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('path probes with a guard', () => {
+  it('blames a guard that loses every loop, not the mixes behind it', () => {
+    let t = 0
+    const probes = createPathProbes({ timeoutMs: 1000, now: () => t })
+    const mixes = nodes(6).map((n) => n.nodeKey)
+    const guard = mixes[0] as Uint8Array
+    for (let i = 0; i < 12; i++) probes.sent(`l${i}`, [guard, mixes[1 + (i % 5)] as Uint8Array, mixes[1 + ((i + 2) % 5)] as Uint8Array])
+    t = 2000
+    probes.sweep()
+    assert.deepEqual(probes.suspects().map(nodeKeyHex), [nodeKeyHex(guard)])
   })
 })
 
