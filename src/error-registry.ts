@@ -34,6 +34,7 @@ import {
   NotMyPseudonymError,
   PseudonymFileError,
   ReplyTooLargeError,
+  SendQueueFullError,
   UnknownPseudonymError
 } from './mixnet/errors.ts'
 import { SphinxMalformedError, SphinxTamperedError } from './mixnet/sphinx/errors.ts'
@@ -153,6 +154,8 @@ const ENTRIES = [
   entry(MailboxStoreError, 500),
   entry(PseudonymFileError, 500),
   entry(InvalidDescriptorError, 400),
+  // issue 16: constant-rate sending; the message says how long until the queue has room
+  entry(SendQueueFullError, 503),
   entry(SphinxMalformedError, 502),
   entry(SphinxTamperedError, 502),
   // src/names

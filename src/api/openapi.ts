@@ -224,7 +224,8 @@ const sendReceiptSchema = {
     servers: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the queue servers holding the message (`queued` only).' },
     rttMs: { type: 'number', minimum: 0, description: 'Time from sending until the (last) acknowledgement, ms.' },
     gateways: { type: 'array', items: { type: 'string' }, description: 'PeerIds of the pseudonym\'s gateways that acknowledged storing a fragment (anonymous only).' },
-    gatewayFailovers: { type: 'integer', minimum: 0, description: 'How many of the pseudonym\'s gateways, in its contact record\'s order, the message passed over before one stored it: not listed, recently silent, no acknowledgement in time, or no mailbox there (anonymous only; 0: the first one took it).' }
+    gatewayFailovers: { type: 'integer', minimum: 0, description: 'How many of the pseudonym\'s gateways, in its contact record\'s order, the message passed over before one stored it: not listed, recently silent, no acknowledgement in time, or no mailbox there (anonymous only; 0: the first one took it).' },
+    queuedMs: { type: 'integer', minimum: 0, description: 'How long the message\'s packets waited in the constant-rate send queue, ms (anonymous only; 0 with preset `none`; docs/mixnet.md, Constant-rate sending).' }
   }
 } as const
 
@@ -1313,12 +1314,35 @@ export const ROUTES = {
             preset: { type: 'string', enum: ['none', 'balanced', 'strong'], description: '`none`: no delays, no cover traffic; `balanced`; `strong` (docs/mixnet.md, Presets).' },
             parameters: {
               type: 'object',
-              required: ['meanDelayMs', 'loopRate', 'dropRate'],
+              required: ['meanDelayMs', 'loopRate', 'dropRate', 'payloadRate'],
               additionalProperties: false,
               properties: {
                 meanDelayMs: { type: 'number', minimum: 0, description: 'Mean of the exponential per-hop delay, ms.' },
                 loopRate: { type: 'number', minimum: 0, description: 'Loop cover packets per second.' },
-                dropRate: { type: 'number', minimum: 0, description: 'Drop cover packets per second.' }
+                dropRate: { type: 'number', minimum: 0, description: 'Drop cover packets per second.' },
+                payloadRate: { type: 'number', minimum: 0, description: 'Packets per second of the constant-rate payload stream: a real packet takes the next slot, cover fills the rest; 0: off (docs/mixnet.md, Constant-rate sending).' }
+              }
+            },
+            traffic: {
+              type: 'object',
+              required: ['sendQueue', 'guards', 'packetsOutByLink'],
+              additionalProperties: false,
+              description: 'What an observer of this node\'s links sees and what shapes it (docs/mixnet.md, Constant-rate sending; Layers and guards).',
+              properties: {
+                sendQueue: {
+                  type: 'object',
+                  description: 'The constant-rate send queue.',
+                  required: ['rate', 'queued', 'capacity', 'estimatedWaitMs'],
+                  additionalProperties: false,
+                  properties: {
+                    rate: { type: 'number', minimum: 0, description: 'Packets per second (0: off).' },
+                    queued: { ...counterSchema, description: 'Packets waiting for a slot.' },
+                    capacity: { ...counterSchema, description: 'Most packets that may wait; a send that does not fit gets 503 UMBRA_ERR_SEND_QUEUE_FULL.' },
+                    estimatedWaitMs: { ...counterSchema, description: 'Expected wait of a packet queued now, ms.' }
+                  }
+                },
+                guards: { type: 'array', items: { type: 'string' }, description: 'PeerIds of this node\'s primary guards, in the order they are used as first hop.' },
+                packetsOutByLink: { type: 'object', additionalProperties: counterSchema, description: 'Packets this node originated since start, by the PeerId of the first hop.' }
               }
             },
             directory: { type: 'array', items: mixNodeSchema },

@@ -445,7 +445,8 @@ class HttpApiServer implements ApiServer {
         status: receipt.status,
         rttMs: receipt.rttMs,
         gateways: receipt.gateways,
-        gatewayFailovers: receipt.gatewayFailovers
+        gatewayFailovers: receipt.gatewayFailovers,
+        ...(receipt.queuedMs != null ? { queuedMs: receipt.queuedMs } : {})
       }
     })
 
@@ -576,9 +577,10 @@ class HttpApiServer implements ApiServer {
 
     this.#route(ROUTES.mixnet, async () => {
       const mixnet = this.#startedNode().mixnet
-      const { meanDelayMs, loopRate, dropRate } = mixnet.parameters
+      const { meanDelayMs, loopRate, dropRate, payloadRate } = mixnet.parameters
       const replyGateway = mixnet.replyGateway()
-      return { preset: mixnet.preset, parameters: { meanDelayMs, loopRate, dropRate }, directory: mixnet.directory(), counters: mixnet.counters(), suspects: mixnet.suspects(), ...(replyGateway != null ? { replyGateway } : {}) }
+      const traffic = mixnet.traffic?.()
+      return { preset: mixnet.preset, parameters: { meanDelayMs, loopRate, dropRate, payloadRate }, directory: mixnet.directory(), counters: mixnet.counters(), suspects: mixnet.suspects(), ...(replyGateway != null ? { replyGateway } : {}), ...(traffic != null ? { traffic } : {}) }
     })
 
     this.#route(ROUTES.quotas, async () => {

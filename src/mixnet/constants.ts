@@ -248,3 +248,16 @@ export const GATEWAY_REPLACE_AFTER_MS = 15 * SECOND
 export const GATEWAY_LEFT_GRACE_MS = 3 * SECOND
 /** A sender prefers a pseudonym's other gateways this long after one did not acknowledge in time, ms. */
 export const GATEWAY_DOWN_AVOID_MS = 1 * MINUTE
+
+/**
+ * Constant-rate sending (issue 16, item 1; docs/mixnet.md "Constant-rate
+ * sending"): the longest a message may wait in the send queue, ms. The
+ * queue holds payloadRate × this many packets; a message that needs more
+ * is refused (UMBRA_ERR_MESSAGE_TOO_LARGE), one that does not fit now waits
+ * for UMBRA_ERR_SEND_QUEUE_FULL's `retryAfterMs`. Equal to SEND_TIMEOUT_MS,
+ * which a send's default timeout adds to it.
+ */
+export const SEND_QUEUE_MAX_WAIT_MS = 60 * SECOND
+/** Bounds of `MixnetInit.rateScale` (a multiplier of the preset's Poisson rates; tests). */
+export const MIN_RATE_SCALE = 0.1
+export const MAX_RATE_SCALE = 100

@@ -118,3 +118,19 @@ export class InvalidDescriptorError extends UmbraError {
     this.name = 'InvalidDescriptorError'
   }
 }
+
+/**
+ * Constant-rate sending (issue 16, item 1): the send queue has no room for
+ * the message's packets now. `retryAfterMs` is the expected time until it
+ * has (the queue drains at the preset's rate). Code `UMBRA_ERR_SEND_QUEUE_FULL`.
+ */
+export class SendQueueFullError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_SEND_QUEUE_FULL'
+  /** Expected wait until the message fits, ms. */
+  readonly retryAfterMs: number
+  constructor (message = 'The send queue is full; retry later', options?: ErrorOptions & { retryAfterMs?: number }) {
+    super(message, SendQueueFullError.code, options)
+    this.name = 'SendQueueFullError'
+    this.retryAfterMs = options?.retryAfterMs ?? 0
+  }
+}

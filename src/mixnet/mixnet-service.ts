@@ -25,13 +25,15 @@ import {
   CONTACT_CACHE_MS, CONTACT_IDLE_MS, CONTACT_REFRESH_MEAN_MS, GATEWAY_LOOKUP_DHT_TIMEOUT_MS, LOOKUP_ATTEMPTS, LOOKUP_TIMEOUT_MS, MAX_CACHED_CONTACTS
 } from './constants.ts'
 import {
-  DEFAULT_PSEUDONYM_GATEWAYS, GATEWAY_CHECK_INTERVAL_MS, GATEWAY_DOWN_AVOID_MS, GATEWAY_LEFT_GRACE_MS, GATEWAY_REPLACE_AFTER_MS, MAX_PSEUDONYM_GATEWAYS
+  DEFAULT_PSEUDONYM_GATEWAYS, GATEWAY_CHECK_INTERVAL_MS, GATEWAY_DOWN_AVOID_MS, GATEWAY_LEFT_GRACE_MS, GATEWAY_REPLACE_AFTER_MS, MAX_PSEUDONYM_GATEWAYS,
+  MAX_RATE_SCALE, MIN_RATE_SCALE, SEND_QUEUE_MAX_WAIT_MS
 } from './constants.ts'
 import { contactDhtKey, contactNamespace, signContactRecord, verifyContactRecord, type VerifiedContact } from './contact.ts'
 import type { Namespace } from '../dht/namespace.ts'
 import { ROLE_GATEWAY, ROLE_MIX } from './descriptor.ts'
 import { createDirectory, type Directory, type MixNodeInfo } from './directory.ts'
 import { AnonymousDeliveryError, MailboxFullError, NoSurbError, NotEnoughMixesError, ReplyTooLargeError, UnknownPseudonymError } from './errors.ts'
+import { SendQueueFullError } from './errors.ts'
 import { GatewayUnreachableError, NotMyPseudonymError } from './errors.ts'
 import { DELIVERY_FRAGMENT, DELIVERY_SURB, createGateway, type Gateway } from './gateway.ts'
 import { createLinks, peerIdOfNodeKey, type Links } from './links.ts'
@@ -42,6 +44,9 @@ import { createOnionKeys, type OnionKeys } from './onion-keys.ts'
 import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
 import { createPathProbes } from './path-probes.ts'
 import { createPoolEntropy } from './sim/pool-entropy.ts'
+import { openGuards, type Guards } from './guards.ts'
+import { createPoissonClock, createSendSchedule, type BuiltPacket, type PoissonClock, type SendSchedule } from './send-schedule.ts'
+import { MIX_LAYERS, assignLayers, nodeKeyHex, selectLayeredPath } from './topology.ts'
 import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
 import { createReplayFilter, replayCapacity, type ReplayFilter } from './replay-filter.ts'
 import { openMixState, type MixState } from './mix-state.ts'
@@ -60,17 +65,22 @@ import { ACK_REFUSED_CONFLICT, ACK_REFUSED_INCOMPLETE } from './wire.ts'
 import { FLAG_PUBSUB, MAX_ANONYMOUS_ENVELOPE_BYTES, PUBLISH_OK, PUBLISH_REFUSED, REPLY_PUBLISHED, encodePubsubPublish } from './wire.ts'
 import type {
   AnonymousMessage, AnonymousReply, AnonymousSendReceipt, MixnetCounters, MixnetEvents, MixnetInit,
-  MixnetPreset, MixnetService, MixNodeSummary, PresetParameters, PseudonymGatewayState, PseudonymInfo, PseudonymService, RelayObservation
+  MixnetPreset, MixnetService, MixnetTraffic, MixNodeSummary, PresetParameters, PseudonymGatewayState, PseudonymInfo, PseudonymService, RelayObservation
 } from './types.ts'
 import type { Logger } from '../logger.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 
-/** Preset parameters (docs/mixnet.md "Presets"; Loopix, Piotrowska et al. 2017, for the model). */
+/**
+ * Preset parameters (docs/mixnet.md "Presets"; Loopix, Piotrowska et al.
+ * 2017, for the model). `payloadRate` (issue 16, item 1) is the constant
+ * packet rate of the payload stream: 2/s costs 8 KiB/s per idle node at
+ * `balanced`, 5/s 20 KiB/s at `strong` (4,096-byte packets).
+ */
 export const PRESETS: Record<MixnetPreset, PresetParameters> = {
-  none: { meanDelayMs: 0, loopRate: 0, dropRate: 0 },
-  balanced: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5 },
-  strong: { meanDelayMs: 100, loopRate: 2, dropRate: 2 }
+  none: { meanDelayMs: 0, loopRate: 0, dropRate: 0, payloadRate: 0 },
+  balanced: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5, payloadRate: 2 },
+  strong: { meanDelayMs: 100, loopRate: 2, dropRate: 2, payloadRate: 5 }
 }
 
 /** Longest setTimeout Node honours, ms (2^31 − 1; longer ones fire at once with a warning: Node docs, setTimeout). */
@@ -143,6 +153,8 @@ export interface MixnetHandle extends MixnetService {
   gatewayUsage(): GatewayUsage | undefined
   /** This relay's own anonymity estimate (src/mixnet/sim/pool-entropy.ts): mean entropy of its recent departures, bits; undefined on a client (read by src/metrics). */
   anonymityEstimate(): { bits: number, departures: number } | undefined
+  /** This node's guard set, in sample order (docs/mixnet.md "Layers and guards"; tests and the simulator). */
+  guardSample(): import('./topology.ts').GuardEntry[]
   /** Sends one raw packet to a node (tests: replays and tampering on real relays). */
   sendRawPacket(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
   /**
@@ -211,6 +223,8 @@ interface Outgoing {
   /** Mixes of tries whose acknowledgement never came: avoided too while enough others are listed (newest MAX_LOSSY_MIXES). */
   lossy: Uint8Array[]
   retransmissions: number
+  /** Longest wait of a first try in the constant-rate send queue, ms. */
+  queuedMs: number
   status: 'sending' | 'stored' | 'delivered' | 'failed'
   /** Per fragment index, the tries waiting for its acknowledgement. */
   waiters: Map<number, Set<(status: number) => void>>
@@ -290,14 +304,18 @@ export function validateMixnetInit (init: MixnetInit | undefined): Required<Omit
   if (!Number.isSafeInteger(epochMs) || epochMs < 10_000) throw new InvalidOptionError(`init.mixnet.epochMs must be an integer of at least 10000 (ms), got ${String(epochMs)}`)
   const threads = init?.threads
   if (threads != null && (!Number.isInteger(threads) || threads < 1 || threads > 64)) throw new InvalidOptionError(`init.mixnet.threads must be an integer from 1 to 64, got ${String(threads)}`)
-  return { preset, hops, epochMs, threads }
+  const rateScale = init?.rateScale ?? 1
+  if (typeof rateScale !== 'number' || !Number.isFinite(rateScale) || rateScale < MIN_RATE_SCALE || rateScale > MAX_RATE_SCALE) throw new InvalidOptionError(`init.mixnet.rateScale must be a number from ${MIN_RATE_SCALE} to ${MAX_RATE_SCALE}, got ${String(rateScale)}`)
+  return { preset, hops, epochMs, threads, rateScale }
 }
 
 /** Creates the anonymity layer of a node; see the module comment. */
 export function createMixnet (components: MixnetComponents, init: MixnetInit | undefined): MixnetHandle {
   const { libp2p, kad, privateKey, log } = components
   const options = validateMixnetInit(init)
-  const parameters = PRESETS[options.preset]
+  const preset = PRESETS[options.preset]
+  // rateScale multiplies the three Poisson rates only (tests measure rates over short windows).
+  const parameters: PresetParameters = { ...preset, loopRate: preset.loopRate * options.rateScale, dropRate: preset.dropRate * options.rateScale, payloadRate: preset.payloadRate * options.rateScale }
   const events = new TypedEventEmitter<MixnetEvents>()
   const counters = newCounters()
   const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
@@ -350,6 +368,45 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   let running = false
   /** The pub/sub service's publish for envelopes this node exits (issue 13, item 2). */
   let pubsubExit: ((envelope: Uint8Array) => Promise<Uint8Array>) | undefined
+  /** Guards for the first hop of every packet this node originates (persisted in the state database). */
+  const guards: Guards = openGuards(components.state)
+  /** Packets this node originated, by first hop PeerId. */
+  const packetsOutByLink = new Map<string, number>()
+  /** The constant-rate payload stream (issue 16, item 1): every originated packet but loop and drop cover goes through it. */
+  const schedule: SendSchedule = createSendSchedule({
+    rate: parameters.payloadRate,
+    capacity: Math.max(1, Math.ceil(parameters.payloadRate * SEND_QUEUE_MAX_WAIT_MS / 1000)),
+    send: emit,
+    cover: async () => buildDropCover(),
+    onCover: () => { counters.dropCoverSent++ },
+    expDraw: (mean) => expDraw(mean, MAX_TIMER_MS),
+    onError: (err) => { log.trace({ err: err.message }, 'payload-stream cover packet not sent') }
+  })
+
+  /**
+   * Writes a packet this node originated to its first link: counts it per
+   * link and tells the guard set whether the link worked.
+   * @throws the link's error (dial or write failed)
+   */
+  async function emit (p: BuiltPacket): Promise<void> {
+    try {
+      await links.send(p.first, p.packet)
+    } catch (err) {
+      guards.failed(p.first)
+      throw err
+    }
+    guards.succeeded(p.first)
+    const peer = directory.get(p.first)?.peerId ?? nodeKeyHex(p.first)
+    packetsOutByLink.set(peer, (packetsOutByLink.get(peer) ?? 0) + 1)
+  }
+
+  /** Node keys of this node's primary guards (32 bytes each). */
+  function guardKeys (): Uint8Array[] {
+    const listed = directory.list()
+    // Samples the guards if none are yet (a first start), so the answer does not change at the first packet.
+    guards.pick(listed.filter((n) => (n.roles & ROLE_MIX) !== 0 && !uint8ArrayEquals(n.nodeKey, ownKey)))
+    return guards.primary(new Set(listed.map((n) => nodeKeyHex(n.nodeKey)))).map((k) => uint8ArrayFromString(k, 'base16'))
+  }
 
   /** How long to wait for an answer that crosses `hops` mixes and the gateway there and back: `baseMs` plus four mean delays per hop each way, ms. */
   function roundTripBudget (baseMs: number, hops: number): number {
@@ -479,27 +536,38 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   // ---- paths ---------------------------------------------------------------
 
   /**
-   * `count` distinct mixes, uniformly at random from the directory, none in
-   * `exclude`, all with a key for `epoch`. Nodes in `avoid` (first hops that
-   * failed for this message) and path-probe suspects are left out too while
-   * enough others remain.
+   * `count` distinct mixes for `epoch`, one per layer of the stratified
+   * topology (src/mixnet/topology.ts: layers from the epoch and the
+   * directory, hop i from layer i mod 3, uniformly within the layer), none
+   * in `exclude`. Nodes in `avoid` (first hops that failed for this message,
+   * lossy mixes) and path-probe suspects are left out too while their layer
+   * has others. With `own` (a packet this node writes to its own first
+   * link), hop 0 is this node's first usable guard that is not excluded
+   * (suspects are passed over while another guard is usable); with no usable
+   * guard, hop 0 is drawn from layer 0 like any hop. `layerOffset` shifts
+   * the layers (loop cover: see selectLayeredPath).
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
    */
-  function pickMixes (count: number, epoch: number, exclude: Uint8Array[], avoid: Uint8Array[] = []): MixNodeInfo[] {
-    const listed = directory.list().filter((n) => (n.roles & ROLE_MIX) !== 0 && n.onionKeys.has(epoch) && !exclude.some((k) => uint8ArrayEquals(k, n.nodeKey)))
-    const avoided = [...avoid, ...probes.suspects()]
-    const preferred = listed.filter((n) => !avoided.some((k) => uint8ArrayEquals(k, n.nodeKey)))
-    const candidates = preferred.length >= count ? preferred : listed
-    if (candidates.length < count) {
-      throw new NotEnoughMixesError(`A ${count}-hop path needs ${count} mix nodes besides this node and the gateway; the directory has ${candidates.length}`)
+  function pickMixes (count: number, epoch: number, exclude: Uint8Array[], avoid: Uint8Array[] = [], own = false, layerOffset = 0): MixNodeInfo[] {
+    const mixes = directory.list().filter((n) => (n.roles & ROLE_MIX) !== 0 && n.onionKeys.has(epoch))
+    const layers = assignLayers(mixes, epoch)
+    const excluded = new Set(exclude.map(nodeKeyHex))
+    const suspects = new Set(probes.suspects().map(nodeKeyHex))
+    const avoided = new Set([...avoid.map(nodeKeyHex), ...suspects])
+    let first: MixNodeInfo | undefined
+    if (own) {
+      const candidates = mixes.filter((n) => !uint8ArrayEquals(n.nodeKey, ownKey))
+      first = guards.pick(candidates, (k) => excluded.has(k) || suspects.has(k)) ?? guards.pick(candidates, (k) => excluded.has(k))
     }
-    for (let i = candidates.length - 1; i > 0; i--) {
-      const j = randomInt(i + 1)
-      const t = candidates[i] as MixNodeInfo
-      candidates[i] = candidates[j] as MixNodeInfo
-      candidates[j] = t
-    }
-    return candidates.slice(0, count)
+    return selectLayeredPath({
+      layers,
+      hops: count,
+      first,
+      exclude: (n) => excluded.has(nodeKeyHex(n.nodeKey)),
+      avoid: (n) => avoided.has(nodeKeyHex(n.nodeKey)),
+      layerOffset,
+      rng: randomInt
+    })
   }
 
   function hopsTo (mixes: MixNodeInfo[], last: MixNodeInfo, epoch: number, final: SphinxHop['routing']): SphinxHop[] {
@@ -521,13 +589,16 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
    * currently lists.
    * @param onPath - called with the mixes' node keys (path probes)
    * @param exclude - node keys no hop may be (a first hop that just failed)
+   * @param own - this node sends the SURB itself (loop cover): its first hop is a guard
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES when no usable reply gateway or too few mixes are listed
    */
-  async function makeSurb (hops: number, onReply: SurbEntry['onReply'], exclude: Uint8Array[] = [], onPath?: (mixes: Uint8Array[]) => void): Promise<Uint8Array> {
+  async function makeSurb (hops: number, onReply: SurbEntry['onReply'], exclude: Uint8Array[] = [], onPath?: (mixes: Uint8Array[]) => void, own = false): Promise<Uint8Array> {
     const { rm, gateway: gw } = await replyRoute()
     const surbId = randomBytes(16)
+    // A loop (own) rotates the layers after its guard, so the probes reach every layer (src/mixnet/topology.ts).
+    const layerOffset = own ? randomInt(MIX_LAYERS) : 0
     return withEpoch((epoch) => {
-      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], exclude)
+      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], exclude, own, layerOffset)
       onPath?.(mixes.map((m) => m.nodeKey))
       const path = hopsTo(mixes, gw, epoch, { type: 'deliverSurb', mailbox: rm.key.publicKey.raw, surbId })
       const { surb, secrets } = createSurb({ epoch, firstNode: (mixes[0] as MixNodeInfo).nodeKey, hops: path })
@@ -608,7 +679,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   async function ensureReplyMailbox (): Promise<ReplyMailbox> {
     replyMailbox ??= (async () => {
       const key = await generateKeyPair('Ed25519')
-      const gw = pickGateway([ownKey, ...avoidedGateways()])
+      // Not one of this node's guards while others are listed: a loop's last hop must not be its first, which would send every loop through the next guard.
+      const gw = pickGateway([ownKey, ...avoidedGateways(), ...guardKeys()])
       const gatewayKey = gw.nodeKey
       const client = createMailboxClient({
         libp2p,
@@ -755,20 +827,22 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     const surb = await makeSurb(hops, (kind, mid, status, data) => {
       if (match(kind, mid)) settle({ status, data })
     })
-    const { first, packet } = withEpoch((epoch) => {
-      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
-      return {
-        first: (mixes[0] as MixNodeInfo).nodeKey,
-        packet: createPacket({
-          epoch,
-          hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }),
-          body: encodeGatewayLayer(flag, surb, slot)
-        })
-      }
-    })
+    let first: Uint8Array | undefined
     try {
-      await links.send(first, packet)
+      await schedule.submit(async () => withEpoch((epoch) => {
+        const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], [], true)
+        first = (mixes[0] as MixNodeInfo).nodeKey
+        return {
+          first,
+          packet: createPacket({
+            epoch,
+            hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }),
+            body: encodeGatewayLayer(FLAG_LOOKUP, surb, encodeLookupRequest({ requestId, key }))
+          })
+        }
+      }))
     } catch (err) {
+      if (first == null || err instanceof NotEnoughMixesError) throw err
       directory.reportFailure?.(first)
       log.debug({ err: (err as Error).message }, `first hop of ${what} unreachable`)
       return undefined
@@ -913,9 +987,11 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
    * that is listed and has not failed this message; a try whose
    * acknowledgement does not come in time, or that the gateway answers with
    * "unknown mailbox", moves the later tries to the next gateway.
+   * Every try waits for its slot of the constant-rate stream; the first try
+   * uses the room {@link send} reserved (`reserved.take()` says whether one is left).
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES, UMBRA_ERR_MAILBOX_FULL, UMBRA_ERR_ANON_DELIVERY_FAILED, UMBRA_ERR_ABORTED
    */
-  async function sendFragment (out: Outgoing, index: number, fragment: Uint8Array, signal: AbortSignal): Promise<void> {
+  async function sendFragment (out: Outgoing, index: number, fragment: Uint8Array, signal: AbortSignal, reserved: { take: () => boolean }): Promise<void> {
     const hops = out.hops
     const ackTimeout = roundTripBudget(FRAGMENT_ACK_TIMEOUT_MS, hops)
     let lastError: Error | undefined
@@ -930,19 +1006,23 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       // The gateway of this try, set when the packet is built (the acknowledgement comes later).
       let target: { node: MixNodeInfo, rank: number } | undefined
       try {
-        const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) onFragmentAck(out, index, status, target) }, avoid, (path) => { used.push(...path) })
-        const built = withEpoch((epoch) => {
-          target = sendGateway(out, epoch)
-          const gw = target.node
-          const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], avoid)
-          used.push(...mixes.map((m) => m.nodeKey))
-          const path = hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: out.mailbox })
-          return { first: (mixes[0] as MixNodeInfo).nodeKey, packet: createPacket({ epoch, hops: path, body: encodeGatewayLayer(0, ackSurb, fragment) }) }
-        })
-        first = built.first
-        await links.send(first, built.packet)
+        // Built at its slot of the constant-rate stream (issue 16), so a packet that waited still uses the current keys and guard.
+        const sent = await schedule.submit(async () => {
+          const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) onFragmentAck(out, index, status, target) }, avoid, (path) => { used.push(...path) })
+          return withEpoch((epoch) => {
+            target = sendGateway(out, epoch)
+            const gw = target.node
+            const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], avoid, true)
+            // The guard is not a lossy suspect of this message: only the hops after it are (a lost acknowledgement must not move a node off its guard).
+            used.push(...mixes.slice(1).map((m) => m.nodeKey))
+            first = (mixes[0] as MixNodeInfo).nodeKey
+            const path = hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: out.mailbox })
+            return { first, packet: createPacket({ epoch, hops: path, body: encodeGatewayLayer(0, ackSurb, fragment) }) }
+          })
+        }, attempt === 0 && reserved.take())
+        if (attempt === 0) out.queuedMs = Math.max(out.queuedMs, Math.round(sent.waitedMs))
       } catch (err) {
-        if (err instanceof NotEnoughMixesError) throw err
+        if (err instanceof NotEnoughMixesError || err instanceof SendQueueFullError || err instanceof AbortedError) throw err
         lastError = err as Error
         if (first != null) {
           out.excluded.push(first)
@@ -1077,14 +1157,15 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (!Number.isInteger(hops) || hops < MIN_HOPS || hops > MAX_HOPS) throw new InvalidOptionError(`hops must be an integer from ${MIN_HOPS} to ${MAX_HOPS}, got ${String(hops)}`)
       const surbCount = opts.replySurbs ?? DEFAULT_REPLY_SURBS
       if (!Number.isInteger(surbCount) || surbCount < 0 || surbCount > MAX_REPLY_SURBS) throw new InvalidOptionError(`replySurbs must be an integer from 0 to ${MAX_REPLY_SURBS}, got ${String(surbCount)}`)
-      const signal = withTimeout(opts.signal, opts.timeout ?? SEND_TIMEOUT_MS)
+      // With constant-rate sending, the default timeout also covers the longest wait in the send queue.
+      const signal = withTimeout(opts.signal, opts.timeout ?? SEND_TIMEOUT_MS + (parameters.payloadRate > 0 ? SEND_QUEUE_MAX_WAIT_MS : 0))
       const contact = await lookupContact(to, hops, signal)
       if (!contact.gateways.some((k) => directory.get(k) != null)) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
       const messageId = randomBytes(16)
       const idHex = hex(messageId)
       const out: Outgoing = {
         id: idHex, to, total: 0, hops, gatewayKeys: contact.gateways, failedGateways: new Set(), storedBy: new Set(), gatewayFailovers: 0, mailbox: contact.mailbox, stored: new Set(), excluded: [], lossy: [],
-        retransmissions: 0, status: 'sending', waiters: new Map(), updatedAt: Date.now(), startedAt: Date.now()
+        retransmissions: 0, queuedMs: 0, status: 'sending', waiters: new Map(), updatedAt: Date.now(), startedAt: Date.now()
       }
       let delivered: Promise<void> | undefined
       let ackSurb: Uint8Array = new Uint8Array(0)
@@ -1117,12 +1198,20 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       sodium.crypto_box_seal(sealed, Buffer.from(plain), Buffer.from(contact.boxKey))
       const total = Math.max(1, Math.ceil(sealed.byteLength / FRAGMENT_DATA_SIZE))
       if (total > MAX_FRAGMENTS) throw new MessageTooLargeError(`The message needs ${total} fragments; at most ${MAX_FRAGMENTS}`)
+      const queue = schedule.state()
+      if (queue.rate > 0 && total > queue.capacity) {
+        throw new MessageTooLargeError(`The message needs ${total} packets; the send queue holds at most ${queue.capacity} (${SEND_QUEUE_MAX_WAIT_MS / 1000} s at ${queue.rate} packets/s, preset ${options.preset}): send a shorter body`)
+      }
+      // Admitted whole or not at all: UMBRA_ERR_SEND_QUEUE_FULL says how long until it fits.
+      schedule.reserve(total)
+      let unreserved = total
+      const reserved = { take: () => { if (unreserved === 0) return false; unreserved--; return true } }
       out.total = total
       track(out)
       try {
         await Promise.all(Array.from({ length: total }, async (_, index) => {
           const fragment = encodeFragment({ messageId, index, total, data: sealed.subarray(index * FRAGMENT_DATA_SIZE, (index + 1) * FRAGMENT_DATA_SIZE) })
-          await sendFragment(out, index, fragment, signal)
+          await sendFragment(out, index, fragment, signal, reserved)
         }))
         if (out.status === 'sending') setOutcome(out, 'stored')
         if (opts.wait === 'delivered' && delivered != null && out.status !== 'delivered') {
@@ -1136,13 +1225,15 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         }
         const status: 'stored' | 'delivered' = out.status === 'delivered' ? 'delivered' : 'stored'
         components.metrics?.messageSent('anonymous')
-        return { id: idHex, to, fragments: total, retransmissions: out.retransmissions, status, rttMs: performance.now() - started, gateways: [...out.storedBy], gatewayFailovers: out.gatewayFailovers } satisfies AnonymousSendReceipt
+        return { id: idHex, to, fragments: total, retransmissions: out.retransmissions, status, rttMs: performance.now() - started, gateways: [...out.storedBy], gatewayFailovers: out.gatewayFailovers, queuedMs: out.queuedMs } satisfies AnonymousSendReceipt
       } catch (err) {
         if (out.status === 'sending') setOutcome(out, 'failed')
         components.metrics?.sendFailed('anonymous')
         contacts.delete(to)
         if (err instanceof UmbraError && !(err instanceof AbortedError)) Object.assign(err, { messageId: idHex })
         throw err
+      } finally {
+        schedule.release(unreserved)
       }
     },
 
@@ -1163,6 +1254,16 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     gatewayUsage () {
       if (gateway == null || store == null) return undefined
       return { claimed: gateway.mailboxCount(), ...store.totals() }
+    },
+
+    traffic (): MixnetTraffic {
+      const listed = new Set(directory.list().map((n) => nodeKeyHex(n.nodeKey)))
+      const guardIds = guards.primary(listed).map((k) => directory.get(Buffer.from(k, 'hex'))?.peerId ?? k)
+      return { sendQueue: schedule.state(), guards: guardIds, packetsOutByLink: Object.fromEntries(packetsOutByLink) }
+    },
+
+    guardSample () {
+      return guards.sample()
     },
 
     async sendRawPacket (nodeKey, packet) {
@@ -1203,7 +1304,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (msg != null) msg.repliesLeft = entry?.surbs.length ?? 0
       const surb = decodeSurb(encoded)
       const { firstNode, packet } = createSurbReply(surb, encodeReplyLayer({ kind: REPLY_DATA, messageId: Buffer.from(messageId, 'hex'), status: 0, data: body }))
-      await links.send(firstNode, packet)
+      // The SURB's first hop was chosen by the original sender, so it is not this node's guard; the packet still takes a slot of the stream.
+      await schedule.submit(async () => ({ first: firstNode, packet }))
     },
 
     inbox () {
@@ -1341,11 +1443,13 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       timers.add(gatewayTimer)
       scheduleCover('loop')
       scheduleCover('drop')
+      schedule.start()
     },
 
     async stop () {
       if (!running) return
       running = false
+      schedule.stop()
       for (const t of timers) { clearTimeout(t); clearInterval(t) }
       timers.clear()
       stopContactRefresh()
@@ -1617,7 +1721,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     if (msg.ackSurb.byteLength === SURB_SIZE) {
       try {
         const { firstNode, packet } = createSurbReply(decodeSurb(msg.ackSurb), encodeReplyLayer({ kind: REPLY_DELIVERED, messageId: f.messageId, status: 0, data: new Uint8Array(0) }))
-        void links.send(firstNode, packet).catch(() => { counters.acksFailed++ })
+        void schedule.submit(async () => ({ first: firstNode, packet })).catch(() => { counters.acksFailed++ })
       } catch {
         drop('malformed')
       }
@@ -1635,17 +1739,23 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   // ---- cover traffic (Loopix) --------------------------------------------------
 
-  function scheduleCover (kind: 'loop' | 'drop'): void {
+  /** Runs one cover stream (Loopix loop or drop cover) at its Poisson rate, its events placed on the clock (src/mixnet/send-schedule.ts). */
+  function scheduleCover (kind: 'loop' | 'drop', clock?: PoissonClock): void {
     const rate = kind === 'loop' ? parameters.loopRate : parameters.dropRate
     if (rate <= 0 || !running) return
-    const wait = expDelay(1000 / rate)
-    later(wait, () => {
+    const c = clock ?? createPoissonClock(1000 / rate, expDelay)
+    later(c.nextDelay(), () => {
       if (!running) return
       void sendCover(kind).catch((err) => { log.trace({ err: err.message }, 'cover packet not sent') })
-      scheduleCover(kind)
+      scheduleCover(kind, c)
     })
   }
 
+  /**
+   * Sends one loop or drop cover packet on this node's own Poisson stream
+   * (Loopix): its first hop is this node's guard, like every packet it
+   * originates, so cover and real packets share the first link.
+   */
   async function sendCover (kind: 'loop' | 'drop'): Promise<void> {
     const hops = options.hops
     if (kind === 'loop') {
@@ -1654,20 +1764,29 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
         if (k !== REPLY_LOOP) return
         counters.loopsReturned++
         probes.returned(probeId)
-      }, [], (path) => { probes.sent(probeId, path) })
+      }, [], (path) => { probes.sent(probeId, path) }, true)
       const { firstNode, packet } = createSurbReply(decodeSurb(encoded), encodeReplyLayer({ kind: REPLY_LOOP, messageId: randomBytes(16), status: 0, data: new Uint8Array(0) }))
-      await links.send(firstNode, packet)
+      await emit({ first: firstNode, packet })
       counters.loopsSent++
       return
     }
+    await emit(buildDropCover())
+    counters.dropCoverSent++
+  }
+
+  /**
+   * A drop cover packet: a random gateway discards it (flag 2). Fills the
+   * payload stream's slots when no real packet waits, and the drop stream.
+   * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
+   */
+  function buildDropCover (): BuiltPacket {
+    const hops = options.hops
     const gw = pickGateway([ownKey])
     const fragment = encodeFragment({ messageId: randomBytes(16), index: 0, total: 1, data: randomBytes(FRAGMENT_DATA_SIZE) })
-    const { first, packet } = withEpoch((epoch) => {
-      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey])
+    return withEpoch((epoch) => {
+      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], [], true)
       return { first: (mixes[0] as MixNodeInfo).nodeKey, packet: createPacket({ epoch, hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }), body: encodeGatewayLayer(FLAG_DROP_COVER, undefined, fragment) }) }
     })
-    await links.send(first, packet)
-    counters.dropCoverSent++
   }
 
   return service

@@ -18,6 +18,13 @@
  *
  * An honest mix loses loops only when it shares a path with a bad one, so
  * its returns outnumber its losses unless most mixes are bad.
+ *
+ * Guards (issue 16): a loop's first hop is the node's guard, on every loop
+ * it sends. A guard that drops everything would make every mix it shared
+ * loops with look bad, so a lost loop whose first hop is a suspect (after
+ * this loss is scored) blames only that first hop; the node then passes the
+ * suspect guard over for the next one (Tor's path-bias idea: an entry that
+ * fails most circuits is the one to leave).
  */
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 
@@ -105,7 +112,9 @@ export function createPathProbes (init: PathProbesInit): PathProbes {
       for (const [id, p] of pending) {
         if (t - p.sentAt < init.timeoutMs) continue
         pending.delete(id)
-        for (const k of p.path) {
+        for (const [i, k] of p.path.entries()) {
+          // The first hop (the guard) is scored first; once it is a suspect, the rest of its loops' paths are not blamed.
+          if (i > 0 && (scoreOf(p.path[0] as Uint8Array, t).suspectUntil > t)) break
           const s = scoreOf(k, t)
           s.lost++
           if (s.suspectUntil <= t && s.lost >= minLost && s.returned * 4 <= s.lost) {

@@ -11,14 +11,21 @@ export interface PresetParameters {
   loopRate: number
   /** Drop cover packets per second (Poisson rate); 0 = off. */
   dropRate: number
+  /**
+   * Packets per second this node emits on its payload stream (Poisson rate
+   * λ; Loopix "payload messages", issue 16 item 1): each event sends the next
+   * queued real packet, or a drop cover packet when none waits. 0 = off:
+   * real packets go out at once.
+   */
+  payloadRate: number
 }
 
 /** Options of the mixnet, `createNode({ mixnet })`. Every field is optional. */
 export interface MixnetInit {
   /**
    * `none`: no delays, no cover traffic (tests, benchmarks).
-   * `balanced`: 20 ms mean delay per mix, 0.5 loop + 0.5 drop cover packets/s.
-   * `strong`: 100 ms mean delay per mix, 2 loop + 2 drop cover packets/s.
+   * `balanced`: 20 ms mean delay per mix, 0.5 loop + 0.5 drop cover packets/s, a 2 packets/s payload stream.
+   * `strong`: 100 ms mean delay per mix, 2 loop + 2 drop cover packets/s, a 5 packets/s payload stream.
    * @default 'balanced'
    */
   preset?: MixnetPreset
@@ -28,6 +35,13 @@ export interface MixnetInit {
   epochMs?: number
   /** Worker threads that process Sphinx packets (server nodes). @default os.availableParallelism() */
   threads?: number
+  /**
+   * Multiplies the preset's three Poisson rates (payload, loop, drop), 0.1
+   * to 100, keeping its structure and delays: tests measure rates over
+   * short windows with it. Every node of a network may use its own.
+   * @default 1
+   */
+  rateScale?: number
 }
 
 /** Options of {@link MixnetService.send}. */
@@ -74,6 +88,8 @@ export interface AnonymousSendReceipt {
    * not acknowledge in time, or did not hold the mailbox). 0: the first one took it.
    */
   gatewayFailovers: number
+  /** How long the message's packets waited in the constant-rate send queue, ms (the longest of its fragments; 0 with the `none` preset). */
+  queuedMs?: number
 }
 
 /** An anonymous message this node received for one of its pseudonyms. */
@@ -296,6 +312,22 @@ export interface MixnetService {
    * `none` preset, which sends no loops.
    */
   suspects(): string[]
+  /**
+   * What an observer of this node's links sees and what shapes it (issue 16):
+   * the send queue, the primary guards, and packets this node originated
+   * per first link. Optional so that API test doubles may leave it out.
+   */
+  traffic?(): MixnetTraffic
+}
+
+/** {@link MixnetService.traffic}. */
+export interface MixnetTraffic {
+  /** The constant-rate send queue (rate 0: off, packets go out at once). */
+  sendQueue: { rate: number, queued: number, capacity: number, estimatedWaitMs: number }
+  /** PeerIds of this node's primary guards, in the order they are used (docs/mixnet.md "Layers and guards"). */
+  guards: string[]
+  /** Packets this node originated (not relayed), by the PeerId of the first hop they were written to. */
+  packetsOutByLink: Record<string, number>
 }
 
 /** Options of {@link PseudonymService.create}. */

@@ -106,7 +106,7 @@ class FakeNode extends EventTarget {
 
   readonly mixnet: MixnetService = {
     preset: 'balanced',
-    parameters: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5 },
+    parameters: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5, payloadRate: 2 },
     events: new EventTarget() as unknown as MixnetService['events'],
     send: async (to: string, body: Uint8Array, options?: AnonymousSendOptions): Promise<AnonymousSendReceipt> => {
       const failures: Record<string, [string, string]> = {
@@ -744,7 +744,7 @@ describe('HTTP API over a fake node', () => {
     assert.equal(res.status, 200, JSON.stringify(res.body))
     assert.deepEqual(res.body, {
       preset: 'balanced',
-      parameters: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5 },
+      parameters: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5, payloadRate: 2 },
       directory: [{ peerId: '12D3KooWMixA', addrs: ['/ip4/127.0.0.1/tcp/4002'], epochs: [7, 8], expiresAt: 9_000 }],
       counters: node.mixnet.counters(),
       replyGateway: '12D3KooWMixA',
@@ -1106,7 +1106,7 @@ describe('anonymous messages through the HTTP API over six real nodes', () => {
     }
     assert.equal(mix.status, 200)
     assert.equal(mix.body.preset, 'none')
-    assert.deepEqual(mix.body.parameters, { meanDelayMs: 0, loopRate: 0, dropRate: 0 })
+    assert.deepEqual(mix.body.parameters, { meanDelayMs: 0, loopRate: 0, dropRate: 0, payloadRate: 0 })
     const peerIds = net.nodes.map((n) => n.peerId).sort()
     assert.deepEqual(mix.body.directory.map((d: { peerId: string }) => d.peerId), peerIds)
     assert.equal(typeof mix.body.counters.packetsIn, 'number')

@@ -69,6 +69,8 @@ describe('a silent dropper on real loopback nodes (preset balanced: loop cover o
     const recipient = net.nodes[6] as UmbraNode
     const p = await recipient.pseudonyms.create()
     const sender = net.nodes.find((n) => n !== recipient && n.peerId !== p.gateways[0]) as UmbraNode
+    // The reply mailbox is claimed with the first loop: the dropper must not be its gateway (loops end there, unscored).
+    while (sender.mixnet.replyGateway() == null) await new Promise((resolve) => setTimeout(resolve, 100))
     const dropper = net.nodes.find((n) => n !== recipient && n !== sender && n.peerId !== p.gateways[0] && n.peerId !== sender.mixnet.replyGateway()) as UmbraNode
     // The dropper stays connected, listed and reachable; it reads every packet and relays none.
     await dropper.libp2p.unhandle(MIX_PROTOCOL)

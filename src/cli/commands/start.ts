@@ -35,6 +35,8 @@ export interface StartFlags {
   pubsubMode?: PubSubMode
   pubsubStrategy?: HybridStrategy
   pubsubCentral?: string
+  /** `--mixnet-rate-scale`: multiplies the preset's Poisson rates (tests). */
+  mixnetRateScale?: number
   /** `--stun-port`: UDP port of a server's STUN server, `false` for `off`. @default the node's (3478) */
   stunPort?: number | false
   /** `--stun-server`: `host:port` STUN servers of a client's ICE. @default the node's (each bootstrap host, port 3478) */
@@ -137,11 +139,12 @@ export async function runStart (flags: StartFlags): Promise<number> {
     if (flags.role != null) init.role = flags.role
     if (flags.client === true) init.role = 'client'
     if (flags.importKey != null) await importWalletKey(dataDir, flags.importKey, init.role ?? DEFAULT_ROLE, passphrase)
-    if (flags.mixnetPreset != null || flags.mixnetThreads != null || flags.mixnetEpoch != null) {
+    if (flags.mixnetPreset != null || flags.mixnetThreads != null || flags.mixnetEpoch != null || flags.mixnetRateScale != null) {
       init.mixnet = {
         ...(flags.mixnetPreset != null ? { preset: flags.mixnetPreset } : {}),
         ...(flags.mixnetThreads != null ? { threads: flags.mixnetThreads } : {}),
-        ...(flags.mixnetEpoch != null ? { epochMs: flags.mixnetEpoch } : {})
+        ...(flags.mixnetEpoch != null ? { epochMs: flags.mixnetEpoch } : {}),
+        ...(flags.mixnetRateScale != null ? { rateScale: flags.mixnetRateScale } : {})
       }
     }
     if (flags.stunPort != null || flags.stunServer != null || flags.stunHost != null || flags.upnp === false || flags.exemptLoopback === false) {
