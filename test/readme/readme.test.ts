@@ -5,7 +5,8 @@
  *
  * Conventions (README "Quick start"):
  * - a command ending in `&` runs in the background; the test waits for its
- *   ready line (`umbra node ready:`, `testnet of N nodes is up`) and stops it
+ *   ready line (`umbra node ready:`, `testnet of N nodes is up`, or
+ *   `umbra sub: subscribed to` on stderr) and stops it
  *   at the end;
  * - `<name>` stands for a value an earlier command printed; the command with
  *   the comment `# → <name>` prints it, and the kind of value comes from the
@@ -39,7 +40,7 @@ const READY_TIMEOUT_MS = 45_000
 /** Most time a library example may take, ms. */
 const EXAMPLE_TIMEOUT_MS = 45_000
 /** What a background command prints once it is up. */
-const READY_LINE = /^umbra node ready: |^testnet of \d+ nodes? is up$/m
+const READY_LINE = /^umbra node ready: |^testnet of \d+ nodes? is up$|^umbra sub: subscribed to /m
 
 /** One fenced block of the README. */
 export interface ReadmeBlock {
@@ -216,7 +217,7 @@ describe('README runs as typed', { timeout: 240_000 }, () => {
     child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d })
     child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d })
     const deadline = Date.now() + READY_TIMEOUT_MS
-    while (!READY_LINE.test(stdout)) {
+    while (!READY_LINE.test(stdout) && !READY_LINE.test(stderr)) {
       assert.ok(child.exitCode == null && child.signalCode == null, `${where}: \`${command}\` exited (${child.signalCode ?? child.exitCode}) before its ready line\nstdout:\n${stdout}\nstderr:\n${stderr}`)
       assert.ok(Date.now() < deadline, `${where}: \`${command}\` printed no ready line within ${READY_TIMEOUT_MS} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`)
       await new Promise((resolve) => setTimeout(resolve, 50))

@@ -17,8 +17,9 @@ export function pubsubLine (m: PubSubMessageInfo): string {
 }
 
 /**
- * `umbra sub TOPIC [--history SECONDS]`: subscribes the node and prints one
- * line per message (`--json`: the message object) until SIGINT or SIGTERM,
+ * `umbra sub TOPIC [--history SECONDS]`: subscribes the node, says so on
+ * stderr (`umbra sub: subscribed to TOPIC; Ctrl-C stops`), and prints one
+ * line per message on stdout (`--json`: the message object) until SIGINT or SIGTERM,
  * then unsubscribes unless the node was subscribed before. With
  * `--history`, the messages server nodes stored in the last SECONDS come
  * first.
@@ -45,6 +46,7 @@ export async function runSub (topic: string, flags: ClientCommandFlags & { histo
     let next = events.next()
     const since = flags.history != null ? Date.now() - flags.history * 1000 : undefined
     await api.subscribe(topic, since != null ? { since } : {})
+    process.stderr.write(`umbra sub: subscribed to ${printable(topic)}; Ctrl-C stops\n`)
     if (since != null) for (const m of (await api.topicMessages(topic, { since })).messages) print(m)
     for (;;) {
       const r = await next
