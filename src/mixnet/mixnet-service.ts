@@ -837,7 +837,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
           packet: createPacket({
             epoch,
             hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }),
-            body: encodeGatewayLayer(FLAG_LOOKUP, surb, encodeLookupRequest({ requestId, key }))
+            body: encodeGatewayLayer(flag, surb, slot)
           })
         }
       }))
