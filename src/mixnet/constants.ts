@@ -232,3 +232,11 @@ export const GATEWAY_REPLACE_AFTER_MS = 15 * SECOND
 export const GATEWAY_LEFT_GRACE_MS = 3 * SECOND
 /** A sender prefers a pseudonym's other gateways this long after one did not acknowledge in time, ms. */
 export const GATEWAY_DOWN_AVOID_MS = 1 * MINUTE
+
+/**
+ * A relay's Sphinx worker threads are started at its first packet and
+ * stopped after this long without one, ms (issue 15 item 2: each worker
+ * isolate holds about 10 MB, so an idle node keeps none; starting them
+ * again costs the next packet about 50 ms).
+ */
+export const SPHINX_POOL_IDLE_MS = 30 * SECOND
