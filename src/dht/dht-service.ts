@@ -10,7 +10,7 @@ import { InvalidTtlError, KeyOwnedError, ValueTooLargeError } from './errors.ts'
 import { dataNamespace, dhtKeyFor, signRecord, verifyRecord, type VerifiedRecord } from './record.ts'
 import type { DhtGetOptions, DhtGetResult, DhtPutOptions, DhtPutResult, DhtService } from './types.ts'
 import type { Logger } from '../logger.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
 import type { StateDatabase } from '../store/index.ts'
@@ -145,9 +145,9 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
     return await dataNamespace.query(kad, dhtKey, { signal, quorum: q, me })
   }
 
-  async function publish (dhtKey: Uint8Array, bytes: Uint8Array, signal: AbortSignal): Promise<number> {
+  async function publish (dhtKey: Uint8Array, bytes: Uint8Array, signal: AbortSignal, peers?: PeerId[]): Promise<number> {
     try {
-      return await dataNamespace.publish(kad, dhtKey, bytes, signal)
+      return await dataNamespace.publish(kad, dhtKey, bytes, signal, peers)
     } catch (err) {
       if (err instanceof AbortedError) throw new AbortedError('DHT put aborted or timed out; the record is kept locally and re-published', { cause: err })
       throw err
@@ -166,8 +166,9 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
         throw new InvalidTtlError(`ttl must be whole milliseconds from ${MIN_TTL_MS} to ${MAX_TTL_MS}, got ${String(ttl)}`)
       }
       const signal = withTimeout(options.signal, queryTimeout)
-      // Learn the newest copy first: it decides ownership and the next sequence number.
-      const found = await queryNetwork(dhtKey, signal, quorum)
+      // One lookup (issue 15): it finds the newest copy, which decides ownership and the next sequence number,
+      // and the k closest nodes, which the record is then sent to without a second lookup.
+      const { best: found, closest } = await dataNamespace.lookup(kad, dhtKey, { signal, me })
       if (found != null && !uint8ArrayEquals(found.rec.publisher, me)) {
         throw new KeyOwnedError(`Key "${key}" belongs to ${encodeKey(found.rec.publisher)} until ${new Date(found.rec.expiresAt).toISOString()}`)
       }
@@ -176,7 +177,9 @@ export function createDhtService (components: DhtServiceComponents, init: DhtSer
       const bytes = await signRecord({ privateKey, dhtKey, seq, expiresAt, value })
       owned.set(key, { dhtKey, bytes, seq, expiresAt })
       saveOwned?.run(key, dhtKey, bytes, seq, expiresAt)
-      const storedOn = await publish(dhtKey, bytes, signal)
+      // This node's own copy, where kad-dht's put keeps it (readLocalRecord).
+      await datastore.put(recordDatastoreKey(dhtKey), new Libp2pRecord(dhtKey, bytes, new Date()).serialize())
+      const storedOn = await publish(dhtKey, bytes, signal, closest)
       log.debug({ seq, storedOn }, 'dht put')
       if (storedOn < MIN_REPLICAS) republishEarly(key, 0)
       return { key, seq, expiresAt, storedOn }

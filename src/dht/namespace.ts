@@ -23,15 +23,17 @@
  * kadDHT({ validators: { [notes.name]: notes.validator(readLocal) }, selectors: { [notes.name]: notes.selector } })
  * ```
  */
+import { createHash } from 'node:crypto'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { MessageType, Record as Libp2pRecord } from '@libp2p/kad-dht'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { encodeKey } from '../identity/index.ts'
 import { AbortedError } from '../errors.ts'
-import { MAX_CLOCK_SKEW_MS, MAX_TTL_MS, RECORD_SIGNATURE_DOMAIN, RECORD_VERSION } from './constants.ts'
+import { K, MAX_CLOCK_SKEW_MS, MAX_TTL_MS, RECORD_SIGNATURE_DOMAIN, RECORD_VERSION } from './constants.ts'
 import { InvalidRecordError, KeyOwnedError } from './errors.ts'
 import { UmbraRecord, UmbraRecordSignable } from './pb/record.ts'
-import type { KadDHT } from '@libp2p/kad-dht'
-import type { PrivateKey } from '@libp2p/interface'
+import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -117,11 +119,23 @@ export interface Namespace<T> {
    */
   query(kad: KadDHT, dhtKey: Uint8Array, options: { signal: AbortSignal, quorum: number, me?: Uint8Array }): Promise<{ rec: Verified<T>, remote: boolean } | undefined>
   /**
-   * Stores `bytes` on the closest nodes (kad-dht put).
+   * One full Kademlia lookup of `dhtKey` (a kad-dht get that is never cut
+   * short by a quorum): the best valid copy, as {@link query}, and the (at
+   * most k) nodes closest to the key that answered, closest first. A put
+   * gives them to {@link publish} so that it needs no second lookup
+   * (issue 15 item 3).
+   * @throws UMBRA_ERR_ABORTED when `signal` ends the lookup before it found a copy
+   */
+  lookup(kad: KadDHT, dhtKey: Uint8Array, options: { signal: AbortSignal, me?: Uint8Array }): Promise<{ best?: { rec: Verified<T>, remote: boolean }, closest: PeerId[] }>
+  /**
+   * Stores `bytes` on the closest nodes: with `peers` (from {@link lookup}),
+   * a PUT_VALUE to each of them directly; without, a kad-dht put (a lookup
+   * of its own, then the PUT_VALUEs). Either way kad-dht's datastore is not
+   * written here: the caller keeps its own copy (`kad.put` does write it).
    * @returns how many nodes acknowledged the PUT_VALUE
    * @throws UMBRA_ERR_ABORTED when `signal` ends it
    */
-  publish(kad: KadDHT, dhtKey: Uint8Array, bytes: Uint8Array, signal: AbortSignal): Promise<number>
+  publish(kad: KadDHT, dhtKey: Uint8Array, bytes: Uint8Array, signal: AbortSignal, peers?: PeerId[]): Promise<number>
 }
 
 function signable (dhtKey: Uint8Array, publisher: Uint8Array, seq: number, expiresAt: number, value: Uint8Array): Uint8Array {
@@ -138,6 +152,34 @@ function signable (dhtKey: Uint8Array, publisher: Uint8Array, seq: number, expir
 function refuse (what: string, err: unknown): never {
   if (err instanceof InvalidRecordError) throw err
   throw new InvalidRecordError(`${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+/**
+ * The part of kad-dht's `KadDHT` class that sends one request to one peer
+ * (`network.sendRequest`, dist/src/network.d.ts); public on the class,
+ * absent from the `KadDHT` interface.
+ */
+interface KadNetwork {
+  network?: {
+    sendRequest(to: PeerId, msg: { type: MessageType, key: Uint8Array, record: Uint8Array }, options: { signal: AbortSignal, path: { index: number, queued: number, running: number, total: number } }): AsyncIterable<QueryEvent>
+  }
+}
+
+/** kad-dht's distance metric: SHA-256 of the key, or of a PeerId's multihash (its `convertBuffer` / `convertPeerId`). */
+function kadId (bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest()
+}
+
+/** The at most {@link K} of `peers` closest to `dhtKey` by XOR distance (Maymounkov & Mazières 2002 §2.1), closest first. */
+function closestTo (dhtKey: Uint8Array, peers: Iterable<PeerId>): PeerId[] {
+  const target = kadId(dhtKey)
+  const scored = [...peers].map((peer) => {
+    const id = kadId(peer.toMultihash().bytes)
+    for (let i = 0; i < id.length; i++) id[i] = (id[i] as number) ^ (target[i] as number)
+    return { peer, distance: id }
+  })
+  scored.sort((a, b) => Buffer.compare(a.distance, b.distance))
+  return scored.slice(0, K).map((s) => s.peer)
 }
 
 function isAbort (err: unknown, signal: AbortSignal): boolean {
@@ -210,6 +252,43 @@ export function defineNamespace<T> (spec: NamespaceSpec<T>): Namespace<T> {
       refuse(`${spec.name} record value refused`, err)
     }
     return { ...verified, decoded }
+  }
+
+  /** kad-dht get of `dhtKey`: the best valid copy; stops after `quorum` remote ones; every node that answered goes into `responders`. */
+  async function run (kad: KadDHT, dhtKey: Uint8Array, options: { signal: AbortSignal, quorum: number, me?: Uint8Array }, responders?: Map<string, PeerId>): Promise<{ rec: Verified<T>, remote: boolean } | undefined> {
+    let best: { rec: Verified<T>, remote: boolean } | undefined
+    let remoteCopies = 0
+    const me = options.me ?? new Uint8Array(0)
+    const consider = async (bytes: Uint8Array, remote: boolean): Promise<void> => {
+      try {
+        const rec = await verify(dhtKey, bytes)
+        if (remote) remoteCopies++
+        if (best == null || rec.seq > best.rec.seq || (rec.seq === best.rec.seq && rec.expiresAt > best.rec.expiresAt)) best = { rec, remote }
+      } catch {
+        // invalid copies are ignored; kad-dht already discards most of them
+      }
+    }
+    const enough = new AbortController()
+    const signal = AbortSignal.any([options.signal, enough.signal])
+    try {
+      for await (const event of kad.get(dhtKey, { signal })) {
+        if (event.name === 'PEER_RESPONSE') responders?.set(event.from.toString(), event.from)
+        if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value, true)
+        else if (event.name === 'VALUE') await consider(event.value, !uint8ArrayEquals(event.from.publicKey?.raw ?? new Uint8Array(), me))
+        if (remoteCopies >= options.quorum) {
+          enough.abort()
+          break
+        }
+      }
+    } catch (err) {
+      if (enough.signal.aborted) return best
+      if (isAbort(err, options.signal)) {
+        if (best != null) return best
+        throw new AbortedError('DHT query aborted or timed out', { cause: err })
+      }
+      if (best == null && (err as Error)?.name !== 'NotFoundError') throw err
+    }
+    return best
   }
 
   return {
@@ -289,45 +368,34 @@ export function defineNamespace<T> (spec: NamespaceSpec<T>): Namespace<T> {
     },
 
     async query (kad, dhtKey, options) {
-      let best: { rec: Verified<T>, remote: boolean } | undefined
-      let remoteCopies = 0
-      const me = options.me ?? new Uint8Array(0)
-      const consider = async (bytes: Uint8Array, remote: boolean): Promise<void> => {
-        try {
-          const rec = await verify(dhtKey, bytes)
-          if (remote) remoteCopies++
-          if (best == null || rec.seq > best.rec.seq || (rec.seq === best.rec.seq && rec.expiresAt > best.rec.expiresAt)) best = { rec, remote }
-        } catch {
-          // invalid copies are ignored; kad-dht already discards most of them
-        }
-      }
-      const enough = new AbortController()
-      const signal = AbortSignal.any([options.signal, enough.signal])
-      try {
-        for await (const event of kad.get(dhtKey, { signal })) {
-          if (event.name === 'PEER_RESPONSE' && event.record != null) await consider(event.record.value, true)
-          else if (event.name === 'VALUE') await consider(event.value, !uint8ArrayEquals(event.from.publicKey?.raw ?? new Uint8Array(), me))
-          if (remoteCopies >= options.quorum) {
-            enough.abort()
-            break
-          }
-        }
-      } catch (err) {
-        if (enough.signal.aborted) return best
-        if (isAbort(err, options.signal)) {
-          if (best != null) return best
-          throw new AbortedError('DHT query aborted or timed out', { cause: err })
-        }
-        if (best == null && (err as Error)?.name !== 'NotFoundError') throw err
-      }
-      return best
+      return await run(kad, dhtKey, options)
     },
 
-    async publish (kad, dhtKey, bytes, signal) {
+    async lookup (kad, dhtKey, options) {
+      const responders = new Map<string, PeerId>()
+      const best = await run(kad, dhtKey, { ...options, quorum: Infinity }, responders)
+      return { best, closest: closestTo(dhtKey, responders.values()) }
+    },
+
+    async publish (kad, dhtKey, bytes, signal, peers) {
       let storedOn = 0
       try {
-        for await (const event of kad.put(dhtKey, bytes, { signal })) {
-          if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') storedOn++
+        const { network } = kad as KadNetwork
+        if (peers == null || network == null) {
+          for await (const event of kad.put(dhtKey, bytes, { signal })) {
+            if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') storedOn++
+          }
+        } else {
+          // The PUT_VALUE kad-dht's put sends (content-fetching put), to the nodes a lookup just found, all at once.
+          const record = new Libp2pRecord(dhtKey, bytes, new Date()).serialize()
+          const msg = { type: MessageType.PUT_VALUE, key: dhtKey, record }
+          const sent = await Promise.allSettled(peers.map(async (peer, index) => {
+            for await (const event of network.sendRequest(peer, msg, { signal, path: { index, queued: 0, running: 0, total: peers.length } })) {
+              if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') storedOn++
+            }
+          }))
+          const failed = sent.find((r) => r.status === 'rejected')
+          if (storedOn === 0 && failed != null && signal.aborted) throw failed.reason
         }
       } catch (err) {
         if (isAbort(err, signal)) throw new AbortedError('DHT put aborted or timed out', { cause: err })

@@ -261,3 +261,11 @@ export const SEND_QUEUE_MAX_WAIT_MS = 60 * SECOND
 /** Bounds of `MixnetInit.rateScale` (a multiplier of the preset's Poisson rates; tests). */
 export const MIN_RATE_SCALE = 0.1
 export const MAX_RATE_SCALE = 100
+
+/**
+ * A relay's Sphinx worker threads are started at its first packet and
+ * stopped after this long without one, ms (issue 15 item 2: each worker
+ * isolate holds about 10 MB, so an idle node keeps none; starting them
+ * again costs the next packet about 50 ms).
+ */
+export const SPHINX_POOL_IDLE_MS = 30 * SECOND

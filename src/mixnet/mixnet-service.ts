@@ -53,7 +53,8 @@ import { openMixState, type MixState } from './mix-state.ts'
 import type { StateDatabase } from '../store/index.ts'
 import { PAYLOAD_SIZE, SURB_SIZE, createPacket, createSurb, createSurbReply, decodeSurb, encodeSurb, openSurbReply, packetEpoch, type SphinxHop, type SurbSecrets } from './sphinx/index.ts'
 import { ALPHA_OFFSET, ALPHA_SIZE } from './sphinx/constants.ts'
-import { createSphinxPool, type SphinxPool } from './worker-pool.ts'
+import type { SphinxPool } from './worker-pool.ts'
+import { createLazySphinxPool } from './lazy-pool.ts'
 import type { QuotaCounters } from '../quota.ts'
 import {
   ACK_REFUSED_BYTES, ACK_REFUSED_MESSAGES, ACK_STORED, ACK_UNKNOWN_MAILBOX, FLAG_DROP_COVER, FRAGMENT_DATA_SIZE, MAX_FRAGMENTS,
@@ -1392,7 +1393,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       running = true
       pseudonymStore = await createPseudonymStore(components.dataDir)
       if (components.server) {
-        pool = createSphinxPool({ threads: options.threads })
+        pool = createLazySphinxPool({ threads: options.threads })
         replay = createReplayFilter({ store: mixState?.replayTags, maxPerEpoch: replayCapacity(RELAY_DESIGN_RATE, options.epochMs, graceMs) })
         const updateKeys = (): void => {
           if (onion == null || pool == null) return
