@@ -102,15 +102,17 @@ describe('createReplayFilter', () => {
       for (let i = 0; i < 65_536 && done + i < n; i++) if (f.seen(3, buf.subarray(16 * i, 16 * i + 16))) refused++
     }
     const ms = performance.now() - t0
-    assert.equal(refused, 0)
-    assert.equal(f.size(), n)
+    // A fresh tag is taken for a replay with probability ≤ 9 × segments × 2^-32 (about 1e-8 here), so over 10^6
+    // lookups the expected count is about 0.01: 3 or more (probability < 1e-6) means the bound does not hold.
+    assert.ok(refused <= 2, `${refused} fresh tags taken for replays while filling`)
+    assert.equal(f.size(), n - refused)
     assert.equal(f.refusals(), 0)
     let falsePositives = 0
     for (let done = 0; done < n; done += 65_536) {
       sodium.randombytes_buf(buf)
       for (let i = 0; i < 65_536; i++) if (f.has(3, buf.subarray(16 * i, 16 * i + 16))) falsePositives++
     }
-    assert.equal(falsePositives, 0) // expected ≈ 0.01 at ≤ 1e-8 per lookup
+    assert.ok(falsePositives + refused <= 2, `${falsePositives} false positives in ${n} fresh lookups`) // expected ≈ 0.01 at ≤ 1e-8 per lookup
     const bytesPerTag = f.memoryBytes() / n
     assert.ok(bytesPerTag < 6, `${bytesPerTag} bytes per tag`)
     t.diagnostic(`${n} tags in ${ms.toFixed(0)} ms (${(n / ms * 1000).toFixed(0)}/s); ${(f.memoryBytes() / 2 ** 20).toFixed(1)} MiB, ${bytesPerTag.toFixed(2)} bytes/tag; false positives ${falsePositives}`)
