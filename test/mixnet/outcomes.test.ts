@@ -12,7 +12,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { waitFor } from '../helpers/wait.ts'
 
-const NODES = 5
+const NODES = 7
 
 describe('send outcomes on real loopback nodes', () => {
   let net: Testnet
@@ -26,10 +26,19 @@ describe('send outcomes on real loopback nodes', () => {
     const recipient = net.nodes[NODES - 1] as UmbraNode
     const p = await recipient.pseudonyms.create()
     const gateway = p.gateways[0]
-    const sender = net.nodes.find((n) => n !== recipient && n.peerId !== gateway) as UmbraNode
-    const broken = net.nodes.find((n) => n !== recipient && n !== sender && n.peerId !== gateway) as UmbraNode
-    // The contact lookup (itself a mixnet round trip) is done and cached before the breakage.
-    await sender.mixnet.send(p.key, new Uint8Array([0]), { hops: 1, replySurbs: 0 })
+    // Every packet a node originates leaves through its first usable guard (docs/mixnet.md "Layers and guards"), so the
+    // broken node is a sender's first guard other than the gateway (a path never ends where it starts). A sender whose
+    // such guard is the recipient is passed over: breaking the recipient would also stop its gateway's pushes.
+    let sender: UmbraNode | undefined
+    let broken: UmbraNode | undefined
+    for (const candidate of net.nodes.filter((n) => n !== recipient && n.peerId !== gateway)) {
+      // The contact lookup (itself a mixnet round trip) is done and cached before the breakage; it also samples the guards.
+      await candidate.mixnet.send(p.key, new Uint8Array([0]), { hops: 1, replySurbs: 0 })
+      const first = candidate.mixnet.traffic?.().guards.find((g) => g !== gateway)
+      const node = net.nodes.find((n) => n.peerId === first)
+      if (node != null && node !== recipient) { sender = candidate; broken = node; break }
+    }
+    assert.ok(sender != null && broken != null, 'some sender has a first guard that is neither the gateway nor the recipient')
     // The broken node stays connected and listed, but refuses every packet stream: a dead first hop to whoever picks it.
     await broken.libp2p.unhandle(MIX_PROTOCOL)
     await broken.libp2p.hangUp(sender.libp2p.peerId) // ends a mix stream the warm-up may have opened
