@@ -118,6 +118,8 @@ export interface ScaleSimInit {
   pathsPerSecond?: number
   /** Bandwidth is averaged from this time on, ms. @default durationMs / 2 */
   measureFromMs?: number
+  /** What-if: new nodes one peer may introduce per minute. @default 32 (DIRECTORY_MAX_NEW_PER_PEER, as the node runs) */
+  maxNewPerPeer?: number
   seed?: number
   frames: FrameSizes
 }
@@ -155,54 +157,50 @@ export interface ScaleSimResult {
   events: number
 }
 
-/** A binary-heap event queue on a simulated clock. */
+interface SimEvent { t: number, o: number, f: () => void }
+
+/** A binary-heap event queue on a simulated clock (ties run in insertion order). */
 class EventQueue {
-  #t: number[] = []
-  #f: Array<() => void> = []
-  #order: number[] = []
+  readonly #h: SimEvent[] = []
   #n = 0
   now = 0
   processed = 0
   at (t: number, f: () => void): void {
-    let i = this.#t.length
-    this.#t.push(t); this.#f.push(f); this.#order.push(this.#n++)
+    const h = this.#h
+    const ev = { t, o: this.#n++, f }
+    let i = h.length
+    h.push(ev)
     while (i > 0) {
       const p = (i - 1) >> 1
-      if (!this.#less(i, p)) break
-      this.#swap(i, p); i = p
+      const pe = h[p] as SimEvent
+      if (pe.t < t || (pe.t === t && pe.o < ev.o)) break
+      h[i] = pe; i = p
     }
-  }
-
-  #less (a: number, b: number): boolean {
-    const ta = this.#t[a] as number
-    const tb = this.#t[b] as number
-    return ta < tb || (ta === tb && (this.#order[a] as number) < (this.#order[b] as number))
-  }
-
-  #swap (a: number, b: number): void {
-    for (const arr of [this.#t, this.#f, this.#order] as unknown[][]) { const x = arr[a]; arr[a] = arr[b]; arr[b] = x }
+    h[i] = ev
   }
 
   /** Runs events up to `until`, ms. */
   run (until: number): void {
-    while (this.#t.length > 0 && (this.#t[0] as number) <= until) {
-      this.now = this.#t[0] as number
-      const f = this.#f[0] as () => void
-      const last = this.#t.length - 1
-      this.#swap(0, last)
-      this.#t.pop(); this.#f.pop(); this.#order.pop()
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < this.#t.length && this.#less(l, m)) m = l
-        if (r < this.#t.length && this.#less(r, m)) m = r
-        if (m === i) break
-        this.#swap(i, m); i = m
+    const h = this.#h
+    const before = (a: SimEvent, b: SimEvent): boolean => a.t < b.t || (a.t === b.t && a.o < b.o)
+    while (h.length > 0 && (h[0] as SimEvent).t <= until) {
+      const top = h[0] as SimEvent
+      const last = h.pop() as SimEvent
+      if (h.length > 0) {
+        let i = 0
+        for (;;) {
+          const l = 2 * i + 1
+          if (l >= h.length) break
+          const r = l + 1
+          const c = r < h.length && before(h[r] as SimEvent, h[l] as SimEvent) ? r : l
+          if (!before(h[c] as SimEvent, last)) break
+          h[i] = h[c] as SimEvent; i = c
+        }
+        h[i] = last
       }
+      this.now = top.t
       this.processed++
-      f()
+      top.f()
     }
     this.now = until
   }
@@ -284,6 +282,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   const [latMin, latMax] = init.latencyMs ?? [20, 150]
   const measureFrom = init.measureFromMs ?? duration / 2
   const frames = init.frames
+  const maxPerPeer = init.maxNewPerPeer ?? DIRECTORY_MAX_NEW_PER_PEER
   const random = rng(init.seed ?? 1)
   const pick = (k: number): number => Math.floor(random() * k)
 
@@ -337,7 +336,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     if (e < 0 || s.queued.has(d)) return false
     const bad = s.negative.get(d)
     if (bad != null && bad > now()) { refuse('recently-refused'); return false }
-    if (perPeerCount(s, from) >= DIRECTORY_MAX_NEW_PER_PEER) { refuse('peer-cap'); return false }
+    if (perPeerCount(s, from) >= maxPerPeer) { refuse('peer-cap'); return false }
     const list = s.perPeer.get(from) ?? []
     list.push(now())
     s.perPeer.set(from, list)
@@ -448,7 +447,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
       const news: number[] = []
       for (let j = 0; j < ds.length; j++) if (offer(i, ds[j] as number, es[j] as number, p)) news.push(ds[j] as number)
       if (news.length > 0) flood(i, news, p)
-      if (!more || pages + 1 >= DIRECTORY_MAX_PAGES || perPeerCount(s, p) >= DIRECTORY_MAX_NEW_PER_PEER) return
+      if (!more || pages + 1 >= DIRECTORY_MAX_PAGES || perPeerCount(s, p) >= maxPerPeer) return
       net.send(i, p, frames.frame(0, true, true, false), () => {
         if (nodes[p]?.alive === true) servePage(i, p, k, pages + 1)
       })
