@@ -1,0 +1,73 @@
+/**
+ * Directory scale simulation table (issue 15, item 4): `npm run bench:scale`.
+ *
+ * Runs the mix directory's protocol (src/mixnet/sim/directory-scale.ts: real
+ * constants and frame sizes, modelled state machine) at 1,000 and 10,000
+ * nodes over a simulated network (20–150 ms one-way links, 8 connections per
+ * node): a cold start (every node starts within 30 s with an empty
+ * directory) and a warm network (every node holds every descriptor) under
+ * 1 % churn per minute (half crash, half withdraw). Prints convergence,
+ * directory upkeep per node, Ed25519 verifications per node (with their CPU
+ * share from the real `verifyDescriptor`), stale paths and modelled Kademlia
+ * hops. Results: docs/scale.md. Environment: BENCH_SIZES (comma list),
+ * BENCH_SEED, BENCH_COLD_10K=1 to also cold-start 10,000 nodes (slow).
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { DESCRIPTOR_LIFETIME_MS } from '../src/mixnet/constants.ts'
+import { ROLE_MIX, signDescriptor, verifyDescriptor } from '../src/mixnet/descriptor.ts'
+import { measureFrames, simulateDirectory, type ScaleSimInit } from '../src/mixnet/sim/directory-scale.ts'
+import { kademliaHops } from '../src/mixnet/sim/kademlia-hops.ts'
+
+const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number)
+const SEED = Number(process.env.BENCH_SEED ?? 1)
+const COLD_10K = process.env.BENCH_COLD_10K === '1'
+
+/** Real cost of one `verifyDescriptor` on this machine, µs. */
+async function verifyMicros (): Promise<number> {
+  const key = await generateKeyPair('Ed25519')
+  const t = Date.now()
+  const bytes = await signDescriptor(key, { seq: 1, issuedAt: t, expiresAt: t + DESCRIPTOR_LIFETIME_MS, addrs: ['/ip4/203.0.113.47/tcp/4001'], roles: ROLE_MIX, onionKeys: [{ epoch: 1, key: new Uint8Array(32) }] })
+  for (let i = 0; i < 50; i++) await verifyDescriptor(bytes, t)
+  const runs = 500
+  const start = performance.now()
+  for (let i = 0; i < runs; i++) await verifyDescriptor(bytes, t)
+  return (performance.now() - start) * 1000 / runs
+}
+
+const frames = await measureFrames()
+const verifyUs = await verifyMicros()
+console.log(`descriptor ${frames.descriptor} B; full page (64) ${frames.frame(64, false, false, true)} B; verifyDescriptor ${verifyUs.toFixed(0)} µs (real, this machine)`)
+
+const kib = (b: number): string => (b / 1024).toFixed(1)
+const header = ['nodes', 'scenario', 'simulated', 'converged (>=99 % of nodes list >=99 % of live mixes)', 'coverage at end', 'joiners converged (median)', 'directory rx / tx per node, KiB/s', 'descriptors verified per node/s (CPU)', 'stale paths', 'DHT hops mean/max (modelled)', 'bench CPU']
+const rows: string[][] = []
+for (const nodes of SIZES) {
+  const hops = kademliaHops(nodes, 100, SEED)
+  const scenarios: Array<[string, Omit<ScaleSimInit, 'frames' | 'nodes'>]> = []
+  if (nodes <= 1000 || COLD_10K) scenarios.push(['cold start', { durationMs: nodes <= 1000 ? 180_000 : 40_000 }])
+  if (nodes <= 1000) scenarios.push(['cold start, what-if: no per-peer cap', { durationMs: 180_000, maxNewPerPeer: 1_000_000 }])
+  scenarios.push(['warm, 1 %/min churn', { warm: true, churnPerMin: 0.01, durationMs: nodes <= 1000 ? 120_000 : 32_000, measureFromMs: nodes <= 1000 ? 30_000 : 27_000, sampleNodes: nodes <= 1000 ? 200 : 100 }])
+  for (const [name, opts] of scenarios) {
+    const cpu = process.cpuUsage()
+    const r = simulateDirectory({ nodes, seed: SEED, frames, ...opts })
+    const used = process.cpuUsage(cpu)
+    const verifies = r.verifiesPerNodeSec
+    rows.push([
+      nodes.toLocaleString('en-US'),
+      name,
+      `${(opts.durationMs ?? 0) / 1000} s`,
+      r.convergedAtMs == null ? 'never' : `${(r.convergedAtMs / 1000).toFixed(0)} s`,
+      `${(r.finalCoverage * 100).toFixed(1)} %`,
+      r.joiners === 0 ? '-' : `${r.joinersConverged}/${r.joiners}${r.joinMedianMs == null ? '' : ` (${(r.joinMedianMs / 1000).toFixed(0)} s)`}`,
+      `${kib(r.rxBytesPerNodeSec)} / ${kib(r.txBytesPerNodeSec)}`,
+      `${verifies.toFixed(0)} (${(verifies * verifyUs / 1e4).toFixed(1)} % of a core)`,
+      `${(r.stalePathShare * 100).toFixed(2)} % of ${r.paths}`,
+      `${hops.meanHops.toFixed(2)} / ${hops.maxHops}`,
+      `${((used.user + used.system) / 1e6).toFixed(0)} s`
+    ])
+    console.error(`${nodes} ${name}: transport ${r.transportBytes} B in ${r.transportMessages} frames (nodes sent ${r.nodeTxBytes}, received ${r.nodeRxBytes}); refused ${JSON.stringify(r.refused)}; ${r.events} events`)
+  }
+}
+console.log(`| ${header.join(' | ')} |`)
+console.log(`|${header.map(() => '---').join('|')}|`)
+for (const r of rows) console.log(`| ${r.join(' | ')} |`)

@@ -1,0 +1,643 @@
+/**
+ * Directory scale simulator (issue 15, item 4, the simulation): the mix
+ * directory's protocol (src/mixnet/directory.ts) run by thousands of nodes
+ * over an in-memory transport with a simulated clock (a discrete-event queue,
+ * no timers), per-link latency and churn. Results and limits: docs/scale.md.
+ *
+ * Real (taken from the code, not restated): every timing and cap constant
+ * (src/mixnet/constants.ts: lifetime 25 s, re-sign 8 s, pull every 3 s from 3
+ * peers, pages of 64, at most 64 pages, admission concurrency 8, queue 256,
+ * 32 new nodes per peer per minute, negative cache 60 s); the byte size of
+ * every frame, from a descriptor signed by `signDescriptor` and frames
+ * encoded by the real `DirectoryMessage` codec (plus the length prefix).
+ *
+ * Modelled (restated from directory.ts, because `createDirectory` is bound to
+ * a libp2p node, real timers and one Ed25519 verification per descriptor,
+ * which at 10,000 nodes would be ~10^10 verifications per simulated minute):
+ * the state machine of `offer`, `enqueue`/`pump`/`run`, `page`, `exchange`,
+ * `flood`, `pullRound`, `onConnect`, `onDisconnect` and the withdrawal, over
+ * node indices; a descriptor is its expiry (a later expiry is a higher seq;
+ * negative: withdrawn). Not modelled: the 5-min re-checks (runs are shorter),
+ * the subnet cap (simulated nodes sit in distinct /24s), reported failures,
+ * connection setup bytes (only directory frames are counted). The
+ * reachability check takes 3 round trips to a live node (TCP, Noise, the
+ * directory hello) and fails after 2 round trips (refused) for a departed
+ * one. Each node keeps `degree` connections (topped up when peers leave).
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import {
+  DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS, DIRECTORY_ADMISSION_CONCURRENCY, DIRECTORY_ADMISSION_QUEUE, DIRECTORY_CHECK_TIMEOUT_MS,
+  DIRECTORY_MAX_NEW_PER_PEER, DIRECTORY_MAX_PAGES, DIRECTORY_NEGATIVE_CACHE_MS, DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PEER_WINDOW_MS,
+  DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, WIRE_VERSION
+} from '../constants.ts'
+import { ROLE_GATEWAY, ROLE_MIX, signDescriptor } from '../descriptor.ts'
+import { DirectoryMessage } from '../pb/mixnet.ts'
+
+/** Cursor of a page (a node key), bytes (Ed25519 public key). */
+const CURSOR_BYTES = 32
+/** Mix hops of a simulated path (DEFAULT_HOPS in the node). */
+const PATH_HOPS = 3
+/** Coverage that counts as converged, per node and over nodes (issue 15 brief: 99 % of nodes list 99 % of live mixes). */
+export const CONVERGED_SHARE = 0.99
+
+/** Frame sizes of the directory protocol, bytes, each with its length prefix. */
+export interface FrameSizes {
+  /** One signed descriptor as `signDescriptor` encodes it. */
+  descriptor: number
+  /** A frame: `descriptors` descriptors, a pull flag, a cursor (`after`) and a next-page cursor. */
+  frame (descriptors: number, pull: boolean, after: boolean, next: boolean): number
+}
+
+/**
+ * Measures frame sizes with the real codecs: signs one descriptor (2
+ * addresses, 2 onion keys: the key overlap of a rotation) and encodes
+ * `DirectoryMessage` frames of it.
+ */
+export async function measureFrames (): Promise<FrameSizes> {
+  const key = await generateKeyPair('Ed25519')
+  const t = Date.now()
+  const onion = (n: number): Uint8Array => new Uint8Array(32).fill(n)
+  const descriptor = await signDescriptor(key, {
+    seq: t,
+    issuedAt: t,
+    expiresAt: t + DESCRIPTOR_LIFETIME_MS,
+    addrs: ['/ip4/203.0.113.47/tcp/4001', '/ip4/203.0.113.47/tcp/4002/ws'],
+    roles: ROLE_MIX | ROLE_GATEWAY,
+    onionKeys: [{ epoch: 493_201, key: onion(1) }, { epoch: 493_202, key: onion(2) }]
+  })
+  const cache = new Map<string, number>()
+  const cursor = new Uint8Array(CURSOR_BYTES).fill(0xab)
+  return {
+    descriptor: descriptor.byteLength,
+    frame (n, pull, after, next) {
+      const k = `${n}/${pull}/${after}/${next}`
+      let size = cache.get(k)
+      if (size == null) {
+        const body = DirectoryMessage.encode({
+          version: WIRE_VERSION,
+          descriptors: Array.from({ length: n }, () => descriptor as Uint8Array<ArrayBuffer>),
+          pull,
+          after: after ? cursor : new Uint8Array(0),
+          next: next ? cursor : new Uint8Array(0)
+        }).byteLength
+        size = body + varintBytes(body)
+        cache.set(k, size)
+      }
+      return size
+    }
+  }
+}
+
+function varintBytes (n: number): number {
+  let bytes = 1
+  while (n >= 0x80) { n = Math.floor(n / 0x80); bytes++ }
+  return bytes
+}
+
+/** Scale simulation options; every field optional. */
+export interface ScaleSimInit {
+  /** Nodes (all server nodes with a descriptor). @default 1000 */
+  nodes?: number
+  /** Simulated time, ms. @default 180_000 */
+  durationMs?: number
+  /** Cold start: nodes start uniformly over this window with empty directories, ms. @default 30_000 */
+  startWindowMs?: number
+  /** Warm start: every node starts holding every descriptor (a converged network), to measure upkeep and churn. @default false */
+  warm?: boolean
+  /** Nodes leaving per minute, as a share of `nodes` (as many join). @default 0 */
+  churnPerMin?: number
+  /** Share of leaving nodes that crash instead of withdrawing. @default 0.5 */
+  crashShare?: number
+  /** Connections a node keeps (modelled connection manager). @default 8 */
+  degree?: number
+  /** One-way link latency range, ms. @default [20, 150] */
+  latencyMs?: [number, number]
+  /** Nodes whose coverage is sampled each second (all when fewer). @default 200 */
+  sampleNodes?: number
+  /** Paths built per simulated second (by random live nodes). @default 100 */
+  pathsPerSecond?: number
+  /** Bandwidth is averaged from this time on, ms. @default durationMs / 2 */
+  measureFromMs?: number
+  /** What-if: new nodes one peer may introduce per minute. @default 32 (DIRECTORY_MAX_NEW_PER_PEER, as the node runs) */
+  maxNewPerPeer?: number
+  seed?: number
+  frames: FrameSizes
+}
+
+/** What one run measured. */
+export interface ScaleSimResult {
+  nodes: number
+  /** First time ≥ 99 % of sampled live nodes listed ≥ 99 % of live mixes, ms; undefined if never. */
+  convergedAtMs?: number
+  /** Share of sampled nodes at ≥ 99 % coverage at the end. */
+  finalConvergedShare: number
+  /** Mean share of live mixes a sampled node lists, at the end. */
+  finalCoverage: number
+  /** Joiners (churn) that reached ≥ 99 % coverage, and their median time to it, ms. */
+  joinersConverged: number
+  joiners: number
+  joinMedianMs?: number
+  /** Directory bytes per live node per second, received and sent, over the measuring window. */
+  rxBytesPerNodeSec: number
+  txBytesPerNodeSec: number
+  /** Descriptors received per node per second (each is one Ed25519 verification in the real code). */
+  verifiesPerNodeSec: number
+  /** Paths built, and the share using a node that had already left. */
+  paths: number
+  stalePathShare: number
+  /** Admissions refused by cap, by reason. */
+  refused: Record<string, number>
+  /** Bytes the simulated transport carried in total, and messages. */
+  transportBytes: number
+  transportMessages: number
+  /** Sum over nodes of bytes sent and received (each must equal transportBytes). */
+  nodeTxBytes: number
+  nodeRxBytes: number
+  /** Events processed (simulation cost). */
+  events: number
+}
+
+interface SimEvent { t: number, o: number, f: () => void }
+
+/** A binary-heap event queue on a simulated clock (ties run in insertion order). */
+class EventQueue {
+  readonly #h: SimEvent[] = []
+  #n = 0
+  now = 0
+  processed = 0
+  at (t: number, f: () => void): void {
+    const h = this.#h
+    const ev = { t, o: this.#n++, f }
+    let i = h.length
+    h.push(ev)
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      const pe = h[p] as SimEvent
+      if (pe.t < t || (pe.t === t && pe.o < ev.o)) break
+      h[i] = pe; i = p
+    }
+    h[i] = ev
+  }
+
+  /** Runs events up to `until`, ms. */
+  run (until: number): void {
+    const h = this.#h
+    const before = (a: SimEvent, b: SimEvent): boolean => a.t < b.t || (a.t === b.t && a.o < b.o)
+    while (h.length > 0 && (h[0] as SimEvent).t <= until) {
+      const top = h[0] as SimEvent
+      const last = h.pop() as SimEvent
+      if (h.length > 0) {
+        let i = 0
+        for (;;) {
+          const l = 2 * i + 1
+          if (l >= h.length) break
+          const r = l + 1
+          const c = r < h.length && before(h[r] as SimEvent, h[l] as SimEvent) ? r : l
+          if (!before(h[c] as SimEvent, last)) break
+          h[i] = h[c] as SimEvent; i = c
+        }
+        h[i] = last
+      }
+      this.now = top.t
+      this.processed++
+      top.f()
+    }
+    this.now = until
+  }
+}
+
+/**
+ * The in-memory transport: delivers a frame after the link's one-way
+ * latency and counts its bytes at both ends. Every byte the simulator
+ * reports passes through {@link SimTransport.send}.
+ */
+export class SimTransport {
+  readonly tx: Float64Array
+  readonly rx: Float64Array
+  bytes = 0
+  messages = 0
+  readonly #q: EventQueue
+  readonly #lat: (a: number, b: number) => number
+  constructor (q: EventQueue, nodes: number, latency: (a: number, b: number) => number) {
+    this.#q = q
+    this.#lat = latency
+    this.tx = new Float64Array(nodes)
+    this.rx = new Float64Array(nodes)
+  }
+
+  /** One-way latency of a link, ms. */
+  latency (a: number, b: number): number { return this.#lat(a, b) }
+
+  /** Sends `bytes` from `a` to `b`; `deliver` runs on arrival. */
+  send (a: number, b: number, bytes: number, deliver: () => void): void {
+    this.bytes += bytes
+    this.messages++
+    this.tx[a] = (this.tx[a] as number) + bytes
+    this.rx[b] = (this.rx[b] as number) + bytes
+    this.#q.at(this.#q.now + this.#lat(a, b), deliver)
+  }
+}
+
+/** mulberry32: simulation randomness only, never for keys. */
+function rng (seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let x = Math.imul(s ^ (s >>> 15), s | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296
+  }
+}
+
+interface NodeState {
+  alive: boolean
+  joinedAt: number
+  convergedAt: number
+  peers: Set<number>
+  /** Admission queue and what is queued or checking. */
+  queue: Array<{ d: number, e: number, from: number, admit: boolean }>
+  queued: Set<number>
+  inFlight: number
+  /** Node → failed-until, ms. */
+  negative: Map<number, number>
+  /** Peer → times it introduced a new node, ms. */
+  perPeer: Map<number, number[]>
+  verifies: number
+  timers: boolean
+}
+
+/**
+ * Runs one simulation; see the module comment for what is real and what is
+ * modelled. Deterministic for a given `seed`.
+ * @throws RangeError when `nodes` < 2
+ */
+export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
+  const n = init.nodes ?? 1000
+  if (!Number.isSafeInteger(n) || n < 2) throw new RangeError(`nodes must be an integer >= 2, got ${n}`)
+  const duration = init.durationMs ?? 180_000
+  const startWindow = init.warm === true ? 0 : (init.startWindowMs ?? 30_000)
+  const churn = init.churnPerMin ?? 0
+  const crashShare = init.crashShare ?? 0.5
+  const degree = init.degree ?? 8
+  const [latMin, latMax] = init.latencyMs ?? [20, 150]
+  const measureFrom = init.measureFromMs ?? duration / 2
+  const frames = init.frames
+  const maxPerPeer = init.maxNewPerPeer ?? DIRECTORY_MAX_NEW_PER_PEER
+  const random = rng(init.seed ?? 1)
+  const pick = (k: number): number => Math.floor(random() * k)
+
+  // Capacity: the starting nodes plus every expected joiner (with margin).
+  const joinsExpected = Math.ceil(churn * n * duration / 60_000)
+  const cap = n + Math.ceil(joinsExpected * 1.5) + 16
+  // view[i * cap + d]: node i's copy of d's descriptor: its expiry (ms), negative if withdrawn, 0 if none.
+  const view = new Int32Array(cap * cap)
+  // Key order (the cursor order of pages): a random permutation.
+  const order = Array.from({ length: cap }, (_, i) => i)
+  for (let i = cap - 1; i > 0; i--) { const j = pick(i + 1); const x = order[i] as number; order[i] = order[j] as number; order[j] = x }
+  const salt = Math.floor(random() * 0x7fffffff)
+  const latency = (a: number, b: number): number => {
+    const lo = Math.min(a, b)
+    const hi = Math.max(a, b)
+    let h = Math.imul(lo ^ salt, 0x9e3779b1) ^ Math.imul(hi + 0x632be5ab, 0x85ebca77)
+    h ^= h >>> 13
+    h = Math.imul(h, 0xc2b2ae35) >>> 0
+    return latMin + (h % (latMax - latMin + 1))
+  }
+  const q = new EventQueue()
+  const net = new SimTransport(q, cap, latency)
+  const nodes: NodeState[] = []
+  const live: number[] = []
+  const livePos = new Int32Array(cap).fill(-1)
+  const refused: Record<string, number> = {}
+  const refuse = (r: string): void => { refused[r] = (refused[r] ?? 0) + 1 }
+  let used = 0
+
+  const expiryOf = (i: number, d: number): number => view[i * cap + d] as number
+  const now = (): number => q.now
+
+  function perPeerCount (s: NodeState, peer: number): number {
+    const kept = (s.perPeer.get(peer) ?? []).filter((t) => t > now() - DIRECTORY_PEER_WINDOW_MS)
+    if (kept.length === 0) s.perPeer.delete(peer)
+    else s.perPeer.set(peer, kept)
+    return kept.length
+  }
+
+  /** directory.ts `offer`: returns true when the descriptor is news to flood on. */
+  function offer (i: number, d: number, e: number, from: number): boolean {
+    const s = nodes[i] as NodeState
+    s.verifies++
+    if (d === i) return false
+    const mine = expiryOf(i, d)
+    if (Math.abs(mine) > now()) {
+      if (Math.abs(e) <= Math.abs(mine)) return false
+      view[i * cap + d] = e
+      return (e < 0) !== (mine < 0)
+    }
+    if (e < 0 || s.queued.has(d)) return false
+    const bad = s.negative.get(d)
+    if (bad != null && bad > now()) { refuse('recently-refused'); return false }
+    if (perPeerCount(s, from) >= maxPerPeer) { refuse('peer-cap'); return false }
+    const list = s.perPeer.get(from) ?? []
+    list.push(now())
+    s.perPeer.set(from, list)
+    enqueue(i, { d, e, from, admit: true })
+    return false
+  }
+
+  function enqueue (i: number, c: NodeState['queue'][number]): void {
+    const s = nodes[i] as NodeState
+    if (s.queued.has(c.d)) return
+    if (c.admit && s.queue.length >= DIRECTORY_ADMISSION_QUEUE) { refuse('queue-full'); return }
+    s.queued.add(c.d)
+    if (c.admit) s.queue.push(c)
+    else s.queue.unshift(c)
+    pump(i)
+  }
+
+  function pump (i: number): void {
+    const s = nodes[i] as NodeState
+    while (s.alive && s.inFlight < DIRECTORY_ADMISSION_CONCURRENCY && s.queue.length > 0) {
+      const c = s.queue.shift() as NodeState['queue'][number]
+      s.inFlight++
+      const target = nodes[c.d]
+      const rtt = 2 * latency(i, c.d)
+      const ok = target?.alive === true
+      const took = ok ? 3 * rtt : Math.min(DIRECTORY_CHECK_TIMEOUT_MS, 2 * rtt)
+      // The hello frame is the one directory frame of a check (connection setup is not counted).
+      if (ok) net.send(i, c.d, frames.frame(0, false, false, false), () => {})
+      q.at(now() + took, () => {
+        s.inFlight--
+        s.queued.delete(c.d)
+        if (s.alive) checked(i, c, ok)
+        pump(i)
+      })
+    }
+  }
+
+  /** directory.ts `run` after the check. */
+  function checked (i: number, c: NodeState['queue'][number], ok: boolean): void {
+    const s = nodes[i] as NodeState
+    if (!ok) {
+      s.negative.set(c.d, now() + DIRECTORY_NEGATIVE_CACHE_MS)
+      if (c.admit) refuse('unreachable')
+      else view[i * cap + c.d] = 0
+      return
+    }
+    if (!c.admit) return
+    if (Math.abs(expiryOf(i, c.d)) > now() || c.e <= now()) return
+    view[i * cap + c.d] = c.e
+    s.negative.delete(c.d)
+    flood(i, [c.d], c.from)
+  }
+
+  /** directory.ts `flood`: push frames of up to 64 descriptors to every peer but `except`. */
+  function flood (i: number, ds: number[], except: number): void {
+    const s = nodes[i] as NodeState
+    const copies = ds.map((d) => expiryOf(i, d))
+    for (const p of s.peers) {
+      if (p === except) continue
+      for (let k = 0; k < ds.length; k += DIRECTORY_PAGE_DESCRIPTORS) {
+        const chunk = ds.slice(k, k + DIRECTORY_PAGE_DESCRIPTORS)
+        const es = copies.slice(k, k + DIRECTORY_PAGE_DESCRIPTORS)
+        net.send(i, p, frames.frame(chunk.length, false, false, false), () => { receive(p, chunk, es, i) })
+      }
+    }
+  }
+
+  /** directory.ts `offerAll` on the receiving side of a push. */
+  function receive (i: number, ds: number[], es: number[], from: number): void {
+    if (nodes[i]?.alive !== true) return
+    const news: number[] = []
+    ds.forEach((d, k) => { if (offer(i, d, es[k] as number, from)) news.push(d) })
+    if (news.length > 0) flood(i, news, from)
+  }
+
+  /**
+   * directory.ts `exchange` (puller `i`, server `p`) and `handle`: the first
+   * frame carries `pushed`; each answer page is built from the server's
+   * directory when the request arrives (`page`), and the puller asks for the
+   * next one unless there is none or `p` reached its per-peer cap.
+   */
+  function pull (i: number, p: number, pushed: number[]): void {
+    const pushedE = pushed.map((d) => expiryOf(i, d))
+    net.send(i, p, frames.frame(pushed.length, true, false, false), () => {
+      if (nodes[p]?.alive !== true) return
+      receive(p, pushed, pushedE, i)
+      servePage(i, p, 0, 0)
+    })
+  }
+
+  function servePage (i: number, p: number, from: number, pages: number): void {
+    const ds: number[] = []
+    const es: number[] = []
+    const t = now()
+    let k = from
+    const base = p * cap
+    for (; k < cap && ds.length < DIRECTORY_PAGE_DESCRIPTORS; k++) {
+      const d = order[k] as number
+      const e = view[base + d] as number
+      if (e > t || -e > t) { ds.push(d); es.push(e) }
+    }
+    // `next` is set when a served entry follows (what `page` computes from the sorted list).
+    let more = false
+    for (let j = k; j < cap; j++) { const e = view[base + (order[j] as number)] as number; if (e > t || -e > t) { more = true; break } }
+    net.send(p, i, frames.frame(ds.length, false, false, more), () => {
+      const s = nodes[i] as NodeState
+      if (!s.alive) return
+      const news: number[] = []
+      for (let j = 0; j < ds.length; j++) if (offer(i, ds[j] as number, es[j] as number, p)) news.push(ds[j] as number)
+      if (news.length > 0) flood(i, news, p)
+      if (!more || pages + 1 >= DIRECTORY_MAX_PAGES || perPeerCount(s, p) >= maxPerPeer) return
+      net.send(i, p, frames.frame(0, true, true, false), () => {
+        if (nodes[p]?.alive === true) servePage(i, p, k, pages + 1)
+      })
+    })
+  }
+
+  function pullRound (i: number): void {
+    const s = nodes[i] as NodeState
+    if (!s.alive) return
+    const all = [...s.peers]
+    for (let k = 0; k < Math.min(DIRECTORY_PULL_FANOUT, all.length); k++) {
+      const j = k + pick(all.length - k)
+      const x = all[k] as number; all[k] = all[j] as number; all[j] = x
+      pull(i, all[k] as number, [])
+    }
+    q.at(now() + DIRECTORY_PULL_INTERVAL_MS, () => { pullRound(i) })
+  }
+
+  function sign (i: number): void {
+    if (nodes[i]?.alive !== true) return
+    view[i * cap + i] = now() + DESCRIPTOR_LIFETIME_MS
+    q.at(now() + DESCRIPTOR_REFRESH_MS, () => { sign(i) })
+  }
+
+  /** Both ends of a new connection run `onConnect`: push the own descriptor and pull. */
+  function connect (a: number, b: number): void {
+    const sa = nodes[a] as NodeState
+    const sb = nodes[b] as NodeState
+    if (a === b || sa.peers.has(b)) return
+    sa.peers.add(b); sb.peers.add(a)
+    pull(a, b, [a]); pull(b, a, [b])
+  }
+
+  function randomLive (): number { return live[pick(live.length)] as number }
+
+  function join (warmState: boolean): number {
+    const i = used++
+    if (i >= cap) throw new RangeError('simulator capacity exceeded')
+    nodes.push({ alive: true, joinedAt: now(), convergedAt: -1, peers: new Set(), queue: [], queued: new Set(), negative: new Map(), perPeer: new Map(), inFlight: 0, verifies: 0, timers: true })
+    livePos[i] = live.length
+    live.push(i)
+    // Sign at start, then flood it (directory.ts `start`), then pull rounds.
+    view[i * cap + i] = now() + DESCRIPTOR_LIFETIME_MS
+    q.at(now() + DESCRIPTOR_REFRESH_MS, () => { sign(i) })
+    if (!warmState) {
+      const want = Math.min(degree, live.length - 1)
+      for (let tries = 0; (nodes[i] as NodeState).peers.size < want && tries < 4 * degree; tries++) connect(i, randomLive())
+    }
+    q.at(now() + (warmState ? random() * DIRECTORY_PULL_INTERVAL_MS : 0), () => { pullRound(i) })
+    return i
+  }
+
+  function leave (i: number): void {
+    const s = nodes[i] as NodeState
+    const crash = random() < crashShare
+    if (!crash) {
+      // A clean stop pushes a withdrawal to every peer (directory.ts `stop`).
+      const w = -(now() + DESCRIPTOR_LIFETIME_MS)
+      view[i * cap + i] = w
+      for (const p of s.peers) net.send(i, p, frames.frame(1, false, false, false), () => { receive(p, [i], [w], i) })
+    }
+    s.alive = false
+    const pos = livePos[i] as number
+    const last = live.pop() as number
+    if (last !== i) { live[pos] = last; livePos[last] = pos }
+    livePos[i] = -1
+    for (const p of s.peers) {
+      const sp = nodes[p] as NodeState
+      sp.peers.delete(i)
+      // onDisconnect: re-check the node (it fails: it is gone).
+      if (sp.alive) {
+        if (crash && Math.abs(expiryOf(p, i)) > now()) enqueue(p, { d: i, e: expiryOf(p, i), from: i, admit: false })
+        // Modelled connection manager: top up below half the target degree.
+        if (sp.peers.size < degree / 2 && live.length > 1) connect(p, randomLive())
+      }
+    }
+    s.peers.clear()
+    s.queue.length = 0
+  }
+
+  // Start.
+  if (init.warm === true) {
+    for (let k = 0; k < n; k++) join(true)
+    for (let k = 0; k < n; k++) {
+      for (let j = 0; j < degree; j++) {
+        const p = pick(n)
+        if (p !== k) { (nodes[k] as NodeState).peers.add(p); (nodes[p] as NodeState).peers.add(k) }
+      }
+      // Converged: holds every descriptor, signed at a random time in the last refresh interval.
+      for (let d = 0; d < n; d++) view[k * cap + d] = Math.round(DESCRIPTOR_LIFETIME_MS - random() * DESCRIPTOR_REFRESH_MS)
+    }
+  } else {
+    for (let k = 0; k < n; k++) q.at(k === 0 ? 0 : random() * startWindow, () => { join(false) })
+  }
+
+  // Churn: Poisson leaves, each followed by a join (the network stays at n).
+  const joiners: number[] = []
+  if (churn > 0) {
+    const rate = churn * n / 60_000
+    const nextChurn = (): void => {
+      q.at(now() - Math.log(1 - random()) / rate, () => {
+        if (live.length > 2) leave(randomLive())
+        joiners.push(join(false))
+        nextChurn()
+      })
+    }
+    q.at(startWindow, nextChurn)
+  }
+
+  // Coverage samples (each second) and paths.
+  const sampleN = init.sampleNodes ?? 200
+  const pathsPerSec = init.pathsPerSecond ?? 100
+  let convergedAt: number | undefined
+  let lastShare = 0
+  let lastCoverage = 0
+  let paths = 0
+  let stale = 0
+  const coverage = (i: number): number => {
+    const base = i * cap
+    const t = now()
+    let c = 0
+    for (const d of live) if ((view[base + d] as number) > t) c++
+    return c / live.length
+  }
+  const sample = (): void => {
+    const t = now()
+    const picks = live.length <= sampleN ? [...live] : Array.from({ length: sampleN }, randomLive)
+    let ok = 0
+    let sum = 0
+    for (const i of picks) { const c = coverage(i); sum += c; if (c >= CONVERGED_SHARE) ok++ }
+    lastShare = ok / picks.length
+    lastCoverage = sum / picks.length
+    if (convergedAt == null && t >= startWindow && lastShare >= CONVERGED_SHARE) convergedAt = t
+    for (const j of joiners) {
+      const s = nodes[j] as NodeState
+      if (s.alive && s.convergedAt < 0 && coverage(j) >= CONVERGED_SHARE) s.convergedAt = t
+    }
+    // Paths: PATH_HOPS distinct usable entries, uniformly (rejection sampling over the view).
+    for (let k = 0; k < pathsPerSec && t >= startWindow; k++) {
+      const i = randomLive()
+      const base = i * cap
+      const hops = new Set<number>()
+      for (let tries = 0; hops.size < PATH_HOPS && tries < 50 * used; tries++) {
+        const d = pick(used)
+        if (d !== i && (view[base + d] as number) > t) hops.add(d)
+      }
+      if (hops.size < PATH_HOPS) continue
+      paths++
+      if ([...hops].some((d) => nodes[d]?.alive !== true)) stale++
+    }
+    if (t + 1000 <= duration) q.at(t + 1000, sample)
+  }
+  q.at(1000, sample)
+
+  // Bandwidth window: snapshot counters at measureFrom.
+  let tx0 = 0
+  let rx0 = 0
+  let v0 = 0
+  let liveTime = 0
+  const snap = (): { tx: number, rx: number, v: number } => {
+    let tx = 0; let rx = 0; let v = 0
+    for (let i = 0; i < used; i++) { tx += net.tx[i] as number; rx += net.rx[i] as number; v += (nodes[i] as NodeState).verifies }
+    return { tx, rx, v }
+  }
+  q.at(measureFrom, () => { const s = snap(); tx0 = s.tx; rx0 = s.rx; v0 = s.v })
+  const tick = (): void => { liveTime += live.length; if (now() + 1000 <= duration) q.at(now() + 1000, tick) }
+  q.at(measureFrom + 1000, tick)
+
+  q.run(duration)
+  const end = snap()
+  const nodeSeconds = Math.max(1, liveTime)
+  const joinTimes = joiners.map((j) => nodes[j] as NodeState).filter((s) => s.convergedAt >= 0).map((s) => s.convergedAt - s.joinedAt).sort((a, b) => a - b)
+  return {
+    nodes: n,
+    convergedAtMs: convergedAt,
+    finalConvergedShare: lastShare,
+    finalCoverage: lastCoverage,
+    joiners: joiners.length,
+    joinersConverged: joinTimes.length,
+    joinMedianMs: joinTimes[Math.floor(joinTimes.length / 2)],
+    rxBytesPerNodeSec: (end.rx - rx0) / nodeSeconds,
+    txBytesPerNodeSec: (end.tx - tx0) / nodeSeconds,
+    verifiesPerNodeSec: (end.v - v0) / nodeSeconds,
+    paths,
+    stalePathShare: paths === 0 ? 0 : stale / paths,
+    refused,
+    transportBytes: net.bytes,
+    transportMessages: net.messages,
+    nodeTxBytes: end.tx,
+    nodeRxBytes: end.rx,
+    events: q.processed
+  }
+}
