@@ -3,7 +3,7 @@
  * "Contact lookups"): the wire layout of a lookup request and answer, and
  * senders that still find every pseudonym when some lookup gateways never
  * answer or answer "not found", because they ask another gateway.
- * dht-spy.test.ts shows what a DHT spy sees.
+ * dht-spy.longtest.ts shows what a DHT spy sees.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
