@@ -80,9 +80,16 @@ import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
  */
 export const PRESETS: Record<MixnetPreset, PresetParameters> = {
   none: { meanDelayMs: 0, loopRate: 0, dropRate: 0, payloadRate: 0 },
-  balanced: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5, payloadRate: 2 },
-  strong: { meanDelayMs: 100, loopRate: 2, dropRate: 2, payloadRate: 5 }
+  balanced: { meanDelayMs: 20, loopRate: 0.5, dropRate: 0.5, payloadRate: 5 },
+  strong: { meanDelayMs: 100, loopRate: 2, dropRate: 2, payloadRate: 10 }
 }
+
+/**
+ * Packets a message of MAX_MESSAGE_BYTES takes, with room for its sealing,
+ * acknowledgement SURB and reply SURBs (each reply SURB < 600 bytes): the
+ * least the constant-rate send queue holds (issue 16, item 1).
+ */
+const MAX_MESSAGE_PACKETS = Math.ceil((MAX_MESSAGE_BYTES + (MAX_REPLY_SURBS + 1) * 600 + 256) / FRAGMENT_DATA_SIZE)
 
 /** Longest setTimeout Node honours, ms (2^31 − 1; longer ones fire at once with a warning: Node docs, setTimeout). */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -374,9 +381,19 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   /** Packets this node originated, by first hop PeerId. */
   const packetsOutByLink = new Map<string, number>()
   /** The constant-rate payload stream (issue 16, item 1): every originated packet but loop and drop cover goes through it. */
+  /**
+   * Packets the send queue holds: λ × SEND_QUEUE_MAX_WAIT_MS, and never
+   * fewer than a message of MAX_MESSAGE_BYTES needs (so any message the API
+   * accepts can be sent, waiting longer at a low rate); 0 with λ = 0.
+   */
+  const queueCapacity = parameters.payloadRate > 0
+    ? Math.max(Math.ceil(parameters.payloadRate * SEND_QUEUE_MAX_WAIT_MS / 1000), MAX_MESSAGE_PACKETS)
+    : 1
+  /** The longest a packet can wait in a full send queue, ms (0 with λ = 0); a send's default timeout adds it. */
+  const queueMaxWaitMs = parameters.payloadRate > 0 ? Math.ceil(queueCapacity / parameters.payloadRate * 1000) : 0
   const schedule: SendSchedule = createSendSchedule({
     rate: parameters.payloadRate,
-    capacity: Math.max(1, Math.ceil(parameters.payloadRate * SEND_QUEUE_MAX_WAIT_MS / 1000)),
+    capacity: queueCapacity,
     send: emit,
     cover: async () => buildDropCover(),
     onCover: () => { counters.dropCoverSent++ },
@@ -1159,7 +1176,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       const surbCount = opts.replySurbs ?? DEFAULT_REPLY_SURBS
       if (!Number.isInteger(surbCount) || surbCount < 0 || surbCount > MAX_REPLY_SURBS) throw new InvalidOptionError(`replySurbs must be an integer from 0 to ${MAX_REPLY_SURBS}, got ${String(surbCount)}`)
       // With constant-rate sending, the default timeout also covers the longest wait in the send queue.
-      const signal = withTimeout(opts.signal, opts.timeout ?? SEND_TIMEOUT_MS + (parameters.payloadRate > 0 ? SEND_QUEUE_MAX_WAIT_MS : 0))
+      const signal = withTimeout(opts.signal, opts.timeout ?? SEND_TIMEOUT_MS + queueMaxWaitMs)
       const contact = await lookupContact(to, hops, signal)
       if (!contact.gateways.some((k) => directory.get(k) != null)) throw new NotEnoughMixesError('None of the pseudonym\'s gateways is in the mix directory')
       const messageId = randomBytes(16)
@@ -1201,7 +1218,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (total > MAX_FRAGMENTS) throw new MessageTooLargeError(`The message needs ${total} fragments; at most ${MAX_FRAGMENTS}`)
       const queue = schedule.state()
       if (queue.rate > 0 && total > queue.capacity) {
-        throw new MessageTooLargeError(`The message needs ${total} packets; the send queue holds at most ${queue.capacity} (${SEND_QUEUE_MAX_WAIT_MS / 1000} s at ${queue.rate} packets/s, preset ${options.preset}): send a shorter body`)
+        throw new MessageTooLargeError(`The message needs ${total} packets; the send queue holds at most ${queue.capacity} (${Math.round(queueMaxWaitMs / 1000)} s at ${queue.rate} packets/s, preset ${options.preset}): send a shorter body`)
       }
       // Admitted whole or not at all: UMBRA_ERR_SEND_QUEUE_FULL says how long until it fits.
       schedule.reserve(total)

@@ -2,7 +2,7 @@
  * Constant-rate sending and guards over real `umbra start` processes with
  * the `balanced` preset (issue 16, must-show; docs/mixnet.md "Constant-rate
  * sending" and "Layers and guards"). The preset's rates are scaled with
- * `--mixnet-rate-scale` (servers and the recipient ×2, the sender ×8) so that 60 s windows
+ * `--mixnet-rate-scale` (the sender ×4: 24 packets/s; servers and the recipient ×1) so that 60 s windows
  * hold enough packets to measure a rate; delays and structure stay
  * `balanced`'s.
  *
@@ -23,8 +23,8 @@ import type { MixnetCounters, MixnetTraffic, PresetParameters, PseudonymInfo } f
 import { awaitDirectories, directoryOf, eventually, killStragglers, serverProcesses, startNetwork, UmbraProcess } from './process-helpers.ts'
 
 const SERVERS = 5
-const SERVER_SCALE = 2
-const SENDER_SCALE = 8
+const SERVER_SCALE = 1
+const SENDER_SCALE = 4
 const WINDOW_MS = 60_000
 const MESSAGES = 20
 

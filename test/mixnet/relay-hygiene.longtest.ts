@@ -201,6 +201,12 @@ describe('relay hygiene over umbra start processes', { timeout: 300_000 }, () =>
    * makes FLOOD_SENDS legitimate sends 400 ms apart (at most 60 s).
    */
   async function duringFlood (packet: Uint8Array): Promise<FloodResult> {
+    // An idle relay holds no Sphinx worker threads (src/mixnet/lazy-pool.ts); a few packets start them first, so the
+    // figure below is what the flood adds, not the workers' own start-up (about 10 MB each, more under load).
+    const warm = await countersOf(relay)
+    await pump(relay, Array.from({ length: 8 }, () => packet))
+    await received(relay, warm, 8, 15_000)
+    await sleep(1_000)
     const rssBefore = await rssMiB(relay)
     const base = await countersOf(relay)
     let flooding = true
