@@ -270,7 +270,14 @@ describe('relay hygiene over umbra start processes', { timeout: 300_000 }, () =>
     // Each garbage packet costs the relay an X25519, so its workers take both cores of a 2-core test machine
     // that the attacker and four other victims share: the bound has slack for that (a relay has its own cores).
     check(p95 < 2_000, `p95 of legitimate sends during the flood is ${Math.round(p95)} ms`)
-    check(r.rssMax - r.rssBefore < 80, `relay RSS grew ${mib(r.rssMax - r.rssBefore)}`)
+    // Bounded, not flat: the relay's workers and its per-stream buffers (8 mix streams per connection, each with the
+    // raised read limit that keeps backpressure from resetting them) fill once, in the first seconds (measured
+    // +59 to +90 MiB); after that the flood must add nothing.
+    check(r.rssMax - r.rssBefore < 120, `relay RSS grew ${mib(r.rssMax - r.rssBefore)}`)
+    const half = Math.floor(r.rssSamples.length / 2)
+    const early = Math.max(...r.rssSamples.slice(0, half))
+    const late = Math.max(...r.rssSamples.slice(half))
+    check(late - early < 25, `relay RSS still growing in the second half of the flood: ${mib(early)} then ${mib(late)}`)
   })
 
   it('a replay flood at a relay keeps legitimate sends through it under 1 s p95 and its memory flat', { timeout: 120_000 }, async (t) => {
