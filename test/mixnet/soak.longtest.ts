@@ -61,7 +61,10 @@ describe('anonymous messaging over 10+ key epochs with a reply gateway restart (
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'umbra-soak-'))
-    const flags = ['--mixnet-epoch', String(EPOCH_MS), '--mixnet-threads', '1']
+    // The senders send without pause (about 5 messages/s into one recipient, which owes an acknowledgement and a reply
+    // for each): more than `balanced`'s 5 packets/s payload stream carries, so replies would queue past their SURB's
+    // 10 s epoch. The rates are scaled ×4 (20 packets/s); delays and structure stay `balanced`'s.
+    const flags = ['--mixnet-epoch', String(EPOCH_MS), '--mixnet-threads', '1', '--mixnet-rate-scale', '4']
     servers = await serverProcesses(dir, SERVERS, { extraArgs: flags })
     client = new UmbraProcess({ name: 'client', dataDir: join(dir, 'client'), role: 'client', port: 0, extraArgs: flags })
     await startNetwork(servers, [client])
