@@ -138,7 +138,9 @@ export interface LayeredPathInput<T extends TopologyNode> {
  * the packets its node originates). A layer with no usable node left (a
  * small network, or the layer's nodes excluded) lends the hop to the
  * nodes of the other layers, so a network that can build an unlayered path
- * can build one here too.
+ * can build one here too. So does a layer whose only usable nodes are in
+ * `avoid` while another layer has one that is not: an avoided node is taken
+ * only when nothing else is usable.
  * @returns the mixes in path order
  * @throws UMBRA_ERR_NOT_ENOUGH_MIXES when fewer than `hops` usable distinct nodes exist
  */
@@ -149,17 +151,20 @@ export function selectLayeredPath<T extends TopologyNode> (input: LayeredPathInp
   const used = new Set<T>()
   const path: T[] = []
   const usable = (n: T): boolean => !used.has(n) && !exclude(n) && n !== first
-  const draw = (pool: readonly T[]): T | undefined => {
-    const ok = pool.filter(usable)
-    const preferred = ok.filter((n) => !avoid(n))
-    const from = preferred.length > 0 ? preferred : ok
+  const draw = (pool: readonly T[], wantUnavoided: boolean): T | undefined => {
+    const from = pool.filter((n) => usable(n) && (!wantUnavoided || !avoid(n)))
     return from.length === 0 ? undefined : from[rng(from.length)]
   }
   const all = layers.flat()
   for (let i = 0; i < hops; i++) {
     let pick: T | undefined
     if (i === 0 && first != null) pick = first
-    else pick = draw(layers[(i + (input.layerOffset ?? 0)) % Math.max(1, layers.length)] ?? []) ?? draw(all)
+    else {
+      const layer = layers[(i + (input.layerOffset ?? 0)) % Math.max(1, layers.length)] ?? []
+      // An avoided node (a path-probe suspect, or one that failed this message) is taken only when no other node of
+      // any layer is usable: a small network's layer may hold nothing else, and borrowing beats a known-bad hop.
+      pick = draw(layer, true) ?? draw(all, true) ?? draw(layer, false) ?? draw(all, false)
+    }
     if (pick == null) {
       const have = new Set([...all.filter((n) => !exclude(n)), ...(first != null ? [first] : [])]).size
       throw new NotEnoughMixesError(`A ${hops}-hop path needs ${hops} mix nodes besides this node and the gateway; the directory has ${have}`)
