@@ -10,6 +10,8 @@ const HOUR = 60 * MINUTE
 export const MIX_PROTOCOL = '/umbra/mix/1.0.0'
 /** Directory gossip: mix descriptors pushed and pulled between nodes. */
 export const DIRECTORY_PROTOCOL = '/umbra/mixdir/1.0.0'
+/** Directory sync (issue 15): pulls by change counter and 8-byte key summaries; a node without it is pulled over DIRECTORY_PROTOCOL. */
+export const DIRECTORY_SYNC_PROTOCOL = '/umbra/mixdir/2.0.0'
 /** Client ↔ gateway: mailbox claim, deliveries and their acknowledgements. */
 export const GATEWAY_PROTOCOL = '/umbra/gateway/1.0.0'
 
@@ -112,6 +114,18 @@ export const DIRECTORY_PULL_FANOUT = 3
 export const DIRECTORY_PAGE_DESCRIPTORS = 64
 /** Pages one pull reads or answers at most (64 × 64 = 4,096 descriptors per exchange). */
 export const DIRECTORY_MAX_PAGES = 64
+/** Summaries (8-byte key prefix and seq, ≈ 15 bytes each) in one sync answer frame (issue 15: ≈ 15 KiB per 1,024 changed entries). */
+export const DIRECTORY_SUMMARY_PAGE = 1024
+/** Bytes of a node key a sync summary or want list names (2^-64 chance that two honest keys share one). */
+export const DIRECTORY_KEY_PREFIX_BYTES = 8
+/**
+ * Largest directory one sync covers: it reads at most this many summaries
+ * (64 frames of 1,024) and fetches what it lacks of them in frames of 64
+ * descriptors (issue 15: replaces the 4,096-descriptor cap of one pull).
+ */
+export const DIRECTORY_MAX_NODES = 65_536
+/** Peers whose sync cursor (instance and change counter) a node remembers; the oldest is forgotten first. */
+export const DIRECTORY_SYNC_CURSORS = 1024
 /** Largest directory frame, bytes: a full page of 4,096-byte descriptors plus protobuf framing (≈ 263 KiB, far below one read buffer). */
 export const MAX_DIRECTORY_MESSAGE_BYTES = DIRECTORY_PAGE_DESCRIPTORS * (4096 + 8) + 1024
 

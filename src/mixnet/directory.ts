@@ -8,9 +8,16 @@
  * - a new, changed or withdrawn descriptor is pushed at once to every
  *   connected peer, which pushes it on only once it admitted it (a flood of
  *   rare events);
- * - every DIRECTORY_PULL_INTERVAL_MS a node pulls the directory from up to
+ * - every DIRECTORY_PULL_INTERVAL_MS a node pulls from up to
  *   DIRECTORY_PULL_FANOUT random connected peers (anti-entropy, which also
- *   spreads the periodic re-signing), in pages of DIRECTORY_PAGE_DESCRIPTORS;
+ *   spreads the periodic re-signing). The pull is the sync of
+ *   `/umbra/mixdir/2.0.0` (issue 15): the peer lists only the entries that
+ *   changed since this node's last sync with it (8-byte key prefix and seq
+ *   each; nothing changed: a few dozen bytes) and this node fetches what it
+ *   lacks. Refreshes of held nodes are always fetched; new nodes only within
+ *   the per-peer cap. A peer without the sync is pulled the old way, in
+ *   pages of DIRECTORY_PAGE_DESCRIPTORS over `/umbra/mixdir/1.0.0`, which
+ *   this node still answers;
  * - a descriptor lives DESCRIPTOR_LIFETIME_MS (25 s) and is re-signed every
  *   DESCRIPTOR_REFRESH_MS (8 s); one that stops cleanly pushes a signed
  *   withdrawal.
@@ -28,27 +35,40 @@
  *
  * Paths are drawn uniformly from this set, never from DHT neighbours.
  */
+import { randomBytes } from 'node:crypto'
 import { isIPv4, isIPv6 } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { concat as uint8ArrayConcat } from 'uint8arrays/concat'
 import { InvalidOptionError } from '../errors.ts'
 import { withTimeout } from '../signals.ts'
 import {
   DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS, DIRECTORY_ADMISSION_CONCURRENCY, DIRECTORY_ADMISSION_QUEUE, DIRECTORY_CHECK_TIMEOUT_MS,
   DIRECTORY_DISCONNECT_RECHECK_MIN_MS, DIRECTORY_FAILURE_WINDOW_MS, DIRECTORY_FAILURES_TO_EXCLUDE, DIRECTORY_MAX_NEW_PER_PEER, DIRECTORY_MAX_NEW_PER_SUBNET,
   DIRECTORY_MAX_PAGES, DIRECTORY_NEGATIVE_CACHE_MS, DIRECTORY_NEGATIVE_CACHE_SIZE, DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PEER_WINDOW_MS, DIRECTORY_PROTOCOL,
-  DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, DIRECTORY_RECHECK_MS, DIRECTORY_SUBNET_WINDOW_MS, MAX_DIRECTORY_MESSAGE_BYTES, WIRE_VERSION
+  DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, DIRECTORY_RECHECK_MS, DIRECTORY_SUBNET_WINDOW_MS, MAX_DIRECTORY_MESSAGE_BYTES, WIRE_VERSION,
+  DIRECTORY_KEY_PREFIX_BYTES, DIRECTORY_MAX_NODES, DIRECTORY_SUMMARY_PAGE, DIRECTORY_SYNC_CURSORS, DIRECTORY_SYNC_PROTOCOL
 } from './constants.ts'
 import { ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor, type VerifiedDescriptor } from './descriptor.ts'
-import { DirectoryMessage } from './pb/mixnet.ts'
+import { DirectoryMessage, DirectorySync } from './pb/mixnet.ts'
 import type { Logger } from '../logger.ts'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
 /** How long one push or one pull page may take, ms. */
 const EXCHANGE_TIMEOUT_MS = 5_000
+/** Frame types of {@link DirectorySync} (src/mixnet/pb/mixnet.proto). */
+const SYNC_SINCE = 1
+const SYNC_SUMMARY = 2
+const SYNC_WANT = 3
+const SYNC_DESCRIPTORS = 4
+/** Bytes of the answerer's instance id (random per start): a sync cursor is only meaningful for the same instance. */
+const SYNC_INSTANCE_BYTES = 8
+/** Summary frames one sync reads at most (64 × 1,024 = DIRECTORY_MAX_NODES). */
+const SYNC_MAX_SUMMARY_PAGES = Math.ceil(DIRECTORY_MAX_NODES / DIRECTORY_SUMMARY_PAGE)
 
 /** One mix node as the directory knows it. */
 export interface MixNodeInfo {
@@ -80,6 +100,14 @@ export interface DirectoryStats {
   checking: number
   /** Descriptors refused, by reason (the same reasons as the mixnet's `dropped` counters, without the `directory-` prefix). */
   refused: Record<string, number>
+  /** Pulls this node made over the sync protocol (`/umbra/mixdir/2.0.0`), and how many found nothing to fetch. */
+  syncPulls: number
+  syncUpToDate: number
+  /** Bytes of those pulls, sent and received, frames with their length prefixes; and of the up-to-date ones alone. */
+  syncBytes: number
+  syncUpToDateBytes: number
+  /** Descriptors those pulls fetched. */
+  syncFetched: number
 }
 
 /** What {@link createDirectory} needs, and its limits (every limit optional). */
@@ -158,6 +186,8 @@ interface Entry {
   /** Times of reported failures within the window, ms. */
   failures: number[]
   excluded: boolean
+  /** This directory's change counter when the entry was stored or last changed (what a sync lists "since"). */
+  version: number
 }
 
 /** One queued reachability check: a new node to admit, or an admitted one to confirm. */
@@ -239,6 +269,13 @@ class WindowCounter {
   }
 }
 
+/** Bytes of the unsigned varint length prefix of a `length`-byte frame. */
+function varintLength (length: number): number {
+  let bytes = 1
+  while (length >= 0x80) { length = Math.floor(length / 0x80); bytes++ }
+  return bytes
+}
+
 function positiveInt (name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   const v = value ?? fallback
   if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new InvalidOptionError(`Directory option ${name} must be an integer from 1 to ${max}, got ${String(value)}`)
@@ -270,7 +307,13 @@ export function createDirectory (init: DirectoryInit): Directory {
   const queue: Check[] = []
   const queued = new Set<string>()
   let inFlight = 0
-  const stats = { admitted: 0, evicted: 0, refused: {} as Record<string, number> }
+  const stats = { admitted: 0, evicted: 0, refused: {} as Record<string, number>, syncPulls: 0, syncUpToDate: 0, syncBytes: 0, syncUpToDateBytes: 0, syncFetched: 0 }
+  /** Change counter: every stored or changed entry takes the next value (issue 15, the sync's "since"). */
+  let clock = 0
+  /** This directory's instance id: pullers' cursors from an earlier start mean nothing now. */
+  const instance: Uint8Array = randomBytes(SYNC_INSTANCE_BYTES)
+  /** Per peer (PeerId string): the answerer instance and change counter this node synced up to. */
+  const cursors = new Map<string, { instance: Uint8Array, since: number }>()
   const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
   const ownId = keyId(ownKey)
   let seq = 0
@@ -322,6 +365,7 @@ export function createDirectory (init: DirectoryInit): Directory {
       const news = !sameKeys(held.info, info)
       held.info = info
       held.bytes = bytes
+      held.version = ++clock
       return news ? bytes : undefined
     }
     if (info.withdrawn || queued.has(id)) return undefined
@@ -423,7 +467,11 @@ export function createDirectory (init: DirectoryInit): Directory {
     const t = now()
     if (!check.admit) {
       const e = entries.get(check.id)
-      if (e != null) { e.checkedAt = t; e.excluded = false; e.failures = [] }
+      if (e != null) {
+        // Served again after an exclusion: list it to pullers again.
+        if (e.excluded) e.version = ++clock
+        e.checkedAt = t; e.excluded = false; e.failures = []
+      }
       return
     }
     const subnet = subnetOf(addr) ?? addr
@@ -432,7 +480,7 @@ export function createDirectory (init: DirectoryInit): Directory {
       perSubnet.add(subnet, t)
     }
     if (entries.has(check.id) || check.info.expiresAt <= t) return
-    entries.set(check.id, { info: check.info, bytes: check.bytes, checkedAt: t, disconnectCheckAt: 0, failures: [], excluded: false })
+    entries.set(check.id, { info: check.info, bytes: check.bytes, checkedAt: t, disconnectCheckAt: 0, failures: [], excluded: false, version: ++clock })
     negative.delete(check.id)
     stats.admitted++
     log.debug({ peer: check.info.peerId }, 'mix node admitted to the directory')
@@ -459,7 +507,7 @@ export function createDirectory (init: DirectoryInit): Directory {
       withdrawn
     })
     const info = await verifyDescriptor(bytes, t)
-    entries.set(ownId, { info, bytes, checkedAt: t, disconnectCheckAt: 0, failures: [], excluded: false })
+    entries.set(ownId, { info, bytes, checkedAt: t, disconnectCheckAt: 0, failures: [], excluded: false, version: ++clock })
   }
 
   function peers (): PeerId[] {
@@ -502,28 +550,206 @@ export function createDirectory (init: DirectoryInit): Directory {
     if (news.length > 0) flood(news, from)
   }
 
-  /** One exchange: send `descriptors`; if `pull`, read the peer's directory back page by page. */
+  /** Ends a failed exchange or sync: aborts the stream and counts an oversized frame. */
+  function failed (stream: Stream | undefined, err: Error, what: string): void {
+    stream?.abort(err)
+    if (/too long|too many|overflow/i.test(err.message)) refuse('oversized')
+    log.trace({ err: err.message }, what)
+  }
+
+  /** One exchange over `/umbra/mixdir/1.0.0`: send `descriptors` (a push); the pull of an older peer is {@link pull}. */
   async function exchange (peer: PeerId, descriptors: Uint8Array[], pull: boolean): Promise<void> {
     let stream: Stream | undefined
     try {
-      const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
-      stream = await libp2p.dialProtocol(peer, DIRECTORY_PROTOCOL, { signal })
+      stream = await libp2p.dialProtocol(peer, DIRECTORY_PROTOCOL, { signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) })
+      await exchangeOn(peer, stream, descriptors, pull)
+    } catch (err) {
+      failed(stream, err as Error, 'directory exchange failed')
+    }
+  }
+
+  /**
+   * The `/umbra/mixdir/1.0.0` exchange on an open stream: send `descriptors`;
+   * if `pull`, read the peer's directory back page by page (at most 64 pages;
+   * an older peer's pull stops once the peer reached its cap of new nodes,
+   * since every page costs one verification per descriptor).
+   */
+  async function exchangeOn (peer: PeerId, stream: Stream, descriptors: Uint8Array[], pull: boolean): Promise<void> {
+    const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
+    const lp = lpStream(stream, { maxDataLength: MAX_DIRECTORY_MESSAGE_BYTES })
+    await lp.write(DirectoryMessage.encode({ version: WIRE_VERSION, descriptors: descriptors as Array<Uint8Array<ArrayBuffer>>, pull }), { signal })
+    for (let pages = 0; pull && pages < DIRECTORY_MAX_PAGES; pages++) {
+      const pageSignal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
+      const answer = decode((await lp.read({ signal: pageSignal })).subarray())
+      await offerAll(answer.descriptors, peer)
+      if (answer.next.byteLength === 0 || perPeer.count(peer.toString(), now()) >= maxPerPeer) break
+      await lp.write(DirectoryMessage.encode({ version: WIRE_VERSION, pull: true, after: answer.next }), { signal: pageSignal })
+    }
+    await stream.close({ signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) }).catch(() => {})
+  }
+
+  /**
+   * Pulls from one peer: the sync (`/umbra/mixdir/2.0.0`, {@link syncOn})
+   * when the peer speaks it, else the paged pull of `/umbra/mixdir/1.0.0`.
+   */
+  async function pull (peer: PeerId): Promise<void> {
+    let stream: Stream | undefined
+    try {
+      stream = await libp2p.dialProtocol(peer, [DIRECTORY_SYNC_PROTOCOL, DIRECTORY_PROTOCOL], { signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) })
+      if (stream.protocol === DIRECTORY_SYNC_PROTOCOL) await syncOn(peer, stream)
+      else await exchangeOn(peer, stream, [], true)
+    } catch (err) {
+      failed(stream, err as Error, 'directory pull failed')
+    }
+  }
+
+  /** Hex of a node key's first DIRECTORY_KEY_PREFIX_BYTES (how sync frames name nodes). */
+  function prefixOf (key: Uint8Array): string {
+    return uint8ArrayToString(key.subarray(0, DIRECTORY_KEY_PREFIX_BYTES), 'base16')
+  }
+
+  /** The 8-byte prefixes of a `keys` field. @throws Error when its length is not a multiple of 8 or names more than `max` keys */
+  function prefixes (keys: Uint8Array, max: number): Uint8Array[] {
+    if (keys.byteLength % DIRECTORY_KEY_PREFIX_BYTES !== 0 || keys.byteLength / DIRECTORY_KEY_PREFIX_BYTES > max) throw new Error(`directory sync: ${keys.byteLength} key bytes`)
+    const out: Uint8Array[] = []
+    for (let i = 0; i < keys.byteLength; i += DIRECTORY_KEY_PREFIX_BYTES) out.push(keys.subarray(i, i + DIRECTORY_KEY_PREFIX_BYTES))
+    return out
+  }
+
+  function decodeSync (bytes: Uint8Array, expect: number): DirectorySync {
+    const msg = DirectorySync.decode(bytes, { limits: { descriptors: DIRECTORY_PAGE_DESCRIPTORS, seqs: DIRECTORY_SUMMARY_PAGE } })
+    if (msg.version !== WIRE_VERSION) throw new Error(`directory sync version ${msg.version}`)
+    if (msg.type !== expect) throw new Error(`directory sync frame type ${msg.type}, expected ${expect}`)
+    return msg
+  }
+
+  /** Writes one sync frame; returns its bytes on the wire (length prefix included). */
+  async function writeSync (lp: ReturnType<typeof lpStream>, frame: Partial<DirectorySync>, signal: AbortSignal): Promise<number> {
+    const body = DirectorySync.encode({ version: WIRE_VERSION, ...frame })
+    await lp.write(body, { signal })
+    return body.byteLength + varintLength(body.byteLength)
+  }
+
+  /**
+   * Serves one sync stream (issue 15): answers SINCE with the summaries
+   * (8-byte key prefix, seq) of the served entries changed after the
+   * puller's counter, oldest change first, 1,024 per frame; answers WANT
+   * with those descriptors, at most `pageSize` per frame. Ends when the
+   * puller closes, after a frame of another type, or after as many frames as
+   * a directory of DIRECTORY_MAX_NODES needs.
+   */
+  async function handleSync (stream: Stream): Promise<void> {
+    try {
       const lp = lpStream(stream, { maxDataLength: MAX_DIRECTORY_MESSAGE_BYTES })
-      await lp.write(DirectoryMessage.encode({ version: WIRE_VERSION, descriptors: descriptors as Array<Uint8Array<ArrayBuffer>>, pull }), { signal })
-      for (let pages = 0; pull && pages < DIRECTORY_MAX_PAGES; pages++) {
-        const pageSignal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
-        const answer = decode((await lp.read({ signal: pageSignal })).subarray())
-        await offerAll(answer.descriptors, peer)
-        // Stop paging when there is no more, or when this peer may not introduce anything new for now.
-        if (answer.next.byteLength === 0 || perPeer.count(peer.toString(), now()) >= maxPerPeer) break
-        await lp.write(DirectoryMessage.encode({ version: WIRE_VERSION, pull: true, after: answer.next }), { signal: pageSignal })
+      const maxFrames = 2 * (SYNC_MAX_SUMMARY_PAGES + DIRECTORY_MAX_NODES)
+      let byPrefix: Map<string, Entry> | undefined
+      for (let frames = 0; frames < maxFrames; frames++) {
+        let raw
+        try {
+          raw = await lp.read({ signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) })
+        } catch {
+          break // the puller closed its side: done
+        }
+        const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
+        const msg = DirectorySync.decode(raw.subarray(), { limits: { descriptors: 0, seqs: 0 } })
+        if (msg.version !== WIRE_VERSION) throw new Error(`directory sync version ${msg.version}`)
+        if (msg.type === SYNC_SINCE) {
+          const since = uint8ArrayEquals(msg.instance, instance) ? Number(msg.since) : 0
+          const changed = served().map(([, e]) => e).filter((e) => e.version > since).sort((a, b) => a.version - b.version)
+          const chunk = changed.slice(0, DIRECTORY_SUMMARY_PAGE)
+          const more = changed.length > chunk.length
+          await writeSync(lp, {
+            type: SYNC_SUMMARY,
+            instance: instance as Uint8Array<ArrayBuffer>,
+            upto: BigInt(more ? (chunk.at(-1) as Entry).version : clock),
+            more,
+            keys: uint8ArrayConcat(chunk.map((e) => e.info.nodeKey.subarray(0, DIRECTORY_KEY_PREFIX_BYTES))) as Uint8Array<ArrayBuffer>,
+            seqs: chunk.map((e) => BigInt(e.info.seq))
+          }, signal)
+        } else if (msg.type === SYNC_WANT) {
+          byPrefix ??= new Map(served().map(([, e]) => [prefixOf(e.info.nodeKey), e]))
+          const want = prefixes(msg.keys, DIRECTORY_PAGE_DESCRIPTORS)
+          const descriptors = want.map((k) => byPrefix?.get(prefixOf(k))?.bytes).filter((b) => b != null)
+          await writeSync(lp, { type: SYNC_DESCRIPTORS, descriptors: descriptors as Array<Uint8Array<ArrayBuffer>> }, signal)
+        } else {
+          throw new Error(`directory sync frame type ${msg.type}`)
+        }
       }
       await stream.close({ signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) }).catch(() => {})
     } catch (err) {
-      stream?.abort(err as Error)
-      if (/too long|too many|overflow/i.test((err as Error).message)) refuse('oversized')
-      log.trace({ err: (err as Error).message }, 'directory exchange failed')
+      failed(stream, err as Error, 'refused a directory sync')
     }
+  }
+
+  /**
+   * The puller's side of a sync (issue 15; docs/mixnet.md, "Directory
+   * sync"). Sends the cursor it holds for this peer; for each summary frame
+   * it asks for the descriptors it lacks: every newer seq of a held node (a
+   * refresh: never capped, never ends the sync) and new nodes while the
+   * peer's cap of new nodes and the admission queue have room. Every
+   * descriptor received goes through {@link offer} (signature, caps,
+   * admission check) as a pushed one does. When a new node had to be left
+   * out for the cap, the cursor stays before that summary frame, so the next
+   * sync with this peer lists it again.
+   */
+  async function syncOn (peer: PeerId, stream: Stream): Promise<void> {
+    const key = peer.toString()
+    const lp = lpStream(stream, { maxDataLength: MAX_DIRECTORY_MESSAGE_BYTES })
+    const held = new Map([...entries].map(([id, e]) => [prefixOf(e.info.nodeKey), id]))
+    const waiting = new Set([...queued].map((id) => prefixOf(uint8ArrayFromString(id, 'base64'))))
+    const refusedBefore = new Map([...negative].map(([id, n]) => [prefixOf(uint8ArrayFromString(id, 'base64')), n]))
+    let budget = Math.min(maxPerPeer - perPeer.count(key, now()), queueMax - queue.length)
+    let cursor = cursors.get(key) ?? { instance: new Uint8Array(0), since: 0 }
+    let keep: typeof cursor | undefined
+    let bytes = 0
+    let fetched = 0
+    for (let pages = 0; pages < SYNC_MAX_SUMMARY_PAGES; pages++) {
+      const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
+      bytes += await writeSync(lp, { type: SYNC_SINCE, instance: cursor.instance as Uint8Array<ArrayBuffer>, since: BigInt(cursor.since) }, signal)
+      const raw = (await lp.read({ signal })).subarray()
+      bytes += raw.byteLength + varintLength(raw.byteLength)
+      const summary = decodeSync(raw, SYNC_SUMMARY)
+      const keys = prefixes(summary.keys, DIRECTORY_SUMMARY_PAGE)
+      if (keys.length !== summary.seqs.length || summary.instance.byteLength !== SYNC_INSTANCE_BYTES) throw new Error('directory sync: malformed summary')
+      const pageStart = uint8ArrayEquals(summary.instance, cursor.instance) ? cursor : { instance: summary.instance, since: 0 }
+      const want: Uint8Array[] = []
+      keys.forEach((k, i) => {
+        const p = prefixOf(k)
+        const seqOffered = Number(summary.seqs[i])
+        const id = held.get(p)
+        if (id === ownId) return
+        if (id != null) {
+          if ((entries.get(id)?.info.seq ?? Infinity) < seqOffered) want.push(k)
+          return
+        }
+        if (waiting.has(p)) return
+        const bad = refusedBefore.get(p)
+        if (bad != null && bad.until > now() && seqOffered <= bad.seq) return
+        if (budget <= 0) { keep ??= pageStart; return }
+        budget--
+        want.push(k)
+      })
+      for (let i = 0; i < want.length; i += pageSize) {
+        const chunk = want.slice(i, i + pageSize)
+        bytes += await writeSync(lp, { type: SYNC_WANT, keys: uint8ArrayConcat(chunk) as Uint8Array<ArrayBuffer> }, signal)
+        const answer = (await lp.read({ signal })).subarray()
+        bytes += answer.byteLength + varintLength(answer.byteLength)
+        const got = decodeSync(answer, SYNC_DESCRIPTORS).descriptors
+        if (got.length > chunk.length) throw new Error('directory sync: more descriptors than asked for')
+        fetched += got.length
+        await offerAll(got, peer)
+      }
+      cursor = { instance: summary.instance, since: Number(summary.upto) }
+      if (!summary.more) break
+    }
+    await stream.close({ signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) }).catch(() => {})
+    cursors.delete(key)
+    cursors.set(key, keep ?? cursor)
+    if (cursors.size > DIRECTORY_SYNC_CURSORS) cursors.delete(cursors.keys().next().value as string)
+    stats.syncPulls++
+    stats.syncBytes += bytes
+    stats.syncFetched += fetched
+    if (fetched === 0) { stats.syncUpToDate++; stats.syncUpToDateBytes += bytes }
   }
 
   function flood (descriptors: Uint8Array[], except?: PeerId): void {
@@ -574,13 +800,14 @@ export function createDirectory (init: DirectoryInit): Directory {
       all[i] = all[j] as PeerId
       all[j] = x
     }
-    await Promise.allSettled(all.slice(0, DIRECTORY_PULL_FANOUT).map(async (p) => { await exchange(p, [], true) }))
+    await Promise.allSettled(all.slice(0, DIRECTORY_PULL_FANOUT).map(async (p) => { await pull(p) }))
   }
 
   function onConnect (evt: CustomEvent<PeerId>): void {
     if (!running) return
     const own = entries.get(ownId)
-    void exchange(evt.detail, init.publish && own != null ? [own.bytes] : [], true)
+    if (init.publish && own != null) void exchange(evt.detail, [own.bytes], false)
+    void pull(evt.detail)
   }
 
   /** A directory node's last connection closed: re-check it now, so a crashed node leaves within a dial (at most once per 10 s per node). */
@@ -630,7 +857,19 @@ export function createDirectory (init: DirectoryInit): Directory {
 
     stats () {
       const all = [...entries.values()]
-      return { admitted: stats.admitted, evicted: stats.evicted, held: all.length, excluded: all.filter((e) => e.excluded).length, checking: inFlight + queue.length, refused: { ...stats.refused } }
+      return {
+        admitted: stats.admitted,
+        evicted: stats.evicted,
+        held: all.length,
+        excluded: all.filter((e) => e.excluded).length,
+        checking: inFlight + queue.length,
+        refused: { ...stats.refused },
+        syncPulls: stats.syncPulls,
+        syncUpToDate: stats.syncUpToDate,
+        syncBytes: stats.syncBytes,
+        syncUpToDateBytes: stats.syncUpToDateBytes,
+        syncFetched: stats.syncFetched
+      }
     },
 
     async republish () {
@@ -644,6 +883,7 @@ export function createDirectory (init: DirectoryInit): Directory {
       if (running) return
       running = true
       await libp2p.handle(DIRECTORY_PROTOCOL, handle, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+      await libp2p.handle(DIRECTORY_SYNC_PROTOCOL, handleSync, { maxInboundStreams: 64, maxOutboundStreams: 64 })
       libp2p.addEventListener('peer:connect', onConnect)
       libp2p.addEventListener('peer:disconnect', onDisconnect)
       if (init.publish) {
@@ -681,6 +921,8 @@ export function createDirectory (init: DirectoryInit): Directory {
         }
       }
       await libp2p.unhandle(DIRECTORY_PROTOCOL).catch(() => {})
+      await libp2p.unhandle(DIRECTORY_SYNC_PROTOCOL).catch(() => {})
+      cursors.clear()
       entries.clear()
       negative.clear()
     }

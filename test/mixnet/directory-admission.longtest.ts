@@ -20,22 +20,18 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import type { PrivateKey } from '@libp2p/interface'
-import { logger } from '../../src/logger.ts'
+import type { Libp2p } from 'libp2p'
 import { DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PROTOCOL, MAX_DIRECTORY_MESSAGE_BYTES, WIRE_VERSION } from '../../src/mixnet/constants.ts'
 import { ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor } from '../../src/mixnet/descriptor.ts'
-import { createDirectory, subnetOf, type Directory, type DirectoryInit } from '../../src/mixnet/directory.ts'
+import { subnetOf, type Directory } from '../../src/mixnet/directory.ts'
 import { DirectoryMessage } from '../../src/mixnet/pb/mixnet.ts'
 import type { MixNodeSummary, MixnetCounters, PseudonymInfo } from '../../src/mixnet/types.ts'
 import { awaitDirectories, eventually, freePort, killStragglers, startNetwork, UmbraProcess } from './process-helpers.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { bareNode, dirNode, type DirNode } from './directory-helpers.ts'
 
 const SERVERS = 6
 const SENDS = 10
@@ -72,20 +68,6 @@ async function forge (count: number, epochs: number[], deadPorts: number[], larg
     }))
   }
   return out
-}
-
-/** A bare libp2p node on 127.0.0.1 (TCP, Noise, Yamux): the attacker, or the host of an in-process directory. */
-async function bareNode (privateKey?: PrivateKey): Promise<Libp2p> {
-  const node = await createLibp2p({
-    privateKey: privateKey ?? await generateKeyPair('Ed25519'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] }
-  })
-  await node.start()
-  return node
 }
 
 /** Pushes `descriptors` to `peer`, DIRECTORY_PAGE_DESCRIPTORS per stream, as a directory peer floods news. */
@@ -273,17 +255,6 @@ describe('directory admission against forged descriptors, over umbra start proce
     t.diagnostic(`restart: back in every directory ${Date.now() - restartedAt} ms after the restart began`)
   })
 })
-
-/** One in-process directory on its own libp2p node, with one onion key for epoch 1. */
-interface DirNode { libp2p: Libp2p, directory: Directory, peerId: string, nodeKey: Uint8Array }
-
-async function dirNode (options: Partial<DirectoryInit> = {}): Promise<DirNode> {
-  const privateKey = await generateKeyPair('Ed25519')
-  const node = await bareNode(privateKey)
-  const directory = createDirectory({ libp2p: node, privateKey, log: logger('test-directory'), publish: true, onionKeys: () => [{ epoch: 1, publicKey: new Uint8Array(32).fill(7) }], ...options })
-  await directory.start()
-  return { libp2p: node, directory, peerId: node.peerId.toString(), nodeKey: privateKey.publicKey.raw }
-}
 
 describe('directory admission, caps, paging and eviction in process', { timeout: 60_000 }, () => {
   const nodes: DirNode[] = []

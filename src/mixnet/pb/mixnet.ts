@@ -881,3 +881,275 @@ export const DirectoryMessage: {
 
   return { codec, encode, decode }
 })()
+
+export interface DirectorySync {
+  version: number
+  type: number
+  instance: Uint8Array<ArrayBuffer>
+  since: bigint
+  upto: bigint
+  more: boolean
+  keys: Uint8Array<ArrayBuffer>
+  seqs: bigint[]
+  descriptors: Uint8Array<ArrayBuffer>[]
+}
+
+export const DirectorySync: {
+  codec: () => Codec<DirectorySync>
+  encode: (obj: Partial<DirectorySync>) => Uint8Array<ArrayBuffer>
+  decode: (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<DirectorySync>) => DirectorySync
+} = (() => {
+  let _codec: Codec<DirectorySync>
+
+  const codec = (): Codec<DirectorySync> => {
+    if (_codec == null) {
+      _codec = message<DirectorySync>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.version != null && obj.version !== 0)) {
+          w.uint32(8)
+          w.uint32(obj.version)
+        }
+
+        if ((obj.type != null && obj.type !== 0)) {
+          w.uint32(16)
+          w.uint32(obj.type)
+        }
+
+        if ((obj.instance != null && obj.instance.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.instance)
+        }
+
+        if ((obj.since != null && obj.since !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.since)
+        }
+
+        if ((obj.upto != null && obj.upto !== 0n)) {
+          w.uint32(40)
+          w.uint64(obj.upto)
+        }
+
+        if ((obj.more != null && obj.more !== false)) {
+          w.uint32(48)
+          w.bool(obj.more)
+        }
+
+        if ((obj.keys != null && obj.keys.byteLength > 0)) {
+          w.uint32(58)
+          w.bytes(obj.keys)
+        }
+
+        if (obj.seqs != null && obj.seqs.length > 0) {
+          for (const value of obj.seqs) {
+            w.uint32(64)
+            w.uint64(value)
+          }
+        }
+
+        if (obj.descriptors != null && obj.descriptors.length > 0) {
+          for (const value of obj.descriptors) {
+            w.uint32(74)
+            w.bytes(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          version: 0,
+          type: 0,
+          instance: uint8ArrayAlloc(0),
+          since: 0n,
+          upto: 0n,
+          more: false,
+          keys: uint8ArrayAlloc(0),
+          seqs: [],
+          descriptors: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.version = reader.uint32()
+              break
+            }
+            case 2: {
+              obj.type = reader.uint32()
+              break
+            }
+            case 3: {
+              obj.instance = reader.bytes()
+              break
+            }
+            case 4: {
+              obj.since = reader.uint64()
+              break
+            }
+            case 5: {
+              obj.upto = reader.uint64()
+              break
+            }
+            case 6: {
+              obj.more = reader.bool()
+              break
+            }
+            case 7: {
+              obj.keys = reader.bytes()
+              break
+            }
+            case 8: {
+              if (opts.limits?.seqs != null && obj.seqs.length === opts.limits.seqs) {
+                throw new MaxLengthError('Decode error - repeated field "seqs" had too many elements')
+              }
+
+              obj.seqs.push(reader.uint64())
+              break
+            }
+            case 9: {
+              if (opts.limits?.descriptors != null && obj.descriptors.length === opts.limits.descriptors) {
+                throw new MaxLengthError('Decode error - repeated field "descriptors" had too many elements')
+              }
+
+              obj.descriptors.push(reader.bytes())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          seqs: 0,
+          descriptors: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.version`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.type`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.instance`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.since`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.upto`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.more`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 7: {
+              yield {
+                field: `${prefix}.keys`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 8: {
+              if (opts.limits?.seqs != null && obj.seqs === opts.limits.seqs) {
+                throw new MaxLengthError('Streaming decode error - repeated field "seqs" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.seqs[]`,
+                index: obj.seqs,
+                value: reader.uint64()
+              }
+
+              obj.seqs++
+
+              break
+            }
+            case 9: {
+              if (opts.limits?.descriptors != null && obj.descriptors === opts.limits.descriptors) {
+                throw new MaxLengthError('Streaming decode error - repeated field "descriptors" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.descriptors[]`,
+                index: obj.descriptors,
+                value: reader.bytes()
+              }
+
+              obj.descriptors++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+
+
+
+
+
+
+
+
+
+  function encode (obj: Partial<DirectorySync>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, DirectorySync.codec())
+  }
+
+  function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<DirectorySync>): DirectorySync {
+    return decodeMessage(buf, DirectorySync.codec(), opts)
+  }
+
+  return { codec, encode, decode }
+})()

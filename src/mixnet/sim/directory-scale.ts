@@ -28,10 +28,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import {
   DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS, DIRECTORY_ADMISSION_CONCURRENCY, DIRECTORY_ADMISSION_QUEUE, DIRECTORY_CHECK_TIMEOUT_MS,
   DIRECTORY_MAX_NEW_PER_PEER, DIRECTORY_MAX_PAGES, DIRECTORY_NEGATIVE_CACHE_MS, DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PEER_WINDOW_MS,
-  DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, WIRE_VERSION
+  DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, WIRE_VERSION, DIRECTORY_KEY_PREFIX_BYTES, DIRECTORY_MAX_NODES, DIRECTORY_SUMMARY_PAGE
 } from '../constants.ts'
 import { ROLE_GATEWAY, ROLE_MIX, signDescriptor } from '../descriptor.ts'
-import { DirectoryMessage } from '../pb/mixnet.ts'
+import { DirectoryMessage, DirectorySync } from '../pb/mixnet.ts'
 
 /** Cursor of a page (a node key), bytes (Ed25519 public key). */
 const CURSOR_BYTES = 32
@@ -46,6 +46,11 @@ export interface FrameSizes {
   descriptor: number
   /** A frame: `descriptors` descriptors, a pull flag, a cursor (`after`) and a next-page cursor. */
   frame (descriptors: number, pull: boolean, after: boolean, next: boolean): number
+  /**
+   * A `/umbra/mixdir/2.0.0` frame (`DirectorySync`): `since` (type 1),
+   * `summary` of `n` entries (2), `want` of `n` keys (3), `descriptors` (4).
+   */
+  sync (type: 'since' | 'summary' | 'want' | 'descriptors', n: number): number
 }
 
 /**
@@ -67,6 +72,11 @@ export async function measureFrames (): Promise<FrameSizes> {
   })
   const cache = new Map<string, number>()
   const cursor = new Uint8Array(CURSOR_BYTES).fill(0xab)
+  // A change counter of a long-running node (3 varint bytes) and an 8-byte instance id.
+  const counter = 1_000_000n
+  const instance = new Uint8Array(8).fill(0xcd)
+  const prefixes = (n: number): Uint8Array<ArrayBuffer> => new Uint8Array(n * DIRECTORY_KEY_PREFIX_BYTES).fill(0x5a)
+  const types = { since: 1, summary: 2, want: 3, descriptors: 4 } as const
   return {
     descriptor: descriptor.byteLength,
     frame (n, pull, after, next) {
@@ -79,6 +89,26 @@ export async function measureFrames (): Promise<FrameSizes> {
           pull,
           after: after ? cursor : new Uint8Array(0),
           next: next ? cursor : new Uint8Array(0)
+        }).byteLength
+        size = body + varintBytes(body)
+        cache.set(k, size)
+      }
+      return size
+    },
+    sync (type, n) {
+      const k = `sync/${type}/${n}`
+      let size = cache.get(k)
+      if (size == null) {
+        const body = DirectorySync.encode({
+          version: WIRE_VERSION,
+          type: types[type],
+          instance: type === 'since' || type === 'summary' ? instance : new Uint8Array(0),
+          since: type === 'since' ? counter : 0n,
+          upto: type === 'summary' ? counter : 0n,
+          more: false,
+          keys: type === 'summary' || type === 'want' ? prefixes(n) : new Uint8Array(0),
+          seqs: type === 'summary' ? Array.from({ length: n }, () => BigInt(t)) : [],
+          descriptors: type === 'descriptors' ? Array.from({ length: n }, () => descriptor as Uint8Array<ArrayBuffer>) : []
         }).byteLength
         size = body + varintBytes(body)
         cache.set(k, size)
@@ -106,6 +136,8 @@ export interface ScaleSimInit {
   warm?: boolean
   /** Nodes leaving per minute, as a share of `nodes` (as many join). @default 0 */
   churnPerMin?: number
+  /** Churn stops at this time, ms (so late joiners are not cut off by the end of the run). @default durationMs */
+  churnUntilMs?: number
   /** Share of leaving nodes that crash instead of withdrawing. @default 0.5 */
   crashShare?: number
   /** Connections a node keeps (modelled connection manager). @default 8 */
@@ -120,6 +152,15 @@ export interface ScaleSimInit {
   measureFromMs?: number
   /** What-if: new nodes one peer may introduce per minute. @default 32 (DIRECTORY_MAX_NEW_PER_PEER, as the node runs) */
   maxNewPerPeer?: number
+  /** Descriptor lifetime and re-sign interval, ms. @default DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS */
+  lifetimeMs?: number
+  refreshMs?: number
+  /**
+   * Pull protocol: `sync` (`/umbra/mixdir/2.0.0`: change counter, summaries,
+   * wanted descriptors; issue 15) or `paged` (`/umbra/mixdir/1.0.0`: the whole
+   * directory in pages, what an older peer does). @default 'sync'
+   */
+  protocol?: 'sync' | 'paged'
   seed?: number
   frames: FrameSizes
 }
@@ -262,6 +303,8 @@ interface NodeState {
   negative: Map<number, number>
   /** Peer → times it introduced a new node, ms. */
   perPeer: Map<number, number[]>
+  /** Sync cursor per peer: the peer's change counter this node synced up to. */
+  cursors: Map<number, number>
   verifies: number
   timers: boolean
 }
@@ -283,6 +326,9 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   const measureFrom = init.measureFromMs ?? duration / 2
   const frames = init.frames
   const maxPerPeer = init.maxNewPerPeer ?? DIRECTORY_MAX_NEW_PER_PEER
+  const lifetime = init.lifetimeMs ?? DESCRIPTOR_LIFETIME_MS
+  const refresh = init.refreshMs ?? DESCRIPTOR_REFRESH_MS
+  const paged = init.protocol === 'paged'
   const random = rng(init.seed ?? 1)
   const pick = (k: number): number => Math.floor(random() * k)
 
@@ -291,6 +337,9 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   const cap = n + Math.ceil(joinsExpected * 1.5) + 16
   // view[i * cap + d]: node i's copy of d's descriptor: its expiry (ms), negative if withdrawn, 0 if none.
   const view = new Int32Array(cap * cap)
+  // ver[i * cap + d]: node i's change counter when it stored d's current copy (directory.ts `Entry.version`); clock[i]: node i's counter.
+  const ver = new Int32Array(paged ? 0 : cap * cap)
+  const clock = new Int32Array(cap)
   // Key order (the cursor order of pages): a random permutation.
   const order = Array.from({ length: cap }, (_, i) => i)
   for (let i = cap - 1; i > 0; i--) { const j = pick(i + 1); const x = order[i] as number; order[i] = order[j] as number; order[j] = x }
@@ -313,6 +362,14 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   let used = 0
 
   const expiryOf = (i: number, d: number): number => view[i * cap + d] as number
+  /** Node i stores a copy of d (expiry `e`, negative: withdrawn) with the next change counter. */
+  const store = (i: number, d: number, e: number): void => {
+    view[i * cap + d] = e
+    if (paged) return
+    const c = (clock[i] as number) + 1
+    clock[i] = c
+    ver[i * cap + d] = c
+  }
   const now = (): number => q.now
 
   function perPeerCount (s: NodeState, peer: number): number {
@@ -330,7 +387,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     const mine = expiryOf(i, d)
     if (Math.abs(mine) > now()) {
       if (Math.abs(e) <= Math.abs(mine)) return false
-      view[i * cap + d] = e
+      store(i, d, e)
       return (e < 0) !== (mine < 0)
     }
     if (e < 0 || s.queued.has(d)) return false
@@ -385,7 +442,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     }
     if (!c.admit) return
     if (Math.abs(expiryOf(i, c.d)) > now() || c.e <= now()) return
-    view[i * cap + c.d] = c.e
+    store(i, c.d, c.e)
     s.negative.delete(c.d)
     flood(i, [c.d], c.from)
   }
@@ -454,6 +511,79 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     })
   }
 
+  /**
+   * directory.ts `syncOn` (puller `i`) and `handleSync` (answerer `p`):
+   * SINCE with `i`'s cursor for `p`; `p` answers the summaries of its
+   * entries changed after it (oldest change first, 1,024 per frame); `i`
+   * wants every refresh of a held node and new nodes while its per-peer
+   * budget and queue room last, in WANT frames of 64, each answered with the
+   * descriptors `p` holds when the WANT arrives. A cap-limited summary frame
+   * keeps the cursor before it.
+   */
+  function sync (i: number, p: number): void {
+    const s = nodes[i] as NodeState
+    let budget = Math.min(maxPerPeer - perPeerCount(s, p), DIRECTORY_ADMISSION_QUEUE - s.queue.length)
+    let keep: number | undefined
+    const summaryPage = (since: number, pages: number): void => {
+      net.send(i, p, frames.sync('since', 0), () => {
+        const sp = nodes[p] as NodeState
+        if (!sp.alive) return
+        const t = now()
+        const base = p * cap
+        const changed: number[] = []
+        for (let d = 0; d < used; d++) {
+          const e = view[base + d] as number
+          if ((e > t || -e > t) && (ver[base + d] as number) > since) changed.push(d)
+        }
+        changed.sort((a, b) => (ver[base + a] as number) - (ver[base + b] as number))
+        const chunk = changed.slice(0, DIRECTORY_SUMMARY_PAGE)
+        const seqs = chunk.map((d) => Math.abs(view[base + d] as number))
+        const more = changed.length > chunk.length
+        const upto = more ? ver[base + (chunk.at(-1) as number)] as number : clock[p] as number
+        net.send(p, i, frames.sync('summary', chunk.length), () => {
+          if (!s.alive) return
+          const want: number[] = []
+          const tt = now()
+          chunk.forEach((d, k) => {
+            if (d === i) return
+            const mine = expiryOf(i, d)
+            if (Math.abs(mine) > tt) { if (Math.abs(mine) < (seqs[k] as number)) want.push(d); return }
+            if (s.queued.has(d)) return
+            const bad = s.negative.get(d)
+            if (bad != null && bad > tt) return
+            if (budget <= 0) { keep ??= since; return }
+            budget--
+            want.push(d)
+          })
+          const next = (): void => {
+            s.cursors.set(p, upto)
+            if (more && pages + 1 < Math.ceil(DIRECTORY_MAX_NODES / DIRECTORY_SUMMARY_PAGE)) summaryPage(upto, pages + 1)
+            else if (keep != null) s.cursors.set(p, keep)
+          }
+          fetch(i, p, want, 0, next)
+        })
+      })
+    }
+    summaryPage(s.cursors.get(p) ?? 0, 0)
+  }
+
+  /** WANT frames of up to 64 keys, one at a time, each answered with `p`'s current copies; `done` runs after the last answer. */
+  function fetch (i: number, p: number, want: number[], at: number, done: () => void): void {
+    if (at >= want.length) { done(); return }
+    const chunk = want.slice(at, at + DIRECTORY_PAGE_DESCRIPTORS)
+    net.send(i, p, frames.sync('want', chunk.length), () => {
+      if (nodes[p]?.alive !== true) return
+      const t = now()
+      const ds = chunk.filter((d) => { const e = expiryOf(p, d); return e > t || -e > t })
+      const es = ds.map((d) => expiryOf(p, d))
+      net.send(p, i, frames.sync('descriptors', ds.length), () => {
+        if (nodes[i]?.alive !== true) return
+        receive(i, ds, es, p)
+        fetch(i, p, want, at + chunk.length, done)
+      })
+    })
+  }
+
   function pullRound (i: number): void {
     const s = nodes[i] as NodeState
     if (!s.alive) return
@@ -461,15 +591,16 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     for (let k = 0; k < Math.min(DIRECTORY_PULL_FANOUT, all.length); k++) {
       const j = k + pick(all.length - k)
       const x = all[k] as number; all[k] = all[j] as number; all[j] = x
-      pull(i, all[k] as number, [])
+      if (paged) pull(i, all[k] as number, [])
+      else sync(i, all[k] as number)
     }
     q.at(now() + DIRECTORY_PULL_INTERVAL_MS, () => { pullRound(i) })
   }
 
   function sign (i: number): void {
     if (nodes[i]?.alive !== true) return
-    view[i * cap + i] = now() + DESCRIPTOR_LIFETIME_MS
-    q.at(now() + DESCRIPTOR_REFRESH_MS, () => { sign(i) })
+    store(i, i, now() + lifetime)
+    q.at(now() + refresh, () => { sign(i) })
   }
 
   /** Both ends of a new connection run `onConnect`: push the own descriptor and pull. */
@@ -478,7 +609,13 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     const sb = nodes[b] as NodeState
     if (a === b || sa.peers.has(b)) return
     sa.peers.add(b); sb.peers.add(a)
-    pull(a, b, [a]); pull(b, a, [b])
+    if (paged) { pull(a, b, [a]); pull(b, a, [b]); return }
+    // directory.ts `onConnect`: push the own descriptor over /umbra/mixdir/1.0.0, then sync.
+    for (const [x, y] of [[a, b], [b, a]] as const) {
+      const e = expiryOf(x, x)
+      net.send(x, y, frames.frame(1, false, false, false), () => { receive(y, [x], [e], x) })
+      sync(x, y)
+    }
   }
 
   function randomLive (): number { return live[pick(live.length)] as number }
@@ -486,12 +623,12 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   function join (warmState: boolean): number {
     const i = used++
     if (i >= cap) throw new RangeError('simulator capacity exceeded')
-    nodes.push({ alive: true, joinedAt: now(), convergedAt: -1, peers: new Set(), queue: [], queued: new Set(), negative: new Map(), perPeer: new Map(), inFlight: 0, verifies: 0, timers: true })
+    nodes.push({ alive: true, joinedAt: now(), convergedAt: -1, peers: new Set(), queue: [], queued: new Set(), negative: new Map(), perPeer: new Map(), cursors: new Map(), inFlight: 0, verifies: 0, timers: true })
     livePos[i] = live.length
     live.push(i)
     // Sign at start, then flood it (directory.ts `start`), then pull rounds.
-    view[i * cap + i] = now() + DESCRIPTOR_LIFETIME_MS
-    q.at(now() + DESCRIPTOR_REFRESH_MS, () => { sign(i) })
+    store(i, i, now() + lifetime)
+    q.at(now() + refresh, () => { sign(i) })
     if (!warmState) {
       const want = Math.min(degree, live.length - 1)
       for (let tries = 0; (nodes[i] as NodeState).peers.size < want && tries < 4 * degree; tries++) connect(i, randomLive())
@@ -505,8 +642,8 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     const crash = random() < crashShare
     if (!crash) {
       // A clean stop pushes a withdrawal to every peer (directory.ts `stop`).
-      const w = -(now() + DESCRIPTOR_LIFETIME_MS)
-      view[i * cap + i] = w
+      const w = -(now() + lifetime)
+      store(i, i, w)
       for (const p of s.peers) net.send(i, p, frames.frame(1, false, false, false), () => { receive(p, [i], [w], i) })
     }
     s.alive = false
@@ -536,9 +673,12 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
         const p = pick(n)
         if (p !== k) { (nodes[k] as NodeState).peers.add(p); (nodes[p] as NodeState).peers.add(k) }
       }
-      // Converged: holds every descriptor, signed at a random time in the last refresh interval.
-      for (let d = 0; d < n; d++) view[k * cap + d] = Math.round(DESCRIPTOR_LIFETIME_MS - random() * DESCRIPTOR_REFRESH_MS)
+      // Converged: holds every descriptor, signed at a random time in the last refresh interval (change counter 1).
+      for (let d = 0; d < n; d++) view[k * cap + d] = Math.round(lifetime - random() * refresh)
+      if (!paged) { ver.fill(1, k * cap, k * cap + n); clock[k] = 1 }
     }
+    // ... and has synced with each peer up to that state.
+    if (!paged) for (let k = 0; k < n; k++) for (const p of (nodes[k] as NodeState).peers) (nodes[k] as NodeState).cursors.set(p, 1)
   } else {
     for (let k = 0; k < n; k++) q.at(k === 0 ? 0 : random() * startWindow, () => { join(false) })
   }
@@ -547,8 +687,11 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   const joiners: number[] = []
   if (churn > 0) {
     const rate = churn * n / 60_000
+    const until = init.churnUntilMs ?? duration
     const nextChurn = (): void => {
-      q.at(now() - Math.log(1 - random()) / rate, () => {
+      const at = now() - Math.log(1 - random()) / rate
+      if (at > until) return
+      q.at(at, () => {
         if (live.length > 2) leave(randomLive())
         joiners.push(join(false))
         nextChurn()
