@@ -2,15 +2,18 @@
  * Directory scale simulation table (issue 15, item 4): `npm run bench:scale`.
  *
  * Runs the mix directory's protocol (src/mixnet/sim/directory-scale.ts: real
- * constants and frame sizes, modelled state machine) at 1,000 and 10,000
- * nodes over a simulated network (20–150 ms one-way links, 8 connections per
- * node): a cold start (every node starts within 30 s with an empty
- * directory) and a warm network (every node holds every descriptor) under
- * 1 % churn per minute (half crash, half withdraw). Prints convergence,
+ * constants and frame sizes, modelled state machine; the sync of
+ * `/umbra/mixdir/2.0.0`, and for comparison the paged pull of 1.0.0) at
+ * 1,000 and 10,000 nodes over a simulated network (20–150 ms one-way links,
+ * 8 connections per node): a cold start (every node starts within 30 s with
+ * an empty directory) and a warm network (every node holds every descriptor)
+ * under 1 % churn per minute (half crash, half withdraw). Prints convergence,
  * directory upkeep per node, Ed25519 verifications per node (with their CPU
  * share from the real `verifyDescriptor`), stale paths and modelled Kademlia
  * hops. Results: docs/scale.md. Environment: BENCH_SIZES (comma list),
- * BENCH_SEED, BENCH_COLD_10K=1 to also cold-start 10,000 nodes (slow).
+ * BENCH_SEED, BENCH_COLD_10K=1 to also cold-start 10,000 nodes (slow),
+ * BENCH_ONLY (a regular expression: run only the scenarios whose name matches
+ * it, e.g. `cold` or `^warm, 1 %/min churn$`).
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { DESCRIPTOR_LIFETIME_MS } from '../src/mixnet/constants.ts'
@@ -21,6 +24,7 @@ import { kademliaHops } from '../src/mixnet/sim/kademlia-hops.ts'
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number)
 const SEED = Number(process.env.BENCH_SEED ?? 1)
 const COLD_10K = process.env.BENCH_COLD_10K === '1'
+const ONLY = process.env.BENCH_ONLY == null ? undefined : new RegExp(process.env.BENCH_ONLY)
 
 /** Real cost of one `verifyDescriptor` on this machine, µs. */
 async function verifyMicros (): Promise<number> {
@@ -44,10 +48,17 @@ const rows: string[][] = []
 for (const nodes of SIZES) {
   const hops = kademliaHops(nodes, 100, SEED)
   const scenarios: Array<[string, Omit<ScaleSimInit, 'frames' | 'nodes'>]> = []
-  if (nodes <= 1000 || COLD_10K) scenarios.push(['cold start', { durationMs: nodes <= 1000 ? 180_000 : 40_000 }])
-  if (nodes <= 1000) scenarios.push(['cold start, what-if: no per-peer cap', { durationMs: 180_000, maxNewPerPeer: 1_000_000 }])
-  scenarios.push(['warm, 1 %/min churn', { warm: true, churnPerMin: 0.01, durationMs: nodes <= 1000 ? 120_000 : 32_000, measureFromMs: nodes <= 1000 ? 30_000 : 27_000, sampleNodes: nodes <= 1000 ? 200 : 100 }])
+  const small = nodes <= 1000
+  // Warm runs: churn stops 120 s before the end, so the last joiners have the time a joiner needs (n / (32 × 8) min at the per-peer cap).
+  const warm = { warm: true, churnPerMin: 0.01, durationMs: small ? 300_000 : 40_000, churnUntilMs: small ? 180_000 : undefined, measureFromMs: small ? 30_000 : 27_000, sampleNodes: small ? 200 : 100 }
+  if (small || COLD_10K) scenarios.push(['cold start', { durationMs: small ? 300_000 : 40_000 }])
+  scenarios.push(['warm, 1 %/min churn', warm])
+  if (small) {
+    scenarios.push(['warm, 1 %/min churn, paged pull of 1.0.0 (before)', { ...warm, protocol: 'paged', durationMs: 120_000, churnUntilMs: undefined }])
+    scenarios.push(['warm, 1 %/min churn, what-if: descriptors live 60 s, re-signed every 20 s', { ...warm, lifetimeMs: 60_000, refreshMs: 20_000, durationMs: 120_000, churnUntilMs: undefined }])
+  }
   for (const [name, opts] of scenarios) {
+    if (ONLY?.test(name) === false) continue
     const cpu = process.cpuUsage()
     const r = simulateDirectory({ nodes, seed: SEED, frames, ...opts })
     const used = process.cpuUsage(cpu)

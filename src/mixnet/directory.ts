@@ -314,6 +314,8 @@ export function createDirectory (init: DirectoryInit): Directory {
   const instance: Uint8Array = randomBytes(SYNC_INSTANCE_BYTES)
   /** Per peer (PeerId string): the answerer instance and change counter this node synced up to. */
   const cursors = new Map<string, { instance: Uint8Array, since: number }>()
+  /** Key prefix → the highest seq a running sync is fetching: concurrent syncs (3 per round) fetch each new copy once. */
+  const fetching = new Map<string, number>()
   const ownKey = libp2p.peerId.publicKey?.raw ?? new Uint8Array()
   const ownId = keyId(ownKey)
   let seq = 0
@@ -703,44 +705,56 @@ export function createDirectory (init: DirectoryInit): Directory {
     let keep: typeof cursor | undefined
     let bytes = 0
     let fetched = 0
-    for (let pages = 0; pages < SYNC_MAX_SUMMARY_PAGES; pages++) {
-      const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
-      bytes += await writeSync(lp, { type: SYNC_SINCE, instance: cursor.instance as Uint8Array<ArrayBuffer>, since: BigInt(cursor.since) }, signal)
-      const raw = (await lp.read({ signal })).subarray()
-      bytes += raw.byteLength + varintLength(raw.byteLength)
-      const summary = decodeSync(raw, SYNC_SUMMARY)
-      const keys = prefixes(summary.keys, DIRECTORY_SUMMARY_PAGE)
-      if (keys.length !== summary.seqs.length || summary.instance.byteLength !== SYNC_INSTANCE_BYTES) throw new Error('directory sync: malformed summary')
-      const pageStart = uint8ArrayEquals(summary.instance, cursor.instance) ? cursor : { instance: summary.instance, since: 0 }
-      const want: Uint8Array[] = []
-      keys.forEach((k, i) => {
-        const p = prefixOf(k)
-        const seqOffered = Number(summary.seqs[i])
-        const id = held.get(p)
-        if (id === ownId) return
-        if (id != null) {
-          if ((entries.get(id)?.info.seq ?? Infinity) < seqOffered) want.push(k)
-          return
+    const claimed = new Map<string, number>()
+    /** Wants `k` at `seq` unless another sync is fetching that copy or a newer one already. */
+    const claim = (k: Uint8Array, p: string, seq: number, want: Uint8Array[]): boolean => {
+      if ((fetching.get(p) ?? -1) >= seq) return false
+      fetching.set(p, seq)
+      claimed.set(p, seq)
+      want.push(k)
+      return true
+    }
+    try {
+      for (let pages = 0; pages < SYNC_MAX_SUMMARY_PAGES; pages++) {
+        const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
+        bytes += await writeSync(lp, { type: SYNC_SINCE, instance: cursor.instance as Uint8Array<ArrayBuffer>, since: BigInt(cursor.since) }, signal)
+        const raw = (await lp.read({ signal })).subarray()
+        bytes += raw.byteLength + varintLength(raw.byteLength)
+        const summary = decodeSync(raw, SYNC_SUMMARY)
+        const keys = prefixes(summary.keys, DIRECTORY_SUMMARY_PAGE)
+        if (keys.length !== summary.seqs.length || summary.instance.byteLength !== SYNC_INSTANCE_BYTES) throw new Error('directory sync: malformed summary')
+        const pageStart = uint8ArrayEquals(summary.instance, cursor.instance) ? cursor : { instance: summary.instance, since: 0 }
+        const want: Uint8Array[] = []
+        keys.forEach((k, i) => {
+          const p = prefixOf(k)
+          const seqOffered = Number(summary.seqs[i])
+          const id = held.get(p)
+          if (id === ownId) return
+          if (id != null) {
+            if ((entries.get(id)?.info.seq ?? Infinity) < seqOffered) claim(k, p, seqOffered, want)
+            return
+          }
+          if (waiting.has(p) || (fetching.get(p) ?? -1) >= seqOffered) return
+          const bad = refusedBefore.get(p)
+          if (bad != null && bad.until > now() && seqOffered <= bad.seq) return
+          if (budget <= 0) { keep ??= pageStart; return }
+          if (claim(k, p, seqOffered, want)) budget--
+        })
+        for (let i = 0; i < want.length; i += pageSize) {
+          const chunk = want.slice(i, i + pageSize)
+          bytes += await writeSync(lp, { type: SYNC_WANT, keys: uint8ArrayConcat(chunk) as Uint8Array<ArrayBuffer> }, signal)
+          const answer = (await lp.read({ signal })).subarray()
+          bytes += answer.byteLength + varintLength(answer.byteLength)
+          const got = decodeSync(answer, SYNC_DESCRIPTORS).descriptors
+          if (got.length > chunk.length) throw new Error('directory sync: more descriptors than asked for')
+          fetched += got.length
+          await offerAll(got, peer)
         }
-        if (waiting.has(p)) return
-        const bad = refusedBefore.get(p)
-        if (bad != null && bad.until > now() && seqOffered <= bad.seq) return
-        if (budget <= 0) { keep ??= pageStart; return }
-        budget--
-        want.push(k)
-      })
-      for (let i = 0; i < want.length; i += pageSize) {
-        const chunk = want.slice(i, i + pageSize)
-        bytes += await writeSync(lp, { type: SYNC_WANT, keys: uint8ArrayConcat(chunk) as Uint8Array<ArrayBuffer> }, signal)
-        const answer = (await lp.read({ signal })).subarray()
-        bytes += answer.byteLength + varintLength(answer.byteLength)
-        const got = decodeSync(answer, SYNC_DESCRIPTORS).descriptors
-        if (got.length > chunk.length) throw new Error('directory sync: more descriptors than asked for')
-        fetched += got.length
-        await offerAll(got, peer)
+        cursor = { instance: summary.instance, since: Number(summary.upto) }
+        if (!summary.more) break
       }
-      cursor = { instance: summary.instance, since: Number(summary.upto) }
-      if (!summary.more) break
+    } finally {
+      for (const [p, seq] of claimed) if (fetching.get(p) === seq) fetching.delete(p)
     }
     await stream.close({ signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) }).catch(() => {})
     cursors.delete(key)

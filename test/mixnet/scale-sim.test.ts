@@ -39,7 +39,7 @@ describe('directory scale simulator (issue 15, item 4)', () => {
     const pulls = DIRECTORY_PULL_FANOUT * 1000 / DIRECTORY_PULL_INTERVAL_MS
     const paged = pulls * frames.frame(nodes, false, false, false)
     t.diagnostic(`rx ${r.rxBytesPerNodeSec.toFixed(0)} B/s per node (re-signed descriptors alone ${floor.toFixed(0)}, the paged pull ${paged.toFixed(0)}); ${r.verifiesPerNodeSec.toFixed(1)} verifications/s (re-signed ${resigned.toFixed(1)}/s)`)
-    assert.ok(r.verifiesPerNodeSec >= resigned * 0.9 && r.verifiesPerNodeSec <= resigned * 3, `${r.verifiesPerNodeSec} verifications/s`)
+    assert.ok(r.verifiesPerNodeSec >= resigned * 0.9 && r.verifiesPerNodeSec <= resigned * 1.5, `${r.verifiesPerNodeSec} verifications/s`)
     assert.ok(r.rxBytesPerNodeSec >= floor * 0.9 && r.rxBytesPerNodeSec < paged / 2, `rx ${r.rxBytesPerNodeSec}`)
     assert.equal(r.finalConvergedShare, 1)
   })

@@ -305,6 +305,8 @@ interface NodeState {
   perPeer: Map<number, number[]>
   /** Sync cursor per peer: the peer's change counter this node synced up to. */
   cursors: Map<number, number>
+  /** Node → the copy (|expiry|, the seq proxy) a running sync is fetching (directory.ts `fetching`). */
+  fetching: Map<number, number>
   verifies: number
   timers: boolean
 }
@@ -544,18 +546,27 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
           if (!s.alive) return
           const want: number[] = []
           const tt = now()
+          const claim = (d: number, seq: number): boolean => {
+            if ((s.fetching.get(d) ?? -1) >= seq) return false
+            s.fetching.set(d, seq)
+            want.push(d)
+            return true
+          }
           chunk.forEach((d, k) => {
             if (d === i) return
+            const seq = seqs[k] as number
             const mine = expiryOf(i, d)
-            if (Math.abs(mine) > tt) { if (Math.abs(mine) < (seqs[k] as number)) want.push(d); return }
-            if (s.queued.has(d)) return
+            if (Math.abs(mine) > tt) { if (Math.abs(mine) < seq) claim(d, seq); return }
+            if (s.queued.has(d) || (s.fetching.get(d) ?? -1) >= seq) return
             const bad = s.negative.get(d)
             if (bad != null && bad > tt) return
             if (budget <= 0) { keep ??= since; return }
-            budget--
-            want.push(d)
+            if (claim(d, seq)) budget--
           })
+          const claimed = want.map((d) => [d, s.fetching.get(d) as number] as const)
+          const release = (): void => { for (const [d, seq] of claimed) if (s.fetching.get(d) === seq) s.fetching.delete(d) }
           const next = (): void => {
+            release()
             s.cursors.set(p, upto)
             if (more && pages + 1 < Math.ceil(DIRECTORY_MAX_NODES / DIRECTORY_SUMMARY_PAGE)) summaryPage(upto, pages + 1)
             else if (keep != null) s.cursors.set(p, keep)
@@ -567,12 +578,13 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     summaryPage(s.cursors.get(p) ?? 0, 0)
   }
 
-  /** WANT frames of up to 64 keys, one at a time, each answered with `p`'s current copies; `done` runs after the last answer. */
+  /** WANT frames of up to 64 keys, one at a time, each answered with `p`'s current copies; `done` runs after the last answer (or when `p` is gone). */
   function fetch (i: number, p: number, want: number[], at: number, done: () => void): void {
     if (at >= want.length) { done(); return }
     const chunk = want.slice(at, at + DIRECTORY_PAGE_DESCRIPTORS)
     net.send(i, p, frames.sync('want', chunk.length), () => {
-      if (nodes[p]?.alive !== true) return
+      // A departed answerer: the stream fails, and the puller's claims are released (directory.ts `finally`).
+      if (nodes[p]?.alive !== true) { done(); return }
       const t = now()
       const ds = chunk.filter((d) => { const e = expiryOf(p, d); return e > t || -e > t })
       const es = ds.map((d) => expiryOf(p, d))
@@ -623,7 +635,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   function join (warmState: boolean): number {
     const i = used++
     if (i >= cap) throw new RangeError('simulator capacity exceeded')
-    nodes.push({ alive: true, joinedAt: now(), convergedAt: -1, peers: new Set(), queue: [], queued: new Set(), negative: new Map(), perPeer: new Map(), cursors: new Map(), inFlight: 0, verifies: 0, timers: true })
+    nodes.push({ alive: true, joinedAt: now(), convergedAt: -1, peers: new Set(), queue: [], queued: new Set(), negative: new Map(), perPeer: new Map(), cursors: new Map(), fetching: new Map(), inFlight: 0, verifies: 0, timers: true })
     livePos[i] = live.length
     live.push(i)
     // Sign at start, then flood it (directory.ts `start`), then pull rounds.
