@@ -31,7 +31,7 @@ import { DirectoryMessage } from '../../src/mixnet/pb/mixnet.ts'
 import type { MixNodeSummary, MixnetCounters, PseudonymInfo } from '../../src/mixnet/types.ts'
 import { awaitDirectories, eventually, freePort, killStragglers, startNetwork, UmbraProcess } from './process-helpers.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { bareNode, dirNode, type DirNode } from './directory-helpers.ts'
+import { bareNode, dirNode, dirStar, stopDirNodes, type DirNode } from './directory-helpers.ts'
 
 const SERVERS = 6
 const SENDS = 10
@@ -263,16 +263,11 @@ describe('directory admission, caps, paging and eviction in process', { timeout:
 
   before(async () => {
     // A star of 5 directories with pages of 2 descriptors: node 0 in the middle, the others learn each other through it.
-    for (let i = 0; i < 5; i++) nodes.push(await dirNode({ pageSize: 2 }))
-    const hub = nodes[0] as DirNode
-    for (const n of nodes.slice(1)) await n.libp2p.dial(hub.libp2p.getMultiaddrs())
+    nodes.push(...await dirStar(5, { pageSize: 2 }))
   })
 
   after(async () => {
-    for (const n of nodes) {
-      await n.directory.stop()
-      await n.libp2p.stop()
-    }
+    await stopDirNodes(nodes)
     for (const n of extra) await n.stop()
   })
 

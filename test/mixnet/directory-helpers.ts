@@ -37,3 +37,20 @@ export async function dirNode (options: Partial<DirectoryInit> = {}): Promise<Di
   await directory.start()
   return { libp2p: node, directory, peerId: node.peerId.toString(), nodeKey: privateKey.publicKey.raw }
 }
+
+/** A star of `count` directories: node 0 in the middle, every other one dialled to it only (they learn each other through it). */
+export async function dirStar (count: number, options: Partial<DirectoryInit> = {}): Promise<DirNode[]> {
+  const nodes: DirNode[] = []
+  for (let i = 0; i < count; i++) nodes.push(await dirNode(options))
+  const hub = nodes[0] as DirNode
+  for (const n of nodes.slice(1)) await n.libp2p.dial(hub.libp2p.getMultiaddrs())
+  return nodes
+}
+
+/** Stops each directory, then its libp2p node. */
+export async function stopDirNodes (nodes: DirNode[]): Promise<void> {
+  for (const n of nodes) {
+    await n.directory.stop()
+    await n.libp2p.stop()
+  }
+}

@@ -12,24 +12,17 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { measureFrames, simulateDirectory } from '../../src/mixnet/sim/directory-scale.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { dirNode, type DirNode } from './directory-helpers.ts'
+import { dirStar, stopDirNodes, type DirNode } from './directory-helpers.ts'
 
 describe('directory sync in process (issue 15)', { timeout: 40_000 }, () => {
   const nodes: DirNode[] = []
 
   before(async () => {
     // A star: the leaves know only the hub and learn each other through its sync answers.
-    for (let i = 0; i < 4; i++) nodes.push(await dirNode())
-    const hub = nodes[0] as DirNode
-    for (const n of nodes.slice(1)) await n.libp2p.dial(hub.libp2p.getMultiaddrs())
+    nodes.push(...await dirStar(4))
   })
 
-  after(async () => {
-    for (const n of nodes) {
-      await n.directory.stop()
-      await n.libp2p.stop()
-    }
-  })
+  after(async () => { await stopDirNodes(nodes) })
 
   it('converges, and an up-to-date pull costs a few dozen bytes instead of the whole directory', async (t) => {
     const ms = await waitFor('every directory to list the 4 nodes', () => nodes.every((n) => n.directory.list().length === 4), 20_000)
