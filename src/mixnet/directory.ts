@@ -305,7 +305,8 @@ export function createDirectory (init: DirectoryInit): Directory {
   /** Failed checks: node key id → until when, and the highest seq that failed. */
   const negative = new Map<string, { until: number, seq: number }>()
   const queue: Check[] = []
-  const queued = new Set<string>()
+  /** Checks queued or running, by node key id. */
+  const queued = new Map<string, Check>()
   let inFlight = 0
   const stats = { admitted: 0, evicted: 0, refused: {} as Record<string, number>, syncPulls: 0, syncUpToDate: 0, syncBytes: 0, syncUpToDateBytes: 0, syncFetched: 0 }
   /** Change counter: every stored or changed entry takes the next value (issue 15, the sync's "since"). */
@@ -370,7 +371,13 @@ export function createDirectory (init: DirectoryInit): Directory {
       held.version = ++clock
       return news ? bytes : undefined
     }
-    if (info.withdrawn || queued.has(id)) return undefined
+    const waiting = queued.get(id)
+    if (waiting != null) {
+      // A newer signature of a node waiting for its check replaces the copy the check will admit (never capped: issue 15).
+      if (waiting.admit && !info.withdrawn && waiting.info.seq < info.seq) { waiting.info = info; waiting.bytes = bytes }
+      return undefined
+    }
+    if (info.withdrawn) return undefined
     const bad = negative.get(id)
     if (bad != null && bad.until > now() && info.seq <= bad.seq) { refuse('recently-refused'); return undefined }
     const peerKey = from.toString()
@@ -384,7 +391,7 @@ export function createDirectory (init: DirectoryInit): Directory {
     if (queued.has(check.id)) return
     // New nodes are bounded by the queue; re-checks of held ones are bounded by the directory itself.
     if (check.admit && queue.length >= queueMax) { refuse('queue-full'); return }
-    queued.add(check.id)
+    queued.set(check.id, check)
     if (check.admit) queue.push(check)
     else queue.unshift(check) // confirming a held node comes first: it may be on paths now
     pump()
@@ -698,7 +705,7 @@ export function createDirectory (init: DirectoryInit): Directory {
     const key = peer.toString()
     const lp = lpStream(stream, { maxDataLength: MAX_DIRECTORY_MESSAGE_BYTES })
     const held = new Map([...entries].map(([id, e]) => [prefixOf(e.info.nodeKey), id]))
-    const waiting = new Set([...queued].map((id) => prefixOf(uint8ArrayFromString(id, 'base64'))))
+    const waiting = new Map([...queued.values()].map((c) => [prefixOf(c.info.nodeKey), c]))
     const refusedBefore = new Map([...negative].map(([id, n]) => [prefixOf(uint8ArrayFromString(id, 'base64')), n]))
     let budget = Math.min(maxPerPeer - perPeer.count(key, now()), queueMax - queue.length)
     let cursor = cursors.get(key) ?? { instance: new Uint8Array(0), since: 0 }
@@ -734,7 +741,10 @@ export function createDirectory (init: DirectoryInit): Directory {
             if ((entries.get(id)?.info.seq ?? Infinity) < seqOffered) claim(k, p, seqOffered, want)
             return
           }
-          if (waiting.has(p) || (fetching.get(p) ?? -1) >= seqOffered) return
+          const check = waiting.get(p)
+        // A node waiting for its check: a newer copy is a refresh (it replaces the queued copy, uncapped).
+        if (check != null) { if (check.info.seq < seqOffered) claim(k, p, seqOffered, want); return }
+        if ((fetching.get(p) ?? -1) >= seqOffered) return
           const bad = refusedBefore.get(p)
           if (bad != null && bad.until > now() && seqOffered <= bad.seq) return
           if (budget <= 0) { keep ??= pageStart; return }

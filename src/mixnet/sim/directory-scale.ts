@@ -297,7 +297,7 @@ interface NodeState {
   peers: Set<number>
   /** Admission queue and what is queued or checking. */
   queue: Array<{ d: number, e: number, from: number, admit: boolean }>
-  queued: Set<number>
+  queued: Map<number, { d: number, e: number, from: number, admit: boolean }>
   inFlight: number
   /** Node → failed-until, ms. */
   negative: Map<number, number>
@@ -392,7 +392,13 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
       store(i, d, e)
       return (e < 0) !== (mine < 0)
     }
-    if (e < 0 || s.queued.has(d)) return false
+    const waiting = s.queued.get(d)
+    if (waiting != null) {
+      // directory.ts `offer`: a newer copy of a node waiting for its check replaces the queued one.
+      if (waiting.admit && e > 0 && waiting.e < e) waiting.e = e
+      return false
+    }
+    if (e < 0) return false
     const bad = s.negative.get(d)
     if (bad != null && bad > now()) { refuse('recently-refused'); return false }
     if (perPeerCount(s, from) >= maxPerPeer) { refuse('peer-cap'); return false }
@@ -407,7 +413,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     const s = nodes[i] as NodeState
     if (s.queued.has(c.d)) return
     if (c.admit && s.queue.length >= DIRECTORY_ADMISSION_QUEUE) { refuse('queue-full'); return }
-    s.queued.add(c.d)
+    s.queued.set(c.d, c)
     if (c.admit) s.queue.push(c)
     else s.queue.unshift(c)
     pump(i)
@@ -557,7 +563,9 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
             const seq = seqs[k] as number
             const mine = expiryOf(i, d)
             if (Math.abs(mine) > tt) { if (Math.abs(mine) < seq) claim(d, seq); return }
-            if (s.queued.has(d) || (s.fetching.get(d) ?? -1) >= seq) return
+            const check = s.queued.get(d)
+            if (check != null) { if (Math.abs(check.e) < seq) claim(d, seq); return }
+            if ((s.fetching.get(d) ?? -1) >= seq) return
             const bad = s.negative.get(d)
             if (bad != null && bad > tt) return
             if (budget <= 0) { keep ??= since; return }
@@ -635,7 +643,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   function join (warmState: boolean): number {
     const i = used++
     if (i >= cap) throw new RangeError('simulator capacity exceeded')
-    nodes.push({ alive: true, joinedAt: now(), convergedAt: -1, peers: new Set(), queue: [], queued: new Set(), negative: new Map(), perPeer: new Map(), cursors: new Map(), fetching: new Map(), inFlight: 0, verifies: 0, timers: true })
+    nodes.push({ alive: true, joinedAt: now(), convergedAt: -1, peers: new Set(), queue: [], queued: new Map(), negative: new Map(), perPeer: new Map(), cursors: new Map(), fetching: new Map(), inFlight: 0, verifies: 0, timers: true })
     livePos[i] = live.length
     live.push(i)
     // Sign at start, then flood it (directory.ts `start`), then pull rounds.
