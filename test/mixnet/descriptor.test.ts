@@ -185,7 +185,8 @@ describe('mix descriptors', () => {
       roles: fc.oneof(fc.constant(1), fc.nat({ max: 0xffff_ffff })),
       onionEpochs: fc.array(fc.nat({ max: 0xffff_ffff }), { maxLength: 4 }),
       onionKeys: fc.array(bytesOf(32), { maxLength: 4 }),
-      withdrawn: fc.boolean()
+      withdrawn: fc.boolean(),
+      linkPort: fc.oneof(fc.constant(0), fc.constant(4000), fc.nat({ max: 0xffff_ffff }))
     })
     deadline = Date.now() + 3000
     await fc.assert(fc.asyncProperty(structured, async (s) => {
