@@ -28,6 +28,7 @@ import {
   InvalidDescriptorError,
   MailboxFullError,
   MailboxStoreError,
+  MixLinkError,
   MixnetMalformedError,
   NoSurbError,
   NotEnoughMixesError,
@@ -156,6 +157,8 @@ const ENTRIES = [
   entry(InvalidDescriptorError, 400),
   // issue 16: constant-rate sending; the message says how long until the queue has room
   entry(SendQueueFullError, 503),
+  // issue 16 item 3: a packet link to a next hop failed
+  entry(MixLinkError, 502),
   entry(SphinxMalformedError, 502),
   entry(SphinxTamperedError, 502),
   // src/names

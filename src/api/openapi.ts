@@ -267,7 +267,8 @@ const mixNodeSchema = {
     peerId: { type: 'string', description: 'PeerId of the mix node, base58btc.' },
     addrs: { type: 'array', items: { type: 'string' }, description: 'Its multiaddrs.' },
     epochs: { type: 'array', items: { type: 'integer' }, description: 'Key epochs it published an onion key for.' },
-    expiresAt: { type: 'integer', description: 'Expiry of its descriptor, ms since the Unix epoch.' }
+    expiresAt: { type: 'integer', description: 'Expiry of its descriptor, ms since the Unix epoch.' },
+    linkPort: { type: 'integer', minimum: 1, maximum: 65535, description: 'TCP port of its packet links (docs/mixnet.md "Packet links"); absent when it announces none.' }
   }
 } as const
 

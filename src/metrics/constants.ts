@@ -29,6 +29,7 @@ export const MIX_DROP_REASONS = [
   'malformed', 'unreadable', 'tampered', 'unknown-surb', 'bad-contact', 'lookup-busy', 'error',
   'directory-invalid', 'directory-recently-refused', 'directory-peer-cap', 'directory-queue-full',
   'directory-unreachable', 'directory-subnet-cap', 'directory-oversized',
+  'link-connect', 'link-handshake', 'link-wrong-key', 'link-garbage', 'link-truncated', 'link-closed', 'link-limit',
   'other'
 ] as const
 

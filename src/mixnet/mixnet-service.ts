@@ -37,6 +37,7 @@ import { SendQueueFullError } from './errors.ts'
 import { GatewayUnreachableError, NotMyPseudonymError } from './errors.ts'
 import { DELIVERY_FRAGMENT, DELIVERY_SURB, createGateway, type Gateway } from './gateway.ts'
 import { createLinks, peerIdOfNodeKey, type Links } from './links.ts'
+import { linkTarget } from './packet-link.ts'
 import { openMailboxStore, type MailboxStore, type MailboxTotals } from './mailbox-store.ts'
 import type { MetricsRecorder } from '../metrics/recorder.ts'
 import { createMailboxClient, type Delivery, type MailboxClient } from './mailbox-client.ts'
@@ -314,7 +315,9 @@ export function validateMixnetInit (init: MixnetInit | undefined): Required<Omit
   if (threads != null && (!Number.isInteger(threads) || threads < 1 || threads > 64)) throw new InvalidOptionError(`init.mixnet.threads must be an integer from 1 to 64, got ${String(threads)}`)
   const rateScale = init?.rateScale ?? 1
   if (typeof rateScale !== 'number' || !Number.isFinite(rateScale) || rateScale < MIN_RATE_SCALE || rateScale > MAX_RATE_SCALE) throw new InvalidOptionError(`init.mixnet.rateScale must be a number from ${MIN_RATE_SCALE} to ${MAX_RATE_SCALE}, got ${String(rateScale)}`)
-  return { preset, hops, epochMs, threads, rateScale }
+  const linkPort = init?.linkPort ?? 0
+  if (linkPort !== false && (!Number.isInteger(linkPort) || linkPort < 0 || linkPort > 65_535)) throw new InvalidOptionError(`init.mixnet.linkPort must be a TCP port 0 to 65535 (0: a free one) or false (no packet links), got ${String(linkPort)}`)
+  return { preset, hops, epochMs, threads, rateScale, linkPort }
 }
 
 /** Creates the anonymity layer of a node; see the module comment. */
@@ -330,7 +333,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const graceMs = Math.min(DEFAULT_EPOCH_GRACE_MS, Math.floor(options.epochMs / 4))
   const mixState: MixState | undefined = components.server && components.state != null ? openMixState(components.state) : undefined
   const onion: OnionKeys | undefined = components.server ? createOnionKeys({ epochMs: options.epochMs, graceMs, store: mixState?.onionKeys }) : undefined
-  const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [], drop })
+  const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [], linkPort: () => links.linkPort(), drop })
   // A packet the links refuse before processing (overload) still counts as received; `penalized` counts streams.
   const links: Links = createLinks({
     libp2p,
@@ -341,7 +344,11 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (reason === 'overload') counters.packetsIn++
       drop(reason)
     },
-    addrsFor: (k) => directory.get(k)?.addrs ?? []
+    addrsFor: (k) => directory.get(k)?.addrs ?? [],
+    privateKey,
+    linkFor: (k) => linkTarget(directory.get(k)),
+    linkListen: options.linkPort !== false ? { port: options.linkPort } : undefined,
+    linkFailure: (reason) => { drop(`link-${reason}`) }
   })
   let pool: SphinxPool | undefined
   let replay: ReplayFilter | undefined
@@ -1340,7 +1347,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     },
 
     directory (): MixNodeSummary[] {
-      return directory.list().map((n) => ({ peerId: n.peerId, addrs: n.addrs, epochs: [...n.onionKeys.keys()], expiresAt: n.expiresAt }))
+      return directory.list().map((n) => ({ peerId: n.peerId, addrs: n.addrs, epochs: [...n.onionKeys.keys()], expiresAt: n.expiresAt, ...(n.linkPort !== undefined ? { linkPort: n.linkPort } : {}) }))
     },
 
     counters () {
