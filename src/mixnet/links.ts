@@ -47,7 +47,7 @@ import { withTimeout } from '../signals.ts'
 import {
   MIX_PROTOCOL, RELAY_MAX_INFLIGHT, RELAY_MAX_INFLIGHT_PER_PEER, RELAY_MAX_QUEUED, RELAY_MAX_QUEUED_PER_PEER, RELAY_MAX_REPLAYS_PER_SECOND, RELAY_PENALTY_MS
 } from './constants.ts'
-import { dialLink, linkKeysOf, linkListenHost, listenLinks, type InboundLink, type LinkListener, type LinkTarget, type OutboundLink } from './packet-link.ts'
+import { dialLink, InboundLink, linkKeysOf, linkListenHost, listenLinks, type LinkListener, type LinkTarget, type OutboundLink } from './packet-link.ts'
 import { PACKET_SIZE } from './sphinx/index.ts'
 import type { MixLinkError, MixLinkFailure } from './errors.ts'
 import type { Logger } from '../logger.ts'
@@ -509,9 +509,17 @@ export function createLinks (init: LinksInit): Links {
           onFailure: (reason) => init.linkFailure?.(reason),
           onLink: (link) => {
             const key = link.remotePeer.toString()
-            if (!running || isPenalized(key)) {
+            if (!running) { link.abort(new Error('node stopping')); return }
+            if (isPenalized(key)) {
               init.drop('penalized')
               link.abort(new Error('penalized for replayed packets'))
+              return
+            }
+            // As many links per predecessor as mix streams per connection: one is all it needs.
+            if ([...streamsOf.get(key) ?? []].filter((s) => s instanceof InboundLink).length >= MAX_INBOUND_MIX_STREAMS) {
+              log.info({ peer: key, reason: 'limit' }, 'packet link refused: too many links from one predecessor')
+              init.linkFailure?.('limit')
+              link.abort(new Error('too many packet links'))
               return
             }
             inLinks.add(link)

@@ -15,6 +15,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import NoiseState from 'noise-handshake'
 import curve from 'noise-curve-ed'
 import { MixLinkError, type MixLinkFailure } from '../../src/mixnet/errors.ts'
+import { createLinks } from '../../src/mixnet/links.ts'
 import {
   dialLink, linkKeysOf, linkListenHost, linkTarget, listenLinks, LINK_FRAME_BYTES, LINK_HANDSHAKE_INIT_BYTES, LINK_HANDSHAKE_REPLY_BYTES,
   type InboundLink, type LinkListener
@@ -22,6 +23,7 @@ import {
 import { PACKET_SIZE } from '../../src/mixnet/sphinx/index.ts'
 import { logger } from '../../src/logger.ts'
 import { waitFor } from '../helpers/wait.ts'
+import type { Libp2p } from '@libp2p/interface'
 
 const log = logger('test:packet-link')
 
@@ -131,6 +133,78 @@ describe('packet links (issue 16 item 3)', () => {
     await good.send([randomBytes(PACKET_SIZE)])
     await waitFor('a packet on a good link', () => received.length === 1, 5_000)
     good.close()
+  })
+
+  it('links.ts over a real link: the relay sees its predecessor, applies backpressure without a drop, caps links per predecessor', async (t) => {
+    const relayKey = await generateKeyPair('Ed25519')
+    const senderKey = await generateKeyPair('Ed25519')
+    const fakeLibp2p = (key: typeof relayKey): Libp2p => ({
+      peerId: peerIdFromPrivateKey(key),
+      getMultiaddrs: () => [{ toString: () => '/ip4/127.0.0.1/tcp/1' }],
+      async handle () {},
+      async unhandle () {},
+      async dialProtocol () { throw new Error('no libp2p stream in this test') }
+    }) as unknown as Libp2p
+    const from: string[] = []
+    const waiting: Array<() => void> = []
+    const drops: string[] = []
+    const failures: string[] = []
+    const relay = createLinks({
+      libp2p: fakeLibp2p(relayKey),
+      log,
+      inbound: true,
+      privateKey: relayKey,
+      linkListen: { port: 0 },
+      addrsFor: () => [],
+      drop: (r) => drops.push(r),
+      linkFailure: (r) => failures.push(r),
+      // Every packet stays in processing until the test lets it go: 1 at a time, 1 waiting, the rest must wait in TCP.
+      onPacket: (_p, peer) => { from.push(peer.toString()); return new Promise((resolve) => { waiting.push(() => { resolve(undefined) }) }) },
+      maxInflightPerPeer: 1,
+      maxQueuedPerPeer: 1
+    })
+    await relay.start()
+    const port = relay.linkPort()
+    assert.ok(port !== undefined && port > 0)
+    const sender = createLinks({
+      libp2p: fakeLibp2p(senderKey),
+      log,
+      inbound: false,
+      privateKey: senderKey,
+      linkFor: (nodeKey) => ({ host: '127.0.0.1', port, nodeKey }),
+      addrsFor: () => [],
+      drop: (r) => drops.push(r),
+      onPacket: () => undefined
+    })
+    await sender.start()
+    try {
+      const COUNT = 40
+      const sends = Array.from({ length: COUNT }, async () => { await sender.send(relayKey.publicKey.raw, randomBytes(PACKET_SIZE)) })
+      await Promise.all(sends)
+      await waitFor('the first packet in processing', () => from.length === 1, 5_000)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      assert.equal(from.length, 1, 'one in processing; the next waits in the queue, the rest in the socket')
+      let released = 0
+      while (released < COUNT) {
+        await waitFor(`packet ${released + 1}`, () => waiting.length > 0, 5_000, 5)
+        waiting.shift()?.()
+        released++
+      }
+      t.diagnostic(`${COUNT} packets through 1 processing slot and a queue of 1: ${from.length} arrived, drops ${drops.length}`)
+      assert.equal(from.length, COUNT)
+      assert.deepEqual(drops, [])
+      assert.ok(from.every((p) => p === peerIdFromPrivateKey(senderKey).toString()))
+      assert.deepEqual(relay.linkCount(), { outbound: 0, inbound: 1 })
+      assert.deepEqual(sender.linkCount(), { outbound: 1, inbound: 0 })
+      // The same predecessor may hold 8 links; the 9th is refused and counted.
+      const extra = await Promise.all(Array.from({ length: 8 }, async () => await dialLink({ host: '127.0.0.1', port, nodeKey: relayKey.publicKey.raw }, linkKeysOf(senderKey))))
+      await waitFor('the 9th link refused', () => failures.includes('limit'), 5_000)
+      assert.equal(relay.linkCount().inbound, 8)
+      for (const l of extra) l.close()
+    } finally {
+      await sender.stop()
+      await relay.stop()
+    }
   })
 
   it('reads the link target from a descriptor and picks the bind address', () => {
