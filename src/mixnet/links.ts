@@ -47,7 +47,7 @@ import { withTimeout } from '../signals.ts'
 import {
   MIX_PROTOCOL, RELAY_MAX_INFLIGHT, RELAY_MAX_INFLIGHT_PER_PEER, RELAY_MAX_QUEUED, RELAY_MAX_QUEUED_PER_PEER, RELAY_MAX_REPLAYS_PER_SECOND, RELAY_PENALTY_MS
 } from './constants.ts'
-import { dialLink, InboundLink, linkKeysOf, linkListenHost, listenLinks, type LinkListener, type LinkTarget, type OutboundLink } from './packet-link.ts'
+import { dialLink, InboundLink, linkKeysOf, linkListenHost, listenLinks, type LinkKeys, type LinkListener, type LinkTarget, type OutboundLink } from './packet-link.ts'
 import { PACKET_SIZE } from './sphinx/index.ts'
 import type { MixLinkError, MixLinkFailure } from './errors.ts'
 import type { Logger } from '../logger.ts'
@@ -183,7 +183,8 @@ export function createLinks (init: LinksInit): Links {
   const inboundStreams = new Set<PacketSource>()
   /** Packet links: outbound by next hop (base64 node key), the listener, and the inbound ones. */
   const outLinks = new Map<string, Promise<OutboundLink>>()
-  const keys = init.privateKey !== undefined ? linkKeysOf(init.privateKey) : undefined
+  // A node whose identity is not Ed25519 (an imported secp256k1 wallet key, clients only) sends on libp2p mix streams.
+  const keys = init.privateKey?.type === 'Ed25519' ? linkKeysOf(init.privateKey) : undefined
   let listener: LinkListener | undefined
   const inLinks = new Set<InboundLink>()
   const loads = new Map<string, PeerLoad>()
@@ -403,9 +404,8 @@ export function createLinks (init: LinksInit): Links {
     init.linkFailure?.(reason)
   }
 
-  /** Writes a batch of packets to one next hop on its packet link (dialling it first if needed). */
-  async function writeLink (id: string, target: LinkTarget, packets: Uint8Array[]): Promise<void> {
-    if (keys === undefined) throw new Error('no node key for packet links')
+  /** The packet link to one next hop: the open or opening one, else a new dial. */
+  function linkTo (id: string, target: LinkTarget, keys: LinkKeys): Promise<OutboundLink> {
     let pending = outLinks.get(id)
     if (pending == null) {
       const dialling: Promise<OutboundLink> = dialLink(target, keys, {
@@ -422,12 +422,22 @@ export function createLinks (init: LinksInit): Links {
         linkFailed(err.reason ?? 'connect', err.message)
       })
     }
-    const link = await pending
-    if (!running) { link.close(); throw new Error('links stopped') }
+    return pending
+  }
+
+  /** Writes a batch of packets to one next hop on its packet link (dialling it first if needed, and again once if it had closed). */
+  async function writeLink (id: string, target: LinkTarget, packets: Uint8Array[]): Promise<void> {
+    if (keys === undefined) throw new Error('no node key for packet links')
+    let pending = linkTo(id, target, keys)
+    let link = await pending
     if (!link.open) {
+      // Closed since it was last used (idle, its frame budget spent, the next hop restarted): one fresh dial.
       if (outLinks.get(id) === pending) outLinks.delete(id)
-      throw new Error('packet link closed')
+      pending = linkTo(id, target, keys)
+      link = await pending
     }
+    if (!running) { link.close(); throw new Error('links stopped') }
+    if (!link.open) throw new Error('packet link closed')
     await link.send(packets)
   }
 
