@@ -469,6 +469,49 @@ export function createLinks (init: LinksInit): Links {
     if (!stream.send(bytes)) await stream.onDrain({ signal: withTimeout(undefined, LINK_DIAL_TIMEOUT_MS) })
   }
 
+  /** Accepts an authenticated inbound link, or refuses it (stopping, a penalized predecessor, too many links from it). */
+  function accept (link: InboundLink): void {
+    const key = link.remotePeer.toString()
+    if (!running) { link.abort(new Error('node stopping')); return }
+    if (isPenalized(key)) {
+      init.drop('penalized')
+      link.abort(new Error('penalized for replayed packets'))
+      return
+    }
+    // As many links per predecessor as mix streams per connection: one is all it needs.
+    if ([...streamsOf.get(key) ?? []].filter((s) => s instanceof InboundLink).length >= MAX_INBOUND_MIX_STREAMS) {
+      log.info({ peer: key, reason: 'limit' }, 'packet link refused: too many links from one predecessor')
+      init.linkFailure?.('limit')
+      link.abort(new Error('too many packet links'))
+      return
+    }
+    inLinks.add(link)
+    inboundStreams.add(link)
+    void read(link, link.remotePeer).finally(() => inLinks.delete(link))
+  }
+
+  /**
+   * Starts the link listener. A host that cannot be bound (an announced
+   * address that is not local) is retried on the unspecified address; a port
+   * that cannot be had leaves the node without packet links (logged): its
+   * descriptor announces none and predecessors use the libp2p mix stream.
+   */
+  async function listen (keys: LinkKeys, where: { host?: string, port: number }): Promise<LinkListener | undefined> {
+    const host = where.host ?? linkListenHost(libp2p.getMultiaddrs().map((ma) => ma.toString()))
+    const attempt = async (h: string): Promise<LinkListener> => await listenLinks({ keys, host: h, port: where.port, log, onFailure: (reason) => init.linkFailure?.(reason), onLink: accept })
+    let failure: Error
+    try {
+      return await attempt(host)
+    } catch (err) {
+      failure = err as Error
+    }
+    if ((failure as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL' && host !== '0.0.0.0') {
+      try { return await attempt('0.0.0.0') } catch (err) { failure = err as Error }
+    }
+    log.warn({ err: failure.message, port: where.port }, 'packet link listener could not start; predecessors will use the libp2p mix stream')
+    return undefined
+  }
+
   return {
     async send (nodeKey, packet) {
       if (!running) throw new Error('links stopped')
@@ -511,32 +554,7 @@ export function createLinks (init: LinksInit): Links {
       running = true
       if (!init.inbound) return
       if (keys !== undefined && init.linkListen !== undefined) {
-        listener = await listenLinks({
-          keys,
-          host: init.linkListen.host ?? linkListenHost(libp2p.getMultiaddrs().map((ma) => ma.toString())),
-          port: init.linkListen.port,
-          log,
-          onFailure: (reason) => init.linkFailure?.(reason),
-          onLink: (link) => {
-            const key = link.remotePeer.toString()
-            if (!running) { link.abort(new Error('node stopping')); return }
-            if (isPenalized(key)) {
-              init.drop('penalized')
-              link.abort(new Error('penalized for replayed packets'))
-              return
-            }
-            // As many links per predecessor as mix streams per connection: one is all it needs.
-            if ([...streamsOf.get(key) ?? []].filter((s) => s instanceof InboundLink).length >= MAX_INBOUND_MIX_STREAMS) {
-              log.info({ peer: key, reason: 'limit' }, 'packet link refused: too many links from one predecessor')
-              init.linkFailure?.('limit')
-              link.abort(new Error('too many packet links'))
-              return
-            }
-            inLinks.add(link)
-            inboundStreams.add(link)
-            void read(link, link.remotePeer).finally(() => inLinks.delete(link))
-          }
-        })
+        listener = await listen(keys, init.linkListen)
       }
       await libp2p.handle(MIX_PROTOCOL, (stream, connection) => {
         if (isPenalized(connection.remotePeer.toString())) {

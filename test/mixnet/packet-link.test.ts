@@ -207,6 +207,25 @@ describe('packet links (issue 16 item 3)', () => {
     }
   })
 
+  it('a link port that is taken leaves the node running without a listener (predecessors use the libp2p stream)', async () => {
+    const { l } = await listener()
+    open.push(l)
+    const key = await generateKeyPair('Ed25519')
+    const links = createLinks({
+      libp2p: { peerId: peerIdFromPrivateKey(key), getMultiaddrs: () => [], async handle () {}, async unhandle () {} } as unknown as Libp2p,
+      log,
+      inbound: true,
+      privateKey: key,
+      linkListen: { host: '127.0.0.1', port: l.port },
+      addrsFor: () => [],
+      drop: () => {},
+      onPacket: () => undefined
+    })
+    await links.start()
+    assert.equal(links.linkPort(), undefined)
+    await links.stop()
+  })
+
   it('reads the link target from a descriptor and picks the bind address', () => {
     const nodeKey = new Uint8Array(32)
     assert.equal(linkTarget({ nodeKey, addrs: ['/ip4/10.0.0.1/tcp/4001'] }), undefined, 'no link port: the libp2p stream')
