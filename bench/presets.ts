@@ -15,10 +15,11 @@
  * 3. the simulated sender entropy and the observer's chance of naming the
  *    sender at 100 mixes and 1,000 clients (src/mixnet/sim, docs/mixnet.md
  *    "Measured anonymity").
- * Prints one markdown table (the README's "Presets" table).
+ * Prints one markdown table (the README's "Presets" table) and the host's
+ * load average at the start and the end (the machine may be shared).
  */
 import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PRESETS } from '../src/mixnet/mixnet-service.ts'
 import { analyseTrace, hostileMixes, simulate } from '../src/mixnet/sim/anonymity.ts'
@@ -85,6 +86,8 @@ async function measure (preset: MixnetPreset): Promise<Row> {
 }
 
 const began = Date.now()
+const load = (): string => loadavg().map((l) => l.toFixed(1)).join(', ')
+const loadAtStart = load()
 const rows: string[] = []
 try {
   for (const preset of ['none', 'balanced', 'strong'] as const) {
@@ -92,14 +95,14 @@ try {
     const trace = simulate({ preset: PRESETS[preset], ...SIM })
     const honest = analyseTrace(trace)
     const hostile = analyseTrace(trace, { hostile: hostileMixes(SIM.mixes, 0.2) })
-    const { meanDelayMs, loopRate, dropRate } = PRESETS[preset]
-    rows.push(`| \`${preset}\` | ${meanDelayMs} ms, ${loopRate} + ${dropRate}/s | ${Math.round(r.p50)} ms | ${Math.round(r.p95)} ms | ${(r.sentBps / 1024).toFixed(1)} / ${(r.receivedBps / 1024).toFixed(1)} KiB/s | ${honest.entropyBits.toFixed(1)} bits (${Math.round(honest.named * 100)} %) | ${hostile.entropyBits.toFixed(1)} bits (${Math.round(hostile.named * 100)} %) |`)
+    const { meanDelayMs, loopRate, dropRate, payloadRate } = PRESETS[preset]
+    rows.push(`| \`${preset}\` | ${meanDelayMs} ms, ${payloadRate} + ${loopRate} + ${dropRate}/s | ${Math.round(r.p50)} ms | ${Math.round(r.p95)} ms | ${(r.sentBps / 1024).toFixed(1)} / ${(r.receivedBps / 1024).toFixed(1)} KiB/s | ${honest.entropyBits.toFixed(1)} bits (${Math.round(honest.named * 100)} %) | ${hostile.entropyBits.toFixed(1)} bits (${Math.round(hostile.named * 100)} %) |`)
     process.stderr.write(`${preset} done after ${Math.round((Date.now() - began) / 1000)} s\n`)
   }
 } finally {
   await killStragglers()
 }
-console.log('| preset | delay per mix, cover (loop + drop) | latency p50, 3 hops | latency p95 | idle client sent / received | entropy, 0 % hostile (named) | entropy, 20 % hostile (named) |')
+console.log('| preset | delay per mix, packets (payload + loop + drop) | latency p50, 3 hops | latency p95 | idle client sent / received | entropy, 0 % hostile (named) | entropy, 20 % hostile (named) |')
 console.log('|---|---|---|---|---|---|---|')
 for (const r of rows) console.log(r)
-console.log(`\n${SERVERS} servers + 2 clients per preset on 127.0.0.1, ${MESSAGES} messages one after another, idle ${IDLE_S} s; entropy: simulated, ${SIM.mixes} mixes, ${SIM.clients.toLocaleString('en-US')} clients (npm run bench:anonymity). ${Math.round((Date.now() - began) / 1000)} s`)
+console.log(`\n${SERVERS} servers + 2 clients per preset on 127.0.0.1, ${MESSAGES} messages one after another, idle ${IDLE_S} s; entropy: simulated, ${SIM.mixes} mixes, ${SIM.clients.toLocaleString('en-US')} clients (npm run bench:anonymity). ${Math.round((Date.now() - began) / 1000)} s; load average (1, 5, 15 min) ${loadAtStart} at the start, ${load()} at the end`)
