@@ -97,7 +97,7 @@ try {
     const hostile = analyseTrace(trace, { hostile: hostileMixes(SIM.mixes, 0.2) })
     const { meanDelayMs, loopRate, dropRate, payloadRate } = PRESETS[preset]
     rows.push(`| \`${preset}\` | ${meanDelayMs} ms, ${payloadRate} + ${loopRate} + ${dropRate}/s | ${Math.round(r.p50)} ms | ${Math.round(r.p95)} ms | ${(r.sentBps / 1024).toFixed(1)} / ${(r.receivedBps / 1024).toFixed(1)} KiB/s | ${honest.entropyBits.toFixed(1)} bits (${Math.round(honest.named * 100)} %) | ${hostile.entropyBits.toFixed(1)} bits (${Math.round(hostile.named * 100)} %) |`)
-    process.stderr.write(`${preset} done after ${Math.round((Date.now() - began) / 1000)} s\n`)
+    process.stderr.write(`${preset} done after ${Math.round((Date.now() - began) / 1000)} s (load ${load()}): ${rows.at(-1) ?? ''}\n`)
   }
 } finally {
   await killStragglers()
