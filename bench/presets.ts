@@ -15,7 +15,9 @@
  * 3. the simulated sender entropy and the observer's chance of naming the
  *    sender at 100 mixes and 1,000 clients (src/mixnet/sim, docs/mixnet.md
  *    "Measured anonymity").
- * Prints one markdown table (the README's "Presets" table) and the host's
+ * BENCH_PRESETS (comma list) measures only some presets. Processes get
+ * 120 s to start (a loaded shared host). Prints one markdown table (the
+ * README's "Presets" table) and the host's
  * load average at the start and the end (the machine may be shared).
  */
 import { mkdtemp } from 'node:fs/promises'
@@ -28,6 +30,10 @@ import { awaitDirectories, eventually, killStragglers, serverProcesses, startNet
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20)
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 30)
+/** Presets to measure (comma list), all three by default. */
+const ONLY = (process.env.BENCH_PRESETS ?? 'none,balanced,strong').split(',')
+/** How long a process may take to print its ready line, ms (a loaded shared host starts processes slowly). */
+const READY_TIMEOUT_MS = 120_000
 const SERVERS = 5
 const HOPS = 3
 const SIM = { mixes: 100, clients: 1000 }
@@ -59,8 +65,8 @@ async function measure (preset: MixnetPreset): Promise<Row> {
   const recipient = new UmbraProcess({ name: 'recipient', dataDir: join(dir, 'recipient'), role: 'client', port: 0, preset })
   const all = [...servers, sender, recipient]
   try {
-    await startNetwork(servers, [sender, recipient])
-    await awaitDirectories(all, servers.map((s) => s.id.peerId))
+    await startNetwork(servers, [sender, recipient], READY_TIMEOUT_MS)
+    await awaitDirectories(all, servers.map((s) => s.id.peerId), READY_TIMEOUT_MS)
     const p = await recipient.call<PseudonymInfo>('POST', '/v1/pseudonyms', { label: 'bench' })
     // Idle bandwidth first, before any message (cover traffic, gossip and keep-alives only).
     const t0 = await transferred(sender)
@@ -90,7 +96,7 @@ const load = (): string => loadavg().map((l) => l.toFixed(1)).join(', ')
 const loadAtStart = load()
 const rows: string[] = []
 try {
-  for (const preset of ['none', 'balanced', 'strong'] as const) {
+  for (const preset of (['none', 'balanced', 'strong'] as const).filter((p) => ONLY.includes(p))) {
     const r = await measure(preset)
     const trace = simulate({ preset: PRESETS[preset], ...SIM })
     const honest = analyseTrace(trace)
