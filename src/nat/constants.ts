@@ -184,3 +184,13 @@ export const INBOUND_UPGRADE_TIMEOUT_MS = 5 * SECOND
  * agent version hides the version for the same reason (docs/nat.md).
  */
 export const UPNP_DESCRIPTION = 'umbra'
+
+/** Protocol id of AutoNAT v1 as `@libp2p/autonat` 3 registers it (libp2p specs, autonat-v1.md). */
+export const AUTONAT_PROTOCOL = '/libp2p/autonat/1.0.0'
+/**
+ * How often a node looks for a public address of its own that no AutoNAT
+ * dial-back has confirmed yet (a fresh UPnP mapping) and asks its connected
+ * AutoNAT peers about it, ms (issue 17 item 4: a mapped client reports itself
+ * public soon after the mapping is made).
+ */
+export const AUTONAT_RECHECK_MS = 2 * SECOND

@@ -19,6 +19,7 @@ import { createStunServer, type StunServer } from './stun-server.ts'
 import { mappingEndpoints, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
 import { connectionPath, directConnections, isRelayedAddr, pingOver } from './path.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
+import type { AutoNat } from './autonat.ts'
 import type { Logger } from '../logger.ts'
 import { observed, type MetricsRecorder } from '../metrics/recorder.ts'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
@@ -65,6 +66,8 @@ export interface NatServiceInit {
    * failed (the peer moved to another relay).
    */
   lookupAddrs?: (peer: PeerId, signal: AbortSignal, fresh: boolean) => Promise<string[]>
+  /** The node's AutoNAT (src/nat/autonat.ts): its re-check loop runs while this service does. @default none */
+  autonat?: AutoNat
   /** Hole-punch results (the method, or `failed`) are reported here (src/metrics). @default none */
   metrics?: MetricsRecorder
 }
@@ -305,6 +308,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         }
       }
       stopped = false
+      init.autonat?.attach(libp2p)
       void classify()
       if (init.role === 'client') {
         watchdog = setInterval(() => { void checkReservation() }, RESERVATION_CHECK_MS)
@@ -314,6 +318,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
 
     async stop () {
       stopped = true
+      init.autonat?.detach()
       clearInterval(watchdog)
       clearTimeout(mappingTimer)
       await stun?.stop()
