@@ -36,7 +36,9 @@ import { AUTONAT_PROTOCOL, AUTONAT_RECHECK_MS } from './constants.ts'
 import { connectionPath } from './path.ts'
 import type { Logger } from '../logger.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
-import type { AddressManager, ConnectionManager } from '@libp2p/interface-internal'
+
+type AddressManager = AutoNATComponents['addressManager']
+type ConnectionManager = AutoNATComponents['connectionManager']
 
 /** Options of {@link createAutoNat}. */
 export interface AutoNatInit {
@@ -74,9 +76,12 @@ function isVerifier (x: unknown): x is Verifier {
 /**
  * `connectionManager` as the AutoNAT service sees it: a dial of ONE
  * multiaddr (the dial-back; its random walk dials arrays) always opens a
- * new connection (`force`), never returns the asker's existing one.
+ * new connection (`force`), never returns the asker's existing one. Every
+ * other call goes to `cm` unchanged.
+ * @param cm - the node's connection manager (libp2p components)
+ * @returns a proxy of `cm`
  */
-function freshDialBacks (cm: ConnectionManager): ConnectionManager {
+export function freshDialBacks (cm: ConnectionManager): ConnectionManager {
   return new Proxy(cm, {
     get (target, prop) {
       if (prop === 'openConnection') {
