@@ -57,6 +57,8 @@ export interface NatServiceInit {
   stunHost?: string | string[]
   /** This node's addresses before the announce filter (a client's direct ones included), to tell whether it is publicly reachable. @default what it announces */
   ownAddrs?: () => Array<{ toString(): string }>
+  /** The node's AutoNAT (src/nat/autonat.ts): its re-check loop runs while this service does. @default none */
+  autonat?: AutoNat
   /** `host:port` STUN servers the client's ICE uses. */
   stunServers: string[]
   /**
@@ -66,8 +68,6 @@ export interface NatServiceInit {
    * failed (the peer moved to another relay).
    */
   lookupAddrs?: (peer: PeerId, signal: AbortSignal, fresh: boolean) => Promise<string[]>
-  /** The node's AutoNAT (src/nat/autonat.ts): its re-check loop runs while this service does. @default none */
-  autonat?: AutoNat
   /** Hole-punch results (the method, or `failed`) are reported here (src/metrics). @default none */
   metrics?: MetricsRecorder
 }

@@ -411,12 +411,12 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       libp2p,
       role: this.role,
       log: logger('nat'),
+      autonat,
       bootstrap: this.#bootstrap,
       stunPort: this.#stunPort,
       stunHost: this.#init.nat?.stunHost ?? stunHostsForListen(this.#listen),
       stunServers: this.#stunServers,
       ownAddrs: addressPolicy.unfiltered,
-      autonat,
       metrics,
       lookupAddrs: async (peer, signal, fresh) => {
         if (registryRef.current == null) return []
