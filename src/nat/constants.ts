@@ -82,7 +82,13 @@ export const STUN_ATTR = {
   /** Comprehension-optional; the agent's software name (RFC 5389 §15.10). */
   SOFTWARE: 0x8022,
   /** Comprehension-optional; CRC-32 of the message XOR "STUN", always last (RFC 5389 §15.5). */
-  FINGERPRINT: 0x8028
+  FINGERPRINT: 0x8028,
+  /**
+   * Comprehension-optional; the server's other IP address and port, which
+   * also answer (RFC 5780 §7.4, same format as MAPPED-ADDRESS). Umbra's
+   * server sends it when it binds two addresses (issue 17 item 1).
+   */
+  OTHER_ADDRESS: 0x802c
 } as const
 
 /** STUN error codes the server sends or the client reports (RFC 5389 §15.6). */

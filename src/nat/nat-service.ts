@@ -16,7 +16,7 @@ import { parsePeer } from '../identity/index.ts'
 import { InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
 import { createStunServer, type StunServer } from './stun-server.ts'
-import { mappingEndpoints, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
+import { mappingEndpoints, otherStunAddress, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
 import { connectionPath, directConnections, isRelayedAddr, pingOver } from './path.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
 import type { AutoNat } from './autonat.ts'
@@ -289,7 +289,9 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
 
     async start () {
       if (init.role === 'server' && init.stunPort !== false) {
-        stun = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort })
+        // A node with two addresses names the other in its answers (RFC 5780 OTHER-ADDRESS): a client samples both (issue 17 item 1).
+        const otherAddress = init.stunPort !== 0 ? otherStunAddress([init.stunHost ?? '0.0.0.0'].flat(), init.stunPort) : undefined
+        stun = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort, otherAddress })
         try {
           await stun.start()
         } catch (err) {
@@ -298,7 +300,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         }
         // The second port (issue 17 item 1): a client compares the mapped ports both ports saw from one socket.
         if (stun != null && init.stunPort !== 0) {
-          stun2 = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort + STUN_SECOND_PORT_OFFSET })
+          stun2 = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort + STUN_SECOND_PORT_OFFSET, otherAddress })
           try {
             await stun2.start()
           } catch (err) {
