@@ -121,7 +121,11 @@ export function createAutoNat (init: AutoNatInit): AutoNat {
       const pending = unverified().map((ma) => ma.toString()).sort().join(' ')
       if (pending !== lastPending) { asked.clear(); lastPending = pending }
       if (pending === '') return
-      for (const conn of libp2p.getConnections()) {
+      const connections = libp2p.getConnections()
+      // Forget closed connections, so the set stays as small as the connection list.
+      const open = new Set(connections.map((c) => c.id))
+      for (const id of asked) if (!open.has(id)) asked.delete(id)
+      for (const conn of connections) {
         if (asked.has(conn.id) || connectionPath(conn, conn.remotePeer) !== 'direct') continue
         const protocols = (await libp2p.peerStore.get(conn.remotePeer).catch(() => undefined))?.protocols ?? []
         if (!protocols.includes(AUTONAT_PROTOCOL)) continue
