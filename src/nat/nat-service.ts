@@ -16,9 +16,10 @@ import { parsePeer } from '../identity/index.ts'
 import { InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
 import { createStunServer, type StunServer } from './stun-server.ts'
-import { mappingEndpoints, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
+import { mappingEndpoints, otherStunAddress, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
 import { connectionPath, directConnections, isRelayedAddr, pingOver } from './path.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
+import type { AutoNat } from './autonat.ts'
 import type { Logger } from '../logger.ts'
 import { observed, type MetricsRecorder } from '../metrics/recorder.ts'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
@@ -56,6 +57,8 @@ export interface NatServiceInit {
   stunHost?: string | string[]
   /** This node's addresses before the announce filter (a client's direct ones included), to tell whether it is publicly reachable. @default what it announces */
   ownAddrs?: () => Array<{ toString(): string }>
+  /** The node's AutoNAT (src/nat/autonat.ts): its re-check loop runs while this service does. @default none */
+  autonat?: AutoNat
   /** `host:port` STUN servers the client's ICE uses. */
   stunServers: string[]
   /**
@@ -286,7 +289,9 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
 
     async start () {
       if (init.role === 'server' && init.stunPort !== false) {
-        stun = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort })
+        // A node with two addresses names the other in its answers (RFC 5780 OTHER-ADDRESS): a client samples both (issue 17 item 1).
+        const otherAddress = init.stunPort !== 0 ? otherStunAddress([init.stunHost ?? '0.0.0.0'].flat(), init.stunPort) : undefined
+        stun = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort, otherAddress })
         try {
           await stun.start()
         } catch (err) {
@@ -295,7 +300,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         }
         // The second port (issue 17 item 1): a client compares the mapped ports both ports saw from one socket.
         if (stun != null && init.stunPort !== 0) {
-          stun2 = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort + STUN_SECOND_PORT_OFFSET })
+          stun2 = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort + STUN_SECOND_PORT_OFFSET, otherAddress })
           try {
             await stun2.start()
           } catch (err) {
@@ -305,6 +310,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         }
       }
       stopped = false
+      init.autonat?.attach(libp2p)
       void classify()
       if (init.role === 'client') {
         watchdog = setInterval(() => { void checkReservation() }, RESERVATION_CHECK_MS)
@@ -314,6 +320,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
 
     async stop () {
       stopped = true
+      init.autonat?.detach()
       clearInterval(watchdog)
       clearTimeout(mappingTimer)
       await stun?.stop()

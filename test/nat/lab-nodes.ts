@@ -5,6 +5,8 @@
  */
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { createWriteStream } from 'node:fs'
+import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import type { Host, NatLab } from './lab.ts'
 
@@ -31,6 +33,9 @@ export function median (values: number[]): number {
 export async function start (lab: NatLab, node: Running): Promise<void> {
   const child = lab.spawn(node.host, NODE, [CLI, 'start', '--json', '--data-dir', node.dataDir, '--api', `127.0.0.1:${node.apiPort}`, '--mixnet-preset', 'none', '--mixnet-threads', '1', ...node.args], { stdio: ['pipe', 'pipe', 'pipe'] })
   node.child = child
+  // UMBRA_LAB_LOG_DIR=<dir> (with e.g. DEBUG=libp2p:auto-nat*) keeps every node's stderr in <dir>/<namespace>-<api port>.log.
+  const logDir = process.env.UMBRA_LAB_LOG_DIR
+  if (logDir != null && logDir !== '') child.stderr?.pipe(createWriteStream(join(logDir, `${node.host.ns}-${node.apiPort}.log`), { flags: 'a' }))
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`${node.host.ns}: no ready line in 30 s`)) }, 30_000)
     let stderr = ''
