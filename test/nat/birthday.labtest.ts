@@ -1,0 +1,110 @@
+/**
+ * Issue 17 item 2 in the NAT lab: birthday-paradox UDP hole punching
+ * between a client behind a cone NAT and one behind a port-randomising NAT
+ * (`MASQUERADE --random-fully`), which a plain punch and WebRTC never get
+ * through (lab.labtest.ts, scenarios.labtest.ts).
+ *
+ * Stage (a): raw UDP sockets (src/nat/birthday.ts driven by
+ * fixtures/birthday-agent.ts), no libp2p: 20 punches, each checked against
+ * both routers' connection tracking and by datagrams both ways on the pair.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { createNatLab, natLabSkipReason, type NatLab, type UdpFlow } from './lab.ts'
+import { LabAgent, type AgentEvent } from './lab-agent.ts'
+import { median } from './lab-nodes.ts'
+
+const ATTEMPTS = Number(process.env.UMBRA_BIRTHDAY_ATTEMPTS ?? 20)
+const ECHO_UDP_PORT = 3478
+const ECHO_TCP_PORT = 3479
+/** One punch may take 1,750 probes at 20 ms (35 s) plus set-up. */
+const PUNCH_TIMEOUT_MS = 40_000
+
+const skip = await natLabSkipReason(['conntrack'])
+
+async function startAgent (lab: NatLab, host: NatLab['server'], fixture: string, args: string[] = []): Promise<LabAgent> {
+  const agent = new LabAgent(lab, host, fixture, args)
+  await agent.ready(fixture, host)
+  return agent
+}
+
+/** Sends `cmd` and waits for the first event after it that matches one of `evs`. */
+async function ask (agent: LabAgent, cmd: Record<string, unknown>, evs: string[], ms: number): Promise<AgentEvent> {
+  const from = agent.events.length
+  agent.send(cmd)
+  const e = await agent.waitFor((x) => evs.includes(x.ev), ms, from)
+  assert.ok(e != null, `no ${evs.join('/')} after ${JSON.stringify(cmd)} within ${ms} ms`)
+  return e
+}
+
+describe('birthday punch with raw sockets, cone / random', { skip, timeout: 180_000 }, () => {
+  let lab: NatLab
+  let a: LabAgent
+  let b: LabAgent
+  before(async () => {
+    lab = await createNatLab({ natA: 'cone', natB: 'random', id: 'bd' })
+    await startAgent(lab, lab.server, 'echo-server.ts', [String(ECHO_UDP_PORT), String(ECHO_TCP_PORT)])
+    a = await startAgent(lab, lab.clientA, 'birthday-agent.ts')
+    b = await startAgent(lab, lab.clientB, 'birthday-agent.ts')
+  })
+  after(async () => { await lab?.destroy() })
+
+  it(`finds the pair in >= ${Math.ceil(ATTEMPTS * 0.9)} of ${ATTEMPTS} attempts, median time to direct <= 6 s, datagrams flow both ways on a two-way conntrack flow`, async (t) => {
+    const times: number[] = []
+    const probes: number[] = []
+    let direct = 0
+    for (let i = 0; i < ATTEMPTS; i++) {
+      const secret = randomBytes(32).toString('hex')
+      const mapped = await ask(a, { op: 'map', server: { host: lab.server.addr, port: ECHO_UDP_PORT } }, ['mapped', 'failed'], 5_000)
+      assert.equal(mapped.ev, 'mapped')
+      assert.equal(mapped.host, lab.routerA.addr, 'the cone NAT maps the socket to its WAN address')
+      const started = performance.now()
+      const fromA = a.events.length
+      const fromB = b.events.length
+      const opened = await ask(b, { op: 'open', target: { host: mapped.host, port: mapped.port }, secret }, ['opened', 'failed'], 10_000)
+      assert.equal(opened.ev, 'opened', JSON.stringify(opened))
+      a.send({ op: 'probe', peerIp: lab.routerB.addr, secret })
+      const [wa, wb] = await Promise.all([
+        a.waitFor((e) => e.ev === 'won' || e.ev === 'failed', PUNCH_TIMEOUT_MS, fromA),
+        b.waitFor((e) => e.ev === 'won' || e.ev === 'failed', PUNCH_TIMEOUT_MS, fromB)
+      ])
+      const elapsed = performance.now() - started
+      if (wa?.ev !== 'won' || wb?.ev !== 'won') {
+        t.diagnostic(`attempt ${i + 1}: no pair (${JSON.stringify(wa)} ${JSON.stringify(wb)}) after ${Math.round(elapsed)} ms`)
+        b.send({ op: 'reset' })
+        a.send({ op: 'reset' })
+        continue
+      }
+      const remoteA = wa.remote as { host: string, port: number }
+      const remoteB = wb.remote as { host: string, port: number }
+      assert.equal(remoteA.host, lab.routerB.addr)
+      assert.deepEqual(remoteB, { host: lab.routerA.addr, port: mapped.port })
+      // Datagrams both ways on the pair.
+      const fromA2 = a.events.length
+      const fromB2 = b.events.length
+      b.send({ op: 'send', data: `hello ${i}` })
+      a.send({ op: 'send', data: `back ${i}` })
+      const gotA = await a.waitFor((e) => e.ev === 'message' && e.data === `hello ${i}`, 2_000, fromA2)
+      const gotB = await b.waitFor((e) => e.ev === 'message' && e.data === `back ${i}`, 2_000, fromB2)
+      assert.ok(gotA != null && gotB != null, `attempt ${i + 1}: datagrams crossed both ways`)
+      // Both routers hold a replied flow between the two NATs' public sides for exactly this pair.
+      const flowsA = await lab.udpFlows(lab.routerA)
+      const flowsB = await lab.udpFlows(lab.routerB)
+      const pairA = flowsA.find((f: UdpFlow) => f.src === lab.clientA.addr && f.sport === wa.local && f.dst === lab.routerB.addr && f.dport === remoteA.port)
+      const pairB = flowsB.find((f: UdpFlow) => f.src === lab.clientB.addr && f.sport === wb.local && f.dst === lab.routerA.addr && f.dport === mapped.port)
+      assert.ok(pairA?.replied === true, `router A holds a two-way flow to ${remoteA.host}:${remoteA.port}`)
+      assert.ok(pairB?.replied === true && pairB.replySport === mapped.port && pairB.replyDport === remoteA.port, `router B maps the winning socket to ${remoteA.port}`)
+      direct++
+      times.push(elapsed)
+      probes.push(wa.count as number)
+      t.diagnostic(`attempt ${i + 1}: pair after ${Math.round(elapsed)} ms (${String(wa.count)} probes; sockets opened in ${Math.round(opened.ms as number)} ms), ${lab.routerA.addr}:${mapped.port} <-> ${remoteA.host}:${remoteA.port}`)
+      a.send({ op: 'reset' })
+      b.send({ op: 'reset' })
+    }
+    t.diagnostic(`direct ${direct}/${ATTEMPTS}; time to pair median ${Math.round(median(times))} ms, max ${Math.round(Math.max(...times))} ms; probes median ${median(probes)}, max ${Math.max(...probes)}`)
+    assert.ok(direct >= Math.ceil(ATTEMPTS * 0.9), `direct in ${direct} of ${ATTEMPTS}`)
+    assert.ok(median(times) <= 6_000, `median time to direct ${Math.round(median(times))} ms`)
+    for (const [ns, n] of Object.entries(await lab.leaks())) assert.equal(n, 0, `${ns} leaked ${n} packets`)
+  })
+})
