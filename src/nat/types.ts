@@ -79,9 +79,11 @@ export interface HolePunchResult {
   /**
    * How: `existing-direct` (already direct), `direct-dial` (a plain dial of a public address of the peer given
    * or known, e.g. its UPnP mapping), `webrtc` (relayed signalling, then ICE through both NATs),
+   * `udp-birthday` (birthday-paradox UDP punching between a consistent and a randomising NAT, then Noise and Yamux
+   * over a udx stream on the punched pair; issue 17 items 2 and 3),
    * `circuit-relay` (the upgrade failed or is impossible; the relay carries the traffic).
    */
-  method: 'existing-direct' | 'direct-dial' | 'webrtc' | 'circuit-relay'
+  method: 'existing-direct' | 'direct-dial' | 'webrtc' | 'udp-birthday' | 'circuit-relay'
   /** Round-trip time of a ping over the path reported, ms. */
   rttMs: number
   /** Time the upgrade attempt took, ms. */

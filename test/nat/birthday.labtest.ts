@@ -7,15 +7,26 @@
  * Stage (a): raw UDP sockets (src/nat/birthday.ts driven by
  * fixtures/birthday-agent.ts), no libp2p: 20 punches, each checked against
  * both routers' connection tracking and by datagrams both ways on the pair.
+ *
+ * Stages (b) and (c): `umbra punch` between two `umbra start` processes,
+ * signalled over the relay (`/umbra/birthday-punch/1.0.0`, vouchers from the
+ * relay), then Noise and Yamux over a udx stream on the punched pair: the
+ * report must say `direct`/`udp-birthday` only when the routers hold a
+ * two-way UDP flow between the NATs, and a message must be acknowledged.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { createNatLab, natLabSkipReason, type NatLab, type UdpFlow } from './lab.ts'
+import { createNatLab, natLabSkipReason, type NatLab, type Router, type UdpFlow } from './lab.ts'
 import { LabAgent, type AgentEvent } from './lab-agent.ts'
-import { median } from './lab-nodes.ts'
+import { cli, median, reserved, start, stop, until, type Running } from './lab-nodes.ts'
 
 const ATTEMPTS = Number(process.env.UMBRA_BIRTHDAY_ATTEMPTS ?? 20)
+/** Punches between umbra processes (each with a freshly started peer B). */
+const NODE_ATTEMPTS = Number(process.env.UMBRA_BIRTHDAY_NODE_ATTEMPTS ?? 3)
 const ECHO_UDP_PORT = 3478
 const ECHO_TCP_PORT = 3479
 /** One punch may take 1,750 probes at 20 ms (35 s) plus set-up. */
@@ -105,6 +116,75 @@ describe('birthday punch with raw sockets, cone / random', { skip, timeout: 180_
     t.diagnostic(`direct ${direct}/${ATTEMPTS}; time to pair median ${Math.round(median(times))} ms, max ${Math.round(Math.max(...times))} ms; probes median ${median(probes)}, max ${Math.max(...probes)}`)
     assert.ok(direct >= Math.ceil(ATTEMPTS * 0.9), `direct in ${direct} of ${ATTEMPTS}`)
     assert.ok(median(times) <= 6_000, `median time to direct ${Math.round(median(times))} ms`)
+    for (const [ns, n] of Object.entries(await lab.leaks())) assert.equal(n, 0, `${ns} leaked ${n} packets`)
+  })
+})
+
+/** True when `router` holds a replied UDP flow with the other NAT's public address. */
+async function twoWayFlow (lab: NatLab, router: Router, other: Router): Promise<boolean> {
+  const flows = await lab.udpFlows(router)
+  return flows.some((f) => f.replied && (f.dst === other.addr || f.src === other.addr || f.replySrc === other.addr))
+}
+
+describe('birthday punch between umbra nodes, cone / random: Noise and Yamux on the punched pair', { skip, timeout: 150_000 }, () => {
+  let lab: NatLab
+  let dir: string
+  let relay: Running, a: Running, b: Running
+  before(async () => {
+    lab = await createNatLab({ natA: 'cone', natB: 'random', id: 'bn' })
+    dir = await mkdtemp(join(tmpdir(), 'umbra-nat-birthday-'))
+    relay = { host: lab.server, apiPort: 7460, dataDir: join(dir, 'relay'), args: ['--listen', `/ip4/${lab.server.addr}/tcp/4001`, '--stun-port', '3478'], peerId: '', addrs: [] }
+    await start(lab, relay)
+    const boot = `/ip4/${lab.server.addr}/tcp/4001/p2p/${relay.peerId}`
+    a = { host: lab.clientA, apiPort: 7460, dataDir: join(dir, 'a'), args: ['--client', '--listen', '/ip4/0.0.0.0/tcp/0', '--bootstrap', boot], peerId: '', addrs: [] }
+    b = { host: lab.clientB, apiPort: 7460, dataDir: join(dir, 'b'), args: ['--client', '--listen', '/ip4/0.0.0.0/tcp/0', '--bootstrap', boot], peerId: '', addrs: [] }
+    await Promise.all([start(lab, a), start(lab, b)])
+  })
+  after(async () => {
+    for (const n of [a, b, relay]) if (n != null) await stop(n, 'SIGKILL').catch(() => {})
+    await lab?.destroy()
+    if (dir != null) await rm(dir, { recursive: true, force: true })
+  })
+
+  const mappingOf = async (node: Running): Promise<string> => await until(`${node.host.ns} to classify its NAT`, async () => {
+    const m = (await cli(lab, node, ['id'])).nat.mapping as string
+    return m !== 'unknown' ? m : undefined
+  }, 20_000)
+
+  it(`${NODE_ATTEMPTS} punches, each with a fresh peer behind the randomising NAT: direct via udp-birthday, on a two-way flow, a message acknowledged`, async (t) => {
+    assert.equal(await mappingOf(a), 'consistent')
+    const times: number[] = []
+    let direct = 0
+    for (let i = 0; i < NODE_ATTEMPTS; i++) {
+      if (i > 0) {
+        await stop(b)
+        b.dataDir = join(dir, `b-${i}`)
+        await start(lab, b)
+      }
+      assert.equal(await mappingOf(b), 'random')
+      await reserved(lab, a)
+      const bAddrs = await reserved(lab, b)
+      const r = await cli(lab, a, ['punch', b.peerId, ...bAddrs.flatMap((x) => ['--addr', x]), '--timeout', '10000'], 60_000)
+      const flowA = await twoWayFlow(lab, lab.routerA, lab.routerB)
+      const flowB = await twoWayFlow(lab, lab.routerB, lab.routerA)
+      const listed = ((await cli(lab, a, ['peers'])).peers as Array<{ peerId: string, path: string }>).find((p) => p.peerId === b.peerId)?.path
+      t.diagnostic(`attempt ${i + 1}: ${String(r.path)}/${String(r.method)} in ${Math.round(r.elapsedMs)} ms, rtt ${Math.round(r.rttMs)} ms, ${String(r.remoteAddr)}; conntrack A:${flowA ? 'two-way' : 'none'} B:${flowB ? 'two-way' : 'none'}; peers: ${String(listed)}${r.reason != null ? `; ${String(r.reason)}` : ''}`)
+      assert.ok(r.rttMs >= 0, `a ping crossed the connection reported: ${JSON.stringify(r)}`)
+      assert.equal(listed, r.path, 'umbra peers names the path the punch reported')
+      if (r.path === 'direct') {
+        assert.equal(r.method, 'udp-birthday')
+        assert.ok(flowA && flowB, 'a direct report rests on a two-way UDP flow between the NATs in both routers')
+        direct++
+        times.push(r.elapsedMs)
+      }
+      const sent = await cli(lab, a, ['send', b.peerId, `birthday ${i + 1}`], 30_000)
+      assert.ok(sent.id != null, `message ${i + 1} acknowledged`)
+      assert.equal(sent.path, r.path, `message ${i + 1} was acknowledged over the path the punch reported`)
+      const after = ((await cli(lab, a, ['peers'])).peers as Array<{ peerId: string, path: string }>).find((p) => p.peerId === b.peerId)?.path
+      assert.equal(after, r.path, 'the message left the path the punch reported in place')
+    }
+    t.diagnostic(`direct ${direct}/${NODE_ATTEMPTS}; median time to direct ${times.length > 0 ? Math.round(median(times)) : '-'} ms`)
+    assert.equal(direct, NODE_ATTEMPTS, 'every punch between a cone and a randomising NAT ends direct')
     for (const [ns, n] of Object.entries(await lab.leaks())) assert.equal(n, 0, `${ns} leaked ${n} packets`)
   })
 })
