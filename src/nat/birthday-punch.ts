@@ -184,8 +184,9 @@ export function createBirthdayPunch (init: BirthdayPunchInit): BirthdayPunch {
     backoff.set(peer.toString(), { failures, until: Date.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - 1)) })
   }
 
-  async function read (lp: LengthPrefixedStream<Stream>, signal: AbortSignal): Promise<PunchMessage> {
-    const msg = PunchMessage.decode((await lp.read({ signal: withTimeout(signal, SIGNAL_STEP_TIMEOUT_MS) })).subarray())
+  /** The next message, within `stepMs`; a REFUSE or another version throws UMBRA_ERR_BIRTHDAY_REFUSED. */
+  async function read (lp: LengthPrefixedStream<Stream>, signal: AbortSignal, stepMs = SIGNAL_STEP_TIMEOUT_MS): Promise<PunchMessage> {
+    const msg = PunchMessage.decode((await lp.read({ signal: withTimeout(signal, stepMs) })).subarray())
     if (msg.version !== BIRTHDAY_PROTOCOL_VERSION) throw refuse(`the peer speaks version ${msg.version}`)
     if (msg.type === TYPE.REFUSE) throw refuse(`the peer refused: ${msg.reason.slice(0, MAX_REASON_BYTES)}`)
     return msg
@@ -284,7 +285,8 @@ export function createBirthdayPunch (init: BirthdayPunchInit): BirthdayPunch {
       try {
         await write(lp, { type: TYPE.READY }, signal)
         // The peer's RESULT (or REFUSE) ends the wait as much as a probe does.
-        const next = read(lp, withTimeout(signal, BIRTHDAY_PUNCH_TIMEOUT_MS))
+        // The probing may take all of its 35 s: this wait is bounded by the punch's signal, not by one signalling step.
+        const next = read(lp, signal, BIRTHDAY_PUNCH_TIMEOUT_MS)
         next.catch(() => {})
         const won = await Promise.race([sockets.won, next.then((m): never => { throw refuse(`the peer ended the punch: ${m.reason.slice(0, MAX_REASON_BYTES) || 'no probe got through'}`) })])
         const localPort = won.socket.address().port
@@ -292,6 +294,9 @@ export function createBirthdayPunch (init: BirthdayPunchInit): BirthdayPunch {
         const result = await next
         if (result.type !== TYPE.RESULT || result.mapped === '') throw refuse('the peer sent no result')
         return { localPort, remote: won.remote, count: won.count }
+      } catch (err) {
+        log.debug({ sockets: sockets.ports.length, strays: sockets.stats.strays, target: `${peerMapped.host}:${peerMapped.port}` }, 'no probe reached the birthday sockets')
+        throw err
       } finally {
         sockets.close()
       }

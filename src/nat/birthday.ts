@@ -110,6 +110,8 @@ export interface BirthdaySockets {
   readonly won: Promise<PunchResult>
   /** Closes every socket not yet won. Idempotent. */
   close: () => void
+  /** Datagrams that reached the sockets but were not an authentic probe from `target` (ignored). */
+  readonly stats: { strays: number }
 }
 
 function checkEndpoint (name: string, e: Endpoint): void {
@@ -145,6 +147,7 @@ export async function openBirthdaySockets (init: BirthdaySocketsInit): Promise<B
   const started = performance.now()
   const sockets: Socket[] = []
   let closed = false
+  const stats = { strays: 0 }
   let refresh: ReturnType<typeof setInterval> | undefined
   let settle: { resolve: (r: PunchResult) => void, reject: (e: Error) => void } | undefined
   const won = new Promise<PunchResult>((resolve, reject) => { settle = { resolve, reject } })
@@ -174,8 +177,10 @@ export async function openBirthdaySockets (init: BirthdaySocketsInit): Promise<B
       const s = await bindUdp4(init.bindHost ?? '0.0.0.0', init.localPorts?.[i] ?? 0)
       sockets.push(s)
       s.on('message', (msg, rinfo) => {
-        if (rinfo.address !== target.host || rinfo.port !== target.port) return
-        if (decodeDatagram(msg, key) !== 'probe') return
+        if (rinfo.address !== target.host || rinfo.port !== target.port || decodeDatagram(msg, key) !== 'probe') {
+          stats.strays++
+          return
+        }
         s.send(encodeDatagram('ack', key), rinfo.port, rinfo.address)
         if (closed) return
         closeAll(s)
@@ -196,6 +201,7 @@ export async function openBirthdaySockets (init: BirthdaySocketsInit): Promise<B
   return {
     ports: sockets.map((s) => s.address().port),
     won,
+    stats,
     close () {
       if (closed) return
       closeAll()

@@ -16,6 +16,7 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { appendFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -161,6 +162,7 @@ describe('birthday punch between umbra nodes, cone / random: Noise and Yamux on 
         b.dataDir = join(dir, `b-${i}`)
         await start(lab, b)
       }
+      if (process.env.UMBRA_BIRTHDAY_LOG_DIR != null) for (const n of [a, b]) n.child?.stderr?.on('data', (d: Buffer) => { appendFileSync(join(process.env.UMBRA_BIRTHDAY_LOG_DIR as string, `${n.host.ns}-${i}.log`), d) })
       assert.equal(await mappingOf(b), 'random')
       await reserved(lab, a)
       const bAddrs = await reserved(lab, b)
@@ -186,5 +188,37 @@ describe('birthday punch between umbra nodes, cone / random: Noise and Yamux on 
     t.diagnostic(`direct ${direct}/${NODE_ATTEMPTS}; median time to direct ${times.length > 0 ? Math.round(median(times)) : '-'} ms`)
     assert.equal(direct, NODE_ATTEMPTS, 'every punch between a cone and a randomising NAT ends direct')
     for (const [ns, n] of Object.entries(await lab.leaks())) assert.equal(n, 0, `${ns} leaked ${n} packets`)
+  })
+
+  it('a peer cannot aim the punch at a third host: forged vouchers are refused and not one packet reaches it', async (t) => {
+    // The third host is the server itself: it vouched for nobody at 203.0.113.10, and only its STUN ports (3478, 3479) may see UDP.
+    const third = lab.server
+    await lab.exec(third, 'iptables', ['-I', 'INPUT', '-p', 'udp', '-m', 'multiport', '!', '--dports', '3478,3479', '-m', 'comment', '--comment', 'umbra-third-host', '-j', 'ACCEPT'])
+    const counted = async (): Promise<number> => {
+      const { stdout } = await lab.exec(third, 'iptables-save', ['-c', '-t', 'filter'])
+      return Number(/^\[(\d+):\d+\].*umbra-third-host/m.exec(stdout)?.[1] ?? NaN)
+    }
+    // The counter counts: one datagram from A's host to the third host's port 5000.
+    await lab.exec(lab.clientA, process.execPath, ['-e', `const s = require('node:dgram').createSocket('udp4'); s.send('x', 5000, '${third.addr}', () => s.close())`])
+    assert.equal(await counted(), 1, 'the third host counts a stray datagram')
+    const aAddrs = await reserved(lab, a)
+    const relayed = aAddrs.find((x) => !x.includes('/webrtc')) as string
+    const forger = new LabAgent(lab, lab.clientB, 'birthday-forger.ts', [join(dir, 'forger'), `/ip4/${lab.server.addr}/tcp/4001/p2p/${relay.peerId}`, relayed, third.addr])
+    const done = await forger.waitFor((e) => e.ev === 'done' || e.ev === 'error', 60_000)
+    assert.equal(done?.ev, 'done', `the forger ran: ${JSON.stringify(forger.events)}`)
+    const answers = forger.events.filter((e) => e.ev === 'answer')
+    for (const e of answers) t.diagnostic(`${String(e.forgery)}: type ${String(e.type)} (7 = REFUSE): ${String(e.reason)}`)
+    assert.equal(answers.length, 3)
+    for (const e of answers) {
+      assert.equal(e.type, 7, `${String(e.forgery)} refused`)
+      assert.match(String(e.reason), /unvouched/)
+    }
+    // Probing would send 50 packets a second: wait long enough to see any.
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    const n = await counted()
+    t.diagnostic(`packets at the third host ${third.addr} (not STUN) after the forgeries: ${n - 1}`)
+    assert.equal(n - 1, 0, 'no packet reached the third host')
+    // The victim is not left busy or backing off: a refusal sent nothing, so a real punch still works right after.
+    forger.child.stdin.end()
   })
 })
