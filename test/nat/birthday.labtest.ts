@@ -13,6 +13,8 @@
  * relay), then Noise and Yamux over a udx stream on the punched pair: the
  * report must say `direct`/`udp-birthday` only when the routers hold a
  * two-way UDP flow between the NATs, and a message must be acknowledged.
+ * `UMBRA_BIRTHDAY_LOG_DIR=<dir>` (with `UMBRA_LOG_LEVEL=debug`) keeps the
+ * clients' logs per attempt.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -21,9 +23,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { createNatLab, natLabSkipReason, type NatLab, type Router, type UdpFlow } from './lab.ts'
+import { createNatLab, natLabSkipReason, type NatLab, type UdpFlow } from './lab.ts'
 import { LabAgent, type AgentEvent } from './lab-agent.ts'
-import { cli, median, reserved, start, stop, until, type Running } from './lab-nodes.ts'
+import { cli, median, reserved, start, stop, twoWayFlow, until, type Running } from './lab-nodes.ts'
 
 const ATTEMPTS = Number(process.env.UMBRA_BIRTHDAY_ATTEMPTS ?? 20)
 /** Punches between umbra processes (each with a freshly started peer B). */
@@ -120,12 +122,6 @@ describe('birthday punch with raw sockets, cone / random', { skip, timeout: 180_
     for (const [ns, n] of Object.entries(await lab.leaks())) assert.equal(n, 0, `${ns} leaked ${n} packets`)
   })
 })
-
-/** True when `router` holds a replied UDP flow with the other NAT's public address. */
-async function twoWayFlow (lab: NatLab, router: Router, other: Router): Promise<boolean> {
-  const flows = await lab.udpFlows(router)
-  return flows.some((f) => f.replied && (f.dst === other.addr || f.src === other.addr || f.replySrc === other.addr))
-}
 
 describe('birthday punch between umbra nodes, cone / random: Noise and Yamux on the punched pair', { skip, timeout: 150_000 }, () => {
   let lab: NatLab

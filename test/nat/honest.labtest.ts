@@ -14,18 +14,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it } from 'node:test'
-import { createNatLab, natLabSkipReason, type NatKind, type NatLab, type Router } from './lab.ts'
-import { cli, reserved, start, stop, until, type Running } from './lab-nodes.ts'
+import { createNatLab, natLabSkipReason, type NatKind, type NatLab } from './lab.ts'
+import { cli, reserved, start, stop, twoWayFlow, until, type Running } from './lab-nodes.ts'
 
 /** Punches to the same peer per scenario. */
 const REPEATS = Number(process.env.UMBRA_NAT_REPEATS ?? 3)
 const skip = await natLabSkipReason(['conntrack'])
-
-/** True when `router` holds a replied UDP flow with the other NAT's public address. */
-async function twoWayFlow (lab: NatLab, router: Router, other: Router): Promise<boolean> {
-  const flows = await lab.udpFlows(router)
-  return flows.some((f) => f.replied && (f.dst === other.addr || f.src === other.addr || f.replySrc === other.addr))
-}
 
 function scenario (natA: NatKind, natB: NatKind): void {
   describe(`honest punch reports, ${natA}/${natB}`, { skip, timeout: 180_000 }, () => {
