@@ -66,7 +66,10 @@ export interface HolePunchOptions {
   /** Addresses of the peer to try (e.g. its relayed `/p2p-circuit` addresses) besides those already known. */
   addrs?: string[]
   signal?: AbortSignal
-  /** Gives up on the direct upgrade after this many ms. @default 10_000 */
+  /**
+   * Gives up on the WebRTC upgrade after this many ms. A birthday punch (`udp-birthday`) has its own bound, 45 s
+   * (1,750 probes at 20 ms plus signalling; docs/nat.md), cut short only by `signal`. @default 10_000
+   */
   timeout?: number
 }
 
