@@ -43,7 +43,7 @@ import { NotRingMemberError, RingInvalidError, RingSignatureMalformedError } fro
 import { InvalidNameError, InvalidNameRecordError, NameNotFoundError, NotZoneOwnerError } from './names/errors.ts'
 import { InvalidEnvelopeError, InvalidTopicError, PubSubHistoryError, PubSubMessageTooLargeError, PubSubUnsupportedError } from './pubsub/errors.ts'
 import { CentralProtocolError, CentralRateLimitedError, CentralUnavailableError, PubSubQueueFullError } from './pubsub/central/errors.ts'
-import { StunEncodeError, StunErrorResponseError, StunMalformedError, StunTimeoutError } from './nat/errors.ts'
+import { BirthdayExhaustedError, BirthdayRefusedError, StunEncodeError, StunErrorResponseError, StunMalformedError, StunTimeoutError } from './nat/errors.ts'
 import { PeerUnreachableError } from './nat/nat-service.ts'
 import { MetadataTooLargeError, PeerNotFoundError } from './registry/errors.ts'
 import { StateDatabaseError } from './store/errors.ts'
@@ -190,6 +190,8 @@ const ENTRIES = [
   codeEntry(StunErrorResponseError.code, StunErrorResponseError, 500, 'The STUN server answered with an error response'),
   entry(StunEncodeError, 500),
   entry(PeerUnreachableError, 502),
+  entry(BirthdayExhaustedError, 504),
+  entry(BirthdayRefusedError, 409),
   // src/registry
   entry(PeerNotFoundError, 404),
   entry(MetadataTooLargeError, 413),

@@ -58,7 +58,7 @@ export type SendKind = typeof SEND_KINDS[number]
  * Results of `nat.holePunch` (src/nat/types.ts HolePunchResult.method), plus
  * `failed` when it threw (no direct and no relayed connection, or aborted).
  */
-export const HOLE_PUNCH_RESULTS = ['existing-direct', 'direct-dial', 'webrtc', 'circuit-relay', 'failed'] as const
+export const HOLE_PUNCH_RESULTS = ['existing-direct', 'direct-dial', 'webrtc', 'udp-birthday', 'circuit-relay', 'failed'] as const
 
 /** A label value of `umbra_hole_punch_total{result}`. */
 export type HolePunchOutcome = typeof HOLE_PUNCH_RESULTS[number]

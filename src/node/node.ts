@@ -58,7 +58,7 @@ import type { MessagingService } from '../messaging/types.ts'
 import type { MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { NatService } from '../nat/types.ts'
 import { peerRoutingSymbol } from '@libp2p/interface'
-import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey, Upgrader } from '@libp2p/interface'
 
 /** Every DHT record namespace this node validates and stores (DESIGN.md section 4). */
 const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace, globalNameNamespace, zoneNameNamespace, discoveryNamespace] as const
@@ -348,6 +348,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
         registryRouting: () => ({ [peerRoutingSymbol]: { findPeer: async (id: PeerId, options?: AbortOptions) => await findPeerByRecord(id, options) } }),
         ping: ping({ runOnLimitedConnection: true }),
         autoNAT: autonat.service,
+        // The upgrader (Noise, Yamux) for connections on birthday-punched UDP sockets (src/nat/udx-connection.ts).
+        upgraderRef: (components: { upgrader: Upgrader }) => ({ upgrader: components.upgrader }),
         ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT({ portMappingDescription: UPNP_DESCRIPTION }) } : {}),
         // Umbra relays carry Umbra messages for clients behind NATs. The per-circuit byte and time budgets are enforced by the relay
         // policy, not announced as libp2p limits: js-libp2p never reuses a "limited" connection, so every message to a relayed client
@@ -418,6 +420,7 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       stunServers: this.#stunServers,
       ownAddrs: addressPolicy.unfiltered,
       metrics,
+      birthday: { privateKey, upgrader: () => libp2p.services.upgraderRef.upgrader },
       lookupAddrs: async (peer, signal, fresh) => {
         if (registryRef.current == null) return []
         const rec = await registryRef.current.lookup(peer.toString(), { signal, fresh })

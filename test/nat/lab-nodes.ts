@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { createWriteStream } from 'node:fs'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
-import type { Host, NatLab } from './lab.ts'
+import type { Host, NatLab, Router } from './lab.ts'
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url))
 const NODE = process.execPath
@@ -84,4 +84,10 @@ export async function reserved (lab: NatLab, node: Running, timeoutMs = 15_000):
     const addrs: string[] = id.nat?.reachableAddrs ?? []
     return addrs.some((a) => a.includes('/p2p-circuit')) ? addrs.filter((a) => a.includes('/p2p-circuit')) : undefined
   }, timeoutMs)
+}
+
+/** True when `router` holds a replied UDP flow with the other NAT's public address. */
+export async function twoWayFlow (lab: NatLab, router: Router, other: Router): Promise<boolean> {
+  const flows = await lab.udpFlows(router)
+  return flows.some((f) => f.replied && (f.dst === other.addr || f.src === other.addr || f.replySrc === other.addr))
 }
