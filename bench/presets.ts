@@ -15,10 +15,13 @@
  * 3. the simulated sender entropy and the observer's chance of naming the
  *    sender at 100 mixes and 1,000 clients (src/mixnet/sim, docs/mixnet.md
  *    "Measured anonymity").
- * Prints one markdown table (the README's "Presets" table).
+ * BENCH_PRESETS (comma list) measures only some presets. Processes get
+ * 120 s to start (a loaded shared host). Prints one markdown table (the
+ * README's "Presets" table) and the host's
+ * load average at the start and the end (the machine may be shared).
  */
 import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PRESETS } from '../src/mixnet/mixnet-service.ts'
 import { analyseTrace, hostileMixes, simulate } from '../src/mixnet/sim/anonymity.ts'
@@ -27,6 +30,10 @@ import { awaitDirectories, eventually, killStragglers, serverProcesses, startNet
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20)
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 30)
+/** Presets to measure (comma list), all three by default. */
+const ONLY = (process.env.BENCH_PRESETS ?? 'none,balanced,strong').split(',')
+/** How long a process may take to print its ready line, ms (a loaded shared host starts processes slowly). */
+const READY_TIMEOUT_MS = 120_000
 const SERVERS = 5
 const HOPS = 3
 const SIM = { mixes: 100, clients: 1000 }
@@ -58,8 +65,8 @@ async function measure (preset: MixnetPreset): Promise<Row> {
   const recipient = new UmbraProcess({ name: 'recipient', dataDir: join(dir, 'recipient'), role: 'client', port: 0, preset })
   const all = [...servers, sender, recipient]
   try {
-    await startNetwork(servers, [sender, recipient])
-    await awaitDirectories(all, servers.map((s) => s.id.peerId))
+    await startNetwork(servers, [sender, recipient], READY_TIMEOUT_MS)
+    await awaitDirectories(all, servers.map((s) => s.id.peerId), READY_TIMEOUT_MS)
     const p = await recipient.call<PseudonymInfo>('POST', '/v1/pseudonyms', { label: 'bench' })
     // Idle bandwidth first, before any message (cover traffic, gossip and keep-alives only).
     const t0 = await transferred(sender)
@@ -85,21 +92,23 @@ async function measure (preset: MixnetPreset): Promise<Row> {
 }
 
 const began = Date.now()
+const load = (): string => loadavg().map((l) => l.toFixed(1)).join(', ')
+const loadAtStart = load()
 const rows: string[] = []
 try {
-  for (const preset of ['none', 'balanced', 'strong'] as const) {
+  for (const preset of (['none', 'balanced', 'strong'] as const).filter((p) => ONLY.includes(p))) {
     const r = await measure(preset)
     const trace = simulate({ preset: PRESETS[preset], ...SIM })
     const honest = analyseTrace(trace)
     const hostile = analyseTrace(trace, { hostile: hostileMixes(SIM.mixes, 0.2) })
-    const { meanDelayMs, loopRate, dropRate } = PRESETS[preset]
-    rows.push(`| \`${preset}\` | ${meanDelayMs} ms, ${loopRate} + ${dropRate}/s | ${Math.round(r.p50)} ms | ${Math.round(r.p95)} ms | ${(r.sentBps / 1024).toFixed(1)} / ${(r.receivedBps / 1024).toFixed(1)} KiB/s | ${honest.entropyBits.toFixed(1)} bits (${Math.round(honest.named * 100)} %) | ${hostile.entropyBits.toFixed(1)} bits (${Math.round(hostile.named * 100)} %) |`)
-    process.stderr.write(`${preset} done after ${Math.round((Date.now() - began) / 1000)} s\n`)
+    const { meanDelayMs, loopRate, dropRate, payloadRate } = PRESETS[preset]
+    rows.push(`| \`${preset}\` | ${meanDelayMs} ms, ${payloadRate} + ${loopRate} + ${dropRate}/s | ${Math.round(r.p50)} ms | ${Math.round(r.p95)} ms | ${(r.sentBps / 1024).toFixed(1)} / ${(r.receivedBps / 1024).toFixed(1)} KiB/s | ${honest.entropyBits.toFixed(1)} bits (${Math.round(honest.named * 100)} %) | ${hostile.entropyBits.toFixed(1)} bits (${Math.round(hostile.named * 100)} %) |`)
+    process.stderr.write(`${preset} done after ${Math.round((Date.now() - began) / 1000)} s (load ${load()}): ${rows.at(-1) ?? ''}\n`)
   }
 } finally {
   await killStragglers()
 }
-console.log('| preset | delay per mix, cover (loop + drop) | latency p50, 3 hops | latency p95 | idle client sent / received | entropy, 0 % hostile (named) | entropy, 20 % hostile (named) |')
+console.log('| preset | delay per mix, packets (payload + loop + drop) | latency p50, 3 hops | latency p95 | idle client sent / received | entropy, 0 % hostile (named) | entropy, 20 % hostile (named) |')
 console.log('|---|---|---|---|---|---|---|')
 for (const r of rows) console.log(r)
-console.log(`\n${SERVERS} servers + 2 clients per preset on 127.0.0.1, ${MESSAGES} messages one after another, idle ${IDLE_S} s; entropy: simulated, ${SIM.mixes} mixes, ${SIM.clients.toLocaleString('en-US')} clients (npm run bench:anonymity). ${Math.round((Date.now() - began) / 1000)} s`)
+console.log(`\n${SERVERS} servers + 2 clients per preset on 127.0.0.1, ${MESSAGES} messages one after another, idle ${IDLE_S} s; entropy: simulated, ${SIM.mixes} mixes, ${SIM.clients.toLocaleString('en-US')} clients (npm run bench:anonymity). ${Math.round((Date.now() - began) / 1000)} s; load average (1, 5, 15 min) ${loadAtStart} at the start, ${load()} at the end`)

@@ -28,6 +28,7 @@ import {
   InvalidDescriptorError,
   MailboxFullError,
   MailboxStoreError,
+  MixLinkError,
   MixnetMalformedError,
   NoSurbError,
   NotEnoughMixesError,
@@ -42,7 +43,7 @@ import { NotRingMemberError, RingInvalidError, RingSignatureMalformedError } fro
 import { InvalidNameError, InvalidNameRecordError, NameNotFoundError, NotZoneOwnerError } from './names/errors.ts'
 import { InvalidEnvelopeError, InvalidTopicError, PubSubHistoryError, PubSubMessageTooLargeError, PubSubUnsupportedError } from './pubsub/errors.ts'
 import { CentralProtocolError, CentralRateLimitedError, CentralUnavailableError, PubSubQueueFullError } from './pubsub/central/errors.ts'
-import { StunEncodeError, StunErrorResponseError, StunMalformedError, StunTimeoutError } from './nat/errors.ts'
+import { BirthdayExhaustedError, BirthdayRefusedError, StunEncodeError, StunErrorResponseError, StunMalformedError, StunTimeoutError } from './nat/errors.ts'
 import { PeerUnreachableError } from './nat/nat-service.ts'
 import { MetadataTooLargeError, PeerNotFoundError } from './registry/errors.ts'
 import { StateDatabaseError } from './store/errors.ts'
@@ -156,6 +157,8 @@ const ENTRIES = [
   entry(InvalidDescriptorError, 400),
   // issue 16: constant-rate sending; the message says how long until the queue has room
   entry(SendQueueFullError, 503),
+  // issue 16 item 3: a packet link to a next hop failed
+  entry(MixLinkError, 502),
   entry(SphinxMalformedError, 502),
   entry(SphinxTamperedError, 502),
   // src/names
@@ -187,6 +190,8 @@ const ENTRIES = [
   codeEntry(StunErrorResponseError.code, StunErrorResponseError, 500, 'The STUN server answered with an error response'),
   entry(StunEncodeError, 500),
   entry(PeerUnreachableError, 502),
+  entry(BirthdayExhaustedError, 504),
+  entry(BirthdayRefusedError, 409),
   // src/registry
   entry(PeerNotFoundError, 404),
   entry(MetadataTooLargeError, 413),

@@ -143,7 +143,7 @@ const holePunchResultSchema = {
     path: { type: 'string', enum: ['direct', 'relayed'], description: '`direct`: a connection without a relay exists now; `relayed`: only through a circuit relay.' },
     method: {
       type: 'string',
-      enum: ['existing-direct', 'direct-dial', 'webrtc', 'circuit-relay'],
+      enum: ['existing-direct', 'direct-dial', 'webrtc', 'udp-birthday', 'circuit-relay'],
       description: '`existing-direct`: a direct connection was already open; `direct-dial`: a plain dial of a public address of the peer (e.g. its UPnP mapping) answered; `webrtc`: upgraded through both NATs (SDP over the relay, then ICE with this network\'s STUN servers); `circuit-relay`: the upgrade failed or was impossible, the relay carries the traffic.'
     },
     rttMs: { type: 'number', description: 'Round-trip time of a ping over the path reported, ms; -1 when the ping failed.' },
@@ -267,7 +267,8 @@ const mixNodeSchema = {
     peerId: { type: 'string', description: 'PeerId of the mix node, base58btc.' },
     addrs: { type: 'array', items: { type: 'string' }, description: 'Its multiaddrs.' },
     epochs: { type: 'array', items: { type: 'integer' }, description: 'Key epochs it published an onion key for.' },
-    expiresAt: { type: 'integer', description: 'Expiry of its descriptor, ms since the Unix epoch.' }
+    expiresAt: { type: 'integer', description: 'Expiry of its descriptor, ms since the Unix epoch.' },
+    linkPort: { type: 'integer', minimum: 1, maximum: 65535, description: 'TCP port of its packet links (docs/mixnet.md "Packet links"); absent when it announces none.' }
   }
 } as const
 

@@ -100,10 +100,20 @@ export function integerIn (min: number, max: number): (value: string) => number 
 
 /** `--stun-port`: `off` (no STUN server), else a UDP port from 0 to 65535 (0 picks a free port). */
 export function parseStunPort (value: string): number | false {
+  return parsePortOrOff(value, 'UDP')
+}
+
+/** Parses `--mix-link-port`: a TCP port 0 to 65535 (0 picks a free one), or `off` (false: no packet links). */
+export function parseLinkPort (value: string): number | false {
+  return parsePortOrOff(value, 'TCP')
+}
+
+/** A port 0 to 65535, or `off` (false). @throws InvalidArgumentError naming the protocol */
+function parsePortOrOff (value: string, protocol: 'UDP' | 'TCP'): number | false {
   if (value === 'off') return false
   const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN
   if (!Number.isSafeInteger(n) || n > 65_535) {
-    throw new InvalidArgumentError('Expected a UDP port from 0 to 65535 (0 picks a free port), or "off".')
+    throw new InvalidArgumentError(`Expected a ${protocol} port from 0 to 65535 (0 picks a free port), or "off".`)
   }
   return n
 }

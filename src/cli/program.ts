@@ -16,7 +16,7 @@ import {
   MIXNET_PRESETS,
   TESTNET_DEFAULT_NODES
 } from './constants.ts'
-import { bootstrapUrlCollector, integerIn, ipCollector, multiaddrCollector, parseApiAddress, parseHostPort, parseStunPort, parseWsUrl, stunServerCollector } from './options.ts'
+import { bootstrapUrlCollector, integerIn, ipCollector, multiaddrCollector, parseApiAddress, parseHostPort, parseLinkPort, parseStunPort, parseWsUrl, stunServerCollector } from './options.ts'
 import { HYBRID_STRATEGIES, PUBSUB_MODES } from '../pubsub/hybrid-modes.ts'
 
 /** The package's version from its package.json (`../../` from `src/cli`, `../../../` from `dist/src/cli`). */
@@ -61,6 +61,7 @@ export function createProgram (result: { exitCode: number }): Command {
     .addOption(new Option('--pubsub-strategy <strategy>', 'hybrid mode: where publishes go (default: prefer-p2p)').choices(HYBRID_STRATEGIES))
     .option('--pubsub-central <url>', 'the central pub/sub server of hybrid and central modes, ws://HOST:PORT (umbra central)', parseWsUrl)
     .option('--mixnet-rate-scale <n>', 'multiply the preset\'s cover and payload packet rates by n, 1 to 100 (tests; default: 1)', integerIn(1, 100))
+    .option('--mix-link-port <port|off>', 'TCP port where a server node takes packet links (mix packets on connections of their own, docs/mixnet.md "Packet links"); 0 picks a free port, off takes none (default: 0; clients ignore it)', parseLinkPort)
     .option('--stun-port <port|off>', `UDP port of the STUN server a server node runs for WebRTC hole punching; 0 picks a free port, off runs none (default: ${DEFAULT_STUN_PORT}; clients ignore it)`, parseStunPort)
     .option('--stun-server <host:port...>', `STUN servers a client's WebRTC hole punching asks; only these are ever contacted (default: each bootstrap host, port ${DEFAULT_STUN_PORT})`, stunServerCollector)
     .option('--stun-host <ip...>', 'IP addresses the STUN server binds, IPv4 or IPv6; :: binds both families (default: the IPs of --listen)', ipCollector)

@@ -29,6 +29,7 @@ export const MIX_DROP_REASONS = [
   'malformed', 'unreadable', 'tampered', 'unknown-surb', 'bad-contact', 'lookup-busy', 'error',
   'directory-invalid', 'directory-recently-refused', 'directory-peer-cap', 'directory-queue-full',
   'directory-unreachable', 'directory-subnet-cap', 'directory-oversized',
+  'link-connect', 'link-handshake', 'link-wrong-key', 'link-garbage', 'link-truncated', 'link-closed', 'link-limit',
   'other'
 ] as const
 
@@ -57,7 +58,7 @@ export type SendKind = typeof SEND_KINDS[number]
  * Results of `nat.holePunch` (src/nat/types.ts HolePunchResult.method), plus
  * `failed` when it threw (no direct and no relayed connection, or aborted).
  */
-export const HOLE_PUNCH_RESULTS = ['existing-direct', 'direct-dial', 'webrtc', 'circuit-relay', 'failed'] as const
+export const HOLE_PUNCH_RESULTS = ['existing-direct', 'direct-dial', 'webrtc', 'udp-birthday', 'circuit-relay', 'failed'] as const
 
 /** A label value of `umbra_hole_punch_total{result}`. */
 export type HolePunchOutcome = typeof HOLE_PUNCH_RESULTS[number]

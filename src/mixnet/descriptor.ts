@@ -41,6 +41,8 @@ const MAX_CLOCK_SKEW_MS = 5 * MINUTE
  */
 export const MAX_DESCRIPTOR_LIFETIME_MS = 2 * MINUTE
 const MAX_UINT32 = 0xffff_ffff
+/** Largest TCP port. */
+const MAX_PORT = 65_535
 
 const encoder = new TextEncoder()
 
@@ -68,6 +70,12 @@ export interface DescriptorFields {
   onionKeys: OnionKey[]
   /** The node is leaving the directory. @default false */
   withdrawn?: boolean
+  /**
+   * TCP port (1 to 65535) where the node accepts packet links (docs/mixnet.md
+   * "Packet links"), on the hosts of its `addrs`. Absent: it has none, and
+   * its predecessors use the libp2p mix stream.
+   */
+  linkPort?: number
 }
 
 /** A descriptor that passed {@link verifyDescriptor}. */
@@ -91,6 +99,8 @@ export interface VerifiedDescriptor {
   /** Epochs strictly ascending. */
   onionKeys: OnionKey[]
   withdrawn: boolean
+  /** TCP port of its packet links; `undefined` when the descriptor announces none (older nodes). */
+  linkPort: number | undefined
   /** 64 bytes. */
   signature: Uint8Array
   /** The encoded descriptor, as sent. */
@@ -124,6 +134,7 @@ function structuralProblem (d: MixDescriptor): string | undefined {
   if (d.onionKeys.length < MIN_ONION_KEYS || d.onionKeys.length > MAX_ONION_KEYS) return `not ${MIN_ONION_KEYS} to ${MAX_ONION_KEYS} onion keys`
   if (!d.onionKeys.every((k) => k.byteLength === ONION_KEY_BYTES)) return `an onion key is not ${ONION_KEY_BYTES} bytes`
   if (!d.onionEpochs.every((e, i) => i === 0 || e > (d.onionEpochs[i - 1] ?? MAX_UINT32))) return 'onion epochs are not strictly ascending'
+  if (d.linkPort > MAX_PORT) return `link port ${d.linkPort} is above ${MAX_PORT}`
   return undefined
 }
 
@@ -139,14 +150,18 @@ function signable (d: MixDescriptor): Uint8Array {
     roles: d.roles,
     onionEpochs: d.onionEpochs,
     onionKeys: d.onionKeys,
-    withdrawn: d.withdrawn
+    withdrawn: d.withdrawn,
+    linkPort: d.linkPort
   })
 }
 
 /**
  * Builds and signs a node's mix descriptor, its directory entry
  * (DESIGN.md section 5, "Directory"): a {@link MixDescriptor} (protobuf,
- * version 1) whose signature is the node's transport key (the libp2p PeerId
+ * version 1; `link_port`, field 12, is absent when 0, so a descriptor
+ * without a packet link encodes and signs exactly as before it existed;
+ * a node older than the field refuses a descriptor that carries it, as not
+ * canonically encoded) whose signature is the node's transport key (the libp2p PeerId
  * key) over a {@link MixDescriptorSignable} that starts with the domain
  * `umbra/mix-descriptor/v1`. Model: Tor's server descriptors
  * (dir-spec §2.1) and Katzenpost's mix descriptors, signed by the node.
@@ -161,6 +176,9 @@ export async function signDescriptor (privateKey: PrivateKey, fields: Descriptor
   const issuedAt = fields.issuedAt ?? Date.now()
   for (const [name, v] of [['seq', fields.seq], ['issuedAt', issuedAt], ['expiresAt', fields.expiresAt]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new InvalidOptionError(`${name} must be a positive integer, got ${String(v)}`)
+  }
+  if (fields.linkPort !== undefined && (!Number.isInteger(fields.linkPort) || fields.linkPort < 1 || fields.linkPort > MAX_PORT)) {
+    throw new InvalidOptionError(`linkPort must be a TCP port 1 to ${MAX_PORT}, got ${String(fields.linkPort)}`)
   }
   if (!Number.isInteger(fields.roles) || fields.roles < 0 || fields.roles > MAX_UINT32) throw new InvalidOptionError('roles must be a uint32 of role bits')
   if (!Array.isArray(fields.addrs) || !fields.addrs.every((a) => typeof a === 'string')) throw new InvalidOptionError('addrs must be an array of multiaddr strings')
@@ -178,7 +196,8 @@ export async function signDescriptor (privateKey: PrivateKey, fields: Descriptor
     onionEpochs: fields.onionKeys.map((k) => k.epoch),
     onionKeys: fields.onionKeys.map((k) => k.key as Uint8Array<ArrayBuffer>),
     withdrawn: fields.withdrawn ?? false,
-    signature: new Uint8Array(0)
+    signature: new Uint8Array(0),
+    linkPort: fields.linkPort ?? 0
   }
   const problem = structuralProblem(d)
   if (problem != null) throw new InvalidOptionError(`Mix descriptor: ${problem}`)
@@ -240,6 +259,7 @@ export async function verifyDescriptor (bytes: Uint8Array, now = Date.now()): Pr
     gateway: (d.roles & ROLE_GATEWAY) !== 0,
     onionKeys: d.onionEpochs.map((epoch, i) => ({ epoch, key: d.onionKeys[i] as Uint8Array })),
     withdrawn: d.withdrawn,
+    linkPort: d.linkPort === 0 ? undefined : d.linkPort,
     signature: d.signature,
     bytes
   }

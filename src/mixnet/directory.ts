@@ -84,6 +84,8 @@ export interface MixNodeInfo {
   onionKeys: Map<number, Uint8Array>
   /** Descriptor expiry, ms since the Unix epoch. */
   expiresAt: number
+  /** TCP port of its packet links (on the hosts of `addrs`); `undefined`: none announced, use the libp2p mix stream. */
+  linkPort?: number
 }
 
 /** What a directory did with the descriptors it was offered, since it started. */
@@ -119,6 +121,8 @@ export interface DirectoryInit {
   publish: boolean
   /** Current onion public keys to announce (ascending epochs). */
   onionKeys(): Array<{ epoch: number, publicKey: Uint8Array }>
+  /** The TCP port of this node's packet-link listener to announce, read at every signing; `undefined`: none. */
+  linkPort?: () => number | undefined
   /** Counts a refused descriptor (the mixnet's `dropped` counters); the reason starts with `directory-`. */
   drop?: (reason: string) => void
   now?: () => number
@@ -212,7 +216,8 @@ function toInfo (d: VerifiedDescriptor): MixNodeInfo {
     addrs: d.addrs,
     roles: d.roles,
     onionKeys: new Map(d.onionKeys.map((k) => [k.epoch, k.key])),
-    expiresAt: d.expiresAt
+    expiresAt: d.expiresAt,
+    ...(d.linkPort !== undefined ? { linkPort: d.linkPort } : {})
   }
 }
 
@@ -513,7 +518,8 @@ export function createDirectory (init: DirectoryInit): Directory {
       addrs: libp2p.getMultiaddrs().map((ma) => ma.toString()).filter((a) => !a.includes('/p2p-circuit')).map(bare),
       roles: ROLE_MIX | ROLE_GATEWAY,
       onionKeys: init.onionKeys().map((k) => ({ epoch: k.epoch, key: k.publicKey })),
-      withdrawn
+      withdrawn,
+      linkPort: init.linkPort?.()
     })
     const info = await verifyDescriptor(bytes, t)
     entries.set(ownId, { info, bytes, checkedAt: t, disconnectCheckAt: 0, failures: [], excluded: false, version: ++clock })

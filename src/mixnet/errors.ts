@@ -134,3 +134,26 @@ export class SendQueueFullError extends UmbraError {
     this.retryAfterMs = options?.retryAfterMs ?? 0
   }
 }
+
+/** Why a packet link failed (docs/mixnet.md "Packet links"). */
+export type MixLinkFailure = 'connect' | 'handshake' | 'wrong-key' | 'garbage' | 'truncated' | 'closed' | 'limit'
+
+/**
+ * A packet link (a mix node's own TCP channel for Sphinx packets, issue 16
+ * item 3) failed: the TCP connection could not be made or closed
+ * (`connect`, `closed`), the Noise handshake failed or timed out
+ * (`handshake`), the responder did not hold the key its descriptor names
+ * (`wrong-key`), bytes arrived that are not a whole authenticated frame
+ * (`garbage`, `truncated`), or the listener is full (`limit`).
+ * Code `UMBRA_ERR_MIX_LINK`.
+ */
+export class MixLinkError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_MIX_LINK'
+  /** What failed. */
+  readonly reason: MixLinkFailure
+  constructor (message = 'The packet link to the next hop failed', options?: ErrorOptions & { reason?: MixLinkFailure }) {
+    super(message, MixLinkError.code, options)
+    this.name = 'MixLinkError'
+    this.reason = options?.reason ?? 'closed'
+  }
+}

@@ -26,6 +26,16 @@
  * {@link MAX_WRITE_PACKETS} packets). A predecessor whose packets
  * `onPacket` refuses as replays more than `maxReplaysPerSecond` times in a
  * second has its mix streams reset and new ones refused for `penaltyMs`.
+ *
+ * Packet links (issue 16 item 3, packet-link.ts): a next hop whose
+ * descriptor announces a link port gets its packets on a TCP connection of
+ * its own (Noise IK, one 4,112-byte frame per packet, nothing else) instead
+ * of the libp2p stream; one link per next hop, opened on first use, re-opened
+ * after a failure, closed after packet-link.ts `LINK_IDLE_MS` (60 s) without packets. A server
+ * node listens for links and reads them exactly like inbound mix streams:
+ * same admission, quotas, round robin, replay penalty (which closes the
+ * predecessor's links too) and backpressure (a link that is not read fills
+ * its socket buffer and closes TCP's window; nothing is dropped).
  */
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
@@ -37,9 +47,11 @@ import { withTimeout } from '../signals.ts'
 import {
   MIX_PROTOCOL, RELAY_MAX_INFLIGHT, RELAY_MAX_INFLIGHT_PER_PEER, RELAY_MAX_QUEUED, RELAY_MAX_QUEUED_PER_PEER, RELAY_MAX_REPLAYS_PER_SECOND, RELAY_PENALTY_MS
 } from './constants.ts'
+import { dialLink, InboundLink, linkKeysOf, linkListenHost, listenLinks, type LinkKeys, type LinkListener, type LinkTarget, type OutboundLink } from './packet-link.ts'
 import { PACKET_SIZE } from './sphinx/index.ts'
+import type { MixLinkError, MixLinkFailure } from './errors.ts'
 import type { Logger } from '../logger.ts'
-import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
 /** How long a dial of the next hop may take, ms. */
 const LINK_DIAL_TIMEOUT_MS = 10_000
@@ -55,10 +67,29 @@ export const MIX_READ_BUFFER_BYTES = 16 * 1024 * 1024 + 256 * 1024
 /** Inbound mix streams per connection (a predecessor needs one; each may buffer a window while paused). */
 const MAX_INBOUND_MIX_STREAMS = 8
 
+/** What `read` needs of an inbound packet source: a libp2p mix stream or a packet link ({@link InboundLink}). */
+type PacketSource = Pick<Stream, 'pause' | 'resume' | 'abort'> & { readonly status: string, readonly readStatus: string } & AsyncIterable<Uint8Array | Uint8ArrayList>
+
 /** What {@link createLinks} needs. */
 export interface LinksInit {
   libp2p: Libp2p
   log: Logger
+  /** The node's Ed25519 transport key: its Noise static key on packet links. Without it no packet link is opened or accepted. */
+  privateKey?: PrivateKey
+  /**
+   * Where a next hop takes packet links (from its descriptor's `linkPort`
+   * and addrs); `undefined`: it announces none, use the libp2p mix stream.
+   */
+  linkFor?: (nodeKey: Uint8Array) => LinkTarget | undefined
+  /**
+   * Where this node listens for packet links (server nodes with
+   * `privateKey`); port 0 lets the OS choose; `host` defaults to
+   * packet-link.ts `linkListenHost` of the node's addresses at start.
+   * `undefined`: no listener.
+   */
+  linkListen?: { host?: string, port: number }
+  /** Counts a packet link that failed or was refused (after it was logged). */
+  linkFailure?: (reason: MixLinkFailure) => void
   /**
    * Called for every complete inbound packet (exactly PACKET_SIZE bytes).
    * The packet counts as in processing until the returned promise settles;
@@ -122,6 +153,10 @@ export interface Links {
    *   made), or the dial or stream error (the caller counts and drops)
    */
   send(nodeKey: Uint8Array, packet: Uint8Array): Promise<void>
+  /** The TCP port of this node's packet-link listener, once started; `undefined` when it has none. */
+  linkPort(): number | undefined
+  /** Open packet links now: outbound (to next hops) and inbound (from predecessors). */
+  linkCount(): { outbound: number, inbound: number }
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -145,12 +180,18 @@ export function createLinks (init: LinksInit): Links {
   const maxQueued = init.maxQueued ?? RELAY_MAX_QUEUED
   const maxQueuedPerPeer = init.maxQueuedPerPeer ?? RELAY_MAX_QUEUED_PER_PEER
   const outbound = new Map<string, Promise<Stream>>()
-  const inboundStreams = new Set<Stream>()
+  const inboundStreams = new Set<PacketSource>()
+  /** Packet links: outbound by next hop (base64 node key), the listener, and the inbound ones. */
+  const outLinks = new Map<string, Promise<OutboundLink>>()
+  // A node whose identity is not Ed25519 (an imported secp256k1 wallet key, clients only) sends on libp2p mix streams.
+  const keys = init.privateKey?.type === 'Ed25519' ? linkKeysOf(init.privateKey) : undefined
+  let listener: LinkListener | undefined
+  const inLinks = new Set<InboundLink>()
   const loads = new Map<string, PeerLoad>()
   /** Predecessors with waiting packets, in round-robin order (served from the front, re-added at the back). */
   const waiting = new Set<string>()
   /** Inbound streams by predecessor, and the predecessors whose streams are paused. */
-  const streamsOf = new Map<string, Set<Stream>>()
+  const streamsOf = new Map<string, Set<PacketSource>>()
   const paused = new Set<string>()
   const maxReplays = init.maxReplaysPerSecond ?? RELAY_MAX_REPLAYS_PER_SECOND
   const penaltyMs = init.penaltyMs ?? RELAY_PENALTY_MS
@@ -313,7 +354,7 @@ export function createLinks (init: LinksInit): Links {
     }
   }
 
-  async function read (stream: Stream, from: PeerId): Promise<void> {
+  async function read (stream: PacketSource, from: PeerId): Promise<void> {
     const buf = new Uint8ArrayList()
     const key = from.toString()
     let waited = false
@@ -357,9 +398,57 @@ export function createLinks (init: LinksInit): Links {
     }
   }
 
-  /** Writes a batch of packets for one next hop in one stream write (opening the stream first if needed). */
+  /** Counts and logs a packet link that failed. */
+  function linkFailed (reason: MixLinkFailure, message: string): void {
+    log.info({ reason, message }, 'packet link failed')
+    init.linkFailure?.(reason)
+  }
+
+  /** The packet link to one next hop: the open or opening one, else a new dial. */
+  function linkTo (id: string, target: LinkTarget, keys: LinkKeys): Promise<OutboundLink> {
+    let pending = outLinks.get(id)
+    if (pending == null) {
+      const dialling: Promise<OutboundLink> = dialLink(target, keys, {
+        signal: withTimeout(undefined, LINK_DIAL_TIMEOUT_MS),
+        onClose: (failure) => {
+          if (outLinks.get(id) === dialling) outLinks.delete(id)
+          if (failure !== undefined) linkFailed(failure, 'the next hop broke the protocol')
+        }
+      })
+      pending = dialling
+      outLinks.set(id, dialling)
+      dialling.catch((err: MixLinkError) => {
+        if (outLinks.get(id) === dialling) outLinks.delete(id)
+        linkFailed(err.reason ?? 'connect', err.message)
+      })
+    }
+    return pending
+  }
+
+  /** Writes a batch of packets to one next hop on its packet link (dialling it first if needed, and again once if it had closed). */
+  async function writeLink (id: string, target: LinkTarget, packets: Uint8Array[]): Promise<void> {
+    if (keys === undefined) throw new Error('no node key for packet links')
+    let pending = linkTo(id, target, keys)
+    let link = await pending
+    if (!link.open) {
+      // Closed since it was last used (idle, its frame budget spent, the next hop restarted): one fresh dial.
+      if (outLinks.get(id) === pending) outLinks.delete(id)
+      pending = linkTo(id, target, keys)
+      link = await pending
+    }
+    if (!running) { link.close(); throw new Error('links stopped') }
+    if (!link.open) throw new Error('packet link closed')
+    await link.send(packets)
+  }
+
+  /** Writes a batch of packets for one next hop: on its packet link when it announces one, else in one stream write (opening the stream first if needed). */
   async function write (nodeKey: Uint8Array, id: string, packets: Uint8Array[]): Promise<void> {
     if (!running) throw new Error('links stopped')
+    const target = keys !== undefined ? init.linkFor?.(nodeKey) : undefined
+    if (target !== undefined) {
+      await writeLink(id, target, packets)
+      return
+    }
     let pending = outbound.get(id)
     if (pending == null) {
       const peer = peerIdOfNodeKey(nodeKey)
@@ -378,6 +467,49 @@ export function createLinks (init: LinksInit): Links {
     // One write of the packets without concatenating them (the encrypter frames the list as a whole).
     const bytes = packets.length === 1 ? packets[0] as Uint8Array : new Uint8ArrayList(...packets)
     if (!stream.send(bytes)) await stream.onDrain({ signal: withTimeout(undefined, LINK_DIAL_TIMEOUT_MS) })
+  }
+
+  /** Accepts an authenticated inbound link, or refuses it (stopping, a penalized predecessor, too many links from it). */
+  function accept (link: InboundLink): void {
+    const key = link.remotePeer.toString()
+    if (!running) { link.abort(new Error('node stopping')); return }
+    if (isPenalized(key)) {
+      init.drop('penalized')
+      link.abort(new Error('penalized for replayed packets'))
+      return
+    }
+    // As many links per predecessor as mix streams per connection: one is all it needs.
+    if ([...streamsOf.get(key) ?? []].filter((s) => s instanceof InboundLink).length >= MAX_INBOUND_MIX_STREAMS) {
+      log.info({ peer: key, reason: 'limit' }, 'packet link refused: too many links from one predecessor')
+      init.linkFailure?.('limit')
+      link.abort(new Error('too many packet links'))
+      return
+    }
+    inLinks.add(link)
+    inboundStreams.add(link)
+    void read(link, link.remotePeer).finally(() => inLinks.delete(link))
+  }
+
+  /**
+   * Starts the link listener. A host that cannot be bound (an announced
+   * address that is not local) is retried on the unspecified address; a port
+   * that cannot be had leaves the node without packet links (logged): its
+   * descriptor announces none and predecessors use the libp2p mix stream.
+   */
+  async function listen (keys: LinkKeys, where: { host?: string, port: number }): Promise<LinkListener | undefined> {
+    const host = where.host ?? linkListenHost(libp2p.getMultiaddrs().map((ma) => ma.toString()))
+    const attempt = async (h: string): Promise<LinkListener> => await listenLinks({ keys, host: h, port: where.port, log, onFailure: (reason) => init.linkFailure?.(reason), onLink: accept })
+    let failure: Error
+    try {
+      return await attempt(host)
+    } catch (err) {
+      failure = err as Error
+    }
+    if ((failure as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL' && host !== '0.0.0.0') {
+      try { return await attempt('0.0.0.0') } catch (err) { failure = err as Error }
+    }
+    log.warn({ err: failure.message, port: where.port }, 'packet link listener could not start; predecessors will use the libp2p mix stream')
+    return undefined
   }
 
   return {
@@ -410,9 +542,20 @@ export function createLinks (init: LinksInit): Links {
       await sent
     },
 
+    linkPort () {
+      return listener?.port
+    },
+
+    linkCount () {
+      return { outbound: outLinks.size, inbound: inLinks.size }
+    },
+
     async start () {
       running = true
       if (!init.inbound) return
+      if (keys !== undefined && init.linkListen !== undefined) {
+        listener = await listen(keys, init.linkListen)
+      }
       await libp2p.handle(MIX_PROTOCOL, (stream, connection) => {
         if (isPenalized(connection.remotePeer.toString())) {
           init.drop('penalized')
@@ -443,6 +586,12 @@ export function createLinks (init: LinksInit): Links {
       for (const r of streams) if (r.status === 'fulfilled') r.value.abort(new Error('node stopping'))
       for (const s of inboundStreams) s.abort(new Error('node stopping'))
       inboundStreams.clear()
+      inLinks.clear()
+      const links = await Promise.allSettled([...outLinks.values()])
+      outLinks.clear()
+      for (const r of links) if (r.status === 'fulfilled') r.value.close()
+      await listener?.close()
+      listener = undefined
     }
   }
 }

@@ -37,6 +37,7 @@ import { SendQueueFullError } from './errors.ts'
 import { GatewayUnreachableError, NotMyPseudonymError } from './errors.ts'
 import { DELIVERY_FRAGMENT, DELIVERY_SURB, createGateway, type Gateway } from './gateway.ts'
 import { createLinks, peerIdOfNodeKey, type Links } from './links.ts'
+import { linkTarget } from './packet-link.ts'
 import { openMailboxStore, type MailboxStore, type MailboxTotals } from './mailbox-store.ts'
 import type { MetricsRecorder } from '../metrics/recorder.ts'
 import { createMailboxClient, type Delivery, type MailboxClient } from './mailbox-client.ts'
@@ -45,7 +46,7 @@ import { AnonymousMessage as AnonymousMessagePb } from './pb/mixnet.ts'
 import { createPathProbes } from './path-probes.ts'
 import { createPoolEntropy } from './sim/pool-entropy.ts'
 import { openGuards, type Guards } from './guards.ts'
-import { createPoissonClock, createSendSchedule, type BuiltPacket, type PoissonClock, type SendSchedule } from './send-schedule.ts'
+import { createPoissonClock, createSendSchedule, GUARD_LANES, type BuiltPacket, type PoissonClock, type SendSchedule } from './send-schedule.ts'
 import { MIX_LAYERS, assignLayers, nodeKeyHex, selectLayeredPath } from './topology.ts'
 import { createPseudonymStore, type Pseudonym, type PseudonymStore } from './pseudonym-store.ts'
 import { createReplayFilter, replayCapacity, type ReplayFilter } from './replay-filter.ts'
@@ -314,7 +315,9 @@ export function validateMixnetInit (init: MixnetInit | undefined): Required<Omit
   if (threads != null && (!Number.isInteger(threads) || threads < 1 || threads > 64)) throw new InvalidOptionError(`init.mixnet.threads must be an integer from 1 to 64, got ${String(threads)}`)
   const rateScale = init?.rateScale ?? 1
   if (typeof rateScale !== 'number' || !Number.isFinite(rateScale) || rateScale < MIN_RATE_SCALE || rateScale > MAX_RATE_SCALE) throw new InvalidOptionError(`init.mixnet.rateScale must be a number from ${MIN_RATE_SCALE} to ${MAX_RATE_SCALE}, got ${String(rateScale)}`)
-  return { preset, hops, epochMs, threads, rateScale }
+  const linkPort = init?.linkPort ?? 0
+  if (linkPort !== false && (!Number.isInteger(linkPort) || linkPort < 0 || linkPort > 65_535)) throw new InvalidOptionError(`init.mixnet.linkPort must be a TCP port 0 to 65535 (0: a free one) or false (no packet links), got ${String(linkPort)}`)
+  return { preset, hops, epochMs, threads, rateScale, linkPort }
 }
 
 /** Creates the anonymity layer of a node; see the module comment. */
@@ -330,7 +333,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   const graceMs = Math.min(DEFAULT_EPOCH_GRACE_MS, Math.floor(options.epochMs / 4))
   const mixState: MixState | undefined = components.server && components.state != null ? openMixState(components.state) : undefined
   const onion: OnionKeys | undefined = components.server ? createOnionKeys({ epochMs: options.epochMs, graceMs, store: mixState?.onionKeys }) : undefined
-  const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [], drop })
+  const directory: Directory = createDirectory({ libp2p, privateKey, log, publish: components.server, onionKeys: () => onion?.published() ?? [], linkPort: () => links.linkPort(), drop })
   // A packet the links refuse before processing (overload) still counts as received; `penalized` counts streams.
   const links: Links = createLinks({
     libp2p,
@@ -341,7 +344,11 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       if (reason === 'overload') counters.packetsIn++
       drop(reason)
     },
-    addrsFor: (k) => directory.get(k)?.addrs ?? []
+    addrsFor: (k) => directory.get(k)?.addrs ?? [],
+    privateKey,
+    linkFor: (k) => linkTarget(directory.get(k)),
+    linkListen: options.linkPort !== false ? { port: options.linkPort } : undefined,
+    linkFailure: (reason) => { drop(`link-${reason}`) }
   })
   let pool: SphinxPool | undefined
   let replay: ReplayFilter | undefined
@@ -395,7 +402,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     rate: parameters.payloadRate,
     capacity: queueCapacity,
     send: emit,
-    cover: async () => buildDropCover(),
+    cover: async (lane) => buildDropCover(lane),
+    lanes: guardLanes,
     onCover: () => { counters.dropCoverSent++ },
     expDraw: (mean) => expDraw(mean, MAX_TIMER_MS),
     onError: (err) => { log.trace({ err: err.message }, 'payload-stream cover packet not sent') }
@@ -416,6 +424,25 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     guards.succeeded(p.first)
     const peer = directory.get(p.first)?.peerId ?? nodeKeyHex(p.first)
     packetsOutByLink.set(peer, (packetsOutByLink.get(peer) ?? 0) + 1)
+  }
+
+  /**
+   * The payload stream's lanes (src/mixnet/send-schedule.ts): the first
+   * GUARD_LANES usable primary guards, suspects passed over while others are
+   * usable, the same order {@link pickMixes} takes them in (node keys, 32 bytes).
+   */
+  function guardLanes (): Uint8Array[] {
+    const epoch = epochNow()
+    const candidates = directory.list().filter((n) => (n.roles & ROLE_MIX) !== 0 && !uint8ArrayEquals(n.nodeKey, ownKey) && (n.onionKeys.has(epoch) || n.onionKeys.has(epoch + 1)))
+    const suspects = new Set(probes.suspects().map(nodeKeyHex))
+    const out: MixNodeInfo[] = []
+    for (let i = 0; i < GUARD_LANES; i++) {
+      const taken = (k: string): boolean => out.some((n) => nodeKeyHex(n.nodeKey) === k)
+      const next = guards.pick(candidates, (k) => taken(k) || suspects.has(k)) ?? guards.pick(candidates, taken)
+      if (next == null) break
+      out.push(next)
+    }
+    return out.map((n) => n.nodeKey)
   }
 
   /** Node keys of this node's primary guards (32 bytes each). */
@@ -563,10 +590,13 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
    * link), hop 0 is this node's first usable guard that is not excluded
    * (suspects are passed over while another guard is usable); with no usable
    * guard, hop 0 is drawn from layer 0 like any hop. `layerOffset` shifts
-   * the layers (loop cover: see selectLayeredPath).
+   * the layers (loop cover: see selectLayeredPath). `lane` (the payload
+   * stream slot's guard, see {@link guardLanes}) is hop 0 when it is a
+   * candidate that is not excluded, avoided or a suspect; otherwise the
+   * guard policy picks as above (the slot scheduler accounts for the swap).
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
    */
-  function pickMixes (count: number, epoch: number, exclude: Uint8Array[], avoid: Uint8Array[] = [], own = false, layerOffset = 0): MixNodeInfo[] {
+  function pickMixes (count: number, epoch: number, exclude: Uint8Array[], avoid: Uint8Array[] = [], own = false, layerOffset = 0, lane?: Uint8Array): MixNodeInfo[] {
     const mixes = directory.list().filter((n) => (n.roles & ROLE_MIX) !== 0 && n.onionKeys.has(epoch))
     const layers = assignLayers(mixes, epoch)
     const excluded = new Set(exclude.map(nodeKeyHex))
@@ -576,6 +606,9 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     if (own) {
       const candidates = mixes.filter((n) => !uint8ArrayEquals(n.nodeKey, ownKey))
       first = guards.pick(candidates, (k) => excluded.has(k) || suspects.has(k)) ?? guards.pick(candidates, (k) => excluded.has(k))
+      const laneHex = lane == null ? undefined : nodeKeyHex(lane)
+      const laneNode = laneHex == null || excluded.has(laneHex) || avoided.has(laneHex) ? undefined : candidates.find((n) => nodeKeyHex(n.nodeKey) === laneHex)
+      first = laneNode ?? first
     }
     return selectLayeredPath({
       layers,
@@ -848,8 +881,8 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     })
     let first: Uint8Array | undefined
     try {
-      await schedule.submit(async () => withEpoch((epoch) => {
-        const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey, ...silentFirstHops], [], true)
+      await schedule.submit(async (lane) => withEpoch((epoch) => {
+        const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey, ...silentFirstHops], [], true, 0, lane)
         first = (mixes[0] as MixNodeInfo).nodeKey
         return {
           first,
@@ -1029,12 +1062,12 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
       let target: { node: MixNodeInfo, rank: number } | undefined
       try {
         // Built at its slot of the constant-rate stream (issue 16), so a packet that waited still uses the current keys and guard.
-        const sent = await schedule.submit(async () => {
+        const sent = await schedule.submit(async (lane) => {
           const ackSurb = await makeSurb(hops, (kind, _mid, status) => { if (kind === REPLY_FRAGMENT_ACK) onFragmentAck(out, index, status, target) }, avoid, (path) => { used.push(...path) })
           return withEpoch((epoch) => {
             target = sendGateway(out, epoch)
             const gw = target.node
-            const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], avoid, true)
+            const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], avoid, true, 0, lane)
             // The guard is not a lossy suspect of this message: only the hops after it are (a lost acknowledgement must not move a node off its guard).
             used.push(...mixes.slice(1).map((m) => m.nodeKey))
             first = (mixes[0] as MixNodeInfo).nodeKey
@@ -1340,7 +1373,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     },
 
     directory (): MixNodeSummary[] {
-      return directory.list().map((n) => ({ peerId: n.peerId, addrs: n.addrs, epochs: [...n.onionKeys.keys()], expiresAt: n.expiresAt }))
+      return directory.list().map((n) => ({ peerId: n.peerId, addrs: n.addrs, epochs: [...n.onionKeys.keys()], expiresAt: n.expiresAt, ...(n.linkPort !== undefined ? { linkPort: n.linkPort } : {}) }))
     },
 
     counters () {
@@ -1799,15 +1832,16 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
 
   /**
    * A drop cover packet: a random gateway discards it (flag 2). Fills the
-   * payload stream's slots when no real packet waits, and the drop stream.
+   * payload stream's slots when no real packet waits (through the slot's
+   * `lane`, so its gateway is drawn among the others), and the drop stream.
    * @throws UMBRA_ERR_NOT_ENOUGH_MIXES
    */
-  function buildDropCover (): BuiltPacket {
+  function buildDropCover (lane?: Uint8Array): BuiltPacket {
     const hops = options.hops
-    const gw = pickGateway([ownKey])
+    const gw = pickGateway(lane == null ? [ownKey] : [ownKey, lane])
     const fragment = encodeFragment({ messageId: randomBytes(16), index: 0, total: 1, data: randomBytes(FRAGMENT_DATA_SIZE) })
     return withEpoch((epoch) => {
-      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], [], true)
+      const mixes = pickMixes(hops, epoch, [ownKey, gw.nodeKey], [], true, 0, lane)
       return { first: (mixes[0] as MixNodeInfo).nodeKey, packet: createPacket({ epoch, hops: hopsTo(mixes, gw, epoch, { type: 'deliver', mailbox: randomBytes(32) }), body: encodeGatewayLayer(FLAG_DROP_COVER, undefined, fragment) }) }
     })
   }

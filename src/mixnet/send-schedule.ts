@@ -12,10 +12,85 @@
  * that waited in the queue still carries the current epoch's keys and a
  * first hop chosen at sending time.
  *
+ * **Guard lanes.** Each slot is assigned a first hop (a lane: one of the
+ * node's first {@link GUARD_LANES} usable primary guards) by a deficit
+ * scheduler ({@link createLaneScheduler}) that gives every lane an equal
+ * share of the slots, and the slot's packet is built for it. A real packet
+ * that cannot use its slot's lane (its gateway is that guard: a node never
+ * appears twice in a path) leaves through another lane, and the skipped
+ * lane gets the next slot; a packet that would put a lane more than
+ * {@link MAX_LANE_DEBT} slots ahead of its share waits for a slot of its
+ * own lane while cover fills the others. So each first link's share of the
+ * stream stays within a slot or two of its target whether the node sends
+ * or not (issue 16: before, a send whose gateway was the first guard moved
+ * packets onto the second link while it lasted).
+ *
  * With λ = 0 (preset `none`) a job runs at once: no queue, no cover.
  */
 import { AbortedError } from '../errors.ts'
 import { SendQueueFullError } from './errors.ts'
+import { nodeKeyHex as hex } from './topology.ts'
+
+/** First hops (primary guards) the payload stream's slots are spread over, in equal shares (issue 16; docs/mixnet.md "Layers and guards"). */
+export const GUARD_LANES = 2
+/**
+ * Most slots a lane may run ahead of its share when a real packet that must
+ * avoid another lane takes it; beyond, the packet waits for its lane's slot.
+ * Bounds every lane's slot count within (GUARD_LANES − 1) × MAX_LANE_DEBT of
+ * its share at every moment (see {@link createLaneScheduler}).
+ */
+export const MAX_LANE_DEBT = 1
+
+/**
+ * A deficit round-robin over lanes (first hops, keys hex) with equal shares:
+ * at each slot every lane is credited 1/n (n lanes) and the lane with the
+ * most credit gets the slot (the first listed on a tie); the lane a slot's
+ * packet actually left through is charged 1. Credits sum to 0, and the
+ * chosen lane's credit is at least 1/n before its charge, so as long as a
+ * lane is charged out of turn only while {@link LaneScheduler.canTake}
+ * allows it, every credit stays in [−max(1, maxDebt), (n − 1) · max(1, maxDebt)]:
+ * after N slots each lane carried N/n slots within that bound.
+ * A lane set that changes (a guard gone) keeps the credits of lanes that stay; new lanes start at 0.
+ */
+export interface LaneScheduler {
+  /** Credits every lane of `lanes` for one slot and returns the lane the slot is for (undefined with no lanes). */
+  next: (lanes: readonly string[]) => string | undefined
+  /** The slot's packet left through `key`: charges it 1 (a key that is no lane gives the slot's credit back). */
+  charge: (key: string) => void
+  /** Whether `key` (a lane, not the slot's) may take this slot without running more than `maxDebt` ahead of its share. */
+  canTake: (key: string) => boolean
+  /** Whether `key` is a current lane. */
+  isLane: (key: string) => boolean
+}
+
+/** Creates a {@link LaneScheduler}; `maxDebt` defaults to {@link MAX_LANE_DEBT}. */
+export function createLaneScheduler (maxDebt: number = MAX_LANE_DEBT): LaneScheduler {
+  let credit = new Map<string, number>()
+  return {
+    next (lanes) {
+      if (lanes.length === 0) { credit = new Map(); return undefined }
+      const next = new Map<string, number>()
+      let best: string | undefined
+      for (const k of lanes) {
+        const c = (credit.get(k) ?? 0) + 1 / lanes.length
+        next.set(k, c)
+        if (best === undefined || c > (next.get(best) as number) + 1e-9) best = k
+      }
+      credit = next
+      return best
+    },
+    charge (key) {
+      const c = credit.get(key)
+      if (c !== undefined) { credit.set(key, c - 1); return }
+      for (const [k, v] of credit) credit.set(k, v - 1 / credit.size)
+    },
+    canTake (key) {
+      const c = credit.get(key)
+      return c === undefined || c - 1 >= -maxDebt - 1e-9
+    },
+    isLane (key) { return credit.has(key) }
+  }
+}
 
 /** A packet ready for its first link. */
 export interface BuiltPacket {
@@ -33,8 +108,14 @@ export interface SendScheduleInit {
   capacity: number
   /** Writes a built packet to its first link; rejects when the link cannot be reached. */
   send: (p: BuiltPacket) => Promise<void>
-  /** Builds the cover packet that fills a slot with nothing queued (a drop cover packet), or rejects (no directory yet). */
-  cover: () => Promise<BuiltPacket>
+  /** Builds the cover packet that fills a slot with nothing queued (a drop cover packet) through `lane` when given, or rejects (no directory yet). */
+  cover: (lane?: Uint8Array) => Promise<BuiltPacket>
+  /**
+   * The lanes, asked at every slot: the first hops (node keys, 32 bytes) the
+   * slots are spread over in equal shares, the first {@link GUARD_LANES}
+   * usable primary guards. Absent or empty: no lanes (each build picks its first hop).
+   */
+  lanes?: () => Uint8Array[]
   /** A cover packet was sent in a slot. */
   onCover?: () => void
   /** An exponential draw with the given mean, ms (CSPRNG in the node; tests may pass another). */
@@ -64,7 +145,7 @@ export interface SendSchedule {
    * @param reserved - the packet's room was reserved with {@link reserve}; otherwise it must fit `2 × capacity` (retransmissions, replies, acknowledgements)
    * @throws UMBRA_ERR_SEND_QUEUE_FULL (unreserved, over twice the capacity), UMBRA_ERR_ABORTED (stopped)
    */
-  submit: (build: () => Promise<BuiltPacket>, reserved?: boolean) => Promise<{ waitedMs: number, first: Uint8Array }>
+  submit: (build: (lane?: Uint8Array) => Promise<BuiltPacket>, reserved?: boolean) => Promise<{ waitedMs: number, first: Uint8Array }>
   /**
    * Reserves room for `packets` packets that the caller submits next (a
    * message's fragments), so a message is admitted whole or not at all.
@@ -120,7 +201,8 @@ export function createPoissonClock (meanMs: number, draw: (meanMs: number) => nu
 }
 
 interface Job {
-  build: () => Promise<BuiltPacket>
+  /** Builds the packet, through `lane` (the slot's first hop) when the packet can use it. */
+  build: (lane?: Uint8Array) => Promise<BuiltPacket>
   queuedAt: number
   resolve: (v: { waitedMs: number, first: Uint8Array }) => void
   reject: (err: Error) => void
@@ -135,26 +217,51 @@ export function createSendSchedule (init: SendScheduleInit): SendSchedule {
   let running = false
   const slotMs = rate > 0 ? 1000 / rate : 0
 
-  const fire = async (job: Job | undefined): Promise<void> => {
-    if (job != null) {
-      let built: BuiltPacket | undefined
-      try {
-        built = await job.build()
-      } catch (err) {
-        job.reject(err as Error)
+  const lanes = createLaneScheduler()
+  /** A built real packet waiting for a slot of its own lane (at most one: while it waits, other slots carry cover). */
+  let held: { job: Job, built: BuiltPacket } | undefined
+
+  const sendJob = async (job: Job, built: BuiltPacket): Promise<void> => {
+    lanes.charge(hex(built.first))
+    try {
+      await init.send(built)
+      job.resolve({ waitedMs: performance.now() - job.queuedAt, first: built.first })
+    } catch (err) {
+      job.reject(err as Error)
+    }
+  }
+
+  const fire = async (): Promise<void> => {
+    const laneKeys = init.lanes?.() ?? []
+    const lane = lanes.next(laneKeys.map(hex))
+    const laneKey = laneKeys.find((k) => hex(k) === lane)
+    if (held != null) {
+      // The waiting packet goes in a slot of its lane, or at once when its first hop is no lane any more (a guard gone).
+      const h = held
+      if (hex(h.built.first) === lane || !lanes.isLane(hex(h.built.first))) {
+        held = undefined
+        await sendJob(h.job, h.built)
+        return
       }
-      if (built != null) {
+    } else {
+      const job = queue.shift()
+      if (job != null) {
+        let built: BuiltPacket | undefined
         try {
-          await init.send(built)
-          job.resolve({ waitedMs: performance.now() - job.queuedAt, first: built.first })
+          built = await job.build(laneKey)
         } catch (err) {
           job.reject(err as Error)
         }
-        return
+        if (built != null) {
+          const used = hex(built.first)
+          if (used === lane || !lanes.isLane(used) || lanes.canTake(used)) { await sendJob(job, built); return }
+          held = { job, built }
+        }
       }
     }
-    // Nothing queued, or the real packet could not be built: the slot carries cover.
-    const cover = await init.cover()
+    // Nothing queued, the real packet could not be built, or it waits for its lane: the slot carries cover.
+    const cover = await init.cover(laneKey)
+    lanes.charge(hex(cover.first))
     await init.send(cover)
     init.onCover?.()
   }
@@ -163,8 +270,7 @@ export function createSendSchedule (init: SendScheduleInit): SendSchedule {
   const tick = (): void => {
     if (!running) return
     timer = setTimeout(() => {
-      const job = queue.shift()
-      void fire(job).catch((err: Error) => { init.onError?.(err) })
+      void fire().catch((err: Error) => { init.onError?.(err) })
       tick()
     }, clock.nextDelay())
     timer.unref?.()
@@ -201,7 +307,7 @@ export function createSendSchedule (init: SendScheduleInit): SendSchedule {
       reserved = Math.max(0, reserved - packets)
     },
     state () {
-      return { rate, queued: queue.length, capacity: rate > 0 ? capacity : 0, estimatedWaitMs: rate > 0 ? waitMs(queue.length + 1) : 0 }
+      return { rate, queued: queue.length + (held != null ? 1 : 0), capacity: rate > 0 ? capacity : 0, estimatedWaitMs: rate > 0 ? waitMs(queue.length + 1) : 0 }
     },
     start () {
       if (running || rate <= 0) return
@@ -213,6 +319,8 @@ export function createSendSchedule (init: SendScheduleInit): SendSchedule {
       running = false
       clearTimeout(timer)
       for (const job of queue.splice(0)) job.reject(new AbortedError('The mixnet stopped before this packet was sent'))
+      held?.job.reject(new AbortedError('The mixnet stopped before this packet was sent'))
+      held = undefined
       reserved = 0
     }
   }

@@ -42,6 +42,14 @@ export interface MixnetInit {
    * @default 1
    */
   rateScale?: number
+  /**
+   * TCP port where a server node accepts packet links from other mix nodes
+   * and clients (issue 16 item 3, docs/mixnet.md "Packet links"), announced
+   * in its mix descriptor; 0 lets the OS choose a free port; `false` runs no
+   * listener (predecessors then use the libp2p mix stream). Clients ignore it.
+   * @default 0
+   */
+  linkPort?: number | false
 }
 
 /** Options of {@link MixnetService.send}. */
@@ -159,6 +167,8 @@ export interface MixNodeSummary {
   epochs: number[]
   /** Descriptor expiry, ms since the Unix epoch. */
   expiresAt: number
+  /** TCP port of its packet links (docs/mixnet.md "Packet links"); absent when it announces none. */
+  linkPort?: number
 }
 
 /** Counters of the mixnet (GET /v1/mixnet, Prometheus). */
@@ -180,7 +190,10 @@ export interface MixnetCounters {
    * predecessor; or the Sphinx pool's queue full), penalized (counts mix
    * streams, not packets: reset or refused for 10 s because their peer sent
    * more than 100 replays in a second); truncated (an inbound mix stream
-   * ended inside a packet: the partial packet is dropped).
+   * ended inside a packet: the partial packet is dropped). Packet links
+   * (counting links, not packets; docs/mixnet.md "Packet links"):
+   * link-connect, link-handshake, link-wrong-key, link-garbage,
+   * link-truncated, link-closed, link-limit.
    * Payloads: malformed, unreadable, tampered, unknown-surb; error (a bug).
    */
   dropped: Record<string, number>

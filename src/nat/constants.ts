@@ -82,7 +82,13 @@ export const STUN_ATTR = {
   /** Comprehension-optional; the agent's software name (RFC 5389 §15.10). */
   SOFTWARE: 0x8022,
   /** Comprehension-optional; CRC-32 of the message XOR "STUN", always last (RFC 5389 §15.5). */
-  FINGERPRINT: 0x8028
+  FINGERPRINT: 0x8028,
+  /**
+   * Comprehension-optional; the server's other IP address and port, which
+   * also answer (RFC 5780 §7.4, same format as MAPPED-ADDRESS). Umbra's
+   * server sends it when it binds two addresses (issue 17 item 1).
+   */
+  OTHER_ADDRESS: 0x802c
 } as const
 
 /** STUN error codes the server sends or the client reports (RFC 5389 §15.6). */
@@ -184,3 +190,13 @@ export const INBOUND_UPGRADE_TIMEOUT_MS = 5 * SECOND
  * agent version hides the version for the same reason (docs/nat.md).
  */
 export const UPNP_DESCRIPTION = 'umbra'
+
+/** Protocol id of AutoNAT v1 as `@libp2p/autonat` 3 registers it (libp2p specs, autonat-v1.md). */
+export const AUTONAT_PROTOCOL = '/libp2p/autonat/1.0.0'
+/**
+ * How often a node looks for a public address of its own that no AutoNAT
+ * dial-back has confirmed yet (a fresh UPnP mapping) and asks its connected
+ * AutoNAT peers about it, ms (issue 17 item 4: a mapped client reports itself
+ * public soon after the mapping is made).
+ */
+export const AUTONAT_RECHECK_MS = 2 * SECOND

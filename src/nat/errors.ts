@@ -65,3 +65,32 @@ export class StunEncodeError extends UmbraError {
     this.name = 'StunEncodeError'
   }
 }
+
+/**
+ * A birthday-paradox punch sent its last probe (1,750 at most, issue 17
+ * item 2) and no ack came back: the peer's NAT did not open one of the
+ * probed ports, or it filters more strictly than a port-restricted cone.
+ * Code `UMBRA_ERR_BIRTHDAY_EXHAUSTED`.
+ */
+export class BirthdayExhaustedError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_BIRTHDAY_EXHAUSTED'
+  constructor (message = 'Birthday punch found no open port of the peer', options?: ErrorOptions) {
+    super(message, BirthdayExhaustedError.code, options)
+    this.name = 'BirthdayExhaustedError'
+  }
+}
+
+/**
+ * A birthday-paradox punch was refused by this node's safety rules or by
+ * the peer (issue 17 item 2): the address to probe was not vouched for by a
+ * server node, another birthday punch is running, the back-off after a
+ * failed one has not passed, or the two NATs are not one consistent and one
+ * randomising. Code `UMBRA_ERR_BIRTHDAY_REFUSED`.
+ */
+export class BirthdayRefusedError extends UmbraError {
+  static readonly code = 'UMBRA_ERR_BIRTHDAY_REFUSED'
+  constructor (message = 'Birthday punch refused', options?: ErrorOptions) {
+    super(message, BirthdayRefusedError.code, options)
+    this.name = 'BirthdayRefusedError'
+  }
+}

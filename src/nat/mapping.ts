@@ -15,6 +15,7 @@
 import { createSocket } from 'node:dgram'
 import { isIP } from 'node:net'
 import { stunBinding } from './stun-client.ts'
+import type { StunAddress } from './stun.ts'
 
 /** A server node answers STUN on its STUN port and on this port plus this offset (issue 17 item 1). */
 export const STUN_SECOND_PORT_OFFSET = 1
@@ -22,6 +23,12 @@ export const STUN_SECOND_PORT_OFFSET = 1
 const SAMPLE_TIMEOUT_MS = 2_000
 /** Initial retransmission timeout of a classification transaction, ms (RFC 5389 §7.2.1 allows a smaller RTO on a known path). */
 const SAMPLE_RTO_MS = 250
+/**
+ * Most STUN hosts one classification learns from OTHER-ADDRESS answers,
+ * besides those it was given: it bounds where a server can aim a client's
+ * requests (two ports each, one request round each).
+ */
+export const MAX_LEARNED_STUN_HOSTS = 2
 
 /** How the NAT maps one socket's packets to different destinations: see the module comment. */
 export type MappingBehaviour = 'consistent' | 'random' | 'unknown'
@@ -55,6 +62,26 @@ export function mappingEndpoints (stunServers: readonly string[]): Array<{ host:
 }
 
 /**
+ * The OTHER-ADDRESS (RFC 5780 §7.4: the alternate IP and port) a server
+ * node's STUN socket at `local` names, when the node binds two or more
+ * IPv4 addresses: the next of `hosts`, on the other of its two ports
+ * (`basePort` and `basePort + STUN_SECOND_PORT_OFFSET`). A wildcard bind
+ * cannot tell which address a request reached, so it names none.
+ * @param hosts - the IPs the STUN server binds
+ * @param basePort - its STUN port (the second is one above)
+ * @returns the function {@link createStunServer}'s `otherAddress` takes
+ */
+export function otherStunAddress (hosts: readonly string[], basePort: number): (local: { address: string, port: number }) => StunAddress | undefined {
+  const ips = [...new Set(hosts)].filter((h) => isIP(h) === 4 && h !== '0.0.0.0')
+  return (local) => {
+    const i = ips.indexOf(local.address)
+    const next = ips[(i + 1) % ips.length]
+    if (ips.length < 2 || i < 0 || next == null) return undefined
+    return { address: next, port: local.port === basePort ? basePort + STUN_SECOND_PORT_OFFSET : basePort, family: 'IPv4' }
+  }
+}
+
+/**
  * Classifies samples taken from one socket (hyperdht `lib/nat.js` rules):
  * - fewer than 2 samples: `unknown`;
  * - the most frequent mapped address seen 3 times or more, or by every sample: `consistent`;
@@ -84,7 +111,11 @@ export function classifyMapping (samples: readonly MappingSample[]): MappingBeha
 /**
  * Asks every endpoint for the mapped address of ONE fresh UDP socket
  * (bound to `0.0.0.0`, any port) and classifies the answers. Endpoints that
- * do not answer within 2 s are left out of the samples.
+ * do not answer within 2 s are left out of the samples. An answer naming
+ * the server's other address (OTHER-ADDRESS) adds that IP, on the port
+ * asked and the port named, to the endpoints (at most
+ * {@link MAX_LEARNED_STUN_HOSTS} IPs learnt so), so a client told one
+ * address of a two-address server samples both.
  * @param endpoints - STUN endpoints, IPv4 (see {@link mappingEndpoints})
  * @returns the verdict and its samples; `unknown` with no samples when nothing answered
  */
@@ -99,10 +130,25 @@ export async function sampleMapping (endpoints: ReadonlyArray<{ host: string, po
     socket.on('error', () => {})
     // One at a time: each transaction opens its own mapping on the NAT from the same socket.
     const samples: MappingSample[] = []
-    for (const ep of endpoints) {
+    const queue = [...endpoints]
+    const queued = new Set(queue.map((ep) => `${ep.host}:${ep.port}`))
+    const hosts = new Set(queue.map((ep) => ep.host))
+    let learned = 0
+    for (let i = 0; i < queue.length; i++) {
+      const ep = queue[i] as { host: string, port: number }
       try {
         const got = await stunBinding(ep, { socket, signal, timeout: SAMPLE_TIMEOUT_MS, rto: SAMPLE_RTO_MS, maxTransmissions: 3 })
         samples.push({ server: `${ep.host}:${ep.port}`, mapped: `${got.address}:${got.port}` })
+        const other = got.other
+        if (other?.family === 'IPv4' && !hosts.has(other.address) && learned < MAX_LEARNED_STUN_HOSTS) {
+          hosts.add(other.address)
+          learned++
+          for (const port of [ep.port, other.port]) {
+            if (port < 1 || queued.has(`${other.address}:${port}`)) continue
+            queued.add(`${other.address}:${port}`)
+            queue.push({ host: other.address, port })
+          }
+        }
       } catch {
         // An endpoint that does not answer (an older server without the second port) is no sample.
       }

@@ -16,12 +16,14 @@ import { parsePeer } from '../identity/index.ts'
 import { InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
 import { createStunServer, type StunServer } from './stun-server.ts'
-import { mappingEndpoints, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
+import { mappingEndpoints, otherStunAddress, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
 import { connectionPath, directConnections, isRelayedAddr, pingOver } from './path.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
+import type { AutoNat } from './autonat.ts'
 import type { Logger } from '../logger.ts'
 import { observed, type MetricsRecorder } from '../metrics/recorder.ts'
-import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+import { createBirthdayPunch, type BirthdayPunch, type BirthdayTuning } from './birthday-punch.ts'
+import type { Connection, Libp2p, PeerId, PrivateKey, Upgrader } from '@libp2p/interface'
 
 /** How often a client checks that it still holds a relay reservation, ms (issue 4: re-reserve within 10 s). */
 const RESERVATION_CHECK_MS = 2_000
@@ -56,6 +58,8 @@ export interface NatServiceInit {
   stunHost?: string | string[]
   /** This node's addresses before the announce filter (a client's direct ones included), to tell whether it is publicly reachable. @default what it announces */
   ownAddrs?: () => Array<{ toString(): string }>
+  /** The node's AutoNAT (src/nat/autonat.ts): its re-check loop runs while this service does. @default none */
+  autonat?: AutoNat
   /** `host:port` STUN servers the client's ICE uses. */
   stunServers: string[]
   /**
@@ -67,6 +71,11 @@ export interface NatServiceInit {
   lookupAddrs?: (peer: PeerId, signal: AbortSignal, fresh: boolean) => Promise<string[]>
   /** Hole-punch results (the method, or `failed`) are reported here (src/metrics). @default none */
   metrics?: MetricsRecorder
+  /**
+   * Birthday-paradox punching (issue 17 items 2 and 3, src/nat/birthday-punch.ts): the node's key (a server signs
+   * vouchers with it) and libp2p upgrader (Noise and Yamux on the punched socket). @default off
+   */
+  birthday?: { privateKey: PrivateKey, upgrader: () => Upgrader, tuning?: BirthdayTuning }
 }
 
 /** The NAT service with its lifecycle, as held by the node. */
@@ -94,6 +103,20 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
   let stopped = false
   let watchdog: ReturnType<typeof setInterval> | undefined
   let redialing = false
+  /** Vouches (server) and answers birthday offers (client) once started. */
+  const birthday: BirthdayPunch | undefined = init.birthday == null
+    ? undefined
+    : createBirthdayPunch({
+      libp2p,
+      privateKey: init.birthday.privateKey,
+      upgrader: init.birthday.upgrader,
+      tuning: init.birthday.tuning,
+      role: init.role,
+      log: log.child({ scope: 'birthday' }),
+      mapping: () => mapping.mapping,
+      stunServers: init.stunServers,
+      trustedServers: () => init.bootstrap.map((a) => /\/p2p\/([^/]+)$/.exec(a)?.[1]).filter((id): id is string => id != null)
+    })
 
   /** Relays this node holds a reservation on: announced in its addresses and still connected (a dead relay's address can linger). */
   function relays (): string[] {
@@ -225,6 +248,37 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       // Only the PeerId is known: the peer record names its relayed (and WebRTC) addresses.
       if (!known.some((ma) => ma.toString().includes('/p2p-circuit/webrtc'))) await fromRecord(false)
       let reason = 'the peer announces no /p2p-circuit/webrtc address'
+      /** A relayed connection to the peer: an open one, else one dialled at the first relayed address in `addrs` that answers. */
+      const relayedConnection = async (addrs: Multiaddr[]): Promise<Connection | undefined> => {
+        const open = libp2p.getConnections(peer).find((c) => connectionPath(c, peer) === 'relayed')
+        if (open != null) return open
+        for (const ma of addrs.filter((a) => isRelayedAddr(a.toString()))) {
+          try {
+            return await libp2p.dial(ma, { signal: withTimeout(options.signal, 10_000) })
+          } catch (err) {
+            reason += `; relayed dial failed: ${(err as Error).message}`
+          }
+        }
+        return undefined
+      }
+      // Birthday-paradox punching (issue 17 items 2 and 3) once this node knows its NAT's mapping: the peer refuses at
+      // once unless one side is consistent and the other randomising, and WebRTC (below) is tried next.
+      let birthdayReason: string | undefined
+      if (birthday != null && (mapping.mapping === 'consistent' || mapping.mapping === 'random')) {
+        const via = await relayedConnection(known)
+        if (via != null) {
+          try {
+            const { connection } = await birthday.punch(peer, via, options.signal)
+            const direct = await verified(connection, 'udp-birthday', withTimeout(options.signal, 5_000))
+            if (direct != null) return direct
+            birthdayReason = 'the punched connection carried no ping'
+          } catch (err) {
+            if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
+            birthdayReason = (err as Error).message
+            log.debug({ err: birthdayReason }, 'birthday punch failed; trying WebRTC')
+          }
+        }
+      }
       /** Tries WebRTC on `addrs`, then makes sure a relayed connection exists; a direct report ends the punch. */
       const attempt = async (addrs: Multiaddr[]): Promise<{ direct?: HolePunchResult, relayed?: Connection }> => {
         const webrtc = addrs.map((ma) => ma.toString()).filter((a) => a.includes('/p2p-circuit/webrtc'))
@@ -243,18 +297,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
           }
         }
         // No direct path: make sure a relayed one exists and report it honestly.
-        let relayed = libp2p.getConnections(peer).find((c) => connectionPath(c, peer) === 'relayed')
-        if (relayed == null) {
-          for (const ma of addrs.filter((a) => isRelayedAddr(a.toString()))) {
-            try {
-              relayed = await libp2p.dial(ma, { signal: withTimeout(options.signal, 10_000) })
-              break
-            } catch (err) {
-              reason += `; relayed dial failed: ${(err as Error).message}`
-            }
-          }
-        }
-        return { relayed }
+        return { relayed: await relayedConnection(addrs) }
       }
       let outcome = await attempt(known)
       if (outcome.direct != null) return outcome.direct
@@ -264,6 +307,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         if (moved.length > 0) outcome = await attempt(moved)
         if (outcome.direct != null) return outcome.direct
       }
+      if (birthdayReason != null) reason += `; birthday punch: ${birthdayReason}`
       const relaySignal = withTimeout(options.signal, 10_000)
       const relayed = outcome.relayed
       if (relayed == null) throw new PeerUnreachableError(`No direct or relayed connection to ${peer.toString()}: ${reason}`)
@@ -286,7 +330,9 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
 
     async start () {
       if (init.role === 'server' && init.stunPort !== false) {
-        stun = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort })
+        // A node with two addresses names the other in its answers (RFC 5780 OTHER-ADDRESS): a client samples both (issue 17 item 1).
+        const otherAddress = init.stunPort !== 0 ? otherStunAddress([init.stunHost ?? '0.0.0.0'].flat(), init.stunPort) : undefined
+        stun = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort, otherAddress })
         try {
           await stun.start()
         } catch (err) {
@@ -295,7 +341,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         }
         // The second port (issue 17 item 1): a client compares the mapped ports both ports saw from one socket.
         if (stun != null && init.stunPort !== 0) {
-          stun2 = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort + STUN_SECOND_PORT_OFFSET })
+          stun2 = createStunServer({ host: init.stunHost ?? '0.0.0.0', port: init.stunPort + STUN_SECOND_PORT_OFFSET, otherAddress })
           try {
             await stun2.start()
           } catch (err) {
@@ -305,6 +351,8 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
         }
       }
       stopped = false
+      init.autonat?.attach(libp2p)
+      await birthday?.start()
       void classify()
       if (init.role === 'client') {
         watchdog = setInterval(() => { void checkReservation() }, RESERVATION_CHECK_MS)
@@ -314,6 +362,8 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
 
     async stop () {
       stopped = true
+      init.autonat?.detach()
+      await birthday?.stop()
       clearInterval(watchdog)
       clearTimeout(mappingTimer)
       await stun?.stop()

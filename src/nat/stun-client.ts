@@ -19,6 +19,9 @@ import { createTransactionId, decodeStunMessage, encodeBindingRequest, peekTrans
 
 const log = logger('nat:stun-client')
 
+/** What {@link stunBinding} resolves with: the reflexive address, and the server's OTHER-ADDRESS when it sent one (RFC 5780 §7.4). */
+export type StunBindingResult = StunAddress & { other?: StunAddress }
+
 /** Options of {@link stunBinding}. */
 export interface StunBindingOptions {
   /** Aborts the transaction; it then rejects with `AbortedError` (`UMBRA_ERR_ABORTED`). */
@@ -63,7 +66,7 @@ export interface StunBindingOptions {
  *
  * @param server - the STUN server: `host` an IP address or DNS name, `port` 1–65535 (usually 3478)
  * @param options - see {@link StunBindingOptions}
- * @returns `{ address, port, family }`: the reflexive IP as text, its UDP port, `'IPv4'` or `'IPv6'`
+ * @returns `{ address, port, family }`: the reflexive IP as text, its UDP port, `'IPv4'` or `'IPv6'`; and `other`, the server's OTHER-ADDRESS, when it sent one
  * @throws {StunTimeoutError} `UMBRA_ERR_STUN_TIMEOUT` when no answer came (retransmissions exhausted, `timeout` passed, or the socket failed)
  * @throws {StunMalformedError} `UMBRA_ERR_STUN_MALFORMED` when the answer to this transaction is not valid STUN, has unknown comprehension-required attributes, or lacks a mapped address
  * @throws {StunErrorResponseError} `UMBRA_ERR_STUN_ERROR_RESPONSE` when the server answered with an error response (its code in `stunCode`)
@@ -74,7 +77,7 @@ export interface StunBindingOptions {
  * const { address, port } = await stunBinding({ host: '203.0.113.7', port: DEFAULT_STUN_PORT })
  * ```
  */
-export async function stunBinding (server: { host: string, port: number }, options: StunBindingOptions = {}): Promise<StunAddress> {
+export async function stunBinding (server: { host: string, port: number }, options: StunBindingOptions = {}): Promise<StunBindingResult> {
   const timeout = options.timeout ?? STUN_DEFAULT_TIMEOUT_MS
   const rto = options.rto ?? STUN_RTO_MS
   const maxTransmissions = options.maxTransmissions ?? STUN_MAX_TRANSMISSIONS
@@ -112,7 +115,7 @@ export async function stunBinding (server: { host: string, port: number }, optio
     let transmissions = 0
     let done = false
 
-    const finish = (err: Error | undefined, result?: StunAddress): void => {
+    const finish = (err: Error | undefined, result?: StunBindingResult): void => {
       if (done) return
       done = true
       clearTimeout(retransmit)
@@ -122,7 +125,7 @@ export async function stunBinding (server: { host: string, port: number }, optio
       signal?.removeEventListener('abort', onAbort)
       if (ownSocket) sock.close()
       if (err != null) reject(err)
-      else resolve(result as StunAddress)
+      else resolve(result as StunBindingResult)
     }
 
     const onMessage = (datagram: Buffer): void => {
@@ -148,7 +151,7 @@ export async function stunBinding (server: { host: string, port: number }, optio
       }
       const mapped = msg.xorMappedAddress ?? msg.mappedAddress
       if (mapped == null) finish(new StunMalformedError('STUN success response lacks XOR-MAPPED-ADDRESS and MAPPED-ADDRESS'))
-      else finish(undefined, mapped)
+      else finish(undefined, msg.otherAddress != null ? { ...mapped, other: msg.otherAddress } : mapped)
     }
 
     const onError = (err: Error): void => {

@@ -79,6 +79,14 @@ export interface StunServerInit {
    * @default 50
    */
   rateLimitPerSecond?: number
+  /**
+   * The OTHER-ADDRESS (RFC 5780 §7.4) to put in a success answer, given the
+   * local address of the socket the request arrived at; undefined for none.
+   * Left out of an answer it would make larger than
+   * {@link MAX_STUN_AMPLIFICATION} times the request.
+   * @default none
+   */
+  otherAddress?: (local: { address: string, port: number }) => StunAddress | undefined
 }
 
 /** What a STUN server has seen since it was created (monotonic counts). */
@@ -147,6 +155,16 @@ export function createStunServer (init: StunServerInit = {}): StunServer {
   let starting: Promise<void> | undefined
   let sweep: ReturnType<typeof setInterval> | undefined
 
+  /** A Binding success answer; with `other` only when that stays within the amplification bound. */
+  const success = (msg: StunMessage, requestBytes: number, rinfo: RemoteInfo, other: StunAddress | undefined): Uint8Array => {
+    const base = { method: STUN_METHOD_BINDING, messageClass: 'success' as const, transactionId: msg.transactionId, xorMappedAddress: reflexiveAddress(rinfo), fingerprint: msg.fingerprint }
+    if (other != null) {
+      const withOther = encodeStunMessage({ ...base, otherAddress: other })
+      if (withOther.length <= requestBytes * MAX_STUN_AMPLIFICATION) return withOther
+    }
+    return encodeStunMessage(base)
+  }
+
   const onMessage = (socket: Socket, datagram: Buffer, rinfo: RemoteInfo): void => {
     if (!limiter.take(rinfo.address)) {
       counters.rateLimited++
@@ -174,13 +192,7 @@ export function createStunServer (init: StunServerInit = {}): StunServer {
         unknownAttributes: msg.unknownRequired,
         fingerprint: msg.fingerprint
       })
-      : encodeStunMessage({
-        method: STUN_METHOD_BINDING,
-        messageClass: 'success',
-        transactionId: msg.transactionId,
-        xorMappedAddress: reflexiveAddress(rinfo),
-        fingerprint: msg.fingerprint
-      })
+      : success(msg, datagram.length, rinfo, init.otherAddress?.(socket.address()))
     if (response.length > datagram.length * MAX_STUN_AMPLIFICATION) {
       counters.oversized++
       return

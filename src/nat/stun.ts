@@ -4,7 +4,8 @@
  *
  * Scope: the Binding method; the attributes XOR-MAPPED-ADDRESS (IPv4 and
  * IPv6), MAPPED-ADDRESS (decode, and encode for completeness), SOFTWARE,
- * ERROR-CODE, UNKNOWN-ATTRIBUTES and FINGERPRINT. USERNAME, REALM, NONCE
+ * ERROR-CODE, UNKNOWN-ATTRIBUTES, FINGERPRINT and RFC 5780's OTHER-ADDRESS
+ * (a two-address server names its other address). USERNAME, REALM, NONCE
  * and MESSAGE-INTEGRITY are recognised and read past but never checked:
  * Umbra's STUN servers are open, unauthenticated Binding servers. Messages
  * must carry the RFC 5389 magic cookie; RFC 3489 messages are refused.
@@ -67,6 +68,8 @@ export interface StunMessageInit {
   xorMappedAddress?: StunAddress
   /** MAPPED-ADDRESS: the same, not XORed, for RFC 3489 clients (RFC 5389 §15.1). Umbra's server does not send it. */
   mappedAddress?: StunAddress
+  /** OTHER-ADDRESS: the server's other IP and port, which answer too (RFC 5780 §7.4). */
+  otherAddress?: StunAddress
   /** SOFTWARE: the agent's name, at most 763 bytes of UTF-8 (RFC 5389 §15.10). */
   software?: string
   /** ERROR-CODE of an error response (RFC 5389 §15.6). */
@@ -92,6 +95,8 @@ export interface StunMessage {
   xorMappedAddress?: StunAddress
   /** First MAPPED-ADDRESS. */
   mappedAddress?: StunAddress
+  /** First OTHER-ADDRESS (RFC 5780 §7.4; what a server claims, untrusted). */
+  otherAddress?: StunAddress
   /** First SOFTWARE (untrusted text). */
   software?: string
   /** First ERROR-CODE. */
@@ -154,6 +159,7 @@ export function encodeStunMessage (msg: StunMessageInit): Uint8Array {
   const attrs: Array<[number, Uint8Array]> = []
   if (msg.xorMappedAddress != null) attrs.push([STUN_ATTR.XOR_MAPPED_ADDRESS, encodeAddress(msg.xorMappedAddress, msg.transactionId)])
   if (msg.mappedAddress != null) attrs.push([STUN_ATTR.MAPPED_ADDRESS, encodeAddress(msg.mappedAddress)])
+  if (msg.otherAddress != null) attrs.push([STUN_ATTR.OTHER_ADDRESS, encodeAddress(msg.otherAddress)])
   if (msg.errorCode != null) attrs.push([STUN_ATTR.ERROR_CODE, encodeErrorCode(msg.errorCode)])
   if (msg.unknownAttributes != null) attrs.push([STUN_ATTR.UNKNOWN_ATTRIBUTES, encodeUnknownAttributes(msg.unknownAttributes)])
   if (msg.software != null) {
@@ -283,6 +289,11 @@ function readAttribute (msg: StunMessage, attrType: number, value: Uint8Array): 
     case STUN_ATTR.MAPPED_ADDRESS: {
       const address = decodeAddress(value, undefined, 'MAPPED-ADDRESS')
       msg.mappedAddress ??= address
+      break
+    }
+    case STUN_ATTR.OTHER_ADDRESS: {
+      const address = decodeAddress(value, undefined, 'OTHER-ADDRESS')
+      msg.otherAddress ??= address
       break
     }
     case STUN_ATTR.SOFTWARE: {

@@ -66,7 +66,10 @@ export interface HolePunchOptions {
   /** Addresses of the peer to try (e.g. its relayed `/p2p-circuit` addresses) besides those already known. */
   addrs?: string[]
   signal?: AbortSignal
-  /** Gives up on the direct upgrade after this many ms. @default 10_000 */
+  /**
+   * Gives up on the WebRTC upgrade after this many ms. A birthday punch (`udp-birthday`) has its own bound, 45 s
+   * (1,750 probes at 20 ms plus signalling; docs/nat.md), cut short only by `signal`. @default 10_000
+   */
   timeout?: number
 }
 
@@ -79,9 +82,11 @@ export interface HolePunchResult {
   /**
    * How: `existing-direct` (already direct), `direct-dial` (a plain dial of a public address of the peer given
    * or known, e.g. its UPnP mapping), `webrtc` (relayed signalling, then ICE through both NATs),
+   * `udp-birthday` (birthday-paradox UDP punching between a consistent and a randomising NAT, then Noise and Yamux
+   * over a udx stream on the punched pair; issue 17 items 2 and 3),
    * `circuit-relay` (the upgrade failed or is impossible; the relay carries the traffic).
    */
-  method: 'existing-direct' | 'direct-dial' | 'webrtc' | 'circuit-relay'
+  method: 'existing-direct' | 'direct-dial' | 'webrtc' | 'udp-birthday' | 'circuit-relay'
   /** Round-trip time of a ping over the path reported, ms. */
   rttMs: number
   /** Time the upgrade attempt took, ms. */

@@ -1,6 +1,5 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
@@ -46,6 +45,7 @@ import {
 import { createNatService, type NatServiceHandle } from '../nat/nat-service.ts'
 import { connectionPath } from '../nat/path.ts'
 import { stunHostsForListen } from '../nat/stun-server.ts'
+import { createAutoNat } from '../nat/autonat.ts'
 import { QuotaDatastore } from '../dht/quota-datastore.ts'
 import { dataDirPaths, lockDataDir, openStateDatabase, type DataDirLock, type StateDatabase } from '../store/index.ts'
 import { QuotaCounters, type QuotaSnapshot } from '../quota.ts'
@@ -58,7 +58,7 @@ import type { MessagingService } from '../messaging/types.ts'
 import type { MixnetService, PseudonymService } from '../mixnet/types.ts'
 import type { NatService } from '../nat/types.ts'
 import { peerRoutingSymbol } from '@libp2p/interface'
-import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey, Upgrader } from '@libp2p/interface'
 
 /** Every DHT record namespace this node validates and stores (DESIGN.md section 4). */
 const NAMESPACES = [dataNamespace, contactNamespace, peerNamespace, globalNameNamespace, zoneNameNamespace, discoveryNamespace] as const
@@ -319,6 +319,8 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       announcePrivate: this.#init.announcePrivateAddresses ?? defaultAnnouncePrivate(this.#listen),
       kadProtocol: KAD_PROTOCOL
     })
+    // AutoNAT whose dial-backs never reuse (and close) the asker's connection, and which checks a new UPnP mapping at once (src/nat/autonat.ts).
+    const autonat = createAutoNat({ log: logger('autonat') })
     // A registry of this node's own, also for libp2p's metrics (src/metrics).
     const metrics = await createNodeMetrics()
     // Pub/sub (issue 13): GossipSub's message ids come from the envelope validator, so it exists before libp2p.
@@ -345,7 +347,9 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
         // Dialling a PeerId with no known address looks up its peer record (src/registry).
         registryRouting: () => ({ [peerRoutingSymbol]: { findPeer: async (id: PeerId, options?: AbortOptions) => await findPeerByRecord(id, options) } }),
         ping: ping({ runOnLimitedConnection: true }),
-        autoNAT: autoNAT(),
+        autoNAT: autonat.service,
+        // The upgrader (Noise, Yamux) for connections on birthday-punched UDP sockets (src/nat/udx-connection.ts).
+        upgraderRef: (components: { upgrader: Upgrader }) => ({ upgrader: components.upgrader }),
         ...(client && this.#init.nat?.upnp !== false ? { upnp: uPnPNAT({ portMappingDescription: UPNP_DESCRIPTION }) } : {}),
         // Umbra relays carry Umbra messages for clients behind NATs. The per-circuit byte and time budgets are enforced by the relay
         // policy, not announced as libp2p limits: js-libp2p never reuses a "limited" connection, so every message to a relayed client
@@ -409,12 +413,14 @@ class Node extends TypedEventEmitter<UmbraNodeEvents> implements UmbraNode {
       libp2p,
       role: this.role,
       log: logger('nat'),
+      autonat,
       bootstrap: this.#bootstrap,
       stunPort: this.#stunPort,
       stunHost: this.#init.nat?.stunHost ?? stunHostsForListen(this.#listen),
       stunServers: this.#stunServers,
       ownAddrs: addressPolicy.unfiltered,
       metrics,
+      birthday: { privateKey, upgrader: () => libp2p.services.upgraderRef.upgrader },
       lookupAddrs: async (peer, signal, fresh) => {
         if (registryRef.current == null) return []
         const rec = await registryRef.current.lookup(peer.toString(), { signal, fresh })

@@ -404,6 +404,7 @@ describe('usage errors', { timeout: 30_000 }, () => {
     ['punch --addr that is not a multiaddr', ['punch', '12D3KooWPeer', '--addr', 'tcp://127.0.0.1:1']],
     ['--stun-port bogus', ['start', '--stun-port', 'bogus']],
     ['--stun-port 65536', ['start', '--stun-port', '65536']],
+    ['--mix-link-port 70000', ['start', '--mix-link-port', '70000']],
     ['--stun-server without a port', ['start', '--stun-server', '127.0.0.1']],
     ['testnet --stun-port -1', ['testnet', '--stun-port', '-1']]
   ] as const) {

@@ -10,7 +10,10 @@
  * observed node) and a client that holds the pseudonym and replies.
  * Measured: cover packets per node per second over 60 s idle; the sender's
  * packets per second on its first link during 60 s idle and 60 s sending 20
- * messages; every first hop is a guard; guards survive a restart; a
+ * messages, in total and per first link (each link's share of the
+ * sender's packets moves by at most 10 % between the windows: the payload
+ * stream's guard lanes, src/mixnet/send-schedule.ts); every first hop is a
+ * guard; guards survive a restart; a
  * SIGKILLed guard is replaced by the next one.
  */
 import assert from 'node:assert/strict'
@@ -127,6 +130,14 @@ describe('constant-rate sending and guards over processes (balanced)', { timeout
     t.diagnostic(`sender first links, idle 60 s: ${JSON.stringify(senderIdle)} = ${(idleLink / 60).toFixed(2)}/s; sending 60 s: ${JSON.stringify(sendingLinks)} = ${(sending / 60).toFixed(2)}/s (configured ${s1.parameters.payloadRate + s1.parameters.loopRate + s1.parameters.dropRate}/s)`)
     t.diagnostic(`receipts: stored after ${receipts.map((r) => Math.round(r.rttMs)).join(' ')} ms`)
     assert.ok(Math.abs(sending - idleLink) / idleLink <= 0.1, `first-link packets idle ${idleLink} and sending ${sending} within 10 %`)
+    // Per link: a send whose gateway is a guard must not move packets from one first link to another.
+    const shares = [...new Set([...Object.keys(senderIdle), ...Object.keys(sendingLinks)])].map((link) => {
+      const idleShare = (senderIdle[link] ?? 0) / idleLink
+      const sendingShare = (sendingLinks[link] ?? 0) / sending
+      return { link, idleShare, sendingShare, change: Math.abs(sendingShare - idleShare) / idleShare }
+    })
+    t.diagnostic(`per first link, share idle → sending: ${shares.map((x) => `${x.link.slice(-6)} ${x.idleShare.toFixed(3)} → ${x.sendingShare.toFixed(3)} (${(x.change * 100).toFixed(1)} %)`).join('; ')}; the recipient's gateways are ${pseudonym.gateways.join(' ')}; guards ${guardsBefore.join(' ')}`)
+    for (const x of shares) assert.ok(x.change <= 0.1, `link ${x.link}: share ${x.idleShare.toFixed(3)} idle and ${x.sendingShare.toFixed(3)} sending differ by more than 10 %`)
 
     // Messages and replies arrive.
     assert.equal(answered.size, MESSAGES, 'the recipient got every message')

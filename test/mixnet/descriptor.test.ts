@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import fc from 'fast-check'
 import { ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor } from '../../src/mixnet/descriptor.ts'
@@ -30,6 +30,8 @@ const fields: DescriptorFields = {
   roles: ROLE_MIX | ROLE_GATEWAY,
   onionKeys: [{ epoch: 41, key: onion(1) }, { epoch: 42, key: onion(2) }]
 }
+/** A descriptor signed by the code before `link_port` existed (see its test). */
+const PRE_LINK_PORT_VECTOR = '08011220fd1724385aa0c75b64fb78cd602fa1d991fdebf76b13c58ed702eac835e9f61818052080d095ffbc3128e0a499ffbc3132172f6970342f3132372e302e302e312f7463702f343030313803402a4a2002020202020202020202020202020202020202020202020202020202020202025a40acfc35fe5a78b6517ee48e73b8f1e7499bcaabeafe47425a7555588a6a8f168e5e2dc0a1bac485f741183b2f3d142081c814946d4155701acf24caef273d2001'
 const sign = async (over: Partial<DescriptorFields> = {}): Promise<Uint8Array> => await signDescriptor(nodeKey, { ...fields, ...over })
 
 /** Re-signs a decoded descriptor after `edit`, so only the field checks can refuse it. */
@@ -59,6 +61,25 @@ describe('mix descriptors', () => {
     assert.deepEqual(d.bytes, bytes)
     const mixOnly = await verifyDescriptor(await sign({ roles: ROLE_MIX, addrs: [], onionKeys: [{ epoch: 0, key: onion(3) }] }), NOW)
     assert.deepEqual([mixOnly.mix, mixOnly.gateway, mixOnly.withdrawn, mixOnly.addrs], [true, false, false, []])
+  })
+
+  it('carries a packet-link port, and still reads a descriptor signed before the field existed (issue 16 item 3)', async () => {
+    const withLink = await verifyDescriptor(await sign({ linkPort: 4100 }), NOW)
+    assert.equal(withLink.linkPort, 4100)
+    const without = await sign()
+    assert.equal((await verifyDescriptor(without, NOW)).linkPort, undefined)
+    // Signed by the code before link_port (main at 75e30c6), seed 0x09 × 32: it verifies, with no link port (use the libp2p stream).
+    const old = Buffer.from(PRE_LINK_PORT_VECTOR, 'hex')
+    const v = await verifyDescriptor(old, NOW)
+    assert.equal(v.linkPort, undefined)
+    assert.deepEqual(v.addrs, ['/ip4/127.0.0.1/tcp/4001'])
+    // The same fields signed now give the same bytes: a descriptor without a link port did not change.
+    const seeded = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(9))
+    const again = await signDescriptor(seeded, { seq: 5, issuedAt: NOW, expiresAt: NOW + MINUTE, addrs: ['/ip4/127.0.0.1/tcp/4001'], roles: 3, onionKeys: [{ epoch: 42, key: onion(2) }] })
+    assert.equal(Buffer.from(again).toString('hex'), PRE_LINK_PORT_VECTOR)
+    await assert.rejects(sign({ linkPort: 0 }), expectCode('UMBRA_ERR_INVALID_OPTION'))
+    await assert.rejects(sign({ linkPort: 65_536 }), expectCode('UMBRA_ERR_INVALID_OPTION'))
+    await assert.rejects(verifyDescriptor(await resign((d) => { d.linkPort = 70_000 }), NOW), expectCode(INVALID))
   })
 
   it('uses the domain-separated signable: a signature over the bare fields is refused', async () => {
@@ -185,7 +206,8 @@ describe('mix descriptors', () => {
       roles: fc.oneof(fc.constant(1), fc.nat({ max: 0xffff_ffff })),
       onionEpochs: fc.array(fc.nat({ max: 0xffff_ffff }), { maxLength: 4 }),
       onionKeys: fc.array(bytesOf(32), { maxLength: 4 }),
-      withdrawn: fc.boolean()
+      withdrawn: fc.boolean(),
+      linkPort: fc.oneof(fc.constant(0), fc.constant(4000), fc.nat({ max: 0xffff_ffff }))
     })
     deadline = Date.now() + 3000
     await fc.assert(fc.asyncProperty(structured, async (s) => {

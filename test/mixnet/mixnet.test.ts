@@ -171,11 +171,13 @@ describe('mixnet on real loopback nodes', () => {
     })
     assert.equal(packet.byteLength, PACKET_SIZE)
     const before = relay.mixnet.counters()
-    await handle(sender).sendRawPacket(keyOf(relay), packet)
-    await handle(sender).sendRawPacket(keyOf(relay), packet)
+    // The tampered copy first: it has the original's α, so after the original it would be dropped as a replay before
+    // any MAC check whenever the original was done before it arrived (packet links deliver one frame at a time).
     const tampered = packet.slice()
     tampered[100] = (tampered[100] as number) ^ 1
     await handle(sender).sendRawPacket(keyOf(relay), tampered)
+    await handle(sender).sendRawPacket(keyOf(relay), packet)
+    await handle(sender).sendRawPacket(keyOf(relay), packet)
     await waitFor('the relay to count 3 packets', () => relay.mixnet.counters().packetsIn >= before.packetsIn + 3, 10_000)
     await waitFor('the drops to be counted', () => (relay.mixnet.counters().dropped.replay ?? 0) > (before.dropped.replay ?? 0) && (relay.mixnet.counters().dropped.mac ?? 0) > (before.dropped.mac ?? 0), 10_000)
     const afterCounters = relay.mixnet.counters()

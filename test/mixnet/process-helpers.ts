@@ -245,13 +245,13 @@ export async function serverProcesses (dir: string, n: number, init: Pick<UmbraP
 }
 
 /** Starts the first server alone, the other servers bootstrapped to it, then `clients` bootstrapped to up to 3 servers. */
-export async function startNetwork (servers: UmbraProcess[], clients: UmbraProcess[] = []): Promise<void> {
+export async function startNetwork (servers: UmbraProcess[], clients: UmbraProcess[] = [], readyTimeoutMs?: number): Promise<void> {
   const first = servers[0]
   if (first == null) throw new Error('startNetwork needs a server')
-  await first.start([])
-  await Promise.all(servers.slice(1).map(async (s) => await s.start(first.id.addrs)))
+  await first.start([], readyTimeoutMs)
+  await Promise.all(servers.slice(1).map(async (s) => await s.start(first.id.addrs, readyTimeoutMs)))
   const boot = servers.slice(0, 3).flatMap((s) => s.id.addrs)
-  await Promise.all(clients.map(async (c) => await c.start(boot)))
+  await Promise.all(clients.map(async (c) => await c.start(boot, readyTimeoutMs)))
 }
 
 /** PeerIds in a node's mix directory (`GET /v1/mixnet`). */

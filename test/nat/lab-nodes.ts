@@ -5,8 +5,10 @@
  */
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { createWriteStream } from 'node:fs'
+import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
-import type { Host, NatLab } from './lab.ts'
+import type { Host, NatLab, Router } from './lab.ts'
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url))
 const NODE = process.execPath
@@ -31,6 +33,9 @@ export function median (values: number[]): number {
 export async function start (lab: NatLab, node: Running): Promise<void> {
   const child = lab.spawn(node.host, NODE, [CLI, 'start', '--json', '--data-dir', node.dataDir, '--api', `127.0.0.1:${node.apiPort}`, '--mixnet-preset', 'none', '--mixnet-threads', '1', ...node.args], { stdio: ['pipe', 'pipe', 'pipe'] })
   node.child = child
+  // UMBRA_LAB_LOG_DIR=<dir> (with e.g. DEBUG=libp2p:auto-nat*) keeps every node's stderr in <dir>/<namespace>-<api port>.log.
+  const logDir = process.env.UMBRA_LAB_LOG_DIR
+  if (logDir != null && logDir !== '') child.stderr?.pipe(createWriteStream(join(logDir, `${node.host.ns}-${node.apiPort}.log`), { flags: 'a' }))
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`${node.host.ns}: no ready line in 30 s`)) }, 30_000)
     let stderr = ''
@@ -79,4 +84,10 @@ export async function reserved (lab: NatLab, node: Running, timeoutMs = 15_000):
     const addrs: string[] = id.nat?.reachableAddrs ?? []
     return addrs.some((a) => a.includes('/p2p-circuit')) ? addrs.filter((a) => a.includes('/p2p-circuit')) : undefined
   }, timeoutMs)
+}
+
+/** True when `router` holds a replied UDP flow with the other NAT's public address. */
+export async function twoWayFlow (lab: NatLab, router: Router, other: Router): Promise<boolean> {
+  const flows = await lab.udpFlows(router)
+  return flows.some((f) => f.replied && (f.dst === other.addr || f.src === other.addr || f.replySrc === other.addr))
 }

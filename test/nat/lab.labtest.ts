@@ -5,17 +5,13 @@
  * ones, leak nothing, and leave nothing behind.
  */
 import assert from 'node:assert/strict'
-import type { ChildProcessByStdio } from 'node:child_process'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import type { Readable, Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
 import { cleanupStaleNatLabs, createNatLab, natLabSkipReason, type Host, type NatKind, type NatLab } from './lab.ts'
+import { LabAgent, type AgentEvent } from './lab-agent.ts'
 
-const FIXTURES = join(import.meta.dirname, 'fixtures')
 const UDP_ECHO_PORT = 3478
 const TCP_ECHO_PORT = 3479
 /** Rounds of simultaneous punching, and the pause between rounds. */
@@ -28,65 +24,20 @@ const OUTSIDE_ADDR = '198.51.100.7'
 
 const skip = await natLabSkipReason()
 
-interface AgentEvent {
-  ev: string
-  addr?: string
-  port?: number
-  data?: string
-  line?: string
-  code?: string
-  op?: string
-}
-
 interface Mapping { addr: string, port: number }
 
-/** A fixture process in a lab host, driven by JSON lines (see fixtures/agent.ts). */
-class Agent {
-  readonly events: AgentEvent[] = []
-  readonly child: ChildProcessByStdio<Writable, Readable, Readable>
-  #waiters = new Set<() => void>()
-
+/** A fixture process in a lab host (see fixtures/agent.ts), with the echo helpers of this file. */
+class Agent extends LabAgent {
   constructor (lab: NatLab, host: Host, fixture: string, args: string[]) {
-    // NODE_TEST_CONTEXT would make a child node think it is a test file of this run.
-    const env = { ...process.env, NODE_TEST_CONTEXT: undefined }
-    this.child = lab.spawn(host, process.execPath, [join(FIXTURES, fixture), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable, Readable, Readable>
-    this.child.stdin.on('error', () => {})
+    super(lab, host, fixture, args)
     agents.push(this)
-    createInterface({ input: this.child.stdout }).on('line', (line) => {
-      this.events.push(JSON.parse(line) as AgentEvent)
-      for (const wake of this.#waiters) wake()
-    })
   }
 
   /** Starts `fixture` in `host` and waits for its `ready` event. */
   static async start (lab: NatLab, host: Host, fixture: string, args: string[] = []): Promise<Agent> {
     const agent = new Agent(lab, host, fixture, args)
-    const ready = await agent.waitFor((e) => e.ev === 'ready', 5_000)
-    assert.ok(ready != null, `${fixture} started in ${host.ns}`)
+    await agent.ready(fixture, host)
     return agent
-  }
-
-  /** The agent's UDP port (from its `ready` event). */
-  get port (): number {
-    return this.events.find((e) => e.ev === 'ready')?.port ?? 0
-  }
-
-  send (cmd: Record<string, unknown>): void {
-    this.child.stdin.write(JSON.stringify(cmd) + '\n')
-  }
-
-  /** The first event (from index `from`) that matches, or undefined after `ms`. */
-  async waitFor (match: (e: AgentEvent) => boolean, ms: number, from = 0): Promise<AgentEvent | undefined> {
-    const deadline = Date.now() + ms
-    while (true) {
-      const found = this.events.slice(from).find(match)
-      if (found != null || Date.now() >= deadline) return found
-      await new Promise<void>((resolve) => {
-        const wake = (): void => { clearTimeout(timer); this.#waiters.delete(wake); resolve() }
-        const timer = setTimeout(wake, deadline - Date.now())
-        this.#waiters.add(wake)
-      })
-    }
   }
 
   /** Asks the server's UDP echo which public address this agent's socket has. */

@@ -9,6 +9,7 @@
  *                        pub: bridge br0, no address, no route (the "internet")
  *          ┌──────────────────────┼──────────────────────┐
  *   srv 203.0.113.10       ra wan 203.0.113.1      rb wan 203.0.113.2
+ *  (and .11: secondServerAddr)
  *                          ra lan 192.168.1.1      rb lan 192.168.2.1
  *                                 │                       │
  *                          ca 192.168.1.10         cb 192.168.2.10
@@ -131,6 +132,13 @@ export interface NatLabInit {
    * @default '203.0.113'
    */
   publicNet?: string
+  /**
+   * Give the server a second address on the public segment, `.11` (issue
+   * 17 item 1: a server with two addresses answers STUN on both, so a client
+   * can compare mapped ports seen from two IPs as well as two ports).
+   * @default false
+   */
+  secondServerAddr?: boolean
   /** Aborts the set-up (what was made is removed). */
   signal?: AbortSignal
 }
@@ -164,6 +172,8 @@ export interface NatLab {
   readonly pub: string
   /** The public server, 203.0.113.10. */
   readonly server: Host
+  /** Every address of the server: `server.addr`, then 203.0.113.11 with {@link NatLabInit.secondServerAddr}. */
+  readonly serverAddrs: readonly string[]
   /** The client behind router A, 192.168.1.10. */
   readonly clientA: Host
   /** The client behind router B, 192.168.2.10. */
@@ -426,7 +436,7 @@ function commentCounts (save: string): Map<string, number> {
   return counts
 }
 
-function validate (init: NatLabInit): { natA: NatKind, natB: NatKind, id: string, publicNet: string } {
+function validate (init: NatLabInit): { natA: NatKind, natB: NatKind, id: string, publicNet: string, secondServerAddr: boolean } {
   const natA = init.natA ?? 'cone'
   const natB = init.natB ?? 'cone'
   for (const [field, value] of [['natA', natA], ['natB', natB]] as const) {
@@ -440,7 +450,8 @@ function validate (init: NatLabInit): { natA: NatKind, natB: NatKind, id: string
   if (octets == null || octets.slice(1).some((o) => Number(o) > 255) || publicNet.startsWith('192.168.')) {
     throw new NatLabError(`publicNet must be three octets such as '203.0.113' (not in 192.168/16, the lab's LANs), got ${JSON.stringify(publicNet)}`)
   }
-  return { natA, natB, id, publicNet }
+  if (init.secondServerAddr != null && typeof init.secondServerAddr !== 'boolean') throw new NatLabError(`secondServerAddr must be a boolean, got ${JSON.stringify(init.secondServerAddr)}`)
+  return { natA, natB, id, publicNet, secondServerAddr: init.secondServerAddr ?? false }
 }
 
 /** Kills the lab's processes and deletes its namespaces, synchronously (for process exit). */
@@ -515,13 +526,14 @@ async function deleteNamespace (ns: string): Promise<boolean> {
  * whatever was built is removed before the promise rejects.
  */
 export async function createNatLab (init: NatLabInit = {}): Promise<NatLab> {
-  const { natA, natB, id, publicNet } = validate(init)
+  const { natA, natB, id, publicNet, secondServerAddr } = validate(init)
   const { signal } = init
   signal?.throwIfAborted()
   const prefix = `umbra-${process.pid}-${id}-`
   const name = (role: string): string => prefix + role
   const pub = name('pub')
   const server: Host = { ns: name('srv'), addr: `${publicNet}.10` }
+  const serverAddrs = secondServerAddr ? [server.addr, `${publicNet}.11`] : [server.addr]
   const routerA: Router = { ns: name('ra'), addr: `${publicNet}.1`, lanAddr: '192.168.1.1', lanPrefix: '192.168.1.0/24', nat: natA }
   const routerB: Router = { ns: name('rb'), addr: `${publicNet}.2`, lanAddr: '192.168.2.1', lanPrefix: '192.168.2.0/24', nat: natB }
   const clientA: Host = { ns: name('ca'), addr: '192.168.1.10' }
@@ -555,6 +567,7 @@ export async function createNatLab (init: NatLabInit = {}): Promise<NatLab> {
     }
     const port = async (peer: string): Promise<void> => { await ip('-n', pub, 'link', 'set', peer, 'master', 'br0', 'up') }
     await wire(server.ns, 'eth0', pub, 'srv', `${server.addr}/24`)
+    for (const extra of serverAddrs.slice(1)) await ip('-n', server.ns, 'addr', 'add', `${extra}/24`, 'dev', 'eth0')
     await port('srv')
     for (const [router, client, tag] of [[routerA, clientA, 'a'], [routerB, clientB, 'b']] as const) {
       await wire(router.ns, 'wan', pub, `r${tag}`, `${router.addr}/24`)
@@ -583,6 +596,7 @@ export async function createNatLab (init: NatLabInit = {}): Promise<NatLab> {
     namespaces: [...state.namespaces],
     pub,
     server,
+    serverAddrs,
     clientA,
     clientB,
     routerA,

@@ -1,11 +1,13 @@
 /**
  * NAT mapping classification (src/nat/mapping.ts, issue 17 item 1): the
  * hyperdht-derived rules, the endpoint list, and a real sample against two
- * STUN servers on loopback (no NAT: the same mapped port from both).
+ * STUN servers on loopback (no NAT: the same mapped port from both); a
+ * server with two addresses names the other (RFC 5780 OTHER-ADDRESS) and a
+ * client told one samples both.
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { classifyMapping, mappingEndpoints, sampleMapping, STUN_SECOND_PORT_OFFSET } from '../../src/nat/mapping.ts'
+import { classifyMapping, mappingEndpoints, MAX_LEARNED_STUN_HOSTS, otherStunAddress, sampleMapping, STUN_SECOND_PORT_OFFSET } from '../../src/nat/mapping.ts'
 import { createStunServer, type StunServer } from '../../src/nat/stun-server.ts'
 
 const s = (server: string, mapped: string): { server: string, mapped: string } => ({ server, mapped })
@@ -60,5 +62,55 @@ describe('sampleMapping', () => {
     const report = await sampleMapping([{ host: '127.0.0.1', port: servers[0]?.address().port ?? 1 }, { host: '127.0.0.1', port: 9 }], AbortSignal.timeout(5_000))
     assert.equal(report.samples.length, 1)
     assert.equal(report.mapping, 'unknown')
+  })
+})
+
+describe('otherStunAddress', () => {
+  it('names the next bound IPv4 address on the other of the two ports', () => {
+    const other = otherStunAddress(['11.0.113.10', '11.0.113.11'], 3478)
+    assert.deepEqual(other({ address: '11.0.113.10', port: 3478 }), { address: '11.0.113.11', port: 3479, family: 'IPv4' })
+    assert.deepEqual(other({ address: '11.0.113.11', port: 3479 }), { address: '11.0.113.10', port: 3478, family: 'IPv4' })
+  })
+  it('names none with one address, a wildcard, or a socket it does not know', () => {
+    assert.equal(otherStunAddress(['11.0.113.10'], 3478)({ address: '11.0.113.10', port: 3478 }), undefined)
+    assert.equal(otherStunAddress(['0.0.0.0', '11.0.113.10'], 3478)({ address: '0.0.0.0', port: 3478 }), undefined)
+    assert.equal(otherStunAddress(['11.0.113.10', '11.0.113.11'], 3478)({ address: '11.0.113.12', port: 3478 }), undefined)
+  })
+})
+
+describe('sampleMapping with OTHER-ADDRESS', () => {
+  const servers: StunServer[] = []
+  after(async () => { for (const srv of servers) await srv.stop() })
+  it('a client told one address of a two-address server samples both, on both ports', async (t) => {
+    // 127.0.0.1 and 127.0.0.2 are both local on Linux loopback: one server node with two addresses.
+    const hosts = ['127.0.0.1', '127.0.0.2']
+    const first = createStunServer({ host: hosts, port: 0 })
+    await first.start()
+    servers.push(first)
+    const port = first.address().port
+    await first.stop()
+    servers.length = 0
+    for (const p of [port, port + STUN_SECOND_PORT_OFFSET]) {
+      const srv = createStunServer({ host: hosts, port: p, otherAddress: otherStunAddress(hosts, port) })
+      await srv.start()
+      servers.push(srv)
+    }
+    const report = await sampleMapping(mappingEndpoints([`127.0.0.1:${port}`]), AbortSignal.timeout(10_000))
+    t.diagnostic(JSON.stringify(report))
+    assert.deepEqual(report.samples.map((x) => x.server).sort(), [`127.0.0.1:${port}`, `127.0.0.1:${port + 1}`, `127.0.0.2:${port}`, `127.0.0.2:${port + 1}`].sort())
+    assert.equal(report.mapping, 'consistent')
+  })
+  it(`learns at most ${MAX_LEARNED_STUN_HOSTS} hosts from OTHER-ADDRESS, whatever the servers name`, async () => {
+    // A server that names a new host in every answer (127.0.0.1 → .2 → .3 …): the client stops after the bound.
+    const hosts = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']
+    const srv = createStunServer({ host: hosts, port: 0 })
+    await srv.start()
+    const port = srv.address().port
+    await srv.stop()
+    const chain = createStunServer({ host: hosts, port, otherAddress: (local) => ({ address: hosts[hosts.indexOf(local.address) + 1] ?? '127.0.0.9', port, family: 'IPv4' }) })
+    await chain.start()
+    servers.push(chain)
+    const report = await sampleMapping([{ host: '127.0.0.1', port }], AbortSignal.timeout(10_000))
+    assert.equal(new Set(report.samples.map((x) => x.server.split(':')[0])).size, 1 + MAX_LEARNED_STUN_HOSTS, JSON.stringify(report.samples))
   })
 })

@@ -105,6 +105,7 @@ describe('STUN codec (RFC 5389)', () => {
       transactionId: fc.uint8Array({ minLength: 12, maxLength: 12 }),
       xorMappedAddress: fc.option(address, { nil: undefined }),
       mappedAddress: fc.option(address, { nil: undefined }),
+      otherAddress: fc.option(address, { nil: undefined }),
       software: fc.option(fc.string({ maxLength: 100 }), { nil: undefined }),
       errorCode: fc.option(fc.record({ code: fc.integer({ min: 300, max: 699 }), reason: fc.string({ maxLength: 60 }) }), { nil: undefined }),
       unknownAttributes: fc.option(fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 9 }), { nil: undefined }),
@@ -126,6 +127,7 @@ describe('STUN codec (RFC 5389)', () => {
       assert.equal(back.xorMappedAddress?.family, msg.xorMappedAddress?.family)
       if (msg.xorMappedAddress?.family === 'IPv4') assert.equal(back.xorMappedAddress?.address, msg.xorMappedAddress.address)
       if (msg.mappedAddress?.family === 'IPv4') assert.equal(back.mappedAddress?.address, msg.mappedAddress.address)
+      if (msg.otherAddress?.family === 'IPv4') assert.deepEqual(back.otherAddress, { ...msg.otherAddress })
       // IPv6 text is canonicalised (RFC 5952), so compare by re-encoding.
       assert.deepEqual(encodeStunMessage({ ...msg, ...back }), wire)
     }), { numRuns: 500, interruptAfterTimeLimit: 3000 })
@@ -383,6 +385,29 @@ describe('STUN server and client on 127.0.0.1', () => {
     t.diagnostic(`response/request bytes: ${ratios.join('; ')} (before: a 420 was 56/24 = 2.33)`)
   })
 
+  it('adds OTHER-ADDRESS (RFC 5780 §7.4) only where the answer stays within the bound: to an IPv4 header-only request (44/20 bytes), not to an IPv6 one', async (t) => {
+    const v6ok = await ipv6Loopback()
+    const other = { address: '127.0.0.2', port: 3479, family: 'IPv4' as const }
+    const server = await startServer({ host: v6ok ? ['127.0.0.1', '::1'] : '127.0.0.1', port: 0, otherAddress: () => other })
+    const { port } = server.address()
+    const v4 = await stunBinding({ host: '127.0.0.1', port }, { timeout: 2000 })
+    assert.deepEqual(v4.other, other)
+    const socket = await boundSocket('udp4')
+    try {
+      const answer = once(socket, 'message')
+      socket.send(encodeStunMessage({ method: STUN_METHOD_BINDING, messageClass: 'request', transactionId: createTransactionId(), fingerprint: false }), port, '127.0.0.1')
+      const [datagram] = await answer as [Buffer]
+      assert.equal(datagram.length, 44)
+      assert.deepEqual(decodeStunMessage(datagram).otherAddress, other)
+    } finally {
+      await closeSocket(socket)
+    }
+    if (v6ok) {
+      const v6 = await stunBinding({ host: '::1', port }, { timeout: 2000 })
+      assert.equal(v6.other, undefined, 'an IPv6 answer with OTHER-ADDRESS would be 56 bytes to a 20-byte request')
+    } else t.diagnostic('no IPv6 loopback: IPv6 case skipped')
+  })
+
   it('binds every address of a list on one port; a node defaults to its listen IPs', async (t) => {
     assert.deepEqual(stunHostsForListen(['/ip4/127.0.0.1/tcp/4001', '/ip4/127.0.0.1/tcp/4002/ws']), ['127.0.0.1'])
     assert.deepEqual(stunHostsForListen(['/ip4/0.0.0.0/tcp/4001', '/ip6/::/tcp/4001']), ['0.0.0.0', '::'])
@@ -491,7 +516,7 @@ describe('STUN client against scripted servers', () => {
 })
 
 describe('STUN interop: WebRTC ICE (libjuice through node-datachannel)', () => {
-  it('gathers a server-reflexive candidate from the Umbra STUN server', async (t) => {
+  it('gathers a server-reflexive candidate from the Umbra STUN server (its answers carry OTHER-ADDRESS, as a two-address server\'s do)', async (t) => {
     let ndc: typeof import('node-datachannel')
     try {
       ndc = await import('node-datachannel')
@@ -499,7 +524,7 @@ describe('STUN interop: WebRTC ICE (libjuice through node-datachannel)', () => {
       t.skip('node-datachannel is not installed')
       return
     }
-    const server = await startServer({ host: '127.0.0.1', port: 0 })
+    const server = await startServer({ host: '127.0.0.1', port: 0, otherAddress: () => ({ address: '127.0.0.2', port: 3479, family: 'IPv4' }) })
     const { port } = server.address()
     const pc = new ndc.PeerConnection('umbra-stun-interop', { iceServers: [`stun:127.0.0.1:${port}`] })
     const srflx = new Promise<string>((resolve) => {

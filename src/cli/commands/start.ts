@@ -37,6 +37,8 @@ export interface StartFlags {
   pubsubCentral?: string
   /** `--mixnet-rate-scale`: multiplies the preset's Poisson rates (tests). */
   mixnetRateScale?: number
+  /** `--mix-link-port`: TCP port of a server's packet links, `false` for `off`. @default the node's (0, a free port) */
+  mixLinkPort?: number | false
   /** `--stun-port`: UDP port of a server's STUN server, `false` for `off`. @default the node's (3478) */
   stunPort?: number | false
   /** `--stun-server`: `host:port` STUN servers of a client's ICE. @default the node's (each bootstrap host, port 3478) */
@@ -139,8 +141,9 @@ export async function runStart (flags: StartFlags): Promise<number> {
     if (flags.role != null) init.role = flags.role
     if (flags.client === true) init.role = 'client'
     if (flags.importKey != null) await importWalletKey(dataDir, flags.importKey, init.role ?? DEFAULT_ROLE, passphrase)
-    if (flags.mixnetPreset != null || flags.mixnetThreads != null || flags.mixnetEpoch != null || flags.mixnetRateScale != null) {
+    if (flags.mixnetPreset != null || flags.mixnetThreads != null || flags.mixnetEpoch != null || flags.mixnetRateScale != null || flags.mixLinkPort != null) {
       init.mixnet = {
+        ...(flags.mixLinkPort != null ? { linkPort: flags.mixLinkPort } : {}),
         ...(flags.mixnetPreset != null ? { preset: flags.mixnetPreset } : {}),
         ...(flags.mixnetThreads != null ? { threads: flags.mixnetThreads } : {}),
         ...(flags.mixnetEpoch != null ? { epochMs: flags.mixnetEpoch } : {}),

@@ -17,6 +17,7 @@ export interface MixDescriptor {
   onionKeys: Uint8Array<ArrayBuffer>[]
   withdrawn: boolean
   signature: Uint8Array<ArrayBuffer>
+  linkPort: number
 }
 
 export const MixDescriptor: {
@@ -94,6 +95,11 @@ export const MixDescriptor: {
           w.bytes(obj.signature)
         }
 
+        if ((obj.linkPort != null && obj.linkPort !== 0)) {
+          w.uint32(96)
+          w.uint32(obj.linkPort)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -109,7 +115,8 @@ export const MixDescriptor: {
           onionEpochs: [],
           onionKeys: [],
           withdrawn: false,
-          signature: uint8ArrayAlloc(0)
+          signature: uint8ArrayAlloc(0),
+          linkPort: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -172,6 +179,10 @@ export const MixDescriptor: {
             }
             case 11: {
               obj.signature = reader.bytes()
+              break
+            }
+            case 12: {
+              obj.linkPort = reader.uint32()
               break
             }
             default: {
@@ -296,6 +307,13 @@ export const MixDescriptor: {
               }
               break
             }
+            case 12: {
+              yield {
+                field: `${prefix}.linkPort`,
+                value: reader.uint32()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -307,6 +325,7 @@ export const MixDescriptor: {
 
     return _codec
   }
+
 
 
 
@@ -342,6 +361,7 @@ export interface MixDescriptorSignable {
   onionEpochs: number[]
   onionKeys: Uint8Array<ArrayBuffer>[]
   withdrawn: boolean
+  linkPort: number
 }
 
 export const MixDescriptorSignable: {
@@ -419,6 +439,11 @@ export const MixDescriptorSignable: {
           w.bool(obj.withdrawn)
         }
 
+        if ((obj.linkPort != null && obj.linkPort !== 0)) {
+          w.uint32(96)
+          w.uint32(obj.linkPort)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -434,7 +459,8 @@ export const MixDescriptorSignable: {
           roles: 0,
           onionEpochs: [],
           onionKeys: [],
-          withdrawn: false
+          withdrawn: false,
+          linkPort: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -497,6 +523,10 @@ export const MixDescriptorSignable: {
             }
             case 11: {
               obj.withdrawn = reader.bool()
+              break
+            }
+            case 12: {
+              obj.linkPort = reader.uint32()
               break
             }
             default: {
@@ -621,6 +651,13 @@ export const MixDescriptorSignable: {
               }
               break
             }
+            case 12: {
+              yield {
+                field: `${prefix}.linkPort`,
+                value: reader.uint32()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -632,6 +669,7 @@ export const MixDescriptorSignable: {
 
     return _codec
   }
+
 
 
 

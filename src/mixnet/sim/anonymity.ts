@@ -5,8 +5,9 @@
  * preset's exponential per-hop delays (`expDraw`, whole ms, clamped to
  * MAX_HOP_DELAY_MS), its loop and drop cover rates for every node (clients
  * and mixes, as `scheduleCover` runs on both), paths from a
- * {@link PathSelector} (today's: uniform over the mixes, see ./paths.ts),
- * and gateways chosen uniformly. Clients also send real messages at a
+ * {@link PathSelector} (by default the node's: layers per epoch and a guard
+ * sample per node, from src/mixnet/topology.ts, see ./paths.ts), and
+ * gateways chosen uniformly. Clients also send real messages at a
  * Poisson rate (the traffic load).
  *
  * {@link analyseTrace} then plays a global passive observer who sees every
@@ -42,7 +43,7 @@
  */
 import { MAX_HOP_DELAY_MS } from '../constants.ts'
 import { expDraw } from '../mixnet-service.ts'
-import { uniformPathSelector, type PathSelector } from './paths.ts'
+import { layeredPathSelector, type PathSelector } from './paths.ts'
 import type { PresetParameters } from '../types.ts'
 
 const MS_PER_S = 1000
@@ -77,7 +78,7 @@ export interface SimulationInit {
   windowMs?: number
   /** Seed of the simulation's random numbers (not cryptographic: reproducible tables). @default 1 */
   seed?: number
-  /** Path selection. @default uniformPathSelector(mixes): today's rule */
+  /** Path selection. @default layeredPathSelector({ mixes, seed }): the node's rule (layers and guards) */
   select?: PathSelector
 }
 
@@ -99,8 +100,8 @@ export interface Trace {
   /** When it was sent, ms of simulated time. */
   time: Float64Array
   length: number
-  /** Real messages sent in the measured window: the index of their last transmission (last mix → gateway) and their sender. */
-  targets: Array<{ last: number, sender: number }>
+  /** Real messages sent in the measured window: the index of their last transmission (last mix → gateway), their sender and their first hop. */
+  targets: Array<{ last: number, sender: number, first: number }>
   /** Mean delay per hop (ms) and cover rate of each mix (packets/s) the run used. */
   meanDelayMs: number
   mixCoverRate: number
@@ -116,6 +117,16 @@ export interface AnonymityResult {
   targets: number
   /** Upper bound: log2 of the number of possible senders (clients and mixes), bits. */
   maxBits: number
+  /**
+   * Per sender: the share of senders (among those with a target analysed)
+   * whom the observer named in at least half of their analysed messages.
+   * With guards this splits by guard (a hostile guard for weeks or never).
+   */
+  clientsNamed: number
+  /** Share of the targets whose first hop was hostile. */
+  hostileFirst: number
+  /** Probability of naming the sender of a target whose first hop was hostile; NaN when there was none. */
+  namedHostileFirst: number
 }
 
 /** A small seeded generator (mulberry32): simulation only, never for keys. */
@@ -206,7 +217,7 @@ export function simulate (init: SimulationInit): Trace {
   const uniform = seeded(init.seed ?? 1)
   const u01 = (): number => 1 - uniform() // (0, 1]
   const random = (n: number): number => Math.floor(uniform() * n)
-  const select = init.select ?? uniformPathSelector(mixes)
+  const select = init.select ?? layeredPathSelector({ mixes, seed: init.seed })
   const mean = preset.meanDelayMs
   const warmupMs = Math.max(MIN_WARMUP_MS, 30 * mean)
   const sendEnd = warmupMs + windowMs
@@ -234,8 +245,8 @@ export function simulate (init: SimulationInit): Trace {
   }
 
   /** One packet from `sender` through `path` to `gateway`; `target` marks a measured real message. */
-  const send = (t: number, sender: number, gateway: number, target: boolean): void => {
-    const path = select({ sender, gateway, hops }, random)
+  const send = (t: number, sender: number, gateway: number, target: boolean, loop = false): void => {
+    const path = select({ sender, gateway, hops, timeMs: t, loop }, random)
     let last = record(t, sender, path[0] as number, -1)
     if (target) pendingTargets++
     const arrive = (at: number, h: number): void => {
@@ -246,7 +257,7 @@ export function simulate (init: SimulationInit): Trace {
         last = record(departAt, mix, next, last)
         held[mix] = (held[mix] as number) - 1
         if (h + 1 < path.length) arrive(departAt, h + 1)
-        else if (target) { targets.push({ last, sender }); pendingTargets-- }
+        else if (target) { targets.push({ last, sender, first: path[0] as number }); pendingTargets-- }
       })
     }
     arrive(t, 0)
@@ -263,7 +274,7 @@ export function simulate (init: SimulationInit): Trace {
     next(0)
   }
   for (let n = 0; n < nodes; n++) {
-    stream(n, preset.loopRate, (t) => { send(t, n, replyGateway[n] as number, false) })
+    stream(n, preset.loopRate, (t) => { send(t, n, replyGateway[n] as number, false, true) })
     stream(n, preset.dropRate, (t) => { send(t, n, otherMix(n), false) })
     if (n >= mixes) {
       stream(n, messageRate, (t) => {
@@ -313,7 +324,7 @@ export function analyseTrace (trace: Trace, options: AnalyseOptions = {}): Anony
   const every = trace.targets
   const count = Math.min(every.length, options.maxTargets ?? DEFAULT_TARGETS)
   const maxBits = Math.log2(nodes)
-  if (count === 0) return { entropyBits: 0, named: 0, targets: 0, maxBits }
+  if (count === 0) return { entropyBits: 0, named: 0, targets: 0, maxBits, clientsNamed: 0, hostileFirst: 0, namedHostileFirst: Number.NaN }
   const exactAll = trace.meanDelayMs <= 0
   const mu = exactAll ? 0 : 1 / trace.meanDelayMs // per ms
   const lambda = trace.mixCoverRate / MS_PER_S // per ms
@@ -322,6 +333,10 @@ export function analyseTrace (trace: Trace, options: AnalyseOptions = {}): Anony
   const senders = new Float64Array(nodes)
   let entropySum = 0
   let namedSum = 0
+  let hostileFirstCount = 0
+  let namedHostileFirstSum = 0
+  /** Per sender: [targets analysed, named sum]. */
+  const perSender = new Map<number, [number, number]>()
   for (let n = 0; n < count; n++) {
     const target = every[Math.floor(n * every.length / count)] as Trace['targets'][number]
     acc.fill(0)
@@ -371,10 +386,24 @@ export function analyseTrace (trace: Trace, options: AnalyseOptions = {}): Anony
     const truth = (senders[target.sender] as number) / total
     let ties = 0
     if (truth >= best * (1 - 1e-9)) for (let i = 0; i < nodes; i++) if ((senders[i] as number) / total >= best * (1 - 1e-9)) ties++
+    const named = ties > 0 ? 1 / ties : 0
     entropySum += h
-    namedSum += ties > 0 ? 1 / ties : 0
+    namedSum += named
+    if (hostile[target.first] === 1) { hostileFirstCount++; namedHostileFirstSum += named }
+    const s = perSender.get(target.sender) ?? [0, 0]
+    perSender.set(target.sender, [s[0] + 1, s[1] + named])
   }
-  return { entropyBits: entropySum / count, named: namedSum / count, targets: count, maxBits }
+  let clientsNamed = 0
+  for (const [n, namedTotal] of perSender.values()) if (namedTotal >= n / 2) clientsNamed++
+  return {
+    entropyBits: entropySum / count,
+    named: namedSum / count,
+    targets: count,
+    maxBits,
+    clientsNamed: clientsNamed / perSender.size,
+    hostileFirst: hostileFirstCount / count,
+    namedHostileFirst: hostileFirstCount === 0 ? Number.NaN : namedHostileFirstSum / hostileFirstCount
+  }
 }
 
 /**

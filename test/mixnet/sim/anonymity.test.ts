@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { PRESETS } from '../../../src/mixnet/mixnet-service.ts'
 import { analyseTrace, hostileMixes, simulate, type Trace } from '../../../src/mixnet/sim/anonymity.ts'
-import { uniformPathSelector } from '../../../src/mixnet/sim/paths.ts'
+import { layeredPathSelector, uniformPathSelector } from '../../../src/mixnet/sim/paths.ts'
+import { assignLayers, nodeKeyHex, primaryGuards } from '../../../src/mixnet/topology.ts'
+import { createHash } from 'node:crypto'
 import { createPoolEntropy, poissonMixEntropy } from '../../../src/mixnet/sim/pool-entropy.ts'
 
 /** Two clients (5, 6) each send one packet into mix 0, which emits them to mixes 1 and 2 (Loopix, Theorem 1 with k = 2 then 1). */
@@ -16,7 +18,7 @@ function twoSenders (): Trace {
     pool: Int32Array.from([0, 0, 2, 1]),
     time: Float64Array.from([0, 1, 5, 6]),
     length: 4,
-    targets: [{ last: 3, sender: 6 }],
+    targets: [{ last: 3, sender: 6, first: 0 }],
     meanDelayMs: 10,
     mixCoverRate: 0
   }
@@ -108,6 +110,58 @@ describe('anonymity simulator (issue 16, item 4)', () => {
     }
     for (const m of [1, 2, 3, 4]) assert.ok(Math.abs(seen[m] - 4500) < 300, `mix ${m} picked ${seen[m]} times of 18,000`)
     assert.throws(() => uniformPathSelector(4)({ sender: 0, gateway: 1, hops: 3 }, random))
+  })
+})
+
+describe('the simulator\'s layered path selection (the node\'s topology.ts)', () => {
+  /** A seeded integer draw in [0, n). */
+  const lcg = (seed: number): (n: number) => number => { let x = seed; return (n) => { x = (x * 1103515245 + 12345) % 2 ** 31; return Math.floor(x / 2 ** 31 * n) } }
+
+  it('starts every path at the sender\'s first primary guard (the second when the gateway is the first) and takes hop i from layer i', () => {
+    const mixes = 30
+    const select = layeredPathSelector({ mixes, seed: 5 })
+    const random = lcg(99)
+    // The selector's simulated keys, as it derives them, to recompute the epoch's layers here.
+    const keys = Array.from({ length: mixes }, (_, i) => ({ nodeKey: new Uint8Array(createHash('sha256').update(`umbra/sim-mix/5/${i}`).digest()), index: i }))
+    const layers = assignLayers(keys, 0).map((l) => new Set(l.map((n) => n.index)))
+    const indexOf = new Map(keys.map((k) => [nodeKeyHex(k.nodeKey), k.index]))
+    let second = 0
+    for (let client = mixes; client < mixes + 50; client++) {
+      for (let gateway = 0; gateway < mixes; gateway += 3) {
+        const path = select({ sender: client, gateway, hops: 3, timeMs: 1000 }, random)
+        const primary = primaryGuards(select.guards(client, random), new Set(indexOf.keys())).map((g) => indexOf.get(g.key))
+        assert.equal(primary.length, 3)
+        const expected = primary[0] === gateway ? primary[1] : primary[0]
+        if (primary[0] === gateway) second++
+        assert.equal(path[0], expected, `client ${client} gateway ${gateway}: first hop ${path[0]}, guards ${primary.join(',')}`)
+        assert.ok(!path.includes(gateway) && new Set(path).size === 3)
+        assert.ok(layers[1]?.has(path[1] as number) && layers[2]?.has(path[2] as number), `hops ${path.join(',')} not in layers 1 and 2`)
+      }
+    }
+    assert.ok(second > 0, 'no gateway was a first guard: the second-guard rule went untested')
+  })
+
+  it('with guards a client has a hostile first hop on all of its messages or on few; with uniform paths almost every client has some', (t) => {
+    const mixes = 20
+    const hostile = hostileMixes(mixes, 0.2)
+    const exposed = (select: ReturnType<typeof uniformPathSelector>): number => {
+      const random = lcg(7)
+      let clients = 0
+      for (let client = mixes; client < mixes + 200; client++) {
+        let any = false
+        for (let m = 0; m < 20; m++) {
+          const path = select({ sender: client, gateway: random(mixes), hops: 3 }, random)
+          if (hostile[path[0] as number] === 1) any = true
+        }
+        if (any) clients++
+      }
+      return clients / 200
+    }
+    const layered = exposed(layeredPathSelector({ mixes }))
+    const uniform = exposed(uniformPathSelector(mixes))
+    t.diagnostic(`20 mixes, 20 % hostile, 200 clients × 20 messages: clients with a hostile first hop on some message: guards ${layered.toFixed(2)}, uniform ${uniform.toFixed(2)}`)
+    assert.ok(layered < 0.45, `guards: ${layered}`)
+    assert.ok(uniform > 0.9, `uniform: ${uniform}`)
   })
 })
 
