@@ -32,6 +32,8 @@ export interface BenchOptions {
   concurrency: number
   /** Length of the idle window (bandwidth, CPU without load), s (`--idle`). */
   idleS: number
+  /** Each load phase (pseudonyms, messages, puts, gets) starts no new operation after this many seconds; the rest count as `not-started` failures, s (`--phase-limit`). */
+  phaseLimitS: number
   /** After this many seconds from the start of the directory wait, the bench measures the load anyway, s (`--converge-timeout`). */
   convergeTimeoutS: number
   /** The whole run ends (children killed, partial table printed) after this many seconds, s (`--limit`). */
@@ -41,7 +43,7 @@ export interface BenchOptions {
 }
 
 /** Usage line printed with a bad argument. */
-export const USAGE = 'usage: node bench/processes.ts [--nodes 100] [--servers <n>] [--preset balanced|none|strong] [--messages 1000] [--gets 1000] [--batch 10] [--concurrency 8] [--idle 30] [--converge-timeout 180] [--limit 1500] [--seed 1]'
+export const USAGE = 'usage: node bench/processes.ts [--nodes 100] [--servers <n>] [--preset balanced|none|strong] [--messages 1000] [--gets 1000] [--batch 10] [--concurrency 8] [--idle 30] [--converge-timeout 180] [--phase-limit 300] [--limit 2400] [--seed 1]'
 
 /**
  * Parses the bench's command line (`process.argv.slice(2)`).
@@ -62,6 +64,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
       concurrency: { type: 'string' },
       idle: { type: 'string' },
       'converge-timeout': { type: 'string' },
+      'phase-limit': { type: 'string' },
       limit: { type: 'string' },
       seed: { type: 'string' }
     }
@@ -86,7 +89,8 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
     concurrency: int('concurrency', values.concurrency, 8, 1, 256),
     idleS: int('idle', values.idle, 30, 0, 3600),
     convergeTimeoutS: int('converge-timeout', values['converge-timeout'], 180, 1, 3600),
-    limitS: int('limit', values.limit, 1500, 10, 86_400),
+    phaseLimitS: int('phase-limit', values['phase-limit'], 300, 1, 86_400),
+    limitS: int('limit', values.limit, 2400, 10, 86_400),
     seed: int('seed', values.seed, 1, 0, 2 ** 31 - 1)
   }
 }
@@ -288,6 +292,8 @@ export function formatResult (r: BenchResult): string {
     lines.push(`| share converged ${CONVERGENCE_TARGET_S} s after first spawn | ${pctOf(c.shareAtTarget)} |`)
     lines.push(`| share converged ${CONVERGENCE_TARGET_S} s after last ready | ${pctOf(c.shareAtTargetAfterReady)} |`)
   }
+  if (r.puts != null) lines.push(`| DHT puts | ${rate(r.puts)}, p50 / p99 ${ms(percentile(r.puts.latenciesMs, 0.5))} / ${ms(percentile(r.puts.latenciesMs, 0.99))} ms${errorsOf(r.puts)} |`)
+  if (r.gets != null) lines.push(`| DHT gets (fresh, from another node) | ${rate(r.gets)}, p50 / p99 ${ms(percentile(r.gets.latenciesMs, 0.5))} / ${ms(percentile(r.gets.latenciesMs, 0.99))} ms${errorsOf(r.gets)} |`)
   if (r.pseudonyms != null) lines.push(`| pseudonyms created (recipients) | ${r.pseudonyms.created} in ${r.pseudonyms.seconds.toFixed(1)} s |`)
   if (r.messages != null) {
     const m = r.messages
@@ -295,11 +301,9 @@ export function formatResult (r: BenchResult): string {
     lines.push(`| … send → delivery p50 / p99, ms | ${ms(percentile(m.latenciesMs, 0.5))} / ${ms(percentile(m.latenciesMs, 0.99))} |`)
     lines.push(`| … POST answered (stored at gateway) p50 / p99, ms | ${ms(percentile(m.sendLatenciesMs, 0.5))} / ${ms(percentile(m.sendLatenciesMs, 0.99))} |`)
   }
-  if (r.puts != null) lines.push(`| DHT puts | ${rate(r.puts)}, p50 / p99 ${ms(percentile(r.puts.latenciesMs, 0.5))} / ${ms(percentile(r.puts.latenciesMs, 0.99))} ms${errorsOf(r.puts)} |`)
-  if (r.gets != null) lines.push(`| DHT gets (fresh, from another node) | ${rate(r.gets)}, p50 / p99 ${ms(percentile(r.gets.latenciesMs, 0.5))} / ${ms(percentile(r.gets.latenciesMs, 0.99))} ms${errorsOf(r.gets)} |`)
   lines.push(`| load average 1/5/15 min (end) | ${r.loadavg.map((x) => x.toFixed(2)).join(' / ')} |`)
   lines.push(`| bench driver CPU / wall | ${r.driverCpuS.toFixed(1)} s / ${r.wallS.toFixed(0)} s |`)
-  const windows: Array<[string, WindowStats | undefined]> = [['idle', r.idle], ['messages', r.messages?.window], ['DHT puts', r.puts?.window], ['DHT gets', r.gets?.window]]
+  const windows: Array<[string, WindowStats | undefined]> = [['idle', r.idle], ['DHT puts', r.puts?.window], ['DHT gets', r.gets?.window], ['messages', r.messages?.window]]
   const present = windows.filter((w): w is [string, WindowStats] => w[1] != null)
   if (present.length > 0) {
     lines.push('', 'Per node (libp2p_data_transfer_bytes_total "global received"/"global sent" from /metrics; CPU = utime+stime from /proc, share of one core; RSS = VmRSS at the end of the window):', '')

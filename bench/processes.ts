@@ -21,21 +21,25 @@
  *    sent (libp2p_data_transfer_bytes_total "global received"/"global sent"
  *    from /metrics: cover traffic, directory pulls, DHT, identify, ping), CPU
  *    (utime+stime of /proc/<pid>/stat) and RSS (VmRSS);
- * 3. one pseudonym per node (`POST /v1/pseudonyms`), then `--messages`
+ * 3. `--gets` (1,000) DHT puts from random nodes, then a `fresh` get of each
+ *    key from another random node; success = the value put (DHT first: it
+ *    does not need the mix directory, so it is measured even when the
+ *    directory never converged);
+ * 4. one pseudonym per node (`POST /v1/pseudonyms`), then `--messages`
  *    (1,000) anonymous messages between random pairs of distinct nodes
  *    (`POST /v1/messages`, `anonymous: true`, default hops and `wait:
  *    "stored"`), `--concurrency` (8) in flight; delivered = the id is in the
  *    recipient's inbox within DELIVERY_GRACE_MS after the last send; latency
  *    = the recipient's `receivedAt` − the time just before the POST (one
  *    host, one clock);
- * 4. `--gets` (1,000) DHT puts from random nodes, then a `fresh` get of each
- *    key from another random node; success = the value put;
  * each load phase also as a bandwidth/CPU/RSS window; the load average at
  * the end. Prints markdown tables (bench/processes-report.ts).
  *
- * Bounded: after `--limit` (1,500) s the run stops where it is and prints
+ * Bounded: after `--limit` (2,400) s the run stops where it is and prints
  * what it measured; `--converge-timeout` (180) s after the last ready line
- * it stops waiting for convergence and measures anyway. Every child is
+ * it stops waiting for convergence and measures anyway; each load phase
+ * starts no new operation after `--phase-limit` (300) s (the rest count as
+ * `not-started` failures), since a failing send waits up to 55 s. Every child is
  * stopped on exit (SIGTERM, SIGKILL after 5 s), also on SIGINT/SIGTERM and on
  * failure, and the children stop by themselves when this process dies (their
  * stdin closes: `--stop-on-stdin-close`). The temporary directory is removed.
@@ -66,7 +70,7 @@ const DELIVERY_GRACE_MS = 60_000
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ; `getconf CLK_TCK` is 100 on Linux x86-64 and arm64). */
 const CLOCK_TICKS_PER_S = 100
 /** Pseudonyms created at once (each publishes a contact record and claims a mailbox). */
-const PSEUDONYM_CONCURRENCY = 4
+const PSEUDONYM_CONCURRENCY = 8
 
 interface BenchNode {
   proc: UmbraProcess
@@ -93,16 +97,35 @@ async function sleep (ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-/** Runs `task(i)` for i in [0, count) with at most `limit` at once; stops taking new ones when `signal` aborts. */
-async function pool (count: number, limit: number, signal: AbortSignal, task: (i: number) => Promise<void>): Promise<void> {
+/**
+ * Runs `task(i)` for i in [0, count) with at most `limit` at once and
+ * resolves with how many it started: it starts no more once `signal` aborts
+ * or `phaseS` seconds passed (tasks already running finish). Prints progress
+ * every tenth of `count`.
+ */
+async function pool (what: string, count: number, limit: number, phaseS: number, signal: AbortSignal, task: (i: number) => Promise<void>): Promise<number> {
+  const stopAt = performance.now() + phaseS * 1000
   let next = 0
+  let done = 0
+  const step = Math.max(1, Math.ceil(count / 10))
   await Promise.all(Array.from({ length: Math.min(limit, count) }, async () => {
-    while (!signal.aborted && next < count) await task(next++)
+    while (!signal.aborted && next < count && performance.now() < stopAt) {
+      await task(next++)
+      if (++done % step === 0) process.stderr.write(`  ${what}: ${done}/${count}\n`)
+    }
   }))
+  if (next < count) process.stderr.write(`  ${what}: ${count - next} not started (${signal.aborted ? 'run stopped' : `phase limit of ${phaseS} s`})\n`)
+  return next
+}
+
+/** Counts the operations a phase never started (phase limit or stop) as failures `not-started`, so shares are of all requested. */
+function notStarted (stats: OpStats, requested: number, started: number): void {
+  stats.attempted = requested
+  for (let k = started; k < requested; k++) countError(stats, 'not-started')
 }
 
 /** A node's counters now (see {@link NodeSample}); missing parts stay undefined. */
-async function sample (node: BenchNode, signal: AbortSignal): Promise<NodeSample> {
+async function sample (node: BenchNode): Promise<NodeSample> {
   const out: NodeSample = { role: node.proc.role }
   const pid = node.proc.pid
   if (pid != null && node.proc.running) {
@@ -119,7 +142,8 @@ async function sample (node: BenchNode, signal: AbortSignal): Promise<NodeSample
   try {
     const res = await fetch(`${node.proc.id.api}/metrics`, {
       headers: { authorization: `Bearer ${node.proc.id.token}` },
-      signal: AbortSignal.any([signal, AbortSignal.timeout(POLL_TIMEOUT_MS)])
+      // Not the run's signal: the last window of a stopped run is still sampled.
+      signal: AbortSignal.timeout(POLL_TIMEOUT_MS)
     })
     const text = await res.text()
     const read = (label: string): number | undefined => {
@@ -134,9 +158,9 @@ async function sample (node: BenchNode, signal: AbortSignal): Promise<NodeSample
   return out
 }
 
-async function sampleAll (nodes: BenchNode[], signal: AbortSignal): Promise<{ at: number, samples: NodeSample[] }> {
+async function sampleAll (nodes: BenchNode[]): Promise<{ at: number, samples: NodeSample[] }> {
   const at = performance.now()
-  return { at, samples: await Promise.all(nodes.map(async (n) => await sample(n, signal))) }
+  return { at, samples: await Promise.all(nodes.map(async (n) => await sample(n))) }
 }
 
 /** Runs the whole bench; resolves with what it measured (partial when `signal` aborted or a phase failed). */
@@ -213,19 +237,73 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
 
     // 2. Idle window.
     if (o.idleS > 0) {
-      const a = await sampleAll(nodes, signal)
+      const a = await sampleAll(nodes)
       await sleep(o.idleS * 1000, signal)
       if (signal.aborted) return result
-      const b = await sampleAll(nodes, signal)
+      const b = await sampleAll(nodes)
       result.idle = windowStats(a.samples, b.samples, (b.at - a.at) / 1000)
       process.stderr.write(`  idle window done (${o.idleS} s)\n`)
     }
 
-    // 3. Pseudonyms, then anonymous messages between random distinct pairs.
+    // 3. DHT puts from random nodes, then a fresh get of each key from another random node.
+    if (o.gets > 0) {
+      const run = `${o.seed}-${Date.now().toString(36)}`
+      const puts: OpStats = emptyStats()
+      result.puts = puts
+      const stored: Array<{ key: string, value: string, from: number } | undefined> = new Array(o.gets).fill(undefined)
+      let a = await sampleAll(nodes)
+      const putsStarted = await pool('puts', o.gets, o.concurrency, o.phaseLimitS, signal, async (i) => {
+        const from = pick(o.nodes)
+        const key = `bench-processes/${run}/${i}`
+        const value = `value ${i} of run ${run}`
+        const t = performance.now()
+        try {
+          await (nodes[from]?.api as ApiClient).put(key, value, { signal })
+          puts.ok++
+          puts.latenciesMs.push(performance.now() - t)
+          stored[i] = { key, value, from }
+        } catch (err) {
+          countError(puts, codeOf(err))
+        }
+      })
+      notStarted(puts, o.gets, putsStarted)
+      let b = await sampleAll(nodes)
+      puts.window = windowStats(a.samples, b.samples, (b.at - a.at) / 1000)
+      if (signal.aborted) return result
+
+      const gets: OpStats = emptyStats()
+      result.gets = gets
+      a = b
+      const getsStarted = await pool('gets', o.gets, o.concurrency, o.phaseLimitS, signal, async (i) => {
+        const record = stored[i]
+        // A key whose put failed is asked for anyway: its get counts as a failure ("put-failed"), so the share is of all 1,000.
+        if (record == null) { countError(gets, 'put-failed'); return }
+        let from = pick(o.nodes - 1)
+        if (from >= record.from) from++
+        const t = performance.now()
+        try {
+          const got = await (nodes[from]?.api as ApiClient).get(record.key, { fresh: true, signal })
+          if (got == null) countError(gets, 'UMBRA_ERR_NOT_FOUND')
+          else if (got.value !== record.value) countError(gets, 'wrong-value')
+          else {
+            gets.ok++
+            gets.latenciesMs.push(performance.now() - t)
+          }
+        } catch (err) {
+          countError(gets, codeOf(err))
+        }
+      })
+      notStarted(gets, o.gets, getsStarted)
+      b = await sampleAll(nodes)
+      gets.window = windowStats(a.samples, b.samples, (b.at - a.at) / 1000)
+      if (signal.aborted) return result
+    }
+
+    // 4. Pseudonyms, then anonymous messages between random distinct pairs.
     if (o.messages > 0) {
       const pseudonymStart = performance.now()
       const pseudonyms: Array<string | undefined> = new Array(o.nodes).fill(undefined)
-      await pool(o.nodes, PSEUDONYM_CONCURRENCY, signal, async (i) => {
+      await pool('pseudonyms', o.nodes, PSEUDONYM_CONCURRENCY, o.phaseLimitS, signal, async (i) => {
         try {
           pseudonyms[i] = (await nodes[i]?.api?.createPseudonym({ label: 'bench', signal }))?.key
         } catch (err) {
@@ -240,13 +318,12 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
       const stats: OpStats & { sendLatenciesMs: number[] } = { ...emptyStats(), sendLatenciesMs: [] }
       result.messages = stats
       const pending = new Map<string, { to: number, sentAt: number }>()
-      const a = await sampleAll(nodes, signal)
-      await pool(o.messages, o.concurrency, signal, async (i) => {
+      const a = await sampleAll(nodes)
+      const sent = await pool('messages sent', o.messages, o.concurrency, o.phaseLimitS, signal, async (i) => {
         const to = recipients[pick(recipients.length)] as number
         let from = pick(o.nodes - 1)
         if (from >= to) from++
         const key = pseudonyms[to] as string
-        stats.attempted++
         const sentAt = Date.now()
         const t = performance.now()
         try {
@@ -256,8 +333,8 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
         } catch (err) {
           countError(stats, codeOf(err))
         }
-        if (stats.attempted % 100 === 0) process.stderr.write(`  ${stats.attempted}/${o.messages} messages sent at ${sinceStart().toFixed(1)} s\n`)
       })
+      notStarted(stats, o.messages, sent)
       const graceEnd = performance.now() + DELIVERY_GRACE_MS
       while (pending.size > 0 && !signal.aborted) {
         const byRecipient = new Set([...pending.values()].map((p) => p.to))
@@ -278,66 +355,11 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
         await sleep(1000, signal)
       }
       for (let k = 0; k < pending.size; k++) countError(stats, 'not-delivered')
-      const b = await sampleAll(nodes, signal)
+      const b = await sampleAll(nodes)
       stats.window = windowStats(a.samples, b.samples, (b.at - a.at) / 1000)
       process.stderr.write(`  messages: ${stats.ok}/${stats.attempted} delivered\n`)
-      if (signal.aborted) return result
     }
 
-    // 4. DHT puts from random nodes, then a fresh get of each key from another random node.
-    if (o.gets > 0) {
-      const run = `${o.seed}-${Date.now().toString(36)}`
-      const puts: OpStats = emptyStats()
-      result.puts = puts
-      const stored: Array<{ key: string, value: string, from: number } | undefined> = new Array(o.gets).fill(undefined)
-      let a = await sampleAll(nodes, signal)
-      await pool(o.gets, o.concurrency, signal, async (i) => {
-        const from = pick(o.nodes)
-        const key = `bench-processes/${run}/${i}`
-        const value = `value ${i} of run ${run}`
-        puts.attempted++
-        const t = performance.now()
-        try {
-          await (nodes[from]?.api as ApiClient).put(key, value, { signal })
-          puts.ok++
-          puts.latenciesMs.push(performance.now() - t)
-          stored[i] = { key, value, from }
-        } catch (err) {
-          countError(puts, codeOf(err))
-        }
-        if (puts.attempted % 200 === 0) process.stderr.write(`  ${puts.attempted}/${o.gets} puts at ${sinceStart().toFixed(1)} s\n`)
-      })
-      let b = await sampleAll(nodes, signal)
-      puts.window = windowStats(a.samples, b.samples, (b.at - a.at) / 1000)
-      if (signal.aborted) return result
-
-      const gets: OpStats = emptyStats()
-      result.gets = gets
-      a = b
-      await pool(o.gets, o.concurrency, signal, async (i) => {
-        gets.attempted++
-        const record = stored[i]
-        // A key whose put failed is asked for anyway: its get counts as a failure ("put-failed"), so the share is of all 1,000.
-        if (record == null) { countError(gets, 'put-failed'); return }
-        let from = pick(o.nodes - 1)
-        if (from >= record.from) from++
-        const t = performance.now()
-        try {
-          const got = await (nodes[from]?.api as ApiClient).get(record.key, { fresh: true, signal })
-          if (got == null) countError(gets, 'UMBRA_ERR_NOT_FOUND')
-          else if (got.value !== record.value) countError(gets, 'wrong-value')
-          else {
-            gets.ok++
-            gets.latenciesMs.push(performance.now() - t)
-          }
-        } catch (err) {
-          countError(gets, codeOf(err))
-        }
-        if (gets.attempted % 200 === 0) process.stderr.write(`  ${gets.attempted}/${o.gets} gets at ${sinceStart().toFixed(1)} s\n`)
-      })
-      b = await sampleAll(nodes, signal)
-      gets.window = windowStats(a.samples, b.samples, (b.at - a.at) / 1000)
-    }
     return result
   } catch (err) {
     result.aborted = `${codeOf(err)}: ${(err as Error).message.split('\n')[0]?.slice(0, 300)}`
