@@ -242,6 +242,8 @@ export interface BenchResult {
   readyS?: number
   /** Nodes that started. */
   started: number
+  /** Nodes that did not print their ready line in time (left out of the rest of the run), with the reason. */
+  startFailures?: string[]
   convergence?: ConvergenceSummary
   idle?: WindowStats
   /** Pseudonyms created (one per node that can be a recipient) and how long it took, s. */
@@ -283,11 +285,11 @@ export function formatResult (r: BenchResult): string {
   lines.push(`${o.nodes} processes (${o.servers} servers, ${o.nodes - o.servers} clients), preset ${o.preset}, started in batches of ${o.batch}; ${o.messages} messages, ${o.gets} puts + gets, ${o.concurrency} in flight; seed ${o.seed}`)
   if (r.aborted != null) lines.push(`ENDED EARLY: ${r.aborted}`)
   lines.push('', '| measure | value |', '|---|---|')
-  lines.push(`| nodes started | ${r.started}/${o.nodes} |`)
+  lines.push(`| nodes started | ${r.started}/${o.nodes}${r.startFailures == null ? '' : ` (${r.startFailures.length} failed, left out; first: ${r.startFailures[0] ?? ''})`} |`)
   lines.push(`| all ready (first spawn → last ready line) | ${sec(r.readyS)} s |`)
   const c = r.convergence
   if (c != null) {
-    lines.push(`| directory converged (every node lists all ${o.servers} mix nodes), from first spawn | ${c.allAtS == null ? 'never' : `${c.allAtS.toFixed(1)} s`} |`)
+    lines.push(`| directory converged (every started node lists every started mix node), from first spawn | ${c.allAtS == null ? 'never' : `${c.allAtS.toFixed(1)} s`} |`)
     if (c.allAtS != null && r.readyS != null) lines.push(`| … from last ready | ${(c.allAtS - r.readyS).toFixed(1)} s |`)
     lines.push(`| share converged ${CONVERGENCE_TARGET_S} s after first spawn | ${pctOf(c.shareAtTarget)} |`)
     lines.push(`| share converged ${CONVERGENCE_TARGET_S} s after last ready | ${pctOf(c.shareAtTargetAfterReady)} |`)

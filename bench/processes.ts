@@ -177,7 +177,8 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
     // Servers: a free STUN port each (several servers on one host cannot all bind 3478), as `umbra testnet` does.
     return new UmbraProcess({ name, dataDir: join(dir, name), role: server ? 'server' : 'client', port: 0, preset: o.preset, cli: CLI, extraArgs: server ? [...common, '--stun-port', '0'] : common })
   })
-  const nodes: BenchNode[] = procs.map((proc) => ({ proc }))
+  // All nodes while starting; then only those that started (a node that failed to start is counted, stopped and left out).
+  let nodes: BenchNode[] = procs.map((proc) => ({ proc }))
   const result: BenchResult = { options: o, started: 0, loadavg: [], driverCpuS: 0, wallS: 0 }
   const polls: ConvergencePoll[] = []
   let serverIds: string[] | undefined
@@ -202,35 +203,43 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
           }))
           const converged = flags.filter(Boolean).length
           polls.push({ atS: sinceStart(), converged })
-          if (converged === o.nodes) convergedAll = true
+          if (converged === nodes.length) convergedAll = true
         }
         await sleep(Math.max(0, CONVERGENCE_POLL_MS - (performance.now() - started)), signal)
       }
     })()
     const start = async (n: BenchNode, bootstrap: string[]): Promise<void> => {
-      const id = await n.proc.start(bootstrap, READY_TIMEOUT_MS)
-      n.api = new ApiClient({ url: id.api, token: id.token })
-      result.started++
+      try {
+        const id = await n.proc.start(bootstrap, READY_TIMEOUT_MS)
+        n.api = new ApiClient({ url: id.api, token: id.token })
+        result.started++
+      } catch (err) {
+        (result.startFailures ??= []).push(`${n.proc.name}: ${(err as Error).message.split('\n')[0]?.slice(0, 200) ?? ''}`)
+        await n.proc.stop('SIGKILL')
+      }
     }
+    const startedServerIds = (): string[] => nodes.slice(0, o.servers).filter((n) => n.api != null).map((n) => n.proc.id.peerId)
     const [first, ...rest] = nodes
     if (first == null) throw new Error('no nodes')
     await start(first, [])
+    if (first.api == null) throw new Error(`server-1 did not start: ${result.startFailures?.[0] ?? ''}`)
     for (let i = 0; i < rest.length && !signal.aborted; i += o.batch) {
       const bootstrap = nodes.slice(0, BOOTSTRAP_SERVERS).filter((n) => n.api != null).flatMap((n) => n.proc.id.addrs)
       await Promise.all(rest.slice(i, i + o.batch).map(async (n) => { await start(n, bootstrap) }))
-      if (i + o.batch >= o.servers - 1 && serverIds == null) serverIds = nodes.slice(0, o.servers).map((n) => n.proc.id.peerId)
+      if (i + o.batch >= o.servers - 1 && serverIds == null) serverIds = startedServerIds()
       process.stderr.write(`  ${result.started}/${o.nodes} ready at ${sinceStart().toFixed(1)} s\n`)
     }
     if (signal.aborted) return result
     result.readyS = sinceStart()
-    serverIds ??= nodes.slice(0, o.servers).map((n) => n.proc.id.peerId)
+    serverIds ??= startedServerIds()
+    nodes = nodes.filter((n) => n.api != null)
 
     // Wait for convergence (bounded), then stop polling.
     const convergeDeadline = performance.now() + o.convergeTimeoutS * 1000
     while (!signal.aborted && !convergedAll && performance.now() < convergeDeadline) await sleep(250, signal)
     convergedAll = true
     await poller
-    result.convergence = convergenceSummary(polls, o.nodes, result.readyS)
+    result.convergence = convergenceSummary(polls, nodes.length, result.readyS)
     const c = result.convergence
     process.stderr.write(`  directory: ${c.allAtS == null ? `not converged after ${o.convergeTimeoutS} s (${(c.shareLast * 100).toFixed(1)} % of nodes)` : `converged at ${c.allAtS.toFixed(1)} s`}\n`)
     if (signal.aborted) return result
@@ -253,7 +262,7 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
       const stored: Array<{ key: string, value: string, from: number } | undefined> = new Array(o.gets).fill(undefined)
       let a = await sampleAll(nodes)
       const putsStarted = await pool('puts', o.gets, o.concurrency, o.phaseLimitS, signal, async (i) => {
-        const from = pick(o.nodes)
+        const from = pick(nodes.length)
         const key = `bench-processes/${run}/${i}`
         const value = `value ${i} of run ${run}`
         const t = performance.now()
@@ -278,7 +287,7 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
         const record = stored[i]
         // A key whose put failed is asked for anyway: its get counts as a failure ("put-failed"), so the share is of all 1,000.
         if (record == null) { countError(gets, 'put-failed'); return }
-        let from = pick(o.nodes - 1)
+        let from = pick(nodes.length - 1)
         if (from >= record.from) from++
         const t = performance.now()
         try {
@@ -302,8 +311,8 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
     // 4. Pseudonyms, then anonymous messages between random distinct pairs.
     if (o.messages > 0) {
       const pseudonymStart = performance.now()
-      const pseudonyms: Array<string | undefined> = new Array(o.nodes).fill(undefined)
-      await pool('pseudonyms', o.nodes, PSEUDONYM_CONCURRENCY, o.phaseLimitS, signal, async (i) => {
+      const pseudonyms: Array<string | undefined> = new Array(nodes.length).fill(undefined)
+      await pool('pseudonyms', nodes.length, PSEUDONYM_CONCURRENCY, o.phaseLimitS, signal, async (i) => {
         try {
           pseudonyms[i] = (await nodes[i]?.api?.createPseudonym({ label: 'bench', signal }))?.key
         } catch (err) {
@@ -321,7 +330,7 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
       const a = await sampleAll(nodes)
       const sent = await pool('messages sent', o.messages, o.concurrency, o.phaseLimitS, signal, async (i) => {
         const to = recipients[pick(recipients.length)] as number
-        let from = pick(o.nodes - 1)
+        let from = pick(nodes.length - 1)
         if (from >= to) from++
         const key = pseudonyms[to] as string
         const sentAt = Date.now()
@@ -367,7 +376,7 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
   } finally {
     convergedAll = true
     if (signal.aborted && result.aborted == null) result.aborted = (signal.reason as Error)?.message ?? 'aborted'
-    if (result.convergence == null && result.started > 0) result.convergence = convergenceSummary(polls, o.nodes, result.readyS ?? sinceStart())
+    if (result.convergence == null && result.started > 0) result.convergence = convergenceSummary(polls, result.started, result.readyS ?? sinceStart())
     const exited = procs.filter((p) => p.pid != null && !p.running).length
     if (exited > 0) result.aborted = `${result.aborted ?? ''}${result.aborted == null ? '' : '; '}${exited} node process(es) exited during the run`
     result.loadavg = loadavg()
