@@ -377,7 +377,8 @@ export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<B
     convergedAll = true
     if (signal.aborted && result.aborted == null) result.aborted = (signal.reason as Error)?.message ?? 'aborted'
     if (result.convergence == null && result.started > 0) result.convergence = convergenceSummary(polls, result.started, result.readyS ?? sinceStart())
-    const exited = procs.filter((p) => p.pid != null && !p.running).length
+    // Nodes that started and then died (a start failure was stopped by the bench and is listed apart).
+    const exited = nodes.filter((n) => n.api != null && !n.proc.running).length
     if (exited > 0) result.aborted = `${result.aborted ?? ''}${result.aborted == null ? '' : '; '}${exited} node process(es) exited during the run`
     result.loadavg = loadavg()
     const cpu = process.cpuUsage(cpuStart)
