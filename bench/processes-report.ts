@@ -95,18 +95,6 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
   }
 }
 
-/** A small seeded PRNG (mulberry32): uniform in [0, 1). Not for cryptography: it only picks bench pairs. */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
 /** The nearest-rank percentile `p` (0 to 1) of `values`; undefined for none. */
 export function percentile (values: number[], p: number): number | undefined {
   if (values.length === 0) return undefined

@@ -49,9 +49,10 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApiClient } from '../src/api/client.ts'
+import { seeded } from '../src/mixnet/sim/anonymity.ts'
 import { stopAllAndClean, UmbraProcess } from '../test/mixnet/process-helpers.ts'
 import {
-  countError, convergenceSummary, emptyStats, formatResult, parseBenchArgs, seededRandom, windowStats,
+  countError, convergenceSummary, emptyStats, formatResult, parseBenchArgs, windowStats,
   type BenchOptions, type BenchResult, type ConvergencePoll, type NodeSample, type OpStats
 } from './processes-report.ts'
 
@@ -167,7 +168,7 @@ async function sampleAll (nodes: BenchNode[]): Promise<{ at: number, samples: No
 export async function runBench (o: BenchOptions, signal: AbortSignal): Promise<BenchResult> {
   const wallStart = performance.now()
   const cpuStart = process.cpuUsage()
-  const random = seededRandom(o.seed)
+  const random = seeded(o.seed)
   const pick = (n: number): number => Math.floor(random() * n)
   const dir = await mkdtemp(join(tmpdir(), 'umbra-bench-processes-'))
   const common = ['--no-pubsub-ip-penalty']

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  convergenceSummary, countError, emptyStats, formatResult, parseBenchArgs, percentile, seededRandom, windowStats,
+  convergenceSummary, countError, emptyStats, formatResult, parseBenchArgs, percentile, windowStats,
   type BenchResult, type NodeSample
 } from '../../bench/processes-report.ts'
 
@@ -39,13 +39,6 @@ describe('bench:processes summary', () => {
     assert.equal(percentile(values, 0.99), 99)
     assert.equal(percentile([7], 0.99), 7)
     assert.equal(percentile([], 0.5), undefined)
-  })
-
-  it('the seeded random pairs repeat for a seed and differ between seeds', () => {
-    const draw = (seed: number): number[] => { const r = seededRandom(seed); return Array.from({ length: 5 }, () => r()) }
-    assert.deepEqual(draw(1), draw(1))
-    assert.notDeepEqual(draw(1), draw(2))
-    assert.ok(draw(3).every((x) => x >= 0 && x < 1))
   })
 
   it('per-node rates by role, leaving out a node that did not answer', () => {
