@@ -129,8 +129,8 @@ export interface AnonymityResult {
   namedHostileFirst: number
 }
 
-/** A small seeded generator (mulberry32): simulation only, never for keys. */
-function seeded (seed: number): () => number {
+/** A small seeded generator (mulberry32): uniform in [0, 1); simulations and benches only, never for keys. */
+export function seeded (seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
