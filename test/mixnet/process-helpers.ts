@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { once } from 'node:events'
-import { createWriteStream, type WriteStream } from 'node:fs'
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -31,16 +31,55 @@ function childEnv (): Record<string, string | undefined> {
   return env
 }
 
-/** A TCP port on 127.0.0.1 nothing listens on (bound, then released). */
-export async function freePort (): Promise<number> {
+/** Lowest port {@link freePort} hands out: above the registered services a test machine may run. */
+const FIXED_PORT_MIN = 20_000
+/** Ports {@link freePort} handed out in this test process, never handed out twice. */
+const handedOut = new Set<number>()
+
+/** The first port of the kernel's ephemeral range (where `listen(0)` and outgoing connections take ports), 32768 if unknown. */
+function ephemeralPortMin (): number {
+  try {
+    const lo = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    return Number.isInteger(lo) && lo > FIXED_PORT_MIN + 1_000 ? lo : 32_768
+  } catch {
+    return 32_768
+  }
+}
+
+/** Whether a TCP listener can bind `port` on 127.0.0.1 right now (bound, then released). */
+async function canListen (port: number): Promise<boolean> {
   const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
+  server.listen(port, '127.0.0.1')
+  try {
+    await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])
+  } catch {
+    return false
+  }
   server.close()
   await once(server, 'close')
-  if (address == null || typeof address === 'string') throw new Error('no TCP port')
-  return address.port
+  return true
+}
+
+/**
+ * A TCP port on 127.0.0.1 nothing listens on, for a node that must keep its
+ * address across restarts. Drawn below the kernel's ephemeral range: every
+ * node binds more ports with port 0 (packet links, WebRTC, STUN clients), and
+ * a port taken from the ephemeral range could be handed by the kernel to one
+ * of those between this call and the node's own listen (a fresh-clone CI run
+ * failed so: EADDRINUSE). Never returns a port twice in one test process.
+ * @throws Error when no port could be bound in 200 draws
+ */
+export async function freePort (): Promise<number> {
+  const max = ephemeralPortMin()
+  for (let i = 0; i < 200; i++) {
+    const port = FIXED_PORT_MIN + Math.floor(Math.random() * (max - FIXED_PORT_MIN))
+    if (handedOut.has(port)) continue
+    if (await canListen(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
+  throw new Error('no free TCP port below the ephemeral range')
 }
 
 /** An error answer of a node's HTTP API, with its `UMBRA_ERR_…` code. */
