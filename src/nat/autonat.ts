@@ -34,6 +34,7 @@ import { isPrivate } from '@libp2p/utils'
 import { isMultiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { AUTONAT_PROTOCOL, AUTONAT_RECHECK_MS } from './constants.ts'
 import { connectionPath } from './path.ts'
+import { isCircuitAddr } from './address-policy.ts'
 import type { Logger } from '../logger.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
 
@@ -112,7 +113,7 @@ export function createAutoNat (init: AutoNatInit): AutoNat {
   const unverified = (): Multiaddr[] => (addressManager?.getAddressesWithMetadata() ?? [])
     .filter((a) => !a.verified && a.expires < Date.now() && (a.type === 'ip-mapping' || a.type === 'transport'))
     .map((a) => a.multiaddr)
-    .filter((ma) => !ma.toString().includes('/p2p-circuit') && isPrivate(ma) === false)
+    .filter((ma) => !isCircuitAddr(ma) && isPrivate(ma) === false)
 
   async function recheck (libp2p: Libp2p): Promise<void> {
     if (checking || verifier == null) return

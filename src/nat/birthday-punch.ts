@@ -43,7 +43,7 @@ import { withTimeout } from '../signals.ts'
 import { BIRTHDAY_SOCKETS, bindPunchSocket, MAX_PROBES, openBirthdaySockets, PROBE_INTERVAL_MS, probeRandomPorts, type Endpoint, type PunchResult } from './birthday.ts'
 import { BIRTHDAY_SECRET_BYTES, deriveDatagramKey } from './birthday-wire.ts'
 import { BirthdayRefusedError } from './errors.ts'
-import { connectionPath } from './path.ts'
+import { connectionPath, relayPeerOf } from './path.ts'
 import { PunchMessage, Voucher } from './pb/birthday.ts'
 import { stunBinding } from './stun-client.ts'
 import { upgradeUdx } from './udx-connection.ts'
@@ -134,7 +134,7 @@ interface CheckedVoucher { ip: string, bytes: Uint8Array<ArrayBuffer>, signature
 
 /** The relay PeerId of a relayed connection (`…/p2p/<relay>/p2p-circuit…`), if any. */
 function relayOf (conn: Connection): string | undefined {
-  return /\/p2p\/([^/]+)\/p2p-circuit/.exec(conn.remoteAddr.toString())?.[1]
+  return relayPeerOf(conn.remoteAddr.toString())
 }
 
 function parseEndpoint (text: string): Endpoint | undefined {
@@ -317,12 +317,26 @@ export function createBirthdayPunch (init: BirthdayPunchInit): BirthdayPunch {
     return { localPort, remote: hit.remote, count: hit.count }
   }
 
-  /** The sides of a pair, or a refusal: one consistent and one randomising mapping. */
-  function sides (mine: MappingBehaviour, theirs: 'consistent' | 'random' | undefined): 'consistent' | 'random' {
+  /** This node's side, from its own NAT mapping; a refusal while that is `unknown`. */
+  function ownSide (): 'consistent' | 'random' {
+    const mine: MappingBehaviour = init.mapping()
     if (mine !== 'consistent' && mine !== 'random') throw refuse(`mapping: this node's NAT mapping is ${mine}`)
+    return mine
+  }
+
+  /** The sides of a pair, or a refusal: one consistent and one randomising mapping. */
+  function sides (mine: 'consistent' | 'random', theirs: 'consistent' | 'random' | undefined): 'consistent' | 'random' {
     if (theirs == null) throw refuse('mapping: the peer named no NAT mapping')
     if (mine === theirs) throw refuse(`mapping: both NATs are ${mine} (${mine === 'consistent' ? 'WebRTC gets through' : 'no punch gets through'})`)
     return mine
+  }
+
+  /** The peer's mapped endpoint when this node is the randomising side (it probes there), which must lie on the vouched IP. */
+  function peerEndpoint (side: 'consistent' | 'random', mapped: string, peerIp: string): Endpoint | undefined {
+    if (side !== 'random') return undefined
+    const peerMapped = parseEndpoint(mapped)
+    if (peerMapped?.host !== peerIp) throw refuse('unvouched: the mapped address is not on the vouched IP')
+    return peerMapped
   }
 
   /** The responder's side of an offer that arrived on `lp` over `conn`. */
@@ -338,10 +352,9 @@ export function createBirthdayPunch (init: BirthdayPunchInit): BirthdayPunch {
     let probed = false
     let own: Socket | undefined
     try {
-      const side = sides(init.mapping(), mappingOf(offer.mapping))
+      const side = sides(ownSide(), mappingOf(offer.mapping))
       const peerIp = await checkVoucher(offer.voucher, offer.signature, peer, relayOf(conn))
-      const peerMapped = side === 'random' ? parseEndpoint(offer.mapped) : undefined
-      if (side === 'random' && peerMapped?.host !== peerIp) throw refuse('unvouched: the mapped address is not on the vouched IP')
+      const peerMapped = peerEndpoint(side, offer.mapped, peerIp)
       if (offer.secret.byteLength !== BIRTHDAY_SECRET_BYTES) throw refuse('the offer carries no secret')
       const relay = relayOf(conn) ?? init.trustedServers()[0]
       if (relay == null) throw refuse('unvouched: no server to vouch for this node')
@@ -396,8 +409,7 @@ export function createBirthdayPunch (init: BirthdayPunchInit): BirthdayPunch {
       let own: Socket | undefined
       let stream: Stream | undefined
       try {
-        const mine = init.mapping()
-        if (mine !== 'consistent' && mine !== 'random') throw refuse(`mapping: this node's NAT mapping is ${mine}`)
+        const mine = ownSide()
         const relay = relayOf(via) ?? init.trustedServers()[0]
         if (relay == null) throw refuse('unvouched: no server to vouch for this node')
         const voucher = await requestVoucher(relay, signal)
@@ -411,8 +423,7 @@ export function createBirthdayPunch (init: BirthdayPunchInit): BirthdayPunch {
         if (answer.type !== TYPE.ANSWER) throw refuse('the peer did not answer the offer')
         const side = sides(mine, mappingOf(answer.mapping))
         const peerIp = await checkVoucher(answer.voucher, answer.signature, peer, relayOf(via))
-        const peerMapped = side === 'random' ? parseEndpoint(answer.mapped) : undefined
-        if (side === 'random' && peerMapped?.host !== peerIp) throw refuse('unvouched: the mapped address is not on the vouched IP')
+        const peerMapped = peerEndpoint(side, answer.mapped, peerIp)
         probed = true
         const pair = await run(lp, side, deriveDatagramKey(secret), peerIp, peerMapped, own, signal)
         own = undefined

@@ -36,6 +36,7 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import { randomInt } from 'node:crypto'
+import { isIPv4 } from 'node:net'
 import { AbortedError, InvalidOptionError } from '../errors.ts'
 import { decodeDatagram, encodeDatagram } from './birthday-wire.ts'
 import { BirthdayExhaustedError } from './errors.ts'
@@ -115,7 +116,7 @@ export interface BirthdaySockets {
 }
 
 function checkEndpoint (name: string, e: Endpoint): void {
-  if (e == null || typeof e.host !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(e.host)) throw new InvalidOptionError(`${name}.host must be an IPv4 address`)
+  if (e == null || typeof e.host !== 'string' || !isIPv4(e.host)) throw new InvalidOptionError(`${name}.host must be an IPv4 address`)
   if (!Number.isInteger(e.port) || e.port < 1 || e.port > 0xffff) throw new InvalidOptionError(`${name}.port must be an integer 1..65535`)
 }
 

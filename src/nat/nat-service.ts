@@ -17,7 +17,7 @@ import { InvalidRecipientError } from '../messaging/errors.ts'
 import { withTimeout } from '../signals.ts'
 import { createStunServer, type StunServer } from './stun-server.ts'
 import { mappingEndpoints, otherStunAddress, sampleMapping, STUN_SECOND_PORT_OFFSET, type MappingReport } from './mapping.ts'
-import { connectionPath, directConnections, isRelayedAddr, pingOver } from './path.ts'
+import { connectionPath, directConnections, isRelayedAddr, pingOver, relayPeerOf } from './path.ts'
 import type { HolePunchOptions, HolePunchResult, NatService, NatStatus } from './types.ts'
 import type { AutoNat } from './autonat.ts'
 import type { Logger } from '../logger.ts'
@@ -103,6 +103,8 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
   let stopped = false
   let watchdog: ReturnType<typeof setInterval> | undefined
   let redialing = false
+  /** Server PeerIds of the bootstrap list (its `/p2p/<id>` ends): the relays whose vouchers this node trusts. */
+  const trustedServers = init.bootstrap.map((a) => /\/p2p\/([^/]+)$/.exec(a)?.[1]).filter((id): id is string => id != null)
   /** Vouches (server) and answers birthday offers (client) once started. */
   const birthday: BirthdayPunch | undefined = init.birthday == null
     ? undefined
@@ -115,7 +117,7 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       log: log.child({ scope: 'birthday' }),
       mapping: () => mapping.mapping,
       stunServers: init.stunServers,
-      trustedServers: () => init.bootstrap.map((a) => /\/p2p\/([^/]+)$/.exec(a)?.[1]).filter((id): id is string => id != null)
+      trustedServers: () => trustedServers
     })
 
   /** Relays this node holds a reservation on: announced in its addresses and still connected (a dead relay's address can linger). */
@@ -123,10 +125,10 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
     const out = new Set<string>()
     for (const ma of libp2p.getMultiaddrs()) {
       const s = ma.toString()
-      const m = /\/p2p\/([^/]+)\/p2p-circuit/.exec(s)
-      if (m?.[1] == null || out.has(m[1])) continue
-      const connected = libp2p.getConnections().some((c) => c.remotePeer.toString() === m[1] && connectionPath(c, c.remotePeer) === 'direct')
-      if (connected) out.add(m[1])
+      const relay = relayPeerOf(s)
+      if (relay == null || out.has(relay)) continue
+      const connected = libp2p.getConnections().some((c) => c.remotePeer.toString() === relay && connectionPath(c, c.remotePeer) === 'direct')
+      if (connected) out.add(relay)
     }
     return [...out]
   }

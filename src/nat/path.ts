@@ -27,6 +27,14 @@ export function isRelayedAddr (addr: string): boolean {
 }
 
 /**
+ * The relay's PeerId in a circuit address (`…/p2p/<relay>/p2p-circuit…`),
+ * or undefined when `addr` names no relay.
+ */
+export function relayPeerOf (addr: string): string | undefined {
+  return /\/p2p\/([^/]+)\/p2p-circuit/.exec(addr)?.[1]
+}
+
+/**
  * The path of `conn` to `peer`: `direct`, `relayed`, or undefined when the
  * connection is not open or does not end at `peer` (its remote PeerId is
  * what the Noise or DTLS handshake proved, not what an address claimed).
