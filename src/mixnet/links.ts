@@ -426,8 +426,7 @@ export function createLinks (init: LinksInit): Links {
   }
 
   /** Writes a batch of packets to one next hop on its packet link (dialling it first if needed, and again once if it had closed). */
-  async function writeLink (id: string, target: LinkTarget, packets: Uint8Array[]): Promise<void> {
-    if (keys === undefined) throw new Error('no node key for packet links')
+  async function writeLink (id: string, target: LinkTarget, keys: LinkKeys, packets: Uint8Array[]): Promise<void> {
     let pending = linkTo(id, target, keys)
     let link = await pending
     if (!link.open) {
@@ -445,8 +444,8 @@ export function createLinks (init: LinksInit): Links {
   async function write (nodeKey: Uint8Array, id: string, packets: Uint8Array[]): Promise<void> {
     if (!running) throw new Error('links stopped')
     const target = keys !== undefined ? init.linkFor?.(nodeKey) : undefined
-    if (target !== undefined) {
-      await writeLink(id, target, packets)
+    if (keys !== undefined && target !== undefined) {
+      await writeLink(id, target, keys, packets)
       return
     }
     let pending = outbound.get(id)

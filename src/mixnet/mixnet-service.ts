@@ -391,7 +391,7 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   /**
    * Packets the send queue holds: λ × SEND_QUEUE_MAX_WAIT_MS, and never
    * fewer than a message of MAX_MESSAGE_BYTES needs (so any message the API
-   * accepts can be sent, waiting longer at a low rate); 0 with λ = 0.
+   * accepts can be sent, waiting longer at a low rate); 1 with λ = 0 (no stream: packets leave at once).
    */
   const queueCapacity = parameters.payloadRate > 0
     ? Math.max(Math.ceil(parameters.payloadRate * SEND_QUEUE_MAX_WAIT_MS / 1000), MAX_MESSAGE_PACKETS)
