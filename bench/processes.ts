@@ -49,7 +49,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApiClient } from '../src/api/client.ts'
-import { seeded } from '../src/mixnet/sim/anonymity.ts'
+import { seeded } from '../src/mixnet/sim/random.ts'
 import { stopAllAndClean, UmbraProcess } from '../test/mixnet/process-helpers.ts'
 import {
   countError, convergenceSummary, emptyStats, formatResult, parseBenchArgs, windowStats,

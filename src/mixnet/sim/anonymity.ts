@@ -44,6 +44,7 @@
 import { MAX_HOP_DELAY_MS } from '../constants.ts'
 import { expDraw } from '../mixnet-service.ts'
 import { layeredPathSelector, type PathSelector } from './paths.ts'
+import { seeded } from './random.ts'
 import type { PresetParameters } from '../types.ts'
 
 const MS_PER_S = 1000
@@ -129,17 +130,6 @@ export interface AnonymityResult {
   namedHostileFirst: number
 }
 
-/** A small seeded generator (mulberry32): uniform in [0, 1); simulations and benches only, never for keys. */
-export function seeded (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** A growable column of numbers. */
 class Column<T extends Int32Array | Float64Array> {

@@ -32,6 +32,7 @@ import {
 } from '../constants.ts'
 import { ROLE_GATEWAY, ROLE_MIX, signDescriptor } from '../descriptor.ts'
 import { DirectoryMessage, DirectorySync } from '../pb/mixnet.ts'
+import { seeded } from './random.ts'
 
 /** Cursor of a page (a node key), bytes (Ed25519 public key). */
 const CURSOR_BYTES = 32
@@ -279,17 +280,6 @@ export class SimTransport {
   }
 }
 
-/** mulberry32: simulation randomness only, never for keys. */
-function rng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = Math.imul(s ^ (s >>> 15), s | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
 interface NodeState {
   alive: boolean
   joinedAt: number
@@ -331,7 +321,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   const lifetime = init.lifetimeMs ?? DESCRIPTOR_LIFETIME_MS
   const refresh = init.refreshMs ?? DESCRIPTOR_REFRESH_MS
   const paged = init.protocol === 'paged'
-  const random = rng(init.seed ?? 1)
+  const random = seeded(init.seed ?? 1)
   const pick = (k: number): number => Math.floor(random() * k)
 
   // Capacity: the starting nodes plus every expected joiner (with margin).
