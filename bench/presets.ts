@@ -26,6 +26,7 @@ import { join } from 'node:path'
 import { PRESETS } from '../src/mixnet/mixnet-service.ts'
 import { analyseTrace, hostileMixes, simulate } from '../src/mixnet/sim/anonymity.ts'
 import type { MixnetPreset, PseudonymInfo } from '../src/mixnet/types.ts'
+import { percentile } from './processes-report.ts'
 import { awaitDirectories, eventually, killStragglers, serverProcesses, startNetwork, stopAllAndClean, UmbraProcess } from '../test/mixnet/process-helpers.ts'
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20)
@@ -37,12 +38,6 @@ const READY_TIMEOUT_MS = 120_000
 const SERVERS = 5
 const HOPS = 3
 const SIM = { mixes: 100, clients: 1000 }
-
-/** The nearest-rank percentile `p` (0 to 1) of `values`. */
-function pct (values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number
-}
 
 /** libp2p's byte counters of a node: "global sent" and "global received", bytes since start. */
 async function transferred (node: UmbraProcess): Promise<{ sent: number, received: number }> {
@@ -85,7 +80,7 @@ async function measure (preset: MixnetPreset): Promise<Row> {
       }, 30_000, 50)
       if (i >= 0) latencies.push(msg.receivedAt - since)
     }
-    return { preset, p50: pct(latencies, 0.5), p95: pct(latencies, 0.95), sentBps: (t1.sent - t0.sent) / seconds, receivedBps: (t1.received - t0.received) / seconds }
+    return { preset, p50: percentile(latencies, 0.5) as number, p95: percentile(latencies, 0.95) as number, sentBps: (t1.sent - t0.sent) / seconds, receivedBps: (t1.received - t0.received) / seconds }
   } finally {
     await stopAllAndClean(all, dir)
   }

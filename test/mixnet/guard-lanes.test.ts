@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { createLaneScheduler, createSendSchedule, MAX_LANE_DEBT, type BuiltPacket } from '../../src/mixnet/send-schedule.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const A = new Uint8Array(32).fill(1)
 const B = new Uint8Array(32).fill(2)
@@ -59,14 +60,13 @@ describe('guard lanes of the payload stream', () => {
       cover: async (lane) => ({ first: lane ?? A, packet: new Uint8Array([0]) })
     })
     s.start()
-    const until = async (n: number): Promise<void> => { while (sent.length < n) await new Promise((resolve) => setTimeout(resolve, 5)) }
-    await until(SLOTS)
+    await waitFor(`${SLOTS} idle slots`, () => sent.length >= SLOTS, 10_000, 5)
     const idle = sent.slice(0, SLOTS)
     // Every real packet's gateway is guard A: it may never leave through A (a node twice on one path).
     const receipts: Array<Promise<unknown>> = []
     for (let i = 0; i < SLOTS; i++) receipts.push(s.submit(async (lane) => ({ first: lane != null && hex(lane) !== hex(A) ? lane : B, packet: new Uint8Array([1]) })))
     const start = sent.length
-    await until(start + SLOTS)
+    await waitFor(`${SLOTS} sending slots`, () => sent.length >= start + SLOTS, 10_000, 5)
     const busy = sent.slice(start, start + SLOTS)
     s.stop()
     await Promise.allSettled(receipts)

@@ -10,7 +10,7 @@
  * is loaded with `node --import` and writes one line per write.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,7 +23,7 @@ import { PACKET_SIZE } from '../../src/mixnet/sphinx/index.ts'
 import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
 import type { MixNodeSummary, MixnetCounters, MixnetPreset, PseudonymInfo } from '../../src/mixnet/types.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { awaitDirectories, eventually, killStragglers, serverProcesses, startNetwork, UmbraProcess } from './process-helpers.ts'
+import { awaitDirectories, eventually, serverProcesses, startNetwork, stopAllAndClean, UmbraProcess } from './process-helpers.ts'
 
 /** Yamux frame header, bytes (yamux spec). */
 const YAMUX_HEADER = 12
@@ -158,11 +158,7 @@ describe('packet links between umbra start processes, preset balanced (issue 16,
     }
     await awaitDirectories(all(), servers.map((s) => s.id.peerId))
   })
-  after(async () => {
-    await Promise.all(all().map(async (p) => await p.stop('SIGTERM', 5_000).catch(() => {})))
-    await killStragglers()
-    if (dir != null) await rm(dir, { recursive: true, force: true })
-  })
+  after(async () => { await stopAllAndClean(all(), dir) })
 
   it('delivers messages and a reply with the default preset, and every link write is whole frames', async (t) => {
     const view = await client.call<{ preset: MixnetPreset, directory: MixNodeSummary[], counters: MixnetCounters }>('GET', '/v1/mixnet')
