@@ -283,3 +283,13 @@ export const MAX_RATE_SCALE = 100
  * again costs the next packet about 50 ms).
  */
 export const SPHINX_POOL_IDLE_MS = 30 * SECOND
+
+/** Frame types of `DirectorySync`, `/umbra/mixdir/2.0.0` (src/mixnet/pb/mixnet.proto; docs/mixnet.md "Sync"). */
+export const SYNC_SINCE = 1
+export const SYNC_SUMMARY = 2
+export const SYNC_WANT = 3
+export const SYNC_DESCRIPTORS = 4
+/** Bytes of a directory's instance id (random per start): a sync cursor is only meaningful for the same instance. */
+export const SYNC_INSTANCE_BYTES = 8
+/** Summary frames one sync reads at most (64 × 1,024 = DIRECTORY_MAX_NODES). */
+export const SYNC_MAX_SUMMARY_PAGES = Math.ceil(DIRECTORY_MAX_NODES / DIRECTORY_SUMMARY_PAGE)

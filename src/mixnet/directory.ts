@@ -51,7 +51,8 @@ import {
   DIRECTORY_DISCONNECT_RECHECK_MIN_MS, DIRECTORY_FAILURE_WINDOW_MS, DIRECTORY_FAILURES_TO_EXCLUDE, DIRECTORY_MAX_NEW_PER_PEER, DIRECTORY_MAX_NEW_PER_SUBNET,
   DIRECTORY_MAX_PAGES, DIRECTORY_NEGATIVE_CACHE_MS, DIRECTORY_NEGATIVE_CACHE_SIZE, DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PEER_WINDOW_MS, DIRECTORY_PROTOCOL,
   DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, DIRECTORY_RECHECK_MS, DIRECTORY_SUBNET_WINDOW_MS, MAX_DIRECTORY_MESSAGE_BYTES, WIRE_VERSION,
-  DIRECTORY_KEY_PREFIX_BYTES, DIRECTORY_MAX_NODES, DIRECTORY_SUMMARY_PAGE, DIRECTORY_SYNC_CURSORS, DIRECTORY_SYNC_PROTOCOL
+  DIRECTORY_KEY_PREFIX_BYTES, DIRECTORY_MAX_NODES, DIRECTORY_SUMMARY_PAGE, DIRECTORY_SYNC_CURSORS, DIRECTORY_SYNC_PROTOCOL,
+  SYNC_DESCRIPTORS, SYNC_INSTANCE_BYTES, SYNC_MAX_SUMMARY_PAGES, SYNC_SINCE, SYNC_SUMMARY, SYNC_WANT
 } from './constants.ts'
 import { ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor, type VerifiedDescriptor } from './descriptor.ts'
 import { DirectoryMessage, DirectorySync } from './pb/mixnet.ts'
@@ -60,15 +61,6 @@ import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/int
 
 /** How long one push or one pull page may take, ms. */
 const EXCHANGE_TIMEOUT_MS = 5_000
-/** Frame types of {@link DirectorySync} (src/mixnet/pb/mixnet.proto). */
-const SYNC_SINCE = 1
-const SYNC_SUMMARY = 2
-const SYNC_WANT = 3
-const SYNC_DESCRIPTORS = 4
-/** Bytes of the answerer's instance id (random per start): a sync cursor is only meaningful for the same instance. */
-const SYNC_INSTANCE_BYTES = 8
-/** Summary frames one sync reads at most (64 × 1,024 = DIRECTORY_MAX_NODES). */
-const SYNC_MAX_SUMMARY_PAGES = Math.ceil(DIRECTORY_MAX_NODES / DIRECTORY_SUMMARY_PAGE)
 
 /** One mix node as the directory knows it. */
 export interface MixNodeInfo {
@@ -274,8 +266,8 @@ class WindowCounter {
   }
 }
 
-/** Bytes of the unsigned varint length prefix of a `length`-byte frame. */
-function varintLength (length: number): number {
+/** Bytes of the unsigned varint length prefix of a `length`-byte frame (also used by src/mixnet/sim/directory-scale.ts). */
+export function varintLength (length: number): number {
   let bytes = 1
   while (length >= 0x80) { length = Math.floor(length / 0x80); bytes++ }
   return bytes

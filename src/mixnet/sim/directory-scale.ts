@@ -28,8 +28,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import {
   DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS, DIRECTORY_ADMISSION_CONCURRENCY, DIRECTORY_ADMISSION_QUEUE, DIRECTORY_CHECK_TIMEOUT_MS,
   DIRECTORY_MAX_NEW_PER_PEER, DIRECTORY_MAX_PAGES, DIRECTORY_NEGATIVE_CACHE_MS, DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PEER_WINDOW_MS,
-  DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, WIRE_VERSION, DIRECTORY_KEY_PREFIX_BYTES, DIRECTORY_MAX_NODES, DIRECTORY_SUMMARY_PAGE
+  DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, WIRE_VERSION, DIRECTORY_KEY_PREFIX_BYTES, DIRECTORY_SUMMARY_PAGE,
+  SYNC_DESCRIPTORS, SYNC_INSTANCE_BYTES, SYNC_MAX_SUMMARY_PAGES, SYNC_SINCE, SYNC_SUMMARY, SYNC_WANT
 } from '../constants.ts'
+import { varintLength } from '../directory.ts'
 import { ROLE_GATEWAY, ROLE_MIX, signDescriptor } from '../descriptor.ts'
 import { DirectoryMessage, DirectorySync } from '../pb/mixnet.ts'
 import { seeded } from './random.ts'
@@ -75,9 +77,9 @@ export async function measureFrames (): Promise<FrameSizes> {
   const cursor = new Uint8Array(CURSOR_BYTES).fill(0xab)
   // A change counter of a long-running node (3 varint bytes) and an 8-byte instance id.
   const counter = 1_000_000n
-  const instance = new Uint8Array(8).fill(0xcd)
+  const instance = new Uint8Array(SYNC_INSTANCE_BYTES).fill(0xcd)
   const prefixes = (n: number): Uint8Array<ArrayBuffer> => new Uint8Array(n * DIRECTORY_KEY_PREFIX_BYTES).fill(0x5a)
-  const types = { since: 1, summary: 2, want: 3, descriptors: 4 } as const
+  const types = { since: SYNC_SINCE, summary: SYNC_SUMMARY, want: SYNC_WANT, descriptors: SYNC_DESCRIPTORS } as const
   return {
     descriptor: descriptor.byteLength,
     frame (n, pull, after, next) {
@@ -91,7 +93,7 @@ export async function measureFrames (): Promise<FrameSizes> {
           after: after ? cursor : new Uint8Array(0),
           next: next ? cursor : new Uint8Array(0)
         }).byteLength
-        size = body + varintBytes(body)
+        size = body + varintLength(body)
         cache.set(k, size)
       }
       return size
@@ -111,18 +113,12 @@ export async function measureFrames (): Promise<FrameSizes> {
           seqs: type === 'summary' ? Array.from({ length: n }, () => BigInt(t)) : [],
           descriptors: type === 'descriptors' ? Array.from({ length: n }, () => descriptor as Uint8Array<ArrayBuffer>) : []
         }).byteLength
-        size = body + varintBytes(body)
+        size = body + varintLength(body)
         cache.set(k, size)
       }
       return size
     }
   }
-}
-
-function varintBytes (n: number): number {
-  let bytes = 1
-  while (n >= 0x80) { n = Math.floor(n / 0x80); bytes++ }
-  return bytes
 }
 
 /** Scale simulation options; every field optional. */
@@ -566,7 +562,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
           const next = (): void => {
             release()
             s.cursors.set(p, upto)
-            if (more && pages + 1 < Math.ceil(DIRECTORY_MAX_NODES / DIRECTORY_SUMMARY_PAGE)) summaryPage(upto, pages + 1)
+            if (more && pages + 1 < SYNC_MAX_SUMMARY_PAGES) summaryPage(upto, pages + 1)
             else if (keep != null) s.cursors.set(p, keep)
           }
           fetch(i, p, want, 0, next)
