@@ -623,10 +623,15 @@ export function createDirectory (init: DirectoryInit): Directory {
     return out
   }
 
-  function decodeSync (bytes: Uint8Array, expect: number): DirectorySync {
-    const msg = DirectorySync.decode(bytes, { limits: { descriptors: DIRECTORY_PAGE_DESCRIPTORS, seqs: DIRECTORY_SUMMARY_PAGE } })
+  /**
+   * Decodes one sync frame and checks its version and type (one of
+   * `expect`); `limits` caps its repeated fields (a puller's frames carry
+   * none: the answerer decodes them with zero).
+   */
+  function decodeSync (bytes: Uint8Array, expect: readonly number[], limits = { descriptors: DIRECTORY_PAGE_DESCRIPTORS, seqs: DIRECTORY_SUMMARY_PAGE }): DirectorySync {
+    const msg = DirectorySync.decode(bytes, { limits })
     if (msg.version !== WIRE_VERSION) throw new Error(`directory sync version ${msg.version}`)
-    if (msg.type !== expect) throw new Error(`directory sync frame type ${msg.type}, expected ${expect}`)
+    if (!expect.includes(msg.type)) throw new Error(`directory sync frame type ${msg.type}, expected ${expect.join(' or ')}`)
     return msg
   }
 
@@ -658,8 +663,7 @@ export function createDirectory (init: DirectoryInit): Directory {
           break // the puller closed its side: done
         }
         const signal = withTimeout(undefined, EXCHANGE_TIMEOUT_MS)
-        const msg = DirectorySync.decode(raw.subarray(), { limits: { descriptors: 0, seqs: 0 } })
-        if (msg.version !== WIRE_VERSION) throw new Error(`directory sync version ${msg.version}`)
+        const msg = decodeSync(raw.subarray(), [SYNC_SINCE, SYNC_WANT], { descriptors: 0, seqs: 0 })
         if (msg.type === SYNC_SINCE) {
           const since = uint8ArrayEquals(msg.instance, instance) ? Number(msg.since) : 0
           const changed = served().map(([, e]) => e).filter((e) => e.version > since).sort((a, b) => a.version - b.version)
@@ -673,13 +677,11 @@ export function createDirectory (init: DirectoryInit): Directory {
             keys: uint8ArrayConcat(chunk.map((e) => e.info.nodeKey.subarray(0, DIRECTORY_KEY_PREFIX_BYTES))) as Uint8Array<ArrayBuffer>,
             seqs: chunk.map((e) => BigInt(e.info.seq))
           }, signal)
-        } else if (msg.type === SYNC_WANT) {
+        } else { // SYNC_WANT
           byPrefix ??= new Map(served().map(([, e]) => [prefixOf(e.info.nodeKey), e]))
           const want = prefixes(msg.keys, DIRECTORY_PAGE_DESCRIPTORS)
           const descriptors = want.map((k) => byPrefix?.get(prefixOf(k))?.bytes).filter((b) => b != null)
           await writeSync(lp, { type: SYNC_DESCRIPTORS, descriptors: descriptors as Array<Uint8Array<ArrayBuffer>> }, signal)
-        } else {
-          throw new Error(`directory sync frame type ${msg.type}`)
         }
       }
       await stream.close({ signal: withTimeout(undefined, EXCHANGE_TIMEOUT_MS) }).catch(() => {})
@@ -725,7 +727,7 @@ export function createDirectory (init: DirectoryInit): Directory {
         bytes += await writeSync(lp, { type: SYNC_SINCE, instance: cursor.instance as Uint8Array<ArrayBuffer>, since: BigInt(cursor.since) }, signal)
         const raw = (await lp.read({ signal })).subarray()
         bytes += raw.byteLength + varintLength(raw.byteLength)
-        const summary = decodeSync(raw, SYNC_SUMMARY)
+        const summary = decodeSync(raw, [SYNC_SUMMARY])
         const keys = prefixes(summary.keys, DIRECTORY_SUMMARY_PAGE)
         if (keys.length !== summary.seqs.length || summary.instance.byteLength !== SYNC_INSTANCE_BYTES) throw new Error('directory sync: malformed summary')
         const pageStart = uint8ArrayEquals(summary.instance, cursor.instance) ? cursor : { instance: summary.instance, since: 0 }
@@ -753,7 +755,7 @@ export function createDirectory (init: DirectoryInit): Directory {
           bytes += await writeSync(lp, { type: SYNC_WANT, keys: uint8ArrayConcat(chunk) as Uint8Array<ArrayBuffer> }, signal)
           const answer = (await lp.read({ signal })).subarray()
           bytes += answer.byteLength + varintLength(answer.byteLength)
-          const got = decodeSync(answer, SYNC_DESCRIPTORS).descriptors
+          const got = decodeSync(answer, [SYNC_DESCRIPTORS]).descriptors
           if (got.length > chunk.length) throw new Error('directory sync: more descriptors than asked for')
           fetched += got.length
           await offerAll(got, peer)
