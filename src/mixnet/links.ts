@@ -180,13 +180,13 @@ export function createLinks (init: LinksInit): Links {
   const maxQueued = init.maxQueued ?? RELAY_MAX_QUEUED
   const maxQueuedPerPeer = init.maxQueuedPerPeer ?? RELAY_MAX_QUEUED_PER_PEER
   const outbound = new Map<string, Promise<Stream>>()
+  /** Inbound mix streams and packet links (`InboundLink`), until they end; linkCount counts the links among them. */
   const inboundStreams = new Set<PacketSource>()
   /** Packet links: outbound by next hop (base64 node key), the listener, and the inbound ones. */
   const outLinks = new Map<string, Promise<OutboundLink>>()
   // A node whose identity is not Ed25519 (an imported secp256k1 wallet key, clients only) sends on libp2p mix streams.
   const keys = init.privateKey?.type === 'Ed25519' ? linkKeysOf(init.privateKey) : undefined
   let listener: LinkListener | undefined
-  const inLinks = new Set<InboundLink>()
   const loads = new Map<string, PeerLoad>()
   /** Predecessors with waiting packets, in round-robin order (served from the front, re-added at the back). */
   const waiting = new Set<string>()
@@ -484,9 +484,8 @@ export function createLinks (init: LinksInit): Links {
       link.abort(new Error('too many packet links'))
       return
     }
-    inLinks.add(link)
     inboundStreams.add(link)
-    void read(link, link.remotePeer).finally(() => inLinks.delete(link))
+    void read(link, link.remotePeer)
   }
 
   /**
@@ -546,7 +545,9 @@ export function createLinks (init: LinksInit): Links {
     },
 
     linkCount () {
-      return { outbound: outLinks.size, inbound: inLinks.size }
+      let inbound = 0
+      for (const s of inboundStreams) if (s instanceof InboundLink) inbound++
+      return { outbound: outLinks.size, inbound }
     },
 
     async start () {
@@ -585,7 +586,6 @@ export function createLinks (init: LinksInit): Links {
       for (const r of streams) if (r.status === 'fulfilled') r.value.abort(new Error('node stopping'))
       for (const s of inboundStreams) s.abort(new Error('node stopping'))
       inboundStreams.clear()
-      inLinks.clear()
       const links = await Promise.allSettled([...outLinks.values()])
       outLinks.clear()
       for (const r of links) if (r.status === 'fulfilled') r.value.close()
