@@ -605,10 +605,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     let first: MixNodeInfo | undefined
     if (own) {
       const candidates = mixes.filter((n) => !uint8ArrayEquals(n.nodeKey, ownKey))
-      first = guards.pick(candidates, (k) => excluded.has(k) || suspects.has(k)) ?? guards.pick(candidates, (k) => excluded.has(k))
       const laneHex = lane == null ? undefined : nodeKeyHex(lane)
       const laneNode = laneHex == null || excluded.has(laneHex) || avoided.has(laneHex) ? undefined : candidates.find((n) => nodeKeyHex(n.nodeKey) === laneHex)
-      first = laneNode ?? first
+      // A usable lane was picked by the guard policy already (guardLanes, which also keeps the sample): no second pick.
+      first = laneNode ?? guards.pick(candidates, (k) => excluded.has(k) || suspects.has(k)) ?? guards.pick(candidates, (k) => excluded.has(k))
     }
     return selectLayeredPath({
       layers,
