@@ -250,14 +250,18 @@ export function createNatService (init: NatServiceInit): NatServiceHandle {
       // Only the PeerId is known: the peer record names its relayed (and WebRTC) addresses.
       if (!known.some((ma) => ma.toString().includes('/p2p-circuit/webrtc'))) await fromRecord(false)
       let reason = 'the peer announces no /p2p-circuit/webrtc address'
+      /** Relayed addresses whose dial failed in this punch: not dialled again (each may take 10 s). */
+      const failedRelayed = new Set<string>()
       /** A relayed connection to the peer: an open one, else one dialled at the first relayed address in `addrs` that answers. */
       const relayedConnection = async (addrs: Multiaddr[]): Promise<Connection | undefined> => {
         const open = libp2p.getConnections(peer).find((c) => connectionPath(c, peer) === 'relayed')
         if (open != null) return open
-        for (const ma of addrs.filter((a) => isRelayedAddr(a.toString()))) {
+        for (const ma of addrs.filter((a) => isRelayedAddr(a.toString()) && !failedRelayed.has(a.toString()))) {
           try {
             return await libp2p.dial(ma, { signal: withTimeout(options.signal, 10_000) })
           } catch (err) {
+            if (options.signal?.aborted === true) throw new AbortedError('holePunch aborted', { cause: err })
+            failedRelayed.add(ma.toString())
             reason += `; relayed dial failed: ${(err as Error).message}`
           }
         }
