@@ -116,11 +116,25 @@ export function classifyMapping (samples: readonly MappingSample[]): MappingBeha
  * asked and the port named, to the endpoints (at most
  * {@link MAX_LEARNED_STUN_HOSTS} IPs learnt so), so a client told one
  * address of a two-address server samples both.
+ * When exactly two samples disagree (`random` on the least evidence), the
+ * sampling runs once more from another fresh socket and a `consistent`
+ * answer there wins (a cone NAT's port clash with an older flow).
  * @param endpoints - STUN endpoints, IPv4 (see {@link mappingEndpoints})
  * @returns the verdict and its samples; `unknown` with no samples when nothing answered
  */
 export async function sampleMapping (endpoints: ReadonlyArray<{ host: string, port: number }>, signal?: AbortSignal): Promise<MappingReport> {
   if (endpoints.length === 0) return { mapping: 'unknown', samples: [] }
+  const first = await sampleOnce(endpoints, signal)
+  if (first.mapping !== 'random' || first.samples.length > 2) return first
+  // Two samples that disagree are weak evidence: a cone NAT gives one destination another port when the port it
+  // would keep is taken for that destination by an older flow (a conntrack clash, seen once in the lab under load).
+  // A fresh socket (another local port) decides: `consistent` there wins; otherwise the first verdict stands.
+  const second = await sampleOnce(endpoints, signal)
+  return second.mapping === 'consistent' ? second : first
+}
+
+/** One classification from one fresh socket (see {@link sampleMapping}). */
+async function sampleOnce (endpoints: ReadonlyArray<{ host: string, port: number }>, signal?: AbortSignal): Promise<MappingReport> {
   const socket = createSocket('udp4')
   try {
     await new Promise<void>((resolve, reject) => {

@@ -6,7 +6,10 @@
  * client told one samples both.
  */
 import assert from 'node:assert/strict'
+import { createSocket, type Socket } from 'node:dgram'
 import { after, describe, it } from 'node:test'
+import { STUN_METHOD_BINDING } from '../../src/nat/constants.ts'
+import { decodeStunMessage, encodeStunMessage } from '../../src/nat/stun.ts'
 import { classifyMapping, mappingEndpoints, MAX_LEARNED_STUN_HOSTS, otherStunAddress, sampleMapping, STUN_SECOND_PORT_OFFSET } from '../../src/nat/mapping.ts'
 import { createStunServer, type StunServer } from '../../src/nat/stun-server.ts'
 
@@ -112,5 +115,50 @@ describe('sampleMapping with OTHER-ADDRESS', () => {
     servers.push(chain)
     const report = await sampleMapping([{ host: '127.0.0.1', port }], AbortSignal.timeout(10_000))
     assert.equal(new Set(report.samples.map((x) => x.server.split(':')[0])).size, 1 + MAX_LEARNED_STUN_HOSTS, JSON.stringify(report.samples))
+  })
+})
+
+/**
+ * A STUN responder on loopback that reports the port `mappedPort(source port)`
+ * instead of the true one: a NAT's mapping as one destination sees it.
+ */
+async function fakeNatStun (mappedPort: (port: number) => number): Promise<{ socket: Socket, port: number }> {
+  const socket = createSocket('udp4')
+  socket.on('message', (msg, rinfo) => {
+    const req = decodeStunMessage(msg)
+    socket.send(encodeStunMessage({
+      method: STUN_METHOD_BINDING,
+      messageClass: 'success',
+      transactionId: req.transactionId,
+      xorMappedAddress: { address: rinfo.address, port: mappedPort(rinfo.port), family: 'IPv4' }
+    }), rinfo.port, rinfo.address)
+  })
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
+  return { socket, port: socket.address().port }
+}
+
+describe('sampleMapping with two disagreeing samples', () => {
+  const sockets: Socket[] = []
+  after(() => { for (const s of sockets) s.close() })
+  it('a port clash at one destination (a cone NAT) reads consistent: a second socket decides', async (t) => {
+    // Destination A sees the true port; destination B sees another port for the first socket only (its port was
+    // taken for B by an older flow), as a port-preserving MASQUERADE does on a clash.
+    const a = await fakeNatStun((p) => p)
+    let clashed: number | undefined
+    const b = await fakeNatStun((p) => { clashed ??= p; return p === clashed ? (p % 60_000) + 1_000 : p })
+    sockets.push(a.socket, b.socket)
+    const report = await sampleMapping([{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }], AbortSignal.timeout(10_000))
+    t.diagnostic(JSON.stringify(report))
+    assert.equal(report.mapping, 'consistent')
+    assert.notEqual(report.samples[0]?.mapped.split(':')[1], String(clashed), 'the verdict comes from the second socket')
+  })
+  it('a NAT that gives every destination its own port stays random', async (t) => {
+    const a = await fakeNatStun((p) => p)
+    const b = await fakeNatStun((p) => (p % 60_000) + 1_000)
+    sockets.push(a.socket, b.socket)
+    const report = await sampleMapping([{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }], AbortSignal.timeout(10_000))
+    t.diagnostic(JSON.stringify(report))
+    assert.equal(report.mapping, 'random')
+    assert.equal(report.samples.length, 2)
   })
 })
