@@ -3,11 +3,13 @@ import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { InvalidOptionError } from '../errors.ts'
+import { DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS } from './constants.ts'
 import { MixDescriptor, MixDescriptorSignable } from './pb/directory.ts'
 import { InvalidDescriptorError } from './errors.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
-const MINUTE = 60 * 1000
+const SECOND = 1000
+const MINUTE = 60 * SECOND
 
 /** Role bit: the node relays Sphinx packets as a mix (DESIGN.md section 2). */
 export const ROLE_MIX = 1
@@ -35,11 +37,35 @@ const ONION_KEY_BYTES = 32
 const MAX_CLOCK_SKEW_MS = 5 * MINUTE
 /**
  * Longest lifetime `expiresAt - issuedAt`, ms (issue 8: minutes, not days).
- * Nodes sign for 25 s (DESCRIPTOR_LIFETIME_MS) and re-sign every 8 s; 2 min
- * leaves room for a slower signer while a stolen or forged-then-admitted
- * descriptor outlives its node by at most 2 min (it was 48 h).
+ * Nodes sign for 25 s (DESCRIPTOR_LIFETIME_MS) and re-sign every 8 s up to
+ * 1,000 listed nodes, longer in larger directories ({@link descriptorTiming}),
+ * never beyond this: a stolen or forged-then-admitted descriptor outlives
+ * its node by at most 2 min (it was 48 h).
  */
 export const MAX_DESCRIPTOR_LIFETIME_MS = 2 * MINUTE
+/** Re-signatures per second the whole network may cost each node, at most: what 1,000 nodes re-signing every 8 s cost (docs/scale.md). */
+export const DESCRIPTOR_RESIGN_BUDGET_PER_SEC = 1000 / (DESCRIPTOR_REFRESH_MS / 1000)
+/** Longest re-sign interval, ms: a third of {@link MAX_DESCRIPTOR_LIFETIME_MS}, so a copy has two intervals to spread. */
+export const MAX_DESCRIPTOR_REFRESH_MS = 40 * SECOND
+
+/**
+ * How often this node re-signs its descriptor and how long each signature
+ * lives, for a directory of `listed` nodes (issue 15; docs/scale.md
+ * "10,000 nodes"). Every node fetches and verifies every re-signature, so
+ * the interval grows with the directory to keep the network's re-signing
+ * rate at most {@link DESCRIPTOR_RESIGN_BUDGET_PER_SEC}: 8 s / 25 s up to
+ * 1,000 nodes, 16 s / 50 s at 2,000, and 40 s / 120 s (the longest
+ * accepted) from 5,000 on, where the rate grows again (250/s at 10,000).
+ * The lifetime stays 25/8 of the interval. A crashed node is therefore
+ * listed up to the lifetime (a clean stop pushes a withdrawal at once).
+ * @param listed - nodes in the directory (this node's view), >= 0
+ * @returns refreshMs and lifetimeMs, ms
+ */
+export function descriptorTiming (listed: number): { refreshMs: number, lifetimeMs: number } {
+  const refreshMs = Math.min(MAX_DESCRIPTOR_REFRESH_MS, Math.max(DESCRIPTOR_REFRESH_MS, Math.ceil(Math.max(0, listed) / DESCRIPTOR_RESIGN_BUDGET_PER_SEC) * 1000))
+  const lifetimeMs = Math.min(MAX_DESCRIPTOR_LIFETIME_MS, Math.round(refreshMs * DESCRIPTOR_LIFETIME_MS / DESCRIPTOR_REFRESH_MS))
+  return { refreshMs, lifetimeMs }
+}
 const MAX_UINT32 = 0xffff_ffff
 /** Largest TCP port. */
 const MAX_PORT = 65_535

@@ -19,8 +19,9 @@
  *   pages of DIRECTORY_PAGE_DESCRIPTORS over `/umbra/mixdir/1.0.0`, which
  *   this node still answers;
  * - a descriptor lives DESCRIPTOR_LIFETIME_MS (25 s) and is re-signed every
- *   DESCRIPTOR_REFRESH_MS (8 s); one that stops cleanly pushes a signed
- *   withdrawal.
+ *   DESCRIPTOR_REFRESH_MS (8 s) up to 1,000 listed nodes; in larger
+ *   directories both grow with the directory, up to 120 s / 40 s
+ *   (`descriptorTiming`); one that stops cleanly pushes a signed withdrawal.
  *
  * Admission (issue 8, item 2): a descriptor of a node this directory does not
  * hold is admitted only after this node dialled the node's PeerId at one of
@@ -47,14 +48,14 @@ import { concat as uint8ArrayConcat } from 'uint8arrays/concat'
 import { InvalidOptionError } from '../errors.ts'
 import { withTimeout } from '../signals.ts'
 import {
-  DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS, DIRECTORY_ADMISSION_CONCURRENCY, DIRECTORY_ADMISSION_QUEUE, DIRECTORY_CHECK_TIMEOUT_MS,
+  DIRECTORY_ADMISSION_CONCURRENCY, DIRECTORY_ADMISSION_QUEUE, DIRECTORY_CHECK_TIMEOUT_MS,
   DIRECTORY_DISCONNECT_RECHECK_MIN_MS, DIRECTORY_FAILURE_WINDOW_MS, DIRECTORY_FAILURES_TO_EXCLUDE, DIRECTORY_MAX_NEW_PER_PEER, DIRECTORY_MAX_NEW_PER_SUBNET,
   DIRECTORY_MAX_PAGES, DIRECTORY_NEGATIVE_CACHE_MS, DIRECTORY_NEGATIVE_CACHE_SIZE, DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PEER_WINDOW_MS, DIRECTORY_PROTOCOL,
   DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, DIRECTORY_RECHECK_MS, DIRECTORY_SUBNET_WINDOW_MS, MAX_DIRECTORY_MESSAGE_BYTES, WIRE_VERSION,
   DIRECTORY_KEY_PREFIX_BYTES, DIRECTORY_MAX_NODES, DIRECTORY_SUMMARY_PAGE, DIRECTORY_SYNC_CURSORS, DIRECTORY_SYNC_PROTOCOL,
   SYNC_DESCRIPTORS, SYNC_INSTANCE_BYTES, SYNC_MAX_SUMMARY_PAGES, SYNC_SINCE, SYNC_SUMMARY, SYNC_WANT
 } from './constants.ts'
-import { ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor, type VerifiedDescriptor } from './descriptor.ts'
+import { descriptorTiming, ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor, type VerifiedDescriptor } from './descriptor.ts'
 import { DirectoryMessage, DirectorySync } from './pb/mixnet.ts'
 import type { Logger } from '../logger.ts'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
@@ -318,6 +319,8 @@ export function createDirectory (init: DirectoryInit): Directory {
   const ownId = keyId(ownKey)
   let seq = 0
   let timers: Array<ReturnType<typeof setInterval>> = []
+  /** The next re-signing of this node's descriptor (publishing nodes only). */
+  let resignTimer: ReturnType<typeof setTimeout> | undefined
   let running = false
 
   function refuse (reason: string): void {
@@ -506,7 +509,7 @@ export function createDirectory (init: DirectoryInit): Directory {
     const bytes = await signDescriptor(privateKey, {
       seq,
       issuedAt: t,
-      expiresAt: t + DESCRIPTOR_LIFETIME_MS,
+      expiresAt: t + descriptorTiming(entries.size).lifetimeMs,
       addrs: libp2p.getMultiaddrs().map((ma) => ma.toString()).filter((a) => !a.includes('/p2p-circuit')).map(bare),
       roles: ROLE_MIX | ROLE_GATEWAY,
       onionKeys: init.onionKeys().map((k) => ({ epoch: k.epoch, key: k.publicKey })),
@@ -914,7 +917,13 @@ export function createDirectory (init: DirectoryInit): Directory {
         await sign(false)
         const own = entries.get(ownId)
         if (own != null) flood([own.bytes])
-        timers.push(setInterval(() => { void sign(false).catch((err) => log.warn({ err: err.message }, 'could not re-sign the mix descriptor')) }, DESCRIPTOR_REFRESH_MS))
+        // Re-signs on a timer re-armed each time: the interval follows the directory's size (descriptorTiming).
+        const resign = (): void => {
+          if (!running) return
+          void sign(false).catch((err) => log.warn({ err: err.message }, 'could not re-sign the mix descriptor'))
+          resignTimer = setTimeout(resign, descriptorTiming(entries.size).refreshMs).unref()
+        }
+        resignTimer = setTimeout(resign, descriptorTiming(entries.size).refreshMs).unref()
       }
       await pullRound()
       timers.push(setInterval(() => { void pullRound() }, DIRECTORY_PULL_INTERVAL_MS))
@@ -926,6 +935,8 @@ export function createDirectory (init: DirectoryInit): Directory {
       running = false
       for (const t of timers) clearInterval(t)
       timers = []
+      clearTimeout(resignTimer)
+      resignTimer = undefined
       libp2p.removeEventListener('peer:connect', onConnect)
       libp2p.removeEventListener('peer:disconnect', onDisconnect)
       queue.length = 0

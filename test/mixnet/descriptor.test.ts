@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import fc from 'fast-check'
-import { ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor } from '../../src/mixnet/descriptor.ts'
+import { descriptorTiming, MAX_DESCRIPTOR_LIFETIME_MS, ROLE_GATEWAY, ROLE_MIX, signDescriptor, verifyDescriptor } from '../../src/mixnet/descriptor.ts'
 import { MixDescriptor, MixDescriptorSignable } from '../../src/mixnet/pb/directory.ts'
 import type { DescriptorFields } from '../../src/mixnet/descriptor.ts'
 
@@ -217,5 +217,24 @@ describe('mix descriptors', () => {
       d.signature = (await nodeKey.sign(MixDescriptorSignable.encode({ ...d, domain: 'umbra/mix-descriptor/v1', signature: undefined } as Partial<MixDescriptorSignable>))) as Uint8Array<ArrayBuffer>
       await check(MixDescriptor.encode(d))
     }), { numRuns: 3000 })
+  })
+})
+
+describe('descriptorTiming (issue 15: re-signing scaled to the directory)', () => {
+  it('keeps 8 s / 25 s up to 1,000 nodes and grows to 40 s / 120 s', () => {
+    for (const n of [0, 5, 20, 1000]) assert.deepEqual(descriptorTiming(n), { refreshMs: 8_000, lifetimeMs: 25_000 }, `${n} nodes`)
+    assert.deepEqual(descriptorTiming(2000), { refreshMs: 16_000, lifetimeMs: 50_000 })
+    assert.deepEqual(descriptorTiming(10_000), { refreshMs: 40_000, lifetimeMs: 120_000 })
+  })
+  it('never signs for longer than a verifier accepts, and always leaves a copy two intervals to spread', async () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1_000_000 }), (n) => {
+      const { refreshMs, lifetimeMs } = descriptorTiming(n)
+      return lifetimeMs <= MAX_DESCRIPTOR_LIFETIME_MS && lifetimeMs >= 3 * refreshMs && n * 1000 / refreshMs <= Math.max(125, n / 40)
+    }))
+    // The longest timing signs a descriptor that verifyDescriptor accepts.
+    const key = await generateKeyPair('Ed25519')
+    const t = Date.now()
+    const bytes = await signDescriptor(key, { seq: 1, issuedAt: t, expiresAt: t + descriptorTiming(1e6).lifetimeMs, addrs: ['/ip4/203.0.113.47/tcp/4001'], roles: ROLE_MIX, onionKeys: [{ epoch: 1, key: new Uint8Array(32) }] })
+    assert.equal((await verifyDescriptor(bytes, t)).expiresAt, t + 120_000)
   })
 })

@@ -5,7 +5,8 @@
  * no timers), per-link latency and churn. Results and limits: docs/scale.md.
  *
  * Real (taken from the code, not restated): every timing and cap constant
- * (src/mixnet/constants.ts: lifetime 25 s, re-sign 8 s, pull every 3 s from 3
+ * (src/mixnet/constants.ts and descriptorTiming: lifetime 25 s and re-sign
+ * 8 s up to 1,000 nodes, growing to 120 s / 40 s; pull every 3 s from 3
  * peers, pages of 64, at most 64 pages, admission concurrency 8, queue 256,
  * 32 new nodes per peer per minute, negative cache 60 s); the byte size of
  * every frame, from a descriptor signed by `signDescriptor` and frames
@@ -26,13 +27,13 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import {
-  DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS, DIRECTORY_ADMISSION_CONCURRENCY, DIRECTORY_ADMISSION_QUEUE, DIRECTORY_CHECK_TIMEOUT_MS,
+  DESCRIPTOR_LIFETIME_MS, DIRECTORY_ADMISSION_CONCURRENCY, DIRECTORY_ADMISSION_QUEUE, DIRECTORY_CHECK_TIMEOUT_MS,
   DIRECTORY_MAX_NEW_PER_PEER, DIRECTORY_MAX_PAGES, DIRECTORY_NEGATIVE_CACHE_MS, DIRECTORY_PAGE_DESCRIPTORS, DIRECTORY_PEER_WINDOW_MS,
   DIRECTORY_PULL_FANOUT, DIRECTORY_PULL_INTERVAL_MS, WIRE_VERSION, DIRECTORY_KEY_PREFIX_BYTES, DIRECTORY_SUMMARY_PAGE,
   SYNC_DESCRIPTORS, SYNC_INSTANCE_BYTES, SYNC_MAX_SUMMARY_PAGES, SYNC_SINCE, SYNC_SUMMARY, SYNC_WANT
 } from '../constants.ts'
 import { varintLength } from '../directory.ts'
-import { ROLE_GATEWAY, ROLE_MIX, signDescriptor } from '../descriptor.ts'
+import { descriptorTiming, ROLE_GATEWAY, ROLE_MIX, signDescriptor } from '../descriptor.ts'
 import { DirectoryMessage, DirectorySync } from '../pb/mixnet.ts'
 import { seeded } from './random.ts'
 
@@ -149,7 +150,7 @@ export interface ScaleSimInit {
   measureFromMs?: number
   /** What-if: new nodes one peer may introduce per minute. @default 32 (DIRECTORY_MAX_NEW_PER_PEER, as the node runs) */
   maxNewPerPeer?: number
-  /** Descriptor lifetime and re-sign interval, ms. @default DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS */
+  /** Descriptor lifetime and re-sign interval, ms. @default what the node uses for a directory of `nodes`: descriptorTiming(nodes) (25 s / 8 s up to 1,000) */
   lifetimeMs?: number
   refreshMs?: number
   /**
@@ -314,8 +315,9 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   const measureFrom = init.measureFromMs ?? duration / 2
   const frames = init.frames
   const maxPerPeer = init.maxNewPerPeer ?? DIRECTORY_MAX_NEW_PER_PEER
-  const lifetime = init.lifetimeMs ?? DESCRIPTOR_LIFETIME_MS
-  const refresh = init.refreshMs ?? DESCRIPTOR_REFRESH_MS
+  const timing = descriptorTiming(n)
+  const lifetime = init.lifetimeMs ?? timing.lifetimeMs
+  const refresh = init.refreshMs ?? timing.refreshMs
   const paged = init.protocol === 'paged'
   const random = seeded(init.seed ?? 1)
   const pick = (k: number): number => Math.floor(random() * k)
