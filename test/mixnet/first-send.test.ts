@@ -8,10 +8,13 @@
  * first send (its contact lookup needs a SURB to that mailbox) waited 15 s.
  * About 1 send in 4 did; 8 first sends here (every server of two networks,
  * presets `none` and `balanced`) all stalled-free has odds (3/4)^8 ≈ 10 %
- * without the fix.
+ * without the fix. A mailbox client pointed at its own node fails at once.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { logger } from '../../src/logger.ts'
+import { createMailboxClient } from '../../src/mixnet/mailbox-client.ts'
 import { createTestnet, type Testnet } from '../../src/testnet/index.ts'
 import type { MixnetPreset } from '../../src/mixnet/types.ts'
 import type { UmbraNode } from '../../src/node/index.ts'
@@ -81,5 +84,17 @@ describe('first anonymous sends from the servers of a 4-node network', { timeout
     const slow = sends.filter((s) => s.error != null || s.ms > FIRST_SEND_BOUND_MS)
     assert.equal(slow.length, 0, `${slow.length} of ${sends.length} first sends were not acknowledged within ${FIRST_SEND_BOUND_MS} ms: ${slow.map((s) => `${s.preset} ${s.ms} ms ${s.error ?? ''}`).join('; ')}`)
     assert.deepEqual(results.map((r) => r.received), [SERVERS, SERVERS], 'every recipient got its message')
+  })
+
+  it('refuses a mailbox claim at the node itself at once instead of after the 15 s claim timeout', async (t) => {
+    const node = (nets[0] as Testnet).nodes[0] as UmbraNode
+    const ownKey = node.libp2p.peerId.publicKey?.raw as Uint8Array
+    const client = createMailboxClient({ libp2p: node.libp2p, log: logger('test:first-send'), gateway: ownKey, gatewayAddrs: () => [], mailboxKey: await generateKeyPair('Ed25519'), onDelivery: () => {} })
+    const t0 = performance.now()
+    await assert.rejects(client.ready(), { code: 'UMBRA_ERR_GATEWAY_UNREACHABLE' })
+    const ms = Math.round(performance.now() - t0)
+    client.stop()
+    t.diagnostic(`a claim at the node itself was refused after ${ms} ms`)
+    assert.ok(ms < 1_000, `refused after ${ms} ms`)
   })
 })
