@@ -55,7 +55,8 @@ export interface MailboxClientInit {
 export interface MailboxClient {
   /**
    * Resolves once the gateway accepted the claim (first time).
-   * @throws UMBRA_ERR_GATEWAY_UNREACHABLE at once when the gateway refuses the first claim (its reason in the message, e.g. a claim quota), or after 15 s without an answer
+   * @throws UMBRA_ERR_GATEWAY_UNREACHABLE at once when the gateway refuses the first claim (its reason in the message, e.g. a claim quota)
+   *   or is this node itself, or after 15 s without an answer
    */
   ready(): Promise<void>
   /** True while the claim stands on an open stream. */
@@ -158,6 +159,12 @@ export function createMailboxClient (init: MailboxClientInit): MailboxClient {
       publishes.clear()
       stream.abort(new Error('mailbox session ended'))
     }
+  }
+
+  if (peerIdOfNodeKey(init.gateway).equals(libp2p.peerId)) {
+    // A node cannot dial itself: without this the first claim would be re-dialled until CLAIM_TIMEOUT_MS (issue 15 follow-up).
+    running = false
+    rejectReady(new GatewayUnreachableError('A mailbox cannot be claimed at this node itself; pick another gateway'))
   }
 
   void (async () => {

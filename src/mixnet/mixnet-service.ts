@@ -108,8 +108,12 @@ const OUTGOING_LIMIT = 1000
 const REPLY_GATEWAY_GRACE_MS = 5_000
 /** An abandoned reply gateway is not picked again for this long, ms. */
 const AVOID_GATEWAY_MS = 60_000
-/** How long a delivered acknowledgement is awaited with `wait: 'delivered'` beyond the stored one, ms. */
-const CONTACT_LOOKUP_TIMEOUT_MS = 15_000
+/**
+ * How long a gateway's DHT put of a record it publishes for a mailbox owner
+ * (a contact record at claim time, or a record of `gatewayNamespaces`) may
+ * take, ms. Matches the mailbox client's 15 s wait for a PUBLISH answer.
+ */
+const GATEWAY_PUBLISH_TIMEOUT_MS = 15_000
 
 /** What the mixnet needs from the node. */
 export interface MixnetComponents {
@@ -730,8 +734,10 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
   async function ensureReplyMailbox (): Promise<ReplyMailbox> {
     replyMailbox ??= (async () => {
       const key = await generateKeyPair('Ed25519')
-      // Not one of this node's guards while others are listed: a loop's last hop must not be its first, which would send every loop through the next guard.
-      const gw = pickGateway([ownKey, ...avoidedGateways(), ...guardKeys()])
+      // Never this node (a node cannot dial itself: the claim would wait out the mailbox client's 15 s timeout, stalling the
+      // first send; issue 15 follow-up). Not one of its guards while others are listed: a loop's last hop must not be its
+      // first, which would send every loop through the next guard.
+      const gw = pickGateway([...avoidedGateways(), ...guardKeys()], [ownKey], 'The mix directory lists no gateway other than this node for a reply mailbox')
       const gatewayKey = gw.nodeKey
       const client = createMailboxClient({
         libp2p,
@@ -1018,13 +1024,13 @@ export function createMixnet (components: MixnetComponents, init: MixnetInit | u
     const rec = await ns.verify(dhtKey, bytes)
     if (!uint8ArrayEquals(rec.publisher, mailbox)) throw new Error('the record is not signed by the mailbox key')
     await allowed.validate(dhtKey, bytes)
-    return await ns.publish(kad, dhtKey, bytes, AbortSignal.timeout(CONTACT_LOOKUP_TIMEOUT_MS))
+    return await ns.publish(kad, dhtKey, bytes, AbortSignal.timeout(GATEWAY_PUBLISH_TIMEOUT_MS))
   }
 
   async function publishContact (mailbox: Uint8Array, bytes: Uint8Array): Promise<void> {
     const dhtKey = contactDhtKey(encodeKey(mailbox))
     await verifyContactRecord(dhtKey, bytes)
-    await contactNamespace.publish(kad, dhtKey, bytes, AbortSignal.timeout(CONTACT_LOOKUP_TIMEOUT_MS))
+    await contactNamespace.publish(kad, dhtKey, bytes, AbortSignal.timeout(GATEWAY_PUBLISH_TIMEOUT_MS))
   }
 
   // ---- sending ---------------------------------------------------------------
