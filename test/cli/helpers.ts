@@ -1,7 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +12,8 @@ export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.ur
 
 /** An empty UMBRA_HOME, so no test ever reads or writes ~/.umbra. */
 export const HOME = mkdtempSync(join(tmpdir(), 'umbra-cli-home-'))
+// Removed when the test process exits (each test file that imports this module made one).
+process.once('exit', () => { rmSync(HOME, { recursive: true, force: true }) })
 
 /** Environment of every CLI child. */
 export const ENV: Record<string, string | undefined> = { ...process.env, UMBRA_HOME: HOME, UMBRA_API_URL: undefined, UMBRA_API_TOKEN: undefined, NODE_TEST_CONTEXT: undefined }
