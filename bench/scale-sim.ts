@@ -16,7 +16,7 @@
  * it, e.g. `cold` or `^warm, 1 %/min churn$`).
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { DESCRIPTOR_LIFETIME_MS } from '../src/mixnet/constants.ts'
+import { DESCRIPTOR_LIFETIME_MS, DESCRIPTOR_REFRESH_MS } from '../src/mixnet/constants.ts'
 import { ROLE_MIX, signDescriptor, verifyDescriptor } from '../src/mixnet/descriptor.ts'
 import { measureFrames, simulateDirectory, type ScaleSimInit } from '../src/mixnet/sim/directory-scale.ts'
 import { kademliaHops } from '../src/mixnet/sim/kademlia-hops.ts'
@@ -55,6 +55,8 @@ for (const nodes of SIZES) {
   const warm = { warm: true, churnPerMin: 0.01, durationMs: small ? 300_000 : 180_000, churnUntilMs: small ? 120_000 : undefined, measureFromMs: small ? 30_000 : 130_000, sampleNodes: small ? 200 : 100 }
   if (small || COLD_10K) scenarios.push(['cold start', { durationMs: small ? 300_000 : 40_000 }])
   scenarios.push(['warm, 1 %/min churn', warm])
+  // Beyond 1,000 nodes: the fixed 25 s / 8 s timing every size used before descriptorTiming (40 s: it breaks within it).
+  if (!small) scenarios.push(['warm, 1 %/min churn, fixed 25 s / 8 s timing (before)', { ...warm, lifetimeMs: DESCRIPTOR_LIFETIME_MS, refreshMs: DESCRIPTOR_REFRESH_MS, durationMs: 40_000, measureFromMs: 27_000 }])
   if (small) {
     scenarios.push(['warm, 1 %/min churn, paged pull of 1.0.0 (before)', { ...warm, protocol: 'paged', durationMs: 120_000, churnUntilMs: undefined }])
     scenarios.push(['warm, 1 %/min churn, what-if: descriptors live 60 s, re-signed every 20 s', { ...warm, lifetimeMs: 60_000, refreshMs: 20_000, durationMs: 120_000, churnUntilMs: undefined }])

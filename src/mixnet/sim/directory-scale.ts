@@ -634,9 +634,12 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     nodes.push({ alive: true, joinedAt: now(), convergedAt: -1, peers: new Set(), queue: [], queued: new Map(), negative: new Map(), perPeer: new Map(), cursors: new Map(), fetching: new Map(), inFlight: 0, verifies: 0, timers: true })
     livePos[i] = live.length
     live.push(i)
-    // Sign at start, then flood it (directory.ts `start`), then pull rounds.
-    store(i, i, now() + lifetime)
-    q.at(now() + refresh, () => { sign(i) })
+    // Sign at start, then flood it (directory.ts `start`), then pull rounds. A node of a converged (warm) network
+    // signed its current copy at a random time in the last interval, so re-signing phases are spread as in a
+    // network whose nodes started at different times (all at once would re-sign all n descriptors together).
+    const age = warmState ? Math.floor(random() * refresh) : 0
+    store(i, i, now() + lifetime - age)
+    q.at(now() + refresh - age, () => { sign(i) })
     if (!warmState) {
       const want = Math.min(degree, live.length - 1)
       for (let tries = 0; (nodes[i] as NodeState).peers.size < want && tries < 4 * degree; tries++) connect(i, randomLive())
@@ -681,8 +684,8 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
         const p = pick(n)
         if (p !== k) { (nodes[k] as NodeState).peers.add(p); (nodes[p] as NodeState).peers.add(k) }
       }
-      // Converged: holds every descriptor, signed at a random time in the last refresh interval (change counter 1).
-      for (let d = 0; d < n; d++) view[k * cap + d] = Math.round(lifetime - random() * refresh)
+      // Converged: holds every node's current copy (signed at a random time in the last interval; change counter 1).
+      for (let d = 0; d < n; d++) view[k * cap + d] = view[d * cap + d] as number
       if (!paged) { ver.fill(1, k * cap, k * cap + n); clock[k] = 1 }
     }
     // ... and has synced with each peer up to that state.
