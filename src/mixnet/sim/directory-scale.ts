@@ -330,6 +330,39 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   // ver[i * cap + d]: node i's change counter when it stored d's current copy (directory.ts `Entry.version`); clock[i]: node i's counter.
   const ver = new Int32Array(paged ? 0 : cap * cap)
   const clock = new Int32Array(cap)
+  // Change log per node, in change-counter order: logD[i][k] changed at counter logV[i][k] (directory.ts answers a
+  // SINCE from its entries ordered by version; scanning and sorting the whole view per SINCE made a 10,000-node run
+  // take hours). An entry is current while ver[i * cap + d] still equals its counter; superseded and expired entries
+  // are dropped when the log fills.
+  const logD: Int32Array[] = []
+  const logV: Int32Array[] = []
+  const logLen = new Int32Array(cap)
+  const append = (i: number, d: number, c: number): void => {
+    let ds = logD[i] ?? new Int32Array(64)
+    let vs = logV[i] ?? new Int32Array(64)
+    let len = logLen[i] as number
+    if (len === ds.length) {
+      // Compact: keep the entries still current and unexpired.
+      const t = q.now
+      const base = i * cap
+      let w = 0
+      for (let k = 0; k < len; k++) {
+        const x = ds[k] as number
+        const e = view[base + x] as number
+        if ((ver[base + x] as number) === vs[k] && (e > t || -e > t)) { ds[w] = x; vs[w] = vs[k] as number; w++ }
+      }
+      len = w
+      if (len * 2 > ds.length) {
+        const nd = new Int32Array(ds.length * 2); nd.set(ds.subarray(0, len)); ds = nd
+        const nv = new Int32Array(vs.length * 2); nv.set(vs.subarray(0, len)); vs = nv
+      }
+    }
+    ds[len] = d
+    vs[len] = c
+    logD[i] = ds
+    logV[i] = vs
+    logLen[i] = len + 1
+  }
   // Key order (the cursor order of pages): a random permutation.
   const order = Array.from({ length: cap }, (_, i) => i)
   for (let i = cap - 1; i > 0; i--) { const j = pick(i + 1); const x = order[i] as number; order[i] = order[j] as number; order[j] = x }
@@ -359,6 +392,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     const c = (clock[i] as number) + 1
     clock[i] = c
     ver[i * cap + d] = c
+    append(i, d, c)
   }
   const now = (): number => q.now
 
@@ -526,15 +560,23 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
         if (!sp.alive) return
         const t = now()
         const base = p * cap
-        const changed: number[] = []
-        for (let d = 0; d < used; d++) {
+        // The current, unexpired entries changed after `since`, oldest change first: from the change log.
+        const ds = logD[p] as Int32Array
+        const vs = logV[p] as Int32Array
+        const len = logLen[p] as number
+        let lo = 0
+        let hi = len
+        while (lo < hi) { const mid = (lo + hi) >> 1; if ((vs[mid] as number) > since) hi = mid; else lo = mid + 1 }
+        const chunk: number[] = []
+        let more = false
+        for (let k = lo; k < len; k++) {
+          const d = ds[k] as number
           const e = view[base + d] as number
-          if ((e > t || -e > t) && (ver[base + d] as number) > since) changed.push(d)
+          if ((ver[base + d] as number) !== vs[k] || !(e > t || -e > t)) continue
+          if (chunk.length === DIRECTORY_SUMMARY_PAGE) { more = true; break }
+          chunk.push(d)
         }
-        changed.sort((a, b) => (ver[base + a] as number) - (ver[base + b] as number))
-        const chunk = changed.slice(0, DIRECTORY_SUMMARY_PAGE)
         const seqs = chunk.map((d) => Math.abs(view[base + d] as number))
-        const more = changed.length > chunk.length
         const upto = more ? ver[base + (chunk.at(-1) as number)] as number : clock[p] as number
         net.send(p, i, frames.sync('summary', chunk.length), () => {
           if (!s.alive) return
@@ -686,7 +728,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
       }
       // Converged: holds every node's current copy (signed at a random time in the last interval; change counter 1).
       for (let d = 0; d < n; d++) view[k * cap + d] = view[d * cap + d] as number
-      if (!paged) { ver.fill(1, k * cap, k * cap + n); clock[k] = 1 }
+      if (!paged) { ver.fill(1, k * cap, k * cap + n); clock[k] = 1; logLen[k] = 0; for (let d = 0; d < n; d++) append(k, d, 1) }
     }
     // ... and has synced with each peer up to that state.
     if (!paged) for (let k = 0; k < n; k++) for (const p of (nodes[k] as NodeState).peers) (nodes[k] as NodeState).cursors.set(p, 1)
