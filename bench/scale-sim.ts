@@ -80,7 +80,8 @@ for (const nodes of SIZES) {
       `${hops.meanHops.toFixed(2)} / ${hops.maxHops}`,
       `${((used.user + used.system) / 1e6).toFixed(0)} s`
     ])
-    console.error(`${nodes} ${name}: transport ${r.transportBytes} B in ${r.transportMessages} frames (nodes sent ${r.nodeTxBytes}, received ${r.nodeRxBytes}); refused ${JSON.stringify(r.refused)}; ${r.events} events`)
+    const joinerRx = r.joinerRxBytesPerSec == null ? 'no joiner up 30 s' : `joiners received ${kib(r.joinerRxBytesPerSec)} KiB/s (mean from join)`
+    console.error(`${nodes} ${name}: ${joinerRx}; transport ${r.transportBytes} B in ${r.transportMessages} frames (nodes sent ${r.nodeTxBytes}, received ${r.nodeRxBytes}); refused ${JSON.stringify(r.refused)}; ${r.events} events`)
   }
 }
 console.log(`| ${header.join(' | ')} |`)

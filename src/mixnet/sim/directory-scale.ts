@@ -176,6 +176,12 @@ export interface ScaleSimResult {
   joinersConverged: number
   joiners: number
   joinMedianMs?: number
+  /**
+   * Directory bytes a joiner received per second, from its join to its leave
+   * or the end of the run, mean over joiners up at least 30 s (what catching
+   * up costs, to set against `rxBytesPerNodeSec`); undefined without such joiners.
+   */
+  joinerRxBytesPerSec?: number
   /** Directory bytes per live node per second, received and sent, over the measuring window. */
   rxBytesPerNodeSec: number
   txBytesPerNodeSec: number
@@ -280,6 +286,8 @@ export class SimTransport {
 interface NodeState {
   alive: boolean
   joinedAt: number
+  /** When it left, ms; -1 while alive. */
+  leftAt: number
   convergedAt: number
   peers: Set<number>
   /** Admission queue and what is queued or checking. */
@@ -673,7 +681,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   function join (warmState: boolean): number {
     const i = used++
     if (i >= cap) throw new RangeError('simulator capacity exceeded')
-    nodes.push({ alive: true, joinedAt: now(), convergedAt: -1, peers: new Set(), queue: [], queued: new Map(), negative: new Map(), perPeer: new Map(), cursors: new Map(), fetching: new Map(), inFlight: 0, verifies: 0, timers: true })
+    nodes.push({ alive: true, joinedAt: now(), leftAt: -1, convergedAt: -1, peers: new Set(), queue: [], queued: new Map(), negative: new Map(), perPeer: new Map(), cursors: new Map(), fetching: new Map(), inFlight: 0, verifies: 0, timers: true })
     livePos[i] = live.length
     live.push(i)
     // Sign at start, then flood it (directory.ts `start`), then pull rounds. A node of a converged (warm) network
@@ -700,6 +708,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
       for (const p of s.peers) net.send(i, p, frames.frame(1, false, false, false), () => { receive(p, [i], [w], i) })
     }
     s.alive = false
+    s.leftAt = now()
     const pos = livePos[i] as number
     const last = live.pop() as number
     if (last !== i) { live[pos] = last; livePos[last] = pos }
@@ -815,6 +824,11 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   q.run(duration)
   const end = snap()
   const nodeSeconds = Math.max(1, liveTime)
+  const joinerRates = joiners.map((j) => {
+    const s = nodes[j] as NodeState
+    const up = (s.leftAt >= 0 ? s.leftAt : duration) - s.joinedAt
+    return up >= 30_000 ? (net.rx[j] as number) * 1000 / up : -1
+  }).filter((r) => r >= 0)
   const joinTimes = joiners.map((j) => nodes[j] as NodeState).filter((s) => s.convergedAt >= 0).map((s) => s.convergedAt - s.joinedAt).sort((a, b) => a - b)
   return {
     nodes: n,
@@ -824,6 +838,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     joiners: joiners.length,
     joinersConverged: joinTimes.length,
     joinMedianMs: joinTimes[Math.floor(joinTimes.length / 2)],
+    joinerRxBytesPerSec: joinerRates.length === 0 ? undefined : joinerRates.reduce((a, b) => a + b, 0) / joinerRates.length,
     rxBytesPerNodeSec: (end.rx - rx0) / nodeSeconds,
     txBytesPerNodeSec: (end.tx - tx0) / nodeSeconds,
     verifiesPerNodeSec: (end.v - v0) / nodeSeconds,
