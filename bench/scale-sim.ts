@@ -81,7 +81,8 @@ for (const nodes of SIZES) {
       `${((used.user + used.system) / 1e6).toFixed(0)} s`
     ])
     const joinerRx = r.joinerRxBytesPerSec == null ? 'no joiner up 30 s' : `joiners received ${kib(r.joinerRxBytesPerSec)} KiB/s (mean from join)`
-    console.error(`${nodes} ${name}: ${joinerRx}; transport ${r.transportBytes} B in ${r.transportMessages} frames (nodes sent ${r.nodeTxBytes}, received ${r.nodeRxBytes}); refused ${JSON.stringify(r.refused)}; ${r.events} events`)
+    const pct = (x: number | undefined): string => x == null ? '-' : `${(x * 100).toFixed(1)} %`
+    console.error(`${nodes} ${name}: coverage at end ${pct(r.finalCoverageSettled)} for nodes up since the start, ${pct(r.finalCoverageJoiners)} for live joiners; ${joinerRx}; transport ${r.transportBytes} B in ${r.transportMessages} frames (nodes sent ${r.nodeTxBytes}, received ${r.nodeRxBytes}); refused ${JSON.stringify(r.refused)}; ${r.events} events`)
   }
 }
 console.log(`| ${header.join(' | ')} |`)

@@ -172,6 +172,10 @@ export interface ScaleSimResult {
   finalConvergedShare: number
   /** Mean share of live mixes a sampled node lists, at the end. */
   finalCoverage: number
+  /** The same over the sampled nodes that were not churn joiners (up since the start), at the end; undefined if none was sampled. */
+  finalCoverageSettled?: number
+  /** Mean share of live mixes the live churn joiners list at the end of the run; undefined without live joiners. */
+  finalCoverageJoiners?: number
   /** Joiners (churn) that reached ≥ 99 % coverage, and their median time to it, ms. */
   joinersConverged: number
   joiners: number
@@ -747,6 +751,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
 
   // Churn: Poisson leaves, each followed by a join (the network stays at n).
   const joiners: number[] = []
+  const isJoiner = new Uint8Array(cap)
   if (churn > 0) {
     const rate = churn * n / 60_000
     const until = init.churnUntilMs ?? duration
@@ -755,7 +760,9 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
       if (at > until) return
       q.at(at, () => {
         if (live.length > 2) leave(randomLive())
-        joiners.push(join(false))
+        const j = join(false)
+        isJoiner[j] = 1
+        joiners.push(j)
         nextChurn()
       })
     }
@@ -768,6 +775,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   let convergedAt: number | undefined
   let lastShare = 0
   let lastCoverage = 0
+  let lastSettled: number | undefined
   let paths = 0
   let stale = 0
   const coverage = (i: number): number => {
@@ -782,7 +790,15 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     const picks = live.length <= sampleN ? [...live] : Array.from({ length: sampleN }, randomLive)
     let ok = 0
     let sum = 0
-    for (const i of picks) { const c = coverage(i); sum += c; if (c >= CONVERGED_SHARE) ok++ }
+    let settledSum = 0
+    let settled = 0
+    for (const i of picks) {
+      const c = coverage(i)
+      sum += c
+      if (c >= CONVERGED_SHARE) ok++
+      if (isJoiner[i] === 0) { settledSum += c; settled++ }
+    }
+    lastSettled = settled === 0 ? undefined : settledSum / settled
     lastShare = ok / picks.length
     lastCoverage = sum / picks.length
     if (convergedAt == null && t >= startWindow && lastShare >= CONVERGED_SHARE) convergedAt = t
@@ -824,6 +840,8 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   q.run(duration)
   const end = snap()
   const nodeSeconds = Math.max(1, liveTime)
+  const liveJoiners = joiners.filter((j) => nodes[j]?.alive === true)
+  const joinerCoverage = liveJoiners.length === 0 ? undefined : liveJoiners.reduce((a, j) => a + coverage(j), 0) / liveJoiners.length
   const joinerRates = joiners.map((j) => {
     const s = nodes[j] as NodeState
     const up = (s.leftAt >= 0 ? s.leftAt : duration) - s.joinedAt
@@ -835,6 +853,8 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     convergedAtMs: convergedAt,
     finalConvergedShare: lastShare,
     finalCoverage: lastCoverage,
+    finalCoverageSettled: lastSettled,
+    finalCoverageJoiners: joinerCoverage,
     joiners: joiners.length,
     joinersConverged: joinTimes.length,
     joinMedianMs: joinTimes[Math.floor(joinTimes.length / 2)],
