@@ -60,6 +60,8 @@ for (const nodes of SIZES) {
   if (small) {
     scenarios.push(['warm, 1 %/min churn, paged pull of 1.0.0 (before)', { ...warm, protocol: 'paged', durationMs: 120_000, churnUntilMs: undefined }])
     scenarios.push(['warm, 1 %/min churn, what-if: descriptors live 60 s, re-signed every 20 s', { ...warm, lifetimeMs: 60_000, refreshMs: 20_000, durationMs: 120_000, churnUntilMs: undefined }])
+    // What-if: issue 8's per-peer cap of new nodes waived for a node that 2 distinct peers listed (joiners' speed, docs/scale.md).
+    scenarios.push(['warm, 1 %/min churn, what-if: no per-peer cap for a node 2 peers listed', { ...warm, corroboration: 2 }])
   }
   for (const [name, opts] of scenarios) {
     if (ONLY?.test(name) === false) continue

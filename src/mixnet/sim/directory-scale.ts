@@ -150,6 +150,14 @@ export interface ScaleSimInit {
   measureFromMs?: number
   /** What-if: new nodes one peer may introduce per minute. @default 32 (DIRECTORY_MAX_NEW_PER_PEER, as the node runs) */
   maxNewPerPeer?: number
+  /**
+   * What-if (not what the node runs): a new node listed or pushed by at least
+   * this many distinct peers is not counted against any peer's cap of new
+   * nodes; its reachability check still runs, in the same admission queue.
+   * One peer alone still introduces at most `maxNewPerPeer` a minute.
+   * @default undefined (off)
+   */
+  corroboration?: number
   /** Descriptor lifetime and re-sign interval, ms. @default what the node uses for a directory of `nodes`: descriptorTiming(nodes) (25 s / 8 s up to 1,000) */
   lifetimeMs?: number
   refreshMs?: number
@@ -302,6 +310,8 @@ interface NodeState {
   negative: Map<number, number>
   /** Peer → times it introduced a new node, ms. */
   perPeer: Map<number, number[]>
+  /** New node → the distinct peers that listed or pushed it (`corroboration` only). */
+  listedBy: Map<number, Set<number>>
   /** Sync cursor per peer: the peer's change counter this node synced up to. */
   cursors: Map<number, number>
   /** Node → the copy (|expiry|, the seq proxy) a running sync is fetching (directory.ts `fetching`). */
@@ -415,6 +425,15 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     return kept.length
   }
 
+  /** `corroboration` what-if: records that `from` vouched for new node `d`; true once enough distinct peers did. */
+  function corroborated (s: NodeState, d: number, from: number): boolean {
+    if (init.corroboration == null) return false
+    let by = s.listedBy.get(d)
+    if (by == null) { by = new Set(); s.listedBy.set(d, by) }
+    by.add(from)
+    return by.size >= init.corroboration
+  }
+
   /** directory.ts `offer`: returns true when the descriptor is news to flood on. */
   function offer (i: number, d: number, e: number, from: number): boolean {
     const s = nodes[i] as NodeState
@@ -435,6 +454,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     if (e < 0) return false
     const bad = s.negative.get(d)
     if (bad != null && bad > now()) { refuse('recently-refused'); return false }
+    if (corroborated(s, d, from)) { enqueue(i, { d, e, from, admit: true }); return false }
     if (perPeerCount(s, from) >= maxPerPeer) { refuse('peer-cap'); return false }
     const list = s.perPeer.get(from) ?? []
     list.push(now())
@@ -485,6 +505,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
     if (!c.admit) return
     if (Math.abs(expiryOf(i, c.d)) > now() || c.e <= now()) return
     store(i, c.d, c.e)
+    s.listedBy.delete(c.d)
     s.negative.delete(c.d)
     flood(i, [c.d], c.from)
   }
@@ -564,7 +585,9 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
    */
   function sync (i: number, p: number): void {
     const s = nodes[i] as NodeState
-    let budget = Math.min(maxPerPeer - perPeerCount(s, p), DIRECTORY_ADMISSION_QUEUE - s.queue.length)
+    // The budget of new nodes: the peer's cap left and the admission queue's room (directory.ts `budget`).
+    let capLeft = maxPerPeer - perPeerCount(s, p)
+    let room = DIRECTORY_ADMISSION_QUEUE - s.queue.length
     let keep: number | undefined
     const summaryPage = (since: number, pages: number): void => {
       net.send(i, p, frames.sync('since', 0), () => {
@@ -610,8 +633,10 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
             if ((s.fetching.get(d) ?? -1) >= seq) return
             const bad = s.negative.get(d)
             if (bad != null && bad > tt) return
-            if (budget <= 0) { keep ??= since; return }
-            if (claim(d, seq)) budget--
+            if (room <= 0) { keep ??= since; return }
+            if (corroborated(s, d, p)) { if (claim(d, seq)) room--; return }
+            if (capLeft <= 0) { keep ??= since; return }
+            if (claim(d, seq)) { capLeft--; room-- }
           })
           const claimed = want.map((d) => [d, s.fetching.get(d) as number] as const)
           const release = (): void => { for (const [d, seq] of claimed) if (s.fetching.get(d) === seq) s.fetching.delete(d) }
@@ -685,7 +710,7 @@ export function simulateDirectory (init: ScaleSimInit): ScaleSimResult {
   function join (warmState: boolean): number {
     const i = used++
     if (i >= cap) throw new RangeError('simulator capacity exceeded')
-    nodes.push({ alive: true, joinedAt: now(), leftAt: -1, convergedAt: -1, peers: new Set(), queue: [], queued: new Map(), negative: new Map(), perPeer: new Map(), cursors: new Map(), fetching: new Map(), inFlight: 0, verifies: 0, timers: true })
+    nodes.push({ alive: true, joinedAt: now(), leftAt: -1, convergedAt: -1, peers: new Set(), queue: [], queued: new Map(), negative: new Map(), perPeer: new Map(), cursors: new Map(), fetching: new Map(), inFlight: 0, verifies: 0, timers: true, listedBy: new Map() })
     livePos[i] = live.length
     live.push(i)
     // Sign at start, then flood it (directory.ts `start`), then pull rounds. A node of a converged (warm) network
