@@ -11,7 +11,7 @@
  *   ── OFFER(mapping, mapped?, secret, voucher_A) ─ through R ─▶
  *   ◀─ ANSWER(mapping, mapped?, voucher_B) ──────── through R ──
  *   randomising side: 256 sockets, short TTL towards the consistent side's mapped address; then READY
- *   consistent side: on READY, probes random ports of the randomising side's vouched IP every 20 ms
+ *   consistent side: on READY, probes random ports of the randomising side's vouched IP every 10 ms
  *   ── first authentic probe/ack pair wins; the consistent side sends RESULT(endpoint) ──
  *   both: a udx stream on the winning ports, Noise (A initiates) + Yamux: a libp2p connection
  * ```
@@ -30,7 +30,7 @@
  * - back-off per peer after a punch that probed and failed:
  *   {@link BACKOFF_BASE_MS}, doubling to {@link BACKOFF_MAX_MS}; a success
  *   clears it (a refusal before any packet was sent does not count);
- * - at most {@link MAX_PROBES} probes (20 ms apart) and 256 opening
+ * - at most {@link MAX_PROBES} probes (10 ms apart) and 256 opening
  *   datagrams per punch.
  */
 import { randomBytes } from 'node:crypto'
@@ -63,7 +63,7 @@ export const VOUCHER_TTL_MS = 2 * 60_000
 export const MAX_PUNCH_MESSAGE_BYTES = 1024
 /** Time allowed for one signalling step (a voucher, an offer's answer, READY), ms. */
 export const SIGNAL_STEP_TIMEOUT_MS = 10_000
-/** Time allowed for a whole birthday punch, ms: 1,750 probes at 20 ms (35 s) plus signalling and the upgrade. */
+/** Time allowed for a whole birthday punch, ms: 1,750 probes at 10 ms (17.5 s) plus signalling and the upgrade, with room for a loaded machine. */
 export const BIRTHDAY_PUNCH_TIMEOUT_MS = 45_000
 /** Back-off after a failed punch with a peer, ms, doubling per failure (a randomising NAT rarely changes within minutes). */
 export const BACKOFF_BASE_MS = 60_000
@@ -285,7 +285,7 @@ export function createBirthdayPunch (init: BirthdayPunchInit): BirthdayPunch {
       try {
         await write(lp, { type: TYPE.READY }, signal)
         // The peer's RESULT (or REFUSE) ends the wait as much as a probe does.
-        // The probing may take all of its 35 s: this wait is bounded by the punch's signal, not by one signalling step.
+        // The probing may take all of its 17.5 s: this wait is bounded by the punch's signal, not by one signalling step.
         const next = read(lp, signal, BIRTHDAY_PUNCH_TIMEOUT_MS)
         next.catch(() => {})
         const won = await Promise.race([sockets.won, next.then((m): never => { throw refuse(`the peer ended the punch: ${m.reason.slice(0, MAX_REASON_BYTES) || 'no probe got through'}`) })])

@@ -2,7 +2,7 @@
  * Birthday-paradox UDP hole punching between one NAT with a consistent
  * (endpoint-independent) mapping and one that picks a random port per
  * destination (issue 17 item 2; hyperdht `lib/holepuncher.js` is the model:
- * 256 sockets, short TTL, 20 ms probes, at most 1,750 of them).
+ * 256 sockets, short TTL, 10 ms probes, at most 1,750 of them).
  *
  * - The **randomising** side ({@link openBirthdaySockets}) opens
  *   {@link BIRTHDAY_SOCKETS} sockets and sends one short-TTL datagram from
@@ -47,9 +47,14 @@ export const BIRTHDAY_SOCKETS = 256
 export const BIRTHDAY_OPEN_TTL = 5
 /** TTL of every other datagram, hops (hyperdht `DEFAULT_TTL`, Linux's default). */
 export const DEFAULT_UDP_TTL = 64
-/** Interval between two probes of the consistent side, ms (hyperdht: 20 ms). */
-export const PROBE_INTERVAL_MS = 20
-/** Most probes one punch sends (hyperdht: 1,750; 35 s at 20 ms). */
+/**
+ * Interval between two probes of the consistent side, ms. hyperdht uses
+ * 20 ms; at 10 ms the odds per probe are the same and the median punch
+ * (about 175 probes) takes 1.75 s instead of 3.5 s, for 100 datagrams of
+ * 54 bytes a second.
+ */
+export const PROBE_INTERVAL_MS = 10
+/** Most probes one punch sends (hyperdht: 1,750; 17.5 s at 10 ms). */
 export const MAX_PROBES = 1_750
 /** Ports the consistent side probes: the range Linux `--random-fully` and most NATs pick from. */
 export const PROBE_PORT_RANGE: readonly [number, number] = [1024, 65535]

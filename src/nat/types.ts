@@ -68,7 +68,7 @@ export interface HolePunchOptions {
   signal?: AbortSignal
   /**
    * Gives up on the WebRTC upgrade after this many ms. A birthday punch (`udp-birthday`) has its own bound, 45 s
-   * (1,750 probes at 20 ms plus signalling; docs/nat.md), cut short only by `signal`. @default 10_000
+   * (1,750 probes at 10 ms plus signalling; docs/nat.md), cut short only by `signal`. @default 10_000
    */
   timeout?: number
 }
