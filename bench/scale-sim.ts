@@ -43,6 +43,7 @@ const verifyUs = await verifyMicros()
 console.log(`descriptor ${frames.descriptor} B; full page (64) ${frames.frame(64, false, false, true)} B; verifyDescriptor ${verifyUs.toFixed(0)} µs (real, this machine)`)
 
 const kib = (b: number): string => (b / 1024).toFixed(1)
+const pct = (x: number | undefined): string => x == null ? '-' : `${(x * 100).toFixed(1)} %`
 const header = ['nodes', 'scenario', 'simulated', 'converged (>=99 % of nodes list >=99 % of live mixes)', 'coverage at end', 'joiners converged (median)', 'directory rx / tx per node, KiB/s', 'descriptors verified per node/s (CPU)', 'stale paths', 'DHT hops mean/max (modelled)', 'bench CPU']
 const rows: string[][] = []
 for (const nodes of SIZES) {
@@ -74,7 +75,7 @@ for (const nodes of SIZES) {
       name,
       `${(opts.durationMs ?? 0) / 1000} s`,
       r.convergedAtMs == null ? 'never' : `${(r.convergedAtMs / 1000).toFixed(0)} s`,
-      `${(r.finalCoverage * 100).toFixed(1)} %`,
+      pct(r.finalCoverage),
       r.joiners === 0 ? '-' : `${r.joinersConverged}/${r.joiners}${r.joinMedianMs == null ? '' : ` (${(r.joinMedianMs / 1000).toFixed(0)} s)`}`,
       `${kib(r.rxBytesPerNodeSec)} / ${kib(r.txBytesPerNodeSec)}`,
       `${verifies.toFixed(0)} (${(verifies * verifyUs / 1e4).toFixed(1)} % of a core)`,
@@ -83,7 +84,6 @@ for (const nodes of SIZES) {
       `${((used.user + used.system) / 1e6).toFixed(0)} s`
     ])
     const joinerRx = r.joinerRxBytesPerSec == null ? 'no joiner up 30 s' : `joiners received ${kib(r.joinerRxBytesPerSec)} KiB/s (mean from join)`
-    const pct = (x: number | undefined): string => x == null ? '-' : `${(x * 100).toFixed(1)} %`
     console.error(`${nodes} ${name}: coverage at end ${pct(r.finalCoverageSettled)} for nodes up since the start, ${pct(r.finalCoverageJoiners)} for live joiners; ${joinerRx}; transport ${r.transportBytes} B in ${r.transportMessages} frames (nodes sent ${r.nodeTxBytes}, received ${r.nodeRxBytes}); refused ${JSON.stringify(r.refused)}; ${r.events} events`)
   }
 }

@@ -30,7 +30,7 @@
  * - back-off per peer after a punch that probed and failed:
  *   {@link BACKOFF_BASE_MS}, doubling to {@link BACKOFF_MAX_MS}; a success
  *   clears it (a refusal before any packet was sent does not count);
- * - at most {@link MAX_PROBES} probes (10 ms apart) and 256 opening
+ * - at most {@link MAX_PROBES} probes ({@link PROBE_INTERVAL_MS} apart) and 256 opening
  *   datagrams per punch.
  */
 import { randomBytes } from 'node:crypto'
@@ -63,7 +63,7 @@ export const VOUCHER_TTL_MS = 2 * 60_000
 export const MAX_PUNCH_MESSAGE_BYTES = 1024
 /** Time allowed for one signalling step (a voucher, an offer's answer, READY), ms. */
 export const SIGNAL_STEP_TIMEOUT_MS = 10_000
-/** Time allowed for a whole birthday punch, ms: 1,750 probes at 10 ms (17.5 s) plus signalling and the upgrade, with room for a loaded machine. */
+/** Time allowed for a whole birthday punch, ms: MAX_PROBES × PROBE_INTERVAL_MS of probing (17.5 s) plus signalling and the upgrade, with room for a loaded machine. */
 export const BIRTHDAY_PUNCH_TIMEOUT_MS = 45_000
 /** Back-off after a failed punch with a peer, ms, doubling per failure (a randomising NAT rarely changes within minutes). */
 export const BACKOFF_BASE_MS = 60_000
